@@ -1,0 +1,224 @@
+/**
+ * @module auth/accounts
+ * Accounts, devices, refresh tokens and connect tickets in D1. Every query is
+ * parameterised; secrets are stored hashed.
+ */
+import { AppError } from '../errors.js';
+import { newId, randomToken, sha256 } from '../ids.js';
+import { LIFETIMES, type Session, type User } from '../protocol/index.js';
+import type { Identity } from '../env.js';
+import { decoyHash, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
+import { signAccessToken } from './tokens.js';
+
+interface UserRow {
+  id: string;
+  handle: string;
+  display_name: string;
+  password_hash: string;
+  password_salt: string;
+  password_params: string;
+  created_at: number;
+}
+
+interface DeviceRow {
+  id: string;
+  user_id: string;
+  name: string;
+  created_at: number;
+  last_seen_at: number;
+  revoked_at: number | null;
+}
+
+function toUser(row: Pick<UserRow, 'id' | 'handle' | 'display_name'>): User {
+  return { id: row.id, handle: row.handle, displayName: row.display_name };
+}
+
+export async function register(
+  db: D1Database,
+  secret: string,
+  input: { handle: string; displayName: string; password: string; deviceName: string },
+): Promise<Session> {
+  const taken = await db.prepare('SELECT 1 FROM users WHERE handle = ?').bind(input.handle).first();
+  if (taken) throw new AppError('handle_taken', `The handle "${input.handle}" is taken.`);
+  const password = await hashPassword(input.password);
+  const now = Date.now();
+  const user: User = { id: newId('u'), handle: input.handle, displayName: input.displayName };
+  const deviceId = newId('d');
+  const refresh = await newRefreshToken(db, deviceId, now);
+  try {
+    await db.batch([
+      db
+        .prepare(
+          'INSERT INTO users (id, handle, display_name, password_hash, password_salt, password_params, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .bind(user.id, user.handle, user.displayName, password.hash, password.salt, JSON.stringify(password.params), now),
+      insertDevice(db, deviceId, user.id, input.deviceName, now),
+      refresh.statement,
+    ]);
+  } catch (err) {
+    // Two registrations of one handle can race past the check above; the UNIQUE index decides.
+    if (String(err).includes('UNIQUE')) throw new AppError('handle_taken', `The handle "${input.handle}" is taken.`);
+    throw err;
+  }
+  return session(secret, user, deviceId, refresh.token, now);
+}
+
+export async function login(
+  db: D1Database,
+  secret: string,
+  input: { handle: string; password: string; deviceName: string },
+): Promise<Session> {
+  const row = await db.prepare('SELECT * FROM users WHERE handle = ?').bind(input.handle.toLowerCase()).first<UserRow>();
+  const stored = row
+    ? { hash: row.password_hash, salt: row.password_salt, params: JSON.parse(row.password_params) as ScryptParams }
+    : await decoyHash();
+  const valid = await verifyPassword(input.password, stored);
+  if (!row || !valid) throw new AppError('invalid_credentials', 'The handle or password is wrong.');
+  const now = Date.now();
+  const deviceId = newId('d');
+  const refresh = await newRefreshToken(db, deviceId, now);
+  await db.batch([insertDevice(db, deviceId, row.id, input.deviceName, now), refresh.statement]);
+  return session(secret, toUser(row), deviceId, refresh.token, now);
+}
+
+/**
+ * Rotates a refresh token. A token that was already used means two parties hold it:
+ * the device is revoked, as OAuth 2.0 Security BCP (refresh token rotation) advises.
+ */
+export async function refresh(db: D1Database, secret: string, token: string): Promise<Session> {
+  const now = Date.now();
+  const hash = await sha256(token);
+  const row = await db
+    .prepare(
+      `SELECT t.device_id, t.expires_at, t.used_at, d.revoked_at, u.id, u.handle, u.display_name
+       FROM refresh_tokens t JOIN devices d ON d.id = t.device_id JOIN users u ON u.id = d.user_id
+       WHERE t.token_hash = ?`,
+    )
+    .bind(hash)
+    .first<{ device_id: string; expires_at: number; used_at: number | null; revoked_at: number | null } & UserRow>();
+  if (!row || row.revoked_at !== null || row.expires_at <= now) {
+    throw new AppError('invalid_token', 'The refresh token is not valid; log in again.');
+  }
+  // Claim the token atomically: only one of two concurrent refreshes can flip used_at.
+  const claimed = await db
+    .prepare('UPDATE refresh_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL')
+    .bind(now, hash)
+    .run();
+  if (row.used_at !== null || claimed.meta.changes !== 1) {
+    await revokeDevice(db, row.id, row.device_id);
+    throw new AppError('invalid_token', 'The refresh token was already used; the device has been signed out.');
+  }
+  const next = await newRefreshToken(db, row.device_id, now);
+  await db.batch([next.statement, db.prepare('UPDATE devices SET last_seen_at = ? WHERE id = ?').bind(now, row.device_id)]);
+  return session(secret, toUser(row), row.device_id, next.token, now);
+}
+
+export async function revokeDevice(db: D1Database, userId: string, deviceId: string): Promise<boolean> {
+  const now = Date.now();
+  const [revoked] = await db.batch([
+    db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL').bind(now, deviceId, userId),
+    db.prepare('DELETE FROM refresh_tokens WHERE device_id = ?').bind(deviceId),
+    db.prepare('DELETE FROM connect_tickets WHERE device_id = ?').bind(deviceId),
+  ]);
+  return (revoked?.meta.changes ?? 0) > 0;
+}
+
+export async function listDevices(db: D1Database, identity: Identity) {
+  const { results } = await db
+    .prepare('SELECT * FROM devices WHERE user_id = ? AND revoked_at IS NULL ORDER BY created_at')
+    .bind(identity.userId)
+    .all<DeviceRow>();
+  return results.map((d) => ({
+    id: d.id,
+    name: d.name,
+    createdAt: d.created_at,
+    lastSeenAt: d.last_seen_at,
+    current: d.id === identity.deviceId,
+  }));
+}
+
+/** Whether a device may still act: it exists, belongs to the user and is not revoked. */
+export async function isDeviceActive(db: D1Database, identity: Identity): Promise<boolean> {
+  const row = await db
+    .prepare('SELECT revoked_at FROM devices WHERE id = ? AND user_id = ?')
+    .bind(identity.deviceId, identity.userId)
+    .first<{ revoked_at: number | null }>();
+  return row !== null && row.revoked_at === null;
+}
+
+export async function findUser(db: D1Database, by: { id: string } | { handle: string }): Promise<User | null> {
+  const row =
+    'id' in by
+      ? await db.prepare('SELECT id, handle, display_name FROM users WHERE id = ?').bind(by.id).first<UserRow>()
+      : await db.prepare('SELECT id, handle, display_name FROM users WHERE handle = ?').bind(by.handle).first<UserRow>();
+  return row ? toUser(row) : null;
+}
+
+/** Which of `ids` are registered users (for adding members in one query). */
+export async function existingUserIds(db: D1Database, ids: string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const found = new Set<string>();
+  // D1 caps bound parameters per statement at 100.
+  for (let i = 0; i < ids.length; i += 100) {
+    const chunk = ids.slice(i, i + 100);
+    const { results } = await db
+      .prepare(`SELECT id FROM users WHERE id IN (${chunk.map(() => '?').join(',')})`)
+      .bind(...chunk)
+      .all<{ id: string }>();
+    for (const r of results) found.add(r.id);
+  }
+  return found;
+}
+
+export async function issueConnectTicket(db: D1Database, identity: Identity): Promise<{ ticket: string; expiresAt: number }> {
+  const ticket = randomToken();
+  const now = Date.now();
+  const expiresAt = now + LIFETIMES.connectTicketMs;
+  await db.batch([
+    db.prepare('DELETE FROM connect_tickets WHERE expires_at <= ?').bind(now),
+    db
+      .prepare('INSERT INTO connect_tickets (ticket_hash, user_id, device_id, expires_at) VALUES (?, ?, ?, ?)')
+      .bind(await sha256(ticket), identity.userId, identity.deviceId, expiresAt),
+  ]);
+  return { ticket, expiresAt };
+}
+
+/** Consumes a ticket: the DELETE … RETURNING makes the second use find nothing. */
+export async function redeemConnectTicket(db: D1Database, ticket: string): Promise<Identity> {
+  const row = await db
+    .prepare('DELETE FROM connect_tickets WHERE ticket_hash = ? RETURNING user_id, device_id, expires_at')
+    .bind(await sha256(ticket))
+    .first<{ user_id: string; device_id: string; expires_at: number }>();
+  if (!row || row.expires_at <= Date.now()) {
+    throw new AppError('invalid_ticket', 'The connect ticket is unknown, used or expired; ask for a new one.');
+  }
+  const identity = { userId: row.user_id, deviceId: row.device_id };
+  if (!(await isDeviceActive(db, identity))) throw new AppError('device_revoked', 'This device has been signed out.');
+  return identity;
+}
+
+function insertDevice(db: D1Database, id: string, userId: string, name: string, now: number): D1PreparedStatement {
+  return db
+    .prepare('INSERT INTO devices (id, user_id, name, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)')
+    .bind(id, userId, name, now, now);
+}
+
+async function newRefreshToken(db: D1Database, deviceId: string, now: number) {
+  const token = randomToken();
+  const statement = db
+    .prepare('INSERT INTO refresh_tokens (token_hash, device_id, expires_at) VALUES (?, ?, ?)')
+    .bind(await sha256(token), deviceId, now + LIFETIMES.refreshTokenMs);
+  return { token, statement };
+}
+
+async function session(secret: string, user: User, deviceId: string, refreshToken: string, now: number): Promise<Session> {
+  const access = await signAccessToken(secret, { userId: user.id, deviceId }, now);
+  return {
+    user,
+    deviceId,
+    accessToken: access.token,
+    accessTokenExpiresAt: access.expiresAt,
+    refreshToken,
+    refreshTokenExpiresAt: now + LIFETIMES.refreshTokenMs,
+  };
+}

@@ -1,0 +1,43 @@
+/**
+ * @module auth/tokens
+ * Access tokens are short-lived HS256 JWTs naming a user and a device. Refresh tokens
+ * and connect tickets are random strings stored only as SHA-256 hashes.
+ */
+import { SignJWT, jwtVerify, errors } from 'jose';
+import { LIFETIMES } from '../protocol/index.js';
+import { AppError } from '../errors.js';
+import type { Identity } from '../env.js';
+
+const ISSUER = 'edge-chat';
+const AUDIENCE = 'edge-chat:access';
+
+function key(secret: string): Uint8Array {
+  return new TextEncoder().encode(secret);
+}
+
+export async function signAccessToken(secret: string, identity: Identity, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
+  const expiresAt = now + LIFETIMES.accessTokenMs;
+  const token = await new SignJWT({ did: identity.deviceId })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(identity.userId)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(Math.floor(now / 1000))
+    .setExpirationTime(Math.floor(expiresAt / 1000))
+    .sign(key(secret));
+  return { token, expiresAt };
+}
+
+export async function verifyAccessToken(secret: string, token: string): Promise<Identity> {
+  try {
+    const { payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+    if (typeof payload.sub !== 'string' || typeof payload.did !== 'string') {
+      throw new AppError('invalid_token', 'The access token is malformed.');
+    }
+    return { userId: payload.sub, deviceId: payload.did };
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    if (err instanceof errors.JWTExpired) throw new AppError('invalid_token', 'The access token has expired; refresh it.');
+    throw new AppError('invalid_token', 'The access token is not valid.');
+  }
+}

@@ -1,0 +1,427 @@
+/**
+ * @module conversation/ConversationDO
+ * One object per conversation: its single writer. Owns membership and roles, the event
+ * log with its gap-free seq, the durable outbox to members' UserDOs, and the hibernatable
+ * "chat window" sockets of clients that have this conversation open.
+ *
+ * The worker authenticates and validates, then calls the RPC methods below (or forwards
+ * a WebSocket upgrade to `fetch`). Methods return a `Result` rather than throwing,
+ * because an error's class does not survive RPC.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import type { Env, Identity } from '../env.js';
+import { AppError, attempt, fail, ok, type Result } from '../errors.js';
+import { migrate } from '../storage/migrate.js';
+import {
+  CLIENT_FRAME_TYPES,
+  LIMITS,
+  CLOSE_CODES,
+  ClientFrame,
+  PING_FRAME,
+  PONG_FRAME,
+  parseFrame,
+  type Ack,
+  type ConversationEvent,
+  type ConversationInfo,
+  type ConversationKind,
+  type ErrorBody,
+  type HistoryPage,
+  type HistoryQuery,
+  type Member,
+  type MessageContent,
+  type Role,
+  type ServerFrame,
+} from '../protocol/index.js';
+import { CONVERSATION_MIGRATIONS } from './schema.js';
+import * as log from './log.js';
+import * as members from './members.js';
+import * as outbox from './outbox.js';
+import type { UserUpdate } from '../user/updates.js';
+
+export interface CreateInit {
+  id: string;
+  kind: ConversationKind;
+  title: string | null;
+  creator: Identity;
+  /** Members besides the creator (already checked to exist). */
+  memberIds: string[];
+}
+
+interface Meta {
+  id: string;
+  kind: ConversationKind;
+  title: string | null;
+  createdAt: number;
+}
+
+/** Kept in each socket's attachment, so it survives hibernation. */
+export interface SocketAttachment {
+  userId: string;
+  deviceId: string;
+}
+
+/** Headers the worker sets when it forwards an authenticated upgrade. */
+export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id' } as const;
+
+const userTag = (userId: string) => `user:${userId}`;
+
+export class ConversationDO extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private meta: Meta | null = null;
+  private draining: Promise<void> | null = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    migrate(ctx.storage, CONVERSATION_MIGRATIONS);
+    // Keepalive pings are answered by the runtime without waking a hibernated object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
+  }
+
+  // ── RPC: lifecycle and membership ────────────────────────────────────────────
+
+  /** Creates the conversation; creating an existing direct conversation returns it. */
+  async create(init: CreateInit): Promise<Result<ConversationInfo>> {
+    const existing = this.loadMeta();
+    if (existing) {
+      if (existing.kind === 'direct' && init.kind === 'direct' && members.getMember(this.sql, init.creator.userId)) {
+        return ok(this.describe());
+      }
+      return fail('conflict', 'This conversation already exists.');
+    }
+    const now = Date.now();
+    const memberRole: Role = 'member';
+    const creatorRole: Role = init.kind === 'group' ? 'owner' : 'member';
+    const all = [init.creator.userId, ...init.memberIds.filter((id) => id !== init.creator.userId)];
+    this.ctx.storage.transactionSync(() => {
+      const rows: [string, string][] = [
+        ['id', init.id],
+        ['kind', init.kind],
+        ['created_at', String(now)],
+      ];
+      if (init.title !== null) rows.push(['title', init.title]);
+      for (const [key, value] of rows) this.sql.exec('INSERT INTO meta (key, value) VALUES (?, ?)', key, value);
+      all.forEach((userId, i) => members.putMember(this.sql, { userId, role: i === 0 ? creatorRole : memberRole, joinedAt: now }));
+      this.meta = null;
+      for (const userId of all) {
+        const role = userId === init.creator.userId ? creatorRole : memberRole;
+        outbox.enqueue(this.sql, userId, this.membershipUpdate(userId, role, 0, now, all), now);
+      }
+    });
+    await this.deliverOutbox();
+    return ok(this.describe());
+  }
+
+  async info(userId: string): Promise<Result<ConversationInfo>> {
+    return attempt(() => {
+      this.requireMember(userId);
+      return this.describe();
+    });
+  }
+
+  async addMember(actor: Identity, userId: string, role: Role): Promise<Result<ConversationInfo>> {
+    const result = attempt(() => {
+      const meta = this.requireMeta();
+      members.assertCanAdd(meta.kind, this.requireMember(actor.userId));
+      if (members.getMember(this.sql, userId)) throw new AppError('conflict', 'That user is already a member.');
+      if (members.memberCount(this.sql) >= LIMITS.maxGroupMembers) {
+        throw new AppError('forbidden', `Groups are limited to ${LIMITS.maxGroupMembers} members.`);
+      }
+      return this.changeMembership(actor, { type: 'member_added', userId, role }, () =>
+        members.putMember(this.sql, { userId, role, joinedAt: Date.now() }),
+      );
+    });
+    if (!result.ok) return result;
+    await this.deliverOutbox();
+    return ok(this.describe());
+  }
+
+  /** Removes a member, or lets a member leave (actor === userId). */
+  async removeMember(actor: Identity, userId: string): Promise<Result<{ seq: number }>> {
+    const result = attempt(() => {
+      const meta = this.requireMeta();
+      const actorMember = this.requireMember(actor.userId);
+      const target = members.getMember(this.sql, userId);
+      if (!target) throw new AppError('not_found', 'That user is not a member.');
+      members.assertCanRemove(meta.kind, actorMember, target);
+      const heir = target.role === 'owner' ? members.successor(members.listMembers(this.sql), userId) : null;
+      const event = this.changeMembership(actor, { type: 'member_removed', userId }, () => members.deleteMember(this.sql, userId));
+      if (heir) {
+        this.changeMembership(actor, { type: 'role_changed', userId: heir.userId, role: 'owner' }, () =>
+          members.putMember(this.sql, { ...heir, role: 'owner' }),
+        );
+      }
+      return event;
+    });
+    if (!result.ok) return result;
+    for (const ws of this.ctx.getWebSockets(userTag(userId))) {
+      ws.close(CLOSE_CODES.forbidden, 'You are no longer a member of this conversation.');
+    }
+    await this.deliverOutbox();
+    return ok({ seq: result.value.seq });
+  }
+
+  async setRole(actor: Identity, userId: string, role: Exclude<Role, 'owner'>): Promise<Result<Member>> {
+    const result = attempt(() => {
+      const meta = this.requireMeta();
+      const target = members.getMember(this.sql, userId);
+      if (!target) throw new AppError('not_found', 'That user is not a member.');
+      members.assertCanSetRole(meta.kind, this.requireMember(actor.userId), target);
+      const updated = { ...target, role };
+      this.changeMembership(actor, { type: 'role_changed', userId, role }, () => members.putMember(this.sql, updated));
+      return updated;
+    });
+    if (result.ok) await this.deliverOutbox();
+    return result;
+  }
+
+  // ── RPC: messages and history ────────────────────────────────────────────────
+
+  /** Sends a message (the HTTP path; sockets use the same `accept`). */
+  async send(identity: Identity, cmid: string, content: MessageContent): Promise<Result<Ack>> {
+    return attempt(() => this.accept(identity, cmid, content));
+  }
+
+  async history(userId: string, query: HistoryQuery): Promise<Result<HistoryPage>> {
+    return attempt(() => {
+      this.requireMember(userId);
+      return this.historyPage(query);
+    });
+  }
+
+  // ── WebSockets ───────────────────────────────────────────────────────────────
+
+  /** Accepts a chat-window socket the worker has authenticated. */
+  override async fetch(request: Request): Promise<Response> {
+    const userId = request.headers.get(IDENTITY_HEADERS.user);
+    const deviceId = request.headers.get(IDENTITY_HEADERS.device);
+    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket' || !userId || !deviceId) {
+      return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
+    }
+    const meta = this.loadMeta();
+    if (!meta || !members.getMember(this.sql, userId)) {
+      return rejectSocket({ code: 'conversation_not_found', message: 'No such conversation, or you are not a member.' }, CLOSE_CODES.forbidden);
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [userTag(userId)]);
+    server.serializeAttachment({ userId, deviceId } satisfies SocketAttachment);
+    sendFrame(server, { type: 'ready', conversationId: meta.id, userId, deviceId, lastSeq: log.lastSeq(this.sql) });
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    if (typeof message !== 'string') {
+      sendFrame(ws, errorFrame({ code: 'invalid_request', message: 'Binary frames are not supported; send JSON text.' }));
+      return;
+    }
+    const parsed = parseFrame(message, ClientFrame, CLIENT_FRAME_TYPES);
+    if (!parsed.ok) {
+      sendFrame(ws, errorFrame(parsed.error, parsed));
+      return;
+    }
+    const frame = parsed.frame;
+    const identity = ws.deserializeAttachment() as SocketAttachment;
+    const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
+    const result = attempt(() => {
+      switch (frame.type) {
+        case 'send':
+          return { type: 'ack', rid: frame.rid, ...this.accept(identity, frame.cmid, frame.content) } satisfies ServerFrame;
+        case 'history': {
+          this.requireMember(identity.userId);
+          const { type: _type, rid, ...query } = frame;
+          return { type: 'history', rid, ...this.historyPage(query) } satisfies ServerFrame;
+        }
+      }
+    });
+    if (!result.ok) {
+      sendFrame(ws, errorFrame(result.error, names));
+      if (result.error.code === 'conversation_not_found') ws.close(CLOSE_CODES.forbidden, 'Not a member.');
+      return;
+    }
+    sendFrame(ws, result.value);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    // Answer the client's close frame; without it the client sees 1006 instead of its code.
+    try {
+      ws.close(code === 1005 ? CLOSE_CODES.normal : code, reason);
+    } catch {
+      // Already closed.
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    try {
+      ws.close(CLOSE_CODES.serverError, 'Socket error.');
+    } catch {
+      // Already closed.
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    await this.deliverOutbox();
+  }
+
+  // ── The send path ────────────────────────────────────────────────────────────
+
+  /**
+   * Accepts one message: membership, idempotency by (sender, cmid), then seq = last + 1,
+   * all synchronous so nothing interleaves. The caller sends the ack; the output gate
+   * holds it until the write is durable. The event is broadcast to open windows here.
+   */
+  private accept(identity: Identity, cmid: string, content: MessageContent): Ack {
+    this.requireMember(identity.userId);
+    const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
+    if (existing) return existing;
+    const event = log.append(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content });
+    this.broadcast([event]);
+    return { cmid, seq: event.seq, ts: event.ts, duplicate: false };
+  }
+
+  private broadcast(events: ConversationEvent[]): void {
+    const meta = this.requireMeta();
+    const text = JSON.stringify({ type: 'events', conversationId: meta.id, events } satisfies ServerFrame);
+    for (const ws of this.ctx.getWebSockets()) sendText(ws, text);
+  }
+
+  private historyPage(query: HistoryQuery): HistoryPage {
+    const page = log.page(this.sql, query);
+    return { conversationId: this.requireMeta().id, lastSeq: log.lastSeq(this.sql), ...page };
+  }
+
+  // ── Membership changes and the outbox ────────────────────────────────────────
+
+  /** Applies a membership change, logs it as an event and queues the member's update. */
+  private changeMembership(
+    actor: Identity,
+    change: { type: 'member_added'; userId: string; role: Role } | { type: 'member_removed'; userId: string } | { type: 'role_changed'; userId: string; role: Role },
+    apply: () => void,
+  ): ConversationEvent {
+    const now = Date.now();
+    const event = this.ctx.storage.transactionSync(() => {
+      apply();
+      const appended = log.append(this.sql, { ...change, ts: now, author: actor });
+      const role = change.type === 'member_removed' ? null : change.role;
+      outbox.enqueue(this.sql, change.userId, this.membershipUpdate(change.userId, role, appended.seq, now), now);
+      return appended;
+    });
+    this.broadcast([event]);
+    return event;
+  }
+
+  private membershipUpdate(userId: string, role: Role | null, seq: number, ts: number, all?: string[]): UserUpdate {
+    const meta = this.requireMeta();
+    const memberIds = all ?? members.listMembers(this.sql).map((m) => m.userId);
+    const peerId = meta.kind === 'direct' ? (memberIds.find((id) => id !== userId) ?? null) : null;
+    return { type: 'membership', conversationId: meta.id, conversationKind: meta.kind, title: meta.title, peerId, role, seq, ts };
+  }
+
+  /**
+   * Delivers what the outbox holds. An alarm is set first, so work left by an eviction
+   * or a failed call is finished later; one pass at a time.
+   */
+  private deliverOutbox(): Promise<void> {
+    this.draining ??= this.drainOutbox().finally(() => {
+      this.draining = null;
+    });
+    return this.draining;
+  }
+
+  private async drainOutbox(): Promise<void> {
+    const first = outbox.nextDue(this.sql);
+    if (first === null) return;
+    await this.ctx.storage.setAlarm(Math.max(first, Date.now()) + outbox.OUTBOX.retryDelayMs);
+    for (;;) {
+      const items = outbox.due(this.sql, Date.now());
+      if (items.length === 0) break;
+      await Promise.all([...outbox.byUser(items)].map(([userId, list]) => this.deliverTo(userId, list)));
+    }
+    const next = outbox.nextDue(this.sql);
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
+  }
+
+  private async deliverTo(userId: string, items: outbox.OutboxItem[]): Promise<void> {
+    const ids = items.map((i) => i.id);
+    try {
+      await this.env.USERS.getByName(userId).apply(items.map((i) => i.update));
+      outbox.remove(this.sql, ids);
+    } catch (err) {
+      const attempts = Math.max(...items.map((i) => i.attempts));
+      outbox.postpone(this.sql, ids, attempts, Date.now());
+      console.warn(JSON.stringify({ level: 'warn', msg: 'fan-out to user failed; will retry', attempts, error: String(err) }));
+    }
+  }
+
+  // ── State helpers ────────────────────────────────────────────────────────────
+
+  private loadMeta(): Meta | null {
+    if (this.meta) return this.meta;
+    const rows = this.sql.exec<{ key: string; value: string }>('SELECT key, value FROM meta').toArray();
+    if (rows.length === 0) return null;
+    const map = new Map(rows.map((r) => [r.key, r.value]));
+    this.meta = {
+      id: map.get('id')!,
+      kind: map.get('kind') as ConversationKind,
+      title: map.get('title') ?? null,
+      createdAt: Number(map.get('created_at')),
+    };
+    return this.meta;
+  }
+
+  private requireMeta(): Meta {
+    const meta = this.loadMeta();
+    if (!meta) throw new AppError('conversation_not_found', 'No such conversation, or you are not a member.');
+    return meta;
+  }
+
+  /** Non-members get the same answer as for a conversation that does not exist. */
+  private requireMember(userId: string): Member {
+    this.requireMeta();
+    const member = members.getMember(this.sql, userId);
+    if (!member) throw new AppError('conversation_not_found', 'No such conversation, or you are not a member.');
+    return member;
+  }
+
+  private describe(): ConversationInfo {
+    const meta = this.requireMeta();
+    return { ...meta, lastSeq: log.lastSeq(this.sql), members: members.listMembers(this.sql) };
+  }
+}
+
+
+
+function errorFrame(error: ErrorBody, names: { rid?: string | undefined; cmid?: string | undefined } = {}): ServerFrame {
+  const frame: ServerFrame = { type: 'error', code: error.code, message: error.message };
+  if (names.rid) frame.rid = names.rid;
+  if (names.cmid) frame.cmid = names.cmid;
+  if (error.issues) frame.issues = error.issues;
+  if (error.retryAfterMs !== undefined) frame.retryAfterMs = error.retryAfterMs;
+  return frame;
+}
+
+function sendFrame(ws: WebSocket, frame: ServerFrame): void {
+  sendText(ws, JSON.stringify(frame));
+}
+
+function sendText(ws: WebSocket, text: string): void {
+  try {
+    ws.send(text);
+  } catch {
+    // The socket is closing; its client will resume from history.
+  }
+}
+
+/**
+ * Rejects an upgrade the way browsers can see: complete it, send the error, close with a
+ * terminal code. A plain HTTP error would reach a browser only as close code 1006.
+ */
+export function rejectSocket(error: ErrorBody, closeCode: number): Response {
+  const pair = new WebSocketPair();
+  const [client, server] = [pair[0], pair[1]];
+  server.accept();
+  sendFrame(server, errorFrame(error));
+  server.close(closeCode, error.message.slice(0, 120));
+  return new Response(null, { status: 101, webSocket: client });
+}

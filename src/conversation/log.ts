@@ -1,0 +1,91 @@
+/**
+ * @module conversation/log
+ * The conversation's event log in SQLite: append with the next seq, look up a send by
+ * its cmid, and page by seq in either direction.
+ */
+import type { Ack, Author, ConversationEvent, HistoryQuery } from '../protocol/index.js';
+import { LIMITS } from '../protocol/index.js';
+
+interface EventRow {
+  seq: number;
+  type: string;
+  ts: number;
+  author_user: string;
+  author_device: string;
+  cmid: string | null;
+  body: string;
+  [key: string]: SqlStorageValue;
+}
+
+/** The event as stored: everything but seq, which append assigns. */
+export type NewEvent = DistributiveOmit<ConversationEvent, 'seq'>;
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
+
+export function lastSeq(sql: SqlStorage): number {
+  return sql.exec<{ last: number | null }>('SELECT max(seq) AS last FROM events').one().last ?? 0;
+}
+
+/** Appends an event with seq = last + 1. Synchronous, so nothing can interleave. */
+export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
+  const { type, ts, author, ...rest } = event;
+  const cmid = 'cmid' in rest ? rest.cmid : null;
+  const body = JSON.stringify(rest);
+  const { seq } = sql
+    .exec<{ seq: number }>(
+      `INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body)
+       VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?, ?) RETURNING seq`,
+      type,
+      ts,
+      author.userId,
+      author.deviceId,
+      cmid,
+      body,
+    )
+    .one();
+  return { ...event, seq } as ConversationEvent;
+}
+
+export function findAckByCmid(sql: SqlStorage, userId: string, cmid: string): Ack | null {
+  const row = sql
+    .exec<{ seq: number; ts: number }>('SELECT seq, ts FROM events WHERE author_user = ? AND cmid = ?', userId, cmid)
+    .toArray()[0];
+  return row ? { cmid, seq: row.seq, ts: row.ts, duplicate: true } : null;
+}
+
+export interface Page {
+  events: ConversationEvent[];
+  hasMore: boolean;
+}
+
+/**
+ * One page of history. `after` pages forwards (catching up), `before` backwards
+ * (scrolling back); both together fetch the gap between them; neither returns the
+ * newest page. Events are always returned in ascending seq order.
+ */
+export function page(sql: SqlStorage, query: HistoryQuery): Page {
+  const limit = Math.min(query.limit ?? LIMITS.defaultPageSize, LIMITS.maxPageSize);
+  const forwards = query.after !== undefined;
+  const conditions: string[] = [];
+  const params: number[] = [];
+  if (query.after !== undefined) {
+    conditions.push('seq > ?');
+    params.push(query.after);
+  }
+  if (query.before !== undefined) {
+    conditions.push('seq < ?');
+    params.push(query.before);
+  }
+  const where = conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : '';
+  const rows = sql
+    .exec<EventRow>(`SELECT * FROM events ${where} ORDER BY seq ${forwards ? 'ASC' : 'DESC'} LIMIT ?`, ...params, limit + 1)
+    .toArray();
+  const hasMore = rows.length > limit;
+  const kept = rows.slice(0, limit);
+  if (!forwards) kept.reverse();
+  return { events: kept.map(toEvent), hasMore };
+}
+
+function toEvent(row: EventRow): ConversationEvent {
+  const author: Author = { userId: row.author_user, deviceId: row.author_device };
+  return { seq: row.seq, type: row.type, ts: row.ts, author, ...JSON.parse(row.body) } as ConversationEvent;
+}

@@ -1,0 +1,76 @@
+/**
+ * @module conversation/members
+ * Membership and roles, and the rules for who may change them. The rules are plain
+ * functions so they can be read (and tested) apart from storage.
+ */
+import { AppError } from '../errors.js';
+import type { ConversationKind, Member, Role } from '../protocol/index.js';
+
+interface MemberRow {
+  user_id: string;
+  role: Role;
+  joined_at: number;
+  [key: string]: SqlStorageValue;
+}
+
+const RANK: Record<Role, number> = { owner: 3, admin: 2, member: 1 };
+
+export function getMember(sql: SqlStorage, userId: string): Member | null {
+  const row = sql.exec<MemberRow>('SELECT * FROM members WHERE user_id = ?', userId).toArray()[0];
+  return row ? { userId: row.user_id, role: row.role, joinedAt: row.joined_at } : null;
+}
+
+export function listMembers(sql: SqlStorage): Member[] {
+  return sql
+    .exec<MemberRow>('SELECT * FROM members ORDER BY joined_at, user_id')
+    .toArray()
+    .map((row) => ({ userId: row.user_id, role: row.role, joinedAt: row.joined_at }));
+}
+
+export function memberCount(sql: SqlStorage): number {
+  return sql.exec<{ n: number }>('SELECT count(*) AS n FROM members').one().n;
+}
+
+export function putMember(sql: SqlStorage, member: Member): void {
+  sql.exec(
+    'INSERT INTO members (user_id, role, joined_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET role = excluded.role',
+    member.userId,
+    member.role,
+    member.joinedAt,
+  );
+}
+
+export function deleteMember(sql: SqlStorage, userId: string): void {
+  sql.exec('DELETE FROM members WHERE user_id = ?', userId);
+}
+
+function requireGroup(kind: ConversationKind): void {
+  if (kind !== 'group') throw new AppError('forbidden', 'Direct conversations have a fixed pair of members.');
+}
+
+export function assertCanAdd(kind: ConversationKind, actor: Member): void {
+  requireGroup(kind);
+  if (RANK[actor.role] < RANK.admin) throw new AppError('forbidden', 'Only owners and admins can add members.');
+}
+
+/** Members may leave; admins remove members; only the owner removes admins. */
+export function assertCanRemove(kind: ConversationKind, actor: Member, target: Member): void {
+  requireGroup(kind);
+  if (actor.userId === target.userId) return;
+  if (RANK[actor.role] < RANK.admin || RANK[actor.role] <= RANK[target.role]) {
+    throw new AppError('forbidden', `A ${actor.role} cannot remove a ${target.role}.`);
+  }
+}
+
+export function assertCanSetRole(kind: ConversationKind, actor: Member, target: Member): void {
+  requireGroup(kind);
+  if (actor.role !== 'owner') throw new AppError('forbidden', 'Only the owner can change roles.');
+  if (target.userId === actor.userId) throw new AppError('forbidden', 'The owner cannot change their own role.');
+}
+
+/** When the owner leaves, the longest-standing admin (else member) becomes owner. */
+export function successor(members: Member[], leaving: string): Member | null {
+  const rest = members.filter((m) => m.userId !== leaving);
+  const ranked = [...rest].sort((a, b) => RANK[b.role] - RANK[a.role] || a.joinedAt - b.joinedAt);
+  return ranked[0] ?? null;
+}

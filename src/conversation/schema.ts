@@ -1,0 +1,39 @@
+/**
+ * @module conversation/schema
+ * The ConversationDO's SQLite schema, one entry per version. Append-only.
+ */
+import type { Migration } from '../storage/migrate.js';
+
+export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
+  [
+    // id, kind, title, created_at, created_by: written once at creation.
+    `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+    `CREATE TABLE members (
+       user_id   TEXT PRIMARY KEY,
+       role      TEXT NOT NULL,
+       joined_at INTEGER NOT NULL
+     )`,
+    // The event log. seq is the rowid: gap-free because this object is its only writer
+    // and assigns last + 1 inside one synchronous write.
+    `CREATE TABLE events (
+       seq           INTEGER PRIMARY KEY,
+       type          TEXT NOT NULL,
+       ts            INTEGER NOT NULL,
+       author_user   TEXT NOT NULL,
+       author_device TEXT NOT NULL,
+       cmid          TEXT,
+       body          TEXT NOT NULL
+     )`,
+    // Idempotent sends: one event per (sender, cmid).
+    `CREATE UNIQUE INDEX events_by_cmid ON events (author_user, cmid) WHERE cmid IS NOT NULL`,
+    // Durable fan-out: work for other objects that must survive eviction. The alarm
+    // drains it; receivers apply each item at most once.
+    `CREATE TABLE outbox (
+       id              INTEGER PRIMARY KEY AUTOINCREMENT,
+       user_id         TEXT NOT NULL,
+       payload         TEXT NOT NULL,
+       attempts        INTEGER NOT NULL DEFAULT 0,
+       next_attempt_at INTEGER NOT NULL
+     )`,
+  ],
+];

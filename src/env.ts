@@ -1,0 +1,43 @@
+/**
+ * @module env
+ * The Worker's bindings and variables, kept by hand in one place (see wrangler.toml),
+ * and the Hono context variables every route can read.
+ */
+import type { ConversationDO } from './conversation/ConversationDO.js';
+import type { UserDO } from './user/UserDO.js';
+
+export interface Env {
+  DB: D1Database;
+  MEDIA: R2Bucket;
+  CONVERSATIONS: DurableObjectNamespace<ConversationDO>;
+  USERS: DurableObjectNamespace<UserDO>;
+  ASSETS: Fetcher;
+  /** "production" turns on the production checks in config.ts. */
+  ENVIRONMENT: string;
+  /** HMAC key for access tokens. A secret in production; a fixed dev value locally. */
+  AUTH_SECRET: string;
+  /** Comma-separated browser origins allowed to open sockets and call the API. */
+  ALLOWED_ORIGINS: string;
+}
+
+/** Who is calling, once the auth middleware has checked the access token. */
+export interface Identity {
+  userId: string;
+  deviceId: string;
+}
+
+export interface AppBindings {
+  Bindings: Env;
+  Variables: { requestId: string; identity: Identity };
+}
+
+type WorkerEnv = Env;
+
+declare global {
+  // Lets `import { env } from 'cloudflare:workers'` (and the tests) see the same Env.
+  namespace Cloudflare {
+    interface Env extends WorkerEnv {
+      TEST_MIGRATIONS?: import('cloudflare:test').D1Migration[];
+    }
+  }
+}

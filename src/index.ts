@@ -1,0 +1,42 @@
+/**
+ * @module index
+ * The Worker: a stateless Hono app that authenticates, validates and routes each call
+ * to the Durable Object that owns the state, and serves the web client's static files.
+ * Exports the Durable Object classes for the runtime.
+ */
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import type { AppBindings } from './env.js';
+import { requestId } from './middleware/request-id.js';
+import { notFound, onError } from './middleware/errors.js';
+import { allowedOrigins } from './middleware/origin.js';
+import { authRoutes } from './routes/auth.js';
+import { deviceRoutes } from './routes/devices.js';
+import { userRoutes } from './routes/users.js';
+import { conversationRoutes } from './routes/conversations.js';
+
+export { ConversationDO } from './conversation/ConversationDO.js';
+export { UserDO } from './user/UserDO.js';
+
+export const app = new Hono<AppBindings>()
+  .use(requestId())
+  .use(
+    '/v1/*',
+    cors({
+      origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Last-Event-ID'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    }),
+  )
+  .get('/healthz', (c) => c.json({ ok: true }))
+  .route('/v1/auth', authRoutes)
+  .route('/v1/devices', deviceRoutes)
+  .route('/v1/users', userRoutes)
+  .route('/v1/conversations', conversationRoutes)
+  .notFound(notFound)
+  .onError(onError);
+
+export type App = typeof app;
+
+export default app satisfies ExportedHandler<AppBindings['Bindings']>;

@@ -1,0 +1,24 @@
+/**
+ * @module middleware/auth
+ * Bearer access tokens on every authenticated route. The token proves who signed it;
+ * the device check makes logout and device revocation take effect at once rather than
+ * when the token expires.
+ */
+import type { MiddlewareHandler } from 'hono';
+import { AppError } from '../errors.js';
+import type { AppBindings } from '../env.js';
+import { verifyAccessToken } from '../auth/tokens.js';
+import { isDeviceActive } from '../auth/accounts.js';
+import { authSecret } from '../config.js';
+
+export function requireAuth(): MiddlewareHandler<AppBindings> {
+  return async function requireAuth(c, next) {
+    const header = c.req.header('authorization');
+    const match = header?.match(/^Bearer ([A-Za-z0-9._-]{1,2048})$/);
+    if (!match?.[1]) throw new AppError('unauthenticated', 'Send an access token: "Authorization: Bearer <token>".');
+    const identity = await verifyAccessToken(authSecret(c.env), match[1]);
+    if (!(await isDeviceActive(c.env.DB, identity))) throw new AppError('device_revoked', 'This device has been signed out.');
+    c.set('identity', identity);
+    await next();
+  };
+}

@@ -1,0 +1,30 @@
+/**
+ * @module middleware/errors
+ * Turns every error into a JSON problem body (`application/problem+json`) with a stable
+ * code. Unexpected errors are logged by name and stack only: never a token, password or
+ * message body.
+ */
+import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { AppError } from '../errors.js';
+import type { AppBindings } from '../env.js';
+
+export function problem(c: Context<AppBindings>, error: AppError): Response {
+  const body = { ...error.toBody(), status: error.status, requestId: c.get('requestId') };
+  const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
+  if (error.details.retryAfterMs !== undefined) headers['Retry-After'] = String(Math.ceil(error.details.retryAfterMs / 1000));
+  return c.body(JSON.stringify(body), error.status as ContentfulStatusCode, headers);
+}
+
+export const onError: ErrorHandler<AppBindings> = (err, c) => {
+  if (err instanceof AppError) return problem(c, err);
+  if (err instanceof HTTPException && err.status === 413) {
+    return problem(c, new AppError('payload_too_large', 'The request body is too large.'));
+  }
+  console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), error: err.name, stack: err.stack }));
+  return problem(c, new AppError('internal', 'Something went wrong on our side; it has been logged.'));
+};
+
+export const notFound: NotFoundHandler<AppBindings> = (c) =>
+  problem(c, new AppError('not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));

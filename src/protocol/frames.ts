@@ -1,0 +1,136 @@
+/**
+ * @module protocol/frames
+ * WebSocket frames. Every frame is a JSON object with a `type`.
+ *
+ * Client→server frames are strict: unknown fields are rejected, so nothing a client
+ * invents is ever stored. Server→client frames may gain fields and types over time;
+ * clients ignore what they do not understand.
+ *
+ * Keepalive: the client sends the exact text `{"type":"ping"}` and the server answers
+ * `{"type":"pong"}` without waking a hibernated object (a WebSocket auto-response).
+ */
+import { z } from 'zod';
+import { LIMITS } from './limits.js';
+import { Ack, ConversationEvent, MessageContent } from './events.js';
+import { Cmid, ConversationId, DeviceId, Rid, Seq, UserId } from './ids.js';
+import { ERROR_CODES, describeIssues, type ErrorBody } from './errors.js';
+import { parseBoundedJson } from './json.js';
+
+export const PING_FRAME = '{"type":"ping"}';
+export const PONG_FRAME = '{"type":"pong"}';
+
+// ── Client → server ────────────────────────────────────────────────────────────
+
+/** Send a message. Retrying with the same `cmid` returns the original ack. */
+export const SendFrame = z.strictObject({
+  type: z.literal('send'),
+  rid: Rid.optional(),
+  cmid: Cmid,
+  content: MessageContent,
+});
+
+/** Page through history: `after` for catching up, `before` for scrolling back. */
+export const HistoryQuery = z.strictObject({
+  after: Seq.optional(),
+  before: Seq.optional(),
+  limit: z.number().int().min(1).max(LIMITS.maxPageSize).optional(),
+});
+export type HistoryQuery = z.infer<typeof HistoryQuery>;
+
+export const HistoryFrame = HistoryQuery.extend({
+  type: z.literal('history'),
+  rid: Rid.optional(),
+});
+
+export const ClientFrame = z.discriminatedUnion('type', [SendFrame, HistoryFrame]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+export type SendFrame = z.infer<typeof SendFrame>;
+
+export const CLIENT_FRAME_TYPES = ['send', 'history'] as const;
+
+// ── Server → client ────────────────────────────────────────────────────────────
+
+/** First frame on every chat-window socket. */
+export const ReadyFrame = z.object({
+  type: z.literal('ready'),
+  conversationId: ConversationId,
+  userId: UserId,
+  deviceId: DeviceId,
+  lastSeq: Seq,
+});
+
+export const AckFrame = Ack.extend({ type: z.literal('ack'), rid: Rid.optional() });
+
+/** New events, in seq order. The server may batch several into one frame. */
+export const EventsFrame = z.object({
+  type: z.literal('events'),
+  conversationId: ConversationId,
+  events: z.array(ConversationEvent),
+});
+
+export const HistoryPage = z.object({
+  conversationId: ConversationId,
+  events: z.array(ConversationEvent),
+  /** True when more events exist past this page in the direction asked for. */
+  hasMore: z.boolean(),
+  lastSeq: Seq,
+});
+export type HistoryPage = z.infer<typeof HistoryPage>;
+
+export const HistoryResultFrame = HistoryPage.extend({ type: z.literal('history'), rid: Rid.optional() });
+
+export const ErrorFrame = z.object({
+  type: z.literal('error'),
+  /** The request this error answers, when the offending frame named one. */
+  rid: Rid.optional(),
+  cmid: Cmid.optional(),
+  code: z.enum(ERROR_CODES as [string, ...string[]]),
+  message: z.string(),
+  issues: z.array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string() })).optional(),
+  retryAfterMs: z.number().int().optional(),
+});
+
+export const ServerFrame = z.discriminatedUnion('type', [
+  ReadyFrame,
+  AckFrame,
+  EventsFrame,
+  HistoryResultFrame,
+  ErrorFrame,
+]);
+export type ServerFrame = z.infer<typeof ServerFrame>;
+export type ErrorFrame = z.infer<typeof ErrorFrame>;
+export type EventsFrame = z.infer<typeof EventsFrame>;
+
+// ── Parsing ────────────────────────────────────────────────────────────────────
+
+export type FrameParse<T> = { ok: true; frame: T } | { ok: false; error: ErrorBody; rid?: string; cmid?: string };
+
+/**
+ * Parses one incoming text frame: size and depth first, then the frame's `type`
+ * against the known ones, then the strict schema. A failure still names the request
+ * (`rid`, `cmid`) when the frame carried valid ones, so the client can match it.
+ */
+export function parseFrame<T>(text: string, schema: z.ZodType<T>, knownTypes: readonly string[]): FrameParse<T> {
+  const parsed = parseBoundedJson(text);
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return { ok: false, error: { code: 'invalid_request', message: 'A frame must be a JSON object with a "type".' } };
+  }
+  const record = value as Record<string, unknown>;
+  const names: { rid?: string; cmid?: string } = {};
+  const rid = Rid.safeParse(record.rid);
+  if (rid.success) names.rid = rid.data;
+  const cmid = Cmid.safeParse(record.cmid);
+  if (cmid.success) names.cmid = cmid.data;
+  if (typeof record.type !== 'string' || !knownTypes.includes(record.type)) {
+    const shown = typeof record.type === 'string' ? `"${record.type.slice(0, 32)}"` : 'missing';
+    return { ok: false, ...names, error: { code: 'unknown_frame_type', message: `Unknown frame type (${shown}); expected one of ${knownTypes.join(', ')}.` } };
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const { message, issues } = describeIssues(result.error, 'Invalid frame');
+    return { ok: false, ...names, error: { code: 'invalid_request', message, issues } };
+  }
+  return { ok: true, frame: result.data };
+}

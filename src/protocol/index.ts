@@ -1,0 +1,12 @@
+/**
+ * @module protocol
+ * The wire protocol shared by the worker and the SDK: ids, limits, errors, events,
+ * WebSocket frames and HTTP bodies. Free of Workers-only imports on purpose.
+ */
+export * from './limits.js';
+export * from './errors.js';
+export * from './ids.js';
+export * from './events.js';
+export * from './frames.js';
+export * from './http.js';
+export * from './json.js';

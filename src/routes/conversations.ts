@@ -1,0 +1,122 @@
+/**
+ * @module routes/conversations
+ * Conversations: create (direct or group), list, inspect, manage members, send over
+ * HTTP, page history, and open a chat-window WebSocket. Every call is answered by the
+ * conversation's own Durable Object, which checks membership itself.
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppBindings, Env } from '../env.js';
+import {
+  AddMemberBody,
+  CLOSE_CODES,
+  ConversationId,
+  CreateConversationBody,
+  HistoryQuery,
+  SendMessageBody,
+  SetRoleBody,
+  UserId,
+} from '../protocol/index.js';
+import { requireAuth } from '../middleware/auth.js';
+import { parseParams, readJson } from '../middleware/body.js';
+import { isOriginAllowed } from '../middleware/origin.js';
+import { AppError, unwrap } from '../errors.js';
+import { directConversationId, newGroupId } from '../ids.js';
+import { existingUserIds, redeemConnectTicket } from '../auth/accounts.js';
+import { IDENTITY_HEADERS, rejectSocket } from '../conversation/ConversationDO.js';
+
+function conversation(env: Env, id: string) {
+  return env.CONVERSATIONS.getByName(id);
+}
+
+const intParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const HistoryParams = z.strictObject({
+  after: intParam.optional(),
+  before: intParam.optional(),
+  limit: intParam.optional(),
+});
+
+export const conversationRoutes = new Hono<AppBindings>()
+  // The upgrade authenticates with a single-use ticket, not a bearer header (browsers
+  // cannot set headers on a WebSocket), so it comes before requireAuth.
+  .get('/:id/ws', async (c) => {
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+      throw new AppError('upgrade_required', 'This endpoint only accepts WebSocket upgrades.');
+    }
+    if (!isOriginAllowed(c.env, c.req.raw)) {
+      return rejectSocket({ code: 'origin_not_allowed', message: 'This origin may not open sockets here.' }, CLOSE_CODES.forbidden);
+    }
+    const id = ConversationId.safeParse(c.req.param('id'));
+    if (!id.success) return rejectSocket({ code: 'conversation_not_found', message: 'No such conversation.' }, CLOSE_CODES.forbidden);
+    let identity;
+    try {
+      identity = await redeemConnectTicket(c.env.DB, c.req.query('ticket') ?? '');
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      const close = err.code === 'device_revoked' ? CLOSE_CODES.deviceRevoked : CLOSE_CODES.unauthenticated;
+      return rejectSocket(err.toBody(), close);
+    }
+    const headers = new Headers({ upgrade: 'websocket' });
+    headers.set(IDENTITY_HEADERS.user, identity.userId);
+    headers.set(IDENTITY_HEADERS.device, identity.deviceId);
+    return conversation(c.env, id.data).fetch('https://conversation.internal/ws', { headers });
+  })
+  .use(requireAuth())
+  .post('/', async (c) => {
+    const body = await readJson(c, CreateConversationBody);
+    const creator = c.get('identity');
+    const others = body.kind === 'direct' ? [body.peerId] : [...new Set(body.memberIds)].filter((id) => id !== creator.userId);
+    if (body.kind === 'direct' && body.peerId === creator.userId) {
+      throw new AppError('invalid_request', 'A direct conversation needs another user.');
+    }
+    const known = await existingUserIds(c.env.DB, others);
+    const unknown = others.filter((id) => !known.has(id));
+    if (unknown.length > 0) throw new AppError('user_not_found', `No such user: ${unknown.slice(0, 5).join(', ')}.`);
+    const id = body.kind === 'direct' ? await directConversationId(creator.userId, body.peerId) : newGroupId();
+    const title = body.kind === 'group' ? body.title : null;
+    const info = unwrap(await conversation(c.env, id).create({ id, kind: body.kind, title, creator, memberIds: others }));
+    return c.json({ conversation: info }, 201);
+  })
+  .get('/', async (c) => {
+    const conversations = await c.env.USERS.getByName(c.get('identity').userId).listConversations();
+    return c.json({ conversations });
+  })
+  .get('/:id', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    return c.json({ conversation: unwrap(await conversation(c.env, id).info(c.get('identity').userId)) });
+  })
+  .get('/:id/members', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const info = unwrap(await conversation(c.env, id).info(c.get('identity').userId));
+    return c.json({ members: info.members });
+  })
+  .post('/:id/members', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const body = await readJson(c, AddMemberBody);
+    if (!(await existingUserIds(c.env.DB, [body.userId])).has(body.userId)) throw new AppError('user_not_found', 'No such user.');
+    const info = unwrap(await conversation(c.env, id).addMember(c.get('identity'), body.userId, body.role));
+    return c.json({ conversation: info }, 201);
+  })
+  .patch('/:id/members/:userId', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const userId = parseParams(UserId, c.req.param('userId'));
+    const { role } = await readJson(c, SetRoleBody);
+    return c.json({ member: unwrap(await conversation(c.env, id).setRole(c.get('identity'), userId, role)) });
+  })
+  .delete('/:id/members/:userId', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const userId = parseParams(UserId, c.req.param('userId'));
+    unwrap(await conversation(c.env, id).removeMember(c.get('identity'), userId));
+    return c.body(null, 204);
+  })
+  .get('/:id/events', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const query = parseParams(HistoryQuery, parseParams(HistoryParams, c.req.query()));
+    return c.json(unwrap(await conversation(c.env, id).history(c.get('identity').userId, query)));
+  })
+  .post('/:id/messages', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const body = await readJson(c, SendMessageBody);
+    const ack = unwrap(await conversation(c.env, id).send(c.get('identity'), body.cmid, body.content));
+    return c.json(ack, ack.duplicate ? 200 : 201);
+  });

@@ -1,0 +1,152 @@
+/**
+ * Test helpers: call the Worker as a client would (HTTP and WebSocket through the
+ * Worker's own fetch handler), with every wait bounded.
+ */
+import { exports } from 'cloudflare:workers';
+import { expect } from 'vitest';
+import type { ServerFrame, Session } from '../../src/protocol/index.js';
+
+export const BASE = 'http://chat.test';
+
+export interface CallOptions {
+  method?: string;
+  body?: unknown;
+  token?: string;
+  headers?: Record<string, string>;
+  rawBody?: string;
+}
+
+export async function call(path: string, options: CallOptions = {}): Promise<Response> {
+  const headers = new Headers(options.headers);
+  if (options.token) headers.set('authorization', `Bearer ${options.token}`);
+  let body: string | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    headers.set('content-type', 'application/json');
+    body = JSON.stringify(options.body);
+  }
+  return exports.default.fetch(`${BASE}${path}`, { method: options.method ?? (body === undefined ? 'GET' : 'POST'), headers, body });
+}
+
+export async function json<T = any>(path: string, options: CallOptions = {}, expectStatus?: number): Promise<T> {
+  const res = await call(path, options);
+  const text = await res.text();
+  if (expectStatus !== undefined) expect(res.status, `${options.method ?? 'GET'} ${path}: ${text}`).toBe(expectStatus);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+export function uniqueHandle(prefix = 'user'): string {
+  return `${prefix}_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`;
+}
+
+export async function registerUser(prefix = 'user', deviceName = 'test device'): Promise<Session> {
+  return json<Session>(
+    '/v1/auth/register',
+    { body: { handle: uniqueHandle(prefix), displayName: prefix, password: 'correct horse battery', deviceName } },
+    201,
+  );
+}
+
+export async function createGroup(owner: Session, members: Session[], title = 'group'): Promise<string> {
+  const res = await json('/v1/conversations', { token: owner.accessToken, body: { kind: 'group', title, memberIds: members.map((m) => m.user.id) } }, 201);
+  return res.conversation.id;
+}
+
+export async function createDirect(a: Session, b: Session): Promise<string> {
+  const res = await json('/v1/conversations', { token: a.accessToken, body: { kind: 'direct', peerId: b.user.id } }, 201);
+  return res.conversation.id;
+}
+
+export async function ticket(session: Session): Promise<string> {
+  return (await json('/v1/auth/tickets', { token: session.accessToken, method: 'POST' }, 201)).ticket;
+}
+
+/** A client-side socket with a queue of parsed frames and bounded waits. */
+export class TestSocket {
+  readonly frames: ServerFrame[] = [];
+  private waiters: (() => void)[] = [];
+  closed: { code: number; reason: string } | null = null;
+
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener('message', (e) => {
+      this.frames.push(JSON.parse(e.data as string) as ServerFrame);
+      this.wake();
+    });
+    ws.addEventListener('close', (e) => {
+      this.closed = { code: e.code, reason: e.reason };
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Waits until `predicate` holds over the frames received so far. */
+  async until<T>(predicate: (frames: ServerFrame[]) => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = predicate(this.frames);
+      if (value) return value;
+      if (this.closed && !predicate(this.frames)) {
+        throw new Error(`socket closed (${this.closed.code} ${this.closed.reason}) while waiting for ${what}`);
+      }
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames.slice(-3))}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** The first frame of `type` matching `match`, waiting for it. */
+  next<K extends ServerFrame['type']>(type: K, match: (f: Extract<ServerFrame, { type: K }>) => boolean = () => true, timeoutMs?: number) {
+    return this.until(
+      (frames) => frames.find((f): f is Extract<ServerFrame, { type: K }> => f.type === type && match(f as Extract<ServerFrame, { type: K }>)),
+      `a "${type}" frame`,
+      timeoutMs,
+    );
+  }
+
+  async waitClosed(timeoutMs = 10_000): Promise<{ code: number; reason: string }> {
+    return this.until(() => this.closed ?? undefined, 'close', timeoutMs);
+  }
+
+  /** All events received, flattened, in arrival order. */
+  events() {
+    return this.frames.flatMap((f) => (f.type === 'events' ? f.events : []));
+  }
+
+  close(): void {
+    try {
+      this.ws.close(1000, 'done');
+    } catch {
+      // already closed
+    }
+  }
+}
+
+export async function upgrade(path: string, headers: Record<string, string> = {}): Promise<TestSocket> {
+  const res = await exports.default.fetch(`${BASE}${path}`, { headers: { upgrade: 'websocket', ...headers } });
+  expect(res.status, `upgrade ${path}`).toBe(101);
+  const ws = res.webSocket!;
+  const socket = new TestSocket(ws);
+  ws.accept();
+  return socket;
+}
+
+/** Opens a chat-window socket and waits for its `ready` frame. */
+export async function openWindow(session: Session, conversationId: string): Promise<TestSocket> {
+  const socket = await upgrade(`/v1/conversations/${conversationId}/ws?ticket=${await ticket(session)}`);
+  await socket.next('ready');
+  return socket;
+}
