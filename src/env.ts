@@ -39,5 +39,9 @@ declare global {
     interface Env extends WorkerEnv {
       TEST_MIGRATIONS?: import('cloudflare:test').D1Migration[];
     }
+    interface GlobalProps {
+      mainModule: typeof import('./index.js');
+      durableNamespaces: 'ConversationDO' | 'UserDO';
+    }
   }
 }

@@ -24,7 +24,7 @@ describe('accounts and devices', () => {
 
   it('stores scrypt parameters beside a salted hash, never the password', async () => {
     const session = await registerUser('hash');
-    const row = await env.DB.prepare('SELECT * FROM users WHERE id = ?').bind(session.user.id).first<Record<string, string>>();
+    const row = await env.DB.prepare('SELECT * FROM users WHERE id = ?').bind(session.user.id).first<{ password_params: string; password_salt: string }>();
     expect(JSON.parse(row!.password_params)).toEqual({ N: 16384, r: 8, p: 5, keyLength: 32 });
     expect(row!.password_salt.length).toBeGreaterThan(16);
     expect(JSON.stringify(row)).not.toContain(PASSWORD);
