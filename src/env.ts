@@ -5,12 +5,15 @@
  */
 import type { ConversationDO } from './conversation/ConversationDO.js';
 import type { UserDO } from './user/UserDO.js';
+import type { LimiterDO } from './ratelimit/LimiterDO.js';
+import type { Tier } from './ratelimit/rules.js';
 
 export interface Env {
   DB: D1Database;
   MEDIA: R2Bucket;
   CONVERSATIONS: DurableObjectNamespace<ConversationDO>;
   USERS: DurableObjectNamespace<UserDO>;
+  LIMITERS: DurableObjectNamespace<LimiterDO>;
   ASSETS: Fetcher;
   /** "production" turns on the production checks in config.ts. */
   ENVIRONMENT: string;
@@ -28,7 +31,7 @@ export interface Identity {
 
 export interface AppBindings {
   Bindings: Env;
-  Variables: { requestId: string; identity: Identity };
+  Variables: { requestId: string; identity: Identity; tier: Tier };
 }
 
 type WorkerEnv = Env;
@@ -41,7 +44,7 @@ declare global {
     }
     interface GlobalProps {
       mainModule: typeof import('./index.js');
-      durableNamespaces: 'ConversationDO' | 'UserDO';
+      durableNamespaces: 'ConversationDO' | 'UserDO' | 'LimiterDO';
     }
   }
 }

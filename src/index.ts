@@ -17,6 +17,7 @@ import { conversationRoutes } from './routes/conversations.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
+export { LimiterDO } from './ratelimit/LimiterDO.js';
 
 export const app = new Hono<AppBindings>()
   .use(requestId())

@@ -60,7 +60,7 @@ export async function register(
     if (String(err).includes('UNIQUE')) throw new AppError('handle_taken', `The handle "${input.handle}" is taken.`);
     throw err;
   }
-  return session(secret, user, deviceId, refresh.token, now);
+  return session(secret, user, now, deviceId, refresh.token, now);
 }
 
 export async function login(
@@ -78,7 +78,7 @@ export async function login(
   const deviceId = newId('d');
   const refresh = await newRefreshToken(db, deviceId, now);
   await db.batch([insertDevice(db, deviceId, row.id, input.deviceName, now), refresh.statement]);
-  return session(secret, toUser(row), deviceId, refresh.token, now);
+  return session(secret, toUser(row), row.created_at, deviceId, refresh.token, now);
 }
 
 /**
@@ -90,7 +90,7 @@ export async function refresh(db: D1Database, secret: string, token: string): Pr
   const hash = await sha256(token);
   const row = await db
     .prepare(
-      `SELECT t.device_id, t.expires_at, t.used_at, d.revoked_at, u.id, u.handle, u.display_name
+      `SELECT t.device_id, t.expires_at, t.used_at, d.revoked_at, u.id, u.handle, u.display_name, u.created_at
        FROM refresh_tokens t JOIN devices d ON d.id = t.device_id JOIN users u ON u.id = d.user_id
        WHERE t.token_hash = ?`,
     )
@@ -110,7 +110,7 @@ export async function refresh(db: D1Database, secret: string, token: string): Pr
   }
   const next = await newRefreshToken(db, row.device_id, now);
   await db.batch([next.statement, db.prepare('UPDATE devices SET last_seen_at = ? WHERE id = ?').bind(now, row.device_id)]);
-  return session(secret, toUser(row), row.device_id, next.token, now);
+  return session(secret, toUser(row), row.created_at, row.device_id, next.token, now);
 }
 
 export async function revokeDevice(db: D1Database, userId: string, deviceId: string): Promise<boolean> {
@@ -211,8 +211,15 @@ async function newRefreshToken(db: D1Database, deviceId: string, now: number) {
   return { token, statement };
 }
 
-async function session(secret: string, user: User, deviceId: string, refreshToken: string, now: number): Promise<Session> {
-  const access = await signAccessToken(secret, { userId: user.id, deviceId }, now);
+async function session(
+  secret: string,
+  user: User,
+  accountCreatedAt: number,
+  deviceId: string,
+  refreshToken: string,
+  now: number,
+): Promise<Session> {
+  const access = await signAccessToken(secret, { userId: user.id, deviceId, accountCreatedAt }, now);
   return {
     user,
     deviceId,

@@ -15,11 +15,16 @@ function key(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
 }
 
-export async function signAccessToken(secret: string, identity: Identity, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
+/** What an access token proves: who, on which device, and since when the account exists (for its rate-limit tier). */
+export interface AccessClaims extends Identity {
+  accountCreatedAt: number;
+}
+
+export async function signAccessToken(secret: string, claims: AccessClaims, now = Date.now()): Promise<{ token: string; expiresAt: number }> {
   const expiresAt = now + LIFETIMES.accessTokenMs;
-  const token = await new SignJWT({ did: identity.deviceId })
+  const token = await new SignJWT({ did: claims.deviceId, act: claims.accountCreatedAt })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setSubject(identity.userId)
+    .setSubject(claims.userId)
     .setIssuer(ISSUER)
     .setAudience(AUDIENCE)
     .setIssuedAt(Math.floor(now / 1000))
@@ -28,13 +33,13 @@ export async function signAccessToken(secret: string, identity: Identity, now = 
   return { token, expiresAt };
 }
 
-export async function verifyAccessToken(secret: string, token: string): Promise<Identity> {
+export async function verifyAccessToken(secret: string, token: string): Promise<AccessClaims> {
   try {
     const { payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
-    if (typeof payload.sub !== 'string' || typeof payload.did !== 'string') {
+    if (typeof payload.sub !== 'string' || typeof payload.did !== 'string' || typeof payload.act !== 'number') {
       throw new AppError('invalid_token', 'The access token is malformed.');
     }
-    return { userId: payload.sub, deviceId: payload.did };
+    return { userId: payload.sub, deviceId: payload.did, accountCreatedAt: payload.act };
   } catch (err) {
     if (err instanceof AppError) throw err;
     if (err instanceof errors.JWTExpired) throw new AppError('invalid_token', 'The access token has expired; refresh it.');

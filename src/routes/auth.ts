@@ -10,15 +10,29 @@ import { readJson } from '../middleware/body.js';
 import { requireAuth } from '../middleware/auth.js';
 import { authSecret } from '../config.js';
 import { issueConnectTicket, login, refresh, register, revokeDevice } from '../auth/accounts.js';
+import { AppError } from '../errors.js';
+import { ACCOUNT_LIMITS, TIER_LIMITS } from '../ratelimit/rules.js';
+import { clientAddress, limiter, rateLimited, take } from '../ratelimit/limiters.js';
 
 export const authRoutes = new Hono<AppBindings>()
   .post('/register', async (c) => {
     const body = await readJson(c, RegisterBody);
+    await take(c.env, `address:register:${clientAddress(c)}`, ACCOUNT_LIMITS.registrationsPerAddress, 'registrations from this address');
     return c.json(await register(c.env.DB, authSecret(c.env), body), 201);
   })
   .post('/login', async (c) => {
     const body = await readJson(c, LoginBody);
-    return c.json(await login(c.env.DB, authSecret(c.env), body));
+    await take(c.env, `address:login:${clientAddress(c)}`, ACCOUNT_LIMITS.loginsPerAddress, 'login attempts from this address');
+    const attempts = limiter(c.env, `handle:${body.handle.toLowerCase()}`);
+    rateLimited(await attempts.loginAllowed(), 'failed logins for this handle');
+    try {
+      const session = await login(c.env.DB, authSecret(c.env), body);
+      await attempts.loginSucceeded();
+      return c.json(session);
+    } catch (err) {
+      if (err instanceof AppError && err.code === 'invalid_credentials') await attempts.loginFailed();
+      throw err;
+    }
   })
   .post('/refresh', async (c) => {
     const { refreshToken } = await readJson(c, RefreshBody);
@@ -29,4 +43,8 @@ export const authRoutes = new Hono<AppBindings>()
     await revokeDevice(c.env.DB, userId, deviceId);
     return c.body(null, 204);
   })
-  .post('/tickets', requireAuth(), async (c) => c.json(await issueConnectTicket(c.env.DB, c.get('identity')), 201));
+  .post('/tickets', requireAuth(), async (c) => {
+    const identity = c.get('identity');
+    await take(c.env, `device:tickets:${identity.deviceId}`, TIER_LIMITS[c.get('tier')].connectTickets, 'connect tickets');
+    return c.json(await issueConnectTicket(c.env.DB, identity), 201);
+  });

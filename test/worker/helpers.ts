@@ -38,10 +38,19 @@ export function uniqueHandle(prefix = 'user'): string {
   return `${prefix}_${crypto.randomUUID().replace(/-/g, '').slice(0, 12)}`;
 }
 
+/** A made-up client address, so per-address limits do not couple unrelated tests. */
+export function randomAddress(): string {
+  const [a, b, c] = crypto.getRandomValues(new Uint8Array(3));
+  return `10.${a}.${b}.${c}`;
+}
+
 export async function registerUser(prefix = 'user', deviceName = 'test device'): Promise<Session> {
   return json<Session>(
     '/v1/auth/register',
-    { body: { handle: uniqueHandle(prefix), displayName: prefix, password: 'correct horse battery', deviceName } },
+    {
+      body: { handle: uniqueHandle(prefix), displayName: prefix, password: 'correct horse battery', deviceName },
+      headers: { 'cf-connecting-ip': randomAddress() },
+    },
     201,
   );
 }

@@ -1,0 +1,82 @@
+/**
+ * @module ratelimit/rules
+ * Every rate limit of the service, in one table. docs/PROTOCOL.md lists the same numbers.
+ * Accounts younger than NEW_ACCOUNT_AGE_MS are on the `new` tier: spam accounts are
+ * usually fresh, and a real user rarely needs the full rate on day one.
+ */
+import type { WindowRule } from './sliding-window.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+
+export type Tier = 'new' | 'standard';
+
+export const NEW_ACCOUNT_AGE_MS = 24 * HOUR;
+
+export interface TierLimits {
+  /** Messages per user across all conversations. */
+  userMessages: WindowRule;
+  /** Messages per user in one conversation. */
+  conversationMessages: WindowRule;
+  /** Typing frames per device. */
+  typing: WindowRule;
+  /** Read-receipt updates per device. */
+  receipts: WindowRule;
+  /** Batch presence queries per user. */
+  presenceQueries: WindowRule;
+  /** Media upload requests per user. */
+  mediaUploads: WindowRule;
+  /** WebSocket connect tickets per device. */
+  connectTickets: WindowRule;
+}
+
+export const TIER_LIMITS: Record<Tier, TierLimits> = {
+  standard: {
+    userMessages: { limit: 100, windowMs: MINUTE },
+    conversationMessages: { limit: 50, windowMs: MINUTE },
+    typing: { limit: 30, windowMs: MINUTE },
+    receipts: { limit: 120, windowMs: MINUTE },
+    presenceQueries: { limit: 60, windowMs: MINUTE },
+    mediaUploads: { limit: 30, windowMs: MINUTE },
+    connectTickets: { limit: 60, windowMs: MINUTE },
+  },
+  new: {
+    userMessages: { limit: 30, windowMs: MINUTE },
+    conversationMessages: { limit: 20, windowMs: MINUTE },
+    typing: { limit: 20, windowMs: MINUTE },
+    receipts: { limit: 60, windowMs: MINUTE },
+    presenceQueries: { limit: 20, windowMs: MINUTE },
+    mediaUploads: { limit: 5, windowMs: MINUTE },
+    connectTickets: { limit: 30, windowMs: MINUTE },
+  },
+};
+
+/** Limits on account operations, keyed by handle or client address rather than user. */
+export const ACCOUNT_LIMITS = {
+  /** Login attempts from one client address. */
+  loginsPerAddress: { limit: 30, windowMs: 15 * MINUTE },
+  /** Registrations from one client address. */
+  registrationsPerAddress: { limit: 10, windowMs: HOUR },
+} as const satisfies Record<string, WindowRule>;
+
+/**
+ * Failed logins to one handle: after `freeFailures` in a row, the next attempt must wait
+ * baseDelayMs × 2^(failures − freeFailures), up to maxDelayMs. A success resets the count.
+ * Someone who knows a handle can slow its owner's logins this way, but only by minutes:
+ * the price of making password guessing impractical.
+ */
+export const LOGIN_BACKOFF = {
+  freeFailures: 5,
+  baseDelayMs: 1_000,
+  maxDelayMs: 15 * MINUTE,
+} as const;
+
+export function tierOf(accountCreatedAt: number, now: number): Tier {
+  return now - accountCreatedAt < NEW_ACCOUNT_AGE_MS ? 'new' : 'standard';
+}
+
+export function loginBackoffMs(failures: number): number {
+  const over = failures - LOGIN_BACKOFF.freeFailures;
+  if (over < 0) return 0;
+  return Math.min(LOGIN_BACKOFF.baseDelayMs * 2 ** over, LOGIN_BACKOFF.maxDelayMs);
+}
