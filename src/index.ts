@@ -8,6 +8,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { AppBindings } from './env.js';
 import { requestId } from './middleware/request-id.js';
+import { securityHeaders } from './middleware/security-headers.js';
 import { notFound, onError } from './middleware/errors.js';
 import { allowedOrigins } from './middleware/origin.js';
 import { authRoutes } from './routes/auth.js';
@@ -21,6 +22,7 @@ export { LimiterDO } from './ratelimit/LimiterDO.js';
 
 export const app = new Hono<AppBindings>()
   .use(requestId())
+  .use(securityHeaders())
   .use(
     '/v1/*',
     cors({

@@ -131,3 +131,15 @@ describe('socket authentication', () => {
     expect((await json(`/v1/conversations/${id}/ws`, {}, 426)).code).toBe('upgrade_required');
   });
 });
+
+describe('browser-facing responses', () => {
+  it('carry a strict CSP, no framing and no sniffing', async () => {
+    for (const path of ['/healthz', '/v1/users/me', '/v1/nowhere']) {
+      const res = await call(path);
+      expect(res.headers.get('content-security-policy'), path).toContain("default-src 'self'");
+      expect(res.headers.get('content-security-policy'), path).toContain("frame-ancestors 'none'");
+      expect(res.headers.get('x-frame-options'), path).toBe('DENY');
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+    }
+  });
+});
