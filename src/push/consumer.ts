@@ -48,7 +48,15 @@ export async function deliver(env: Env, job: PushJob, vapid: VapidKeys): Promise
   let retryAfterSeconds: number | undefined;
   const outcomes = await Promise.all(
     subscriptions.map(async (subscription) => {
-      const result = await sendOne(subscription, await buildPushRequest(subscription, payload, vapid, options));
+      let request: Request;
+      try {
+        request = await buildPushRequest(subscription, payload, vapid, options);
+      } catch (err) {
+        // Keys are validated on registration; one bad row must not hold back the other devices.
+        logFailure(subscription, `encrypt: ${(err as Error).name}`);
+        return 'rejected';
+      }
+      const result = await sendOne(subscription, request);
       if (result.outcome === 'gone') await removeExpired(env.DB, subscription);
       if (result.outcome === 'retry') retryAfterSeconds = Math.max(retryAfterSeconds ?? 0, result.retryAfterSeconds ?? 0);
       return result.outcome;
