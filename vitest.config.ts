@@ -24,6 +24,7 @@ export default defineConfig(async () => {
             name: 'workers',
             include: ['test/worker/**/*.test.ts'],
             setupFiles: ['./test/worker/apply-migrations.ts'],
+            globalSetup: ['./test/worker/push-receiver.ts'],
             testTimeout: 30_000,
           },
         },

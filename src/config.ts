@@ -17,3 +17,23 @@ export function authSecret(env: Env): string {
   }
   return secret;
 }
+
+export interface VapidKeys {
+  /** The uncompressed P-256 public key (65 bytes), base64url: the browser's `applicationServerKey`. */
+  publicKey: string;
+  /** The private scalar `d` (32 bytes), base64url. */
+  privateKey: string;
+  subject: string;
+}
+
+/** The VAPID key pair. Production refuses a missing pair and the dev pair from wrangler.toml. */
+export function vapidKeys(env: Env): VapidKeys {
+  const { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey, VAPID_SUBJECT: subject } = env;
+  const wellFormed =
+    /^[A-Za-z0-9_-]{87}$/.test(publicKey ?? '') && /^[A-Za-z0-9_-]{43}$/.test(privateKey ?? '') && /^(mailto:|https:)/.test(subject ?? '');
+  if (!wellFormed || (env.ENVIRONMENT === 'production' && subject.includes('dev-only'))) {
+    console.error(JSON.stringify({ level: 'error', error: 'VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY or VAPID_SUBJECT is missing, malformed or the dev pair' }));
+    throw new AppError('internal', 'The service is not configured: the Web Push keys are missing.');
+  }
+  return { publicKey, privateKey, subject };
+}

@@ -7,6 +7,7 @@ import type { ConversationDO } from './conversation/ConversationDO.js';
 import type { UserDO } from './user/UserDO.js';
 import type { LimiterDO } from './ratelimit/LimiterDO.js';
 import type { Tier } from './ratelimit/rules.js';
+import type { PushJob } from './push/jobs.js';
 
 export interface Env {
   DB: D1Database;
@@ -21,6 +22,13 @@ export interface Env {
   AUTH_SECRET: string;
   /** Comma-separated browser origins allowed to open sockets and call the API. */
   ALLOWED_ORIGINS: string;
+  /** Web Push jobs, consumed by this Worker's `queue` handler (src/push/consumer.ts). */
+  PUSH_QUEUE: Queue<PushJob>;
+  /** VAPID (RFC 8292) application server key pair, base64url: secrets in production, a dev pair locally. */
+  VAPID_PUBLIC_KEY: string;
+  VAPID_PRIVATE_KEY: string;
+  /** A `mailto:` or `https:` contact the push services can reach about this sender. */
+  VAPID_SUBJECT: string;
 }
 
 /** Who is calling, once the auth middleware has checked the access token. */

@@ -2,7 +2,7 @@
  * @module index
  * The Worker: a stateless Hono app that authenticates, validates and routes each call
  * to the Durable Object that owns the state, and serves the web client's static files.
- * Exports the Durable Object classes for the runtime.
+ * Exports the Durable Object classes for the runtime, and consumes the push queue.
  */
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
@@ -15,6 +15,8 @@ import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
+import { pushRoutes } from './routes/push.js';
+import { handlePushBatch } from './push/index.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -37,9 +39,13 @@ export const app = new Hono<AppBindings>()
   .route('/v1/devices', deviceRoutes)
   .route('/v1/users', userRoutes)
   .route('/v1/conversations', conversationRoutes)
+  .route('/v1/push', pushRoutes)
   .notFound(notFound)
   .onError(onError);
 
 export type App = typeof app;
 
-export default app satisfies ExportedHandler<AppBindings['Bindings']>;
+export default {
+  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+  queue: (batch, env) => handlePushBatch(batch, env),
+} satisfies ExportedHandler<AppBindings['Bindings']>;

@@ -9,6 +9,7 @@ import { LIFETIMES, type Session, type User } from '../protocol/index.js';
 import type { Identity } from '../env.js';
 import { decoyHash, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
 import { signAccessToken } from './tokens.js';
+import { deleteDeviceSubscription } from '../push/subscriptions.js';
 
 interface UserRow {
   id: string;
@@ -119,6 +120,7 @@ export async function revokeDevice(db: D1Database, userId: string, deviceId: str
     db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL').bind(now, deviceId, userId),
     db.prepare('DELETE FROM refresh_tokens WHERE device_id = ?').bind(deviceId),
     db.prepare('DELETE FROM connect_tickets WHERE device_id = ?').bind(deviceId),
+    deleteDeviceSubscription(db, deviceId),
   ]);
   return (revoked?.meta.changes ?? 0) > 0;
 }
