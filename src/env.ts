@@ -9,6 +9,8 @@ import type { UserDO } from './user/UserDO.js';
 export interface Env {
   DB: D1Database;
   MEDIA: R2Bucket;
+  /** Makes server thumbnails (src/media/thumbnail.ts); Miniflare runs it locally with sharp. */
+  IMAGES: ImagesBinding;
   CONVERSATIONS: DurableObjectNamespace<ConversationDO>;
   USERS: DurableObjectNamespace<UserDO>;
   ASSETS: Fetcher;

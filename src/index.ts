@@ -14,6 +14,8 @@ import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
+import { mediaRoutes } from './routes/media.js';
+import { sweepOrphans } from './media/cleanup.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -24,8 +26,8 @@ export const app = new Hono<AppBindings>()
     '/v1/*',
     cors({
       origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
-      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Last-Event-ID'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Last-Event-ID', 'Range', 'If-None-Match'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After', 'Content-Range', 'Content-Length', 'ETag'],
       maxAge: 600,
     }),
   )
@@ -34,9 +36,18 @@ export const app = new Hono<AppBindings>()
   .route('/v1/devices', deviceRoutes)
   .route('/v1/users', userRoutes)
   .route('/v1/conversations', conversationRoutes)
+  .route('/v1/media', mediaRoutes)
   .notFound(notFound)
   .onError(onError);
 
 export type App = typeof app;
 
-export default app satisfies ExportedHandler<AppBindings['Bindings']>;
+export default {
+  fetch: app.fetch,
+  /** The cron trigger in wrangler.toml: the hourly sweep of orphaned uploads. */
+  scheduled(controller, env, ctx) {
+    ctx.waitUntil(sweepOrphans(env, controller.scheduledTime).then(({ deleted, kept }) => {
+      console.log(JSON.stringify({ level: 'info', msg: 'media sweep', deleted: deleted.length, kept: kept.length }));
+    }));
+  },
+} satisfies ExportedHandler<AppBindings['Bindings']>;

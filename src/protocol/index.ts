@@ -10,3 +10,4 @@ export * from './events.js';
 export * from './frames.js';
 export * from './http.js';
 export * from './json.js';
+export * from './media.js';
