@@ -17,6 +17,8 @@ export interface Inspected {
   readable: ReadableStream<Uint8Array>;
   /** The first bytes seen, once the stream has been read. */
   prefix(): Uint8Array;
+  /** Why the pipe was stopped on purpose (a wrong type), if it was; R2 reports only that the stream failed. */
+  failure(): AppError | null;
 }
 
 /**
@@ -26,10 +28,12 @@ export interface Inspected {
 export function inspect(body: ReadableStream<Uint8Array>, size: number, declared: MediaType | null): Inspected {
   let prefix = new Uint8Array(0);
   let checked = declared === null;
+  let failure: AppError | null = null;
   const check = () => {
     checked = true;
     if (declared && !typeMatches(declared, prefix)) {
-      throw new AppError('unsupported_media_type', `The file's bytes are not ${declared}.`);
+      failure = new AppError('unsupported_media_type', `The file's bytes are not ${declared}.`);
+      throw failure;
     }
   };
   const inspector = new TransformStream<Uint8Array, Uint8Array>({
@@ -49,7 +53,7 @@ export function inspect(body: ReadableStream<Uint8Array>, size: number, declared
     },
   });
   const readable = body.pipeThrough(inspector).pipeThrough(new FixedLengthStream(size));
-  return { readable, prefix: () => prefix };
+  return { readable, prefix: () => prefix, failure: () => failure };
 }
 
 /** Lowercase hex SHA-256 of a stream, read through once without keeping it. */

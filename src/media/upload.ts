@@ -87,7 +87,7 @@ export async function putWhole(env: Env, grant: UploadGrant, request: Request): 
   } catch (err) {
     // R2 commits nothing on a failed put; the URL may be used again until it expires.
     await store.transition(env.DB, row.id, 'uploading', 'pending');
-    throw uploadError(err);
+    throw piped.failure() ?? uploadError(err);
   }
   return finish(env, row, piped.prefix());
 }
@@ -102,7 +102,7 @@ export async function putPart(env: Env, grant: UploadGrant, request: Request): P
   try {
     etag = (await env.MEDIA.resumeMultipartUpload(row.r2_key, row.upload_id).uploadPart(grant.part, piped.readable)).etag;
   } catch (err) {
-    throw uploadError(err);
+    throw piped.failure() ?? uploadError(err);
   }
   await store.putPart(env.DB, row.id, grant.part, etag, grant.size);
   return { part: grant.part, size: grant.size };
