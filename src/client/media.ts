@@ -18,6 +18,9 @@ import {
 } from '../protocol/index.js';
 import { BACKOFF_DEFAULTS, nextDelay } from './backoff.js';
 
+/** Bytes backed by a plain ArrayBuffer, which WebCrypto and fetch bodies take. */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
 export interface MediaClientOptions {
   /** The service's origin, e.g. `https://chat.example.com`. */
   baseUrl: string;
@@ -68,13 +71,13 @@ export class MediaIntegrityError extends Error {
  * @example
  * const media = await uploadMedia(client, bytes, { conversationId, contentType: 'image/png', onProgress: (p) => bar(p.loaded / p.total) });
  */
-export async function uploadMedia(client: MediaClientOptions, data: Uint8Array, options: UploadOptions, encrypted = false): Promise<MediaInfo> {
+export async function uploadMedia(client: MediaClientOptions, data: Bytes, options: UploadOptions, encrypted = false): Promise<MediaInfo> {
   const ticket = await requestUpload(client, data, options, encrypted);
   return sendUpload(client, ticket, data, options);
 }
 
 /** Step one: asks for a media id and signed URLs. Keep the ticket to resume a multipart upload later. */
-export async function requestUpload(client: MediaClientOptions, data: Uint8Array, options: UploadOptions, encrypted = false): Promise<UploadTicket> {
+export async function requestUpload(client: MediaClientOptions, data: Bytes, options: UploadOptions, encrypted = false): Promise<UploadTicket> {
   const body = { conversationId: options.conversationId, contentType: options.contentType, size: data.byteLength, sha256: await sha256Hex(data), encrypted };
   const res = await call(client, '/v1/media', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await client.token()}` }, body: JSON.stringify(body) });
   return UploadTicket.parse(await res.json());
@@ -84,7 +87,7 @@ export async function requestUpload(client: MediaClientOptions, data: Uint8Array
  * Step two: sends the bytes. For multipart tickets it asks which parts are stored and
  * sends only the rest, so calling it again after a failure (or a reload) resumes.
  */
-export async function sendUpload(client: MediaClientOptions, ticket: UploadTicket, data: Uint8Array, options: Pick<UploadOptions, 'onProgress' | 'attempts'> = {}): Promise<MediaInfo> {
+export async function sendUpload(client: MediaClientOptions, ticket: UploadTicket, data: Bytes, options: Pick<UploadOptions, 'onProgress' | 'attempts'> = {}): Promise<MediaInfo> {
   const total = data.byteLength;
   const attempts = options.attempts ?? 4;
   const upload = ticket.upload;
@@ -109,7 +112,7 @@ export async function sendUpload(client: MediaClientOptions, ticket: UploadTicke
 }
 
 /** The whole media, or a byte range (`{ offset, length }`) of it. */
-export async function downloadMedia(client: MediaClientOptions, mediaId: string, range?: { offset: number; length: number }): Promise<Uint8Array> {
+export async function downloadMedia(client: MediaClientOptions, mediaId: string, range?: { offset: number; length: number }): Promise<Bytes> {
   const headers: Record<string, string> = { authorization: `Bearer ${await client.token()}` };
   if (range) headers.range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
   const res = await call(client, `/v1/media/${encodeURIComponent(mediaId)}`, { headers });
@@ -122,7 +125,7 @@ const IV_BYTES = 12;
 
 export interface EncryptedBlob {
   /** `iv (12 bytes) ‖ AES-256-GCM(ciphertext ‖ tag)`: what is uploaded. */
-  ciphertext: Uint8Array;
+  ciphertext: Bytes;
   /** The fresh 256-bit key, base64url. Goes only inside the encrypted message. */
   key: string;
   /** Lowercase hex SHA-256 of `ciphertext`, checked before decrypting. */
@@ -141,7 +144,7 @@ export interface EncryptedMediaRef {
 }
 
 /** Encrypts with a fresh random key and IV. */
-export async function encryptMedia(plaintext: Uint8Array): Promise<EncryptedBlob> {
+export async function encryptMedia(plaintext: Bytes): Promise<EncryptedBlob> {
   const raw = crypto.getRandomValues(new Uint8Array(32));
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
   const key = await crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt']);
@@ -153,7 +156,7 @@ export async function encryptMedia(plaintext: Uint8Array): Promise<EncryptedBlob
 }
 
 /** Checks the digest, then decrypts (GCM also authenticates every byte). */
-export async function decryptMedia(ciphertext: Uint8Array, key: string, digest: string): Promise<Uint8Array> {
+export async function decryptMedia(ciphertext: Bytes, key: string, digest: string): Promise<Bytes> {
   if ((await sha256Hex(ciphertext)) !== digest) throw new MediaIntegrityError('The media does not match its digest.');
   const raw = fromBase64url(key);
   if (raw.byteLength !== 32 || ciphertext.byteLength < IV_BYTES + 16) throw new MediaIntegrityError('Malformed key or ciphertext.');
@@ -172,8 +175,8 @@ export async function decryptMedia(ciphertext: Uint8Array, key: string, digest: 
  */
 export async function uploadEncryptedMedia(
   client: MediaClientOptions,
-  plaintext: Uint8Array,
-  options: UploadOptions & { thumbnail?: Uint8Array },
+  plaintext: Bytes,
+  options: UploadOptions & { thumbnail?: Bytes },
 ): Promise<EncryptedMediaRef> {
   const blob = await encryptMedia(plaintext);
   const stored = await uploadMedia(client, blob.ciphertext, { ...options, contentType: 'application/octet-stream' }, true);
@@ -187,13 +190,13 @@ export async function uploadEncryptedMedia(
 }
 
 /** Downloads and decrypts media from a reference found in an encrypted message. */
-export async function downloadEncryptedMedia(client: MediaClientOptions, ref: Pick<EncryptedMediaRef, 'mediaId' | 'key' | 'digest'>): Promise<Uint8Array> {
+export async function downloadEncryptedMedia(client: MediaClientOptions, ref: Pick<EncryptedMediaRef, 'mediaId' | 'key' | 'digest'>): Promise<Bytes> {
   return decryptMedia(await downloadMedia(client, ref.mediaId), ref.key, ref.digest);
 }
 
 // ── Plumbing ───────────────────────────────────────────────────────────────────
 
-export async function sha256Hex(data: Uint8Array): Promise<string> {
+export async function sha256Hex(data: Bytes): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
@@ -223,7 +226,7 @@ async function call(client: MediaClientOptions, url: string, init: RequestInit):
 /** The minimal XMLHttpRequest surface used here, so this module needs no DOM types. */
 interface Xhr {
   open(method: string, url: string): void;
-  send(body: Uint8Array): void;
+  send(body: Bytes): void;
   setRequestHeader(name: string, value: string): void;
   upload: { onprogress: ((e: { loaded: number }) => void) | null };
   onload: (() => void) | null;
@@ -233,7 +236,7 @@ interface Xhr {
 }
 
 /** PUTs bytes to a signed URL, reporting bytes sent where the runtime can tell (XMLHttpRequest). */
-async function put(client: MediaClientOptions, url: string, data: Uint8Array, onProgress: (loaded: number) => void): Promise<Response> {
+async function put(client: MediaClientOptions, url: string, data: Bytes, onProgress: (loaded: number) => void): Promise<Response> {
   const XhrClass = (globalThis as { XMLHttpRequest?: new () => Xhr }).XMLHttpRequest;
   if (XhrClass && !client.fetch && client.useXhr !== false) {
     const xhr = new XhrClass();
@@ -267,13 +270,13 @@ async function retry<T>(attempts: number, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function toBase64url(bytes: Uint8Array): string {
+function toBase64url(bytes: Bytes): string {
   let binary = '';
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-function fromBase64url(text: string): Uint8Array {
+function fromBase64url(text: string): Bytes {
   const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
   return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
 }
