@@ -12,6 +12,8 @@ import type { PushJob } from './push/jobs.js';
 export interface Env {
   DB: D1Database;
   MEDIA: R2Bucket;
+  /** Makes server thumbnails (src/media/thumbnail.ts); Miniflare runs it locally with sharp. */
+  IMAGES: ImagesBinding;
   CONVERSATIONS: DurableObjectNamespace<ConversationDO>;
   USERS: DurableObjectNamespace<UserDO>;
   LIMITERS: DurableObjectNamespace<LimiterDO>;

@@ -17,6 +17,8 @@ import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { pushRoutes } from './routes/push.js';
 import { handlePushBatch } from './push/index.js';
+import { mediaRoutes } from './routes/media.js';
+import { sweepOrphans } from './media/cleanup.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -29,8 +31,8 @@ export const app = new Hono<AppBindings>()
     '/v1/*',
     cors({
       origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
-      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Last-Event-ID'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Last-Event-ID', 'Range', 'If-None-Match'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After', 'Content-Range', 'Content-Length', 'ETag'],
       maxAge: 600,
     }),
   )
@@ -40,6 +42,7 @@ export const app = new Hono<AppBindings>()
   .route('/v1/users', userRoutes)
   .route('/v1/conversations', conversationRoutes)
   .route('/v1/push', pushRoutes)
+  .route('/v1/media', mediaRoutes)
   .notFound(notFound)
   .onError(onError);
 
@@ -48,4 +51,10 @@ export type App = typeof app;
 export default {
   fetch: (request, env, ctx) => app.fetch(request, env, ctx),
   queue: (batch, env) => handlePushBatch(batch, env),
+  /** The cron trigger in wrangler.toml: the hourly sweep of orphaned uploads. */
+  scheduled(controller, env, ctx) {
+    ctx.waitUntil(sweepOrphans(env, controller.scheduledTime).then(({ deleted, kept }) => {
+      console.log(JSON.stringify({ level: 'info', msg: 'media sweep', deleted: deleted.length, kept: kept.length }));
+    }));
+  },
 } satisfies ExportedHandler<AppBindings['Bindings']>;

@@ -27,6 +27,7 @@ import {
   type ErrorBody,
   type HistoryPage,
   type HistoryQuery,
+  type MediaInfo,
   type Member,
   type MessageContent,
   type Role,
@@ -36,6 +37,7 @@ import { CONVERSATION_MIGRATIONS } from './schema.js';
 import * as log from './log.js';
 import * as members from './members.js';
 import * as outbox from './outbox.js';
+import * as media from './media.js';
 import type { UserUpdate } from '../user/updates.js';
 
 export interface CreateInit {
@@ -189,6 +191,26 @@ export class ConversationDO extends DurableObject<Env> {
     });
   }
 
+  // ── RPC: media (logic in ./media.ts) ──────────────────────────────────────────
+
+  /** Records a finished upload so messages may refer to it; the uploader must still be a member. */
+  async registerMedia(uploaderId: string, info: MediaInfo): Promise<Result<void>> {
+    return attempt(() => {
+      this.requireMember(uploaderId);
+      media.register(this.sql, uploaderId, info, Date.now());
+    });
+  }
+
+  /** Whether `userId` may download `mediaId` now: a member, and the item shared here (or theirs). */
+  async mediaAccess(userId: string, mediaId: string): Promise<boolean> {
+    return !!this.loadMeta() && !!members.getMember(this.sql, userId) && media.canRead(this.sql, userId, mediaId);
+  }
+
+  /** For the orphan sweep: tombstones the unreferenced items among `mediaIds`. */
+  async claimOrphanedMedia(mediaIds: string[]): Promise<{ orphaned: string[]; referenced: string[] }> {
+    return media.claimOrphans(this.sql, mediaIds, Date.now());
+  }
+
   // ── WebSockets ───────────────────────────────────────────────────────────────
 
   /** Accepts a chat-window socket the worker has authenticated. */
@@ -274,7 +296,12 @@ export class ConversationDO extends DurableObject<Env> {
     this.requireMember(identity.userId);
     const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
     if (existing) return existing;
-    const event = log.append(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content });
+    const stored = media.resolve(this.sql, identity.userId, content);
+    const event = this.ctx.storage.transactionSync(() => {
+      const appended = log.append(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored });
+      media.markReferenced(this.sql, stored, appended.seq);
+      return appended;
+    });
     this.broadcast([event]);
     return { cmid, seq: event.seq, ts: event.ts, duplicate: false };
   }

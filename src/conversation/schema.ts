@@ -36,4 +36,17 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
        next_attempt_at INTEGER NOT NULL
      )`,
   ],
+  [
+    // Media uploaded to this conversation (registered when an upload completes), so the
+    // send path can check a reference synchronously and downloads can be authorised here.
+    // info: the MediaInfo JSON clients render. A deleted item keeps a tombstone row.
+    `CREATE TABLE media (
+       media_id       TEXT PRIMARY KEY,
+       uploader_id    TEXT NOT NULL,
+       info           TEXT NOT NULL,
+       registered_at  INTEGER NOT NULL,
+       referenced_seq INTEGER,
+       deleted_at     INTEGER
+     )`,
+  ],
 ];

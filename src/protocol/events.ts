@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { LIMITS } from './limits.js';
 import { Cmid, ConversationId, DeviceId, Seq, UserId } from './ids.js';
+import { MediaContent } from './media.js';
 
 /**
  * What a message carries. A discriminated union so new kinds (media, end-to-end
@@ -19,6 +20,7 @@ export const MessageContent = z.discriminatedUnion('type', [
     type: z.literal('text'),
     text: z.string().min(1).max(LIMITS.maxTextLength),
   }),
+  MediaContent,
 ]);
 export type MessageContent = z.infer<typeof MessageContent>;
 

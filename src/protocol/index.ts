@@ -11,3 +11,4 @@ export * from './frames.js';
 export * from './http.js';
 export * from './json.js';
 export * from './push.js';
+export * from './media.js';

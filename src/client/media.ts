@@ -1,0 +1,282 @@
+/**
+ * @module client/media
+ * Media in the SDK: upload with progress (browser: XMLHttpRequest upload events; Node
+ * and other runtimes: progress per multipart part), resumable multipart uploads, plain
+ * and end-to-end encrypted media, and downloads.
+ *
+ * End-to-end encrypted media: the file is encrypted here with a fresh AES-256-GCM key,
+ * only ciphertext is uploaded (and a thumbnail the app made, encrypted the same way), and
+ * the returned `{ mediaId, key, digest }` goes inside the app's encrypted message. The
+ * server never sees the key; the receiver checks the digest before decrypting.
+ */
+import {
+  MediaInfo,
+  UploadStatus,
+  UploadTicket,
+  type ErrorBody,
+  type MediaType,
+} from '../protocol/index.js';
+import { BACKOFF_DEFAULTS, nextDelay } from './backoff.js';
+
+/** Bytes backed by a plain ArrayBuffer, which WebCrypto and fetch bodies take. */
+export type Bytes = Uint8Array<ArrayBuffer>;
+
+export interface MediaClientOptions {
+  /** The service's origin, e.g. `https://chat.example.com`. */
+  baseUrl: string;
+  /** The current access token (called per request, so a refreshed token is picked up). */
+  token: () => string | Promise<string>;
+  /** Defaults to the global fetch. */
+  fetch?: (input: string, init?: RequestInit) => Promise<Response>;
+  /** Use XMLHttpRequest for single-request uploads when the runtime has it (browsers), for byte progress. Default true. */
+  useXhr?: boolean;
+}
+
+export interface UploadProgress {
+  loaded: number;
+  total: number;
+}
+
+export interface UploadOptions {
+  conversationId: string;
+  contentType: MediaType;
+  onProgress?: (progress: UploadProgress) => void;
+  /** Attempts per part (or per single upload) before giving up. Default 4. */
+  attempts?: number;
+}
+
+/** A failed media call, with the service's stable error code. */
+export class MediaError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'MediaError';
+  }
+}
+
+/** The digest did not match, or the ciphertext failed authentication: never show such bytes. */
+export class MediaIntegrityError extends Error {
+  override readonly name = 'MediaIntegrityError';
+}
+
+// ── Plain uploads ──────────────────────────────────────────────────────────────
+
+/**
+ * Uploads `data` to a conversation and returns what the server stored; send a message
+ * `{ type: "media", mediaId }` next.
+ *
+ * @example
+ * const media = await uploadMedia(client, bytes, { conversationId, contentType: 'image/png', onProgress: (p) => bar(p.loaded / p.total) });
+ */
+export async function uploadMedia(client: MediaClientOptions, data: Bytes, options: UploadOptions, encrypted = false): Promise<MediaInfo> {
+  const ticket = await requestUpload(client, data, options, encrypted);
+  return sendUpload(client, ticket, data, options);
+}
+
+/** Step one: asks for a media id and signed URLs. Keep the ticket to resume a multipart upload later. */
+export async function requestUpload(client: MediaClientOptions, data: Bytes, options: UploadOptions, encrypted = false): Promise<UploadTicket> {
+  const body = { conversationId: options.conversationId, contentType: options.contentType, size: data.byteLength, sha256: await sha256Hex(data), encrypted };
+  const res = await call(client, '/v1/media', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await client.token()}` }, body: JSON.stringify(body) });
+  return UploadTicket.parse(await res.json());
+}
+
+/**
+ * Step two: sends the bytes. For multipart tickets it asks which parts are stored and
+ * sends only the rest, so calling it again after a failure (or a reload) resumes.
+ */
+export async function sendUpload(client: MediaClientOptions, ticket: UploadTicket, data: Bytes, options: Pick<UploadOptions, 'onProgress' | 'attempts'> = {}): Promise<MediaInfo> {
+  const total = data.byteLength;
+  const attempts = options.attempts ?? 4;
+  const upload = ticket.upload;
+  if (upload.kind === 'single') {
+    const res = await retry(attempts, () => put(client, upload.url, data, (loaded) => options.onProgress?.({ loaded, total })));
+    return MediaInfo.parse(((await res.json()) as { media: unknown }).media);
+  }
+  const status = UploadStatus.parse(await (await call(client, upload.status, {})).json());
+  const stored = new Set(status.stored);
+  let loaded = 0;
+  for (const n of stored) loaded += partBytes(total, upload.partSize, n);
+  options.onProgress?.({ loaded, total });
+  for (let n = 1; n <= upload.parts.length; n++) {
+    if (stored.has(n)) continue;
+    const slice = data.subarray((n - 1) * upload.partSize, Math.min(total, n * upload.partSize));
+    await retry(attempts, () => put(client, upload.parts[n - 1]!, slice, () => undefined));
+    loaded += slice.byteLength;
+    options.onProgress?.({ loaded, total });
+  }
+  const res = await call(client, upload.complete, { method: 'POST' });
+  return MediaInfo.parse(((await res.json()) as { media: unknown }).media);
+}
+
+/** The whole media, or a byte range (`{ offset, length }`) of it. */
+export async function downloadMedia(client: MediaClientOptions, mediaId: string, range?: { offset: number; length: number }): Promise<Bytes> {
+  const headers: Record<string, string> = { authorization: `Bearer ${await client.token()}` };
+  if (range) headers.range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
+  const res = await call(client, `/v1/media/${encodeURIComponent(mediaId)}`, { headers });
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+// ── End-to-end encrypted media ─────────────────────────────────────────────────
+
+const IV_BYTES = 12;
+
+export interface EncryptedBlob {
+  /** `iv (12 bytes) ‖ AES-256-GCM(ciphertext ‖ tag)`: what is uploaded. */
+  ciphertext: Bytes;
+  /** The fresh 256-bit key, base64url. Goes only inside the encrypted message. */
+  key: string;
+  /** Lowercase hex SHA-256 of `ciphertext`, checked before decrypting. */
+  digest: string;
+}
+
+/** What the app puts inside its encrypted message for the receiver. */
+export interface EncryptedMediaRef {
+  mediaId: string;
+  key: string;
+  digest: string;
+  /** The real type and size of the plaintext (the server sees application/octet-stream). */
+  contentType: MediaType;
+  size: number;
+  thumbnail?: { mediaId: string; key: string; digest: string };
+}
+
+/** Encrypts with a fresh random key and IV. */
+export async function encryptMedia(plaintext: Bytes): Promise<EncryptedBlob> {
+  const raw = crypto.getRandomValues(new Uint8Array(32));
+  const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
+  const key = await crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['encrypt']);
+  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, plaintext));
+  const ciphertext = new Uint8Array(IV_BYTES + sealed.byteLength);
+  ciphertext.set(iv);
+  ciphertext.set(sealed, IV_BYTES);
+  return { ciphertext, key: toBase64url(raw), digest: await sha256Hex(ciphertext) };
+}
+
+/** Checks the digest, then decrypts (GCM also authenticates every byte). */
+export async function decryptMedia(ciphertext: Bytes, key: string, digest: string): Promise<Bytes> {
+  if ((await sha256Hex(ciphertext)) !== digest) throw new MediaIntegrityError('The media does not match its digest.');
+  const raw = fromBase64url(key);
+  if (raw.byteLength !== 32 || ciphertext.byteLength < IV_BYTES + 16) throw new MediaIntegrityError('Malformed key or ciphertext.');
+  const aes = await crypto.subtle.importKey('raw', raw, 'AES-GCM', false, ['decrypt']);
+  try {
+    return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: ciphertext.subarray(0, IV_BYTES) }, aes, ciphertext.subarray(IV_BYTES)));
+  } catch {
+    throw new MediaIntegrityError('The media failed authentication (wrong key or altered bytes).');
+  }
+}
+
+/**
+ * Encrypts and uploads a file (and the app's own thumbnail of it, if given) and returns
+ * the reference to put inside the encrypted message. Send `{ type: "media", mediaId,
+ * thumbnailId, sealed }` where `sealed` is that reference encrypted for the recipients.
+ */
+export async function uploadEncryptedMedia(
+  client: MediaClientOptions,
+  plaintext: Bytes,
+  options: UploadOptions & { thumbnail?: Bytes },
+): Promise<EncryptedMediaRef> {
+  const blob = await encryptMedia(plaintext);
+  const stored = await uploadMedia(client, blob.ciphertext, { ...options, contentType: 'application/octet-stream' }, true);
+  const ref: EncryptedMediaRef = { mediaId: stored.mediaId, key: blob.key, digest: blob.digest, contentType: options.contentType, size: plaintext.byteLength };
+  if (options.thumbnail) {
+    const thumb = await encryptMedia(options.thumbnail);
+    const storedThumb = await uploadMedia(client, thumb.ciphertext, { conversationId: options.conversationId, contentType: 'application/octet-stream' }, true);
+    ref.thumbnail = { mediaId: storedThumb.mediaId, key: thumb.key, digest: thumb.digest };
+  }
+  return ref;
+}
+
+/** Downloads and decrypts media from a reference found in an encrypted message. */
+export async function downloadEncryptedMedia(client: MediaClientOptions, ref: Pick<EncryptedMediaRef, 'mediaId' | 'key' | 'digest'>): Promise<Bytes> {
+  return decryptMedia(await downloadMedia(client, ref.mediaId), ref.key, ref.digest);
+}
+
+// ── Plumbing ───────────────────────────────────────────────────────────────────
+
+export async function sha256Hex(data: Bytes): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function partBytes(total: number, partSize: number, n: number): number {
+  return Math.max(0, Math.min(partSize, total - (n - 1) * partSize));
+}
+
+function absolute(client: MediaClientOptions, url: string): string {
+  return new URL(url, client.baseUrl).toString();
+}
+
+/** Fetches and turns an error answer into a MediaError. */
+async function call(client: MediaClientOptions, url: string, init: RequestInit): Promise<Response> {
+  const doFetch = client.fetch ?? ((input: string, i?: RequestInit) => fetch(input, i));
+  const res = await doFetch(absolute(client, url), init);
+  if (res.ok) return res;
+  let body: Partial<ErrorBody> = {};
+  try {
+    body = (await res.json()) as Partial<ErrorBody>;
+  } catch {
+    // Not a problem body: keep the status.
+  }
+  throw new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
+}
+
+/** The minimal XMLHttpRequest surface used here, so this module needs no DOM types. */
+interface Xhr {
+  open(method: string, url: string): void;
+  send(body: Bytes): void;
+  setRequestHeader(name: string, value: string): void;
+  upload: { onprogress: ((e: { loaded: number }) => void) | null };
+  onload: (() => void) | null;
+  onerror: (() => void) | null;
+  status: number;
+  responseText: string;
+}
+
+/** PUTs bytes to a signed URL, reporting bytes sent where the runtime can tell (XMLHttpRequest). */
+async function put(client: MediaClientOptions, url: string, data: Bytes, onProgress: (loaded: number) => void): Promise<Response> {
+  const XhrClass = (globalThis as { XMLHttpRequest?: new () => Xhr }).XMLHttpRequest;
+  if (XhrClass && !client.fetch && client.useXhr !== false) {
+    const xhr = new XhrClass();
+    const done = new Promise<Response>((resolve, reject) => {
+      xhr.onload = () => resolve(new Response(xhr.responseText, { status: xhr.status, headers: { 'content-type': 'application/json' } }));
+      xhr.onerror = () => reject(new MediaError('network', 'The upload connection failed.', 0));
+    });
+    xhr.open('PUT', absolute(client, url));
+    xhr.upload.onprogress = (e) => onProgress(e.loaded);
+    xhr.send(data);
+    const res = await done;
+    if (res.ok) return res;
+    const body = (await res.json().catch(() => ({}))) as Partial<ErrorBody>;
+    throw new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
+  }
+  const res = await call(client, url, { method: 'PUT', body: data, headers: { 'content-length': String(data.byteLength) } });
+  onProgress(data.byteLength);
+  return res;
+}
+
+/** Retries network failures and 5xx with backoff; a 4xx answer (bad URL, mismatch) is final. */
+async function retry<T>(attempts: number, fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const final = err instanceof MediaError && err.status >= 400 && err.status < 500;
+      if (final || attempt + 1 >= attempts) throw err;
+      await new Promise((resolve) => setTimeout(resolve, nextDelay(attempt, Math.random(), BACKOFF_DEFAULTS)));
+    }
+  }
+}
+
+function toBase64url(bytes: Bytes): string {
+  let binary = '';
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+function fromBase64url(text: string): Bytes {
+  const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '='.repeat((4 - (text.length % 4)) % 4);
+  return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+}
