@@ -14,6 +14,7 @@ import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
+import { searchRoutes } from './routes/search.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -34,6 +35,7 @@ export const app = new Hono<AppBindings>()
   .route('/v1/devices', deviceRoutes)
   .route('/v1/users', userRoutes)
   .route('/v1/conversations', conversationRoutes)
+  .route('/v1/search', searchRoutes)
   .notFound(notFound)
   .onError(onError);
 

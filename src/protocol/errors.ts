@@ -10,6 +10,7 @@ import type { z } from 'zod';
 export const ERROR_STATUS = {
   invalid_json: 400,
   invalid_request: 400,
+  seq_out_of_range: 400,
   unknown_frame_type: 400,
   json_too_deep: 400,
   frame_too_large: 413,
@@ -27,6 +28,8 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   handle_taken: 409,
   conflict: 409,
+  search_unavailable: 409,
+  window_expired: 403,
   upgrade_required: 426,
   rate_limited: 429,
   internal: 500,
