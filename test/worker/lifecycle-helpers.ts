@@ -40,7 +40,7 @@ export async function dumpStorage(conversationId: string): Promise<{ tables: str
     for (const table of tables) {
       for (const row of sql.exec(`SELECT * FROM "${table}"`).toArray()) {
         for (const value of Object.values(row)) {
-          parts.push(value instanceof ArrayBuffer ? String.fromCharCode(...new Uint8Array(value)) : String(value));
+          parts.push(`${table}: ${value instanceof ArrayBuffer ? String.fromCharCode(...new Uint8Array(value)) : String(value)}`);
         }
       }
     }
