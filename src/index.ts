@@ -19,6 +19,7 @@ import { pushRoutes } from './routes/push.js';
 import { handlePushBatch } from './push/index.js';
 import { mediaRoutes } from './routes/media.js';
 import { sweepOrphans } from './media/cleanup.js';
+import { searchRoutes } from './routes/search.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -43,6 +44,7 @@ export const app = new Hono<AppBindings>()
   .route('/v1/conversations', conversationRoutes)
   .route('/v1/push', pushRoutes)
   .route('/v1/media', mediaRoutes)
+  .route('/v1/search', searchRoutes)
   .notFound(notFound)
   .onError(onError);
 

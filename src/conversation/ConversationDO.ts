@@ -4,6 +4,9 @@
  * log with its gap-free seq, the durable outbox to members' UserDOs, and the hibernatable
  * "chat window" sockets of clients that have this conversation open.
  *
+ * Receipts, typing, message lifecycle and search live in their own modules (receipts,
+ * typing, lifecycle, search); this class only dispatches to them and broadcasts.
+ *
  * The worker authenticates and validates, then calls the RPC methods below (or forwards
  * a WebSocket upgrade to `fetch`). Methods return a `Result` rather than throwing,
  * because an error's class does not survive RPC.
@@ -19,25 +22,36 @@ import {
   ClientFrame,
   PING_FRAME,
   PONG_FRAME,
+  TYPING,
   parseFrame,
   type Ack,
   type ConversationEvent,
   type ConversationInfo,
   type ConversationKind,
+  type DeleteScopeRequest,
   type ErrorBody,
   type HistoryPage,
   type HistoryQuery,
   type MediaInfo,
   type Member,
   type MessageContent,
+  type ReceiptDetail,
+  type ReceiptsOverview,
   type Role,
+  type SearchPage,
   type ServerFrame,
+  mediaIdsOf,
 } from '../protocol/index.js';
 import { CONVERSATION_MIGRATIONS } from './schema.js';
 import * as log from './log.js';
 import * as members from './members.js';
 import * as outbox from './outbox.js';
 import * as media from './media.js';
+import { deleteMediaOf } from '../media/cleanup.js';
+import * as receipts from './receipts.js';
+import * as lifecycle from './lifecycle.js';
+import * as search from './search.js';
+import { TypingTracker } from './typing.js';
 import type { UserUpdate } from '../user/updates.js';
 
 export interface CreateInit {
@@ -71,6 +85,8 @@ export class ConversationDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private meta: Meta | null = null;
   private draining: Promise<void> | null = null;
+  /** In memory only: typing is never stored. */
+  private readonly typing = new TypingTracker((userId, deviceId) => this.broadcastTyping(userId, deviceId, 'stop', null));
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -180,14 +196,84 @@ export class ConversationDO extends DurableObject<Env> {
   // ── RPC: messages and history ────────────────────────────────────────────────
 
   /** Sends a message (the HTTP path; sockets use the same `accept`). */
-  async send(identity: Identity, cmid: string, content: MessageContent): Promise<Result<Ack>> {
-    return attempt(() => this.accept(identity, cmid, content));
+  async send(identity: Identity, cmid: string, content: MessageContent, replyToSeq?: number): Promise<Result<Ack>> {
+    return attempt(() => this.accept(identity, cmid, content, replyToSeq));
   }
 
   async history(userId: string, query: HistoryQuery): Promise<Result<HistoryPage>> {
     return attempt(() => {
       this.requireMember(userId);
-      return this.historyPage(query);
+      return this.historyPage(query, userId);
+    });
+  }
+
+  // ── RPC: receipts ────────────────────────────────────────────────────────────
+
+  /** One of the user's devices received events up to `seq` (called by the per-user fan-out). */
+  async markDelivered(userId: string, seq: number): Promise<Result<receipts.OwnReceipts>> {
+    const result = attempt(() => {
+      this.requireMember(userId);
+      return receipts.markDelivered(this.sql, userId, seq, log.lastSeq(this.sql), Date.now());
+    });
+    if (!result.ok) return result;
+    if (result.value.visibleMoved) await this.scheduleWake();
+    return ok(result.value.own);
+  }
+
+  async markRead(userId: string, seq: number): Promise<Result<receipts.OwnReceipts>> {
+    const result = attempt(() => this.read(userId, seq));
+    if (result.ok) await this.settle();
+    return result;
+  }
+
+  async receipts(userId: string): Promise<Result<ReceiptsOverview>> {
+    return attempt(() => {
+      this.requireMember(userId);
+      const watermarks = receipts.overview(this.sql, members.listMembers(this.sql), userId);
+      return { conversationId: this.requireMeta().id, lastSeq: log.lastSeq(this.sql), watermarks };
+    });
+  }
+
+  async receiptDetail(userId: string, seq: number): Promise<Result<ReceiptDetail>> {
+    return attempt(() => {
+      this.requireMember(userId);
+      return receipts.detail(this.sql, members.listMembers(this.sql), lifecycle.messageInfo(this.sql, seq));
+    });
+  }
+
+  async setPrivateReads(userId: string, on: boolean): Promise<Result<{ privateReads: boolean }>> {
+    return attempt(() => {
+      this.requireMember(userId);
+      return { privateReads: receipts.setPrivateReads(this.sql, userId, on).privateReads };
+    });
+  }
+
+  // ── RPC: edits, deletes, reactions, search ───────────────────────────────────
+
+  async edit(identity: Identity, targetSeq: number, content: MessageContent): Promise<Result<{ seq: number | null }>> {
+    return attempt(() => ({ seq: this.editMessage(identity, targetSeq, content) }));
+  }
+
+  async deleteMessage(identity: Identity, targetSeq: number, scope: DeleteScopeRequest): Promise<Result<{ seq: number | null }>> {
+    const result = attempt(() => ({ seq: this.removeMessage(identity, targetSeq, scope) }));
+    if (result.ok) await this.settle();
+    return result;
+  }
+
+  async react(identity: Identity, targetSeq: number, emoji: string, op: 'add' | 'remove'): Promise<Result<{ seq: number | null }>> {
+    return attempt(() => ({ seq: this.reactTo(identity, targetSeq, emoji, op) }));
+  }
+
+  async versions(userId: string, seq: number): Promise<Result<ReturnType<typeof lifecycle.versions>>> {
+    return attempt(() => lifecycle.versions(this.sql, seq, this.requireMeta().kind, this.requireMember(userId).role));
+  }
+
+  async search(userId: string, query: string, options: { before?: number | undefined; limit?: number | undefined }): Promise<Result<SearchPage>> {
+    return attempt(() => {
+      this.requireMember(userId);
+      search.assertSearchable(this.sql);
+      const hits = search.find(this.sql, query, userId, options);
+      return { conversationId: this.requireMeta().id, results: lifecycle.messagesAt(this.sql, hits.seqs, userId), nextBefore: hits.nextBefore };
     });
   }
 
@@ -245,15 +331,28 @@ export class ConversationDO extends DurableObject<Env> {
     const frame = parsed.frame;
     const identity = ws.deserializeAttachment() as SocketAttachment;
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
-    const result = attempt(() => {
+    const result = attempt((): ServerFrame | null => {
       switch (frame.type) {
         case 'send':
-          return { type: 'ack', rid: frame.rid, ...this.accept(identity, frame.cmid, frame.content) } satisfies ServerFrame;
+          return { type: 'ack', rid: frame.rid, ...this.accept(identity, frame.cmid, frame.content, frame.replyToSeq) };
         case 'history': {
           this.requireMember(identity.userId);
           const { type: _type, rid, ...query } = frame;
-          return { type: 'history', rid, ...this.historyPage(query) } satisfies ServerFrame;
+          return { type: 'history', rid, ...this.historyPage(query, identity.userId) };
         }
+        case 'read': {
+          const own = this.read(identity.userId, frame.seq);
+          return { type: 'watermark', rid: frame.rid, conversationId: this.requireMeta().id, deliveredSeq: own.deliveredSeq, readSeq: own.readSeq };
+        }
+        case 'typing':
+          this.typingFrom(ws, identity, frame.state);
+          return null;
+        case 'edit':
+          return { type: 'done', rid: frame.rid, seq: this.editMessage(identity, frame.targetSeq, frame.content) };
+        case 'delete':
+          return { type: 'done', rid: frame.rid, seq: this.removeMessage(identity, frame.targetSeq, frame.scope) };
+        case 'react':
+          return { type: 'done', rid: frame.rid, seq: this.reactTo(identity, frame.targetSeq, frame.emoji, frame.op) };
       }
     });
     if (!result.ok) {
@@ -261,10 +360,13 @@ export class ConversationDO extends DurableObject<Env> {
       if (result.error.code === 'conversation_not_found') ws.close(CLOSE_CODES.forbidden, 'Not a member.');
       return;
     }
-    sendFrame(ws, result.value);
+    if (result.value) sendFrame(ws, result.value);
+    if (frame.type === 'read' || frame.type === 'delete') await this.settle();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    const identity = ws.deserializeAttachment() as SocketAttachment | null;
+    if (identity && this.typing.forget(identity.userId, identity.deviceId)) this.broadcastTyping(identity.userId, identity.deviceId, 'stop', ws);
     // Answer the client's close frame; without it the client sees 1006 instead of its code.
     try {
       ws.close(code === 1005 ? CLOSE_CODES.normal : code, reason);
@@ -281,8 +383,12 @@ export class ConversationDO extends DurableObject<Env> {
     }
   }
 
+  /** One alarm serves every deadline: outbox retries, the receipts flush, moderation purges. */
   override async alarm(): Promise<void> {
+    this.flushReceipts();
+    lifecycle.purgeDue(this.sql, Date.now());
     await this.deliverOutbox();
+    await this.scheduleWake();
   }
 
   // ── The send path ────────────────────────────────────────────────────────────
@@ -292,29 +398,135 @@ export class ConversationDO extends DurableObject<Env> {
    * all synchronous so nothing interleaves. The caller sends the ack; the output gate
    * holds it until the write is durable. The event is broadcast to open windows here.
    */
-  private accept(identity: Identity, cmid: string, content: MessageContent): Ack {
+  private accept(identity: Identity, cmid: string, content: MessageContent, replyToSeq?: number): Ack {
     this.requireMember(identity.userId);
     const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
     if (existing) return existing;
+    if (replyToSeq !== undefined) lifecycle.checkReplyTarget(this.sql, replyToSeq);
     const stored = media.resolve(this.sql, identity.userId, content);
+    const replyTo = replyToSeq === undefined ? {} : { replyTo: { seq: replyToSeq } };
     const event = this.ctx.storage.transactionSync(() => {
-      const appended = log.append(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored });
+      const appended = log.append(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored, ...replyTo });
       media.markReferenced(this.sql, stored, appended.seq);
+      if (appended.type === 'message') lifecycle.onMessageAppended(this.sql, appended);
       return appended;
     });
-    this.broadcast([event]);
+    this.broadcast(lifecycle.render(this.sql, [event], null));
     return { cmid, seq: event.seq, ts: event.ts, duplicate: false };
+  }
+
+  // ── Receipts, typing and message lifecycle ───────────────────────────────────
+
+  /** Moves the member's read position; when it moved, their UserDO hears of it (other devices clear unread). */
+  private read(userId: string, seq: number): receipts.OwnReceipts {
+    this.requireMember(userId);
+    const conversationId = this.requireMeta().id;
+    return this.ctx.storage.transactionSync(() => {
+      const now = Date.now();
+      const move = receipts.markRead(this.sql, userId, seq, log.lastSeq(this.sql), now);
+      if (move.readMoved) outbox.enqueue(this.sql, userId, { type: 'read', conversationId, seq: move.own.readSeq, ts: now }, now);
+      return move.own;
+    });
+  }
+
+  /** Pushes the watermarks that moved, once the coalescing interval since the first change has passed. */
+  private flushReceipts(): void {
+    const due = receipts.flushDue(this.sql);
+    if (due === null || due > Date.now()) return;
+    const watermarks = receipts.takeChanged(this.sql);
+    if (watermarks.length > 0) this.sendAll({ type: 'receipts', conversationId: this.requireMeta().id, watermarks });
+  }
+
+  private typingFrom(ws: WebSocket, identity: Identity, state: 'start' | 'stop'): void {
+    this.requireMember(identity.userId);
+    const outcome = this.typing.update(identity.userId, identity.deviceId, state, Date.now());
+    if (outcome.kind === 'rate_limited') {
+      throw new AppError('rate_limited', 'Typing updates are limited per device; refresh less often.', { retryAfterMs: outcome.retryAfterMs });
+    }
+    if (outcome.kind === 'broadcast') this.broadcastTyping(identity.userId, identity.deviceId, outcome.state, ws);
+  }
+
+  private broadcastTyping(userId: string, deviceId: string, state: 'start' | 'stop', except: WebSocket | null): void {
+    const meta = this.loadMeta();
+    if (!meta) return;
+    const frame: ServerFrame = { type: 'typing', conversationId: meta.id, userId, deviceId, state };
+    if (state === 'start') frame.expiresInMs = TYPING.ttlMs;
+    const text = JSON.stringify(frame);
+    for (const ws of this.ctx.getWebSockets()) if (ws !== except) sendText(ws, text);
+  }
+
+  private editMessage(identity: Identity, targetSeq: number, content: MessageContent): number {
+    this.requireMember(identity.userId);
+    const event = this.ctx.storage.transactionSync(() => lifecycle.edit(this.sql, identity, targetSeq, content, Date.now()));
+    this.broadcast([event]);
+    return event.seq;
+  }
+
+  private removeMessage(identity: Identity, targetSeq: number, scope: DeleteScopeRequest): number | null {
+    const member = this.requireMember(identity.userId);
+    const meta = this.requireMeta();
+    const now = Date.now();
+    if (scope === 'me') {
+      const hidden = this.ctx.storage.transactionSync(() => {
+        const changed = lifecycle.hideForMe(this.sql, identity.userId, targetSeq, now);
+        if (changed) outbox.enqueue(this.sql, identity.userId, { type: 'hidden', conversationId: meta.id, seq: targetSeq, ts: now }, now);
+        return changed;
+      });
+      if (hidden) {
+        const text = JSON.stringify({ type: 'hidden', conversationId: meta.id, seq: targetSeq } satisfies ServerFrame);
+        for (const ws of this.ctx.getWebSockets(userTag(identity.userId))) sendText(ws, text);
+      }
+      return null;
+    }
+    const actor = { ...identity, role: member.role };
+    const target = log.eventAt(this.sql, targetSeq);
+    const mediaIds = scope === 'everyone' && target?.type === 'message' && target.content ? mediaIdsOf(target.content) : [];
+    const event = this.ctx.storage.transactionSync(() => {
+      const deleted = lifecycle.deleteForAll(this.sql, actor, meta.kind, targetSeq, scope === 'moderate' ? 'moderated' : 'everyone', now);
+      if (deleted) media.forget(this.sql, mediaIds, now);
+      return deleted;
+    });
+    if (event) this.broadcast([event]);
+    // The blobs go after the tombstone is durable; the orphan sweep catches a failure here.
+    if (event && mediaIds.length > 0) this.ctx.waitUntil(deleteMediaOf(this.env, mediaIds));
+    return event?.seq ?? null;
+  }
+
+  private reactTo(identity: Identity, targetSeq: number, emoji: string, op: 'add' | 'remove'): number | null {
+    this.requireMember(identity.userId);
+    const event = this.ctx.storage.transactionSync(() => lifecycle.react(this.sql, identity, targetSeq, emoji, op, Date.now()));
+    if (event) this.broadcast([event]);
+    return event?.seq ?? null;
+  }
+
+  /** After a change that queued user updates or set a deadline: deliver, and set the alarm. */
+  private async settle(): Promise<void> {
+    await this.deliverOutbox();
+    await this.scheduleWake();
+  }
+
+  /** Sets the alarm for the earliest deadline: outbox retry, receipts flush or moderation purge. */
+  private async scheduleWake(): Promise<void> {
+    const deadlines = [outbox.nextDue(this.sql), receipts.flushDue(this.sql), lifecycle.nextPurge(this.sql)].filter((d): d is number => d !== null);
+    if (deadlines.length === 0) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(Math.min(...deadlines));
   }
 
   private broadcast(events: ConversationEvent[]): void {
     const meta = this.requireMeta();
-    const text = JSON.stringify({ type: 'events', conversationId: meta.id, events } satisfies ServerFrame);
+    this.sendAll({ type: 'events', conversationId: meta.id, events });
+  }
+
+  private sendAll(frame: ServerFrame): void {
+    const text = JSON.stringify(frame);
     for (const ws of this.ctx.getWebSockets()) sendText(ws, text);
   }
 
-  private historyPage(query: HistoryQuery): HistoryPage {
+  /** A page of history with each message in its current state as `viewerId` sees it. */
+  private historyPage(query: HistoryQuery, viewerId: string): HistoryPage {
     const page = log.page(this.sql, query);
-    return { conversationId: this.requireMeta().id, lastSeq: log.lastSeq(this.sql), ...page };
+    const events = lifecycle.render(this.sql, page.events, viewerId);
+    return { conversationId: this.requireMeta().id, lastSeq: log.lastSeq(this.sql), events, hasMore: page.hasMore };
   }
 
   // ── Membership changes and the outbox ────────────────────────────────────────
@@ -364,9 +576,7 @@ export class ConversationDO extends DurableObject<Env> {
       if (items.length === 0) break;
       await Promise.all([...outbox.byUser(items)].map(([userId, list]) => this.deliverTo(userId, list)));
     }
-    const next = outbox.nextDue(this.sql);
-    if (next === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(next);
+    await this.scheduleWake();
   }
 
   private async deliverTo(userId: string, items: outbox.OutboxItem[]): Promise<void> {

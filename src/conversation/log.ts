@@ -89,3 +89,9 @@ function toEvent(row: EventRow): ConversationEvent {
   const author: Author = { userId: row.author_user, deviceId: row.author_device };
   return { seq: row.seq, type: row.type, ts: row.ts, author, ...JSON.parse(row.body) } as ConversationEvent;
 }
+
+/** The event at `seq`, as stored, or null. */
+export function eventAt(sql: SqlStorage, seq: number): ConversationEvent | null {
+  const row = sql.exec<EventRow>('SELECT * FROM events WHERE seq = ?', seq).toArray()[0];
+  return row ? toEvent(row) : null;
+}

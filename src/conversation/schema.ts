@@ -49,4 +49,67 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
        deleted_at     INTEGER
      )`,
   ],
+  [
+    // v3: receipts, message lifecycle and search.
+    //
+    // Receipt watermarks: one row per member, updated in place, so a read costs one row
+    // whatever the number of messages. shown_read_seq is what others see (it stays put
+    // while private_reads is on). dirty_since marks a change not yet pushed to windows;
+    // the pending flush is recomputed from it after an eviction.
+    `CREATE TABLE receipts (
+       user_id        TEXT PRIMARY KEY,
+       delivered_seq  INTEGER NOT NULL DEFAULT 0,
+       read_seq       INTEGER NOT NULL DEFAULT 0,
+       shown_read_seq INTEGER NOT NULL DEFAULT 0,
+       private_reads  INTEGER NOT NULL DEFAULT 0,
+       dirty_since    INTEGER
+     )`,
+    `CREATE INDEX receipts_dirty ON receipts (dirty_since) WHERE dirty_since IS NOT NULL`,
+    // When each watermark first passed each seq: one row per move (moves within
+    // RECEIPTS.historyResolutionMs share a row), covering seqs (from_seq, to_seq].
+    `CREATE TABLE receipt_history (
+       user_id  TEXT NOT NULL,
+       kind     TEXT NOT NULL,
+       from_seq INTEGER NOT NULL,
+       to_seq   INTEGER NOT NULL,
+       first_at INTEGER NOT NULL,
+       PRIMARY KEY (user_id, kind, to_seq)
+     )`,
+    // Lifecycle state of messages that were edited or deleted (only those have a row).
+    // purge_at: a moderated message's content is erased then.
+    `CREATE TABLE message_state (
+       seq           INTEGER PRIMARY KEY,
+       last_edit_seq INTEGER,
+       edited_at     INTEGER,
+       deleted_scope TEXT,
+       deleted_seq   INTEGER,
+       deleted_at    INTEGER,
+       deleted_by    TEXT,
+       purge_at      INTEGER
+     )`,
+    `CREATE INDEX message_state_purge ON message_state (purge_at) WHERE purge_at IS NOT NULL`,
+    // Delete for me: hidden for one user only.
+    `CREATE TABLE hidden_messages (
+       user_id   TEXT NOT NULL,
+       seq       INTEGER NOT NULL,
+       hidden_at INTEGER NOT NULL,
+       PRIMARY KEY (user_id, seq)
+     )`,
+    // Current reactions: a set per (message, user).
+    `CREATE TABLE reactions (
+       seq        INTEGER NOT NULL,
+       user_id    TEXT NOT NULL,
+       emoji      TEXT NOT NULL,
+       reacted_at INTEGER NOT NULL,
+       PRIMARY KEY (seq, user_id, emoji)
+     )`,
+    // Edit events by the message they edit (edit history, erasure on delete).
+    `CREATE INDEX events_by_edit_target ON events (json_extract(body, '$.targetSeq')) WHERE type = 'message_edited'`,
+    // Full-text index of current message text, rowid = seq. Contentless: it keeps only
+    // tokens, never a copy of the text; removing a row takes the text it was indexed with.
+    // secure-delete removes a deleted message's tokens from the index at once instead of
+    // leaving them until a merge, so erased text is not left behind in the index.
+    `CREATE VIRTUAL TABLE message_fts USING fts5(text, content='', tokenize='unicode61 remove_diacritics 2')`,
+    `INSERT INTO message_fts (message_fts, rank) VALUES ('secure-delete', 1)`,
+  ],
 ];

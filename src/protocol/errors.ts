@@ -10,6 +10,7 @@ import type { z } from 'zod';
 export const ERROR_STATUS = {
   invalid_json: 400,
   invalid_request: 400,
+  seq_out_of_range: 400,
   unknown_frame_type: 400,
   json_too_deep: 400,
   frame_too_large: 413,
@@ -32,6 +33,8 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   upload_mismatch: 422,
+  search_unavailable: 409,
+  window_expired: 403,
   upgrade_required: 426,
   rate_limited: 429,
   internal: 500,

@@ -32,11 +32,66 @@ export type Author = z.infer<typeof Author>;
 
 const base = { seq: Seq, ts: z.number().int(), author: Author };
 
+/** What a reply shows of the message it answers: its seq, author and a short quote. */
+export const ReplyRef = z.object({
+  seq: Seq,
+  /** Filled in by the server whenever it sends an event; absent only in storage. */
+  userId: UserId.optional(),
+  /** The start of the quoted message's current text; null once it is deleted or not text. */
+  quote: z.string().max(LIMITS.maxQuoteLength).nullable().optional(),
+});
+export type ReplyRef = z.infer<typeof ReplyRef>;
+
+export const DeleteScope = z.enum(['everyone', 'moderated']);
+export type DeleteScope = z.infer<typeof DeleteScope>;
+
+export const Reaction = z.object({ emoji: z.string(), userIds: z.array(UserId) });
+export type Reaction = z.infer<typeof Reaction>;
+
+/**
+ * A message, in its current state whenever the server sends it: `content` is the latest
+ * edit, and is absent once the message was deleted (`deleted`: a tombstone) or hidden by
+ * this user for themselves (`hidden`). `reactions` is present when there are any.
+ */
 export const MessageEvent = z.object({
   ...base,
   type: z.literal('message'),
   cmid: Cmid,
-  content: MessageContent,
+  content: MessageContent.optional(),
+  replyTo: ReplyRef.optional(),
+  edited: z.object({ seq: Seq, at: z.number().int() }).optional(),
+  deleted: z.object({ scope: DeleteScope, seq: Seq, at: z.number().int(), by: UserId }).optional(),
+  hidden: z.literal(true).optional(),
+  reactions: z.array(Reaction).optional(),
+});
+
+/** The author changed the text of message `targetSeq`. `content` is absent once that message was deleted. */
+export const MessageEditedEvent = z.object({
+  ...base,
+  type: z.literal('message_edited'),
+  targetSeq: Seq,
+  content: MessageContent.optional(),
+});
+
+/**
+ * Message `targetSeq` was deleted for everyone: by its author or an admin (`everyone`,
+ * content erased at once) or by a moderator (`moderated`, content held for the
+ * retention period and then erased).
+ */
+export const MessageDeletedEvent = z.object({
+  ...base,
+  type: z.literal('message_deleted'),
+  targetSeq: Seq,
+  scope: DeleteScope,
+});
+
+/** The author added or removed one reaction on message `targetSeq`. */
+export const ReactionEvent = z.object({
+  ...base,
+  type: z.literal('reaction'),
+  targetSeq: Seq,
+  emoji: z.string(),
+  op: z.enum(['add', 'remove']),
 });
 
 export const MemberAddedEvent = z.object({
@@ -65,9 +120,20 @@ export const ConversationEvent = z.discriminatedUnion('type', [
   MemberAddedEvent,
   MemberRemovedEvent,
   RoleChangedEvent,
+  MessageEditedEvent,
+  MessageDeletedEvent,
+  ReactionEvent,
 ]);
 export type ConversationEvent = z.infer<typeof ConversationEvent>;
 export type MessageEvent = z.infer<typeof MessageEvent>;
+export type MessageEditedEvent = z.infer<typeof MessageEditedEvent>;
+export type MessageDeletedEvent = z.infer<typeof MessageDeletedEvent>;
+export type ReactionEvent = z.infer<typeof ReactionEvent>;
+
+/** The quote a reply shows of `content`: the start of its text, or null for other kinds. */
+export function quoteOf(content: MessageContent | undefined): string | null {
+  return content?.type === 'text' ? content.text.slice(0, LIMITS.maxQuoteLength) : null;
+}
 
 export const ConversationKind = z.enum(['direct', 'group']);
 export type ConversationKind = z.infer<typeof ConversationKind>;

@@ -27,6 +27,8 @@ export const SendFrame = z.strictObject({
   rid: Rid.optional(),
   cmid: Cmid,
   content: MessageContent,
+  /** Makes this message a reply to an earlier message. */
+  replyToSeq: Seq.min(1).optional(),
 });
 
 /** Page through history: `after` for catching up, `before` for scrolling back. */
@@ -42,11 +44,45 @@ export const HistoryFrame = HistoryQuery.extend({
   rid: Rid.optional(),
 });
 
-export const ClientFrame = z.discriminatedUnion('type', [SendFrame, HistoryFrame]);
+/** This member has seen everything up to `seq`: moves their read watermark (never back). */
+export const ReadFrame = z.strictObject({ type: z.literal('read'), rid: Rid.optional(), seq: Seq });
+
+/** Typing started or stopped in this window. Never stored; a start expires after `TYPING.ttlMs`. */
+export const TypingFrame = z.strictObject({ type: z.literal('typing'), rid: Rid.optional(), state: z.enum(['start', 'stop']) });
+
+/** A reaction string: short, no whitespace or control characters (emoji sequences pass). */
+export const Emoji = z
+  .string()
+  .min(1)
+  .max(LIMITS.maxReactionLength)
+  .regex(/^[^\s\p{Cc}]+$/u, 'must be one short reaction without spaces');
+
+/** The author replaces the content of their message `targetSeq` (within the edit window). */
+export const EditFrame = z.strictObject({ type: z.literal('edit'), rid: Rid.optional(), targetSeq: Seq.min(1), content: MessageContent });
+
+/**
+ * Deletes message `targetSeq`: `me` hides it on all of this user's devices only;
+ * `everyone` erases it for all (author within the delete window, or an admin);
+ * `moderate` hides it for all but keeps the content for the retention period (admins).
+ */
+export const DeleteScopeRequest = z.enum(['me', 'everyone', 'moderate']);
+export type DeleteScopeRequest = z.infer<typeof DeleteScopeRequest>;
+export const DeleteFrame = z.strictObject({ type: z.literal('delete'), rid: Rid.optional(), targetSeq: Seq.min(1), scope: DeleteScopeRequest });
+
+/** Adds or removes one of this user's reactions on message `targetSeq`. */
+export const ReactFrame = z.strictObject({
+  type: z.literal('react'),
+  rid: Rid.optional(),
+  targetSeq: Seq.min(1),
+  emoji: Emoji,
+  op: z.enum(['add', 'remove']),
+});
+
+export const ClientFrame = z.discriminatedUnion('type', [SendFrame, HistoryFrame, ReadFrame, TypingFrame, EditFrame, DeleteFrame, ReactFrame]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
 export type SendFrame = z.infer<typeof SendFrame>;
 
-export const CLIENT_FRAME_TYPES = ['send', 'history'] as const;
+export const CLIENT_FRAME_TYPES = ['send', 'history', 'read', 'typing', 'edit', 'delete', 'react'] as const;
 
 // ── Server → client ────────────────────────────────────────────────────────────
 
@@ -79,6 +115,41 @@ export type HistoryPage = z.infer<typeof HistoryPage>;
 
 export const HistoryResultFrame = HistoryPage.extend({ type: z.literal('history'), rid: Rid.optional() });
 
+/** One member's receipt watermarks as others see them (a private reader's read stays put). */
+export const Watermark = z.object({ userId: UserId, deliveredSeq: Seq, readSeq: Seq });
+export type Watermark = z.infer<typeof Watermark>;
+
+/**
+ * Coalesced receipt changes: the watermarks that moved since the last such frame. At most
+ * one per conversation per `RECEIPTS.flushIntervalMs`. Message status follows from them.
+ */
+export const ReceiptsFrame = z.object({ type: z.literal('receipts'), conversationId: ConversationId, watermarks: z.array(Watermark) });
+
+/** Answers `read`: this user's own watermarks now (a stale read changes nothing). */
+export const WatermarkFrame = z.object({
+  type: z.literal('watermark'),
+  rid: Rid.optional(),
+  conversationId: ConversationId,
+  deliveredSeq: Seq,
+  readSeq: Seq,
+});
+
+/** Someone else is typing (`start`, ending by itself after `expiresInMs`) or stopped. */
+export const TypingEventFrame = z.object({
+  type: z.literal('typing'),
+  conversationId: ConversationId,
+  userId: UserId,
+  deviceId: DeviceId,
+  state: z.enum(['start', 'stop']),
+  expiresInMs: z.number().int().optional(),
+});
+
+/** Answers `edit`, `delete` and `react`: the seq of the event it caused, or null when nothing changed or the change is private. */
+export const DoneFrame = z.object({ type: z.literal('done'), rid: Rid.optional(), seq: Seq.nullable() });
+
+/** To this user's own windows: they hid message `seq` for themselves. */
+export const HiddenFrame = z.object({ type: z.literal('hidden'), conversationId: ConversationId, seq: Seq });
+
 export const ErrorFrame = z.object({
   type: z.literal('error'),
   /** The request this error answers, when the offending frame named one. */
@@ -95,6 +166,11 @@ export const ServerFrame = z.discriminatedUnion('type', [
   AckFrame,
   EventsFrame,
   HistoryResultFrame,
+  ReceiptsFrame,
+  WatermarkFrame,
+  TypingEventFrame,
+  DoneFrame,
+  HiddenFrame,
   ErrorFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;

@@ -5,8 +5,9 @@
  */
 import { z } from 'zod';
 import { LIMITS } from './limits.js';
-import { ConversationInfo, MessageContent, Role } from './events.js';
-import { Cmid, ConversationId, DeviceId, Handle, UserId } from './ids.js';
+import { ConversationInfo, MessageContent, MessageEvent, Role } from './events.js';
+import { DeleteScopeRequest, Emoji, Watermark } from './frames.js';
+import { Cmid, ConversationId, DeviceId, Handle, Seq, UserId } from './ids.js';
 
 const Password = z.string().min(LIMITS.minPasswordLength).max(LIMITS.maxPasswordLength);
 const DeviceName = z.string().trim().min(1).max(LIMITS.maxDeviceNameLength);
@@ -62,7 +63,61 @@ export type CreateConversationBody = z.infer<typeof CreateConversationBody>;
 export const AddMemberBody = z.strictObject({ userId: UserId, role: Role.exclude(['owner']).default('member') });
 export const SetRoleBody = z.strictObject({ role: Role.exclude(['owner']) });
 
-export const SendMessageBody = z.strictObject({ cmid: Cmid, content: MessageContent });
+export const SendMessageBody = z.strictObject({ cmid: Cmid, content: MessageContent, replyToSeq: Seq.min(1).optional() });
+
+export const EditMessageBody = z.strictObject({ content: MessageContent });
+export const DeleteMessageQuery = z.strictObject({ scope: DeleteScopeRequest.default('everyone') });
+export const ReactBody = z.strictObject({ emoji: Emoji, op: z.enum(['add', 'remove']).default('add') });
+export const ReadBody = z.strictObject({ seq: Seq });
+export const ConversationSettingsBody = z.strictObject({ privateReads: z.boolean() });
+
+/** `PATCH/DELETE /messages/:seq`, `POST /messages/:seq/reactions`: the event caused, or null. */
+export const LifecycleResult = z.object({ seq: Seq.nullable() });
+
+/** Every version of a message, oldest first (the original, then each edit). */
+export const MessageVersions = z.object({
+  seq: Seq,
+  versions: z.array(z.object({ seq: Seq, at: z.number().int(), content: MessageContent })),
+});
+
+export const ReceiptsOverview = z.object({ conversationId: ConversationId, lastSeq: Seq, watermarks: z.array(Watermark) });
+export type ReceiptsOverview = z.infer<typeof ReceiptsOverview>;
+
+/**
+ * Status of one message as its sender sees it. Recipients are the members other than the
+ * sender who had joined by the time it was sent. `delivered`/`read` are counts; status is
+ * `read` when all recipients read it, else `delivered` when all have it, else `sent`.
+ */
+export const ReceiptDetail = z.object({
+  seq: Seq,
+  status: z.enum(['sent', 'delivered', 'read']),
+  recipients: z.number().int(),
+  delivered: z.number().int(),
+  read: z.number().int(),
+  /** Per recipient: when their watermark first passed this message (null: not yet, or private). */
+  members: z.array(z.object({ userId: UserId, deliveredAt: z.number().int().nullable(), readAt: z.number().int().nullable() })),
+});
+export type ReceiptDetail = z.infer<typeof ReceiptDetail>;
+
+/** Search hits in one conversation, newest first; pass `nextBefore` as `before` for more. */
+export const SearchPage = z.object({
+  conversationId: ConversationId,
+  results: z.array(MessageEvent),
+  nextBefore: Seq.nullable(),
+});
+export type SearchPage = z.infer<typeof SearchPage>;
+
+/** Search across the caller's conversations: the newest hits, and what was covered. */
+export const CrossSearchResult = z.object({
+  results: z.array(z.object({ conversationId: ConversationId, message: MessageEvent })),
+  /** Conversations searched; at most `SEARCH_FAN_IN.maxConversations`, the most recent first. */
+  searched: z.number().int(),
+  /** Conversations not searched because the caller has more than the fan-in bound. */
+  skipped: z.number().int(),
+  /** End-to-end encrypted conversations: the server cannot search them. */
+  unavailable: z.array(ConversationId),
+});
+export type CrossSearchResult = z.infer<typeof CrossSearchResult>;
 
 export const ConversationSummary = z.object({
   id: ConversationId,

@@ -26,6 +26,50 @@ export const LIMITS = {
   maxPasswordLength: 256,
   /** Deepest JSON nesting accepted in a frame or body. */
   maxJsonDepth: 16,
+  /** How much of a replied-to message a reply quotes. */
+  maxQuoteLength: 100,
+  /** A reaction is one short string (an emoji, possibly with modifiers). */
+  maxReactionLength: 16,
+  /** Distinct reactions one user may put on one message. */
+  maxReactionsPerUser: 20,
+  /** Search queries: characters, and words used from them. */
+  maxSearchQueryLength: 200,
+  maxSearchTerms: 8,
+  /** Default and largest search page. */
+  defaultSearchPageSize: 20,
+  maxSearchPageSize: 50,
+} as const;
+
+/**
+ * Message lifecycle windows, in milliseconds. Admins may delete any message at any time;
+ * the windows bind authors.
+ */
+export const LIFECYCLE = {
+  /** An author may edit a message this long after sending it (WhatsApp: 15 minutes). */
+  editWindowMs: 15 * 60 * 1000,
+  /** An author may delete a message for everyone this long after sending it (WhatsApp: about 2 days). */
+  deleteWindowMs: 48 * 60 * 60 * 1000,
+  /** A moderated (soft-deleted) message keeps its content this long for compliance, then it is erased. */
+  moderationRetentionMs: 30 * 24 * 60 * 60 * 1000,
+} as const;
+
+/** Receipts: how often watermark changes are pushed to open windows, and history precision. */
+export const RECEIPTS = {
+  /** At most one `receipts` frame per conversation per interval. */
+  flushIntervalMs: 500,
+  /**
+   * Moves of one member's watermark within this long of each other share one history
+   * row, so the detail call's times are exact to within this much.
+   */
+  historyResolutionMs: 1_000,
+} as const;
+
+/** Typing indicators: never stored, they expire by themselves. */
+export const TYPING = {
+  /** A typing indicator without a refresh ends after this long. */
+  ttlMs: 5_000,
+  /** A device may send at most one `typing` start per this interval; clients refresh every ~3 s. */
+  minIntervalMs: 1_000,
 } as const;
 
 /** Lifetimes of credentials, in milliseconds. */
@@ -34,4 +78,14 @@ export const LIFETIMES = {
   refreshTokenMs: 30 * 24 * 60 * 60 * 1000,
   /** A connect ticket is single use and only needs to outlive one round trip. */
   connectTicketMs: 30 * 1000,
+} as const;
+
+/**
+ * Search across all of a user's conversations is fanned in from each conversation's own
+ * index, so its cost is bounded here: at most `maxConversations` calls (the most
+ * recently joined first), `concurrency` at a time, each returning at most the page size.
+ */
+export const SEARCH_FAN_IN = {
+  maxConversations: 50,
+  concurrency: 10,
 } as const;

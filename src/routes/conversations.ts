@@ -1,7 +1,8 @@
 /**
  * @module routes/conversations
  * Conversations: create (direct or group), list, inspect, manage members, send over
- * HTTP, page history, and open a chat-window WebSocket. Every call is answered by the
+ * HTTP, page history, open a chat-window WebSocket; receipts, edits, deletes, reactions
+ * and search within one conversation. Every call is answered by the
  * conversation's own Durable Object, which checks membership itself.
  */
 import { Hono } from 'hono';
@@ -11,9 +12,16 @@ import {
   AddMemberBody,
   CLOSE_CODES,
   ConversationId,
+  ConversationSettingsBody,
   CreateConversationBody,
+  DeleteMessageQuery,
+  EditMessageBody,
   HistoryQuery,
+  LIMITS,
+  ReactBody,
+  ReadBody,
   SendMessageBody,
+  Seq,
   SetRoleBody,
   UserId,
 } from '../protocol/index.js';
@@ -34,6 +42,12 @@ const HistoryParams = z.strictObject({
   after: intParam.optional(),
   before: intParam.optional(),
   limit: intParam.optional(),
+});
+const SeqParam = z.coerce.number().pipe(Seq.min(1));
+const SearchParams = z.strictObject({
+  q: z.string().min(1).max(LIMITS.maxSearchQueryLength),
+  before: intParam.optional(),
+  limit: z.coerce.number().int().min(1).max(LIMITS.maxSearchPageSize).optional(),
 });
 
 export const conversationRoutes = new Hono<AppBindings>()
@@ -117,6 +131,54 @@ export const conversationRoutes = new Hono<AppBindings>()
   .post('/:id/messages', async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const body = await readJson(c, SendMessageBody);
-    const ack = unwrap(await conversation(c.env, id).send(c.get('identity'), body.cmid, body.content));
+    const ack = unwrap(await conversation(c.env, id).send(c.get('identity'), body.cmid, body.content, body.replyToSeq));
     return c.json(ack, ack.duplicate ? 200 : 201);
+  })
+  .patch('/:id/messages/:seq', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const seq = parseParams(SeqParam, c.req.param('seq'));
+    const { content } = await readJson(c, EditMessageBody);
+    return c.json(unwrap(await conversation(c.env, id).edit(c.get('identity'), seq, content)));
+  })
+  .delete('/:id/messages/:seq', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const seq = parseParams(SeqParam, c.req.param('seq'));
+    const { scope } = parseParams(DeleteMessageQuery, c.req.query());
+    return c.json(unwrap(await conversation(c.env, id).deleteMessage(c.get('identity'), seq, scope)));
+  })
+  .post('/:id/messages/:seq/reactions', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const seq = parseParams(SeqParam, c.req.param('seq'));
+    const { emoji, op } = await readJson(c, ReactBody);
+    return c.json(unwrap(await conversation(c.env, id).react(c.get('identity'), seq, emoji, op)));
+  })
+  .get('/:id/messages/:seq/versions', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const seq = parseParams(SeqParam, c.req.param('seq'));
+    return c.json(unwrap(await conversation(c.env, id).versions(c.get('identity').userId, seq)));
+  })
+  .get('/:id/messages/:seq/receipts', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const seq = parseParams(SeqParam, c.req.param('seq'));
+    return c.json(unwrap(await conversation(c.env, id).receiptDetail(c.get('identity').userId, seq)));
+  })
+  .get('/:id/receipts', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    return c.json(unwrap(await conversation(c.env, id).receipts(c.get('identity').userId)));
+  })
+  .post('/:id/read', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const { seq } = await readJson(c, ReadBody);
+    const own = unwrap(await conversation(c.env, id).markRead(c.get('identity').userId, seq));
+    return c.json({ deliveredSeq: own.deliveredSeq, readSeq: own.readSeq });
+  })
+  .patch('/:id/settings', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const { privateReads } = await readJson(c, ConversationSettingsBody);
+    return c.json(unwrap(await conversation(c.env, id).setPrivateReads(c.get('identity').userId, privateReads)));
+  })
+  .get('/:id/search', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const { q, before, limit } = parseParams(SearchParams, c.req.query());
+    return c.json(unwrap(await conversation(c.env, id).search(c.get('identity').userId, q, { before, limit })));
   });

@@ -20,4 +20,24 @@ export interface MembershipUpdate {
   ts: number;
 }
 
-export type UserUpdate = MembershipUpdate;
+/**
+ * The user read the conversation up to `seq` (on some device): their other devices clear
+ * the unread count up to there. Sent whenever their read position moves, private or not.
+ * Apply only when `seq` is above what is stored.
+ */
+export interface ReadUpdate {
+  type: 'read';
+  conversationId: string;
+  seq: number;
+  ts: number;
+}
+
+/** The user hid message `seq` for themselves ("delete for me"): all their devices hide it. */
+export interface HiddenUpdate {
+  type: 'hidden';
+  conversationId: string;
+  seq: number;
+  ts: number;
+}
+
+export type UserUpdate = MembershipUpdate | ReadUpdate | HiddenUpdate;

@@ -1,0 +1,299 @@
+/**
+ * @module conversation/lifecycle
+ * What happens to a message after it is sent: edits, deletes (for me, for everyone,
+ * moderation), reactions and replies, and rendering each message in its current state.
+ *
+ * Edits, deletes for everyone and reactions are sequenced events in the log, so a client
+ * syncing from a seq replays them and converges. The original message row is never
+ * rewritten except to erase content: a delete for everyone removes the text from the
+ * message, from every edit of it and from the search index at once, leaving a
+ * tombstone. Delete for me is personal state, not an event.
+ */
+import { AppError } from '../errors.js';
+import type { Identity } from '../env.js';
+import {
+  LIFECYCLE,
+  LIMITS,
+  quoteOf,
+  type ConversationEvent,
+  type ConversationKind,
+  type DeleteScope,
+  type MessageContent,
+  type MessageEvent,
+  type Reaction,
+  type ReplyRef,
+  type Role,
+} from '../protocol/index.js';
+import * as log from './log.js';
+import * as search from './search.js';
+
+interface StateRow {
+  seq: number;
+  last_edit_seq: number | null;
+  edited_at: number | null;
+  deleted_scope: DeleteScope | null;
+  deleted_seq: number | null;
+  deleted_at: number | null;
+  deleted_by: string | null;
+  purge_at: number | null;
+  [key: string]: SqlStorageValue;
+}
+
+export interface Actor extends Identity {
+  role: Role;
+}
+
+const isAdmin = (kind: ConversationKind, role: Role) => kind === 'group' && (role === 'admin' || role === 'owner');
+
+function stateOf(sql: SqlStorage, seq: number): StateRow | null {
+  return sql.exec<StateRow>('SELECT * FROM message_state WHERE seq = ?', seq).toArray()[0] ?? null;
+}
+
+function messageAt(sql: SqlStorage, seq: number): MessageEvent | null {
+  const event = log.eventAt(sql, seq);
+  return event?.type === 'message' ? event : null;
+}
+
+function requireMessage(sql: SqlStorage, seq: number): MessageEvent {
+  const message = messageAt(sql, seq);
+  if (!message) throw new AppError('not_found', `There is no message at seq ${seq}.`);
+  return message;
+}
+
+function requireLive(sql: SqlStorage, seq: number): { message: MessageEvent; state: StateRow | null } {
+  const message = requireMessage(sql, seq);
+  const state = stateOf(sql, seq);
+  if (state?.deleted_scope) throw new AppError('conflict', 'That message was deleted.');
+  return { message, state };
+}
+
+/** The latest content of a message: its last edit, else what was sent. Undefined once erased. */
+function currentContent(sql: SqlStorage, message: MessageEvent, state: StateRow | null): MessageContent | undefined {
+  if (state?.last_edit_seq) {
+    const edit = log.eventAt(sql, state.last_edit_seq);
+    return edit?.type === 'message_edited' ? edit.content : undefined;
+  }
+  return message.content;
+}
+
+function hiddenFor(sql: SqlStorage, userId: string, seq: number): boolean {
+  return sql.exec<{ n: number }>('SELECT count(*) AS n FROM hidden_messages WHERE user_id = ? AND seq = ?', userId, seq).one().n > 0;
+}
+
+// ── Replies ──────────────────────────────────────────────────────────────────
+
+/** A reply must point at an existing message that is not deleted. */
+export function checkReplyTarget(sql: SqlStorage, seq: number): void {
+  requireLive(sql, seq);
+}
+
+/** Indexes a message just appended to the log. */
+export function onMessageAppended(sql: SqlStorage, event: MessageEvent): void {
+  search.index(sql, event.seq, event.content);
+}
+
+function replyRef(sql: SqlStorage, seq: number): ReplyRef {
+  const target = messageAt(sql, seq);
+  if (!target) return { seq, quote: null };
+  const state = stateOf(sql, seq);
+  const quote = state?.deleted_scope ? null : quoteOf(currentContent(sql, target, state));
+  return { seq, userId: target.author.userId, quote };
+}
+
+// ── Edits ────────────────────────────────────────────────────────────────────
+
+/** Only the author may edit, within the edit window, a message that is not deleted. */
+export function edit(sql: SqlStorage, actor: Identity, targetSeq: number, content: MessageContent, now: number): ConversationEvent {
+  const { message, state } = requireLive(sql, targetSeq);
+  if (message.author.userId !== actor.userId) throw new AppError('forbidden', 'Only the author can edit a message.');
+  if (now - message.ts > LIFECYCLE.editWindowMs) {
+    throw new AppError('window_expired', `Messages can be edited for ${LIFECYCLE.editWindowMs / 60_000} minutes after sending.`);
+  }
+  search.unindex(sql, targetSeq, currentContent(sql, message, state));
+  const event = log.append(sql, { type: 'message_edited', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, content });
+  search.index(sql, targetSeq, content);
+  sql.exec(
+    `INSERT INTO message_state (seq, last_edit_seq, edited_at) VALUES (?1, ?2, ?3)
+     ON CONFLICT (seq) DO UPDATE SET last_edit_seq = ?2, edited_at = ?3`,
+    targetSeq,
+    event.seq,
+    now,
+  );
+  return event;
+}
+
+/** Every version of a message, oldest first. Erased content is gone; held (moderated) content only for admins. */
+export function versions(sql: SqlStorage, seq: number, kind: ConversationKind, viewerRole: Role) {
+  const message = requireMessage(sql, seq);
+  const state = stateOf(sql, seq);
+  if (state?.deleted_scope === 'moderated' && !isAdmin(kind, viewerRole)) {
+    throw new AppError('forbidden', 'This message was removed by a moderator.');
+  }
+  const edits = sql
+    .exec<{ seq: number }>(
+      `SELECT seq FROM events WHERE type = 'message_edited' AND json_extract(body, '$.targetSeq') = ? ORDER BY seq`,
+      seq,
+    )
+    .toArray()
+    .map((r) => log.eventAt(sql, r.seq));
+  const all = [message, ...edits].flatMap((e) =>
+    e && (e.type === 'message' || e.type === 'message_edited') && e.content ? [{ seq: e.seq, at: e.ts, content: e.content }] : [],
+  );
+  return { seq, versions: all };
+}
+
+// ── Deletes ──────────────────────────────────────────────────────────────────
+
+/**
+ * Deletes a message for everyone. `everyone`: the author within the delete window, or an
+ * admin on any message; content erased now. `moderated`: admins only; content held until
+ * the retention period ends. Deleting a deleted message changes nothing (null).
+ */
+export function deleteForAll(
+  sql: SqlStorage,
+  actor: Actor,
+  kind: ConversationKind,
+  targetSeq: number,
+  scope: DeleteScope,
+  now: number,
+): ConversationEvent | null {
+  const message = requireMessage(sql, targetSeq);
+  const state = stateOf(sql, targetSeq);
+  if (state?.deleted_scope) return null;
+  const admin = isAdmin(kind, actor.role);
+  if (scope === 'moderated' && !admin) throw new AppError('forbidden', 'Only group owners and admins can moderate messages.');
+  if (scope === 'everyone' && !admin) {
+    if (message.author.userId !== actor.userId) throw new AppError('forbidden', 'Only the author or a group admin can delete this message for everyone.');
+    if (now - message.ts > LIFECYCLE.deleteWindowMs) {
+      throw new AppError('window_expired', `Messages can be deleted for everyone for ${LIFECYCLE.deleteWindowMs / 3_600_000} hours after sending.`);
+    }
+  }
+  search.unindex(sql, targetSeq, currentContent(sql, message, state));
+  const event = log.append(sql, { type: 'message_deleted', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, scope });
+  sql.exec(
+    `INSERT INTO message_state (seq, deleted_scope, deleted_seq, deleted_at, deleted_by, purge_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (seq) DO UPDATE SET deleted_scope = ?2, deleted_seq = ?3, deleted_at = ?4, deleted_by = ?5, purge_at = ?6`,
+    targetSeq,
+    scope,
+    event.seq,
+    now,
+    actor.userId,
+    scope === 'moderated' ? now + LIFECYCLE.moderationRetentionMs : null,
+  );
+  sql.exec('DELETE FROM reactions WHERE seq = ?', targetSeq);
+  if (scope === 'everyone') erase(sql, targetSeq);
+  return event;
+}
+
+/** Removes a message's content from its row and from every edit of it. */
+function erase(sql: SqlStorage, seq: number): void {
+  sql.exec(`UPDATE events SET body = json_remove(body, '$.content') WHERE seq = ? AND type = 'message'`, seq);
+  sql.exec(
+    `UPDATE events SET body = json_remove(body, '$.content') WHERE type = 'message_edited' AND json_extract(body, '$.targetSeq') = ?`,
+    seq,
+  );
+}
+
+/** Erases moderated messages whose retention has ended. */
+export function purgeDue(sql: SqlStorage, now: number): number {
+  const due = sql.exec<{ seq: number }>('SELECT seq FROM message_state WHERE purge_at <= ?', now).toArray();
+  for (const { seq } of due) {
+    erase(sql, seq);
+    sql.exec('UPDATE message_state SET purge_at = NULL WHERE seq = ?', seq);
+  }
+  return due.length;
+}
+
+/** When the next moderated message is due for erasure, or null. */
+export function nextPurge(sql: SqlStorage): number | null {
+  return sql.exec<{ at: number | null }>('SELECT min(purge_at) AS at FROM message_state WHERE purge_at IS NOT NULL').one().at;
+}
+
+/** Delete for me: hidden for this user on all their devices. False when it already was. */
+export function hideForMe(sql: SqlStorage, userId: string, seq: number, now: number): boolean {
+  requireMessage(sql, seq);
+  const before = hiddenFor(sql, userId, seq);
+  if (!before) sql.exec('INSERT INTO hidden_messages (user_id, seq, hidden_at) VALUES (?, ?, ?)', userId, seq, now);
+  return !before;
+}
+
+// ── Reactions ────────────────────────────────────────────────────────────────
+
+/** Adds or removes one reaction of the actor; null when that changes nothing. */
+export function react(sql: SqlStorage, actor: Identity, targetSeq: number, emoji: string, op: 'add' | 'remove', now: number): ConversationEvent | null {
+  requireLive(sql, targetSeq);
+  const has =
+    sql.exec<{ n: number }>('SELECT count(*) AS n FROM reactions WHERE seq = ? AND user_id = ? AND emoji = ?', targetSeq, actor.userId, emoji).one().n > 0;
+  if (op === 'add') {
+    if (has) return null;
+    const mine = sql.exec<{ n: number }>('SELECT count(*) AS n FROM reactions WHERE seq = ? AND user_id = ?', targetSeq, actor.userId).one().n;
+    if (mine >= LIMITS.maxReactionsPerUser) throw new AppError('forbidden', `At most ${LIMITS.maxReactionsPerUser} reactions per message.`);
+    sql.exec('INSERT INTO reactions (seq, user_id, emoji, reacted_at) VALUES (?, ?, ?, ?)', targetSeq, actor.userId, emoji, now);
+  } else {
+    if (!has) return null;
+    sql.exec('DELETE FROM reactions WHERE seq = ? AND user_id = ? AND emoji = ?', targetSeq, actor.userId, emoji);
+  }
+  return log.append(sql, { type: 'reaction', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, emoji, op });
+}
+
+function reactionsOf(sql: SqlStorage, seq: number): Reaction[] {
+  const rows = sql
+    .exec<{ emoji: string; user_id: string }>('SELECT emoji, user_id FROM reactions WHERE seq = ? ORDER BY emoji, user_id', seq)
+    .toArray();
+  const out: Reaction[] = [];
+  for (const row of rows) {
+    const last = out.at(-1);
+    if (last?.emoji === row.emoji) last.userIds.push(row.user_id);
+    else out.push({ emoji: row.emoji, userIds: [row.user_id] });
+  }
+  return out;
+}
+
+// ── Rendering ────────────────────────────────────────────────────────────────
+
+/**
+ * Events as a viewer sees them now: each message in its current state (latest text and
+ * `edited`, or a tombstone, or `hidden` for what the viewer hid; reactions; the reply's
+ * quote). `viewerId` null renders for everyone (broadcasts).
+ */
+export function render(sql: SqlStorage, events: ConversationEvent[], viewerId: string | null): ConversationEvent[] {
+  return events.map((event) => {
+    if (event.type === 'message') return renderMessage(sql, event, viewerId);
+    if (event.type === 'message_edited' && viewerId && hiddenFor(sql, viewerId, event.targetSeq)) {
+      const { content: _content, ...rest } = event;
+      return rest;
+    }
+    return event;
+  });
+}
+
+export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: string | null): MessageEvent {
+  const base: MessageEvent = { type: 'message', seq: stored.seq, ts: stored.ts, author: stored.author, cmid: stored.cmid };
+  if (viewerId && hiddenFor(sql, viewerId, stored.seq)) return { ...base, hidden: true };
+  const state = stateOf(sql, stored.seq);
+  if (state?.deleted_scope) {
+    return { ...base, deleted: { scope: state.deleted_scope, seq: state.deleted_seq ?? 0, at: state.deleted_at ?? 0, by: state.deleted_by ?? '' } };
+  }
+  const out: MessageEvent = { ...base };
+  const content = currentContent(sql, stored, state);
+  if (content) out.content = content;
+  if (stored.replyTo) out.replyTo = replyRef(sql, stored.replyTo.seq);
+  if (state?.last_edit_seq && state.edited_at !== null) out.edited = { seq: state.last_edit_seq, at: state.edited_at };
+  const reactions = reactionsOf(sql, stored.seq);
+  if (reactions.length > 0) out.reactions = reactions;
+  return out;
+}
+
+/** Messages at `seqs` rendered for a viewer (search results). */
+export function messagesAt(sql: SqlStorage, seqs: number[], viewerId: string): MessageEvent[] {
+  return seqs.flatMap((seq) => {
+    const message = messageAt(sql, seq);
+    return message ? [renderMessage(sql, message, viewerId)] : [];
+  });
+}
+
+/** The sender and send time of a message, for receipts. */
+export function messageInfo(sql: SqlStorage, seq: number): { seq: number; authorId: string; sentAt: number } {
+  const message = requireMessage(sql, seq);
+  return { seq, authorId: message.author.userId, sentAt: message.ts };
+}

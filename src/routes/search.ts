@@ -1,0 +1,48 @@
+/**
+ * @module routes/search
+ * Search across all of the caller's conversations. Each conversation searches its own
+ * index (and checks membership itself); this route fans in from at most
+ * `SEARCH_FAN_IN.maxConversations` of them, a few at a time, and keeps the newest hits.
+ * Conversations the server cannot search (end-to-end encrypted) are listed as such.
+ */
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AppBindings } from '../env.js';
+import { LIMITS, SEARCH_FAN_IN, type CrossSearchResult } from '../protocol/index.js';
+import { requireAuth } from '../middleware/auth.js';
+import { parseParams } from '../middleware/body.js';
+import { AppError, unwrap } from '../errors.js';
+import { toMatchQuery } from '../conversation/search.js';
+
+const CrossSearchParams = z.strictObject({
+  q: z.string().min(1).max(LIMITS.maxSearchQueryLength),
+  limit: z.coerce.number().int().min(1).max(LIMITS.maxSearchPageSize).optional(),
+});
+
+export const searchRoutes = new Hono<AppBindings>().use(requireAuth()).get('/', async (c) => {
+  const { q, limit = LIMITS.defaultSearchPageSize } = parseParams(CrossSearchParams, c.req.query());
+  if (toMatchQuery(q) === null) throw new AppError('invalid_request', 'A search needs at least one word.');
+  const userId = c.get('identity').userId;
+  const all = await c.env.USERS.getByName(userId).listConversations();
+  const chosen = all.slice(0, SEARCH_FAN_IN.maxConversations);
+  const out: CrossSearchResult = { results: [], searched: 0, skipped: all.length - chosen.length, unavailable: [] };
+  for (let i = 0; i < chosen.length; i += SEARCH_FAN_IN.concurrency) {
+    const batch = chosen.slice(i, i + SEARCH_FAN_IN.concurrency);
+    const pages = await Promise.all(batch.map((conv) => c.env.CONVERSATIONS.getByName(conv.id).search(userId, q, { limit })));
+    pages.forEach((page, n) => {
+      const id = batch[n]!.id;
+      if (page.ok) {
+        out.searched++;
+        for (const message of page.value.results) out.results.push({ conversationId: id, message });
+      } else if (page.error.code === 'search_unavailable') {
+        out.unavailable.push(id);
+      } else if (page.error.code !== 'conversation_not_found') {
+        // The inbox can lag a removal by a moment; anything else is a real failure.
+        unwrap(page);
+      }
+    });
+  }
+  out.results.sort((a, b) => b.message.ts - a.message.ts || b.message.seq - a.message.seq);
+  out.results = out.results.slice(0, limit);
+  return c.json(out);
+});
