@@ -39,6 +39,8 @@ export interface ChatClientOptions {
   transport?: 'auto' | TransportKind;
   backoff?: Partial<BackoffOptions>;
   keepalive?: Partial<KeepaliveOptions>;
+  /** How long an HTTP call may take before it counts as a network failure (default `REQUEST_TIMEOUT_MS`, 15 s). */
+  requestTimeoutMs?: number;
   /** Defaults to the global `fetch`. */
   fetch?: FetchLike;
   /** Defaults to the global `WebSocket` (browsers, Node 22). */
@@ -85,7 +87,10 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     super();
     this.#options = options;
     const fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
-    this.#api = new HttpApi(options.baseUrl, fetchFn, (session) => this.emit('session', session), options.session ?? null);
+    this.#api = new HttpApi(options.baseUrl, fetchFn, (session) => this.emit('session', session), {
+      session: options.session ?? null,
+      ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
+    });
     this.#outbox = new Outbox(options.outboxStore ?? new MemoryOutboxStore());
   }
 

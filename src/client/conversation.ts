@@ -68,6 +68,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   readonly #transport: Transport;
   readonly #waiters = new Map<string, { resolve: (ack: Ack) => void; reject: (error: ChatError) => void }>();
   #status: ConnectionStatus = 'connecting';
+  /** Why the conversation closed, for sends attempted afterwards. */
+  #closedWith: ChatError | null = null;
   #filling: Promise<void> | null = null;
   #gapTimer: ReturnType<typeof setTimeout> | null = null;
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -90,6 +92,11 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     return this.#status;
   }
 
+  /** Why the conversation closed (e.g. `conversation_not_found` when access is gone), or null while open. */
+  get closedError(): ChatError | null {
+    return this.#closedWith;
+  }
+
   /** Sends not yet acked (including ones restored from a persistent outbox). */
   pending(): { cmid: string; content: MessageContent }[] {
     return this.#outbox.pending(this.id).map(({ cmid, content }) => ({ cmid, content }));
@@ -101,7 +108,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
    * resent after reconnecting; a retry never creates a second copy.
    */
   async send(content: string | MessageContent): Promise<Ack> {
-    if (this.#status === 'closed') throw new ChatError('closed', 'This conversation is closed.');
+    if (this.#closedWith) throw this.#closedWith;
     const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
     let entry;
     try {
@@ -208,25 +215,28 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
 
   /** Reads history until nothing is known to be missing. One fill at a time. */
   #fill(): Promise<void> {
-    this.#filling ??= (async () => {
-      try {
-        for (let pages = 0; pages < MAX_FILL_PAGES && this.#status !== 'closed'; pages++) {
-          const gap = this.#buffer.missing();
-          if (!gap) break;
-          const page = await this.#page({ after: gap.after, limit: LIMITS.maxPageSize });
-          this.#buffer.noteLastSeq(page.lastSeq);
-          this.#deliver(this.#buffer.push(page.events));
-          if (page.events.length === 0) break;
-        }
-      } catch (error) {
-        // Offline again: the next `open` fills at once; otherwise the gap timer retries.
-        if (error instanceof ChatError && error.code !== 'network') this.emit('error', error);
-      } finally {
-        this.#filling = null;
-      }
+    // `.finally` runs after this assignment even when the fill finds nothing to do.
+    this.#filling ??= this.#fillPages().finally(() => {
+      this.#filling = null;
       this.#armGapTimer();
-    })();
+    });
     return this.#filling;
+  }
+
+  async #fillPages(): Promise<void> {
+    try {
+      for (let pages = 0; pages < MAX_FILL_PAGES && this.#status !== 'closed'; pages++) {
+        const gap = this.#buffer.missing();
+        if (!gap) return;
+        const page = await this.#page({ after: gap.after, limit: LIMITS.maxPageSize });
+        this.#buffer.noteLastSeq(page.lastSeq);
+        this.#deliver(this.#buffer.push(page.events));
+        if (page.events.length === 0) return;
+      }
+    } catch (error) {
+      // Offline again: the next `open` fills at once; otherwise the gap timer retries.
+      if (error instanceof ChatError && error.code !== 'network') this.emit('error', error);
+    }
   }
 
   #armGapTimer(): void {
@@ -259,6 +269,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   }
 
   #shutdown(error: ChatError): void {
+    this.#closedWith = error;
     this.#setStatus('closed');
     if (this.#gapTimer) clearTimeout(this.#gapTimer);
     for (const timer of this.#retryTimers) clearTimeout(timer);

@@ -12,6 +12,9 @@ import { WireErrorSchema } from './wire.js';
 /** Refresh this long before the access token expires, so a call never races its expiry. */
 export const REFRESH_MARGIN_MS = 30_000;
 
+/** A call that has not answered in this long is abandoned as a network failure (and retried by its caller). */
+export const REQUEST_TIMEOUT_MS = 15_000;
+
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
 export interface RequestOptions<T> {
@@ -33,13 +36,20 @@ export class HttpApi {
   readonly #fetch: FetchLike;
   readonly #onSession: (session: Session | null) => void;
   readonly #now: () => number;
+  readonly #timeoutMs: number;
 
-  constructor(baseUrl: string, fetchFn: FetchLike, onSession: (session: Session | null) => void, session: Session | null = null, now: () => number = Date.now) {
+  constructor(
+    baseUrl: string,
+    fetchFn: FetchLike,
+    onSession: (session: Session | null) => void,
+    options: { session?: Session | null; now?: () => number; timeoutMs?: number } = {},
+  ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.#fetch = fetchFn;
     this.#onSession = onSession;
-    this.#session = session;
-    this.#now = now;
+    this.#session = options.session ?? null;
+    this.#now = options.now ?? Date.now;
+    this.#timeoutMs = options.timeoutMs ?? REQUEST_TIMEOUT_MS;
   }
 
   get session(): Session | null {
@@ -110,11 +120,18 @@ export class HttpApi {
         method,
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
+        // A connection that died silently would otherwise hold the call (and a gap fill) forever.
+        signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (cause) {
       throw new ChatError('network', `${method} ${path} failed: the request did not complete.`, { cause });
     }
-    const text = await response.text().catch(() => '');
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (cause) {
+      throw new ChatError('network', `${method} ${path} failed: the answer was cut off.`, { cause });
+    }
     if (!response.ok) throw problemToError(response, text);
     if (!options.schema) return undefined as T;
     let json: unknown;

@@ -8,6 +8,7 @@ export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEve
 export { ConversationHandle, type ConversationEvents, type ConnectionStatus, type HistoryResult } from './conversation.js';
 
 // Errors: one class, with the server's stable codes.
+export { REQUEST_TIMEOUT_MS, REFRESH_MARGIN_MS, HttpApi, type FetchLike } from './http.js';
 export { ChatError, isRetryable, type ChatErrorCode, type ClientErrorCode, type ChatErrorDetails } from './errors.js';
 
 // Building blocks, for custom stores, transports and tuning.
