@@ -1,0 +1,224 @@
+/**
+ * @module client/ChatClient
+ * The SDK's entry point: accounts and session, conversations and members over HTTP,
+ * and `open()` for a live conversation (see ConversationHandle).
+ */
+import { z } from 'zod';
+import {
+  ConversationInfo,
+  ConversationSummary,
+  Member,
+  Session,
+  User,
+  type Role,
+} from '../protocol/index.js';
+import { BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
+import { ConversationHandle } from './conversation.js';
+import { Emitter } from './emitter.js';
+import { ChatError } from './errors.js';
+import { HttpApi, type FetchLike } from './http.js';
+import { MemoryOutboxStore, Outbox, type OutboxStore } from './outbox.js';
+import { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type TransportFactory, type TransportKind, type WebSocketLike } from './transports/types.js';
+import { webSocketTransport } from './transports/websocket.js';
+
+/** Transports by kind, and the order `transport: 'auto'` tries them in. */
+const TRANSPORTS: Record<TransportKind, TransportFactory> = { websocket: webSocketTransport };
+export const TRANSPORT_ORDER: readonly TransportKind[] = ['websocket'];
+
+export interface ChatClientOptions {
+  /** Where the service runs, e.g. `http://127.0.0.1:8787` (no `/v1`). */
+  baseUrl: string;
+  /** A session saved from an earlier run (see the `session` event). */
+  session?: Session | null;
+  /**
+   * Where unacked sends survive a reload. Default: memory only. In browsers pass
+   * `new IndexedDbOutboxStore('chat-outbox')`.
+   */
+  outboxStore?: OutboxStore;
+  /** `'auto'` (default) picks the best transport available; a kind forces that one. */
+  transport?: 'auto' | TransportKind;
+  backoff?: Partial<BackoffOptions>;
+  keepalive?: Partial<KeepaliveOptions>;
+  /** How long an HTTP call may take before it counts as a network failure (default `REQUEST_TIMEOUT_MS`, 15 s). */
+  requestTimeoutMs?: number;
+  /** Defaults to the global `fetch`. */
+  fetch?: FetchLike;
+  /** Defaults to the global `WebSocket` (browsers, Node 22). */
+  WebSocket?: WebSocketLike;
+}
+
+export interface ChatClientEvents extends Record<string, unknown> {
+  /** The session changed (login, refresh, logout): persist it to resume later. Null: signed out. */
+  session: Session | null;
+}
+
+export interface Credentials {
+  handle: string;
+  password: string;
+  /** Shown in the account's device list. */
+  deviceName: string;
+}
+
+export interface OpenOptions {
+  /**
+   * The seq of the last event the app already has (0, the default, delivers the whole
+   * conversation). Events after it are delivered in order, fetched from history as needed.
+   */
+  after?: number;
+}
+
+/**
+ * @example
+ * const client = new ChatClient({ baseUrl: 'http://127.0.0.1:8787' });
+ * await client.login({ handle: 'alice', password: '…', deviceName: 'laptop' });
+ * const [first] = await client.conversations();
+ * const chat = await client.open(first.id);
+ * chat.on('message', (m) => console.log(m.seq, m.content));
+ * await chat.send('hello');
+ */
+export class ChatClient extends Emitter<ChatClientEvents> {
+  readonly #api: HttpApi;
+  readonly #outbox: Outbox;
+  readonly #options: ChatClientOptions;
+  readonly #open = new Set<ConversationHandle>();
+  #restored: Promise<unknown> | null = null;
+
+  constructor(options: ChatClientOptions) {
+    super();
+    this.#options = options;
+    const fetchFn = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    this.#api = new HttpApi(options.baseUrl, fetchFn, (session) => this.emit('session', session), {
+      session: options.session ?? null,
+      ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
+    });
+    this.#outbox = new Outbox(options.outboxStore ?? new MemoryOutboxStore());
+  }
+
+  /** The current session, or null when signed out. */
+  get session(): Session | null {
+    return this.#api.session;
+  }
+
+  /** The signed-in user. */
+  get user(): User | null {
+    return this.#api.session?.user ?? null;
+  }
+
+  // ── Accounts ────────────────────────────────────────────────────────────────
+
+  /** Creates an account and signs this device in. */
+  async register(input: Credentials & { displayName: string }): Promise<Session> {
+    return this.#signIn(await this.#api.request('POST', '/auth/register', { body: input, schema: Session, auth: false }));
+  }
+
+  /** Signs in as a new device of an existing account. */
+  async login(input: Credentials): Promise<Session> {
+    return this.#signIn(await this.#api.request('POST', '/auth/login', { body: input, schema: Session, auth: false }));
+  }
+
+  /** New access and refresh tokens now (the SDK also does this by itself when they expire). */
+  refresh(): Promise<Session> {
+    return this.#api.refresh();
+  }
+
+  /** Revokes this device on the server and closes every open conversation. */
+  async logout(): Promise<void> {
+    try {
+      await this.#api.request('POST', '/auth/logout');
+    } finally {
+      this.close();
+      this.#api.setSession(null);
+    }
+  }
+
+  /** Looks a user up by handle, e.g. to start a direct conversation. */
+  async userByHandle(handle: string): Promise<User> {
+    return (await this.#api.request('GET', `/users/by-handle/${encodeURIComponent(handle)}`, { schema: z.object({ user: User }) })).user;
+  }
+
+  // ── Conversations ───────────────────────────────────────────────────────────
+
+  /** The conversations this user belongs to. */
+  async conversations(): Promise<ConversationSummary[]> {
+    return (await this.#api.request('GET', '/conversations', { schema: z.object({ conversations: z.array(ConversationSummary) }) })).conversations;
+  }
+
+  /** The direct conversation with `peerId`, created if it does not exist yet. */
+  createDirect(peerId: string): Promise<ConversationInfo> {
+    return this.#create({ kind: 'direct', peerId });
+  }
+
+  /** A new group, with you as owner. */
+  createGroup(title: string, memberIds: string[] = []): Promise<ConversationInfo> {
+    return this.#create({ kind: 'group', title, memberIds });
+  }
+
+  async conversation(id: string): Promise<ConversationInfo> {
+    return (await this.#api.request('GET', `/conversations/${encodeURIComponent(id)}`, { schema: z.object({ conversation: ConversationInfo }) })).conversation;
+  }
+
+  async members(id: string): Promise<Member[]> {
+    return (await this.#api.request('GET', `/conversations/${encodeURIComponent(id)}/members`, { schema: z.object({ members: z.array(Member) }) })).members;
+  }
+
+  async addMember(id: string, userId: string, role: Exclude<Role, 'owner'> = 'member'): Promise<ConversationInfo> {
+    const path = `/conversations/${encodeURIComponent(id)}/members`;
+    return (await this.#api.request('POST', path, { body: { userId, role }, schema: z.object({ conversation: ConversationInfo }) })).conversation;
+  }
+
+  /** Removes a member; pass your own id to leave. */
+  async removeMember(id: string, userId: string): Promise<void> {
+    await this.#api.request('DELETE', `/conversations/${encodeURIComponent(id)}/members/${encodeURIComponent(userId)}`);
+  }
+
+  /**
+   * Opens a live conversation: events from `after` on, in order, and sending. Unacked
+   * sends kept by a persistent outbox from an earlier run are resent once connected.
+   */
+  async open(id: string, options: OpenOptions = {}): Promise<ConversationHandle> {
+    if (!this.#api.session) throw new ChatError('unauthenticated', 'Not logged in: call login() or register() first.');
+    this.#restored ??= this.#outbox.restore();
+    await this.#restored;
+    const factory = TRANSPORTS[this.#transportKind()];
+    const handle: ConversationHandle = new ConversationHandle({
+      api: this.#api,
+      outbox: this.#outbox,
+      conversationId: id,
+      after: options.after ?? 0,
+      createTransport: (signal) =>
+        factory({
+          api: this.#api,
+          conversationId: id,
+          signal,
+          backoff: { ...BACKOFF_DEFAULTS, ...this.#options.backoff },
+          keepalive: { ...KEEPALIVE_DEFAULTS, ...this.#options.keepalive },
+          WebSocket: this.#options.WebSocket ?? globalThis.WebSocket,
+        }),
+    });
+    this.#open.add(handle);
+    handle.on('status', (status) => {
+      if (status === 'closed') this.#open.delete(handle);
+    });
+    handle.start();
+    return handle;
+  }
+
+  /** Closes every open conversation. The session stays (call `logout()` to end it). */
+  close(): void {
+    for (const handle of [...this.#open]) handle.close();
+  }
+
+  #transportKind(): TransportKind {
+    const chosen = this.#options.transport ?? 'auto';
+    return chosen === 'auto' ? TRANSPORT_ORDER[0]! : chosen;
+  }
+
+  #signIn(session: Session): Session {
+    this.#api.setSession(session);
+    return session;
+  }
+
+  async #create(body: unknown): Promise<ConversationInfo> {
+    return (await this.#api.request('POST', '/conversations', { body, schema: z.object({ conversation: ConversationInfo }) })).conversation;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * @module client/conversation
+ * One open conversation: a transport's raw stream turned into what an app relies on.
+ * Events reach the app exactly once and strictly in seq order (ReorderBuffer); a gap is
+ * filled from history at once after (re)connecting and after GAP_FILL_DELAY_MS mid-stream;
+ * sends go through the outbox, are resent after every reconnect and resolve once.
+ */
+import { z } from 'zod';
+import { LIMITS, type Ack, type ConversationEvent, type MessageContent, type MessageEvent } from '../protocol/index.js';
+import { Emitter } from './emitter.js';
+import { ChatError, isRetryable } from './errors.js';
+import type { HttpApi } from './http.js';
+import type { Outbox } from './outbox.js';
+import { GAP_FILL_DELAY_MS, ReorderBuffer } from './reorder.js';
+import type { Transport, TransportSignal } from './transports/types.js';
+import { parseHistoryPage, type IncomingEvent } from './wire.js';
+
+/** `connecting` before the first `open`, `reconnecting` after a loss, `closed` for good. */
+export type ConnectionStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface ConversationEvents extends Record<string, unknown> {
+  /** A message, in seq order, exactly once (your own messages too). */
+  message: MessageEvent;
+  /** Every event this SDK understands (messages, membership changes), in seq order. */
+  event: ConversationEvent;
+  /** A pending send was stored by the server; once per cmid, also for sends restored after a reload. */
+  ack: Ack;
+  /** A send the server refused for good; it has left the outbox. */
+  failed: { cmid: string; error: ChatError };
+  status: ConnectionStatus;
+  /** An error not tied to one send (e.g. a history fetch that failed). */
+  error: ChatError;
+}
+
+/** A page of older (or newer) events, for scrolling. */
+export interface HistoryResult {
+  events: ConversationEvent[];
+  hasMore: boolean;
+  lastSeq: number;
+}
+
+/** Most pages one gap fill reads before yielding, so a broken server cannot spin it forever. */
+const MAX_FILL_PAGES = 10_000;
+/** Wait before retrying a send the server refused for a passing reason without saying how long. */
+const RETRY_SEND_MS = 1_000;
+
+export interface ConversationDeps {
+  api: HttpApi;
+  outbox: Outbox;
+  conversationId: string;
+  after: number;
+  createTransport: (signal: (signal: TransportSignal) => void) => Transport;
+}
+
+/**
+ * Returned by `ChatClient.open()`.
+ *
+ * @example
+ * const chat = await client.open(conversationId);
+ * chat.on('message', (m) => render(m));
+ * const ack = await chat.send('hello');
+ */
+export class ConversationHandle extends Emitter<ConversationEvents> {
+  readonly id: string;
+  readonly #api: HttpApi;
+  readonly #outbox: Outbox;
+  readonly #buffer: ReorderBuffer<IncomingEvent>;
+  readonly #transport: Transport;
+  readonly #waiters = new Map<string, { resolve: (ack: Ack) => void; reject: (error: ChatError) => void }>();
+  #status: ConnectionStatus = 'connecting';
+  /** Why the conversation closed, for sends attempted afterwards. */
+  #closedWith: ChatError | null = null;
+  #filling: Promise<void> | null = null;
+  #gapTimer: ReturnType<typeof setTimeout> | null = null;
+  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(deps: ConversationDeps) {
+    super();
+    this.id = deps.conversationId;
+    this.#api = deps.api;
+    this.#outbox = deps.outbox;
+    this.#buffer = new ReorderBuffer<IncomingEvent>(deps.after);
+    this.#transport = deps.createTransport((signal) => this.#onSignal(signal));
+  }
+
+  /** Seq of the last event delivered to the app: store it to resume with `open(id, { after })`. */
+  get lastSeq(): number {
+    return this.#buffer.lastDelivered;
+  }
+
+  get status(): ConnectionStatus {
+    return this.#status;
+  }
+
+  /** Why the conversation closed (e.g. `conversation_not_found` when access is gone), or null while open. */
+  get closedError(): ChatError | null {
+    return this.#closedWith;
+  }
+
+  /** Sends not yet acked (including ones restored from a persistent outbox). */
+  pending(): { cmid: string; content: MessageContent }[] {
+    return this.#outbox.pending(this.id).map(({ cmid, content }) => ({ cmid, content }));
+  }
+
+  /**
+   * Sends a message; resolves with the ack once it is stored, or rejects with a
+   * `ChatError` carrying the server's code. While offline it waits in the outbox and is
+   * resent after reconnecting; a retry never creates a second copy.
+   */
+  async send(content: string | MessageContent): Promise<Ack> {
+    if (this.#closedWith) throw this.#closedWith;
+    const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
+    let entry;
+    try {
+      entry = await this.#outbox.add(this.id, message);
+    } catch (cause) {
+      throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters).`, { cause });
+    }
+    const acked = new Promise<Ack>((resolve, reject) => this.#waiters.set(entry.cmid, { resolve, reject }));
+    this.#push(entry);
+    return acked;
+  }
+
+  /** A page of history, e.g. `{ before: oldestShownSeq }` to scroll back. Does not touch the live stream. */
+  async history(query: { after?: number; before?: number; limit?: number } = {}): Promise<HistoryResult> {
+    const page = await this.#page(query);
+    return { events: page.events.flatMap((e) => (e.event ? [e.event] : [])), hasMore: page.hasMore, lastSeq: page.lastSeq };
+  }
+
+  /** Stops the stream. Unacked sends reject with `closed` but stay in the outbox for the next `open`. */
+  close(): void {
+    if (this.#status === 'closed') return;
+    this.#transport.close();
+    this.#shutdown(new ChatError('closed', 'The conversation was closed.'));
+  }
+
+  /** Starts the transport; called by ChatClient.open. */
+  start(): void {
+    this.#transport.start();
+  }
+
+  #onSignal(signal: TransportSignal): void {
+    if (this.#status === 'closed') return;
+    switch (signal.type) {
+      case 'open':
+        this.#setStatus('open');
+        this.#buffer.noteLastSeq(signal.lastSeq);
+        // Resend in the order the app sent: the server keeps one sender's order.
+        for (const entry of this.#outbox.pending(this.id)) this.#push(entry);
+        void this.#fill();
+        return;
+      case 'events':
+        if (signal.conversationId !== this.id) return;
+        this.#deliver(this.#buffer.push(signal.events));
+        this.#armGapTimer();
+        return;
+      case 'ack':
+        void this.#onAck(signal.ack);
+        return;
+      case 'error':
+        if (signal.cmid !== undefined) void this.#onSendError(signal.cmid, new ChatError(signal.error.code, signal.error.message, signal.error));
+        else this.emit('error', new ChatError(signal.error.code, signal.error.message, signal.error));
+        return;
+      case 'down':
+        this.#setStatus('reconnecting');
+        return;
+      case 'closed':
+        this.#shutdown(signal.error);
+        if (signal.error.code === 'forbidden' || signal.error.code === 'conversation_not_found') {
+          // Access is gone: what is pending can never be delivered.
+          for (const entry of this.#outbox.pending(this.id)) void this.#outbox.fail(entry.cmid);
+        }
+        return;
+    }
+  }
+
+  #push(entry: { cmid: string; content: MessageContent }): void {
+    if (this.#transport.send(entry)) void this.#outbox.attempt(entry.cmid);
+  }
+
+  async #onAck(ack: Ack): Promise<void> {
+    // The outbox tells a first ack from a repeat (a resend answered twice).
+    if (!(await this.#outbox.ack(ack.cmid))) return;
+    const waiter = this.#waiters.get(ack.cmid);
+    this.#waiters.delete(ack.cmid);
+    this.emit('ack', ack);
+    waiter?.resolve(ack);
+  }
+
+  async #onSendError(cmid: string, error: ChatError): Promise<void> {
+    if (isRetryable(error.code)) {
+      const timer = setTimeout(() => {
+        this.#retryTimers.delete(timer);
+        const entry = this.#outbox.pending(this.id).find((e) => e.cmid === cmid);
+        if (entry && this.#status === 'open') this.#push(entry);
+      }, error.retryAfterMs ?? RETRY_SEND_MS);
+      this.#retryTimers.add(timer);
+      return;
+    }
+    if (!(await this.#outbox.fail(cmid))) return;
+    const waiter = this.#waiters.get(cmid);
+    this.#waiters.delete(cmid);
+    this.emit('failed', { cmid, error });
+    waiter?.reject(error);
+  }
+
+  #deliver(ready: IncomingEvent[]): void {
+    for (const { event } of ready) {
+      if (!event) continue; // a type this SDK does not know: skipped, but the cursor moved past it
+      if (this.#status === 'closed') return;
+      this.emit('event', event);
+      if (event.type === 'message') this.emit('message', event);
+    }
+  }
+
+  /** Reads history until nothing is known to be missing. One fill at a time. */
+  #fill(): Promise<void> {
+    // `.finally` runs after this assignment even when the fill finds nothing to do.
+    this.#filling ??= this.#fillPages().finally(() => {
+      this.#filling = null;
+      this.#armGapTimer();
+    });
+    return this.#filling;
+  }
+
+  async #fillPages(): Promise<void> {
+    try {
+      for (let pages = 0; pages < MAX_FILL_PAGES && this.#status !== 'closed'; pages++) {
+        const gap = this.#buffer.missing();
+        if (!gap) return;
+        const page = await this.#page({ after: gap.after, limit: LIMITS.maxPageSize });
+        this.#buffer.noteLastSeq(page.lastSeq);
+        this.#deliver(this.#buffer.push(page.events));
+        if (page.events.length === 0) return;
+      }
+    } catch (error) {
+      // Offline again: the next `open` fills at once; otherwise the gap timer retries.
+      if (error instanceof ChatError && error.code !== 'network') this.emit('error', error);
+    }
+  }
+
+  #armGapTimer(): void {
+    const since = this.#buffer.gapSince();
+    if (since === null || this.#gapTimer || this.#filling || this.#status !== 'open') return;
+    const wait = Math.max(0, since + GAP_FILL_DELAY_MS - Date.now());
+    this.#gapTimer = setTimeout(() => {
+      this.#gapTimer = null;
+      const current = this.#buffer.gapSince();
+      if (current === null) return;
+      // Delivery moved on since arming: the gap may close by itself, so wait again.
+      if (Date.now() - current < GAP_FILL_DELAY_MS) this.#armGapTimer();
+      else void this.#fill();
+    }, wait);
+  }
+
+  async #page(query: { after?: number; before?: number; limit?: number }) {
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));
+    const raw = await this.#api.request('GET', `/conversations/${encodeURIComponent(this.id)}/events?${params}`, { schema: z.unknown() });
+    const page = parseHistoryPage(raw);
+    if (!page) throw new ChatError('invalid_response', 'The history page has an unexpected shape.');
+    return page;
+  }
+
+  #setStatus(status: ConnectionStatus): void {
+    if (this.#status === status) return;
+    this.#status = status;
+    this.emit('status', status);
+  }
+
+  #shutdown(error: ChatError): void {
+    this.#closedWith = error;
+    this.#setStatus('closed');
+    if (this.#gapTimer) clearTimeout(this.#gapTimer);
+    for (const timer of this.#retryTimers) clearTimeout(timer);
+    this.#retryTimers.clear();
+    for (const waiter of this.#waiters.values()) waiter.reject(error);
+    this.#waiters.clear();
+  }
+}

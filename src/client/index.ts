@@ -1,0 +1,24 @@
+/**
+ * @module client
+ * The Edge Chat SDK, for browsers and Node 22: `import { ChatClient } from 'edge-chat/client'`.
+ */
+
+// The client and a live conversation.
+export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEvents, type Credentials, type OpenOptions } from './ChatClient.js';
+export { ConversationHandle, type ConversationEvents, type ConnectionStatus, type HistoryResult } from './conversation.js';
+
+// Errors: one class, with the server's stable codes.
+export { REQUEST_TIMEOUT_MS, REFRESH_MARGIN_MS, HttpApi, type FetchLike } from './http.js';
+export { ChatError, isRetryable, type ChatErrorCode, type ClientErrorCode, type ChatErrorDetails } from './errors.js';
+
+// Building blocks, for custom stores, transports and tuning.
+export { Outbox, MemoryOutboxStore, IndexedDbOutboxStore, newCmid, type OutboxStore, type OutboxEntry } from './outbox.js';
+export { BACKOFF_DEFAULTS, nextDelay, type BackoffOptions } from './backoff.js';
+export { ReorderBuffer, GAP_FILL_DELAY_MS, MAX_BUFFERED_EVENTS, type Gap } from './reorder.js';
+export { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type Transport, type TransportContext, type TransportFactory, type TransportKind, type TransportSignal, type WebSocketLike } from './transports/types.js';
+export { webSocketTransport } from './transports/websocket.js';
+export { parseServerFrame, parseEvents, type IncomingEvent, type IncomingFrame, type WireError } from './wire.js';
+export { Emitter, type Listener } from './emitter.js';
+
+// Wire types an app handles.
+export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, Member, MessageContent, MessageEvent, Role, Session, User } from '../protocol/index.js';

@@ -1,0 +1,69 @@
+/**
+ * @module client/transports/types
+ * What a transport is to the SDK: something that, once started, keeps a live stream of
+ * a conversation's events open (reconnecting by itself), reports acks and errors, and
+ * can carry a send. The conversation logic above it (reorder buffer, gap fill, outbox)
+ * does not care which wire is used, so WebSocket, Server-Sent Events + POST and long
+ * polling are interchangeable implementations of this one interface.
+ */
+import type { Ack, MessageContent } from '../../protocol/index.js';
+import type { BackoffOptions } from '../backoff.js';
+import type { ChatError } from '../errors.js';
+import type { HttpApi } from '../http.js';
+import type { IncomingEvent, WireError } from '../wire.js';
+
+/** The transports this SDK version ships. */
+export type TransportKind = 'websocket';
+
+/** What a transport reports, in the order it happens. */
+export type TransportSignal =
+  /** Connected (again). The server holds events up to `lastSeq`: anything past the client's cursor is a gap to fill now. */
+  | { type: 'open'; lastSeq: number }
+  | { type: 'events'; conversationId: string; events: IncomingEvent[] }
+  | { type: 'ack'; ack: Ack }
+  /** A request failed; the transport stays up. `cmid` names the send it answers, if any. */
+  | { type: 'error'; cmid?: string; error: WireError }
+  /** The connection dropped; the transport is reconnecting by itself. */
+  | { type: 'down'; reason: string }
+  /** The transport stopped for good (a 4xxx close, a refused login): it will not reconnect. */
+  | { type: 'closed'; error: ChatError };
+
+export interface Transport {
+  readonly kind: TransportKind;
+  /** Starts connecting; reconnects after every loss until `close()` or a terminal failure. */
+  start(): void;
+  /**
+   * Hands a message to the wire if connected. False means it was not sent: the outbox
+   * keeps it and the conversation resends everything pending on the next `open`.
+   */
+  send(message: { cmid: string; content: MessageContent }): boolean;
+  /** Stops for good; no more signals. */
+  close(): void;
+}
+
+/** A minimal WebSocket constructor: the browser's and Node 22's global `WebSocket` both fit. */
+export type WebSocketLike = new (url: string) => WebSocket;
+
+/** How often to ping an idle socket, and how long to wait for any answer before calling it dead. */
+export interface KeepaliveOptions {
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+}
+
+/**
+ * A ping every 20 s (under the ~30-60 s idle timeouts of common proxies and NATs); a
+ * socket that answers nothing for 10 s after a ping is half-open and gets replaced.
+ */
+export const KEEPALIVE_DEFAULTS: KeepaliveOptions = { intervalMs: 20_000, timeoutMs: 10_000 };
+
+/** Everything a transport needs to serve one conversation. */
+export interface TransportContext {
+  api: HttpApi;
+  conversationId: string;
+  signal: (signal: TransportSignal) => void;
+  backoff: BackoffOptions;
+  keepalive: KeepaliveOptions;
+  WebSocket: WebSocketLike;
+}
+
+export type TransportFactory = (context: TransportContext) => Transport;

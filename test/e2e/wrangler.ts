@@ -1,0 +1,76 @@
+/**
+ * A real `wrangler dev` for end-to-end tests: its own persist dir under .wrangler/, D1
+ * migrations applied to it first, bound to 127.0.0.1, waited for through /healthz,
+ * and stopped (its whole process group) by `stop()`.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
+const START_TIMEOUT_MS = 60_000;
+
+export interface Wrangler {
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startWrangler(port: number): Promise<Wrangler> {
+  const persist = join(ROOT, '.wrangler', `e2e-${port}`);
+  rmSync(persist, { recursive: true, force: true });
+  // The assets binding needs its directory; the API under test does not need the web build.
+  mkdirSync(join(ROOT, 'dist/web'), { recursive: true });
+  const env = { ...process.env, X_LOCAL_OBSERVABILITY: 'false', WRANGLER_SEND_METRICS: 'false' };
+  await promisify(execFile)(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
+
+  const child = spawn(WRANGLER, ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false'], {
+    cwd: ROOT,
+    env,
+    detached: true, // own process group, so stop() also ends workerd
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-4_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`);
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2_000) });
+      if (res.ok) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline) {
+      kill(child);
+      throw new Error(`wrangler dev did not answer /healthz within ${START_TIMEOUT_MS} ms:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { url, stop: () => stop(child) };
+}
+
+function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  kill(child);
+  const timer = setTimeout(() => kill(child, 'SIGKILL'), 5_000);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+  clearTimeout(timer);
+}
