@@ -18,6 +18,11 @@ export interface Env {
   AUTH_SECRET: string;
   /** Comma-separated browser origins allowed to open sockets and call the API. */
   ALLOWED_ORIGINS: string;
+  /**
+   * Conversations with at most this many members fan out on write (every event to every
+   * member's inbox); larger ones fan out on read. Default 100 (src/conversation/fanout.ts).
+   */
+  FANOUT_ON_WRITE_MAX_MEMBERS?: string;
 }
 
 /** Who is calling, once the auth middleware has checked the access token. */

@@ -14,6 +14,8 @@ import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
+import { inboxRoutes } from './routes/inbox.js';
+import { presenceRoutes } from './routes/presence.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -34,6 +36,8 @@ export const app = new Hono<AppBindings>()
   .route('/v1/devices', deviceRoutes)
   .route('/v1/users', userRoutes)
   .route('/v1/conversations', conversationRoutes)
+  .route('/v1/inbox', inboxRoutes)
+  .route('/v1/presence', presenceRoutes)
   .notFound(notFound)
   .onError(onError);
 

@@ -36,4 +36,22 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
        next_attempt_at INTEGER NOT NULL
      )`,
   ],
+  [
+    // Fan-out of events to members (src/conversation/fanout.ts): the log is the outbox,
+    // done_seq how far it has been fanned out. Events stored before this version were
+    // never fanned out and are history, so the watermark starts at the end of the log.
+    `CREATE TABLE fanout_state (
+       id        INTEGER PRIMARY KEY CHECK (id = 1),
+       done_seq  INTEGER NOT NULL,
+       hinted_at INTEGER NOT NULL
+     )`,
+    `INSERT INTO fanout_state (id, done_seq, hinted_at) SELECT 1, coalesce(max(seq), 0), 0 FROM events`,
+    // Members whose delivery failed, each with its own cursor, caught up with backoff.
+    `CREATE TABLE fanout_lag (
+       user_id         TEXT PRIMARY KEY,
+       after_seq       INTEGER NOT NULL,
+       attempts        INTEGER NOT NULL,
+       next_attempt_at INTEGER NOT NULL
+     )`,
+  ],
 ];

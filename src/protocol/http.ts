@@ -4,9 +4,9 @@
  * unknown fields are rejected.
  */
 import { z } from 'zod';
-import { LIMITS } from './limits.js';
+import { LIMITS, PRESENCE } from './limits.js';
 import { ConversationInfo, MessageContent, Role } from './events.js';
-import { Cmid, ConversationId, DeviceId, Handle, UserId } from './ids.js';
+import { Cmid, ConversationId, DeviceId, Handle, Seq, UserId } from './ids.js';
 
 const Password = z.string().min(LIMITS.minPasswordLength).max(LIMITS.maxPasswordLength);
 const DeviceName = z.string().trim().min(1).max(LIMITS.maxDeviceNameLength);
@@ -64,6 +64,9 @@ export const SetRoleBody = z.strictObject({ role: Role.exclude(['owner']) });
 
 export const SendMessageBody = z.strictObject({ cmid: Cmid, content: MessageContent });
 
+export const MessagePreview = z.object({ seq: Seq, authorId: UserId, text: z.string() });
+export type MessagePreview = z.infer<typeof MessagePreview>;
+
 export const ConversationSummary = z.object({
   id: ConversationId,
   kind: z.enum(['direct', 'group']),
@@ -72,7 +75,30 @@ export const ConversationSummary = z.object({
   joinedAt: z.number().int(),
   /** For direct conversations: the other member. */
   peerId: UserId.nullable(),
+  /** The newest seq this user's inbox knows of (0: nothing sent yet). */
+  lastSeq: Seq,
+  /** When the last event happened, else when the user joined; the list is sorted by it, newest first. */
+  lastActivityAt: z.number().int(),
+  /** The last message, shortened. Null when there is none or it cannot be shown (end-to-end encrypted). */
+  preview: MessagePreview.nullable(),
+  /** Messages from others after this user's read watermark, up to `INBOX.maxUnreadCount`. */
+  unreadCount: z.number().int().min(0),
+  /** This user's read watermark. */
+  readSeq: Seq,
 });
 export type ConversationSummary = z.infer<typeof ConversationSummary>;
+
+export const PresenceQueryBody = z.strictObject({ userIds: z.array(UserId).min(1).max(PRESENCE.maxQueryUsers) });
+
+export const Presence = z.object({
+  userId: UserId,
+  online: z.boolean(),
+  /** Null while online, when the user hides it, or when they were never seen. */
+  lastSeenAt: z.number().int().nullable(),
+});
+export type Presence = z.infer<typeof Presence>;
+
+export const PresenceSettingsBody = z.strictObject({ hideLastSeen: z.boolean() });
+export type PresenceSettings = z.infer<typeof PresenceSettingsBody>;
 
 export { ConversationInfo };
