@@ -65,7 +65,7 @@ export const PRESENCE = {
   staleAfterMs: 60_000,
   checkIntervalMs: 30_000,
   /** Changes within this window are merged: at most one relay at its start and one at its end. */
-  coalesceMs: 5_000,
+  coalesceMs: 3_000,
   /** A conversation's subscription to its members' presence lasts this long unless renewed. */
   subscriptionTtlMs: 10 * 60_000,
   /** Most users in one presence query. */
