@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { createDirect, createGroup, json, openWindow, registerUser } from './helpers.js';
-import { openInbox, sendBurst, silentUsers, text } from './inbox-helpers.js';
+import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helpers.js';
 import type { ConversationSummary, Session } from '../../src/protocol/index.js';
 import { FANOUT } from '../../src/conversation/fanout.js';
 
@@ -10,7 +10,7 @@ const list = async (s: Session): Promise<ConversationSummary[]> => (await json('
 const send = (s: Session, id: string, t: string) =>
   json(`/v1/conversations/${id}/messages`, { token: s.accessToken, body: { cmid: crypto.randomUUID(), content: text(t) } }, 201);
 
-/** Rows in the ConversationDO's fan-out bookkeeping, and rows written while `fn` runs. */
+/** Rows in the ConversationDO's fan-out bookkeeping. */
 async function bookkeeping(id: string): Promise<{ outbox: number; lag: number; state: number }> {
   return runInDurableObject(env.CONVERSATIONS.getByName(id), (_i, state) => {
     const n = (table: string) => state.storage.sql.exec(`SELECT count(*) AS n FROM ${table}`).one().n as number;
@@ -18,27 +18,8 @@ async function bookkeeping(id: string): Promise<{ outbox: number; lag: number; s
   });
 }
 
-/** Counts rows written by the ConversationDO's SQL while `fn` runs (every statement, indexes included). */
 async function rowsWrittenDuring(id: string, fn: () => Promise<unknown>): Promise<number> {
-  const stub = env.CONVERSATIONS.getByName(id);
-  const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
-  const restore = await runInDurableObject(stub, (_i, state) => {
-    const sql = state.storage.sql;
-    const exec = sql.exec;
-    sql.exec = ((query: string, ...bindings: unknown[]) => {
-      const cursor = exec.call(sql, query, ...bindings);
-      cursors.push(cursor);
-      return cursor;
-    }) as typeof sql.exec;
-    return () => {
-      sql.exec = exec;
-    };
-  });
-  await fn();
-  // Let the fan-out after the last ack finish before counting.
-  await new Promise((r) => setTimeout(r, 300));
-  await runInDurableObject(stub, () => restore());
-  return cursors.reduce((sum, c) => sum + c.rowsWritten, 0);
+  return (await sqlCost(env.CONVERSATIONS.getByName(id), fn)).rowsWritten;
 }
 
 describe('the conversation list', () => {

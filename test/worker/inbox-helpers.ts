@@ -2,6 +2,7 @@
  * Helpers for inbox sockets, device events and presence: short test stories, bounded waits.
  */
 import { env } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
 import { expect } from 'vitest';
 import { json, ticket, upgrade, type TestSocket } from './helpers.js';
 import type { DeviceEvent, InboxFrame, Session } from '../../src/protocol/index.js';
@@ -89,3 +90,27 @@ export function expectInOrderOnce(seqs: number[], expected: number[]): void {
 }
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** Rows a Durable Object's SQL read and wrote while `fn` ran (every statement, indexes included). */
+export async function sqlCost(stub: DurableObjectStub, fn: () => Promise<unknown>, settleMs = 300): Promise<{ rowsRead: number; rowsWritten: number }> {
+  const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+  const restore = await runInDurableObject(stub, (_i, state) => {
+    const sql = state.storage.sql;
+    const exec = sql.exec;
+    sql.exec = ((query: string, ...bindings: unknown[]) => {
+      const cursor = exec.call(sql, query, ...bindings);
+      cursors.push(cursor);
+      return cursor;
+    }) as typeof sql.exec;
+    return () => {
+      sql.exec = exec;
+    };
+  });
+  await fn();
+  await new Promise((r) => setTimeout(r, settleMs));
+  await runInDurableObject(stub, () => restore());
+  return {
+    rowsRead: cursors.reduce((sum, c) => sum + c.rowsRead, 0),
+    rowsWritten: cursors.reduce((sum, c) => sum + c.rowsWritten, 0),
+  };
+}
