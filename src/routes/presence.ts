@@ -8,13 +8,18 @@ import type { AppBindings } from '../env.js';
 import { PresenceQueryBody, PresenceSettingsBody } from '../protocol/index.js';
 import { requireAuth } from '../middleware/auth.js';
 import { readJson } from '../middleware/body.js';
+import { existingUserIds } from '../auth/accounts.js';
 
 export const presenceRoutes = new Hono<AppBindings>()
   .use(requireAuth())
   .post('/query', async (c) => {
     const { userIds } = await readJson(c, PresenceQueryBody);
     const unique = [...new Set(userIds)];
-    const presence = await Promise.all(unique.map((id) => c.env.USERS.getByName(id).presence()));
+    // Unknown ids answer "offline, never seen" without creating an object for them.
+    const known = await existingUserIds(c.env.DB, unique);
+    const presence = await Promise.all(
+      unique.map((id) => (known.has(id) ? c.env.USERS.getByName(id).presence() : { userId: id, online: false, lastSeenAt: null })),
+    );
     return c.json({ presence });
   })
   .put('/settings', async (c) => {

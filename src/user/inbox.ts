@@ -117,10 +117,6 @@ export function recordDelivered(sql: SqlStorage, conversationId: string, seq: nu
   return wrote(cursor) ? seq : null;
 }
 
-export function readSeq(sql: SqlStorage, conversationId: string): number {
-  return getRow(sql, conversationId)?.read_seq ?? 0;
-}
-
 /** The user's current conversations, most recent activity first. */
 export function list(sql: SqlStorage): ListedConversation[] {
   return sql
