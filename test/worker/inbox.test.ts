@@ -196,3 +196,26 @@ describe('the device event stream API (for SSE and long polling)', () => {
     bw.close();
   });
 });
+
+describe('signing a device out', () => {
+  it('closes its inbox socket and its queue stops holding events back', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const alice2 = await secondDevice(alice);
+    const id = await createGroup(bob, [alice]);
+    const [d1, d2] = [await openInbox(alice), await openInbox(alice2)];
+    d2.close();
+    await d2.socket.waitClosed();
+    await json(`/v1/conversations/${id}/messages`, { token: bob.accessToken, body: { cmid: crypto.randomUUID(), content: text('hi') } }, 201);
+    await d1.until(() => d1.seqs(id).length === 1, 'the message');
+    d1.ack(d1.lastCursor());
+    const queued = () =>
+      runInDurableObject(env.USERS.getByName(alice.user.id), (_i, state) => state.storage.sql.exec('SELECT count(*) AS n FROM queue').one().n);
+    await expect.poll(queued, { timeout: 5_000 }).toBe(1); // held for the second device
+
+    const again = await openInbox(alice2);
+    await json(`/v1/devices/${alice2.deviceId}`, { token: alice.accessToken, method: 'DELETE' }, 204);
+    expect((await again.socket.waitClosed()).code).toBe(4004);
+    expect(await queued()).toBe(0);
+    d1.close();
+  });
+});
