@@ -28,6 +28,12 @@ export const FANOUT = {
   hintIntervalMs: 2_000,
   /** Bound on passes per drain, so one drain cannot run forever under constant load. */
   maxPasses: 50,
+  /**
+   * Back-to-back passes start at least this far apart, so a busy conversation sends each
+   * member one call per interval carrying everything accepted meanwhile, rather than one
+   * call per message. An idle conversation's first pass starts at once.
+   */
+  minPassIntervalMs: 20,
 } as const;
 
 /** FANOUT_ON_WRITE_MAX_MEMBERS, or the default when unset or not a positive integer. */
@@ -75,7 +81,11 @@ export interface FanoutTarget {
 
 /** Runs fan-out passes until nothing due is left (or FANOUT.maxPasses). */
 export async function drain(target: FanoutTarget): Promise<void> {
+  let lastPassAt = 0;
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
+    const wait = lastPassAt + FANOUT.minPassIntervalMs - Date.now();
+    if (pass > 0 && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    lastPassAt = Date.now();
     const members = target.members();
     const onWrite = members.length <= target.maxMembersOnWrite;
     const progressed = (onWrite ? await sendEvents(target, members) : await sendHint(target, members)) | (await catchUpLagging(target, members));

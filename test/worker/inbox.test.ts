@@ -147,6 +147,8 @@ describe('eviction', () => {
     await evictDurableObject(user);
     await sendBurst(bw, 3, 'later');
     const inbox = await openInbox(alice);
+    // Part may come as backlog, part live (fan-out runs after the acks); once and in order either way.
+    await inbox.until(() => inbox.seqs(id).length >= 3, 'three events');
     expectInOrderOnce(inbox.seqs(id), [251, 252, 253]);
     inbox.close();
     bw.close();
@@ -185,12 +187,15 @@ describe('the device event stream API (for SSE and long polling)', () => {
     const bw = await openWindow(bob, id);
     await sendBurst(bw, 4, 'old');
     const user = env.USERS.getByName(alice.user.id);
+    const queued = () => runInDurableObject(user, (_i, state) => state.storage.sql.exec('SELECT count(*) AS n FROM queue').one().n);
+    await expect.poll(queued, { timeout: 10_000 }).toBe(4);
     await runInDurableObject(user, (_i, state) => state.storage.sql.exec('UPDATE queue SET created_at = 0 WHERE seq <= 3'));
     await sendBurst(bw, 2, 'new');
 
     const back = await openInbox(alice);
     const types = back.frames.map((f) => f.type);
     expect(types.slice(0, 2)).toEqual(['inbox_ready', 'queue_truncated']);
+    await back.until(() => back.seqs(id).length >= 3, 'the rest');
     expectInOrderOnce(back.seqs(id), [4, 5, 6]);
     back.close();
     bw.close();

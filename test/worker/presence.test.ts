@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { createDirect, json, openWindow, registerUser, type TestSocket } from './helpers.js';
+import { createDirect, json, openWindow, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
 import { openInbox, secondDevice, sqlCost } from './inbox-helpers.js';
 import { PING_FRAME, PRESENCE, type Session } from '../../src/protocol/index.js';
 import * as presence from '../../src/user/presence.js';
@@ -85,14 +85,18 @@ describe('presence', () => {
       state.storage.sql.exec('UPDATE presence_subscriptions SET expires_at = 1 WHERE conversation_id = ?', withCarol),
     );
 
-    // Flapping: six changes in well under the coalescing window end offline.
+    // Flapping: five changes in well under the coalescing window, ending offline.
+    const tickets = [await ticket(alice), await ticket(alice)];
     await new Promise((r) => setTimeout(r, PRESENCE.coalesceMs + 100));
+    const flapStarted = Date.now();
     inbox.close();
-    for (let i = 0; i < 2; i++) {
-      const again = await openInbox(alice);
+    for (const t of tickets) {
+      const again = await upgrade(`/v1/inbox/ws?ticket=${t}`);
+      await again.until((f) => f.some((x) => (x as { type: string }).type === 'caught_up'), 'caught_up');
       again.close();
-      await again.socket.waitClosed();
+      await again.waitClosed();
     }
+    expect(Date.now() - flapStarted).toBeLessThan(PRESENCE.coalesceMs);
     await bobWindow.until(() => presenceFrames(bobWindow, alice.user.id).at(-1)?.online === false, 'offline relayed', PRESENCE.coalesceMs + 5_000);
     // Past the coalescing window: the flapping added one relay (its first change), not six,
     // and none at its end because the state is where that relay left it.
