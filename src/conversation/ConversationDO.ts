@@ -429,7 +429,10 @@ export class ConversationDO extends DurableObject<Env> {
     const results = await Promise.allSettled(ids.map((id) => this.env.USERS.getByName(id).subscribePresence(meta.id, until)));
     const failed = results.filter((r) => r.status === 'rejected').length;
     if (failed > 0) console.warn(JSON.stringify({ level: 'warn', msg: 'presence subscriptions failed', failed, of: ids.length }));
-    await this.armAlarm(until - PRESENCE.subscriptionTtlMs / 2);
+    // Presence is best effort: a failure here must not fail the window or the alarm.
+    await this.armAlarm(until - PRESENCE.subscriptionTtlMs / 2).catch((err) =>
+      console.warn(JSON.stringify({ level: 'warn', msg: 'presence renewal alarm failed', error: String(err) })),
+    );
   }
 
   // ── State helpers ────────────────────────────────────────────────────────────
