@@ -130,7 +130,7 @@ describe('sending and history', () => {
     }
     expect(history).toEqual(broadcast);
     for (const w of windows) w.close();
-  });
+  }, 120_000);
 });
 
 describe('idempotent sends', () => {
