@@ -17,6 +17,7 @@ import { ConversationHandle } from './conversation.js';
 import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
 import { HttpApi, type FetchLike } from './http.js';
+import { SocketTap } from './live.js';
 import { MemoryOutboxStore, Outbox, type OutboxStore } from './outbox.js';
 import { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type TransportFactory, type TransportKind, type WebSocketLike } from './transports/types.js';
 import { webSocketTransport } from './transports/websocket.js';
@@ -180,7 +181,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#restored ??= this.#outbox.restore();
     await this.#restored;
     const factory = TRANSPORTS[this.#transportKind()];
+    const live = new SocketTap(id, (frame) => handle.onLive(frame));
     const handle: ConversationHandle = new ConversationHandle({
+      live,
       api: this.#api,
       outbox: this.#outbox,
       conversationId: id,
@@ -192,7 +195,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           signal,
           backoff: { ...BACKOFF_DEFAULTS, ...this.#options.backoff },
           keepalive: { ...KEEPALIVE_DEFAULTS, ...this.#options.keepalive },
-          WebSocket: this.#options.WebSocket ?? globalThis.WebSocket,
+          WebSocket: live.wrap(this.#options.WebSocket ?? globalThis.WebSocket),
         }),
     });
     this.#open.add(handle);
