@@ -10,6 +10,8 @@ import {
   Member,
   Session,
   User,
+  VapidKeyResponse,
+  type PushSubscriptionBody,
   type Role,
 } from '../protocol/index.js';
 import { BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
@@ -135,6 +137,33 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Looks a user up by handle, e.g. to start a direct conversation. */
   async userByHandle(handle: string): Promise<User> {
     return (await this.#api.request('GET', `/users/by-handle/${encodeURIComponent(handle)}`, { schema: z.object({ user: User }) })).user;
+  }
+
+  /** Looks a user up by id (e.g. to show a member's name). */
+  async userById(id: string): Promise<User> {
+    return (await this.#api.request('GET', `/users/${encodeURIComponent(id)}`, { schema: z.object({ user: User }) })).user;
+  }
+
+  // ── Push notifications ──────────────────────────────────────────────────────
+
+  /** The VAPID key for `PushManager.subscribe({ applicationServerKey })`, base64url. */
+  async vapidPublicKey(): Promise<string> {
+    return (await this.#api.request('GET', '/push/vapid-public-key', { schema: VapidKeyResponse, auth: false })).publicKey;
+  }
+
+  /** Registers this device's push subscription (`subscription.toJSON()`); replaces an earlier one. */
+  async subscribePush(subscription: PushSubscriptionBody): Promise<void> {
+    await this.#api.request('POST', '/push/subscriptions', { body: subscription });
+  }
+
+  /** Stops push notifications to this device. */
+  async unsubscribePush(): Promise<void> {
+    await this.#api.request('DELETE', '/push/subscriptions');
+  }
+
+  /** An access token valid for at least a while, for calls the SDK does not wrap (e.g. media downloads). */
+  async accessToken(): Promise<string> {
+    return this.#api.freshToken();
   }
 
   // ── Conversations ───────────────────────────────────────────────────────────

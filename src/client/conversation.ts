@@ -35,6 +35,8 @@ export interface ConversationEvents extends Record<string, unknown> {
   message: MessageEvent;
   /** Every event this SDK understands (messages, membership changes), in seq order. */
   event: ConversationEvent;
+  /** A send entered the outbox (before it reaches the wire): show it at once, marked as sending. */
+  queued: { cmid: string; content: MessageContent };
   /** A pending send was stored by the server; once per cmid, also for sends restored after a reload. */
   ack: Ack;
   /** A send the server refused for good; it has left the outbox. */
@@ -116,6 +118,11 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     return this.#status;
   }
 
+  /** The kind of wire this conversation's stream uses (e.g. to show "online via WebSocket"). */
+  get transport(): Transport['kind'] {
+    return this.#transport.kind;
+  }
+
   /** Why the conversation closed (e.g. `conversation_not_found` when access is gone), or null while open. */
   get closedError(): ChatError | null {
     return this.#closedWith;
@@ -141,6 +148,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
       throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters).`, { cause });
     }
     const acked = new Promise<Ack>((resolve, reject) => this.#waiters.set(entry.cmid, { resolve, reject }));
+    this.emit('queued', { cmid: entry.cmid, content: entry.content });
     this.#push(entry);
     return acked;
   }
