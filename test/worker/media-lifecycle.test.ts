@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { env, exports } from 'cloudflare:workers';
 import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
 import worker from '../../src/index.js';
-import { BASE, createDirect, registerUser } from './helpers.js';
+import { BASE, call, createDirect, registerUser } from './helpers.js';
 import { download, sendMedia, ticketFor, uploadWhole } from './media-helpers.js';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import { MEDIA, type Session } from '../../src/protocol/index.js';
@@ -59,7 +59,29 @@ describe('orphaned uploads', () => {
     expect(await env.MEDIA.head(`thumb/${media.mediaId}`)).toBeNull();
     expect((await download(alice, `/v1/media/${media.mediaId}`)).status).toBe(404);
   });
+
+  it('a message deleted for everyone takes its media with it', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createDirect(alice, bob);
+    const media = await uploadWhole(alice, id, LANDSCAPE_PNG, 'image/png');
+    const sent = await sendMedia(alice, id, { mediaId: media.mediaId });
+    const { seq } = await sent.json<{ seq: number }>();
+    expect((await download(bob, `/v1/media/${media.mediaId}`)).status).toBe(200);
+    const res = await call(`/v1/conversations/${id}/messages/${seq}?scope=everyone`, { token: alice.accessToken, method: 'DELETE' });
+    expect(res.status).toBeLessThan(300);
+    await waitFor(async () => (await env.MEDIA.head(`media/${media.mediaId}`)) === null, 'the blob to go');
+    expect(await env.MEDIA.head(`thumb/${media.mediaId}`)).toBeNull();
+    expect((await download(bob, `/v1/media/${media.mediaId}`)).status).toBe(404);
+  });
 });
+
+async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 describe('end-to-end encrypted media', () => {
   it('R2 holds only ciphertext, no server thumbnail is made, and the receiving SDK decrypts the original', async () => {
