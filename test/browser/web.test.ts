@@ -89,7 +89,7 @@ describe('web client in Chromium', () => {
     await register(b.page, bob, 'Bob phone');
 
     // Alice finds Bob by handle and writes first.
-    await a.page.getByPlaceholder('Chat with @handle').fill(`@${bob.handle}`);
+    await a.page.getByLabel('Handle to chat with').fill(`@${bob.handle}`);
     await a.page.getByRole('button', { name: 'Chat', exact: true }).click();
     await a.page.getByRole('heading', { name: 'Bob' }).waitFor(WAIT);
     await a.page.getByTestId('connection').getByText('Online via WebSocket').waitFor(WAIT);

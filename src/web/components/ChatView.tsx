@@ -297,7 +297,9 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         <label class="attach" title="Attach a file">
           <span class="sr-only">Attach a file</span>
           <input type="file" class="sr-only" onChange={(e) => void attach(e)} disabled={!state.handle || progress !== null} />
-          <span aria-hidden="true">＋</span>
+          <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">
+            <path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3L15 7.5" />
+          </svg>
         </label>
         <label class="sr-only" for="composer-input">
           Message

@@ -61,7 +61,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
         <label class="sr-only" for="start-handle">
           Handle to chat with
         </label>
-        <input id="start-handle" name="handle" placeholder="Chat with @handle" autoCapitalize="none" spellcheck={false} />
+        <input id="start-handle" name="handle" placeholder="@handle" autoCapitalize="none" spellcheck={false} />
         <button type="submit" class="primary">
           Chat
         </button>
