@@ -181,9 +181,29 @@ describe('web client in Chromium', () => {
     await a.page.getByTestId('connection').getByText('Online via WebSocket').waitFor({ timeout: 30_000 });
     expect(await message(b.page, 'Sent while offline').count()).toBe(1);
 
-    // Phone layout: the list and the chat each fill the screen.
+    // Delete for everyone leaves a tombstone on the other side.
+    await message(a.page, 'Sent while offline').locator('summary').click();
+    await a.page.getByRole('button', { name: 'Delete for everyone' }).click();
+    await message(b.page, 'This message was deleted.').waitFor(WAIT);
+
+    // A group: "Read by k of n", and who read it.
     await b.page.getByRole('button', { name: 'Back to conversations' }).click();
-    await b.page.getByRole('button', { name: /Alice/ }).waitFor(WAIT);
+    await a.page.getByRole('button', { name: 'New group' }).click();
+    await a.page.getByLabel('Name').fill('Team');
+    await a.page.getByLabel('Members').fill(`@${bob.handle}`);
+    await a.page.getByRole('button', { name: 'Create' }).click();
+    await a.page.getByRole('heading', { name: 'Team' }).waitFor(WAIT);
+    await a.page.getByLabel('Message', { exact: true }).fill('Hello team');
+    await a.page.getByLabel('Message', { exact: true }).press('Enter');
+    await b.page.getByRole('button', { name: /Team/ }).click();
+    await message(b.page, 'Hello team').waitFor(WAIT);
+    await message(a.page, 'Hello team').getByRole('button', { name: 'Read by 1 of 1' }).click();
+    await a.page.getByRole('dialog', { name: 'Message info' }).getByText(/Bob\s*Read/).waitFor(WAIT);
+    await shot(a.page, 'group-read-by-desktop');
+    await a.page.keyboard.press('Escape');
+    await b.page.getByRole('button', { name: /Members/ }).click();
+    await b.page.getByRole('dialog', { name: /members/ }).getByText('Alice').waitFor(WAIT);
+    await shot(b.page, 'group-members-phone');
 
     expect(a.problems).toEqual([]);
     expect(b.problems).toEqual([]);
