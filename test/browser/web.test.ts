@@ -83,7 +83,9 @@ describe('web client in Chromium', () => {
     const a = await device(DESKTOP);
     const b = await device(PHONE);
 
-    await a.page.goto('/');
+    // The page runs under the strict CSP (violations would be in `problems`).
+    const response = await a.page.goto('/');
+    expect(response?.headers()['content-security-policy']).toContain("script-src 'self'; style-src 'self'");
     await shot(a.page, 'sign-in-desktop');
     await register(a.page, alice, 'Alice laptop');
     await register(b.page, bob, 'Bob phone');
