@@ -31,6 +31,11 @@ export interface Env {
   VAPID_PRIVATE_KEY: string;
   /** A `mailto:` or `https:` contact the push services can reach about this sender. */
   VAPID_SUBJECT: string;
+  /**
+   * Conversations with at most this many members fan out on write (every event to every
+   * member's inbox); larger ones fan out on read. Default 100 (src/conversation/fanout.ts).
+   */
+  FANOUT_ON_WRITE_MAX_MEMBERS?: string;
 }
 
 /** Who is calling, once the auth middleware has checked the access token. */

@@ -20,6 +20,8 @@ import { handlePushBatch } from './push/index.js';
 import { mediaRoutes } from './routes/media.js';
 import { sweepOrphans } from './media/cleanup.js';
 import { searchRoutes } from './routes/search.js';
+import { inboxRoutes } from './routes/inbox.js';
+import { presenceRoutes } from './routes/presence.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -45,6 +47,8 @@ export const app = new Hono<AppBindings>()
   .route('/v1/push', pushRoutes)
   .route('/v1/media', mediaRoutes)
   .route('/v1/search', searchRoutes)
+  .route('/v1/inbox', inboxRoutes)
+  .route('/v1/presence', presenceRoutes)
   .notFound(notFound)
   .onError(onError);
 

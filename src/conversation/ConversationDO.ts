@@ -20,6 +20,8 @@ import {
   LIMITS,
   CLOSE_CODES,
   ClientFrame,
+  INBOX,
+  PRESENCE,
   PING_FRAME,
   PONG_FRAME,
   TYPING,
@@ -29,12 +31,13 @@ import {
   type ConversationInfo,
   type ConversationKind,
   type DeleteScopeRequest,
-  type ErrorBody,
   type HistoryPage,
   type HistoryQuery,
   type MediaInfo,
   type Member,
   type MessageContent,
+  type MessagePreview,
+  type Presence,
   type ReceiptDetail,
   type ReceiptsOverview,
   type Role,
@@ -52,7 +55,9 @@ import * as receipts from './receipts.js';
 import * as lifecycle from './lifecycle.js';
 import * as search from './search.js';
 import { TypingTracker } from './typing.js';
+import * as fanout from './fanout.js';
 import type { UserUpdate } from '../user/updates.js';
+import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
 
 export interface CreateInit {
   id: string;
@@ -76,9 +81,6 @@ export interface SocketAttachment {
   deviceId: string;
 }
 
-/** Headers the worker sets when it forwards an authenticated upgrade. */
-export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id' } as const;
-
 const userTag = (userId: string) => `user:${userId}`;
 
 export class ConversationDO extends DurableObject<Env> {
@@ -87,6 +89,10 @@ export class ConversationDO extends DurableObject<Env> {
   private draining: Promise<void> | null = null;
   /** In memory only: typing is never stored. */
   private readonly typing = new TypingTracker((userId, deviceId) => this.broadcastTyping(userId, deviceId, 'stop', null));
+  /** The alarm this instance set, if any (memory only: after an eviction it is set again). */
+  private alarmAt: number | null = null;
+  /** Until when members' UserDOs send presence changes here (renewed while windows are open). */
+  private presenceUntil = 0;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -197,7 +203,30 @@ export class ConversationDO extends DurableObject<Env> {
 
   /** Sends a message (the HTTP path; sockets use the same `accept`). */
   async send(identity: Identity, cmid: string, content: MessageContent, replyToSeq?: number): Promise<Result<Ack>> {
-    return attempt(() => this.accept(identity, cmid, content, replyToSeq));
+    const result = attempt(() => this.accept(identity, cmid, content, replyToSeq));
+    if (result.ok && !result.value.duplicate) void this.deliverOutbox();
+    return result;
+  }
+
+  /**
+   * The conversation as one member's inbox shows it, for conversations that fan out on
+   * read (their members' UserDOs hold only hints): last seq, preview, unread count.
+   */
+  async inboxState(userId: string, readSeq: number): Promise<Result<{ lastSeq: number; lastActivityAt: number; preview: MessagePreview | null; unreadCount: number }>> {
+    return attempt(() => {
+      this.requireMember(userId);
+      const state = log.inboxState(this.sql, userId, readSeq, INBOX.maxUnreadCount, INBOX.maxPreviewLength);
+      return { lastSeq: state.lastSeq, lastActivityAt: state.lastTs ?? this.requireMeta().createdAt, preview: state.preview, unreadCount: state.unreadCount };
+    });
+  }
+
+  /** Relays a member's presence change to the open windows; false when none is open (unsubscribe). */
+  async relayPresence(presence: Presence): Promise<boolean> {
+    const windows = this.ctx.getWebSockets();
+    if (windows.length === 0) return false;
+    const text = JSON.stringify({ type: 'presence', ...presence } satisfies ServerFrame);
+    for (const ws of windows) sendText(ws, text);
+    return true;
   }
 
   async history(userId: string, query: HistoryQuery): Promise<Result<HistoryPage>> {
@@ -301,11 +330,9 @@ export class ConversationDO extends DurableObject<Env> {
 
   /** Accepts a chat-window socket the worker has authenticated. */
   override async fetch(request: Request): Promise<Response> {
-    const userId = request.headers.get(IDENTITY_HEADERS.user);
-    const deviceId = request.headers.get(IDENTITY_HEADERS.device);
-    if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket' || !userId || !deviceId) {
-      return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
-    }
+    const identity = upgradeIdentity(request);
+    if (!identity) return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
+    const { userId, deviceId } = identity;
     const meta = this.loadMeta();
     if (!meta || !members.getMember(this.sql, userId)) {
       return rejectSocket({ code: 'conversation_not_found', message: 'No such conversation, or you are not a member.' }, CLOSE_CODES.forbidden);
@@ -315,6 +342,7 @@ export class ConversationDO extends DurableObject<Env> {
     this.ctx.acceptWebSocket(server, [userTag(userId)]);
     server.serializeAttachment({ userId, deviceId } satisfies SocketAttachment);
     sendFrame(server, { type: 'ready', conversationId: meta.id, userId, deviceId, lastSeq: log.lastSeq(this.sql) });
+    void this.renewPresenceSubscription();
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -361,33 +389,28 @@ export class ConversationDO extends DurableObject<Env> {
       return;
     }
     if (result.value) sendFrame(ws, result.value);
+    // Fan-out starts once the ack is on its way, so it never delays it.
+    if (result.value?.type === 'ack' && !result.value.duplicate) void this.deliverOutbox();
     if (frame.type === 'read' || frame.type === 'delete') await this.settle();
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
     const identity = ws.deserializeAttachment() as SocketAttachment | null;
     if (identity && this.typing.forget(identity.userId, identity.deviceId)) this.broadcastTyping(identity.userId, identity.deviceId, 'stop', ws);
-    // Answer the client's close frame; without it the client sees 1006 instead of its code.
-    try {
-      ws.close(code === 1005 ? CLOSE_CODES.normal : code, reason);
-    } catch {
-      // Already closed.
-    }
+    answerClose(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    try {
-      ws.close(CLOSE_CODES.serverError, 'Socket error.');
-    } catch {
-      // Already closed.
-    }
+    closeQuietly(ws, CLOSE_CODES.serverError, 'Socket error.');
   }
 
   /** One alarm serves every deadline: outbox retries, the receipts flush, moderation purges. */
   override async alarm(): Promise<void> {
+    this.alarmAt = null;
     this.flushReceipts();
     lifecycle.purgeDue(this.sql, Date.now());
     await this.deliverOutbox();
+    if (this.ctx.getWebSockets().length > 0) await this.renewPresenceSubscription();
     await this.scheduleWake();
   }
 
@@ -506,12 +529,6 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   /** Sets the alarm for the earliest deadline: outbox retry, receipts flush or moderation purge. */
-  private async scheduleWake(): Promise<void> {
-    const deadlines = [outbox.nextDue(this.sql), receipts.flushDue(this.sql), lifecycle.nextPurge(this.sql)].filter((d): d is number => d !== null);
-    if (deadlines.length === 0) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(Math.min(...deadlines));
-  }
-
   private broadcast(events: ConversationEvent[]): void {
     const meta = this.requireMeta();
     this.sendAll({ type: 'events', conversationId: meta.id, events });
@@ -557,26 +574,71 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   /**
-   * Delivers what the outbox holds. An alarm is set first, so work left by an eviction
-   * or a failed call is finished later; one pass at a time.
+   * Delivers what the outbox holds (membership updates) and fans out new events. An
+   * alarm is set first, in the same synchronous turn as the write that made the work,
+   * so work left by an eviction or a failed call is finished later; one pass at a time.
+   * Never rejects: failures are retried from the alarm.
    */
   private deliverOutbox(): Promise<void> {
-    this.draining ??= this.drainOutbox().finally(() => {
-      this.draining = null;
-    });
+    this.draining ??= this.drainOutbox()
+      .catch((err) => console.error(JSON.stringify({ level: 'error', msg: 'outbox drain failed', error: String(err) })))
+      .finally(() => {
+        this.draining = null;
+      });
     return this.draining;
   }
 
   private async drainOutbox(): Promise<void> {
-    const first = outbox.nextDue(this.sql);
-    if (first === null) return;
-    await this.ctx.storage.setAlarm(Math.max(first, Date.now()) + outbox.OUTBOX.retryDelayMs);
+    if (this.deliveryDueAt() === null) return;
+    await this.armAlarm(Date.now() + outbox.OUTBOX.retryDelayMs);
     for (;;) {
       const items = outbox.due(this.sql, Date.now());
       if (items.length === 0) break;
       await Promise.all([...outbox.byUser(items)].map(([userId, list]) => this.deliverTo(userId, list)));
     }
+    const meta = this.loadMeta();
+    if (meta) {
+      await fanout.drain({
+        sql: this.sql,
+        conversationId: meta.id,
+        kind: meta.kind,
+        members: () => members.listMembers(this.sql).map((m) => m.userId),
+        maxMembersOnWrite: fanout.maxMembersOnWrite(this.env.FANOUT_ON_WRITE_MAX_MEMBERS),
+        deliver: (userId, update) => this.env.USERS.getByName(userId).apply([update]),
+      });
+    }
     await this.scheduleWake();
+  }
+
+  /** When outbox or fan-out delivery is next due, or null. */
+  private deliveryDueAt(): number | null {
+    const onWrite = members.memberCount(this.sql) <= fanout.maxMembersOnWrite(this.env.FANOUT_ON_WRITE_MAX_MEMBERS);
+    return earliest([outbox.nextDue(this.sql), fanout.nextDue(this.sql, onWrite, Date.now())]);
+  }
+
+  /**
+   * When any work is next due: delivery, the receipts flush, a moderation purge, the
+   * presence subscription's renewal; or null.
+   */
+  private nextWorkAt(): number | null {
+    const renewal = this.ctx.getWebSockets().length > 0 && this.presenceUntil > 0 ? this.presenceUntil - PRESENCE.subscriptionTtlMs / 2 : null;
+    return earliest([this.deliveryDueAt(), receipts.flushDue(this.sql), lifecycle.nextPurge(this.sql), renewal]);
+  }
+
+  /**
+   * One alarm serves every deadline. A finished drain leaves its alarm in place rather
+   * than deleting it (one write fewer per burst); it then finds nothing to do.
+   */
+  private async scheduleWake(): Promise<void> {
+    const next = this.nextWorkAt();
+    if (next !== null) await this.armAlarm(next);
+  }
+
+  /** Sets the alarm to `at` unless this instance already set one due no later. */
+  private armAlarm(at: number): Promise<void> {
+    if (this.alarmAt !== null && this.alarmAt <= at) return Promise.resolve();
+    this.alarmAt = at;
+    return this.ctx.storage.setAlarm(at);
   }
 
   private async deliverTo(userId: string, items: outbox.OutboxItem[]): Promise<void> {
@@ -589,6 +651,29 @@ export class ConversationDO extends DurableObject<Env> {
       outbox.postpone(this.sql, ids, attempts, Date.now());
       console.warn(JSON.stringify({ level: 'warn', msg: 'fan-out to user failed; will retry', attempts, error: String(err) }));
     }
+  }
+
+  // ── Presence subscription ────────────────────────────────────────────────────
+
+  /**
+   * While a chat window is open, members' UserDOs relay presence changes here
+   * (subscriptions expire after PRESENCE.subscriptionTtlMs, so this renews them at half
+   * that). Costs one call per member per renewal, whatever the members' contacts.
+   */
+  private async renewPresenceSubscription(): Promise<void> {
+    const now = Date.now();
+    const meta = this.loadMeta();
+    if (!meta || this.presenceUntil - now > PRESENCE.subscriptionTtlMs / 2) return;
+    const until = now + PRESENCE.subscriptionTtlMs;
+    this.presenceUntil = until;
+    const ids = members.listMembers(this.sql).map((m) => m.userId);
+    const results = await Promise.allSettled(ids.map((id) => this.env.USERS.getByName(id).subscribePresence(meta.id, until)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) console.warn(JSON.stringify({ level: 'warn', msg: 'presence subscriptions failed', failed, of: ids.length }));
+    // Presence is best effort: a failure here must not fail the window or the alarm.
+    await this.armAlarm(until - PRESENCE.subscriptionTtlMs / 2).catch((err) =>
+      console.warn(JSON.stringify({ level: 'warn', msg: 'presence renewal alarm failed', error: String(err) })),
+    );
   }
 
   // ── State helpers ────────────────────────────────────────────────────────────
@@ -627,38 +712,7 @@ export class ConversationDO extends DurableObject<Env> {
   }
 }
 
-
-
-function errorFrame(error: ErrorBody, names: { rid?: string | undefined; cmid?: string | undefined } = {}): ServerFrame {
-  const frame: ServerFrame = { type: 'error', code: error.code, message: error.message };
-  if (names.rid) frame.rid = names.rid;
-  if (names.cmid) frame.cmid = names.cmid;
-  if (error.issues) frame.issues = error.issues;
-  if (error.retryAfterMs !== undefined) frame.retryAfterMs = error.retryAfterMs;
-  return frame;
-}
-
-function sendFrame(ws: WebSocket, frame: ServerFrame): void {
-  sendText(ws, JSON.stringify(frame));
-}
-
-function sendText(ws: WebSocket, text: string): void {
-  try {
-    ws.send(text);
-  } catch {
-    // The socket is closing; its client will resume from history.
-  }
-}
-
-/**
- * Rejects an upgrade the way browsers can see: complete it, send the error, close with a
- * terminal code. A plain HTTP error would reach a browser only as close code 1006.
- */
-export function rejectSocket(error: ErrorBody, closeCode: number): Response {
-  const pair = new WebSocketPair();
-  const [client, server] = [pair[0], pair[1]];
-  server.accept();
-  sendFrame(server, errorFrame(error));
-  server.close(closeCode, error.message.slice(0, 120));
-  return new Response(null, { status: 101, webSocket: client });
+function earliest(times: (number | null)[]): number | null {
+  const known = times.filter((t): t is number => t !== null);
+  return known.length > 0 ? Math.min(...known) : null;
 }

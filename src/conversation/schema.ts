@@ -37,7 +37,7 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
      )`,
   ],
   [
-    // Media uploaded to this conversation (registered when an upload completes), so the
+    // v2: media uploaded to this conversation (registered when an upload completes), so the
     // send path can check a reference synchronously and downloads can be authorised here.
     // info: the MediaInfo JSON clients render. A deleted item keeps a tombstone row.
     `CREATE TABLE media (
@@ -111,5 +111,23 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
     // leaving them until a merge, so erased text is not left behind in the index.
     `CREATE VIRTUAL TABLE message_fts USING fts5(text, content='', tokenize='unicode61 remove_diacritics 2')`,
     `INSERT INTO message_fts (message_fts, rank) VALUES ('secure-delete', 1)`,
+  ],
+  [
+    // v4: fan-out of events to members (src/conversation/fanout.ts): the log is the outbox,
+    // done_seq how far it has been fanned out. Events stored before this version were
+    // never fanned out and are history, so the watermark starts at the end of the log.
+    `CREATE TABLE fanout_state (
+       id        INTEGER PRIMARY KEY CHECK (id = 1),
+       done_seq  INTEGER NOT NULL,
+       hinted_at INTEGER NOT NULL
+     )`,
+    `INSERT INTO fanout_state (id, done_seq, hinted_at) SELECT 1, coalesce(max(seq), 0), 0 FROM events`,
+    // Members whose delivery failed, each with its own cursor, caught up with backoff.
+    `CREATE TABLE fanout_lag (
+       user_id         TEXT PRIMARY KEY,
+       after_seq       INTEGER NOT NULL,
+       attempts        INTEGER NOT NULL,
+       next_attempt_at INTEGER NOT NULL
+     )`,
   ],
 ];

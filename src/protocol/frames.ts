@@ -161,6 +161,18 @@ export const ErrorFrame = z.object({
   retryAfterMs: z.number().int().optional(),
 });
 
+/**
+ * A member's presence changed. Relayed to open chat windows of conversations that
+ * subscribed to their members' presence; `lastSeenAt` is null while online or when the
+ * user hides it.
+ */
+export const PresenceFrame = z.object({
+  type: z.literal('presence'),
+  userId: UserId,
+  online: z.boolean(),
+  lastSeenAt: z.number().int().nullable(),
+});
+
 export const ServerFrame = z.discriminatedUnion('type', [
   ReadyFrame,
   AckFrame,
@@ -172,6 +184,7 @@ export const ServerFrame = z.discriminatedUnion('type', [
   DoneFrame,
   HiddenFrame,
   ErrorFrame,
+  PresenceFrame,
 ]);
 export type ServerFrame = z.infer<typeof ServerFrame>;
 export type ErrorFrame = z.infer<typeof ErrorFrame>;

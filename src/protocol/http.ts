@@ -4,7 +4,7 @@
  * unknown fields are rejected.
  */
 import { z } from 'zod';
-import { LIMITS } from './limits.js';
+import { LIMITS, PRESENCE } from './limits.js';
 import { ConversationInfo, MessageContent, MessageEvent, Role } from './events.js';
 import { DeleteScopeRequest, Emoji, Watermark } from './frames.js';
 import { Cmid, ConversationId, DeviceId, Handle, Seq, UserId } from './ids.js';
@@ -119,6 +119,9 @@ export const CrossSearchResult = z.object({
 });
 export type CrossSearchResult = z.infer<typeof CrossSearchResult>;
 
+export const MessagePreview = z.object({ seq: Seq, authorId: UserId, text: z.string() });
+export type MessagePreview = z.infer<typeof MessagePreview>;
+
 export const ConversationSummary = z.object({
   id: ConversationId,
   kind: z.enum(['direct', 'group']),
@@ -127,7 +130,30 @@ export const ConversationSummary = z.object({
   joinedAt: z.number().int(),
   /** For direct conversations: the other member. */
   peerId: UserId.nullable(),
+  /** The newest seq this user's inbox knows of (0: nothing sent yet). */
+  lastSeq: Seq,
+  /** When the last event happened, else when the user joined; the list is sorted by it, newest first. */
+  lastActivityAt: z.number().int(),
+  /** The last message, shortened. Null when there is none or it cannot be shown (end-to-end encrypted). */
+  preview: MessagePreview.nullable(),
+  /** Messages from others after this user's read watermark, up to `INBOX.maxUnreadCount`. */
+  unreadCount: z.number().int().min(0),
+  /** This user's read watermark. */
+  readSeq: Seq,
 });
 export type ConversationSummary = z.infer<typeof ConversationSummary>;
+
+export const PresenceQueryBody = z.strictObject({ userIds: z.array(UserId).min(1).max(PRESENCE.maxQueryUsers) });
+
+export const Presence = z.object({
+  userId: UserId,
+  online: z.boolean(),
+  /** Null while online, when the user hides it, or when they were never seen. */
+  lastSeenAt: z.number().int().nullable(),
+});
+export type Presence = z.infer<typeof Presence>;
+
+export const PresenceSettingsBody = z.strictObject({ hideLastSeen: z.boolean() });
+export type PresenceSettings = z.infer<typeof PresenceSettingsBody>;
 
 export { ConversationInfo };

@@ -9,6 +9,8 @@ export * from './ids.js';
 export * from './events.js';
 export * from './frames.js';
 export * from './http.js';
+export * from './inbox.js';
+export * from './preview.js';
 export * from './json.js';
 export * from './push.js';
 export * from './media.js';

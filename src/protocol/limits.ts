@@ -89,3 +89,39 @@ export const SEARCH_FAN_IN = {
   maxConversations: 50,
   concurrency: 10,
 } as const;
+
+/**
+ * The per-device offline queues of the UserDO (see docs/ARCHITECTURE.md, "Offline queues").
+ * A device that stays away longer than the retention, or misses more than
+ * `maxQueuedEvents`, is told so (`queue_truncated`) and catches up from history.
+ */
+export const INBOX = {
+  queueRetentionMs: 30 * 24 * 60 * 60 * 1000,
+  maxQueuedEvents: 10_000,
+  /** Device events per `deliver` frame and per `readEvents` page at most. */
+  maxEventsPerRead: 200,
+  /** A long poll is held this long at most when nothing is waiting. */
+  longPollMs: 25_000,
+  /** Longest text preview in the conversation list. */
+  maxPreviewLength: 100,
+  /** Unread counts stop at this (shown as "999+"), so counting stays bounded. */
+  maxUnreadCount: 999,
+} as const;
+
+/**
+ * Presence timing. Clients ping every `pingIntervalMs` (answered by the runtime without
+ * waking the object); an alarm checks every `checkIntervalMs` while a device is online,
+ * and a socket silent for `staleAfterMs` is closed, so a half-open socket goes offline
+ * within staleAfterMs + checkIntervalMs (90 s).
+ */
+export const PRESENCE = {
+  pingIntervalMs: 25_000,
+  staleAfterMs: 60_000,
+  checkIntervalMs: 30_000,
+  /** Changes within this window are merged: at most one relay at its start and one at its end. */
+  coalesceMs: 3_000,
+  /** A conversation's subscription to its members' presence lasts this long unless renewed. */
+  subscriptionTtlMs: 10 * 60_000,
+  /** Most users in one presence query. */
+  maxQueryUsers: 200,
+} as const;

@@ -41,6 +41,7 @@ export const authRoutes = new Hono<AppBindings>()
   .post('/logout', requireAuth(), async (c) => {
     const { userId, deviceId } = c.get('identity');
     await revokeDevice(c.env.DB, userId, deviceId);
+    await c.env.USERS.getByName(userId).forgetDevice(deviceId);
     return c.body(null, 204);
   })
   .post('/tickets', requireAuth(), async (c) => {

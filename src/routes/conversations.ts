@@ -27,11 +27,11 @@ import {
 } from '../protocol/index.js';
 import { requireAuth } from '../middleware/auth.js';
 import { parseParams, readJson } from '../middleware/body.js';
-import { isOriginAllowed } from '../middleware/origin.js';
 import { AppError, unwrap } from '../errors.js';
 import { directConversationId, newGroupId } from '../ids.js';
-import { existingUserIds, redeemConnectTicket } from '../auth/accounts.js';
-import { IDENTITY_HEADERS, rejectSocket } from '../conversation/ConversationDO.js';
+import { existingUserIds } from '../auth/accounts.js';
+import { rejectSocket } from '../sockets.js';
+import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
 
 function conversation(env: Env, id: string) {
   return env.CONVERSATIONS.getByName(id);
@@ -54,26 +54,12 @@ export const conversationRoutes = new Hono<AppBindings>()
   // The upgrade authenticates with a single-use ticket, not a bearer header (browsers
   // cannot set headers on a WebSocket), so it comes before requireAuth.
   .get('/:id/ws', async (c) => {
-    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
-      throw new AppError('upgrade_required', 'This endpoint only accepts WebSocket upgrades.');
-    }
-    if (!isOriginAllowed(c.env, c.req.raw)) {
-      return rejectSocket({ code: 'origin_not_allowed', message: 'This origin may not open sockets here.' }, CLOSE_CODES.forbidden);
-    }
     const id = ConversationId.safeParse(c.req.param('id'));
-    if (!id.success) return rejectSocket({ code: 'conversation_not_found', message: 'No such conversation.' }, CLOSE_CODES.forbidden);
-    let identity;
-    try {
-      identity = await redeemConnectTicket(c.env.DB, c.req.query('ticket') ?? '');
-    } catch (err) {
-      if (!(err instanceof AppError)) throw err;
-      const close = err.code === 'device_revoked' ? CLOSE_CODES.deviceRevoked : CLOSE_CODES.unauthenticated;
-      return rejectSocket(err.toBody(), close);
-    }
-    const headers = new Headers({ upgrade: 'websocket' });
-    headers.set(IDENTITY_HEADERS.user, identity.userId);
-    headers.set(IDENTITY_HEADERS.device, identity.deviceId);
-    return conversation(c.env, id.data).fetch('https://conversation.internal/ws', { headers });
+    const identity = await authenticateUpgrade(c, () =>
+      id.success ? null : rejectSocket({ code: 'conversation_not_found', message: 'No such conversation.' }, CLOSE_CODES.forbidden),
+    );
+    if (identity instanceof Response) return identity;
+    return forwardUpgrade(conversation(c.env, id.data!), identity, 'https://conversation.internal/ws');
   })
   .use(requireAuth())
   .post('/', async (c) => {

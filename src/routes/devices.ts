@@ -17,5 +17,7 @@ export const deviceRoutes = new Hono<AppBindings>()
     const deviceId = parseParams(DeviceId, c.req.param('deviceId'));
     const revoked = await revokeDevice(c.env.DB, c.get('identity').userId, deviceId);
     if (!revoked) throw new AppError('not_found', 'No such device.');
+    // Its offline queue must stop holding events back, and its inbox socket close.
+    await c.env.USERS.getByName(c.get('identity').userId).forgetDevice(deviceId);
     return c.body(null, 204);
   });

@@ -1,78 +1,360 @@
 /**
  * @module user/UserDO
- * One object per user. Owns the user's view of their conversations (the inbox), fed by
- * ConversationDOs through their durable outboxes. Applying an update is idempotent, so
- * a retried delivery never changes anything twice.
+ * One object per user. Owns the user's inbox (conversation list with last seq, preview
+ * and unread counts), the devices' offline queues with their cursors, the devices' inbox
+ * sockets (one per device) and presence. Conversations feed it through their durable
+ * outboxes; applying an update is idempotent, so a retried delivery changes nothing twice.
+ *
+ * The logic lives in ./inbox.ts, ./queues.ts and ./presence.ts; this class dispatches.
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
 import { migrate } from '../storage/migrate.js';
-import type { ConversationSummary, Role } from '../protocol/index.js';
+import {
+  CLOSE_CODES,
+  INBOX,
+  INBOX_CLIENT_FRAME_TYPES,
+  InboxClientFrame,
+  PING_FRAME,
+  PONG_FRAME,
+  PRESENCE,
+  parseFrame,
+  type ActivityFrame,
+  type ConversationSummary,
+  type DeviceEvent,
+  type DeviceEventPage,
+  type InboxFrame,
+  type Presence,
+  type PresenceSettings,
+} from '../protocol/index.js';
+import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
 import { USER_MIGRATIONS } from './schema.js';
-import type { MembershipUpdate, UserUpdate } from './updates.js';
+import * as inbox from './inbox.js';
+import * as queues from './queues.js';
+import * as presence from './presence.js';
+import type { UserUpdate } from './updates.js';
 
-interface ConversationRow {
-  conversation_id: string;
-  kind: 'direct' | 'group';
-  title: string | null;
-  peer_id: string | null;
-  role: Role | null;
-  joined_at: number;
-  membership_seq: number;
-  [key: string]: SqlStorageValue;
-}
+type ActivityHint = Omit<ActivityFrame, 'type'>;
+
+const deviceTag = (deviceId: string) => `device:${deviceId}`;
 
 export class UserDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  /** Long polls waiting for new events, per device. In memory: an eviction ends them and clients poll again. */
+  private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     migrate(ctx.storage, USER_MIGRATIONS);
+    // Heartbeats are answered by the runtime, which records when: see checkHeartbeats.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
   }
+
+  /** Every stub is obtained with getByName(userId), so the name is the user id. */
+  private get userId(): string {
+    const name = this.ctx.id.name;
+    if (!name) throw new Error('UserDO must be addressed by name (the user id).');
+    return name;
+  }
+
+  // ── RPC: updates from conversations ──────────────────────────────────────────
 
   /** Applies updates from a conversation, in order, each at most once. */
   async apply(updates: UserUpdate[]): Promise<void> {
-    this.ctx.storage.transactionSync(() => {
+    const now = Date.now();
+    const { events, hints } = this.ctx.storage.transactionSync(() => {
+      const fresh: queues.NewDeviceEvent[] = [];
+      const hints: ActivityHint[] = [];
       for (const update of updates) {
-        if (update.type === 'membership') this.applyMembership(update);
+        switch (update.type) {
+          case 'membership':
+            if (inbox.applyMembership(this.sql, update)) {
+              const { type: _type, ts: _ts, ...rest } = update;
+              fresh.push({ ...rest, kind: 'membership' });
+            }
+            break;
+          case 'events':
+            for (const event of inbox.applyEvents(this.sql, this.userId, update)) {
+              fresh.push({ kind: 'event', conversationId: update.conversationId, event });
+            }
+            break;
+          case 'activity':
+            if (inbox.applyActivity(this.sql, update)) hints.push({ conversationId: update.conversationId, lastSeq: update.seq, ts: update.ts });
+            break;
+          case 'read':
+            inbox.applyRead(this.sql, update);
+            break;
+        }
       }
+      return { events: queues.append(this.sql, fresh, now), hints };
+    });
+    // Web Push hooks in here: when pushLive returns 0 and `events` is not empty, these
+    // events reached this user while no device was online (they wait in the queues).
+    this.pushLive(events, hints);
+  }
+
+  // ── RPC: the device event stream (inbox socket, SSE, long polling) ───────────
+
+  /**
+   * The device's events after `afterCursor` (and after what it acknowledged), in order.
+   * Reading does not acknowledge. For SSE, `afterCursor` is the Last-Event-ID.
+   */
+  async readEvents(deviceId: string, afterCursor: number, limit: number = INBOX.maxEventsPerRead): Promise<DeviceEventPage> {
+    const now = Date.now();
+    return this.ctx.storage.transactionSync(() => {
+      queues.registerDevice(this.sql, deviceId, now);
+      queues.trimExpired(this.sql, now);
+      return queues.read(this.sql, deviceId, afterCursor, limit);
     });
   }
 
-  /** The user's current conversations, newest first. */
-  async listConversations(): Promise<ConversationSummary[]> {
-    return this.sql
-      .exec<ConversationRow>('SELECT * FROM conversations WHERE role IS NOT NULL ORDER BY joined_at DESC, conversation_id')
-      .toArray()
-      .map((row) => ({
-        id: row.conversation_id,
-        kind: row.kind,
-        title: row.title,
-        role: row.role as Role,
-        joinedAt: row.joined_at,
-        peerId: row.peer_id,
-      }));
+  /**
+   * Like readEvents, but when nothing is waiting holds until something arrives or
+   * `timeoutMs` (at most INBOX.longPollMs) passes, then answers (possibly empty).
+   */
+  async waitForEvents(deviceId: string, afterCursor: number, timeoutMs: number = INBOX.longPollMs): Promise<DeviceEventPage> {
+    const first = await this.readEvents(deviceId, afterCursor);
+    if (first.events.length > 0 || first.truncated) return first;
+    await new Promise<void>((resolve) => {
+      const waiting = this.waiters.get(deviceId) ?? new Set<() => void>();
+      this.waiters.set(deviceId, waiting);
+      const done = () => {
+        clearTimeout(timer);
+        waiting.delete(done);
+        if (waiting.size === 0) this.waiters.delete(deviceId);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, Math.min(timeoutMs, INBOX.longPollMs)));
+      waiting.add(done);
+    });
+    return this.readEvents(deviceId, afterCursor);
   }
 
-  private applyMembership(update: MembershipUpdate): void {
-    // The upsert only wins when the update is newer than what is stored (seq 0 is the
-    // creation; a later re-join has a higher seq).
-    this.sql.exec(
-      `INSERT INTO conversations (conversation_id, kind, title, peer_id, role, joined_at, membership_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (conversation_id) DO UPDATE SET
-         title = excluded.title, peer_id = excluded.peer_id, role = excluded.role,
-         joined_at = CASE WHEN conversations.role IS NULL THEN excluded.joined_at ELSE conversations.joined_at END,
-         membership_seq = excluded.membership_seq
-       WHERE excluded.membership_seq > conversations.membership_seq`,
-      update.conversationId,
-      update.conversationKind,
-      update.title,
-      update.peerId,
-      update.role,
-      update.ts,
-      update.seq,
+  /** The device has everything up to `cursor`: it leaves the device's queue. */
+  async ackEvents(deviceId: string, cursor: number): Promise<{ cursor: number }> {
+    return this.ctx.storage.transactionSync(() => {
+      queues.registerDevice(this.sql, deviceId, Date.now());
+      const acked = queues.ack(this.sql, deviceId, cursor);
+      for (const [conversationId, seq] of acked.reached) {
+        // Delivered receipts start here: when this returns a seq, that seq of that
+        // conversation has now reached one of the user's devices (ConversationDO.markDelivered).
+        inbox.recordDelivered(this.sql, conversationId, seq);
+      }
+      return { cursor: acked.cursor };
+    });
+  }
+
+  /** The device was signed out: its queue stops holding events back. */
+  async forgetDevice(deviceId: string): Promise<void> {
+    this.ctx.storage.transactionSync(() => queues.forgetDevice(this.sql, deviceId));
+    for (const ws of this.ctx.getWebSockets(deviceTag(deviceId))) closeQuietly(ws, CLOSE_CODES.deviceRevoked, 'This device has been signed out.');
+  }
+
+  // ── RPC: the conversation list ───────────────────────────────────────────────
+
+  /**
+   * The user's current conversations, most recent activity first. Large conversations
+   * (fan-out on read) are asked for their current state; the rest is local.
+   */
+  async listConversations(): Promise<ConversationSummary[]> {
+    const listed = inbox.list(this.sql);
+    const summaries = await Promise.all(
+      listed.map(async ({ summary, onRead }) => {
+        if (!onRead) return summary;
+        try {
+          const fresh = await this.env.CONVERSATIONS.getByName(summary.id).inboxState(this.userId, summary.readSeq);
+          return fresh.ok ? { ...summary, ...fresh.value } : summary;
+        } catch (err) {
+          // The hints already in the row are a fair answer when the conversation is unreachable.
+          console.warn(JSON.stringify({ level: 'warn', msg: 'inbox state of a large conversation failed', error: String(err) }));
+          return summary;
+        }
+      }),
+    );
+    return summaries.sort(inbox.byActivity);
+  }
+
+  // ── RPC: presence ────────────────────────────────────────────────────────────
+
+  async presence(): Promise<Presence> {
+    return presence.snapshot(this.sql, this.userId);
+  }
+
+  async setPresenceSettings(settings: PresenceSettings): Promise<Presence> {
+    presence.setHideLastSeen(this.sql, settings.hideLastSeen);
+    return presence.snapshot(this.sql, this.userId);
+  }
+
+  /** A conversation with an open chat window wants this user's presence changes until `expiresAt`. */
+  async subscribePresence(conversationId: string, expiresAt: number): Promise<Presence> {
+    presence.subscribe(this.sql, conversationId, Math.min(expiresAt, Date.now() + PRESENCE.subscriptionTtlMs));
+    return presence.snapshot(this.sql, this.userId);
+  }
+
+  /**
+   * Closes inbox sockets silent for longer than PRESENCE.staleAfterMs (half-open: the
+   * client vanished without a close) and updates presence. Run by the alarm; `now` is a
+   * parameter so the bound can be checked without waiting for it.
+   */
+  async checkHeartbeats(now: number = Date.now()): Promise<number> {
+    const stale: WebSocket[] = [];
+    for (const ws of this.openSockets()) {
+      const attachment = ws.deserializeAttachment() as presence.InboxAttachment;
+      if (presence.isStale(presence.lastSignOfLife(attachment, this.ctx.getWebSocketAutoResponseTimestamp(ws)), now)) stale.push(ws);
+    }
+    for (const ws of stale) closeQuietly(ws, CLOSE_CODES.goingAway, 'No heartbeat.');
+    await this.presenceMayHaveChanged(now, stale);
+    return stale.length;
+  }
+
+  // ── The inbox socket ─────────────────────────────────────────────────────────
+
+  /**
+   * Accepts an inbox socket the worker authenticated. A newer socket of the same device
+   * replaces the older. The device first gets its backlog in order, then live events.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const identity = upgradeIdentity(request);
+    if (!identity || identity.userId !== this.userId) return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
+    const { deviceId } = identity;
+    const now = Date.now();
+    for (const old of this.ctx.getWebSockets(deviceTag(deviceId))) {
+      closeQuietly(old, CLOSE_CODES.replaced, 'Replaced by a newer connection of this device.');
+    }
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [deviceTag(deviceId)]);
+    server.serializeAttachment({ deviceId, connectedAt: now, lastMessageAt: now } satisfies presence.InboxAttachment);
+    try {
+      this.sendBacklog(server, deviceId, now);
+    } catch (err) {
+      console.error(JSON.stringify({ level: 'error', msg: 'inbox backlog failed', error: String(err) }));
+      closeQuietly(server, CLOSE_CODES.serverError, 'Could not load the queue.');
+      return rejectSocket({ code: 'internal', message: 'Could not load the queue; try again.' }, CLOSE_CODES.serverError);
+    }
+    await this.presenceMayHaveChanged(now);
+    await this.scheduleAlarm(now + PRESENCE.checkIntervalMs);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const attachment = ws.deserializeAttachment() as presence.InboxAttachment;
+    ws.serializeAttachment({ ...attachment, lastMessageAt: Date.now() } satisfies presence.InboxAttachment);
+    if (typeof message !== 'string') {
+      sendFrame(ws, errorFrame({ code: 'invalid_request', message: 'Binary frames are not supported; send JSON text.' }));
+      return;
+    }
+    const parsed = parseFrame(message, InboxClientFrame, INBOX_CLIENT_FRAME_TYPES);
+    if (!parsed.ok) {
+      sendFrame(ws, errorFrame(parsed.error, parsed));
+      return;
+    }
+    await this.ackEvents(attachment.deviceId, parsed.frame.cursor);
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    answerClose(ws, code, reason);
+    await this.presenceMayHaveChanged(Date.now(), [ws]);
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    closeQuietly(ws, CLOSE_CODES.serverError, 'Socket error.');
+    await this.presenceMayHaveChanged(Date.now(), [ws]);
+  }
+
+  override async alarm(): Promise<void> {
+    const now = Date.now();
+    await this.checkHeartbeats(now);
+    const pending = presence.pendingRelayAt(this.sql);
+    if (pending !== null && pending <= now) await this.relayPresence(now);
+    queues.trimExpired(this.sql, now);
+    const next = [this.openSockets().length > 0 ? now + PRESENCE.checkIntervalMs : null, presence.pendingRelayAt(this.sql)];
+    const at = Math.min(...next.filter((t): t is number => t !== null));
+    if (Number.isFinite(at)) await this.ctx.storage.setAlarm(at);
+  }
+
+  // ── Internals ────────────────────────────────────────────────────────────────
+
+  /** Sends the device what it missed, in order, then `caught_up`. Synchronous, so no live event interleaves. */
+  private sendBacklog(ws: WebSocket, deviceId: string, now: number): void {
+    const { acked, truncated } = this.ctx.storage.transactionSync(() => {
+      queues.registerDevice(this.sql, deviceId, now);
+      queues.trimExpired(this.sql, now);
+      const truncated = queues.isTruncated(this.sql, deviceId);
+      return { acked: truncated ? queues.skipDropped(this.sql, deviceId) : queues.ackedCursor(this.sql, deviceId), truncated };
+    });
+    sendInbox(ws, { type: 'inbox_ready', userId: this.userId, deviceId, ackedCursor: acked, lastCursor: queues.lastCursor(this.sql) });
+    if (truncated) {
+      sendInbox(ws, {
+        type: 'queue_truncated',
+        resumeCursor: acked,
+        message: 'Some events were dropped while this device was away; catch up from each conversation\'s history.',
+      });
+    }
+    let after = acked;
+    for (;;) {
+      const page = queues.read(this.sql, deviceId, after);
+      const last = page.events.at(-1);
+      if (!last) break;
+      sendInbox(ws, { type: 'deliver', events: page.events });
+      after = last.cursor;
+    }
+    sendInbox(ws, { type: 'caught_up', cursor: after });
+  }
+
+  /** Pushes new events and hints to every open inbox socket; returns how many sockets got them. */
+  private pushLive(events: DeviceEvent[], hints: ActivityHint[]): number {
+    if (events.length === 0 && hints.length === 0) return 0;
+    const sockets = this.openSockets();
+    const texts: string[] = [];
+    if (events.length > 0) texts.push(JSON.stringify({ type: 'deliver', events } satisfies InboxFrame));
+    for (const hint of hints) texts.push(JSON.stringify({ type: 'activity', ...hint } satisfies InboxFrame));
+    for (const ws of sockets) for (const text of texts) sendText(ws, text);
+    if (events.length > 0) {
+      for (const waiting of this.waiters.values()) for (const wake of [...waiting]) wake();
+    }
+    return sockets.length;
+  }
+
+  private openSockets(except: WebSocket[] = []): WebSocket[] {
+    return this.ctx.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN && !except.includes(ws));
+  }
+
+  private async presenceMayHaveChanged(now: number, leaving: WebSocket[] = []): Promise<void> {
+    const online = this.openSockets(leaving).length > 0;
+    if (!presence.setOnline(this.sql, online, now)) return;
+    const decision = presence.relayDecision(this.sql, now);
+    if (decision.kind === 'now') await this.relayPresence(now);
+    else if (decision.kind === 'later') await this.scheduleAlarm(decision.at);
+  }
+
+  /** Tells the subscribed conversations (open chat windows) the current presence. */
+  private async relayPresence(now: number): Promise<void> {
+    const decision = presence.relayDecision(this.sql, now);
+    if (decision.kind !== 'now') return;
+    const snapshot = presence.snapshot(this.sql, this.userId);
+    presence.markRelayed(this.sql, snapshot.online, now);
+    const { conversationIds } = presence.subscribers(this.sql, now);
+    await Promise.all(
+      conversationIds.map(async (id) => {
+        try {
+          const stillOpen = await this.env.CONVERSATIONS.getByName(id).relayPresence(snapshot);
+          if (!stillOpen) presence.unsubscribe(this.sql, id);
+        } catch (err) {
+          console.warn(JSON.stringify({ level: 'warn', msg: 'presence relay failed', error: String(err) }));
+        }
+      }),
     );
   }
+
+  /** Sets the alarm to `at` unless one is already due sooner. */
+  private async scheduleAlarm(at: number): Promise<void> {
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
+  }
+}
+
+function sendInbox(ws: WebSocket, frame: InboxFrame): void {
+  sendFrame(ws, frame);
 }

@@ -18,4 +18,46 @@ export const USER_MIGRATIONS: readonly Migration[] = [
        membership_seq  INTEGER NOT NULL
      )`,
   ],
+  [
+    // The inbox. applied_seq: the highest event seq applied (events arrive in seq order,
+    // so anything at or below it is a retry and is skipped). last_seq may run ahead of it
+    // for conversations that fan out on read (fanout = 'read'), which send only hints.
+    `ALTER TABLE conversations ADD COLUMN applied_seq INTEGER NOT NULL DEFAULT 0`,
+    `ALTER TABLE conversations ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0`,
+    `ALTER TABLE conversations ADD COLUMN last_activity_at INTEGER`,
+    `ALTER TABLE conversations ADD COLUMN preview TEXT`,
+    `ALTER TABLE conversations ADD COLUMN read_seq INTEGER NOT NULL DEFAULT 0`,
+    // The highest seq that reached (was acknowledged by) at least one of the user's devices.
+    `ALTER TABLE conversations ADD COLUMN delivered_seq INTEGER NOT NULL DEFAULT 0`,
+    `ALTER TABLE conversations ADD COLUMN fanout TEXT NOT NULL DEFAULT 'write'`,
+    // Seqs of messages from others not yet read, for exact unread counts in conversations
+    // that fan out on write. Removed when the read watermark passes them.
+    `CREATE TABLE unread (
+       conversation_id TEXT NOT NULL,
+       seq             INTEGER NOT NULL,
+       PRIMARY KEY (conversation_id, seq)
+     ) WITHOUT ROWID`,
+    // The per-device offline queues, stored once: a device's queue is every row after its
+    // own acked_cursor. Rows go when every device has acknowledged them, or by retention;
+    // deletions are always a prefix, so the rows are one contiguous cursor range.
+    `CREATE TABLE queue (
+       cursor          INTEGER PRIMARY KEY,
+       conversation_id TEXT NOT NULL,
+       seq             INTEGER NOT NULL,
+       payload         TEXT NOT NULL,
+       created_at      INTEGER NOT NULL
+     )`,
+    `CREATE TABLE devices (
+       device_id     TEXT PRIMARY KEY,
+       acked_cursor  INTEGER NOT NULL,
+       first_seen_at INTEGER NOT NULL
+     )`,
+    // Small named values: last_cursor, trimmed_through, presence state, settings.
+    `CREATE TABLE state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)`,
+    // Conversations with an open chat window that asked for this user's presence.
+    `CREATE TABLE presence_subscriptions (
+       conversation_id TEXT PRIMARY KEY,
+       expires_at      INTEGER NOT NULL
+     )`,
+  ],
 ];

@@ -4,7 +4,7 @@
  * update carries the conversation's seq at which it happened, so a UserDO can apply
  * each at most once and ignore stale ones delivered late or twice.
  */
-import type { ConversationKind, Role } from '../protocol/index.js';
+import type { ConversationEvent, ConversationKind, Role } from '../protocol/index.js';
 
 export interface MembershipUpdate {
   type: 'membership';
@@ -21,9 +21,30 @@ export interface MembershipUpdate {
 }
 
 /**
+ * New events of a conversation that fans out on write, in seq order. The ConversationDO
+ * sends each member the events after the last batch that member's UserDO accepted, so a
+ * UserDO sees seqs in order and skips those at or below what it already applied.
+ */
+export interface EventsUpdate {
+  type: 'events';
+  conversationId: string;
+  conversationKind: ConversationKind;
+  events: ConversationEvent[];
+}
+
+/** A conversation that fans out on read: coalesced "activity up to seq", no events. */
+export interface ActivityUpdate {
+  type: 'activity';
+  conversationId: string;
+  conversationKind: ConversationKind;
+  seq: number;
+  ts: number;
+}
+
+/**
  * The user read the conversation up to `seq` (on some device): their other devices clear
  * the unread count up to there. Sent whenever their read position moves, private or not.
- * Apply only when `seq` is above what is stored.
+ * Never moves back: apply only when `seq` is above what is stored.
  */
 export interface ReadUpdate {
   type: 'read';
@@ -40,4 +61,4 @@ export interface HiddenUpdate {
   ts: number;
 }
 
-export type UserUpdate = MembershipUpdate | ReadUpdate | HiddenUpdate;
+export type UserUpdate = MembershipUpdate | EventsUpdate | ActivityUpdate | ReadUpdate | HiddenUpdate;

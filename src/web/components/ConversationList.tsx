@@ -12,10 +12,7 @@ import { GroupDialog } from './GroupDialog.js';
 /** How often the list is re-read while no live inbox stream updates it. */
 const LIST_REFRESH_MS = 4_000;
 
-type Summary = ConversationSummary & {
-  preview?: { seq: number; authorId: string; text: string } | null;
-  unreadCount?: number;
-};
+type Summary = ConversationSummary;
 
 export function ConversationList(props: { openId: string | null; onOpen: (id: string) => void; version: number }) {
   const [items, setItems] = useState<Summary[] | null>(null);
@@ -103,7 +100,7 @@ function ConversationRow(props: { item: Summary; active: boolean; onOpen: (id: s
   const { item } = props;
   const peerName = useUserName(item.kind === 'direct' ? item.peerId : null);
   const title = item.kind === 'direct' ? peerName : (item.title ?? 'Group');
-  const unread = item.unreadCount ?? 0;
+  const unread = item.unreadCount;
   const preview = item.preview?.text ?? (item.kind === 'group' ? 'Group' : 'Direct chat');
   return (
     <li>

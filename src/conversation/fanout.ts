@@ -1,0 +1,169 @@
+/**
+ * @module conversation/fanout
+ * Fan-out of accepted events to members' UserDOs (seed: on write for small groups, on
+ * read for large ones).
+ *
+ * The event log is the outbox: an event is durable the moment it is stored, and one
+ * watermark (`done_seq`) says how far it has been fanned out. No row is written per
+ * member or per message; a drain pass sends every member the events after `done_seq` in
+ * one call each and then moves the watermark once. A member whose call failed gets a
+ * row in `fanout_lag` (its own cursor) and is caught up from there with backoff, from
+ * the alarm if need be; the others are not held back. UserDOs apply each (conversation,
+ * seq) at most once, so a retry never duplicates.
+ *
+ * Above the threshold (FANOUT_ON_WRITE_MAX_MEMBERS) members get no events, only a
+ * coalesced "activity up to seq N" hint, at most one per FANOUT.hintIntervalMs.
+ */
+import * as log from './log.js';
+import { OUTBOX } from './outbox.js';
+import type { ConversationKind } from '../protocol/index.js';
+import type { UserUpdate } from '../user/updates.js';
+
+export const FANOUT = {
+  /** Default of FANOUT_ON_WRITE_MAX_MEMBERS: conversations with more members fan out on read. */
+  defaultMaxMembersOnWrite: 100,
+  /** Most events sent to a member in one call. */
+  batchEvents: 100,
+  /** Large conversations send their members at most one activity hint per interval. */
+  hintIntervalMs: 2_000,
+  /** Bound on passes per drain, so one drain cannot run forever under constant load. */
+  maxPasses: 50,
+  /**
+   * Back-to-back passes start at least this far apart, so a busy conversation sends each
+   * member one call per interval carrying everything accepted meanwhile, rather than one
+   * call per message. An idle conversation's first pass starts at once.
+   */
+  minPassIntervalMs: 20,
+} as const;
+
+/** FANOUT_ON_WRITE_MAX_MEMBERS, or the default when unset or not a positive integer. */
+export function maxMembersOnWrite(value: string | undefined): number {
+  const n = Number(value);
+  return value !== undefined && value !== '' && Number.isInteger(n) && n > 0 ? n : FANOUT.defaultMaxMembersOnWrite;
+}
+
+interface StateRow {
+  done_seq: number;
+  hinted_at: number;
+  [key: string]: SqlStorageValue;
+}
+
+interface LagRow {
+  user_id: string;
+  after_seq: number;
+  attempts: number;
+  [key: string]: SqlStorageValue;
+}
+
+export function state(sql: SqlStorage): { doneSeq: number; hintedAt: number } {
+  const row = sql.exec<StateRow>('SELECT done_seq, hinted_at FROM fanout_state WHERE id = 1').one();
+  return { doneSeq: row.done_seq, hintedAt: row.hinted_at };
+}
+
+/** When fan-out work is next due, or null when there is none. */
+export function nextDue(sql: SqlStorage, onWrite: boolean, now: number): number | null {
+  const { doneSeq, hintedAt } = state(sql);
+  const candidates: number[] = [];
+  if (doneSeq < log.lastSeq(sql)) candidates.push(onWrite ? now : Math.max(now, hintedAt + FANOUT.hintIntervalMs));
+  const lag = sql.exec<{ at: number | null }>('SELECT min(next_attempt_at) AS at FROM fanout_lag').one().at;
+  if (lag !== null) candidates.push(lag);
+  return candidates.length > 0 ? Math.min(...candidates) : null;
+}
+
+export interface FanoutTarget {
+  sql: SqlStorage;
+  conversationId: string;
+  kind: ConversationKind;
+  members: () => string[];
+  maxMembersOnWrite: number;
+  deliver: (userId: string, update: UserUpdate) => Promise<void>;
+}
+
+/** Runs fan-out passes until nothing due is left (or FANOUT.maxPasses). */
+export async function drain(target: FanoutTarget): Promise<void> {
+  let lastPassAt = 0;
+  for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
+    const wait = lastPassAt + FANOUT.minPassIntervalMs - Date.now();
+    if (pass > 0 && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    lastPassAt = Date.now();
+    const members = target.members();
+    const onWrite = members.length <= target.maxMembersOnWrite;
+    const progressed = (onWrite ? await sendEvents(target, members) : await sendHint(target, members)) | (await catchUpLagging(target, members));
+    if (!progressed) return;
+  }
+}
+
+async function sendEvents(target: FanoutTarget, members: string[]): Promise<number> {
+  const { sql } = target;
+  const { doneSeq } = state(sql);
+  const events = log.page(sql, { after: doneSeq, limit: FANOUT.batchEvents }).events;
+  const last = events.at(-1);
+  if (!last) return 0;
+  const lagging = new Set(sql.exec<{ user_id: string }>('SELECT user_id FROM fanout_lag').toArray().map((r) => r.user_id));
+  const update: UserUpdate = { type: 'events', conversationId: target.conversationId, conversationKind: target.kind, events };
+  const recipients = members.filter((m) => !lagging.has(m));
+  const results = await Promise.allSettled(recipients.map((userId) => target.deliver(userId, update)));
+  const now = Date.now();
+  target.sql.exec('UPDATE fanout_state SET done_seq = ? WHERE id = 1', last.seq);
+  results.forEach((result, i) => {
+    if (result.status === 'rejected') postpone(sql, recipients[i]!, doneSeq, 0, now, result.reason);
+  });
+  return 1;
+}
+
+async function sendHint(target: FanoutTarget, members: string[]): Promise<number> {
+  const { sql } = target;
+  const { doneSeq, hintedAt } = state(sql);
+  const lastSeq = log.lastSeq(sql);
+  const now = Date.now();
+  if (doneSeq >= lastSeq || now - hintedAt < FANOUT.hintIntervalMs) return 0;
+  sql.exec('UPDATE fanout_state SET done_seq = ?, hinted_at = ? WHERE id = 1', lastSeq, now);
+  const update: UserUpdate = { type: 'activity', conversationId: target.conversationId, conversationKind: target.kind, seq: lastSeq, ts: now };
+  // Hints are best effort: the next one supersedes a lost one, and the list asks the
+  // conversation itself for large groups.
+  const results = await Promise.allSettled(members.map((userId) => target.deliver(userId, update)));
+  const failed = results.filter((r) => r.status === 'rejected').length;
+  if (failed > 0) console.warn(JSON.stringify({ level: 'warn', msg: 'activity hints failed', failed, of: members.length }));
+  return 1;
+}
+
+/** Catches up members whose delivery failed, from their own cursor, while they are due. */
+async function catchUpLagging(target: FanoutTarget, members: string[]): Promise<number> {
+  const { sql } = target;
+  const now = Date.now();
+  const due = sql.exec<LagRow>('SELECT user_id, after_seq, attempts FROM fanout_lag WHERE next_attempt_at <= ?', now).toArray();
+  if (due.length === 0) return 0;
+  const current = new Set(members);
+  await Promise.all(
+    due.map(async (lag) => {
+      const events = current.has(lag.user_id) ? log.page(sql, { after: lag.after_seq, limit: FANOUT.batchEvents }).events : [];
+      const last = events.at(-1);
+      if (!last) {
+        sql.exec('DELETE FROM fanout_lag WHERE user_id = ?', lag.user_id);
+        return;
+      }
+      try {
+        await target.deliver(lag.user_id, { type: 'events', conversationId: target.conversationId, conversationKind: target.kind, events });
+        // Once it has what everyone else has, it rejoins the common pass.
+        if (last.seq >= state(sql).doneSeq) sql.exec('DELETE FROM fanout_lag WHERE user_id = ?', lag.user_id);
+        else sql.exec('UPDATE fanout_lag SET after_seq = ?, attempts = 0, next_attempt_at = ? WHERE user_id = ?', last.seq, Date.now(), lag.user_id);
+      } catch (err) {
+        postpone(sql, lag.user_id, lag.after_seq, lag.attempts + 1, Date.now(), err);
+      }
+    }),
+  );
+  return 1;
+}
+
+function postpone(sql: SqlStorage, userId: string, afterSeq: number, attempts: number, now: number, reason: unknown): void {
+  const delay = Math.min(OUTBOX.retryDelayMs * 2 ** attempts, OUTBOX.maxRetryDelayMs);
+  sql.exec(
+    `INSERT INTO fanout_lag (user_id, after_seq, attempts, next_attempt_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (user_id) DO UPDATE SET attempts = excluded.attempts, next_attempt_at = excluded.next_attempt_at`,
+    userId,
+    afterSeq,
+    attempts,
+    now + delay,
+  );
+  console.warn(JSON.stringify({ level: 'warn', msg: 'fan-out to a member failed; will retry', attempts, error: String(reason) }));
+}

@@ -1,0 +1,32 @@
+/**
+ * @module protocol/preview
+ * The short preview of a message shown in the conversation list.
+ */
+import type { MessageEvent } from './events.js';
+import type { MessagePreview } from './http.js';
+
+/**
+ * The preview of a message, or null when it cannot be shown: text, or a media item's
+ * caption (else its kind). A deleted message has no content and no preview, and content
+ * kinds added later (end-to-end encrypted envelopes) fall to null, so the server never
+ * derives a preview from what it cannot read.
+ */
+export function previewOf(event: Pick<MessageEvent, 'seq' | 'author' | 'content'>, maxLength: number): MessagePreview | null {
+  const content = event.content;
+  if (!content) return null;
+  switch (content.type) {
+    case 'text':
+      return { seq: event.seq, authorId: event.author.userId, text: shorten(content.text, maxLength) };
+    case 'media': {
+      const kind = content.contentType?.startsWith('image/') ? 'Photo' : content.contentType?.startsWith('video/') ? 'Video' : 'File';
+      return { seq: event.seq, authorId: event.author.userId, text: shorten(content.caption ?? kind, maxLength) };
+    }
+    default:
+      return null;
+  }
+}
+
+function shorten(text: string, maxLength: number): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length <= maxLength ? flat : `${flat.slice(0, maxLength - 1)}…`;
+}

@@ -1,0 +1,70 @@
+/**
+ * @module sockets
+ * What both Durable Objects' hibernatable sockets share: how the worker hands over an
+ * authenticated upgrade, how frames and errors are written, how a close is answered and
+ * how a refused upgrade is reported.
+ */
+import type { ErrorBody, ErrorFrame } from './protocol/index.js';
+import { CLOSE_CODES } from './protocol/index.js';
+
+/** Headers the worker sets when it forwards an authenticated upgrade. */
+export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id' } as const;
+
+/** The identity the worker put on a forwarded upgrade, or null when it is not one. */
+export function upgradeIdentity(request: Request): { userId: string; deviceId: string } | null {
+  const userId = request.headers.get(IDENTITY_HEADERS.user);
+  const deviceId = request.headers.get(IDENTITY_HEADERS.device);
+  if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket' || !userId || !deviceId) return null;
+  return { userId, deviceId };
+}
+
+export function errorFrame(error: ErrorBody, names: { rid?: string | undefined; cmid?: string | undefined } = {}): ErrorFrame {
+  const frame: ErrorFrame = { type: 'error', code: error.code, message: error.message };
+  if (names.rid) frame.rid = names.rid;
+  if (names.cmid) frame.cmid = names.cmid;
+  if (error.issues) frame.issues = error.issues;
+  if (error.retryAfterMs !== undefined) frame.retryAfterMs = error.retryAfterMs;
+  return frame;
+}
+
+export function sendFrame<F extends { type: string }>(ws: WebSocket, frame: F): void {
+  sendText(ws, JSON.stringify(frame));
+}
+
+export function sendText(ws: WebSocket, text: string): void {
+  try {
+    ws.send(text);
+  } catch {
+    // The socket is closing; its client will resume (from history or its cursor).
+  }
+}
+
+/** Answers the client's close frame; without it the client sees 1006 instead of its code. */
+export function answerClose(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code === 1005 ? CLOSE_CODES.normal : code, reason);
+  } catch {
+    // Already closed.
+  }
+}
+
+export function closeQuietly(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * Rejects an upgrade the way browsers can see: complete it, send the error, close with a
+ * terminal code. A plain HTTP error would reach a browser only as close code 1006.
+ */
+export function rejectSocket(error: ErrorBody, closeCode: number): Response {
+  const pair = new WebSocketPair();
+  const [client, server] = [pair[0], pair[1]];
+  server.accept();
+  sendFrame(server, errorFrame(error));
+  server.close(closeCode, error.message.slice(0, 120));
+  return new Response(null, { status: 101, webSocket: client });
+}

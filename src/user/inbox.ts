@@ -1,0 +1,177 @@
+/**
+ * @module user/inbox
+ * The user's conversation list: membership, last seq, last activity, a preview of the
+ * last message, the read watermark and unread counts. Fed by the updates the
+ * ConversationDOs send (src/user/updates.ts); each is applied at most once.
+ */
+import { INBOX, previewOf, type ConversationEvent, type ConversationSummary, type MessagePreview, type Role } from '../protocol/index.js';
+import type { ActivityUpdate, EventsUpdate, MembershipUpdate, ReadUpdate } from './updates.js';
+
+interface ConversationRow {
+  conversation_id: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  peer_id: string | null;
+  role: Role | null;
+  joined_at: number;
+  applied_seq: number;
+  last_seq: number;
+  last_activity_at: number | null;
+  preview: string | null;
+  read_seq: number;
+  fanout: 'write' | 'read';
+  [key: string]: SqlStorageValue;
+}
+
+/** A conversation the list shows, before counts that may need its ConversationDO. */
+export interface ListedConversation {
+  summary: ConversationSummary;
+  /** Fan-out on read: the row holds only hints; ask the conversation for the current state. */
+  onRead: boolean;
+}
+
+/** Applies a membership change if it is newer than the stored one; true when it changed. */
+export function applyMembership(sql: SqlStorage, update: MembershipUpdate): boolean {
+  // seq 0 is the creation; a later re-join has a higher seq. A row made by events that
+  // arrived first has membership_seq -1, so any membership update wins over it.
+  const cursor = sql.exec(
+    `INSERT INTO conversations (conversation_id, kind, title, peer_id, role, joined_at, membership_seq)
+     VALUES (?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT (conversation_id) DO UPDATE SET
+       title = excluded.title, peer_id = excluded.peer_id, role = excluded.role,
+       joined_at = CASE WHEN conversations.role IS NULL THEN excluded.joined_at ELSE conversations.joined_at END,
+       membership_seq = excluded.membership_seq
+     WHERE excluded.membership_seq > conversations.membership_seq`,
+    update.conversationId,
+    update.conversationKind,
+    update.title,
+    update.peerId,
+    update.role,
+    update.ts,
+    update.seq,
+  );
+  return wrote(cursor);
+}
+
+/**
+ * Applies the events not applied yet (seq above applied_seq) and returns them. Messages
+ * from others become unread; the user's own message moves their read watermark to it
+ * (they have seen everything up to what they wrote).
+ */
+export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdate): ConversationEvent[] {
+  const first = update.events[0];
+  if (!first) return [];
+  ensureRow(sql, update.conversationId, update.conversationKind, first.ts);
+  const row = getRow(sql, update.conversationId)!;
+  const fresh = update.events.filter((e) => e.seq > row.applied_seq);
+  const last = fresh.at(-1);
+  if (!last) return [];
+  let readSeq = row.read_seq;
+  let preview: string | null = row.preview;
+  for (const event of fresh) {
+    if (event.type !== 'message') continue;
+    preview = JSON.stringify(previewOf(event, INBOX.maxPreviewLength));
+    if (event.author.userId === userId) readSeq = Math.max(readSeq, event.seq);
+    else if (event.seq > readSeq) sql.exec('INSERT OR IGNORE INTO unread (conversation_id, seq) VALUES (?, ?)', update.conversationId, event.seq);
+  }
+  sql.exec(
+    `UPDATE conversations SET applied_seq = ?, last_seq = max(last_seq, ?), last_activity_at = ?, preview = ?, read_seq = ?, fanout = 'write'
+     WHERE conversation_id = ?`,
+    last.seq,
+    last.seq,
+    last.ts,
+    preview,
+    readSeq,
+    update.conversationId,
+  );
+  if (readSeq > row.read_seq) clearUnread(sql, update.conversationId, readSeq);
+  return fresh;
+}
+
+/** A coalesced hint from a large conversation; true when it moved last_seq forward. */
+export function applyActivity(sql: SqlStorage, update: ActivityUpdate): boolean {
+  ensureRow(sql, update.conversationId, update.conversationKind, update.ts);
+  const cursor = sql.exec(
+    `UPDATE conversations SET last_seq = ?, last_activity_at = ?, fanout = 'read' WHERE conversation_id = ? AND last_seq < ?`,
+    update.seq,
+    update.ts,
+    update.conversationId,
+    update.seq,
+  );
+  return wrote(cursor);
+}
+
+/** Moves the read watermark forward (never back) and drops what it passed from unread. */
+export function applyRead(sql: SqlStorage, update: ReadUpdate): void {
+  const cursor = sql.exec('UPDATE conversations SET read_seq = ? WHERE conversation_id = ? AND read_seq < ?', update.seq, update.conversationId, update.seq);
+  if (wrote(cursor)) clearUnread(sql, update.conversationId, update.seq);
+}
+
+/**
+ * Delivered receipts start here: `seq` of this conversation reached (was acknowledged by)
+ * at least one of the user's devices. Returns the new watermark when it moved, so the
+ * caller can tell the ConversationDO (`markDelivered`).
+ */
+export function recordDelivered(sql: SqlStorage, conversationId: string, seq: number): number | null {
+  const cursor = sql.exec('UPDATE conversations SET delivered_seq = ? WHERE conversation_id = ? AND delivered_seq < ?', seq, conversationId, seq);
+  return wrote(cursor) ? seq : null;
+}
+
+/** The user's current conversations, most recent activity first. */
+export function list(sql: SqlStorage): ListedConversation[] {
+  return sql
+    .exec<ConversationRow & { unread_count: number }>(
+      `SELECT c.*, (SELECT count(*) FROM (SELECT 1 FROM unread u WHERE u.conversation_id = c.conversation_id AND u.seq > c.read_seq LIMIT ?)) AS unread_count
+       FROM conversations c WHERE c.role IS NOT NULL
+       ORDER BY coalesce(c.last_activity_at, c.joined_at) DESC, c.conversation_id`,
+      INBOX.maxUnreadCount,
+    )
+    .toArray()
+    .map((row) => ({
+      onRead: row.fanout === 'read',
+      summary: {
+        id: row.conversation_id,
+        kind: row.kind,
+        title: row.title,
+        role: row.role as Role,
+        joinedAt: row.joined_at,
+        peerId: row.peer_id,
+        lastSeq: row.last_seq,
+        lastActivityAt: row.last_activity_at ?? row.joined_at,
+        preview: row.preview ? (JSON.parse(row.preview) as MessagePreview | null) : null,
+        unreadCount: row.unread_count,
+        readSeq: row.read_seq,
+      },
+    }));
+}
+
+/** Sorts summaries by last activity, newest first (after fan-out-on-read rows were refreshed). */
+export function byActivity(a: ConversationSummary, b: ConversationSummary): number {
+  return b.lastActivityAt - a.lastActivityAt || a.id.localeCompare(b.id);
+}
+
+/** Whether a write statement changed a row (the count is final once the cursor is consumed). */
+function wrote(cursor: SqlStorageCursor<Record<string, SqlStorageValue>>): boolean {
+  cursor.toArray();
+  return cursor.rowsWritten > 0;
+}
+
+function ensureRow(sql: SqlStorage, conversationId: string, kind: string, ts: number): void {
+  // Events can arrive before the membership update that introduces the conversation
+  // (they travel separately); the row waits, hidden (role NULL), for it.
+  sql.exec(
+    `INSERT INTO conversations (conversation_id, kind, title, peer_id, role, joined_at, membership_seq)
+     VALUES (?, ?, NULL, NULL, NULL, ?, -1) ON CONFLICT (conversation_id) DO NOTHING`,
+    conversationId,
+    kind,
+    ts,
+  );
+}
+
+function getRow(sql: SqlStorage, conversationId: string): ConversationRow | undefined {
+  return sql.exec<ConversationRow>('SELECT * FROM conversations WHERE conversation_id = ?', conversationId).toArray()[0];
+}
+
+function clearUnread(sql: SqlStorage, conversationId: string, seq: number): void {
+  sql.exec('DELETE FROM unread WHERE conversation_id = ? AND seq <= ?', conversationId, seq);
+}

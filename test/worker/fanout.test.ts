@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { env } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
+import { createDirect, createGroup, json, openWindow, registerUser } from './helpers.js';
+import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helpers.js';
+import type { ConversationSummary, Session } from '../../src/protocol/index.js';
+import { FANOUT } from '../../src/conversation/fanout.js';
+
+const list = async (s: Session): Promise<ConversationSummary[]> => (await json('/v1/conversations', { token: s.accessToken }, 200)).conversations;
+const send = (s: Session, id: string, t: string) =>
+  json(`/v1/conversations/${id}/messages`, { token: s.accessToken, body: { cmid: crypto.randomUUID(), content: text(t) } }, 201);
+
+/** Rows in the ConversationDO's fan-out bookkeeping. */
+async function bookkeeping(id: string): Promise<{ outbox: number; lag: number; state: number }> {
+  return runInDurableObject(env.CONVERSATIONS.getByName(id), (_i, state) => {
+    const n = (table: string) => state.storage.sql.exec(`SELECT count(*) AS n FROM ${table}`).one().n as number;
+    return { outbox: n('outbox'), lag: n('fanout_lag'), state: n('fanout_state') };
+  });
+}
+
+async function rowsWrittenDuring(id: string, fn: () => Promise<unknown>): Promise<number> {
+  return (await sqlCost(env.CONVERSATIONS.getByName(id), fn)).rowsWritten;
+}
+
+describe('the conversation list', () => {
+  it('has last seq, a preview and unread counts from the read watermark, most recent first', async () => {
+    const [alice, bob, carol] = [await registerUser('alice'), await registerUser('bob'), await registerUser('carol')];
+    const withBob = await createDirect(alice, bob);
+    const withCarol = await createDirect(alice, carol);
+    for (let i = 0; i < 3; i++) await send(bob, withBob, `from bob ${i}`);
+    await send(carol, withCarol, 'from carol, the newest');
+    const alices = env.USERS.getByName(alice.user.id);
+    const deadline = Date.now() + 10_000;
+    let rows = await list(alice);
+    // Fan-out runs after the acks: wait until both conversations have caught up.
+    while ((rows[0]?.id !== withCarol || rows[1]?.lastSeq !== 3) && Date.now() < deadline) rows = await list(alice);
+    expect(rows.map((r) => r.id)).toEqual([withCarol, withBob]);
+    expect(rows[1]).toMatchObject({ lastSeq: 3, unreadCount: 3, readSeq: 0, preview: { seq: 3, authorId: bob.user.id, text: 'from bob 2' } });
+    expect(rows[0]).toMatchObject({ lastSeq: 1, unreadCount: 1 });
+
+    // A read update (what the read-receipt path sends) moves the watermark; never back.
+    await alices.apply([{ type: 'read', conversationId: withBob, seq: 2, ts: Date.now() }]);
+    await alices.apply([{ type: 'read', conversationId: withBob, seq: 1, ts: Date.now() }]);
+    expect((await list(alice)).find((r) => r.id === withBob)).toMatchObject({ readSeq: 2, unreadCount: 1 });
+    // Writing marks everything before your own message read.
+    await send(alice, withBob, 'from alice');
+    await send(bob, withBob, 'and bob again');
+    await expect.poll(async () => (await list(alice)).find((r) => r.id === withBob), { timeout: 10_000 }).toMatchObject({
+      lastSeq: 5,
+      readSeq: 4,
+      unreadCount: 1,
+      preview: { text: 'and bob again' },
+    });
+    expect((await list(alice))[0]!.id).toBe(withBob);
+    // A retried delivery (the same seq twice) counts once.
+    const event = { seq: 6, ts: Date.now(), type: 'message' as const, author: { userId: bob.user.id, deviceId: bob.deviceId }, cmid: 'retried-cmid', content: { type: 'text' as const, text: 'retried' } };
+    const update = { type: 'events' as const, conversationId: withBob, conversationKind: 'direct' as const, events: [event] };
+    await alices.apply([update]);
+    await alices.apply([update]);
+    expect((await list(alice)).find((r) => r.id === withBob)).toMatchObject({ lastSeq: 6, unreadCount: 2 });
+  });
+
+  it('long messages are previewed shortened', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createDirect(alice, bob);
+    await send(bob, id, `${'x'.repeat(300)}`);
+    await expect.poll(async () => (await list(alice))[0]?.preview?.text.length, { timeout: 10_000 }).toBe(100);
+  });
+});
+
+describe('fan-out on read above the threshold', () => {
+  it('writes per message do not grow with members, inboxes get coalesced hints, unread counts stay right', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const silentIds = await silentUsers(FANOUT.defaultMaxMembersOnWrite + 20);
+    const big = await createGroup(alice, [bob, ...silentIds.map((id) => ({ user: { id } }) as Session)], 'big');
+    const small = await createGroup(alice, [bob], 'small');
+    const bobInbox = await openInbox(bob);
+    const [bigWindow, smallWindow] = [await openWindow(alice, big), await openWindow(alice, small)];
+
+    const perMessage: Record<string, number> = {};
+    for (const [name, id, window] of [['big', big, bigWindow], ['small', small, smallWindow]] as const) {
+      await sendBurst(window, 5, `warm-${name}`);
+      perMessage[name] = (await rowsWrittenDuring(id, () => sendBurst(window, 40, name))) / 40;
+      expect(await bookkeeping(id)).toEqual({ outbox: 0, lag: 0, state: 1 });
+    }
+    console.log(`rows written per message: ${JSON.stringify(perMessage)}`);
+    // Both are a handful of rows per message (event, cmid index, watermark), not one per member.
+    expect(perMessage.big).toBeLessThanOrEqual(perMessage.small! + 0.5);
+    expect(perMessage.big).toBeLessThan(5);
+
+    // The big group's members got no events, at most a few coalesced hints.
+    expect(bobInbox.seqs(big)).toEqual([]);
+    await bobInbox.until(() => bobInbox.seqs(small).length === 45, 'small group events');
+    await expect
+      .poll(async () => (await list(bob)).find((r) => r.id === big), { timeout: 10_000 })
+      .toMatchObject({ lastSeq: 45, unreadCount: 45, preview: { seq: 45, authorId: alice.user.id } });
+    const hints = bobInbox.frames.filter((f) => f.type === 'activity' && f.conversationId === big);
+    expect(hints.length).toBeGreaterThanOrEqual(1);
+    expect(hints.length).toBeLessThanOrEqual(4);
+
+    await env.USERS.getByName(bob.user.id).apply([{ type: 'read', conversationId: big, seq: 40, ts: Date.now() }]);
+    expect((await list(bob)).find((r) => r.id === big)).toMatchObject({ unreadCount: 5, readSeq: 40 });
+    await send(bob, big, 'bob writes');
+    expect((await list(bob)).find((r) => r.id === big)).toMatchObject({ unreadCount: 0 });
+    // A silent member's UserDO holds no per-message rows.
+    const silentRows = await runInDurableObject(env.USERS.getByName(silentIds[0]!), (_i, state) => ({
+      queue: state.storage.sql.exec('SELECT count(*) AS n FROM queue').one().n,
+      unread: state.storage.sql.exec('SELECT count(*) AS n FROM unread').one().n,
+    }));
+    expect(silentRows).toEqual({ queue: 0, unread: 0 });
+    bobInbox.close();
+    bigWindow.close();
+    smallWindow.close();
+  });
+});

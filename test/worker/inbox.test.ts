@@ -1,0 +1,226 @@
+import { describe, expect, it } from 'vitest';
+import { env } from 'cloudflare:workers';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { createGroup, json, openWindow, registerUser } from './helpers.js';
+import { expectInOrderOnce, openInbox, range, secondDevice, sendBurst, text } from './inbox-helpers.js';
+
+describe('inbox sockets and fan-out on write', () => {
+  it('both devices of a user receive every message of a group, in order, once', async () => {
+    const [alice, bob, carol] = [await registerUser('alice'), await registerUser('bob'), await registerUser('carol')];
+    const alice2 = await secondDevice(alice);
+    const id = await createGroup(alice, [bob, carol]);
+    const [d1, d2] = [await openInbox(alice), await openInbox(alice2)];
+    const bw = await openWindow(bob, id);
+    const acks = await sendBurst(bw, 30, 'bob');
+    expect(acks.sort((a, b) => a - b)).toEqual(range(1, 30));
+    for (const d of [d1, d2]) {
+      await d.until(() => d.seqs(id).length >= 30, '30 events');
+      expectInOrderOnce(d.seqs(id), range(1, 30));
+    }
+    d1.close();
+    d2.close();
+    bw.close();
+  });
+});
+
+describe('offline queues', () => {
+  it('a device offline for 500 messages gets all of them in order exactly once on reconnect; the other never a duplicate', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const alice2 = await secondDevice(alice);
+    const id = await createGroup(bob, [alice]);
+    const [d1, d2] = [await openInbox(alice), await openInbox(alice2)];
+    const bw = await openWindow(bob, id);
+    await sendBurst(bw, 5, 'before');
+    await d2.until(() => d2.seqs(id).length === 5, 'five events');
+    // The ack and the close travel on the same socket, so the ack is applied first.
+    d2.ack(d2.lastCursor());
+    d2.close();
+
+    await sendBurst(bw, 500, 'offline');
+    await d1.until(() => d1.seqs(id).length >= 505, '505 events on the online device', 60_000);
+
+    const back = await openInbox(alice2);
+    await back.until(() => back.seqs(id).length >= 500, 'the backlog');
+    expectInOrderOnce(back.seqs(id), range(6, 505));
+    // Backlog before caught_up, and cursors strictly increase.
+    const caughtUp = back.frames.findIndex((f) => f.type === 'caught_up');
+    const lastDeliver = back.frames.map((f) => f.type).lastIndexOf('deliver');
+    expect(lastDeliver).toBeLessThan(caughtUp);
+    const cursors = back.events().map((e) => e.cursor);
+    expect(cursors).toEqual([...cursors].sort((a, b) => a - b));
+
+    await sendBurst(bw, 3, 'after');
+    await back.until(() => back.seqs(id).length === 503, 'live events after the backlog');
+    expectInOrderOnce(back.seqs(id), range(6, 508));
+    await d1.until(() => d1.seqs(id).length >= 508, '508 events');
+    expectInOrderOnce(d1.seqs(id), range(1, 508));
+    for (const s of [d1, back]) s.close();
+    bw.close();
+  });
+
+  it('a newer socket of the same device replaces the older with 4009', async () => {
+    const alice = await registerUser('alice');
+    const first = await openInbox(alice);
+    const second = await openInbox(alice);
+    expect((await first.socket.waitClosed()).code).toBe(4009);
+    expect(second.socket.closed).toBeNull();
+    second.close();
+  });
+});
+
+describe('eviction', () => {
+  it('evicting the ConversationDO mid fan-out loses nothing and duplicates nothing', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(bob, [alice]);
+    const inbox = await openInbox(alice);
+    const bw = await openWindow(bob, id);
+    const stub = env.CONVERSATIONS.getByName(id);
+    await sendBurst(bw, 10, 'first');
+    // The alarm is armed by the send itself, so an eviction right after it cannot strand the fan-out.
+    expect(await runInDurableObject(stub, (_i, state) => state.storage.getAlarm())).not.toBeNull();
+    await evictDurableObject(stub);
+    await runDurableObjectAlarm(stub);
+    await inbox.until(() => inbox.seqs(id).length >= 10, 'ten events');
+
+    // As if evicted after the UserDO applied 6..10 but before the watermark moved, and
+    // with 11..15 stored but not yet fanned out at all.
+    await runInDurableObject(stub, async (_i, state) => {
+      const sql = state.storage.sql;
+      sql.exec('UPDATE fanout_state SET done_seq = 5');
+      for (let seq = 11; seq <= 15; seq++) {
+        sql.exec(
+          "INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, 'message', ?, ?, ?, ?, ?)",
+          seq, Date.now(), bob.user.id, bob.deviceId, `stored-${seq}-${crypto.randomUUID().slice(0, 8)}`,
+          JSON.stringify({ cmid: `stored-${seq}`, content: { type: 'text', text: `stored ${seq}` } }),
+        );
+      }
+      await state.storage.setAlarm(Date.now());
+    });
+    await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await inbox.until(() => inbox.seqs(id).length >= 15, 'fifteen events');
+    await sendBurst(bw, 2, 'after');
+    await inbox.until(() => inbox.seqs(id).length >= 17, 'seventeen events');
+    expectInOrderOnce(inbox.seqs(id), range(1, 17));
+    const left = await runInDurableObject(stub, (_i, state) => ({
+      done: state.storage.sql.exec('SELECT done_seq FROM fanout_state').one().done_seq,
+      lag: state.storage.sql.exec('SELECT count(*) AS n FROM fanout_lag').one().n,
+    }));
+    expect(left).toEqual({ done: 17, lag: 0 });
+    inbox.close();
+    bw.close();
+  });
+
+  it('evicting the UserDO in the middle of a queue drain loses nothing and duplicates nothing', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(bob, [alice]);
+    const user = env.USERS.getByName(alice.user.id);
+    const device = alice.deviceId;
+    await user.readEvents(device, 0); // the device becomes known, so its queue starts now
+    const bw = await openWindow(bob, id);
+    await sendBurst(bw, 250, 'queued');
+    const got: number[] = [];
+    const deadline = Date.now() + 30_000;
+    let cursor = 0;
+    for (let round = 0; got.length < 250 && Date.now() < deadline; round++) {
+      const page = await user.readEvents(device, cursor, 60);
+      for (const e of page.events) if (e.kind === 'event') got.push(e.event.seq);
+      const last = page.events.at(-1);
+      if (last) {
+        cursor = last.cursor;
+        await user.ackEvents(device, cursor);
+      }
+      // Evicted between pages, and once between reading a page and acknowledging it.
+      if (round === 1) await evictDurableObject(user);
+      if (round === 2) {
+        const unacked = await user.readEvents(device, cursor, 10);
+        await evictDurableObject(user);
+        const again = await user.readEvents(device, cursor, 10);
+        expect(again.events).toEqual(unacked.events);
+      }
+    }
+    expectInOrderOnce(got, range(1, 250));
+    const queued = await runInDurableObject(user, (_i, state) => state.storage.sql.exec('SELECT count(*) AS n FROM queue').one().n);
+    expect(queued).toBe(0);
+
+    // The socket path after another eviction: nothing already acknowledged comes back.
+    await evictDurableObject(user);
+    await sendBurst(bw, 3, 'later');
+    const inbox = await openInbox(alice);
+    // Part may come as backlog, part live (fan-out runs after the acks); once and in order either way.
+    await inbox.until(() => inbox.seqs(id).length >= 3, 'three events');
+    expectInOrderOnce(inbox.seqs(id), [251, 252, 253]);
+    inbox.close();
+    bw.close();
+  });
+});
+
+describe('the device event stream API (for SSE and long polling)', () => {
+  it('waitForEvents answers at once when events wait, else when one arrives, else empty at its timeout', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(bob, [alice]);
+    const user = env.USERS.getByName(alice.user.id);
+    await user.readEvents(alice.deviceId, 0);
+    const started = Date.now();
+    const empty = await user.waitForEvents(alice.deviceId, 0, 300);
+    expect(empty.events).toEqual([]);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+
+    const waiting = user.waitForEvents(alice.deviceId, 0, 10_000);
+    await json(`/v1/conversations/${id}/messages`, { token: bob.accessToken, body: { cmid: crypto.randomUUID(), content: text('wake up') } }, 201);
+    const woke = await waiting;
+    expect(woke.events).toEqual([expect.objectContaining({ kind: 'event', conversationId: id, event: expect.objectContaining({ seq: 1 }) })]);
+    const cursor = woke.events[0]!.cursor;
+    const t0 = Date.now();
+    expect((await user.waitForEvents(alice.deviceId, 0, 10_000)).events).toHaveLength(1);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    await user.ackEvents(alice.deviceId, cursor);
+    expect((await user.readEvents(alice.deviceId, 0)).events).toEqual([]);
+  });
+
+  it('a device away longer than the retention is told so, then continues from what is left', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(bob, [alice]);
+    const first = await openInbox(alice);
+    first.close();
+    await first.socket.waitClosed();
+    const bw = await openWindow(bob, id);
+    await sendBurst(bw, 4, 'old');
+    const user = env.USERS.getByName(alice.user.id);
+    const queued = () => runInDurableObject(user, (_i, state) => state.storage.sql.exec('SELECT count(*) AS n FROM queue').one().n);
+    await expect.poll(queued, { timeout: 10_000 }).toBe(4);
+    await runInDurableObject(user, (_i, state) => state.storage.sql.exec('UPDATE queue SET created_at = 0 WHERE seq <= 3'));
+    await sendBurst(bw, 2, 'new');
+
+    const back = await openInbox(alice);
+    const types = back.frames.map((f) => f.type);
+    expect(types.slice(0, 2)).toEqual(['inbox_ready', 'queue_truncated']);
+    await back.until(() => back.seqs(id).length >= 3, 'the rest');
+    expectInOrderOnce(back.seqs(id), [4, 5, 6]);
+    back.close();
+    bw.close();
+  });
+});
+
+describe('signing a device out', () => {
+  it('closes its inbox socket and its queue stops holding events back', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const alice2 = await secondDevice(alice);
+    const id = await createGroup(bob, [alice]);
+    const [d1, d2] = [await openInbox(alice), await openInbox(alice2)];
+    d2.close();
+    await d2.socket.waitClosed();
+    await json(`/v1/conversations/${id}/messages`, { token: bob.accessToken, body: { cmid: crypto.randomUUID(), content: text('hi') } }, 201);
+    await d1.until(() => d1.seqs(id).length === 1, 'the message');
+    d1.ack(d1.lastCursor());
+    const queued = () =>
+      runInDurableObject(env.USERS.getByName(alice.user.id), (_i, state) => state.storage.sql.exec('SELECT count(*) AS n FROM queue').one().n);
+    await expect.poll(queued, { timeout: 5_000 }).toBe(1); // held for the second device
+
+    const again = await openInbox(alice2);
+    await json(`/v1/devices/${alice2.deviceId}`, { token: alice.accessToken, method: 'DELETE' }, 204);
+    expect((await again.socket.waitClosed()).code).toBe(4004);
+    expect(await queued()).toBe(0);
+    d1.close();
+  });
+});
