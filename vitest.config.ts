@@ -2,8 +2,8 @@
  * Two kinds of tests:
  * - `workers`: the worker and its Durable Objects, inside workerd through
  *   @cloudflare/vitest-plugin, against real local D1, R2 and SQLite storage.
- * - `node`: the SDK's pure parts, and end-to-end tests that start a real `wrangler dev`
- *   and talk to it over real sockets.
+ * - `node`: the SDK's pure parts, end-to-end tests that start a real `wrangler dev` and
+ *   talk to it over real sockets, and browser tests of the web client (Chromium).
  */
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
@@ -32,7 +32,7 @@ export default defineConfig(async () => {
           test: {
             name: 'node',
             environment: 'node',
-            include: ['test/client/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+            include: ['test/client/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts'],
             testTimeout: 120_000,
             hookTimeout: 120_000,
           },

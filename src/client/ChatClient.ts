@@ -10,6 +10,8 @@ import {
   Member,
   Session,
   User,
+  VapidKeyResponse,
+  type PushSubscriptionBody,
   type Role,
 } from '../protocol/index.js';
 import { BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
@@ -17,6 +19,7 @@ import { ConversationHandle } from './conversation.js';
 import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
 import { HttpApi, type FetchLike } from './http.js';
+import { SocketTap } from './live.js';
 import { MemoryOutboxStore, Outbox, type OutboxStore } from './outbox.js';
 import { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type TransportFactory, type TransportKind, type WebSocketLike } from './transports/types.js';
 import { webSocketTransport } from './transports/websocket.js';
@@ -136,6 +139,33 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return (await this.#api.request('GET', `/users/by-handle/${encodeURIComponent(handle)}`, { schema: z.object({ user: User }) })).user;
   }
 
+  /** Looks a user up by id (e.g. to show a member's name). */
+  async userById(id: string): Promise<User> {
+    return (await this.#api.request('GET', `/users/${encodeURIComponent(id)}`, { schema: z.object({ user: User }) })).user;
+  }
+
+  // ── Push notifications ──────────────────────────────────────────────────────
+
+  /** The VAPID key for `PushManager.subscribe({ applicationServerKey })`, base64url. */
+  async vapidPublicKey(): Promise<string> {
+    return (await this.#api.request('GET', '/push/vapid-public-key', { schema: VapidKeyResponse, auth: false })).publicKey;
+  }
+
+  /** Registers this device's push subscription (`subscription.toJSON()`); replaces an earlier one. */
+  async subscribePush(subscription: PushSubscriptionBody): Promise<void> {
+    await this.#api.request('POST', '/push/subscriptions', { body: subscription });
+  }
+
+  /** Stops push notifications to this device. */
+  async unsubscribePush(): Promise<void> {
+    await this.#api.request('DELETE', '/push/subscriptions');
+  }
+
+  /** An access token valid for at least a while, for calls the SDK does not wrap (e.g. media downloads). */
+  async accessToken(): Promise<string> {
+    return this.#api.freshToken();
+  }
+
   // ── Conversations ───────────────────────────────────────────────────────────
 
   /** The conversations this user belongs to. */
@@ -180,7 +210,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     this.#restored ??= this.#outbox.restore();
     await this.#restored;
     const factory = TRANSPORTS[this.#transportKind()];
+    const live = new SocketTap(id, (frame) => handle.onLive(frame));
     const handle: ConversationHandle = new ConversationHandle({
+      live,
       api: this.#api,
       outbox: this.#outbox,
       conversationId: id,
@@ -192,7 +224,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
           signal,
           backoff: { ...BACKOFF_DEFAULTS, ...this.#options.backoff },
           keepalive: { ...KEEPALIVE_DEFAULTS, ...this.#options.keepalive },
-          WebSocket: this.#options.WebSocket ?? globalThis.WebSocket,
+          WebSocket: live.wrap(this.#options.WebSocket ?? globalThis.WebSocket),
         }),
     });
     this.#open.add(handle);

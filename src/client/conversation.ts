@@ -6,11 +6,23 @@
  * sends go through the outbox, are resent after every reconnect and resolve once.
  */
 import { z } from 'zod';
-import { LIMITS, type Ack, type ConversationEvent, type MessageContent, type MessageEvent } from '../protocol/index.js';
+import {
+  Ack,
+  LIMITS,
+  LifecycleResult,
+  ReceiptDetail,
+  ReceiptsOverview,
+  type ConversationEvent,
+  type DeleteScopeRequest,
+  type MessageContent,
+  type MessageEvent,
+  type Watermark,
+} from '../protocol/index.js';
 import { Emitter } from './emitter.js';
 import { ChatError, isRetryable } from './errors.js';
 import type { HttpApi } from './http.js';
-import type { Outbox } from './outbox.js';
+import type { LiveFrame, SocketTap, TypingSignal } from './live.js';
+import { newCmid, type Outbox } from './outbox.js';
 import { GAP_FILL_DELAY_MS, ReorderBuffer } from './reorder.js';
 import type { Transport, TransportSignal } from './transports/types.js';
 import { parseHistoryPage, type IncomingEvent } from './wire.js';
@@ -23,6 +35,8 @@ export interface ConversationEvents extends Record<string, unknown> {
   message: MessageEvent;
   /** Every event this SDK understands (messages, membership changes), in seq order. */
   event: ConversationEvent;
+  /** A send entered the outbox (before it reaches the wire): show it at once, marked as sending. */
+  queued: { cmid: string; content: MessageContent };
   /** A pending send was stored by the server; once per cmid, also for sends restored after a reload. */
   ack: Ack;
   /** A send the server refused for good; it has left the outbox. */
@@ -30,6 +44,12 @@ export interface ConversationEvents extends Record<string, unknown> {
   status: ConnectionStatus;
   /** An error not tied to one send (e.g. a history fetch that failed). */
   error: ChatError;
+  /** Another member's device started or stopped typing (WebSocket transport). */
+  typing: TypingSignal;
+  /** Members' receipt watermarks that moved, coalesced by the server (WebSocket transport). */
+  receipts: Watermark[];
+  /** This user hid message `seq` for themselves, from this or another device. */
+  hidden: number;
 }
 
 /** A page of older (or newer) events, for scrolling. */
@@ -43,6 +63,8 @@ export interface HistoryResult {
 const MAX_FILL_PAGES = 10_000;
 /** Wait before retrying a send the server refused for a passing reason without saying how long. */
 const RETRY_SEND_MS = 1_000;
+/** Attempts of a reply over HTTP before its promise rejects. */
+const REPLY_ATTEMPTS = 3;
 
 export interface ConversationDeps {
   api: HttpApi;
@@ -50,6 +72,8 @@ export interface ConversationDeps {
   conversationId: string;
   after: number;
   createTransport: (signal: (signal: TransportSignal) => void) => Transport;
+  /** Where typing, receipts and hidden notices come from, and typing goes (see client/live). */
+  live?: SocketTap;
 }
 
 /**
@@ -73,12 +97,14 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   #filling: Promise<void> | null = null;
   #gapTimer: ReturnType<typeof setTimeout> | null = null;
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  readonly #live: SocketTap | null;
 
   constructor(deps: ConversationDeps) {
     super();
     this.id = deps.conversationId;
     this.#api = deps.api;
     this.#outbox = deps.outbox;
+    this.#live = deps.live ?? null;
     this.#buffer = new ReorderBuffer<IncomingEvent>(deps.after);
     this.#transport = deps.createTransport((signal) => this.#onSignal(signal));
   }
@@ -90,6 +116,11 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
 
   get status(): ConnectionStatus {
     return this.#status;
+  }
+
+  /** The kind of wire this conversation's stream uses (e.g. to show "online via WebSocket"). */
+  get transport(): Transport['kind'] {
+    return this.#transport.kind;
   }
 
   /** Why the conversation closed (e.g. `conversation_not_found` when access is gone), or null while open. */
@@ -117,6 +148,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
       throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters).`, { cause });
     }
     const acked = new Promise<Ack>((resolve, reject) => this.#waiters.set(entry.cmid, { resolve, reject }));
+    this.emit('queued', { cmid: entry.cmid, content: entry.content });
     this.#push(entry);
     return acked;
   }
@@ -125,6 +157,82 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   async history(query: { after?: number; before?: number; limit?: number } = {}): Promise<HistoryResult> {
     const page = await this.#page(query);
     return { events: page.events.flatMap((e) => (e.event ? [e.event] : [])), hasMore: page.hasMore, lastSeq: page.lastSeq };
+  }
+
+  /**
+   * Sends a reply to message `replyToSeq`. It goes over HTTP with a fresh cmid (retried with
+   * the same cmid on network failures, so never doubled), not through the offline outbox:
+   * while offline it rejects with `network`.
+   */
+  async reply(replyToSeq: number, content: string | MessageContent): Promise<Ack> {
+    if (this.#closedWith) throw this.#closedWith;
+    const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
+    const body = { cmid: newCmid(), content: message, replyToSeq };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#api.request('POST', `${this.#path}/messages`, { body, schema: Ack });
+      } catch (error) {
+        if (!(error instanceof ChatError) || !isRetryable(error.code) || attempt >= REPLY_ATTEMPTS) throw error;
+        await new Promise((r) => setTimeout(r, error.retryAfterMs ?? RETRY_SEND_MS));
+      }
+    }
+  }
+
+  /** Replaces the content of your message `seq` (within the edit window). Resolves with the edit event's seq. */
+  async edit(seq: number, content: string | MessageContent): Promise<number | null> {
+    const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
+    return (await this.#api.request('PATCH', `${this.#path}/messages/${seq}`, { body: { content: message }, schema: LifecycleResult })).seq;
+  }
+
+  /**
+   * Deletes message `seq`: `me` hides it on your devices only (resolves null; a `hidden`
+   * event follows), `everyone` erases it for all (author within the window, or an admin).
+   */
+  async delete(seq: number, scope: DeleteScopeRequest = 'everyone'): Promise<number | null> {
+    return (await this.#api.request('DELETE', `${this.#path}/messages/${seq}?scope=${scope}`, { schema: LifecycleResult })).seq;
+  }
+
+  /** Adds (or with `op: 'remove'`, takes back) your reaction `emoji` on message `seq`. */
+  async react(seq: number, emoji: string, op: 'add' | 'remove' = 'add'): Promise<number | null> {
+    return (await this.#api.request('POST', `${this.#path}/messages/${seq}/reactions`, { body: { emoji, op }, schema: LifecycleResult })).seq;
+  }
+
+  /** Moves your read watermark to `seq` (never back); senders see it as a read receipt. */
+  async markRead(seq: number): Promise<{ deliveredSeq: number; readSeq: number }> {
+    const schema = z.object({ deliveredSeq: z.number().int(), readSeq: z.number().int() });
+    return this.#api.request('POST', `${this.#path}/read`, { body: { seq }, schema });
+  }
+
+  /** Every member's delivered and read watermarks now; later changes arrive as `receipts` events. */
+  async receipts(): Promise<Watermark[]> {
+    return (await this.#api.request('GET', `${this.#path}/receipts`, { schema: ReceiptsOverview })).watermarks;
+  }
+
+  /** Who has your message `seq` and who read it, and when ("Read by k of n" and its detail). */
+  receiptDetail(seq: number): Promise<ReceiptDetail> {
+    return this.#api.request('GET', `${this.#path}/messages/${seq}/receipts`, { schema: ReceiptDetail });
+  }
+
+  /**
+   * Tells the others you started or stopped typing. Best effort: false when there is no
+   * open socket (the signal is ephemeral, so it is not queued). The server ends a start by
+   * itself after `TYPING.ttlMs` and limits a device to one update per `TYPING.minIntervalMs`.
+   */
+  typing(state: 'start' | 'stop'): boolean {
+    if (this.#status !== 'open' || !this.#live) return false;
+    return this.#live.send({ type: 'typing', state });
+  }
+
+  /** Routes a frame from the live tap; called by ChatClient. */
+  onLive(frame: LiveFrame): void {
+    if (this.#status === 'closed') return;
+    if (frame.type === 'typing') this.emit('typing', frame.typing);
+    else if (frame.type === 'receipts') this.emit('receipts', frame.watermarks);
+    else this.emit('hidden', frame.seq);
+  }
+
+  get #path(): string {
+    return `/conversations/${encodeURIComponent(this.id)}`;
   }
 
   /** Stops the stream. Unacked sends reject with `closed` but stay in the outbox for the next `open`. */

@@ -103,6 +103,11 @@ export class HttpApi {
     return this.#refreshing;
   }
 
+  /** The access token, refreshed first when it is about to expire. */
+  async freshToken(): Promise<string> {
+    return (await this.#freshSession()).accessToken;
+  }
+
   async #freshSession(): Promise<Session> {
     const session = this.#session;
     if (!session) throw new ChatError('unauthenticated', 'Not logged in: call login() or register() first.');

@@ -19,6 +19,7 @@ export { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type Transport, type Transpo
 export { webSocketTransport } from './transports/websocket.js';
 export { parseServerFrame, parseEvents, type IncomingEvent, type IncomingFrame, type WireError } from './wire.js';
 export { Emitter, type Listener } from './emitter.js';
+export { SocketTap, parseLiveFrame, type LiveFrame, type TypingSignal } from './live.js';
 
 // Wire types an app handles.
-export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, Member, MessageContent, MessageEvent, Role, Session, User } from '../protocol/index.js';
+export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, DeleteScopeRequest, Member, MessageContent, MessageEvent, ReceiptDetail, Role, Session, User, Watermark } from '../protocol/index.js';

@@ -1,0 +1,86 @@
+/**
+ * @module client/live
+ * The ephemeral side of a chat window: typing, coalesced receipt watermarks and "hidden
+ * for me" notices. They are never stored and carry no seq, so they bypass the ordered
+ * event stream: the SDK watches the frames of the transport's current WebSocket (through
+ * a constructor wrapper, without the transport knowing) and can write a typing frame on
+ * it. On a transport without a socket nothing arrives here, and `typing()` reports false;
+ * receipts can still be read over HTTP (`ConversationHandle.receipts()`).
+ */
+import { HiddenFrame, ReceiptsFrame, TypingEventFrame, parseBoundedJson, type Watermark } from '../protocol/index.js';
+import type { WebSocketLike } from './transports/types.js';
+
+/** Someone else started or stopped typing; a start ends by itself after `expiresInMs`. */
+export interface TypingSignal {
+  userId: string;
+  deviceId: string;
+  state: 'start' | 'stop';
+  expiresInMs?: number;
+}
+
+export type LiveFrame =
+  | { type: 'typing'; typing: TypingSignal }
+  | { type: 'receipts'; watermarks: Watermark[] }
+  | { type: 'hidden'; seq: number };
+
+/** Parses one server text frame into a live frame for `conversationId`, or null if it is none. */
+export function parseLiveFrame(text: string, conversationId: string): LiveFrame | null {
+  const parsed = parseBoundedJson(text, Number.MAX_SAFE_INTEGER);
+  if (!parsed.ok || parsed.value === null || typeof parsed.value !== 'object') return null;
+  const type = (parsed.value as { type?: unknown }).type;
+  if (type === 'typing') {
+    const frame = TypingEventFrame.safeParse(parsed.value);
+    if (!frame.success || frame.data.conversationId !== conversationId) return null;
+    const { userId, deviceId, state, expiresInMs } = frame.data;
+    return { type: 'typing', typing: expiresInMs === undefined ? { userId, deviceId, state } : { userId, deviceId, state, expiresInMs } };
+  }
+  if (type === 'receipts') {
+    const frame = ReceiptsFrame.safeParse(parsed.value);
+    return frame.success && frame.data.conversationId === conversationId ? { type: 'receipts', watermarks: frame.data.watermarks } : null;
+  }
+  if (type === 'hidden') {
+    const frame = HiddenFrame.safeParse(parsed.value);
+    return frame.success && frame.data.conversationId === conversationId ? { type: 'hidden', seq: frame.data.seq } : null;
+  }
+  return null;
+}
+
+/**
+ * Wraps a WebSocket constructor so every socket it makes reports its text frames to
+ * `onFrame`, and remembers the newest socket so a frame can be written on it.
+ */
+export class SocketTap {
+  #current: WebSocket | null = null;
+  readonly #conversationId: string;
+  readonly #onFrame: (frame: LiveFrame) => void;
+
+  constructor(conversationId: string, onFrame: (frame: LiveFrame) => void) {
+    this.#conversationId = conversationId;
+    this.#onFrame = onFrame;
+  }
+
+  wrap(Base: WebSocketLike): WebSocketLike {
+    // Inside the class `this` is the socket.
+    const tap = this;
+    return class TappedWebSocket extends Base {
+      constructor(url: string) {
+        super(url);
+        tap.#current = this;
+        // A listener, not `onmessage`: the transport owns that property.
+        this.addEventListener('message', (event: MessageEvent) => {
+          if (this !== tap.#current || typeof event.data !== 'string') return;
+          const frame = parseLiveFrame(event.data, tap.#conversationId);
+          if (frame) tap.#onFrame(frame);
+        });
+      }
+    };
+  }
+
+  /** Writes `frame` on the current socket if it is open; false otherwise (the frame is dropped). */
+  send(frame: object): boolean {
+    const ws = this.#current;
+    if (!ws || ws.readyState !== ws.OPEN) return false;
+    ws.send(JSON.stringify(frame));
+    return true;
+  }
+}

@@ -1,0 +1,325 @@
+/**
+ * One conversation: header (title, connection state, members), the message list (scrolls
+ * back through history at the top, follows new messages at the bottom, announced through
+ * an aria-live region), who is typing, and the composer (reply / edit bar, attachments
+ * with an upload progress bar).
+ */
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { ChatError, type MessageEvent } from '../../client/index.js';
+import { connectionView } from '../lib/connection.js';
+import { upload } from '../lib/media.js';
+import { messageStatus } from '../lib/receipts.js';
+import { client } from '../lib/session.js';
+import { useConversation, visibleMessages } from '../lib/useConversation.js';
+import { nameOf, useUserName } from '../lib/users.js';
+import { MembersDialog } from './GroupDialog.js';
+import { MessageItem, type MessageAction } from './MessageItem.js';
+import { ReceiptDialog } from './ReceiptDialog.js';
+
+/** Re-announce typing at most this often (the server expires a start after 5 s). */
+const TYPING_REFRESH_MS = 3_000;
+/** Pixels from the top that trigger loading an older page. */
+const LOAD_OLDER_MARGIN = 120;
+
+function useBrowserOnline(): boolean {
+  const [online, setOnline] = useState(navigator.onLine);
+  useEffect(() => {
+    const on = () => setOnline(true);
+    const off = () => setOnline(false);
+    window.addEventListener('online', on);
+    window.addEventListener('offline', off);
+    return () => {
+      window.removeEventListener('online', on);
+      window.removeEventListener('offline', off);
+    };
+  }, []);
+  return online;
+}
+
+export function ChatView(props: { id: string; onBack: () => void; onChanged: () => void }) {
+  const me = client.user!.id;
+  const readUpTo = useRef(0);
+  const markRead = (m: MessageEvent) => {
+    if (m.seq <= readUpTo.current || document.visibilityState !== 'visible') return;
+    readUpTo.current = m.seq;
+    void state.handle?.markRead(m.seq).then(props.onChanged, () => {
+      readUpTo.current = 0;
+    });
+  };
+  const { state, loadOlder, retry, dismiss } = useConversation(props.id, markRead);
+  const online = useBrowserOnline();
+  const [replyTo, setReplyTo] = useState<MessageEvent | null>(null);
+  const [editing, setEditing] = useState<MessageEvent | null>(null);
+  const [detailSeq, setDetailSeq] = useState<number | null>(null);
+  const [membersOpen, setMembersOpen] = useState(false);
+  const [progress, setProgress] = useState<{ name: string; loaded: number; total: number } | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const listRef = useRef<HTMLOListElement>(null);
+  const atBottom = useRef(true);
+  const heightBefore = useRef<number | null>(null);
+  const inputRef = useRef<HTMLTextAreaElement>(null);
+  const lastTyping = useRef(0);
+
+  const info = state.info;
+  const peerId = info?.kind === 'direct' ? (info.members.find((m) => m.userId !== me)?.userId ?? null) : null;
+  const peerName = useUserName(peerId);
+  const title = info ? (info.kind === 'direct' ? peerName : (info.title ?? 'Group')) : '…';
+  const memberIds = info?.members.map((m) => m.userId) ?? [];
+  const messages = visibleMessages(state.timeline);
+  const sending = [...state.sending.values()];
+  const queued = sending.filter((s) => s.state === 'sending').length;
+  const connection = connectionView({ status: state.status, browserOnline: online, queued, transport: state.handle?.transport ?? null });
+  const typingNames = [...state.typing.keys()].filter((id) => id !== me).map(nameOf);
+
+  // Keep the view pinned to the newest message, or in place after prepending older ones.
+  useLayoutEffect(() => {
+    const list = listRef.current;
+    if (!list) return;
+    if (heightBefore.current !== null) {
+      list.scrollTop += list.scrollHeight - heightBefore.current;
+      heightBefore.current = null;
+    } else if (atBottom.current) {
+      list.scrollTop = list.scrollHeight;
+    }
+  });
+
+  useEffect(() => {
+    const onVisible = () => {
+      const newest = messages.filter((m) => m.author.userId !== me).at(-1);
+      if (newest) markRead(newest);
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => document.removeEventListener('visibilitychange', onVisible);
+  });
+
+  const onScroll = () => {
+    const list = listRef.current;
+    if (!list) return;
+    atBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    if (list.scrollTop < LOAD_OLDER_MARGIN && state.hasMore && !state.loadingOlder) {
+      heightBefore.current = list.scrollHeight;
+      void loadOlder();
+    }
+  };
+
+  const onInput = (event: Event) => {
+    const text = (event.currentTarget as HTMLTextAreaElement).value;
+    const now = Date.now();
+    if (text && now - lastTyping.current > TYPING_REFRESH_MS) {
+      lastTyping.current = now;
+      state.handle?.typing('start');
+    } else if (!text && lastTyping.current) {
+      lastTyping.current = 0;
+      state.handle?.typing('stop');
+    }
+  };
+
+  const submit = async (event?: Event) => {
+    event?.preventDefault();
+    const input = inputRef.current;
+    const handle = state.handle;
+    const text = input?.value.trim() ?? '';
+    if (!input || !handle || !text) return;
+    if (lastTyping.current) {
+      lastTyping.current = 0;
+      handle.typing('stop');
+    }
+    input.value = '';
+    atBottom.current = true;
+    try {
+      if (editing) {
+        setEditing(null);
+        await handle.edit(editing.seq, text);
+      } else if (replyTo) {
+        setReplyTo(null);
+        await handle.reply(replyTo.seq, text);
+      } else {
+        await handle.send(text);
+      }
+      props.onChanged();
+    } catch (err) {
+      if (!(err instanceof ChatError && err.code === 'closed')) setNotice(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  const onKeyDown = (event: KeyboardEvent) => {
+    if (event.key === 'Enter' && !event.shiftKey) void submit(event);
+    if (event.key === 'Escape') {
+      setReplyTo(null);
+      setEditing(null);
+    }
+  };
+
+  const attach = async (event: Event) => {
+    const input = event.currentTarget as HTMLInputElement;
+    const file = input.files?.[0];
+    input.value = '';
+    if (!file || !state.handle) return;
+    setProgress({ name: file.name, loaded: 0, total: file.size });
+    try {
+      const media = await upload(file, props.id, (p) => setProgress({ name: file.name, loaded: p.loaded, total: p.total }));
+      atBottom.current = true;
+      await state.handle.send({ type: 'media', mediaId: media.mediaId });
+    } catch (err) {
+      setNotice(`Upload failed: ${err instanceof Error ? err.message : String(err)}`);
+    } finally {
+      setProgress(null);
+    }
+  };
+
+  const act = async (action: MessageAction, m: MessageEvent) => {
+    const handle = state.handle;
+    if (!handle) return;
+    try {
+      switch (action.kind) {
+        case 'reply':
+          setEditing(null);
+          setReplyTo(m);
+          inputRef.current?.focus();
+          return;
+        case 'edit':
+          setReplyTo(null);
+          setEditing(m);
+          if (inputRef.current && m.content?.type === 'text') inputRef.current.value = m.content.text;
+          inputRef.current?.focus();
+          return;
+        case 'react':
+          await handle.react(m.seq, action.emoji, action.op);
+          return;
+        case 'delete':
+          await handle.delete(m.seq, action.scope);
+          return;
+        case 'receipts':
+          setDetailSeq(m.seq);
+          return;
+      }
+    } catch (err) {
+      setNotice(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  return (
+    <section class="chat" aria-labelledby="chat-title">
+      <header class="chat-header">
+        <button type="button" class="ghost back" onClick={props.onBack} aria-label="Back to conversations">
+          ←
+        </button>
+        <div class="chat-heading">
+          <h2 id="chat-title">{title}</h2>
+          <p class={`connection ${connection.tone}`} role="status" data-testid="connection">
+            <span class="dot" aria-hidden="true" />
+            {connection.text}
+          </p>
+        </div>
+        {info?.kind === 'group' && (
+          <button type="button" onClick={() => setMembersOpen(true)}>
+            Members ({info.members.length})
+          </button>
+        )}
+      </header>
+      {state.error && (
+        <p class="error" role="alert">
+          {state.error}
+        </p>
+      )}
+      <ol class="messages" ref={listRef} onScroll={onScroll} aria-label={`Messages with ${title}`} aria-live="polite" aria-relevant="additions" tabIndex={0}>
+        {state.hasMore && (
+          <li class="older">
+            <button type="button" class="ghost" disabled={state.loadingOlder} onClick={() => ((heightBefore.current = listRef.current?.scrollHeight ?? null), void loadOlder())}>
+              {state.loadingOlder ? 'Loading…' : 'Load older messages'}
+            </button>
+          </li>
+        )}
+        {messages.map((m) => (
+          <MessageItem
+            key={m.seq}
+            message={m}
+            mine={m.author.userId === me}
+            group={info?.kind === 'group'}
+            status={m.author.userId === me ? messageStatus(m.seq, me, memberIds, state.watermarks) : null}
+            onAction={(a) => void act(a, m)}
+          />
+        ))}
+        {sending.map((s) => (
+          <li key={s.cmid} class="message mine pending" data-state={s.state}>
+            <div class="bubble">
+              {s.content.type === 'text' ? <p class="text">{s.content.text}</p> : <p class="text muted">Attachment</p>}
+              <span class="meta">
+                {s.state === 'failed' ? (
+                  <>
+                    <span class="failed">Not sent: {s.error}</span>
+                    <button type="button" class="ghost" onClick={() => retry(s.cmid)}>
+                      Retry
+                    </button>
+                    <button type="button" class="ghost" onClick={() => dismiss(s.cmid)}>
+                      Discard
+                    </button>
+                  </>
+                ) : (
+                  <span class="status" data-status={state.status === 'open' ? 'sending' : 'queued'}>
+                    {state.status === 'open' && online ? 'Sending…' : 'Queued'}
+                  </span>
+                )}
+              </span>
+            </div>
+          </li>
+        ))}
+      </ol>
+      <p class="typing" aria-live="polite" data-testid="typing">
+        {typingNames.length > 0 ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
+      </p>
+      {notice && (
+        <p class="error" role="alert">
+          {notice}{' '}
+          <button type="button" class="ghost" onClick={() => setNotice(null)}>
+            Dismiss
+          </button>
+        </p>
+      )}
+      {progress && (
+        <div class="upload">
+          <label for="upload-progress">Uploading {progress.name}</label>
+          <progress id="upload-progress" max={progress.total} value={progress.loaded} />
+        </div>
+      )}
+      {(replyTo || editing) && (
+        <div class="composer-context">
+          <span>
+            {editing ? 'Editing your message' : `Replying to ${nameOf(replyTo!.author.userId)}: `}
+            {replyTo?.content?.type === 'text' && <q>{replyTo.content.text.slice(0, 80)}</q>}
+          </span>
+          <button type="button" class="ghost" onClick={() => (setReplyTo(null), setEditing(null))} aria-label="Cancel">
+            ✕
+          </button>
+        </div>
+      )}
+      <form class="composer" onSubmit={submit}>
+        <label class="attach" title="Attach a file">
+          <span class="sr-only">Attach a file</span>
+          <input type="file" class="sr-only" onChange={(e) => void attach(e)} disabled={!state.handle || progress !== null} />
+          <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">
+            <path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3L15 7.5" />
+          </svg>
+        </label>
+        <label class="sr-only" for="composer-input">
+          Message
+        </label>
+        <textarea id="composer-input" ref={inputRef} rows={1} placeholder="Message" onInput={onInput} onKeyDown={onKeyDown} disabled={!state.handle} />
+        <button type="submit" class="primary" disabled={!state.handle}>
+          {editing ? 'Save' : 'Send'}
+        </button>
+      </form>
+      {detailSeq !== null && state.handle && <ReceiptDialog handle={state.handle} seq={detailSeq} onClose={() => setDetailSeq(null)} />}
+      {membersOpen && info && (
+        <MembersDialog
+          info={info}
+          onClose={() => setMembersOpen(false)}
+          onLeft={() => {
+            props.onChanged();
+            props.onBack();
+          }}
+        />
+      )}
+    </section>
+  );
+}

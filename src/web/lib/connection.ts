@@ -1,0 +1,34 @@
+/**
+ * @module web/lib/connection
+ * What the connection badge says. Honest by construction: "online" only while the
+ * conversation's stream is open, and queued sends are counted while it is not.
+ */
+import type { ConnectionStatus } from '../../client/index.js';
+
+export type Tone = 'online' | 'connecting' | 'offline';
+
+export interface ConnectionView {
+  tone: Tone;
+  text: string;
+}
+
+const TRANSPORT_NAMES: Record<string, string> = { websocket: 'WebSocket', sse: 'SSE', 'long-poll': 'long polling', longpoll: 'long polling' };
+
+export function connectionView(input: { status: ConnectionStatus | 'idle'; browserOnline: boolean; queued: number; transport: string | null }): ConnectionView {
+  const queued = input.queued > 0 ? ` · ${input.queued} queued` : '';
+  if (!input.browserOnline) return { tone: 'offline', text: `Offline${queued}` };
+  switch (input.status) {
+    case 'open': {
+      const via = input.transport ? ` via ${TRANSPORT_NAMES[input.transport] ?? input.transport}` : '';
+      return { tone: 'online', text: `Online${via}${queued}` };
+    }
+    case 'connecting':
+      return { tone: 'connecting', text: `Connecting…${queued}` };
+    case 'reconnecting':
+      return { tone: 'offline', text: `Offline, reconnecting${queued}` };
+    case 'closed':
+      return { tone: 'offline', text: `Disconnected${queued}` };
+    case 'idle':
+      return { tone: 'online', text: 'Signed in' };
+  }
+}
