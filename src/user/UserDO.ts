@@ -33,6 +33,9 @@ import * as inbox from './inbox.js';
 import * as queues from './queues.js';
 import * as presence from './presence.js';
 import type { UserUpdate } from './updates.js';
+import { pushCandidates } from './notifications.js';
+import { clearPushState, notifyOffline } from '../push/index.js';
+import { findUser } from '../auth/accounts.js';
 
 type ActivityHint = Omit<ActivityFrame, 'type'>;
 
@@ -42,6 +45,8 @@ export class UserDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Long polls waiting for new events, per device. In memory: an eviction ends them and clients poll again. */
   private readonly waiters = new Map<string, Set<() => void>>();
+  /** Senders' display names for notifications, cached for this instance's life. */
+  private readonly displayNames = new Map<string, string>();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -89,9 +94,9 @@ export class UserDO extends DurableObject<Env> {
       }
       return { events: queues.append(this.sql, fresh, now), hints };
     });
-    // Web Push hooks in here: when pushLive returns 0 and `events` is not empty, these
-    // events reached this user while no device was online (they wait in the queues).
-    this.pushLive(events, hints);
+    // Events that reached no live device wait in the queues; tell the user's devices by
+    // Web Push, off the fan-out path (a push service can be slow).
+    if (this.pushLive(events, hints) === 0 && events.length > 0) this.ctx.waitUntil(this.notifyOffline(events));
   }
 
   // ── RPC: the device event stream (inbox socket, SSE, long polling) ───────────
@@ -133,16 +138,18 @@ export class UserDO extends DurableObject<Env> {
 
   /** The device has everything up to `cursor`: it leaves the device's queue. */
   async ackEvents(deviceId: string, cursor: number): Promise<{ cursor: number }> {
-    return this.ctx.storage.transactionSync(() => {
+    const { acked, delivered } = this.ctx.storage.transactionSync(() => {
       queues.registerDevice(this.sql, deviceId, Date.now());
       const acked = queues.ack(this.sql, deviceId, cursor);
+      const delivered: [string, number][] = [];
       for (const [conversationId, seq] of acked.reached) {
-        // Delivered receipts start here: when this returns a seq, that seq of that
-        // conversation has now reached one of the user's devices (ConversationDO.markDelivered).
-        inbox.recordDelivered(this.sql, conversationId, seq);
+        if (inbox.recordDelivered(this.sql, conversationId, seq) !== null) delivered.push([conversationId, seq]);
       }
-      return { cursor: acked.cursor };
+      return { acked, delivered };
     });
+    // A message counts as delivered to this user once one of their devices has it.
+    if (delivered.length > 0) this.ctx.waitUntil(this.reportDelivered(delivered));
+    return { cursor: acked.cursor };
   }
 
   /** The device was signed out: its queue stops holding events back. */
@@ -235,6 +242,8 @@ export class UserDO extends DurableObject<Env> {
     }
     await this.presenceMayHaveChanged(now);
     await this.scheduleAlarm(now + PRESENCE.checkIntervalMs);
+    // A device is reading now: open notification bursts end, the next message notifies afresh.
+    this.ctx.waitUntil(clearPushState(this.env, this.userId).catch((err) => warn('clearing push state failed', err)));
     return new Response(null, { status: 101, webSocket: client });
   }
 
@@ -303,7 +312,45 @@ export class UserDO extends DurableObject<Env> {
     sendInbox(ws, { type: 'caught_up', cursor: after });
   }
 
-  /** Pushes new events and hints to every open inbox socket; returns how many sockets got them. */
+  /**
+   * Delivered receipts: the watermark is monotonic in the conversation, so a report lost
+   * here is made good by the next one for that conversation.
+   */
+  private async reportDelivered(delivered: [string, number][]): Promise<void> {
+    await Promise.all(
+      delivered.map(async ([conversationId, seq]) => {
+        try {
+          await this.env.CONVERSATIONS.getByName(conversationId).markDelivered(this.userId, seq);
+        } catch (err) {
+          warn('delivered receipt failed', err);
+        }
+      }),
+    );
+  }
+
+  private async notifyOffline(events: DeviceEvent[]): Promise<void> {
+    for (const { senderId, ...job } of pushCandidates(this.userId, events, (id) => inbox.describe(this.sql, id))) {
+      try {
+        await notifyOffline(this.env, { ...job, senderName: await this.displayName(senderId) });
+      } catch (err) {
+        warn('queueing a push notification failed', err);
+      }
+    }
+  }
+
+  private async displayName(userId: string): Promise<string> {
+    let name = this.displayNames.get(userId);
+    if (name === undefined) {
+      name = (await findUser(this.env.DB, { id: userId }))?.displayName ?? userId;
+      this.displayNames.set(userId, name);
+    }
+    return name;
+  }
+
+  /**
+   * Pushes new events and hints to every open inbox socket and wakes waiting long polls
+   * and streams; returns how many of those got them (0: no device is online).
+   */
   private pushLive(events: DeviceEvent[], hints: ActivityHint[]): number {
     if (events.length === 0 && hints.length === 0) return 0;
     const sockets = this.openSockets();
@@ -311,10 +358,14 @@ export class UserDO extends DurableObject<Env> {
     if (events.length > 0) texts.push(JSON.stringify({ type: 'deliver', events } satisfies InboxFrame));
     for (const hint of hints) texts.push(JSON.stringify({ type: 'activity', ...hint } satisfies InboxFrame));
     for (const ws of sockets) for (const text of texts) sendText(ws, text);
+    let waiting = 0;
     if (events.length > 0) {
-      for (const waiting of this.waiters.values()) for (const wake of [...waiting]) wake();
+      for (const list of this.waiters.values()) {
+        waiting += list.size;
+        for (const wake of [...list]) wake();
+      }
     }
-    return sockets.length;
+    return sockets.length + waiting;
   }
 
   private openSockets(except: WebSocket[] = []): WebSocket[] {
@@ -357,4 +408,8 @@ export class UserDO extends DurableObject<Env> {
 
 function sendInbox(ws: WebSocket, frame: InboxFrame): void {
   sendFrame(ws, frame);
+}
+
+function warn(msg: string, err: unknown): void {
+  console.warn(JSON.stringify({ level: 'warn', msg, error: String(err) }));
 }

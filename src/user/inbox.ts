@@ -175,3 +175,9 @@ function getRow(sql: SqlStorage, conversationId: string): ConversationRow | unde
 function clearUnread(sql: SqlStorage, conversationId: string, seq: number): void {
   sql.exec('DELETE FROM unread WHERE conversation_id = ? AND seq <= ?', conversationId, seq);
 }
+
+/** What a notification about this conversation may say of it: its kind and group title. */
+export function describe(sql: SqlStorage, conversationId: string): { kind: 'direct' | 'group'; title: string | null } | null {
+  const row = getRow(sql, conversationId);
+  return row ? { kind: row.kind, title: row.title } : null;
+}

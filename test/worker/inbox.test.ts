@@ -229,3 +229,25 @@ describe('signing a device out', () => {
     d1.close();
   });
 });
+
+describe('delivered receipts', () => {
+  it('a message counts as delivered once one of the recipient\'s devices acknowledges it', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    const inbox = await openInbox(bob);
+    const window = await openWindow(alice, id);
+    const [, , third] = await sendBurst(window, 3, 'hello');
+    await inbox.until(() => inbox.seqs(id).length >= 3, 'three events');
+    const status = async () => (await json(`/v1/conversations/${id}/messages/${third}/receipts`, { token: alice.accessToken }, 200)).status;
+    expect(await status()).toBe('sent');
+
+    inbox.ack(inbox.lastCursor());
+    const deadline = Date.now() + 10_000;
+    while ((await status()) !== 'delivered') {
+      if (Date.now() > deadline) throw new Error('the message never became delivered');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    inbox.close();
+    window.close();
+  });
+});

@@ -15,7 +15,8 @@ import { retryDelaySeconds } from '../../src/push/consumer.js';
 import { PUSH } from '../../src/push/settings.js';
 import { base64url } from '../../src/ids.js';
 import { PushPayload, type Session } from '../../src/protocol/index.js';
-import { json, registerUser } from './helpers.js';
+import { createGroup, json, openWindow, registerUser } from './helpers.js';
+import { openInbox, sendBurst } from './inbox-helpers.js';
 import type { ReceivedPush } from './push-receiver.js';
 
 const RECEIVER = inject('pushReceiverUrl');
@@ -341,5 +342,29 @@ describe('notifyOffline', () => {
     await settle();
     expect((await received(phoneSub.inbox)).length).toBe(0);
     expect((await received(tabletSub.inbox)).length).toBe(0);
+  });
+});
+
+describe('from the send path', () => {
+  it('an offline recipient gets one decryptable push per conversation burst; an online recipient gets none', async () => {
+    const [alice, bob, carol] = [await registerUser('alice'), await registerUser('bob'), await registerUser('carol')];
+    const [bobSub, carolSub] = [await subscribe(bob), await subscribe(carol)];
+    const id = await createGroup(alice, [bob, carol], 'Climbing club');
+    const carolOnline = await openInbox(carol);
+    const window = await openWindow(alice, id);
+    await sendBurst(window, 5, 'burst');
+
+    const [push] = await waitForPushes(bobSub.inbox, 1);
+    await settle();
+    expect(await received(bobSub.inbox)).toHaveLength(1);
+    await expectValidVapid(push!);
+    expect(PushPayload.parse(await decrypt(push!, bobSub))).toMatchObject({
+      conversationId: id,
+      title: 'Climbing club',
+      body: expect.stringMatching(/^alice: burst/),
+    });
+    expect(await received(carolSub.inbox)).toHaveLength(0);
+    carolOnline.close();
+    window.close();
   });
 });

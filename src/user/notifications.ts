@@ -1,0 +1,38 @@
+/**
+ * @module user/notifications
+ * Which events that reached a user with no online device become push notifications:
+ * the first message from someone else in each conversation of a batch (the push module
+ * then collapses a burst to one notification per conversation).
+ */
+import { PUSH_LIMITS, previewOf, type DeviceEvent } from '../protocol/index.js';
+import type { PushJob } from '../push/jobs.js';
+
+export type PushCandidate = Omit<PushJob, 'senderName'> & { senderId: string };
+
+export function pushCandidates(
+  userId: string,
+  events: DeviceEvent[],
+  describe: (conversationId: string) => { kind: 'direct' | 'group'; title: string | null } | null,
+): PushCandidate[] {
+  const seen = new Set<string>();
+  const candidates: PushCandidate[] = [];
+  for (const item of events) {
+    if (item.kind !== 'event' || item.event.type !== 'message' || item.event.author.userId === userId) continue;
+    if (seen.has(item.conversationId)) continue;
+    const conversation = describe(item.conversationId);
+    if (!conversation) continue;
+    seen.add(item.conversationId);
+    candidates.push({
+      userId,
+      conversationId: item.conversationId,
+      conversationKind: conversation.kind,
+      conversationTitle: conversation.title,
+      senderId: item.event.author.userId,
+      seq: item.event.seq,
+      preview: previewOf(item.event, PUSH_LIMITS.maxPreviewLength)?.text ?? null,
+      // End-to-end encrypted conversations do not exist yet; their jobs will say true here.
+      e2e: false,
+    });
+  }
+  return candidates;
+}
