@@ -81,6 +81,7 @@ export class UserDO extends DurableObject<Env> {
             break;
           case 'events':
             for (const event of inbox.applyEvents(this.sql, this.userId, update)) {
+              if (event.type === 'message_deleted') queues.scrubMessage(this.sql, update.conversationId, event.targetSeq);
               fresh.push({ kind: 'event', conversationId: update.conversationId, event });
             }
             break;

@@ -69,6 +69,9 @@ export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdat
   let readSeq = row.read_seq;
   let preview: string | null = row.preview;
   for (const event of fresh) {
+    if (event.type === 'message_deleted' && preview !== null && (JSON.parse(preview) as MessagePreview | null)?.seq === event.targetSeq) {
+      preview = null;
+    }
     if (event.type !== 'message') continue;
     preview = JSON.stringify(previewOf(event, INBOX.maxPreviewLength));
     if (event.author.userId === userId) readSeq = Math.max(readSeq, event.seq);

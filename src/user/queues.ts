@@ -156,3 +156,15 @@ function dropThrough(sql: SqlStorage, cursor: number): void {
 function toDeviceEvent(row: QueueRow): DeviceEvent {
   return { ...(JSON.parse(row.payload) as NewDeviceEvent), cursor: row.cursor } as DeviceEvent;
 }
+
+/**
+ * A message was deleted (for everyone, or hidden by a moderator): its content leaves the
+ * copies still waiting in the queue, so no device is handed what the sender took back.
+ */
+export function scrubMessage(sql: SqlStorage, conversationId: string, seq: number): void {
+  sql.exec(
+    `UPDATE queue SET payload = json_remove(payload, '$.event.content') WHERE conversation_id = ? AND seq = ? AND json_extract(payload, '$.kind') = 'event'`,
+    conversationId,
+    seq,
+  );
+}

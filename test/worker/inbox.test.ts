@@ -251,3 +251,34 @@ describe('delivered receipts', () => {
     window.close();
   });
 });
+
+describe('delete for everyone reaches the queues', () => {
+  it('a deleted message leaves no text in the recipient\'s queue or conversation list', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    (await openInbox(bob)).close();
+    const window = await openWindow(alice, id);
+    const [seq] = await sendBurst(window, 1, 'secretplans');
+    const user = env.USERS.getByName(bob.user.id);
+    const dump = () =>
+      runInDurableObject(user, (_i, state) =>
+        JSON.stringify(['queue', 'conversations'].map((t) => state.storage.sql.exec(`SELECT * FROM ${t}`).toArray())),
+      );
+    const deadline = Date.now() + 10_000;
+    while (!(await dump()).includes('secretplans 0')) {
+      if (Date.now() > deadline) throw new Error('the message never reached bob\'s queue');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await json(`/v1/conversations/${id}/messages/${seq}?scope=everyone`, { token: alice.accessToken, method: 'DELETE' });
+    while ((await dump()).includes('secretplans 0')) {
+      if (Date.now() > deadline) throw new Error('the text stayed in bob\'s UserDO');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const inbox = await openInbox(bob);
+    const received = inbox.events().flatMap((e) => (e.kind === 'event' ? [e.event] : []));
+    expect(received.map((e) => e.type)).toEqual(['message', 'message_deleted']);
+    expect(JSON.stringify(received)).not.toContain('secretplans 0');
+    inbox.close();
+    window.close();
+  });
+});
