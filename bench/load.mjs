@@ -18,13 +18,14 @@ const BASELINE = config.baseline.url;
 
 /** Every bound in one place: the full run and the smoke run (`--quick`). */
 const PLAN = config.quick
-  ? { users: 14, pairs: 5, group: [10, 100], warmupMs: 200, durationMs: 1_000, window: 16, rate: 100, rateMs: 1_000, idle: 500, idleWaitMs: 0, historyPages: 10, maxMessages: 50_000 }
-  : { users: 104, pairs: 50, group: [10, 100], warmupMs: 1_000, durationMs: 5_000, window: 16, rate: 100, rateMs: 5_000, idle: 10_000, idleWaitMs: 15_000, historyPages: 50, maxMessages: 200_000 };
+  ? { rounds: 1, users: 14, pairs: 5, group: [10, 100], warmupMs: 200, durationMs: 1_000, window: 16, rate: 100, rateMs: 1_000, idle: 500, idleWaitMs: 0, historyPages: 10, maxMessages: 50_000 }
+  : { rounds: 2, users: 104, pairs: 50, group: [10, 100], warmupMs: 1_000, durationMs: 3_000, window: 16, rate: 100, rateMs: 4_000, idle: 10_000, idleWaitMs: 15_000, historyPages: 50, maxMessages: 200_000 };
 
 const TIMEOUTS = { connectMs: 15_000, drainMs: 15_000, wakeBroadcastMs: 60_000, httpMs: 30_000 };
 const CONNECT_CONCURRENCY = 32;
 const PASSWORD = 'bench-password-not-secret';
 const runId = Date.now().toString(36);
+let cmidCounter = 0;
 
 /** Targets, in the order each shape runs them. `server` says which runtime serves it. */
 const TARGETS = [
@@ -211,7 +212,7 @@ async function runChat(target, users, spec) {
   const senders = [];
   socketsByRoom.forEach((sockets, r) => {
     sockets.forEach((ws, s) => {
-      const sender = s < spec.senders ? { ws, key: `${r}:${s}`, inflight: 0, n: 0 } : null;
+      const sender = s < spec.senders ? { ws, key: `${r}:${s}`, inflight: 0 } : null;
       if (sender) senders.push(sender);
       ws.onmessage = (ev) => onFrame(ev.data, `${r}:${s}`, sender);
     });
@@ -223,6 +224,7 @@ async function runChat(target, users, spec) {
     if (frame.type === 'ack') {
       const m = sent.get(frame.cmid);
       if (!m) return;
+      if (frame.duplicate) throw new Error(`${target.name} ${spec.shape}: ${frame.cmid} acked as a duplicate`);
       sender.inflight -= 1;
       if (state.windowOpen) state.acks += 1;
       if (m.recorded) {
@@ -248,7 +250,9 @@ async function runChat(target, users, spec) {
   }
 
   function sendOne(sender, roomSize) {
-    const cmid = `c${runId}-${sender.key.replace(':', '-')}-${sender.n++}`;
+    // Unique across the whole run: a direct conversation is reused by later rounds, and a
+    // repeated cmid would (rightly) be acked as a duplicate and not broadcast.
+    const cmid = `c${runId}-${++cmidCounter}`;
     const recorded = state.recording;
     sent.set(cmid, { at: performance.now(), sender: sender.key, recorded, pending: roomSize });
     if (recorded) {
@@ -376,6 +380,7 @@ async function runIdle(target, users) {
   const room = await createRoom(target, users, [0, 1], 'idle');
   const probe = await openSocket(await socketUrl(room, users, 1));
   const rssBefore = rssBytes(config[target.server].pids.runtime);
+  const proxyRssBefore = rssBytes(config[target.server].pids.proxy);
   const t0 = performance.now();
   const idle = await pool(Array.from({ length: PLAN.idle }, () => 0), CONNECT_CONCURRENCY, async (userIdx) =>
     openSocket(await socketUrl(room, users, userIdx)).catch((err) => err),
@@ -387,6 +392,7 @@ async function runIdle(target, users) {
   const startedAt = target.server === 'baseline' ? await roomStartedAt(room) : null;
   await delay(PLAN.idleWaitMs);
   const rssIdle = rssBytes(config[target.server].pids.runtime);
+  const proxyRssIdle = rssBytes(config[target.server].pids.proxy);
 
   let received = 0;
   const allReceived = new Promise((resolve) => {
@@ -425,6 +431,7 @@ async function runIdle(target, users) {
     rssIdleMb: round(rssIdle / 2 ** 20),
     kbPerSocketConnected: sockets.length ? round((rssConnected - rssBefore) / sockets.length / 1024, 2) : null,
     kbPerSocketIdle: sockets.length ? round((rssIdle - rssBefore) / sockets.length / 1024, 2) : null,
+    proxyKbPerSocketIdle: sockets.length ? round((proxyRssIdle - proxyRssBefore) / sockets.length / 1024, 2) : null,
   };
 }
 
@@ -432,6 +439,27 @@ async function runIdle(target, users) {
 async function roomStartedAt(room) {
   const res = await fetch(`${BASELINE}/${room.target.name}/${room.id}/stats`, { signal: AbortSignal.timeout(TIMEOUTS.httpMs) });
   return (await res.json()).startedAt;
+}
+
+/** One row per shape and target: the mean of each figure over the rounds, lost summed. */
+function combineRounds(rows) {
+  const groups = new Map();
+  for (const row of rows) {
+    const key = `${row.shape}\u0000${row.target}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  const mean = (values) => (values.some((v) => v === null) ? null : round(values.reduce((a, b) => a + b, 0) / values.length, 2));
+  const combine = (list) => {
+    const out = {};
+    for (const [key, value] of Object.entries(list[0])) {
+      if (key === 'lost' || key === 'messages') out[key] = list.reduce((n, r) => n + r[key], 0);
+      else if (typeof value === 'number') out[key] = mean(list.map((r) => r[key]));
+      else if (value && typeof value === 'object') out[key] = combine(list.map((r) => r[key]));
+      else out[key] = value;
+    }
+    return out;
+  };
+  return [...groups.values()].map((list) => ({ ...combine(list), rounds: list.length }));
 }
 
 // ── Main ─────────────────────────────────────────────────────────────────────────
@@ -446,16 +474,20 @@ async function main() {
   const users = await registerUsers(PLAN.users);
   log(`registered in ${round((performance.now() - t0) / 1000)} s`);
 
-  const chat = [];
-  let historyRooms = new Map();
+  const rounds = [];
+  const historyRooms = new Map();
   for (const spec of chatShapes()) {
-    for (const target of TARGETS) {
-      const { rooms, result } = await runChat(target, users, spec);
-      if (spec.shape === '1:1 max') historyRooms.set(target.name, rooms[0]);
-      chat.push(result);
-      log(`${spec.shape.padEnd(16)} ${target.name.padEnd(8)} ${result.msgsPerS} msg/s, ${result.deliveriesPerS} deliveries/s, recv p50 ${result.recv.p50} ms, lost ${result.lost}`);
+    // Rounds alternate the order (A B C, C B A …) so no target always runs first or last.
+    for (let round = 0; round < PLAN.rounds; round++) {
+      for (const target of round % 2 === 0 ? TARGETS : [...TARGETS].reverse()) {
+        const { rooms, result } = await runChat(target, users, spec);
+        if (spec.shape === '1:1 max' && round === 0) historyRooms.set(target.name, rooms[0]);
+        rounds.push(result);
+        log(`${spec.shape.padEnd(16)} ${target.name.padEnd(8)} ${result.msgsPerS} msg/s, ${result.deliveriesPerS} deliveries/s, recv p50 ${result.recv.p50} ms, lost ${result.lost}`);
+      }
     }
   }
+  const chat = combineRounds(rounds);
 
   const history = [];
   for (const target of TARGETS) {
@@ -473,7 +505,7 @@ async function main() {
     log(`idle             ${target.name.padEnd(8)} held ${result.held}/${result.attempted}, ${result.kbPerSocketIdle} KiB/socket, hibernated ${result.hibernated}`);
   }
 
-  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, history, idle, notMeasured: NOT_MEASURED_YET, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
+  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, idle, notMeasured: NOT_MEASURED_YET, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
 }
 
 main().catch((err) => {
