@@ -23,6 +23,7 @@ const PLAN = config.quick
 
 const TIMEOUTS = { connectMs: 15_000, drainMs: 15_000, wakeBroadcastMs: 60_000, httpMs: 30_000 };
 const CONNECT_CONCURRENCY = 32;
+const IDLE_MAX_ERRORS = 20;
 const PASSWORD = 'bench-password-not-secret';
 const runId = Date.now().toString(36);
 let cmidCounter = 0;
@@ -382,9 +383,18 @@ async function runIdle(target, users) {
   const rssBefore = rssBytes(config[target.server].pids.runtime);
   const proxyRssBefore = rssBytes(config[target.server].pids.proxy);
   const t0 = performance.now();
-  const idle = await pool(Array.from({ length: PLAN.idle }, () => 0), CONNECT_CONCURRENCY, async (userIdx) =>
-    openSocket(await socketUrl(room, users, userIdx)).catch((err) => err),
-  );
+  // Stop opening once sockets keep failing (a file-descriptor limit, say): the figure is
+  // how many were held, and the first error says what stopped it.
+  let errors = 0;
+  const idle = await pool(Array.from({ length: PLAN.idle }, () => 0), CONNECT_CONCURRENCY, async (userIdx) => {
+    if (errors >= IDLE_MAX_ERRORS) return new Error('not attempted: too many connect errors before');
+    try {
+      return await openSocket(await socketUrl(room, users, userIdx));
+    } catch (err) {
+      errors += 1;
+      return err;
+    }
+  });
   const connectS = (performance.now() - t0) / 1000;
   const sockets = idle.filter((ws) => !(ws instanceof Error));
   const failures = idle.filter((ws) => ws instanceof Error);
@@ -421,7 +431,7 @@ async function runIdle(target, users) {
     connected: sockets.length,
     held: received,
     connectErrors: failures.length,
-    firstError: failures[0]?.message ?? null,
+    firstError: failures[0] ? String(failures[0].cause ?? failures[0].message) : null,
     connectPerS: round(sockets.length / connectS),
     idleWaitS: PLAN.idleWaitMs / 1000,
     hibernated,
