@@ -10,7 +10,7 @@
  * target back to back, so ratios compare neighbouring moments of a noisy machine.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpuSample, rssBytes } from './proc.mjs';
+import { cpuSample, isAlive, rssBytes } from './proc.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const SERVICE = config.service.url;
@@ -82,7 +82,11 @@ function openSocket(url) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     const timer = setTimeout(() => fail(new Error(`connect timed out: ${url.split('?')[0]}`)), TIMEOUTS.connectMs);
+    let settled = false;
+    // close() can fire onerror/onclose synchronously, which would call fail again.
     function fail(err) {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       try {
         ws.close();
@@ -97,6 +101,7 @@ function openSocket(url) {
       const frame = JSON.parse(ev.data);
       if (frame.type !== 'ready') return fail(new Error(`expected ready, got ${ev.data.slice(0, 200)}`));
       clearTimeout(timer);
+      settled = true;
       ws.onerror = null;
       ws.onclose = null;
       ws.onmessage = null;
@@ -401,6 +406,7 @@ async function runIdle(target, users) {
   const rssConnected = rssBytes(config[target.server].pids.runtime);
   const startedAt = target.server === 'baseline' ? await roomStartedAt(room) : null;
   await delay(PLAN.idleWaitMs);
+  const runtimeAlive = isAlive(config[target.server].pids.runtime);
   const rssIdle = rssBytes(config[target.server].pids.runtime);
   const proxyRssIdle = rssBytes(config[target.server].pids.proxy);
 
@@ -435,6 +441,7 @@ async function runIdle(target, users) {
     connectPerS: round(sockets.length / connectS),
     idleWaitS: PLAN.idleWaitMs / 1000,
     hibernated,
+    runtimeAlive,
     wakeBroadcastMs: round(wakeMs),
     rssBeforeMb: round(rssBefore / 2 ** 20),
     rssConnectedMb: round(rssConnected / 2 ** 20),

@@ -3,23 +3,27 @@
  * CPU and memory of a process, read from /proc (Linux): what the runtime spent, apart
  * from what the load generator spent, so a reader sees what limited a run.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second for /proc/<pid>/stat; 100 on every Linux the bench targets. */
 const CLK_TCK = 100;
 
-/** CPU seconds (user + system) a process has used so far; 0 for no process. */
+/** CPU seconds (user + system) a process has used so far; 0 for no process, or one that has exited. */
 export function cpuSample(pid) {
-  if (!pid) return 0;
+  if (!isAlive(pid)) return 0;
   // The command name (field 2) may hold spaces, so split after its closing parenthesis.
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
 }
 
-/** Resident set size in bytes; 0 for no process. */
+export function isAlive(pid) {
+  return Boolean(pid) && existsSync(`/proc/${pid}`);
+}
+
+/** Resident set size in bytes; 0 for no process, or one that has exited. */
 export function rssBytes(pid) {
-  if (!pid) return 0;
+  if (!isAlive(pid)) return 0;
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
   return Number(line?.split(/\s+/)[1] ?? 0) * 1024;
 }

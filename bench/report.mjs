@@ -72,9 +72,9 @@ const ratioRows = (report) => report.ratios.map((r) => [r.name, r.service, r.bas
 const HISTORY_HEAD = ['target', 'pages', 'events/s', 'page p50/95/99 ms', 'runtime cpu'];
 const historyRows = (report) => report.history.map((r) => [r.target, r.pages, r.eventsPerS, lat(r.page), r.runtimeCpu]);
 
-const IDLE_HEAD = ['target', 'sockets', 'held after idle', 'hibernated', 'connects/s', 'wake + broadcast ms', 'rss before → connected → idle MB', 'KiB/socket (idle)'];
+const IDLE_HEAD = ['target', 'sockets', 'held after idle', 'runtime alive', 'first connect error', 'hibernated', 'connects/s', 'wake + broadcast ms', 'runtime rss before → connected → idle MB', 'runtime KiB/socket', 'proxy KiB/socket'];
 const idleRows = (report) =>
-  report.idle.map((r) => [r.target, r.connected, r.held, r.hibernated ?? 'not observable', r.connectPerS, r.wakeBroadcastMs, `${r.rssBeforeMb} → ${r.rssConnectedMb} → ${r.rssIdleMb}`, r.kbPerSocketIdle]);
+  report.idle.map((r) => [r.target, r.connected, r.held, r.runtimeAlive, r.firstError ?? '–', r.hibernated ?? 'not observable', r.connectPerS, r.wakeBroadcastMs, `${r.rssBeforeMb} → ${r.rssConnectedMb} → ${r.rssIdleMb}`, r.kbPerSocketIdle, r.proxyKbPerSocketIdle]);
 
 function textTable(head, rows) {
   const all = [head, ...rows].map((row) => row.map(String));
