@@ -50,6 +50,7 @@ export function buildReport({ load, ...meta }) {
       baseline: load.idle.find((r) => r.target === 'sqlite')?.held ?? null,
       ratio: null,
       goal: `>= ${IDLE_TARGET}`,
+      // A run that could not attempt the target (see IDLE_UNDER_WRANGLER_DEV) neither meets nor misses it.
       met: load.plan.idle >= IDLE_TARGET ? idle.held >= IDLE_TARGET : null,
     });
   }
@@ -83,7 +84,7 @@ function textTable(head, rows) {
 }
 
 function mdTable(head, rows) {
-  return [head, head.map(() => '---'), ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n');
+  return [head, head.map(() => '---'), ...rows].map((row) => `| ${row.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`).join('\n');
 }
 
 export function renderTable(report) {
