@@ -109,7 +109,9 @@ function stopAll() {
 
 function versions() {
   const pkg = (name) => JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
-  return { node: process.version, wrangler: pkg('wrangler'), workerd: pkg('workerd') };
+  // wrangler runs its own copy of workerd when it pins a different one.
+  const workerd = existsSync(join(ROOT, 'node_modules/wrangler/node_modules/workerd')) ? pkg('wrangler/node_modules/workerd') : pkg('workerd');
+  return { node: process.version, wrangler: pkg('wrangler'), workerd };
 }
 
 async function main() {
