@@ -1,0 +1,539 @@
+/**
+ * @module bench/load
+ * The load generator: a Node process apart from the runtime, driving the service and
+ * both baselines with the same frames, the same shapes and the same measurements.
+ *
+ *   node bench/load.mjs <config.json>
+ *
+ * The config (written by bench/run.mjs) names the two servers and the workerd process
+ * ids to sample; the results go to `config.out` as JSON. Each shape runs against every
+ * target back to back, so ratios compare neighbouring moments of a noisy machine.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpuSample, isAlive, rssBytes } from './proc.mjs';
+
+const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const SERVICE = config.service.url;
+const BASELINE = config.baseline.url;
+
+/**
+ * Under wrangler dev every socket passes through its proxy workerd, which spends about
+ * four file descriptors per proxied WebSocket; with this machine's hard limit of 20,000
+ * open files the proxy fails at ~5,000 sockets ("dup(): Too many open files"), for the
+ * service and the baseline alike. The issue's 10,000 needs workerd without the proxy.
+ */
+const IDLE_UNDER_WRANGLER_DEV = 4_500;
+
+/** Every bound in one place: the full run and the smoke run (`--quick`). */
+const PLAN = config.quick
+  ? { rounds: 1, users: 14, pairs: 5, group: [10, 100], warmupMs: 200, durationMs: 1_000, window: 16, rate: 100, rateMs: 1_000, idle: 500, idleWaitMs: 0, historyPages: 10, maxMessages: 50_000 }
+  : { rounds: 2, users: 104, pairs: 50, group: [10, 100], warmupMs: 1_000, durationMs: 3_000, window: 16, rate: 100, rateMs: 4_000, idle: IDLE_UNDER_WRANGLER_DEV, idleWaitMs: 15_000, historyPages: 50, maxMessages: 200_000 };
+
+const TIMEOUTS = { connectMs: 15_000, drainMs: 15_000, wakeBroadcastMs: 60_000, httpMs: 30_000 };
+const CONNECT_CONCURRENCY = 32;
+const IDLE_MAX_ERRORS = 20;
+const PASSWORD = 'bench-password-not-secret';
+const runId = Date.now().toString(36);
+let cmidCounter = 0;
+
+/** Targets, in the order each shape runs them. `server` says which runtime serves it. */
+const TARGETS = [
+  { name: 'service', server: 'service' },
+  { name: 'sqlite', server: 'baseline' },
+  { name: 'memory', server: 'baseline' },
+];
+
+/**
+ * Shapes that need features being built now. They are listed in the results as not
+ * measured, never faked: when the feature lands, give the entry a `run(target)` that
+ * returns the same figures as `runChat` and move it into `SHAPES`.
+ */
+export const NOT_MEASURED_YET = [
+  { shape: 'sse-latency', needs: 'Server-Sent Events delivery with Last-Event-ID', target: 'p50 within 2x WebSocket at 100 msg/s' },
+  { shape: 'long-poll-latency', needs: 'long-poll delivery with a cursor', target: 'p50 within 2x WebSocket at 100 msg/s' },
+  { shape: 'inbox-fanout-100', needs: "fan-out of messages to members' UserDOs and inbox sockets at /v1/inbox/ws", target: 'deliveries/s to 100 inboxes' },
+];
+
+// ── HTTP and sockets ─────────────────────────────────────────────────────────────
+
+async function http(method, path, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${SERVICE}${path}`, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(TIMEOUTS.httpMs),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
+  return text ? JSON.parse(text) : null;
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+async function pool(items, limit, fn) {
+  const results = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Opens a socket and resolves once the server's first frame (`ready`) arrives. */
+function openSocket(url) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    const timer = setTimeout(() => fail(new Error(`connect timed out: ${url.split('?')[0]}`)), TIMEOUTS.connectMs);
+    let settled = false;
+    // close() can fire onerror/onclose synchronously, which would call fail again.
+    function fail(err) {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      try {
+        ws.close();
+      } catch {
+        // Not open yet.
+      }
+      reject(err);
+    }
+    ws.onerror = () => fail(new Error(`socket error: ${url.split('?')[0]}`));
+    ws.onclose = (ev) => fail(new Error(`closed before ready (${ev.code}): ${url.split('?')[0]}`));
+    ws.onmessage = (ev) => {
+      const frame = JSON.parse(ev.data);
+      if (frame.type !== 'ready') return fail(new Error(`expected ready, got ${ev.data.slice(0, 200)}`));
+      clearTimeout(timer);
+      settled = true;
+      ws.onerror = null;
+      ws.onclose = null;
+      ws.onmessage = null;
+      resolve(ws);
+    };
+  });
+}
+
+async function closeAll(sockets) {
+  await pool(sockets, 256, (ws) => new Promise((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve();
+    const timer = setTimeout(resolve, 2_000);
+    ws.onclose = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    ws.close(1000);
+  }));
+}
+
+// ── Setup: users and rooms ───────────────────────────────────────────────────────
+
+/** Registers the users once: scrypt makes each registration cost ~80 ms of server CPU. */
+async function registerUsers(count) {
+  return pool(Array.from({ length: count }, (_, i) => i), 2, (i) =>
+    http('POST', '/v1/auth/register', {
+      body: { handle: `b${runId}_${i}`, displayName: `bench ${i}`, password: PASSWORD, deviceName: 'bench' },
+    }),
+  );
+}
+
+/**
+ * A room is one conversation on one target, with the user index behind each socket.
+ * On the service it is a real conversation (direct for pairs, else a group); on a
+ * baseline it is just a fresh object name.
+ */
+async function createRoom(target, users, memberIdx, label) {
+  if (target.server === 'baseline') {
+    return { target, id: `${target.name}-${label}-${runId}`, memberIdx };
+  }
+  const owner = users[memberIdx[0]];
+  const others = [...new Set(memberIdx.slice(1))].filter((i) => i !== memberIdx[0]).map((i) => users[i].user.id);
+  const body = memberIdx.length === 2 ? { kind: 'direct', peerId: others[0] } : { kind: 'group', title: label, memberIds: others };
+  const { conversation } = await http('POST', '/v1/conversations', { token: owner.accessToken, body });
+  return { target, id: conversation.id, memberIdx };
+}
+
+async function socketUrl(room, users, userIdx) {
+  if (room.target.server === 'baseline') {
+    return `${BASELINE.replace('http', 'ws')}/${room.target.name}/${room.id}/ws?user=u${userIdx}&device=d${userIdx}`;
+  }
+  const { ticket } = await http('POST', '/v1/auth/tickets', { token: users[userIdx].accessToken });
+  return `${SERVICE.replace('http', 'ws')}/v1/conversations/${room.id}/ws?ticket=${encodeURIComponent(ticket)}`;
+}
+
+async function openRoom(room, users) {
+  return pool(room.memberIdx, CONNECT_CONCURRENCY, async (userIdx) => openSocket(await socketUrl(room, users, userIdx)));
+}
+
+// ── Measurement ──────────────────────────────────────────────────────────────────
+
+function percentiles(values) {
+  if (values.length === 0) return { p50: null, p95: null, p99: null };
+  const sorted = Float64Array.from(values).sort();
+  const at = (q) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))], 2);
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
+}
+
+function round(value, digits = 1) {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+/** CPU and memory of the runtime (its workerd) and of this load generator. */
+function snapshot(server) {
+  return { at: performance.now(), runtime: cpuSample(config[server].pids.runtime), proxy: cpuSample(config[server].pids.proxy), load: process.cpuUsage() };
+}
+
+function usage(server, start, end) {
+  const wallS = (end.at - start.at) / 1000;
+  const loadUs = end.load.user + end.load.system - start.load.user - start.load.system;
+  return {
+    runtimeCpu: round((end.runtime - start.runtime) / wallS, 2),
+    proxyCpu: round((end.proxy - start.proxy) / wallS, 2),
+    loadCpu: round(loadUs / 1e6 / wallS, 2),
+    runtimeRssMb: round(rssBytes(config[server].pids.runtime) / 2 ** 20),
+  };
+}
+
+const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ── Chat shapes ──────────────────────────────────────────────────────────────────
+
+/**
+ * Drives rooms of sockets and measures. In each room the first `senders` sockets send:
+ * `mode: 'max'` keeps `window` sends in flight per sender (a closed loop: as fast as
+ * acks come back); `mode: 'rate'` sends `rate` messages/s in total, open loop.
+ *
+ * Counted inside the measured window (after the warm-up): acks (messages accepted) and
+ * deliveries (an `events` frame carrying the message at a socket other than its
+ * sender's). Latencies: send→ack at the sender, send→receive at every other socket,
+ * for messages sent inside the window. After the window, sending stops and the run
+ * waits (bounded) until every measured message is acked and delivered, and reports
+ * what never arrived as `lost`.
+ */
+async function runChat(target, users, spec) {
+  const rooms = await pool(spec.rooms, 8, (memberIdx, r) => createRoom(target, users, memberIdx, `${spec.shape}-${r}`));
+  const socketsByRoom = await pool(rooms, 4, (room) => openRoom(room, users));
+  const sent = new Map();
+  const ackLat = [];
+  const recvLat = [];
+  const state = { recording: false, sending: true, windowOpen: false, acks: 0, deliveries: 0, expected: 0, seq: 0, outstanding: 0 };
+
+  const senders = [];
+  socketsByRoom.forEach((sockets, r) => {
+    sockets.forEach((ws, s) => {
+      const sender = s < spec.senders ? { ws, key: `${r}:${s}`, inflight: 0 } : null;
+      if (sender) senders.push(sender);
+      ws.onmessage = (ev) => onFrame(ev.data, `${r}:${s}`, sender);
+    });
+  });
+
+  function onFrame(data, socketKey, sender) {
+    const now = performance.now();
+    const frame = JSON.parse(data);
+    if (frame.type === 'ack') {
+      const m = sent.get(frame.cmid);
+      if (!m) return;
+      if (frame.duplicate) throw new Error(`${target.name} ${spec.shape}: ${frame.cmid} acked as a duplicate`);
+      sender.inflight -= 1;
+      if (state.windowOpen) state.acks += 1;
+      if (m.recorded) {
+        ackLat.push(now - m.at);
+        m.pending -= 1;
+        if (m.pending === 0) state.outstanding -= 1;
+      }
+      if (spec.mode === 'max') pump(sender);
+    } else if (frame.type === 'events') {
+      for (const event of frame.events) {
+        const m = sent.get(event.cmid);
+        if (!m || m.sender === socketKey) continue;
+        if (state.windowOpen) state.deliveries += 1;
+        if (m.recorded) {
+          recvLat.push(now - m.at);
+          m.pending -= 1;
+          if (m.pending === 0) state.outstanding -= 1;
+        }
+      }
+    } else if (frame.type === 'error') {
+      throw new Error(`${target.name} ${spec.shape}: error frame ${data.slice(0, 300)}`);
+    }
+  }
+
+  function sendOne(sender, roomSize) {
+    // Unique across the whole run: a direct conversation is reused by later rounds, and a
+    // repeated cmid would (rightly) be acked as a duplicate and not broadcast.
+    const cmid = `c${runId}-${++cmidCounter}`;
+    const recorded = state.recording;
+    sent.set(cmid, { at: performance.now(), sender: sender.key, recorded, pending: roomSize });
+    if (recorded) {
+      state.expected += 1;
+      state.outstanding += 1;
+    }
+    sender.inflight += 1;
+    state.seq += 1;
+    sender.ws.send(JSON.stringify({ type: 'send', cmid, content: { type: 'text', text: `bench message ${state.seq}` } }));
+  }
+
+  const roomSizeOf = (sender) => socketsByRoom[Number(sender.key.split(':')[0])].length;
+  function pump(sender) {
+    while (state.sending && sender.inflight < spec.window && state.seq < PLAN.maxMessages) sendOne(sender, roomSizeOf(sender));
+  }
+
+  let ticker = null;
+  if (spec.mode === 'max') {
+    for (const sender of senders) pump(sender);
+  } else {
+    const intervalMs = 1000 / spec.rate;
+    const begin = performance.now();
+    let k = 0;
+    const tick = () => {
+      if (!state.sending) return;
+      const due = Math.floor((performance.now() - begin) / intervalMs);
+      while (k <= due) sendOne(senders[k++ % senders.length], roomSizeOf(senders[0]));
+      ticker = setTimeout(tick, Math.max(0, begin + k * intervalMs - performance.now()));
+    };
+    tick();
+  }
+
+  await delay(spec.warmupMs);
+  state.recording = true;
+  state.windowOpen = true;
+  const start = snapshot(target.server);
+  await delay(spec.durationMs);
+  state.recording = false;
+  state.windowOpen = false;
+  const end = snapshot(target.server);
+  state.sending = false;
+  clearTimeout(ticker);
+  const drainUntil = performance.now() + TIMEOUTS.drainMs;
+  while (state.outstanding > 0 && performance.now() < drainUntil) await delay(20);
+
+  await closeAll(socketsByRoom.flat());
+  const wallS = (end.at - start.at) / 1000;
+  return {
+    rooms,
+    result: {
+      shape: spec.shape,
+      target: target.name,
+      sockets: socketsByRoom.reduce((n, s) => n + s.length, 0),
+      msgsPerS: round(state.acks / wallS),
+      deliveriesPerS: round(state.deliveries / wallS),
+      ack: percentiles(ackLat),
+      recv: percentiles(recvLat),
+      messages: state.expected,
+      lost: state.outstanding,
+      ...usage(target.server, start, end),
+    },
+  };
+}
+
+function chatShapes() {
+  const range = (from, n) => Array.from({ length: n }, (_, i) => from + i);
+  const member = (i) => i % PLAN.users;
+  const common = { warmupMs: PLAN.warmupMs, window: PLAN.window };
+  return [
+    { ...common, shape: '1:1 max', rooms: [[0, 1]], senders: 2, mode: 'max', durationMs: PLAN.durationMs },
+    { ...common, shape: `1:1 ${PLAN.rate}/s`, rooms: [[2, 3]], senders: 1, mode: 'rate', rate: PLAN.rate, durationMs: PLAN.rateMs },
+    ...PLAN.group.map((n) => ({ ...common, shape: `group ${n} max`, rooms: [range(0, n).map(member)], senders: 2, mode: 'max', durationMs: PLAN.durationMs })),
+    {
+      ...common,
+      shape: `${PLAN.pairs}x2 parallel`,
+      rooms: range(0, PLAN.pairs).map((p) => [4 + 2 * p, 5 + 2 * p].map(member)),
+      senders: 2,
+      window: 4,
+      mode: 'max',
+      durationMs: PLAN.durationMs,
+    },
+  ];
+}
+
+// ── History ──────────────────────────────────────────────────────────────────────
+
+/** Walks a room's history forwards in pages of 100, one request at a time. */
+async function runHistory(target, room, users) {
+  if (target.name === 'memory') return null;
+  const latencies = [];
+  let after = 0;
+  let events = 0;
+  const start = snapshot(target.server);
+  for (let page = 0; page < PLAN.historyPages; page++) {
+    const t0 = performance.now();
+    const body =
+      target.server === 'service'
+        ? await http('GET', `/v1/conversations/${room.id}/events?after=${after}&limit=100`, { token: users[0].accessToken })
+        : await (await fetch(`${BASELINE}/sqlite/${room.id}/history?after=${after}&limit=100`, { signal: AbortSignal.timeout(TIMEOUTS.httpMs) })).json();
+    latencies.push(performance.now() - t0);
+    events += body.events.length;
+    if (!body.hasMore || body.events.length === 0) break;
+    after = body.events.at(-1).seq;
+  }
+  const end = snapshot(target.server);
+  return {
+    shape: 'history pages of 100',
+    target: target.name,
+    pages: latencies.length,
+    eventsPerS: round(events / ((end.at - start.at) / 1000)),
+    page: percentiles(latencies),
+    ...usage(target.server, start, end),
+  };
+}
+
+// ── Idle capacity ────────────────────────────────────────────────────────────────
+
+/**
+ * Opens `PLAN.idle` sockets on one object, lets them go idle long enough for the object
+ * to hibernate, then wakes it with one message and counts how many idle sockets receive
+ * the broadcast: a socket that got it was held. Memory per socket is the runtime's RSS
+ * growth divided by the sockets (RSS rarely shrinks, so this is an upper bound).
+ */
+async function runIdle(target, users) {
+  const room = await createRoom(target, users, [0, 1], 'idle');
+  const probe = await openSocket(await socketUrl(room, users, 1));
+  const rssBefore = rssBytes(config[target.server].pids.runtime);
+  const proxyRssBefore = rssBytes(config[target.server].pids.proxy);
+  const t0 = performance.now();
+  // Stop opening once sockets keep failing (a file-descriptor limit, say): the figure is
+  // how many were held, and the first error says what stopped it.
+  let errors = 0;
+  const idle = await pool(Array.from({ length: PLAN.idle }, () => 0), CONNECT_CONCURRENCY, async (userIdx) => {
+    if (errors >= IDLE_MAX_ERRORS) return new Error('not attempted: too many connect errors before');
+    try {
+      return await openSocket(await socketUrl(room, users, userIdx));
+    } catch (err) {
+      errors += 1;
+      return err;
+    }
+  });
+  const connectS = (performance.now() - t0) / 1000;
+  const sockets = idle.filter((ws) => !(ws instanceof Error));
+  const failures = idle.filter((ws) => ws instanceof Error);
+  const rssConnected = rssBytes(config[target.server].pids.runtime);
+  const startedAt = target.server === 'baseline' ? await roomStartedAt(room).catch(() => null) : null;
+  await delay(PLAN.idleWaitMs);
+  const runtimeAlive = isAlive(config[target.server].pids.runtime);
+  const rssIdle = rssBytes(config[target.server].pids.runtime);
+  const proxyRssIdle = rssBytes(config[target.server].pids.proxy);
+
+  let received = 0;
+  const allReceived = new Promise((resolve) => {
+    const timer = setTimeout(resolve, TIMEOUTS.wakeBroadcastMs);
+    for (const ws of sockets) {
+      ws.onmessage = (ev) => {
+        if (JSON.parse(ev.data).type !== 'events') return;
+        received += 1;
+        if (received === sockets.length) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+    }
+  });
+  const tWake = performance.now();
+  probe.send(JSON.stringify({ type: 'send', cmid: `wake-${runId}-${target.name}`, content: { type: 'text', text: 'wake up' } }));
+  await allReceived;
+  const wakeMs = performance.now() - tWake;
+  const hibernated = startedAt === null ? null : (await roomStartedAt(room).catch(() => startedAt)) !== startedAt;
+  await closeAll([probe, ...sockets]);
+  return {
+    shape: 'idle sockets on one object',
+    target: target.name,
+    attempted: PLAN.idle,
+    connected: sockets.length,
+    held: received,
+    connectErrors: failures.length,
+    firstError: failures[0] ? String(failures[0].cause ?? failures[0].message) : null,
+    connectPerS: round(sockets.length / connectS),
+    idleWaitS: PLAN.idleWaitMs / 1000,
+    hibernated,
+    runtimeAlive,
+    wakeBroadcastMs: round(wakeMs),
+    rssBeforeMb: round(rssBefore / 2 ** 20),
+    rssConnectedMb: round(rssConnected / 2 ** 20),
+    rssIdleMb: round(rssIdle / 2 ** 20),
+    kbPerSocketConnected: sockets.length ? round((rssConnected - rssBefore) / sockets.length / 1024, 2) : null,
+    kbPerSocketIdle: sockets.length ? round((rssIdle - rssBefore) / sockets.length / 1024, 2) : null,
+    proxyKbPerSocketIdle: sockets.length ? round((proxyRssIdle - proxyRssBefore) / sockets.length / 1024, 2) : null,
+  };
+}
+
+/** The baseline room reports when its instance started: a change across the idle wait means it hibernated and woke. */
+async function roomStartedAt(room) {
+  const res = await fetch(`${BASELINE}/${room.target.name}/${room.id}/stats`, { signal: AbortSignal.timeout(TIMEOUTS.httpMs) });
+  return (await res.json()).startedAt;
+}
+
+/** One row per shape and target: the mean of each figure over the rounds, lost summed. */
+function combineRounds(rows) {
+  const groups = new Map();
+  for (const row of rows) {
+    const key = `${row.shape}\u0000${row.target}`;
+    groups.set(key, [...(groups.get(key) ?? []), row]);
+  }
+  const mean = (values) => (values.some((v) => v === null) ? null : round(values.reduce((a, b) => a + b, 0) / values.length, 2));
+  const combine = (list) => {
+    const out = {};
+    for (const [key, value] of Object.entries(list[0])) {
+      if (key === 'lost' || key === 'messages') out[key] = list.reduce((n, r) => n + r[key], 0);
+      else if (typeof value === 'number') out[key] = mean(list.map((r) => r[key]));
+      else if (value && typeof value === 'object') out[key] = combine(list.map((r) => r[key]));
+      else out[key] = value;
+    }
+    return out;
+  };
+  return [...groups.values()].map((list) => ({ ...combine(list), rounds: list.length }));
+}
+
+// ── Main ─────────────────────────────────────────────────────────────────────────
+
+function log(line) {
+  process.stderr.write(`[bench] ${line}\n`);
+}
+
+async function main() {
+  const t0 = performance.now();
+  log(`registering ${PLAN.users} users`);
+  const users = await registerUsers(PLAN.users);
+  log(`registered in ${round((performance.now() - t0) / 1000)} s`);
+
+  const rounds = [];
+  const historyRooms = new Map();
+  for (const spec of chatShapes()) {
+    // Rounds alternate the order (A B C, C B A …) so no target always runs first or last.
+    for (let round = 0; round < PLAN.rounds; round++) {
+      for (const target of round % 2 === 0 ? TARGETS : [...TARGETS].reverse()) {
+        const { rooms, result } = await runChat(target, users, spec);
+        if (spec.shape === '1:1 max' && round === 0) historyRooms.set(target.name, rooms[0]);
+        rounds.push(result);
+        log(`${spec.shape.padEnd(16)} ${target.name.padEnd(8)} ${result.msgsPerS} msg/s, ${result.deliveriesPerS} deliveries/s, recv p50 ${result.recv.p50} ms, lost ${result.lost}`);
+      }
+    }
+  }
+  const chat = combineRounds(rounds);
+
+  const history = [];
+  for (const target of TARGETS) {
+    const result = await runHistory(target, historyRooms.get(target.name), users);
+    if (result) {
+      history.push(result);
+      log(`history          ${target.name.padEnd(8)} ${result.eventsPerS} events/s, page p50 ${result.page.p50} ms`);
+    }
+  }
+
+  const idle = [];
+  for (const target of TARGETS.filter((t) => t.name !== 'memory')) {
+    const result = await runIdle(target, users);
+    idle.push(result);
+    log(`idle             ${target.name.padEnd(8)} held ${result.held}/${result.attempted}, ${result.kbPerSocketIdle} KiB/socket, hibernated ${result.hibernated}`);
+  }
+
+  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, idle, notMeasured: NOT_MEASURED_YET, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
+}
+
+main().catch((err) => {
+  process.stderr.write(`[bench] load generator failed: ${err.stack ?? err}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,211 @@
+/**
+ * @module bench/report
+ * Turns the load generator's figures into the report: ratios against the baselines of
+ * the same run (with the issue's targets), a text table, an SVG chart drawn from the
+ * numbers, and the generated part of docs/BENCHMARKS.md.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+
+/** The targets of issue 6, each read from figures of one run. */
+const TARGETS = [
+  { name: '1:1 msgs/s, service / sqlite', shape: '1:1 max', metric: (r) => r.msgsPerS, vs: 'sqlite', atLeast: 0.9 },
+  { name: 'group 10 msgs/s, service / sqlite', shape: 'group 10 max', metric: (r) => r.msgsPerS, vs: 'sqlite', atLeast: 0.9 },
+  { name: 'group 100 deliveries/s, service / no-storage', shape: 'group 100 max', metric: (r) => r.deliveriesPerS, vs: 'memory', atLeast: 1.0 },
+  { name: 'p50 send→receive at 100 msg/s, service / sqlite', shape: '1:1 100/s', metric: (r) => r.recv.p50, vs: 'sqlite', atMost: 1.2 },
+  { name: 'p50 send→ack at 100 msg/s, service / sqlite', shape: '1:1 100/s', metric: (r) => r.ack.p50, vs: 'sqlite', atMost: 1.2 },
+];
+
+/** Informational ratios: no target in the issue, but a reader wants them beside the rest. */
+const CONTEXT = [
+  { name: 'group 100 deliveries/s, service / sqlite', shape: 'group 100 max', metric: (r) => r.deliveriesPerS, vs: 'sqlite' },
+  { name: 'parallel msgs/s, service / sqlite', shape: /parallel$/, metric: (r) => r.msgsPerS, vs: 'sqlite' },
+];
+
+const IDLE_TARGET = 10_000;
+
+function find(rows, shape, target) {
+  return rows.find((r) => (shape instanceof RegExp ? shape.test(r.shape) : r.shape === shape) && r.target === target);
+}
+
+function ratio(rows, spec) {
+  const service = find(rows, spec.shape, 'service');
+  const base = find(rows, spec.shape, spec.vs);
+  if (!service || !base) return null;
+  const a = spec.metric(service);
+  const b = spec.metric(base);
+  if (a === null || b === null || b === 0) return null;
+  const value = Math.round((a / b) * 100) / 100;
+  const met = spec.atLeast !== undefined ? value >= spec.atLeast : spec.atMost !== undefined ? value <= spec.atMost : null;
+  const goal = spec.atLeast !== undefined ? `>= ${spec.atLeast}` : spec.atMost !== undefined ? `<= ${spec.atMost}` : '';
+  return { name: spec.name, service: a, baseline: b, ratio: value, goal, met };
+}
+
+export function buildReport({ load, ...meta }) {
+  const ratios = [...TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec)).filter(Boolean);
+  const idle = load.idle.find((r) => r.target === 'service');
+  if (idle) {
+    ratios.push({
+      name: 'idle hibernated sockets held by one object (service)',
+      service: idle.held,
+      baseline: load.idle.find((r) => r.target === 'sqlite')?.held ?? null,
+      ratio: null,
+      goal: `>= ${IDLE_TARGET}`,
+      // A run that could not attempt the target (see IDLE_UNDER_WRANGLER_DEV) neither meets nor misses it.
+      met: load.plan.idle >= IDLE_TARGET ? idle.held >= IDLE_TARGET : null,
+    });
+  }
+  return { ...meta, plan: load.plan, loadSeconds: load.loadSeconds, ratios, chat: load.chat, history: load.history, idle: load.idle, notMeasured: load.notMeasured };
+}
+
+// ── Text and Markdown tables ─────────────────────────────────────────────────────
+
+const lat = (l) => (l.p50 === null ? '–' : `${l.p50} / ${l.p95} / ${l.p99}`);
+const verdict = (met) => (met === null ? '–' : met ? 'met' : 'MISSED');
+
+function chatRows(report) {
+  return report.chat.map((r) => [r.shape, r.target, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.ack), lat(r.recv), r.runtimeCpu, r.proxyCpu, r.loadCpu, r.runtimeRssMb, r.lost]);
+}
+const CHAT_HEAD = ['shape', 'target', 'sockets', 'msgs/s', 'deliveries/s', 'ack p50/95/99 ms', 'recv p50/95/99 ms', 'runtime cpu', 'proxy cpu', 'load cpu', 'rss MB', 'lost'];
+
+const RATIO_HEAD = ['ratio', 'service', 'baseline', 'ratio', 'target', 'verdict'];
+const ratioRows = (report) => report.ratios.map((r) => [r.name, r.service, r.baseline ?? '–', r.ratio ?? '–', r.goal || '–', verdict(r.met)]);
+
+const HISTORY_HEAD = ['target', 'pages', 'events/s', 'page p50/95/99 ms', 'runtime cpu'];
+const historyRows = (report) => report.history.map((r) => [r.target, r.pages, r.eventsPerS, lat(r.page), r.runtimeCpu]);
+
+const IDLE_HEAD = ['target', 'sockets', 'held after idle', 'runtime alive', 'first connect error', 'hibernated', 'connects/s', 'wake + broadcast ms', 'runtime rss before → connected → idle MB', 'runtime KiB/socket', 'proxy KiB/socket'];
+const idleRows = (report) =>
+  report.idle.map((r) => [r.target, r.connected, r.held, r.runtimeAlive, r.firstError ?? '–', r.hibernated ?? 'not observable', r.connectPerS, r.wakeBroadcastMs, `${r.rssBeforeMb} → ${r.rssConnectedMb} → ${r.rssIdleMb}`, r.kbPerSocketIdle, r.proxyKbPerSocketIdle]);
+
+function textTable(head, rows) {
+  const all = [head, ...rows].map((row) => row.map(String));
+  const widths = head.map((_, i) => Math.max(...all.map((row) => row[i].length)));
+  return all.map((row, n) => row.map((cell, i) => cell.padEnd(widths[i])).join('  ') + (n === 0 ? `\n${widths.map((w) => '-'.repeat(w)).join('  ')}` : '')).join('\n');
+}
+
+function mdTable(head, rows) {
+  return [head, head.map(() => '---'), ...rows].map((row) => `| ${row.map((c) => String(c).replace(/\|/g, '\\|')).join(' | ')} |`).join('\n');
+}
+
+export function renderTable(report) {
+  return [
+    `Benchmark ${report.quick ? '(quick) ' : ''}${report.startedAt} on ${report.machine.cores} x ${report.machine.cpu}`,
+    '',
+    textTable(CHAT_HEAD, chatRows(report)),
+    '',
+    textTable(HISTORY_HEAD, historyRows(report)),
+    '',
+    textTable(IDLE_HEAD, idleRows(report)),
+    '',
+    textTable(RATIO_HEAD, ratioRows(report)),
+    '',
+    `Not measured yet: ${report.notMeasured.map((n) => `${n.shape} (needs ${n.needs})`).join('; ')}`,
+  ].join('\n');
+}
+
+// ── docs/BENCHMARKS.md ───────────────────────────────────────────────────────────
+
+const BEGIN = '<!-- bench:generated:begin -->';
+const END = '<!-- bench:generated:end -->';
+
+function markdown(report) {
+  const m = report.machine;
+  return [
+    `Run ${report.startedAt} (${report.loadSeconds} s of load), on ${m.cores} x ${m.cpu}, ${m.memoryGb} GB RAM, load average at start ${m.loadAverageAtStart}; Node ${report.versions.node}, wrangler ${report.versions.wrangler}, workerd ${report.versions.workerd}. Harness: ${report.harness}.`,
+    '',
+    '![Benchmark chart](bench-latest.svg)',
+    '',
+    '### Against the targets',
+    '',
+    mdTable(RATIO_HEAD, ratioRows(report)),
+    '',
+    '### Chat shapes',
+    '',
+    mdTable(CHAT_HEAD, chatRows(report)),
+    '',
+    '### History (pages of 100, one request at a time)',
+    '',
+    mdTable(HISTORY_HEAD, historyRows(report)),
+    '',
+    '### Idle capacity',
+    '',
+    mdTable(IDLE_HEAD, idleRows(report)),
+    '',
+    '### Not measured yet',
+    '',
+    ...report.notMeasured.map((n) => `- \`${n.shape}\`: needs ${n.needs}; target: ${n.target}.`),
+  ].join('\n');
+}
+
+/** Replaces what lies between the markers, keeping the hand-written text around it. */
+export function rewriteBenchmarksDoc(path, report) {
+  const doc = readFileSync(path, 'utf8');
+  const begin = doc.indexOf(BEGIN);
+  const end = doc.indexOf(END);
+  if (begin < 0 || end < begin) throw new Error(`${path} lacks the ${BEGIN} … ${END} markers`);
+  writeFileSync(path, `${doc.slice(0, begin + BEGIN.length)}\n${markdown(report)}\n${doc.slice(end)}`);
+}
+
+// ── The chart ────────────────────────────────────────────────────────────────────
+
+const COLORS = { service: '#d9480f', sqlite: '#1c7ed6', memory: '#868e96' };
+const LABELS = { service: 'service', sqlite: 'SQLite baseline', memory: 'no-storage baseline' };
+
+function esc(text) {
+  return String(text).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Horizontal grouped bars: one group per shape, one bar per target, each on its own axis. */
+function barPanel({ x, y, width, title, groups, unit }) {
+  const barH = 14;
+  const gap = 10;
+  const labelW = 120;
+  const plotW = width - labelW - 70;
+  const parts = [`<text x="${x}" y="${y}" font-weight="bold">${esc(title)}</text>`];
+  let cy = y + 14;
+  for (const group of groups) {
+    const max = Math.max(...group.bars.map((b) => b.value ?? 0), 1);
+    parts.push(`<text x="${x}" y="${cy + barH + 4}" >${esc(group.label)}</text>`);
+    for (const bar of group.bars) {
+      const w = bar.value === null ? 0 : Math.max(1, (bar.value / max) * plotW);
+      parts.push(`<rect x="${x + labelW}" y="${cy}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${COLORS[bar.target]}"/>`);
+      parts.push(`<text x="${x + labelW + w + 4}" y="${cy + barH - 4}" font-size="10">${bar.value === null ? '–' : esc(bar.value)}${unit}</text>`);
+      cy += barH;
+    }
+    cy += gap;
+  }
+  return { svg: parts.join('\n'), bottom: cy };
+}
+
+export function renderSvg(report) {
+  const shapes = [...new Set(report.chat.map((r) => r.shape))];
+  const bars = (metric, shapeList) =>
+    shapeList.map((shape) => ({
+      label: shape,
+      bars: ['service', 'sqlite', 'memory'].map((target) => {
+        const row = find(report.chat, shape, target);
+        return { target, value: row ? metric(row) : null };
+      }),
+    }));
+  const width = 980;
+  const throughput = barPanel({ x: 20, y: 60, width: width / 2 - 20, title: 'Messages accepted per second', groups: bars((r) => r.msgsPerS, shapes.filter((s) => !s.includes('/s'))), unit: '' });
+  const deliveries = barPanel({ x: width / 2 + 10, y: 60, width: width / 2 - 20, title: 'Deliveries per second', groups: bars((r) => r.deliveriesPerS, shapes.filter((s) => !s.includes('/s'))), unit: '' });
+  const latencyTop = Math.max(throughput.bottom, deliveries.bottom) + 20;
+  const rateShape = shapes.find((s) => s.includes('/s'));
+  const latency = barPanel({ x: 20, y: latencyTop, width: width / 2 - 20, title: `p50 send→receive at ${rateShape ?? ''} (ms)`, groups: rateShape ? bars((r) => r.recv.p50, [rateShape]) : [], unit: ' ms' });
+  const latency99 = barPanel({ x: width / 2 + 10, y: latencyTop, width: width / 2 - 20, title: `p99 send→receive at ${rateShape ?? ''} (ms)`, groups: rateShape ? bars((r) => r.recv.p99, [rateShape]) : [], unit: ' ms' });
+  const height = Math.max(latency.bottom, latency99.bottom) + 20;
+  const legend = ['service', 'sqlite', 'memory']
+    .map((t, i) => `<rect x="${20 + i * 200}" y="34" width="12" height="12" fill="${COLORS[t]}"/><text x="${36 + i * 200}" y="44">${LABELS[t]}</text>`)
+    .join('\n');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">
+<rect width="100%" height="100%" fill="white"/>
+<text x="20" y="20" font-size="14" font-weight="bold">${esc(`edge-chat benchmark, ${report.startedAt.slice(0, 16)}Z, ${report.machine.cores} cores (each shape scaled to its own largest bar)`)}</text>
+${legend}
+${throughput.svg}
+${deliveries.svg}
+${latency.svg}
+${latency99.svg}
+</svg>
+`;
+}
