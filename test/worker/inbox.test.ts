@@ -99,7 +99,8 @@ describe('eviction', () => {
           JSON.stringify({ cmid: `stored-${seq}`, content: { type: 'text', text: `stored ${seq}` } }),
         );
       }
-      await state.storage.setAlarm(Date.now());
+      // Far enough ahead that only runDurableObjectAlarm below runs it.
+      await state.storage.setAlarm(Date.now() + 3_600_000);
     });
     await evictDurableObject(stub);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
