@@ -20,6 +20,10 @@ const STATE = join(ROOT, 'bench/.state');
 const RESULTS = join(ROOT, 'bench/results');
 const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
 const quick = process.argv.includes('--quick');
+/** `--only=<prefix>[,<prefix>]`: run just the chat shapes (or `history`, `idle`) whose name starts so; for A/B runs, writes bench/results/only.json. */
+/** `--rounds=N`: rounds per shape (default: 1 quick, 2 full); more rounds average out a noisy machine. */
+const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length)) || null;
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
 
 /** Only these ports, only 127.0.0.1 (shared machine). */
 const SERVERS = {
@@ -139,6 +143,8 @@ async function main() {
   const out = join(STATE, 'load-results.json');
   const config = {
     quick,
+    only,
+    rounds,
     out,
     service: { url: `http://127.0.0.1:${SERVERS.service.port}`, pids: workerdPids(service, SERVERS.service.port) },
     baseline: { url: `http://127.0.0.1:${SERVERS.baseline.port}`, pids: workerdPids(baseline, SERVERS.baseline.port) },
@@ -154,11 +160,11 @@ async function main() {
     harness: 'wrangler dev (two workerd processes: proxy + runtime), X_LOCAL_OBSERVABILITY=false',
     load: JSON.parse(readFileSync(out, 'utf8')),
   });
-  const resultFile = join(RESULTS, quick ? 'quick.json' : 'latest.json');
+  const resultFile = join(RESULTS, only ? 'only.json' : quick ? 'quick.json' : 'latest.json');
   writeFileSync(resultFile, JSON.stringify(report, null, 2));
   process.stdout.write(`${renderTable(report)}\n`);
   log(`wrote ${resultFile}`);
-  if (!quick) {
+  if (!quick && !only) {
     writeFileSync(join(ROOT, 'docs/bench-latest.svg'), renderSvg(report));
     rewriteBenchmarksDoc(join(ROOT, 'docs/BENCHMARKS.md'), report);
     log('wrote docs/bench-latest.svg and the table in docs/BENCHMARKS.md');
