@@ -56,6 +56,7 @@ import * as lifecycle from './lifecycle.js';
 import * as search from './search.js';
 import { TypingTracker } from './typing.js';
 import * as fanout from './fanout.js';
+import { EventBatcher, intervalMs } from './batcher.js';
 import type { UserUpdate } from '../user/updates.js';
 import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
 
@@ -93,6 +94,14 @@ export class ConversationDO extends DurableObject<Env> {
   private alarmAt: number | null = null;
   /** Until when members' UserDOs send presence changes here (renewed while windows are open). */
   private presenceUntil = 0;
+  /**
+   * Members by user id, read once and dropped whenever membership changes (only this
+   * object writes it), so the send path checks membership without SQL.
+   */
+  private memberCache: Map<string, Member> | null = null;
+  /** Socket attachments already read: deserializing costs more than a map look-up. */
+  private readonly identities = new WeakMap<WebSocket, SocketAttachment>();
+  private readonly batcher = new EventBatcher((events) => this.writeAll({ type: 'events', conversationId: this.requireMeta().id, events }));
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -108,7 +117,7 @@ export class ConversationDO extends DurableObject<Env> {
   async create(init: CreateInit): Promise<Result<ConversationInfo>> {
     const existing = this.loadMeta();
     if (existing) {
-      if (existing.kind === 'direct' && init.kind === 'direct' && members.getMember(this.sql, init.creator.userId)) {
+      if (existing.kind === 'direct' && init.kind === 'direct' && this.member(init.creator.userId)) {
         return ok(this.describe());
       }
       return fail('conflict', 'This conversation already exists.');
@@ -117,7 +126,7 @@ export class ConversationDO extends DurableObject<Env> {
     const memberRole: Role = 'member';
     const creatorRole: Role = init.kind === 'group' ? 'owner' : 'member';
     const all = [init.creator.userId, ...init.memberIds.filter((id) => id !== init.creator.userId)];
-    this.ctx.storage.transactionSync(() => {
+    this.transaction(() => {
       const rows: [string, string][] = [
         ['id', init.id],
         ['kind', init.kind],
@@ -127,6 +136,7 @@ export class ConversationDO extends DurableObject<Env> {
       for (const [key, value] of rows) this.sql.exec('INSERT INTO meta (key, value) VALUES (?, ?)', key, value);
       all.forEach((userId, i) => members.putMember(this.sql, { userId, role: i === 0 ? creatorRole : memberRole, joinedAt: now }));
       this.meta = null;
+      this.memberCache = null;
       for (const userId of all) {
         const role = userId === init.creator.userId ? creatorRole : memberRole;
         outbox.enqueue(this.sql, userId, this.membershipUpdate(userId, role, 0, now, all), now);
@@ -147,8 +157,8 @@ export class ConversationDO extends DurableObject<Env> {
     const result = attempt(() => {
       const meta = this.requireMeta();
       members.assertCanAdd(meta.kind, this.requireMember(actor.userId));
-      if (members.getMember(this.sql, userId)) throw new AppError('conflict', 'That user is already a member.');
-      if (members.memberCount(this.sql) >= LIMITS.maxGroupMembers) {
+      if (this.member(userId)) throw new AppError('conflict', 'That user is already a member.');
+      if (this.memberMap().size >= LIMITS.maxGroupMembers) {
         throw new AppError('forbidden', `Groups are limited to ${LIMITS.maxGroupMembers} members.`);
       }
       return this.changeMembership(actor, { type: 'member_added', userId, role }, () =>
@@ -165,7 +175,7 @@ export class ConversationDO extends DurableObject<Env> {
     const result = attempt(() => {
       const meta = this.requireMeta();
       const actorMember = this.requireMember(actor.userId);
-      const target = members.getMember(this.sql, userId);
+      const target = this.member(userId);
       if (!target) throw new AppError('not_found', 'That user is not a member.');
       members.assertCanRemove(meta.kind, actorMember, target);
       const heir = target.role === 'owner' ? members.successor(members.listMembers(this.sql), userId) : null;
@@ -178,6 +188,7 @@ export class ConversationDO extends DurableObject<Env> {
       return event;
     });
     if (!result.ok) return result;
+    this.batcher.flush();
     for (const ws of this.ctx.getWebSockets(userTag(userId))) {
       ws.close(CLOSE_CODES.forbidden, 'You are no longer a member of this conversation.');
     }
@@ -188,7 +199,7 @@ export class ConversationDO extends DurableObject<Env> {
   async setRole(actor: Identity, userId: string, role: Exclude<Role, 'owner'>): Promise<Result<Member>> {
     const result = attempt(() => {
       const meta = this.requireMeta();
-      const target = members.getMember(this.sql, userId);
+      const target = this.member(userId);
       if (!target) throw new AppError('not_found', 'That user is not a member.');
       members.assertCanSetRole(meta.kind, this.requireMember(actor.userId), target);
       const updated = { ...target, role };
@@ -224,6 +235,7 @@ export class ConversationDO extends DurableObject<Env> {
   async relayPresence(presence: Presence): Promise<boolean> {
     const windows = this.ctx.getWebSockets();
     if (windows.length === 0) return false;
+    this.batcher.flush();
     const text = JSON.stringify({ type: 'presence', ...presence } satisfies ServerFrame);
     for (const ws of windows) sendText(ws, text);
     return true;
@@ -301,6 +313,7 @@ export class ConversationDO extends DurableObject<Env> {
     return attempt(() => {
       this.requireMember(userId);
       search.assertSearchable(this.sql);
+      this.indexMessages();
       const hits = search.find(this.sql, query, userId, options);
       return { conversationId: this.requireMeta().id, results: lifecycle.messagesAt(this.sql, hits.seqs, userId), nextBefore: hits.nextBefore };
     });
@@ -318,7 +331,7 @@ export class ConversationDO extends DurableObject<Env> {
 
   /** Whether `userId` may download `mediaId` now: a member, and the item shared here (or theirs). */
   async mediaAccess(userId: string, mediaId: string): Promise<boolean> {
-    return !!this.loadMeta() && !!members.getMember(this.sql, userId) && media.canRead(this.sql, userId, mediaId);
+    return !!this.loadMeta() && !!this.member(userId) && media.canRead(this.sql, userId, mediaId);
   }
 
   /** For the orphan sweep: tombstones the unreferenced items among `mediaIds`. */
@@ -334,13 +347,15 @@ export class ConversationDO extends DurableObject<Env> {
     if (!identity) return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
     const { userId, deviceId } = identity;
     const meta = this.loadMeta();
-    if (!meta || !members.getMember(this.sql, userId)) {
+    if (!meta || !this.member(userId)) {
       return rejectSocket({ code: 'conversation_not_found', message: 'No such conversation, or you are not a member.' }, CLOSE_CODES.forbidden);
     }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(userId)]);
     server.serializeAttachment({ userId, deviceId } satisfies SocketAttachment);
+    // Events waiting to be batched go out first: `ready` says how far this socket is.
+    this.batcher.flush();
     sendFrame(server, { type: 'ready', conversationId: meta.id, userId, deviceId, lastSeq: log.lastSeq(this.sql) });
     void this.renewPresenceSubscription();
     return new Response(null, { status: 101, webSocket: client });
@@ -357,7 +372,7 @@ export class ConversationDO extends DurableObject<Env> {
       return;
     }
     const frame = parsed.frame;
-    const identity = ws.deserializeAttachment() as SocketAttachment;
+    const identity = this.identityOf(ws);
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
     const result = attempt((): ServerFrame | null => {
       switch (frame.type) {
@@ -407,6 +422,7 @@ export class ConversationDO extends DurableObject<Env> {
   /** One alarm serves every deadline: outbox retries, the receipts flush, moderation purges. */
   override async alarm(): Promise<void> {
     this.alarmAt = null;
+    this.indexMessages();
     this.flushReceipts();
     lifecycle.purgeDue(this.sql, Date.now());
     await this.deliverOutbox();
@@ -423,18 +439,26 @@ export class ConversationDO extends DurableObject<Env> {
    */
   private accept(identity: Identity, cmid: string, content: MessageContent, replyToSeq?: number): Ack {
     this.requireMember(identity.userId);
-    const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
-    if (existing) return existing;
-    if (replyToSeq !== undefined) lifecycle.checkReplyTarget(this.sql, replyToSeq);
-    const stored = media.resolve(this.sql, identity.userId, content);
+    let stored: MessageContent;
+    try {
+      if (replyToSeq !== undefined) lifecycle.checkReplyTarget(this.sql, replyToSeq);
+      stored = media.resolve(this.sql, identity.userId, content);
+    } catch (err) {
+      // A resend of a message already stored is acked as before, even if its reply
+      // target or media is gone since.
+      const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
+      if (existing) return existing;
+      throw err;
+    }
     const replyTo = replyToSeq === undefined ? {} : { replyTo: { seq: replyToSeq } };
-    const event = this.ctx.storage.transactionSync(() => {
-      const appended = log.append(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored, ...replyTo });
-      media.markReferenced(this.sql, stored, appended.seq);
-      if (appended.type === 'message') lifecycle.onMessageAppended(this.sql, appended);
+    const event = this.transaction(() => {
+      const appended = log.appendNew(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored, ...replyTo });
+      if (appended) media.markReferenced(this.sql, stored, appended.seq);
       return appended;
     });
-    this.broadcast(lifecycle.render(this.sql, [event], null));
+    // Search indexing is not here: the fan-out pass indexes in batches (search.catchUp).
+    if (!event) return log.findAckByCmid(this.sql, identity.userId, cmid)!;
+    if (event.type === 'message') this.broadcast([lifecycle.renderNew(this.sql, event)]);
     return { cmid, seq: event.seq, ts: event.ts, duplicate: false };
   }
 
@@ -444,7 +468,7 @@ export class ConversationDO extends DurableObject<Env> {
   private read(userId: string, seq: number): receipts.OwnReceipts {
     this.requireMember(userId);
     const conversationId = this.requireMeta().id;
-    return this.ctx.storage.transactionSync(() => {
+    return this.transaction(() => {
       const now = Date.now();
       const move = receipts.markRead(this.sql, userId, seq, log.lastSeq(this.sql), now);
       if (move.readMoved) outbox.enqueue(this.sql, userId, { type: 'read', conversationId, seq: move.own.readSeq, ts: now }, now);
@@ -474,13 +498,14 @@ export class ConversationDO extends DurableObject<Env> {
     if (!meta) return;
     const frame: ServerFrame = { type: 'typing', conversationId: meta.id, userId, deviceId, state };
     if (state === 'start') frame.expiresInMs = TYPING.ttlMs;
+    this.batcher.flush();
     const text = JSON.stringify(frame);
     for (const ws of this.ctx.getWebSockets()) if (ws !== except) sendText(ws, text);
   }
 
   private editMessage(identity: Identity, targetSeq: number, content: MessageContent): number {
     this.requireMember(identity.userId);
-    const event = this.ctx.storage.transactionSync(() => lifecycle.edit(this.sql, identity, targetSeq, content, Date.now()));
+    const event = this.transaction(() => lifecycle.edit(this.sql, identity, targetSeq, content, Date.now()));
     this.broadcast([event]);
     return event.seq;
   }
@@ -490,12 +515,13 @@ export class ConversationDO extends DurableObject<Env> {
     const meta = this.requireMeta();
     const now = Date.now();
     if (scope === 'me') {
-      const hidden = this.ctx.storage.transactionSync(() => {
+      const hidden = this.transaction(() => {
         const changed = lifecycle.hideForMe(this.sql, identity.userId, targetSeq, now);
         if (changed) outbox.enqueue(this.sql, identity.userId, { type: 'hidden', conversationId: meta.id, seq: targetSeq, ts: now }, now);
         return changed;
       });
       if (hidden) {
+        this.batcher.flush();
         const text = JSON.stringify({ type: 'hidden', conversationId: meta.id, seq: targetSeq } satisfies ServerFrame);
         for (const ws of this.ctx.getWebSockets(userTag(identity.userId))) sendText(ws, text);
       }
@@ -504,7 +530,7 @@ export class ConversationDO extends DurableObject<Env> {
     const actor = { ...identity, role: member.role };
     const target = log.eventAt(this.sql, targetSeq);
     const mediaIds = scope === 'everyone' && target?.type === 'message' && target.content ? mediaIdsOf(target.content) : [];
-    const event = this.ctx.storage.transactionSync(() => {
+    const event = this.transaction(() => {
       const deleted = lifecycle.deleteForAll(this.sql, actor, meta.kind, targetSeq, scope === 'moderate' ? 'moderated' : 'everyone', now);
       if (deleted) media.forget(this.sql, mediaIds, now);
       return deleted;
@@ -517,7 +543,7 @@ export class ConversationDO extends DurableObject<Env> {
 
   private reactTo(identity: Identity, targetSeq: number, emoji: string, op: 'add' | 'remove'): number | null {
     this.requireMember(identity.userId);
-    const event = this.ctx.storage.transactionSync(() => lifecycle.react(this.sql, identity, targetSeq, emoji, op, Date.now()));
+    const event = this.transaction(() => lifecycle.react(this.sql, identity, targetSeq, emoji, op, Date.now()));
     if (event) this.broadcast([event]);
     return event?.seq ?? null;
   }
@@ -529,12 +555,19 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   /** Sets the alarm for the earliest deadline: outbox retry, receipts flush or moderation purge. */
+  /** Events to every open window, coalesced under load (./batcher.ts). */
   private broadcast(events: ConversationEvent[]): void {
-    const meta = this.requireMeta();
-    this.sendAll({ type: 'events', conversationId: meta.id, events });
+    this.requireMeta();
+    this.batcher.add(events, intervalMs(this.ctx.getWebSockets().length));
   }
 
+  /** Any other frame to every window, after the events still waiting (order kept). */
   private sendAll(frame: ServerFrame): void {
+    this.batcher.flush();
+    this.writeAll(frame);
+  }
+
+  private writeAll(frame: ServerFrame): void {
     const text = JSON.stringify(frame);
     for (const ws of this.ctx.getWebSockets()) sendText(ws, text);
   }
@@ -555,8 +588,9 @@ export class ConversationDO extends DurableObject<Env> {
     apply: () => void,
   ): ConversationEvent {
     const now = Date.now();
-    const event = this.ctx.storage.transactionSync(() => {
+    const event = this.transaction(() => {
       apply();
+      this.memberCache = null;
       const appended = log.append(this.sql, { ...change, ts: now, author: actor });
       const role = change.type === 'member_removed' ? null : change.role;
       outbox.enqueue(this.sql, change.userId, this.membershipUpdate(change.userId, role, appended.seq, now), now);
@@ -591,6 +625,7 @@ export class ConversationDO extends DurableObject<Env> {
   private async drainOutbox(): Promise<void> {
     if (this.deliveryDueAt() === null) return;
     await this.armAlarm(Date.now() + outbox.OUTBOX.retryDelayMs);
+    this.indexBatch();
     for (;;) {
       const items = outbox.due(this.sql, Date.now());
       if (items.length === 0) break;
@@ -607,22 +642,34 @@ export class ConversationDO extends DurableObject<Env> {
         deliver: (userId, update) => this.env.USERS.getByName(userId).apply([update]),
       });
     }
+    this.indexBatch();
     await this.scheduleWake();
   }
 
   /** When outbox or fan-out delivery is next due, or null. */
   private deliveryDueAt(): number | null {
-    const onWrite = members.memberCount(this.sql) <= fanout.maxMembersOnWrite(this.env.FANOUT_ON_WRITE_MAX_MEMBERS);
+    const onWrite = this.memberMap().size <= fanout.maxMembersOnWrite(this.env.FANOUT_ON_WRITE_MAX_MEMBERS);
     return earliest([outbox.nextDue(this.sql), fanout.nextDue(this.sql, onWrite, Date.now())]);
+  }
+
+  /** Indexes for search what was sent since the last time, in one write. */
+  private indexMessages(): void {
+    this.transaction(() => search.catchUp(this.sql, log.lastSeq(this.sql)));
+  }
+
+  /** From a drain pass: indexes once a batch has built up (the alarm indexes the rest). */
+  private indexBatch(): void {
+    if (log.lastSeq(this.sql) - search.indexedUpTo(this.sql) >= search.SEARCH_INDEX.batch) this.indexMessages();
   }
 
   /**
    * When any work is next due: delivery, the receipts flush, a moderation purge, the
-   * presence subscription's renewal; or null.
+   * presence subscription's renewal, search indexing; or null.
    */
   private nextWorkAt(): number | null {
     const renewal = this.ctx.getWebSockets().length > 0 && this.presenceUntil > 0 ? this.presenceUntil - PRESENCE.subscriptionTtlMs / 2 : null;
-    return earliest([this.deliveryDueAt(), receipts.flushDue(this.sql), lifecycle.nextPurge(this.sql), renewal]);
+    const indexing = search.indexedUpTo(this.sql) < log.lastSeq(this.sql) ? Date.now() + search.SEARCH_INDEX.delayMs : null;
+    return earliest([this.deliveryDueAt(), receipts.flushDue(this.sql), lifecycle.nextPurge(this.sql), renewal, indexing]);
   }
 
   /**
@@ -698,10 +745,42 @@ export class ConversationDO extends DurableObject<Env> {
     return meta;
   }
 
+  private memberMap(): Map<string, Member> {
+    this.memberCache ??= new Map(members.listMembers(this.sql).map((m) => [m.userId, m]));
+    return this.memberCache;
+  }
+
+  private member(userId: string): Member | null {
+    return this.memberMap().get(userId) ?? null;
+  }
+
+  /**
+   * Every write goes through here: a write that throws is rolled back, and then the
+   * seq and members this instance keeps in memory must be read again.
+   */
+  private transaction<T>(fn: () => T): T {
+    try {
+      return this.ctx.storage.transactionSync(fn);
+    } catch (err) {
+      log.forgetLastSeq(this.sql);
+      this.memberCache = null;
+      throw err;
+    }
+  }
+
+  private identityOf(ws: WebSocket): SocketAttachment {
+    let identity = this.identities.get(ws);
+    if (!identity) {
+      identity = ws.deserializeAttachment() as SocketAttachment;
+      this.identities.set(ws, identity);
+    }
+    return identity;
+  }
+
   /** Non-members get the same answer as for a conversation that does not exist. */
   private requireMember(userId: string): Member {
     this.requireMeta();
-    const member = members.getMember(this.sql, userId);
+    const member = this.member(userId);
     if (!member) throw new AppError('conversation_not_found', 'No such conversation, or you are not a member.');
     return member;
   }

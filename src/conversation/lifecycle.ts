@@ -87,9 +87,12 @@ export function checkReplyTarget(sql: SqlStorage, seq: number): void {
   requireLive(sql, seq);
 }
 
-/** Indexes a message just appended to the log. */
-export function onMessageAppended(sql: SqlStorage, event: MessageEvent): void {
-  search.index(sql, event.seq, event.content);
+/**
+ * A message just appended, as broadcast: it has no edits, deletes or reactions yet, so
+ * only a reply needs looking up (its quote).
+ */
+export function renderNew(sql: SqlStorage, event: MessageEvent): MessageEvent {
+  return event.replyTo ? { ...event, replyTo: replyRef(sql, event.replyTo.seq) } : event;
 }
 
 function replyRef(sql: SqlStorage, seq: number): ReplyRef {
@@ -109,6 +112,7 @@ export function edit(sql: SqlStorage, actor: Identity, targetSeq: number, conten
   if (now - message.ts > LIFECYCLE.editWindowMs) {
     throw new AppError('window_expired', `Messages can be edited for ${LIFECYCLE.editWindowMs / 60_000} minutes after sending.`);
   }
+  search.catchUp(sql, log.lastSeq(sql));
   search.unindex(sql, targetSeq, currentContent(sql, message, state));
   const event = log.append(sql, { type: 'message_edited', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, content });
   search.index(sql, targetSeq, content);
@@ -168,6 +172,7 @@ export function deleteForAll(
       throw new AppError('window_expired', `Messages can be deleted for everyone for ${LIFECYCLE.deleteWindowMs / 3_600_000} hours after sending.`);
     }
   }
+  search.catchUp(sql, log.lastSeq(sql));
   search.unindex(sql, targetSeq, currentContent(sql, message, state));
   const event = log.append(sql, { type: 'message_deleted', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, scope });
   sql.exec(

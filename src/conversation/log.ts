@@ -21,28 +21,62 @@ interface EventRow {
 export type NewEvent = DistributiveOmit<ConversationEvent, 'seq'>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
+/**
+ * The last seq, per SqlStorage (one per object instance), kept in memory: the object is
+ * the log's only writer, so it is read from SQLite once and then moved by `append`. A
+ * write that rolls back must call `forgetLastSeq`, since the seq it took was not kept.
+ */
+const lastSeqs = new WeakMap<SqlStorage, number>();
+
 export function lastSeq(sql: SqlStorage): number {
-  return sql.exec<{ last: number | null }>('SELECT max(seq) AS last FROM events').one().last ?? 0;
+  let last = lastSeqs.get(sql);
+  if (last === undefined) {
+    last = sql.exec<{ last: number | null }>('SELECT max(seq) AS last FROM events').one().last ?? 0;
+    lastSeqs.set(sql, last);
+  }
+  return last;
 }
 
-/** Appends an event with seq = last + 1. Synchronous, so nothing can interleave. */
-export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
+/** After a rolled-back write: the next `lastSeq` reads SQLite again. */
+export function forgetLastSeq(sql: SqlStorage): void {
+  lastSeqs.delete(sql);
+}
+
+function insert(sql: SqlStorage, event: NewEvent, onCmidConflict: 'fail' | 'skip'): ConversationEvent | null {
   const { type, ts, author, ...rest } = event;
   const cmid = 'cmid' in rest ? rest.cmid : null;
-  const body = JSON.stringify(rest);
-  const { seq } = sql
-    .exec<{ seq: number }>(
-      `INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body)
-       VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), ?, ?, ?, ?, ?, ?) RETURNING seq`,
+  const seq = lastSeq(sql) + 1;
+  // Only the (sender, cmid) index may be skipped on: a seq clash must still fail loudly.
+  const conflict = onCmidConflict === 'skip' ? 'ON CONFLICT (author_user, cmid) WHERE cmid IS NOT NULL DO NOTHING' : '';
+  const inserted = sql
+    .exec(
+      `INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, ?, ?, ?, ?, ?, ?) ${conflict} RETURNING seq`,
+      seq,
       type,
       ts,
       author.userId,
       author.deviceId,
       cmid,
-      body,
+      JSON.stringify(rest),
     )
-    .one();
+    .toArray().length;
+  if (inserted === 0) return null;
+  lastSeqs.set(sql, seq);
   return { ...event, seq } as ConversationEvent;
+}
+
+/** Appends an event with seq = last + 1. Synchronous, so nothing can interleave. */
+export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
+  return insert(sql, event, 'fail')!;
+}
+
+/**
+ * Appends a sent message unless its sender already sent that cmid: null then (look the
+ * first one up with `findAckByCmid`). One statement does the idempotency check and the
+ * insert, so a new message costs no look-up.
+ */
+export function appendNew(sql: SqlStorage, event: NewEvent & { cmid: string }): ConversationEvent | null {
+  return insert(sql, event, 'skip');
 }
 
 export function findAckByCmid(sql: SqlStorage, userId: string, cmid: string): Ack | null {

@@ -130,4 +130,14 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
        next_attempt_at INTEGER NOT NULL
      )`,
   ],
+  [
+    // v5: search indexing off the send path (src/conversation/search.ts): messages up to
+    // indexed_upto are in message_fts. Earlier versions indexed on send, so every message
+    // stored so far is indexed already.
+    `CREATE TABLE search_state (
+       id           INTEGER PRIMARY KEY CHECK (id = 1),
+       indexed_upto INTEGER NOT NULL
+     )`,
+    `INSERT INTO search_state (id, indexed_upto) SELECT 1, coalesce(max(seq), 0) FROM events`,
+  ],
 ];

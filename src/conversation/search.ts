@@ -5,12 +5,46 @@
  * The index is contentless, so removing an entry needs the text it was indexed with;
  * callers pass the message's current content. End-to-end encrypted conversations hold
  * only ciphertext, so the server cannot search them and says so.
+ *
+ * New messages are indexed off the send path: `catchUp` indexes every message after the
+ * `indexed_upto` watermark in one write (FTS5 flushes its pending terms once per write,
+ * so a batch costs far less than a message at a time). It runs from the fan-out pass once
+ * SEARCH_INDEX.batch events wait, from the alarm for the rest, and, so that nothing is ever missed or indexed twice, before anything
+ * that reads or changes the index: a search, an edit, a delete.
  */
 import { AppError } from '../errors.js';
 import { LIMITS, type MessageContent } from '../protocol/index.js';
 
 function textOf(content: MessageContent | undefined): string | null {
   return content?.type === 'text' ? content.text : null;
+}
+
+export const SEARCH_INDEX = {
+  /** A drain pass indexes once this many events wait; fewer wait for the alarm. */
+  batch: 32,
+  /** The alarm indexes what waits at most this long after the last send. */
+  delayMs: 1_000,
+} as const;
+
+/** How far messages are indexed: every message with seq <= this is in the index. */
+export function indexedUpTo(sql: SqlStorage): number {
+  return sql.exec<{ upto: number }>('SELECT indexed_upto AS upto FROM search_state WHERE id = 1').one().upto;
+}
+
+/**
+ * Indexes the messages after the watermark up to `lastSeq`, in their content as sent
+ * (nothing after the watermark was edited or deleted yet: those catch up first). Call
+ * inside a synchronous write. Returns how many events it went over.
+ */
+export function catchUp(sql: SqlStorage, lastSeq: number): number {
+  const from = indexedUpTo(sql);
+  if (from >= lastSeq) return 0;
+  const rows = sql
+    .exec<{ seq: number; body: string }>(`SELECT seq, body FROM events WHERE seq > ? AND seq <= ? AND type = 'message'`, from, lastSeq)
+    .toArray();
+  for (const row of rows) index(sql, row.seq, (JSON.parse(row.body) as { content?: MessageContent }).content);
+  sql.exec('UPDATE search_state SET indexed_upto = ? WHERE id = 1', lastSeq);
+  return lastSeq - from;
 }
 
 export function index(sql: SqlStorage, seq: number, content: MessageContent | undefined): void {
