@@ -31,6 +31,8 @@ const SERVERS = {
   baseline: { port: 8813, config: join(ROOT, 'bench/baseline/wrangler.toml'), persist: join(STATE, 'baseline'), health: '/sqlite/health/stats' },
 };
 const STARTUP_TIMEOUT_MS = 90_000;
+const PRLIMIT = '/usr/bin/prlimit';
+const OPEN_FILES = 65_536;
 const LOAD_TIMEOUT_MS = quick ? 5 * 60_000 : 15 * 60_000;
 
 const children = [];
@@ -49,8 +51,12 @@ function wrangler(args) {
 function startServer(name) {
   const s = SERVERS[name];
   const args = ['dev', '-c', s.config, '--ip', '127.0.0.1', '--port', String(s.port), '--persist-to', s.persist, '--show-interactive-dev-session=false', '--log-level', 'error'];
-  // A process group of its own, so stopping it stops its workerd children too.
-  const child = spawn(WRANGLER, args, { cwd: ROOT, env: ENV, detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
+  // A process group of its own, so stopping it stops its workerd children too. The proxy
+  // workerd spends about four file descriptors per WebSocket, so 10,000 idle sockets need
+  // more than the usual 20,000: the limit is raised for this process tree only (as root,
+  // as here and in CI, prlimit may raise the hard limit too).
+  const [command, argv] = existsSync(PRLIMIT) ? [PRLIMIT, [`--nofile=${OPEN_FILES}`, WRANGLER, ...args]] : [WRANGLER, args];
+  const child = spawn(command, argv, { cwd: ROOT, env: ENV, detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push({ child, group: true });
   return child;
 }
