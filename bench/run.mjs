@@ -33,6 +33,14 @@ const SERVERS = {
 const STARTUP_TIMEOUT_MS = 90_000;
 const PRLIMIT = '/usr/bin/prlimit';
 const OPEN_FILES = 65_536;
+const canRaiseOpenFiles = (() => {
+  try {
+    execFileSync(PRLIMIT, [`--nofile=${OPEN_FILES}`, 'true'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 const LOAD_TIMEOUT_MS = quick ? 5 * 60_000 : 15 * 60_000;
 
 const children = [];
@@ -53,9 +61,9 @@ function startServer(name) {
   const args = ['dev', '-c', s.config, '--ip', '127.0.0.1', '--port', String(s.port), '--persist-to', s.persist, '--show-interactive-dev-session=false', '--log-level', 'error'];
   // A process group of its own, so stopping it stops its workerd children too. The proxy
   // workerd spends about four file descriptors per WebSocket, so 10,000 idle sockets need
-  // more than the usual 20,000: the limit is raised for this process tree only (as root,
-  // as here and in CI, prlimit may raise the hard limit too).
-  const [command, argv] = existsSync(PRLIMIT) ? [PRLIMIT, [`--nofile=${OPEN_FILES}`, WRANGLER, ...args]] : [WRANGLER, args];
+  // more than the usual 20,000: the limit is raised for this process tree only, where
+  // the system allows it (raising the hard limit needs CAP_SYS_RESOURCE).
+  const [command, argv] = canRaiseOpenFiles ? [PRLIMIT, [`--nofile=${OPEN_FILES}`, WRANGLER, ...args]] : [WRANGLER, args];
   const child = spawn(command, argv, { cwd: ROOT, env: ENV, detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
   children.push({ child, group: true });
   return child;
@@ -151,6 +159,7 @@ async function main() {
     quick,
     only,
     rounds,
+    openFilesRaised: canRaiseOpenFiles,
     out,
     service: { url: `http://127.0.0.1:${SERVERS.service.port}`, pids: workerdPids(service, SERVERS.service.port) },
     baseline: { url: `http://127.0.0.1:${SERVERS.baseline.port}`, pids: workerdPids(baseline, SERVERS.baseline.port) },

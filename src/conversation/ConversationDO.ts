@@ -637,7 +637,7 @@ export class ConversationDO extends DurableObject<Env> {
         sql: this.sql,
         conversationId: meta.id,
         kind: meta.kind,
-        members: () => members.listMembers(this.sql).map((m) => m.userId),
+        members: () => [...this.memberMap().keys()],
         maxMembersOnWrite: fanout.maxMembersOnWrite(this.env.FANOUT_ON_WRITE_MAX_MEMBERS),
         deliver: (userId, update) => this.env.USERS.getByName(userId).apply([update]),
       });

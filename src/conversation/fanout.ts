@@ -34,7 +34,19 @@ export const FANOUT = {
    * call per message. An idle conversation's first pass starts at once.
    */
   minPassIntervalMs: 20,
+  /**
+   * A pass costs one call per member (and each member's UserDO then writes and pushes),
+   * so bigger conversations space their passes further: 2 ms per member, 200 ms for 100.
+   * Calls per second stay near 500 per busy conversation whatever its size; only the
+   * inbox feed (not the chat windows) waits longer.
+   */
+  passIntervalPerMemberMs: 2,
 } as const;
+
+/** How far apart back-to-back passes start for a conversation of `members`. */
+export function passIntervalMs(members: number): number {
+  return Math.max(FANOUT.minPassIntervalMs, members * FANOUT.passIntervalPerMemberMs);
+}
 
 /** FANOUT_ON_WRITE_MAX_MEMBERS, or the default when unset or not a positive integer. */
 export function maxMembersOnWrite(value: string | undefined): number {
@@ -83,7 +95,7 @@ export interface FanoutTarget {
 export async function drain(target: FanoutTarget): Promise<void> {
   let lastPassAt = 0;
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
-    const wait = lastPassAt + FANOUT.minPassIntervalMs - Date.now();
+    const wait = lastPassAt + passIntervalMs(target.members().length) - Date.now();
     if (pass > 0 && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     lastPassAt = Date.now();
     const members = target.members();
