@@ -624,7 +624,10 @@ export class ConversationDO extends DurableObject<Env> {
 
   private async drainOutbox(): Promise<void> {
     if (this.deliveryDueAt() === null) return;
-    await this.armAlarm(Date.now() + outbox.OUTBOX.retryDelayMs);
+    // The alarm is set in this turn, with the write that made the work; the calls start
+    // once that write is durable (the output gate has let the ack go), so the members'
+    // UserDOs, which share this runtime, never hold an ack back.
+    await Promise.all([this.armAlarm(Date.now() + outbox.OUTBOX.retryDelayMs), this.ctx.storage.sync()]);
     this.indexBatch();
     for (;;) {
       const items = outbox.due(this.sql, Date.now());
