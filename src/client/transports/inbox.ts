@@ -82,8 +82,12 @@ export interface InboxStreamOptions {
   timing: StreamTimingOptions;
 }
 
-/** How one connection ended. */
-type Ending = { ready: boolean; reason: string; again?: boolean };
+/**
+ * How one connection ended. `reachable`: plain HTTP to the service worked just before
+ * (the ticket, or the ack that opens an SSE connect), so a failure to get ready says the
+ * wire is blocked rather than the network down; only those count toward a fallback.
+ */
+type Ending = { ready: boolean; reason: string; again?: boolean; reachable?: boolean };
 
 interface WireHandlers {
   ready(): void;
@@ -157,7 +161,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       }
       if (ending.ready) {
         attempts = 0;
-      } else {
+      } else if (ending.reachable) {
         this.#state = afterFailure(this.#state, Date.now(), this.#o.fallback);
         if (currentKind(this.#state) !== kind) {
           attempts = 0;
@@ -185,7 +189,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       frame: (frame) => this.#onFrame(frame, kind),
     };
     const run = kind === 'websocket' ? this.#runSocket(signal, handlers) : kind === 'sse' ? this.#runSse(signal, handlers) : this.#runPoll(signal, handlers);
-    return run.then((ending) => ({ ...ending, ready: ending.ready || ready }));
+    return run.then((ending) => ({ ...ending, ready: ending.ready || ready, reachable: Boolean(ending.reachable) }));
   }
 
   #onFrame(frame: IncomingInboxFrame, kind: TransportKind): void {
@@ -226,7 +230,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       let rejection: ChatError | null = null;
       const arm = (reason: string) => {
         if (deadline) clearTimeout(deadline);
-        deadline = setTimeout(() => finish({ ready: false, reason }), timeoutMs);
+        deadline = setTimeout(() => finish({ ready: false, reason, reachable: true }), timeoutMs);
       };
       const ping = setInterval(() => {
         if (ws.readyState !== ws.OPEN) return;
@@ -262,7 +266,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       };
       ws.onclose = (event: CloseEvent) => {
         if (isTerminalClose(event.code)) finish(rejection ?? new ChatError(event.code === 4004 ? 'device_revoked' : 'unauthenticated', event.reason || `closed ${event.code}`));
-        else finish({ ready: false, reason: `closed ${event.code}` });
+        else finish({ ready: false, reason: `closed ${event.code}`, reachable: true });
       };
       ws.onerror = () => undefined;
     });
@@ -271,10 +275,20 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
   // ── Server-Sent Events, read with fetch() ────────────────────────────────────
 
   async #runSse(signal: AbortSignal, on: WireHandlers): Promise<Ending> {
+    // The ack doubles as the reachability check: if it works and the stream then does
+    // not, something between here and the service blocks streams.
+    await this.#o.api.request('POST', '/inbox/ack', { body: { cursor: this.#cursor }, signal });
+    this.#acked = Math.max(this.#acked, this.#cursor);
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (this.#cursor > 0) headers['last-event-id'] = String(this.#cursor);
-    const response = await this.#o.api.openStream('/inbox/events', headers, signal);
-    if (!response.body) return { ready: false, reason: 'no body' };
+    let response: Response;
+    try {
+      response = await this.#o.api.openStream('/inbox/events', headers, signal);
+    } catch (error) {
+      if (error instanceof ChatError && isTerminal(error)) throw error;
+      return { ready: false, reason: error instanceof Error ? error.message : String(error), reachable: true };
+    }
+    if (!response.body) return { ready: false, reason: 'no body', reachable: true };
     const reader = response.body.getReader();
     const parser = new SseParser();
     const decoder = new TextDecoder();
@@ -307,9 +321,9 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       if (silent) clearTimeout(silent);
       signal.removeEventListener('abort', cancel);
     }
-    if (timedOut) return { ready: false, reason: 'no heartbeat' };
+    if (timedOut) return { ready: false, reason: 'no heartbeat', reachable: true };
     if (signal.aborted) return { ready: false, reason: 'stopped' };
-    return { ready: false, reason: 'stream ended', again: true };
+    return { ready: false, reason: 'stream ended', again: true, reachable: true };
   }
 
   #scheduleAck(): void {

@@ -28,6 +28,12 @@ class StreamConversationTransport implements Transport {
   readonly #ctx: TransportContext;
   readonly #queue: { cmid: string; content: MessageContent }[] = [];
   #posting = false;
+  /**
+   * Sends are taken only after this transport's first `open`: the conversation then
+   * hands over everything pending, in order, so a new send never overtakes an older one
+   * that was lost with the previous wire.
+   */
+  #opened = false;
   #closed = false;
   #off: (() => void) | null = null;
   /** Bumped on every stream (re)open, so a slow lastSeq read from an older one is ignored. */
@@ -50,7 +56,7 @@ class StreamConversationTransport implements Transport {
   }
 
   send(message: { cmid: string; content: MessageContent }): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || !this.#opened) return false;
     if (!this.#queue.some((m) => m.cmid === message.cmid)) this.#queue.push({ cmid: message.cmid, content: message.content });
     void this.#pump();
     return true;
@@ -113,6 +119,7 @@ class StreamConversationTransport implements Transport {
         const page = parseHistoryPage(await this.#ctx.api.request('GET', path, { schema: z.unknown() }));
         if (!page) throw new ChatError('invalid_response', 'The history page has an unexpected shape.');
         if (this.#closed || generation !== this.#generation) return;
+        this.#opened = true;
         this.#ctx.signal({ type: 'open', lastSeq: page.lastSeq });
         return;
       } catch (error) {
