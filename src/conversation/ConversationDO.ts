@@ -59,7 +59,7 @@ import * as fanout from './fanout.js';
 import type { UserUpdate } from '../user/updates.js';
 import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
 import { TIER_LIMITS, type Tier } from '../ratelimit/rules.js';
-import { SendAllowance, conversationDecision, report, type SentReport } from './allowance.js';
+import { SendAllowance, conversationDecision, conversationRemaining, report, type SentReport } from './allowance.js';
 import * as blocks from './blocks.js';
 import { assertAcceptable, filterConfig, filterableText, isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
 import { WindowCounter } from '../ratelimit/window-counter.js';
@@ -543,9 +543,8 @@ export class ConversationDO extends DurableObject<Env> {
    */
   private async acceptWithLease(identity: Identity, tier: Tier, cmid: string, content: MessageContent, replyToSeq?: number): Promise<Result<Ack>> {
     for (let round = 0; ; round++) {
-      if (this.allowance.needsLease(identity.userId, Date.now()) && this.mayNeedLease(identity.userId, cmid)) {
-        await this.lease(identity.userId, tier, content);
-      }
+      const want = this.allowance.needsLease(identity.userId, Date.now()) ? this.leaseWanted(identity.userId, tier, cmid) : 0;
+      if (want > 0) await this.lease(identity.userId, tier, content, want);
       try {
         return attempt(() => this.accept(identity, tier, cmid, content, replyToSeq));
       } catch (err) {
@@ -555,12 +554,17 @@ export class ConversationDO extends DurableObject<Env> {
     }
   }
 
-  /** A duplicate or a non-member's send is answered without a lease. */
-  private mayNeedLease(userId: string, cmid: string): boolean {
-    return !!this.loadMeta() && !!members.getMember(this.sql, userId) && !log.findAckByCmid(this.sql, userId, cmid);
+  /**
+   * How many sends a lease should cover: none for a duplicate, a non-member's send or one
+   * the per-conversation limit refuses anyway (those are answered without a lease), and
+   * never more than that limit leaves, so no token is leased that this conversation cannot use.
+   */
+  private leaseWanted(userId: string, tier: Tier, cmid: string): number {
+    if (!this.loadMeta() || !members.getMember(this.sql, userId) || log.findAckByCmid(this.sql, userId, cmid)) return 0;
+    return conversationRemaining(this.sql, userId, TIER_LIMITS[tier].conversationMessages, Date.now());
   }
 
-  private lease(userId: string, tier: Tier, content: MessageContent): Promise<void> {
+  private lease(userId: string, tier: Tier, content: MessageContent, want: number): Promise<void> {
     const pending = this.leasing.get(userId);
     if (pending) return pending;
     const request = (async () => {
@@ -574,6 +578,7 @@ export class ConversationDO extends DurableObject<Env> {
         conversationId: this.requireMeta().id,
         ...mine,
         rule,
+        want,
         repeat: filter?.repeat ?? { maxConversations: Number.MAX_SAFE_INTEGER, windowMs: 0 },
       });
       this.allowance.record(userId, grant, Date.now());

@@ -30,6 +30,11 @@ export function conversationDecision(sql: SqlStorage, userId: string, rule: Wind
   return decide(sentSince(sql, userId, now - rule.windowMs), now, rule);
 }
 
+/** How many more sends the per-conversation limit allows right now. */
+export function conversationRemaining(sql: SqlStorage, userId: string, rule: WindowRule, now: number): number {
+  return Math.max(0, rule.limit - sentSince(sql, userId, now - rule.windowMs).length);
+}
+
 /** What this conversation tells the UserDO: the user's sends in the window and recent texts. */
 export function report(sql: SqlStorage, userId: string, now: number, windowMs: number, filter: FilterConfig | null): SentReport {
   const hits = sentSince(sql, userId, now - windowMs);

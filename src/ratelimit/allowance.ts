@@ -32,6 +32,8 @@ export interface LeaseRequest {
   hits: number[];
   texts: TextMark[];
   rule: WindowRule;
+  /** The most this conversation could use now (what its own per-conversation limit leaves). */
+  want: number;
   /** Texts seen in this many other conversations within `repeatWindowMs` come back in `repeated`. */
   repeat: { maxConversations: number; windowMs: number };
 }
@@ -58,7 +60,7 @@ export function grantLease(others: readonly SendReport[], request: LeaseRequest,
     return { granted: 0, retryAfterMs: decision.allowed ? 1 : decision.retryAfterMs, repeated };
   }
   const batch = Math.max(1, Math.floor(rule.limit * SEND_LEASE.batchFraction));
-  const granted = Math.max(1, Math.min(batch, Math.floor(available / 2)));
+  const granted = Math.max(1, Math.min(batch, request.want, Math.floor(available / 2)));
   return { granted, expiresAt: now + SEND_LEASE.ttlMs, repeated };
 }
 
