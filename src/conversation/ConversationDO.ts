@@ -438,9 +438,12 @@ export class ConversationDO extends DurableObject<Env> {
       return;
     }
     const frame = parsed.frame;
-    const identity = ws.deserializeAttachment() as SocketAttachment;
+    const attachment = ws.deserializeAttachment() as SocketAttachment;
+    // Only who and which device: the rest of the attachment (tier, blocks) must never be stored as an author.
+    const identity: Identity = { userId: attachment.userId, deviceId: attachment.deviceId };
+    const { tier } = attachment;
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
-    const sent = frame.type === 'send' ? await this.acceptWithLease(identity, identity.tier, frame.cmid, frame.content, frame.replyToSeq) : null;
+    const sent = frame.type === 'send' ? await this.acceptWithLease(identity, tier, frame.cmid, frame.content, frame.replyToSeq) : null;
     const result = attempt((): ServerFrame | null => {
       switch (frame.type) {
         case 'send':
@@ -452,11 +455,11 @@ export class ConversationDO extends DurableObject<Env> {
           return { type: 'history', rid, ...this.historyPage(query, identity.userId) };
         }
         case 'read': {
-          const own = this.read(identity, frame.seq, identity.tier);
+          const own = this.read(identity, frame.seq, tier);
           return { type: 'watermark', rid: frame.rid, conversationId: this.requireMeta().id, deliveredSeq: own.deliveredSeq, readSeq: own.readSeq };
         }
         case 'typing':
-          this.typingFrom(ws, identity, frame.state, identity.tier);
+          this.typingFrom(ws, identity, frame.state, tier);
           return null;
         case 'edit':
           return { type: 'done', rid: frame.rid, seq: this.editMessage(identity, frame.targetSeq, frame.content) };
@@ -505,19 +508,9 @@ export class ConversationDO extends DurableObject<Env> {
    * holds it until the write is durable. The event is broadcast to open windows here.
    */
   private accept(identity: Identity, tier: Tier, cmid: string, content: MessageContent, replyToSeq?: number): Ack {
-    this.requireMember(identity.userId);
-    const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
+    const existing = this.precheck(identity, tier, cmid, content, replyToSeq);
     if (existing) return existing;
     const now = Date.now();
-    this.assertMayMessage(identity.userId);
-    const perConversation = conversationDecision(this.sql, identity.userId, TIER_LIMITS[tier].conversationMessages, now);
-    if (!perConversation.allowed) {
-      throw new AppError('rate_limited', 'Too many messages in this conversation; wait before sending more.', { retryAfterMs: perConversation.retryAfterMs });
-    }
-    const filter = this.filter();
-    const text = filterableText(content);
-    if (filter && text !== null) assertAcceptable(text, filter, this.allowance.repeated(identity.userId));
-    if (replyToSeq !== undefined) lifecycle.checkReplyTarget(this.sql, replyToSeq);
     const stored = media.resolve(this.sql, identity.userId, content);
     // Last, so a send refused for any other reason spends nothing.
     const token = this.allowance.take(identity.userId, now);
@@ -537,14 +530,41 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   /**
+   * Every check of a send but the allowance: membership, idempotency (returns the earlier
+   * ack), blocks, the per-conversation limit, the content filter, the reply target and
+   * media references. Run before a lease is asked for too, so a send refused anyway never
+   * costs one; `accept` runs it again because a lease wait lets other work interleave.
+   */
+  private precheck(identity: Identity, tier: Tier, cmid: string, content: MessageContent, replyToSeq?: number): Ack | null {
+    this.requireMember(identity.userId);
+    const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
+    if (existing) return existing;
+    this.assertMayMessage(identity.userId);
+    const perConversation = conversationDecision(this.sql, identity.userId, TIER_LIMITS[tier].conversationMessages, Date.now());
+    if (!perConversation.allowed) {
+      throw new AppError('rate_limited', 'Too many messages in this conversation; wait before sending more.', { retryAfterMs: perConversation.retryAfterMs });
+    }
+    const filter = this.filter();
+    const text = filterableText(content);
+    if (filter && text !== null) assertAcceptable(text, filter, this.allowance.repeated(identity.userId));
+    if (replyToSeq !== undefined) lifecycle.checkReplyTarget(this.sql, replyToSeq);
+    media.resolve(this.sql, identity.userId, content);
+    return null;
+  }
+
+  /**
    * `accept`, with a lease of the user's allowance fetched first when this conversation
    * holds none (the only await on the send path; see ./allowance.ts). A lease another send
    * used up meanwhile is fetched again, a bounded number of times.
    */
   private async acceptWithLease(identity: Identity, tier: Tier, cmid: string, content: MessageContent, replyToSeq?: number): Promise<Result<Ack>> {
     for (let round = 0; ; round++) {
-      const want = this.allowance.needsLease(identity.userId, Date.now()) ? this.leaseWanted(identity.userId, tier, cmid) : 0;
-      if (want > 0) await this.lease(identity.userId, tier, content, want);
+      if (this.allowance.needsLease(identity.userId, Date.now())) {
+        const early = attempt(() => this.precheck(identity, tier, cmid, content, replyToSeq));
+        if (!early.ok) return early;
+        if (early.value) return ok(early.value);
+        await this.lease(identity.userId, tier, content, conversationRemaining(this.sql, identity.userId, TIER_LIMITS[tier].conversationMessages, Date.now()));
+      }
       try {
         return attempt(() => this.accept(identity, tier, cmid, content, replyToSeq));
       } catch (err) {
@@ -554,16 +574,7 @@ export class ConversationDO extends DurableObject<Env> {
     }
   }
 
-  /**
-   * How many sends a lease should cover: none for a duplicate, a non-member's send or one
-   * the per-conversation limit refuses anyway (those are answered without a lease), and
-   * never more than that limit leaves, so no token is leased that this conversation cannot use.
-   */
-  private leaseWanted(userId: string, tier: Tier, cmid: string): number {
-    if (!this.loadMeta() || !members.getMember(this.sql, userId) || log.findAckByCmid(this.sql, userId, cmid)) return 0;
-    return conversationRemaining(this.sql, userId, TIER_LIMITS[tier].conversationMessages, Date.now());
-  }
-
+  /** `want`: what the per-conversation limit still allows, so no token is leased that this conversation cannot use. */
   private lease(userId: string, tier: Tier, content: MessageContent, want: number): Promise<void> {
     const pending = this.leasing.get(userId);
     if (pending) return pending;

@@ -6,6 +6,7 @@ import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import type { Session } from '../../src/protocol/index.js';
 import { NEW_ACCOUNT_AGE_MS } from '../../src/ratelimit/rules.js';
+import { registerUser } from './helpers.js';
 
 /** Makes the account old enough for the `standard` tier (the tier is read on every request). */
 export async function mature(session: Session): Promise<Session> {
@@ -53,4 +54,9 @@ export async function storedBy(conversationId: string, userId: string): Promise<
   return runInDurableObject(env.CONVERSATIONS.getByName(conversationId), (_i, state) =>
     state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events WHERE author_user = ? AND type = 'message'", userId).one().n,
   );
+}
+
+/** A registered service account, for delivery tests that send far past a person's limits. */
+export async function serviceUser(prefix = 'user'): Promise<Session> {
+  return service(await registerUser(prefix));
 }
