@@ -130,4 +130,15 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
        next_attempt_at INTEGER NOT NULL
      )`,
   ],
+  [
+    // v5: abuse control (src/conversation/allowance.ts, ./blocks.ts). The per-conversation
+    // message limit and the lease reports read a sender's recent messages from the log.
+    `CREATE INDEX events_by_author_ts ON events (author_user, ts) WHERE type = 'message'`,
+    // Blocks between members that this conversation enforces (direct conversations).
+    `CREATE TABLE blocks (
+       blocker_id TEXT NOT NULL,
+       blocked_id TEXT NOT NULL,
+       PRIMARY KEY (blocker_id, blocked_id)
+     ) WITHOUT ROWID`,
+  ],
 ];

@@ -136,3 +136,11 @@ export const PRESENCE = {
   /** Most users in one presence query. */
   maxQueryUsers: 200,
 } as const;
+
+/** Blocking and reporting. */
+export const MODERATION = {
+  /** Most users one user can block. */
+  maxBlocks: 1_000,
+  /** Longest reason a reporter can give. */
+  maxReportReasonLength: 500,
+} as const;
