@@ -96,9 +96,38 @@ function socket(scope: Scope, route: string, path: (w: World) => string): Row {
   };
 }
 
+/**
+ * A streaming route (Server-Sent Events): an accepted stream never ends by itself, so the
+ * reply is what arrived in its first moments, then the stream is cancelled.
+ */
+function stream(scope: Scope, route: string, path: (w: World) => string): Row {
+  return {
+    name: route,
+    scope,
+    async run(_w, c) {
+      const p = path(_w);
+      const res = await call(p, c.token ? { token: c.token } : {});
+      const reader = res.body?.getReader();
+      let text = '';
+      if (reader) {
+        const first = await Promise.race([reader.read(), new Promise<null>((resolve) => setTimeout(() => resolve(null), 1_000))]);
+        if (first && !first.done) text = new TextDecoder().decode(first.value);
+        await reader.cancel();
+      }
+      let code: string | null = null;
+      try {
+        code = (JSON.parse(text) as { code?: string }).code ?? null;
+      } catch {
+        code = null;
+      }
+      return { status: res.status, code, text, request: p };
+    },
+  };
+}
+
 const text = (t: string) => ({ cmid: crypto.randomUUID(), content: { type: 'text', text: t } });
 
-/** Every route and socket. The lead adds the SSE and long-poll rows here, one line each. */
+/** Every route and socket. */
 const ROUTES: Row[] = [
   http('conversation', 'GET /v1/conversations/:id', (w) => `/v1/conversations/${w.id}`),
   http('conversation', 'GET /v1/conversations/:id/members', (w) => `/v1/conversations/${w.id}/members`),
@@ -130,6 +159,9 @@ const ROUTES: Row[] = [
   http('account', 'POST /v1/conversations', () => '/v1/conversations', (w) => ({ kind: 'group', title: 'mine', memberIds: [w.alice.user.id] })),
   http('account', 'GET /v1/search', () => '/v1/search?q=secret'),
   socket('account', 'GET /v1/inbox/ws', () => '/v1/inbox/ws'),
+  stream('account', 'GET /v1/inbox/events', () => '/v1/inbox/events?cursor=0'),
+  http('account', 'GET /v1/inbox/poll', () => '/v1/inbox/poll?cursor=0&timeoutMs=1'),
+  http('account', 'POST /v1/inbox/ack', () => '/v1/inbox/ack', () => ({ cursor: 0 })),
   http('account', 'POST /v1/presence/query', () => '/v1/presence/query', (w) => ({ userIds: [w.alice.user.id] })),
   http('account', 'PUT /v1/presence/settings', () => '/v1/presence/settings', () => ({ hideLastSeen: true })),
   http('account', 'GET /v1/users/me', () => '/v1/users/me'),
