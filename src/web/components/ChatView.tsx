@@ -48,7 +48,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       readUpTo.current = 0;
     });
   };
-  const { state, loadOlder, retry, dismiss } = useConversation(props.id, markRead);
+  const { state, loadOlder, retry, dismiss, hide } = useConversation(props.id, markRead);
   const online = useBrowserOnline();
   const [replyTo, setReplyTo] = useState<MessageEvent | null>(null);
   const [editing, setEditing] = useState<MessageEvent | null>(null);
@@ -191,6 +191,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           return;
         case 'delete':
           await handle.delete(m.seq, action.scope);
+          if (action.scope === 'me') hide(m.seq);
           return;
         case 'receipts':
           setDetailSeq(m.seq);

@@ -89,7 +89,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
 
   return (
     <div class="list-pane">
-      <HandleForm class="start-chat" id="start-handle" label="Handle to chat with" placeholder="@handle" submit="Chat" onSubmit={startDirect}>
+      <HandleForm class="start-chat" formLabel="Start a direct chat" id="start-handle" label="Handle to chat with" placeholder="@handle" submit="Chat" onSubmit={startDirect}>
         <button type="button" onClick={() => setCreating(true)}>
           New group
         </button>

@@ -13,9 +13,9 @@ export function ErrorNote(props: { error: string | null; children?: ComponentChi
 }
 
 /** One handle field (label for screen readers only) and its submit button; the field is named `handle`. */
-export function HandleForm(props: { id: string; label: string; placeholder: string; submit: string; class: string; onSubmit: (event: SubmitEvent) => void; children?: ComponentChildren }) {
+export function HandleForm(props: { id: string; label: string; formLabel?: string; placeholder: string; submit: string; class: string; onSubmit: (event: SubmitEvent) => void; children?: ComponentChildren }) {
   return (
-    <form class={props.class} onSubmit={props.onSubmit} aria-label={props.label}>
+    <form class={props.class} onSubmit={props.onSubmit} aria-label={props.formLabel}>
       <label class="sr-only" for={props.id}>
         {props.label}
       </label>

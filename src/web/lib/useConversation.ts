@@ -129,8 +129,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       });
       handle.on('presence', (presence) => notePresence([presence]));
       handle.on('hidden', (seq) => {
-        const m = s.timeline.get(seq);
-        if (m) s.timeline.set(seq, { type: 'message', seq: m.seq, ts: m.ts, author: m.author, cmid: m.cmid, hidden: true });
+        hideIn(s, seq);
         rerender(0);
       });
       handle.on('typing', ({ userId, state: typing, expiresInMs }) => {
@@ -198,12 +197,23 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     void s.handle.send(local.content).catch(() => undefined);
   };
 
+  /** Hides a message this user deleted for themselves (the `hidden` frame also does, but only over WebSocket). */
+  const hide = (seq: number) => {
+    hideIn(state.current, seq);
+    rerender(0);
+  };
+
   const dismiss = (cmid: string) => {
     state.current.sending.delete(cmid);
     rerender(0);
   };
 
-  return { state: state.current, loadOlder, retry, dismiss };
+  return { state: state.current, loadOlder, retry, dismiss, hide };
+}
+
+function hideIn(s: ConversationState, seq: number): void {
+  const m = s.timeline.get(seq);
+  if (m) s.timeline.set(seq, { type: 'message', seq: m.seq, ts: m.ts, author: m.author, cmid: m.cmid, hidden: true });
 }
 
 /** Messages to show, in seq order: hidden ones left out. */
