@@ -204,6 +204,8 @@ describe('web client in Chromium', () => {
     await a.page.getByLabel('Message', { exact: true }).fill('Sent while offline');
     await a.page.getByLabel('Message', { exact: true }).press('Enter');
     await a.page.getByTestId('connection').getByText('1 queued').waitFor(WAIT);
+    // Offline, Bob's presence is unknown here: no stale "online".
+    expect(await a.page.getByTestId('chat-presence').count()).toBe(0);
     await shot(a.page, 'offline-queued-desktop');
     await new Promise((r) => setTimeout(r, 1_000));
     expect(await message(b.page, 'Sent while offline').count()).toBe(0);

@@ -49,7 +49,7 @@ export function App() {
             <span class="avatar" aria-hidden="true">
               {session.user.displayName.slice(0, 1).toUpperCase()}
             </span>
-            <span>
+            <span class="me-name" title={`${session.user.displayName} @${session.user.handle}`}>
               <strong>{session.user.displayName}</strong>
               <span class="muted"> @{session.user.handle}</span>
             </span>

@@ -6,7 +6,7 @@
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type MessageEvent } from '../../client/index.js';
-import { connectionView } from '../lib/connection.js';
+import { connectionView, useBrowserOnline } from '../lib/connection.js';
 import { upload } from '../lib/media.js';
 import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
@@ -22,21 +22,6 @@ import { ReceiptDialog } from './ReceiptDialog.js';
 const TYPING_REFRESH_MS = 3_000;
 /** Pixels from the top that trigger loading an older page. */
 const LOAD_OLDER_MARGIN = 120;
-
-function useBrowserOnline(): boolean {
-  const [online, setOnline] = useState(navigator.onLine);
-  useEffect(() => {
-    const on = () => setOnline(true);
-    const off = () => setOnline(false);
-    window.addEventListener('online', on);
-    window.addEventListener('offline', off);
-    return () => {
-      window.removeEventListener('online', on);
-      window.removeEventListener('offline', off);
-    };
-  }, []);
-  return online;
-}
 
 export function ChatView(props: { id: string; onBack: () => void; onChanged: () => void }) {
   const me = client.user!.id;
@@ -65,13 +50,15 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const info = state.info;
   const peerId = info?.kind === 'direct' ? (info.members.find((m) => m.userId !== me)?.userId ?? null) : null;
   const peerName = useUserName(peerId);
-  const presence = usePresence(peerId);
+  const knownPresence = usePresence(peerId);
   const title = info ? (info.kind === 'direct' ? peerName : (info.title ?? 'Group')) : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
   const messages = visibleMessages(state.timeline);
   const sending = [...state.sending.values()];
   const queued = sending.filter((s) => s.state === 'sending').length;
   const connection = connectionView({ status: state.status, browserOnline: online, queued, transport: state.handle?.transport ?? null });
+  // Offline, this device cannot hear presence changes: showing the last state would be a guess.
+  const presence = connection.tone === 'online' ? knownPresence : undefined;
   const typingNames = [...state.typing.keys()].filter((id) => id !== me).map(nameOf);
 
   // Keep the view pinned to the newest message, or in place after prepending older ones.

@@ -7,6 +7,7 @@
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationSummary } from '../../client/index.js';
+import { useBrowserOnline } from '../lib/connection.js';
 import { applyInboxEvents } from '../lib/inbox.js';
 import { notePresence, PRESENCE_REFRESH_MS, presenceText, usePresence } from '../lib/presence.js';
 import { client } from '../lib/session.js';
@@ -31,6 +32,9 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
   itemsRef.current = items;
   const openRef = useRef(props.openId);
   openRef.current = props.openId;
+  const online = useBrowserOnline();
+  // Bumped when the stream (re)connects, so presence is asked again at once.
+  const [resyncs, setResyncs] = useState(0);
 
   const load = async () => {
     try {
@@ -49,6 +53,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
     const timer = setInterval(() => void load(), LIST_SAFETY_REFRESH_MS);
     const off = client.on('inbox', (update) => {
       const current = itemsRef.current;
+      if (update.type === 'resync') setResyncs((n) => n + 1);
       if (update.type !== 'events' || !current) return void load();
       const fold = applyInboxEvents(current, update.events, client.user?.id ?? '', openRef.current);
       setItems(fold.list);
@@ -67,7 +72,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
     refresh();
     const timer = setInterval(refresh, PRESENCE_REFRESH_MS);
     return () => clearInterval(timer);
-  }, [peers]);
+  }, [peers, resyncs]);
 
   const startDirect = async (event: SubmitEvent) => {
     event.preventDefault();
@@ -102,7 +107,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
       ) : (
         <ul class="conversations">
           {items.map((c) => (
-            <ConversationRow key={c.id} item={c} active={c.id === props.openId} onOpen={props.onOpen} />
+            <ConversationRow key={c.id} item={c} active={c.id === props.openId} showPresence={online} onOpen={props.onOpen} />
           ))}
         </ul>
       )}
@@ -120,10 +125,11 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
   );
 }
 
-function ConversationRow(props: { item: Summary; active: boolean; onOpen: (id: string) => void }) {
+/** `showPresence` is false while the browser is offline: the last known state would be a guess. */
+function ConversationRow(props: { item: Summary; active: boolean; showPresence: boolean; onOpen: (id: string) => void }) {
   const { item } = props;
   const peerName = useUserName(item.kind === 'direct' ? item.peerId : null);
-  const presence = usePresence(item.kind === 'direct' ? item.peerId : null);
+  const presence = usePresence(item.kind === 'direct' && props.showPresence ? item.peerId : null);
   const title = item.kind === 'direct' ? peerName : (item.title ?? 'Group');
   const unread = item.unreadCount;
   const preview = item.preview?.text ?? (item.kind === 'group' ? 'Group' : 'Direct chat');
