@@ -8,9 +8,12 @@ import {
   ConversationInfo,
   ConversationSummary,
   Member,
+  PRESENCE,
+  Presence,
   Session,
   User,
   VapidKeyResponse,
+  type DeviceEvent,
   type PushSubscriptionBody,
   type Role,
 } from '../protocol/index.js';
@@ -64,7 +67,21 @@ export interface ChatClientEvents extends Record<string, unknown> {
   session: Session | null;
   /** Which wire carries the stream now and whether it is live (e.g. "online via SSE"). */
   transport: StreamStatus;
+  /** What the device event stream says about the user's conversations (see `InboxUpdate`). */
+  inbox: InboxUpdate;
 }
+
+/**
+ * The device event stream as an app sees it, e.g. to keep a conversation list live.
+ * `events`: new events in the user's conversations and membership changes, each once, in
+ * cursor order. `activity`: a large conversation (fan-out on read) moved to `lastSeq`
+ * (WebSocket only). `resync`: the stream (re)connected or dropped events, so anything
+ * derived from it may be stale: read the list again.
+ */
+export type InboxUpdate =
+  | { type: 'events'; events: DeviceEvent[] }
+  | { type: 'activity'; conversationId: string; lastSeq: number }
+  | { type: 'resync' };
 
 export interface Credentials {
   handle: string;
@@ -178,6 +195,22 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     await this.#api.request('DELETE', '/push/subscriptions');
   }
 
+  // ── Presence ────────────────────────────────────────────────────────────────
+
+  /**
+   * Who of `userIds` is online, and when the others were last seen (null: hidden by
+   * them, or never). One request per PRESENCE.maxQueryUsers ids. Live changes of the
+   * members of an open conversation come as its `presence` event (WebSocket transport).
+   */
+  async presence(userIds: readonly string[]): Promise<Presence[]> {
+    const unique = [...new Set(userIds)];
+    const batches: string[][] = [];
+    for (let i = 0; i < unique.length; i += PRESENCE.maxQueryUsers) batches.push(unique.slice(i, i + PRESENCE.maxQueryUsers));
+    const schema = z.object({ presence: z.array(Presence) });
+    const pages = await Promise.all(batches.map((ids) => this.#api.request('POST', '/presence/query', { body: { userIds: ids }, schema })));
+    return pages.flatMap((page) => page.presence);
+  }
+
   /** An access token valid for at least a while, for calls the SDK does not wrap (e.g. media downloads). */
   async accessToken(): Promise<string> {
     return this.#api.freshToken();
@@ -244,7 +277,17 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return handle;
   }
 
-  /** Closes every open conversation. The session stays (call `logout()` to end it). */
+  /**
+   * Starts this device's event stream without opening a conversation (`open()` starts it
+   * too): the device then counts as online, acknowledges what arrives (so senders see
+   * their messages delivered) and `inbox` events flow. Idempotent; `close()` stops it.
+   */
+  connect(): void {
+    if (!this.#api.session) throw new ChatError('unauthenticated', 'Not logged in: call login() or register() first.');
+    this.#ensureStream();
+  }
+
+  /** Closes every open conversation and the device event stream. The session stays (call `logout()` to end it). */
   close(): void {
     for (const handle of [...this.#open.keys()]) handle.close();
     this.#stream?.stop();
@@ -267,8 +310,23 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     });
     stream.on('status', (status) => this.emit('transport', status));
     stream.on('signal', (signal) => {
-      if (signal.type !== 'kind') return;
-      for (const [handle, live] of this.#open) handle.replaceTransport(this.#transportFor(handle.id, signal.kind, live));
+      switch (signal.type) {
+        case 'kind':
+          for (const [handle, live] of this.#open) handle.replaceTransport(this.#transportFor(handle.id, signal.kind, live));
+          return;
+        case 'events':
+          this.emit('inbox', { type: 'events', events: signal.events });
+          return;
+        case 'activity':
+          this.emit('inbox', { type: 'activity', conversationId: signal.conversationId, lastSeq: signal.lastSeq });
+          return;
+        case 'open':
+        case 'truncated':
+          this.emit('inbox', { type: 'resync' });
+          return;
+        default:
+          return;
+      }
     });
     this.#stream = stream;
     stream.start();

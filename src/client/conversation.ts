@@ -16,6 +16,7 @@ import {
   type DeleteScopeRequest,
   type MessageContent,
   type MessageEvent,
+  type Presence,
   type Watermark,
 } from '../protocol/index.js';
 import { Emitter } from './emitter.js';
@@ -50,6 +51,8 @@ export interface ConversationEvents extends Record<string, unknown> {
   receipts: Watermark[];
   /** This user hid message `seq` for themselves, from this or another device. */
   hidden: number;
+  /** A member's presence changed (WebSocket transport; otherwise ask `ChatClient.presence()`). */
+  presence: Presence;
 }
 
 /** A page of older (or newer) events, for scrolling. */
@@ -230,7 +233,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     if (this.#status === 'closed') return;
     if (frame.type === 'typing') this.emit('typing', frame.typing);
     else if (frame.type === 'receipts') this.emit('receipts', frame.watermarks);
-    else this.emit('hidden', frame.seq);
+    else if (frame.type === 'hidden') this.emit('hidden', frame.seq);
+    else this.emit('presence', frame.presence);
   }
 
   get #path(): string {

@@ -4,7 +4,7 @@
  */
 
 // The client and a live conversation.
-export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEvents, type Credentials, type OpenOptions } from './ChatClient.js';
+export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEvents, type Credentials, type InboxUpdate, type OpenOptions } from './ChatClient.js';
 export { ConversationHandle, type ConversationEvents, type ConnectionStatus, type HistoryResult } from './conversation.js';
 
 // Errors: one class, with the server's stable codes.
@@ -26,4 +26,4 @@ export { Emitter, type Listener } from './emitter.js';
 export { SocketTap, parseLiveFrame, type LiveFrame, type TypingSignal } from './live.js';
 
 // Wire types an app handles.
-export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, DeleteScopeRequest, Member, MessageContent, MessageEvent, ReceiptDetail, Role, Session, User, Watermark } from '../protocol/index.js';
+export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, DeleteScopeRequest, DeviceEvent, Member, MessageContent, MessageEvent, Presence, ReceiptDetail, Role, Session, User, Watermark } from '../protocol/index.js';
