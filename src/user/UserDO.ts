@@ -49,6 +49,12 @@ export class UserDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Long polls waiting for new events, per device. In memory: an eviction ends them and clients poll again. */
   private readonly waiters = new Map<string, Set<() => void>>();
+  /**
+   * Devices reading their stream over SSE or long polling, with when they were last seen
+   * doing so. In memory: a wait keeps the object alive, and a client between polls that
+   * outlives an eviction is seen again at its next poll.
+   */
+  private readonly httpDevices = new Map<string, number>();
   /** Senders' display names for notifications, cached for this instance's life. */
   private readonly displayNames = new Map<string, string>();
   /** Lease decisions run one at a time: settling an expired lease awaits its conversation. */
@@ -126,6 +132,15 @@ export class UserDO extends DurableObject<Env> {
    * `timeoutMs` (at most INBOX.longPollMs) passes, then answers (possibly empty).
    */
   async waitForEvents(deviceId: string, afterCursor: number, timeoutMs: number = INBOX.longPollMs): Promise<DeviceEventPage> {
+    await this.streamSeen(deviceId, Date.now());
+    try {
+      return await this.waitOrRead(deviceId, afterCursor, timeoutMs);
+    } finally {
+      this.httpDevices.set(deviceId, Date.now());
+    }
+  }
+
+  private async waitOrRead(deviceId: string, afterCursor: number, timeoutMs: number): Promise<DeviceEventPage> {
     const first = await this.readEvents(deviceId, afterCursor);
     if (first.events.length > 0 || first.truncated) return first;
     await new Promise<void>((resolve) => {
@@ -164,6 +179,7 @@ export class UserDO extends DurableObject<Env> {
    * at once: the inbox socket here, and its chat windows in every conversation of the user.
    */
   async forgetDevice(deviceId: string): Promise<void> {
+    this.httpDevices.delete(deviceId);
     this.ctx.storage.transactionSync(() => queues.forgetDevice(this.sql, deviceId));
     for (const ws of this.ctx.getWebSockets(deviceTag(deviceId))) closeQuietly(ws, CLOSE_CODES.deviceRevoked, 'This device has been signed out.');
     const ids = inbox.list(this.sql).map(({ summary }) => summary.id);
@@ -286,6 +302,9 @@ export class UserDO extends DurableObject<Env> {
    * parameter so the bound can be checked without waiting for it.
    */
   async checkHeartbeats(now: number = Date.now()): Promise<number> {
+    for (const [deviceId, seen] of this.httpDevices) {
+      if (!this.waiters.has(deviceId) && presence.isStale(seen, now)) this.httpDevices.delete(deviceId);
+    }
     const stale: WebSocket[] = [];
     for (const ws of this.openSockets()) {
       const attachment = ws.deserializeAttachment() as presence.InboxAttachment;
@@ -359,7 +378,7 @@ export class UserDO extends DurableObject<Env> {
     const pending = presence.pendingRelayAt(this.sql);
     if (pending !== null && pending <= now) await this.relayPresence(now);
     queues.trimExpired(this.sql, now);
-    const next = [this.openSockets().length > 0 ? now + PRESENCE.checkIntervalMs : null, presence.pendingRelayAt(this.sql)];
+    const next = [this.isOnline() ? now + PRESENCE.checkIntervalMs : null, presence.pendingRelayAt(this.sql)];
     const at = Math.min(...next.filter((t): t is number => t !== null));
     if (Number.isFinite(at)) await this.ctx.storage.setAlarm(at);
   }
@@ -453,8 +472,27 @@ export class UserDO extends DurableObject<Env> {
     return this.ctx.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN && !except.includes(ws));
   }
 
+  /**
+   * Online: a device holds an inbox socket, or reads its stream over HTTP (an SSE stream
+   * or long poll is waiting, or ended less than PRESENCE.staleAfterMs ago: a long-polling
+   * client is between two polls).
+   */
+  private isOnline(leaving: WebSocket[] = []): boolean {
+    return this.openSockets(leaving).length > 0 || this.httpDevices.size > 0;
+  }
+
+  /** A device reads its stream over HTTP: it counts as online, and it is reading now. */
+  private async streamSeen(deviceId: string, now: number): Promise<void> {
+    const known = this.httpDevices.has(deviceId);
+    this.httpDevices.set(deviceId, now);
+    if (known) return;
+    await this.presenceMayHaveChanged(now);
+    await this.scheduleAlarm(now + PRESENCE.checkIntervalMs);
+    this.ctx.waitUntil(clearPushState(this.env, this.userId).catch((err) => warn('clearing push state failed', err)));
+  }
+
   private async presenceMayHaveChanged(now: number, leaving: WebSocket[] = []): Promise<void> {
-    const online = this.openSockets(leaving).length > 0;
+    const online = this.isOnline(leaving);
     if (!presence.setOnline(this.sql, online, now)) return;
     const decision = presence.relayDecision(this.sql, now);
     if (decision.kind === 'now') await this.relayPresence(now);
