@@ -2,14 +2,18 @@
  * Two users chat through the SDK. Start the service first (`npm start`), then:
  *   npm run example                      # against http://127.0.0.1:8787
  *   npm run example -- http://host:port  # elsewhere
+ *   npm run example -- http://127.0.0.1:8787 sse   # force a transport: websocket, sse, long-poll
  */
-import { ChatClient, ChatError } from 'edge-chat/client';
+import { ChatClient, ChatError, type TransportKind } from 'edge-chat/client';
 
 const baseUrl = process.argv[2] ?? 'http://127.0.0.1:8787';
+const transport = (process.argv[3] ?? 'auto') as 'auto' | TransportKind;
 const suffix = Math.random().toString(36).slice(2, 8);
 
-const alice = new ChatClient({ baseUrl });
-const bob = new ChatClient({ baseUrl });
+const alice = new ChatClient({ baseUrl, transport });
+const bob = new ChatClient({ baseUrl, transport });
+// Which wire carries the stream, and whether it is live (a fallback shows up here).
+alice.on('transport', ({ kind, state }) => console.log(`alice: ${state} via ${kind}`));
 await alice.register({ handle: `alice_${suffix}`, displayName: 'Alice', password: 'correct horse battery', deviceName: 'quickstart' });
 await bob.register({ handle: `bob_${suffix}`, displayName: 'Bob', password: 'correct horse battery', deviceName: 'quickstart' });
 

@@ -7,11 +7,13 @@
 import { ERROR_STATUS, describeIssues, type ErrorBody, type ErrorCode } from './protocol/index.js';
 import type { z } from 'zod';
 
+export type ErrorDetails = Pick<ErrorBody, 'issues' | 'retryAfterMs' | 'rule'>;
+
 export class AppError extends Error {
   constructor(
     readonly code: ErrorCode,
     message: string,
-    readonly details: Pick<ErrorBody, 'issues' | 'retryAfterMs'> = {},
+    readonly details: ErrorDetails = {},
   ) {
     super(message);
     this.name = 'AppError';
@@ -40,7 +42,7 @@ export class AppError extends Error {
 export type Result<T> = { ok: true; value: T } | { ok: false; error: ErrorBody };
 
 export const ok = <T>(value: T): Result<T> => ({ ok: true, value });
-export const fail = (code: ErrorCode, message: string, details: Pick<ErrorBody, 'issues' | 'retryAfterMs'> = {}): Result<never> => ({
+export const fail = (code: ErrorCode, message: string, details: ErrorDetails = {}): Result<never> => ({
   ok: false,
   error: { code, message, ...details },
 });

@@ -22,6 +22,7 @@ import { sweepOrphans } from './media/cleanup.js';
 import { searchRoutes } from './routes/search.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { presenceRoutes } from './routes/presence.js';
+import { blockRoutes, reportRoutes } from './routes/moderation.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -49,6 +50,8 @@ export const app = new Hono<AppBindings>()
   .route('/v1/search', searchRoutes)
   .route('/v1/inbox', inboxRoutes)
   .route('/v1/presence', presenceRoutes)
+  .route('/v1/reports', reportRoutes)
+  .route('/v1/blocks', blockRoutes)
   .notFound(notFound)
   .onError(onError);
 

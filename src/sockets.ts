@@ -6,16 +6,20 @@
  */
 import type { ErrorBody, ErrorFrame } from './protocol/index.js';
 import { CLOSE_CODES } from './protocol/index.js';
+import type { Tier } from './ratelimit/rules.js';
 
 /** Headers the worker sets when it forwards an authenticated upgrade. */
-export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id' } as const;
+export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id', tier: 'x-chat-tier' } as const;
 
 /** The identity the worker put on a forwarded upgrade, or null when it is not one. */
-export function upgradeIdentity(request: Request): { userId: string; deviceId: string } | null {
+export function upgradeIdentity(request: Request): { userId: string; deviceId: string; tier: Tier } | null {
   const userId = request.headers.get(IDENTITY_HEADERS.user);
   const deviceId = request.headers.get(IDENTITY_HEADERS.device);
+  // Anything but an explicit "standard" gets the stricter tier.
+  const sent = request.headers.get(IDENTITY_HEADERS.tier);
+  const tier: Tier = sent === 'standard' || sent === 'service' ? sent : 'new';
   if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket' || !userId || !deviceId) return null;
-  return { userId, deviceId };
+  return { userId, deviceId, tier };
 }
 
 export function errorFrame(error: ErrorBody, names: { rid?: string | undefined; cmid?: string | undefined } = {}): ErrorFrame {
@@ -24,6 +28,7 @@ export function errorFrame(error: ErrorBody, names: { rid?: string | undefined; 
   if (names.cmid) frame.cmid = names.cmid;
   if (error.issues) frame.issues = error.issues;
   if (error.retryAfterMs !== undefined) frame.retryAfterMs = error.retryAfterMs;
+  if (error.rule !== undefined) frame.rule = error.rule;
   return frame;
 }
 

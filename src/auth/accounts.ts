@@ -10,6 +10,7 @@ import type { Identity } from '../env.js';
 import { decoyHash, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
 import { signAccessToken } from './tokens.js';
 import { deleteDeviceSubscription } from '../push/subscriptions.js';
+import { REPUTATION, tierOf, type Tier } from '../ratelimit/rules.js';
 
 interface UserRow {
   id: string;
@@ -139,13 +140,27 @@ export async function listDevices(db: D1Database, identity: Identity) {
   }));
 }
 
-/** Whether a device may still act: it exists, belongs to the user and is not revoked. */
-export async function isDeviceActive(db: D1Database, identity: Identity): Promise<boolean> {
+/** An authenticated socket's identity: who, and the rate-limit tier they had when the ticket was redeemed. */
+export interface SocketIdentity extends Identity {
+  tier: Tier;
+}
+
+/**
+ * Whether a device may still act (it exists, belongs to the user and is not revoked) and
+ * its account's tier: by age, and demoted while reported by enough distinct users
+ * (REPUTATION). One query, on every authenticated request.
+ */
+export async function deviceStanding(db: D1Database, identity: Identity, now = Date.now()): Promise<{ active: boolean; tier: Tier }> {
   const row = await db
-    .prepare('SELECT revoked_at FROM devices WHERE id = ? AND user_id = ?')
-    .bind(identity.deviceId, identity.userId)
-    .first<{ revoked_at: number | null }>();
-  return row !== null && row.revoked_at === null;
+    .prepare(
+      `SELECT d.revoked_at, u.created_at, u.trust,
+              (SELECT count(DISTINCT reporter_id) FROM reports WHERE target_user_id = u.id AND created_at > ?) AS reporters
+       FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND d.user_id = ?`,
+    )
+    .bind(now - REPUTATION.windowMs, identity.deviceId, identity.userId)
+    .first<{ revoked_at: number | null; created_at: number; trust: string | null; reporters: number }>();
+  if (!row) return { active: false, tier: 'new' };
+  return { active: row.revoked_at === null, tier: tierOf(row.created_at, now, row.reporters >= REPUTATION.reportersToDemote, row.trust) };
 }
 
 export async function findUser(db: D1Database, by: { id: string } | { handle: string }): Promise<User | null> {
@@ -186,7 +201,7 @@ export async function issueConnectTicket(db: D1Database, identity: Identity): Pr
 }
 
 /** Consumes a ticket: the DELETE … RETURNING makes the second use find nothing. */
-export async function redeemConnectTicket(db: D1Database, ticket: string): Promise<Identity> {
+export async function redeemConnectTicket(db: D1Database, ticket: string): Promise<SocketIdentity> {
   const row = await db
     .prepare('DELETE FROM connect_tickets WHERE ticket_hash = ? RETURNING user_id, device_id, expires_at')
     .bind(await sha256(ticket))
@@ -195,8 +210,9 @@ export async function redeemConnectTicket(db: D1Database, ticket: string): Promi
     throw new AppError('invalid_ticket', 'The connect ticket is unknown, used or expired; ask for a new one.');
   }
   const identity = { userId: row.user_id, deviceId: row.device_id };
-  if (!(await isDeviceActive(db, identity))) throw new AppError('device_revoked', 'This device has been signed out.');
-  return identity;
+  const standing = await deviceStanding(db, identity);
+  if (!standing.active) throw new AppError('device_revoked', 'This device has been signed out.');
+  return { ...identity, tier: standing.tier };
 }
 
 function insertDevice(db: D1Database, id: string, userId: string, name: string, now: number): D1PreparedStatement {

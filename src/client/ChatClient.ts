@@ -8,9 +8,12 @@ import {
   ConversationInfo,
   ConversationSummary,
   Member,
+  PRESENCE,
+  Presence,
   Session,
   User,
   VapidKeyResponse,
+  type DeviceEvent,
   type PushSubscriptionBody,
   type Role,
 } from '../protocol/index.js';
@@ -21,12 +24,14 @@ import { ChatError } from './errors.js';
 import { HttpApi, type FetchLike } from './http.js';
 import { SocketTap } from './live.js';
 import { MemoryOutboxStore, Outbox, type OutboxStore } from './outbox.js';
-import { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type TransportFactory, type TransportKind, type WebSocketLike } from './transports/types.js';
+import { FALLBACK_DEFAULTS, type FallbackOptions } from './transports/fallback.js';
+import { InboxStream, STREAM_TIMING_DEFAULTS, type StreamStatus, type StreamTimingOptions } from './transports/inbox.js';
+import { streamConversationTransport } from './transports/stream-conversation.js';
+import { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type Transport, type TransportKind, type TransportSignal, type WebSocketLike } from './transports/types.js';
 import { webSocketTransport } from './transports/websocket.js';
 
-/** Transports by kind, and the order `transport: 'auto'` tries them in. */
-const TRANSPORTS: Record<TransportKind, TransportFactory> = { websocket: webSocketTransport };
-export const TRANSPORT_ORDER: readonly TransportKind[] = ['websocket'];
+/** The order `transport: 'auto'` tries the wires in: the first that is not blocked wins. */
+export const TRANSPORT_ORDER: readonly TransportKind[] = ['websocket', 'sse', 'long-poll'];
 
 export interface ChatClientOptions {
   /** Where the service runs, e.g. `http://127.0.0.1:8787` (no `/v1`). */
@@ -38,10 +43,17 @@ export interface ChatClientOptions {
    * `new IndexedDbOutboxStore('chat-outbox')`.
    */
   outboxStore?: OutboxStore;
-  /** `'auto'` (default) picks the best transport available; a kind forces that one. */
+  /**
+   * `'auto'` (default): WebSocket, falling back to SSE and then long polling when it is
+   * blocked, and upgrading back later. A kind forces that one.
+   */
   transport?: 'auto' | TransportKind;
   backoff?: Partial<BackoffOptions>;
   keepalive?: Partial<KeepaliveOptions>;
+  /** When to fall back and when to try upgrading again (`FALLBACK_DEFAULTS`). */
+  fallback?: Partial<FallbackOptions>;
+  /** SSE silence deadline, long-poll hold, ack batching (`STREAM_TIMING_DEFAULTS`). */
+  streamTiming?: Partial<StreamTimingOptions>;
   /** How long an HTTP call may take before it counts as a network failure (default `REQUEST_TIMEOUT_MS`, 15 s). */
   requestTimeoutMs?: number;
   /** Defaults to the global `fetch`. */
@@ -53,7 +65,23 @@ export interface ChatClientOptions {
 export interface ChatClientEvents extends Record<string, unknown> {
   /** The session changed (login, refresh, logout): persist it to resume later. Null: signed out. */
   session: Session | null;
+  /** Which wire carries the stream now and whether it is live (e.g. "online via SSE"). */
+  transport: StreamStatus;
+  /** What the device event stream says about the user's conversations (see `InboxUpdate`). */
+  inbox: InboxUpdate;
 }
+
+/**
+ * The device event stream as an app sees it, e.g. to keep a conversation list live.
+ * `events`: new events in the user's conversations and membership changes, each once, in
+ * cursor order. `activity`: a large conversation (fan-out on read) moved to `lastSeq`
+ * (WebSocket only). `resync`: the stream (re)connected or dropped events, so anything
+ * derived from it may be stale: read the list again.
+ */
+export type InboxUpdate =
+  | { type: 'events'; events: DeviceEvent[] }
+  | { type: 'activity'; conversationId: string; lastSeq: number }
+  | { type: 'resync' };
 
 export interface Credentials {
   handle: string;
@@ -83,7 +111,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   readonly #api: HttpApi;
   readonly #outbox: Outbox;
   readonly #options: ChatClientOptions;
-  readonly #open = new Set<ConversationHandle>();
+  readonly #open = new Map<ConversationHandle, SocketTap>();
+  #stream: InboxStream | null = null;
   #restored: Promise<unknown> | null = null;
 
   constructor(options: ChatClientOptions) {
@@ -100,6 +129,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** The current session, or null when signed out. */
   get session(): Session | null {
     return this.#api.session;
+  }
+
+  /** The wire the client uses now and its state, or null before the first `open()`. */
+  get transport(): StreamStatus | null {
+    return this.#stream?.status ?? null;
   }
 
   /** The signed-in user. */
@@ -161,6 +195,22 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     await this.#api.request('DELETE', '/push/subscriptions');
   }
 
+  // ── Presence ────────────────────────────────────────────────────────────────
+
+  /**
+   * Who of `userIds` is online, and when the others were last seen (null: hidden by
+   * them, or never). One request per PRESENCE.maxQueryUsers ids. Live changes of the
+   * members of an open conversation come as its `presence` event (WebSocket transport).
+   */
+  async presence(userIds: readonly string[]): Promise<Presence[]> {
+    const unique = [...new Set(userIds)];
+    const batches: string[][] = [];
+    for (let i = 0; i < unique.length; i += PRESENCE.maxQueryUsers) batches.push(unique.slice(i, i + PRESENCE.maxQueryUsers));
+    const schema = z.object({ presence: z.array(Presence) });
+    const pages = await Promise.all(batches.map((ids) => this.#api.request('POST', '/presence/query', { body: { userIds: ids }, schema })));
+    return pages.flatMap((page) => page.presence);
+  }
+
   /** An access token valid for at least a while, for calls the SDK does not wrap (e.g. media downloads). */
   async accessToken(): Promise<string> {
     return this.#api.freshToken();
@@ -209,7 +259,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     if (!this.#api.session) throw new ChatError('unauthenticated', 'Not logged in: call login() or register() first.');
     this.#restored ??= this.#outbox.restore();
     await this.#restored;
-    const factory = TRANSPORTS[this.#transportKind()];
+    const stream = this.#ensureStream();
     const live = new SocketTap(id, (frame) => handle.onLive(frame));
     const handle: ConversationHandle = new ConversationHandle({
       live,
@@ -217,17 +267,9 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       outbox: this.#outbox,
       conversationId: id,
       after: options.after ?? 0,
-      createTransport: (signal) =>
-        factory({
-          api: this.#api,
-          conversationId: id,
-          signal,
-          backoff: { ...BACKOFF_DEFAULTS, ...this.#options.backoff },
-          keepalive: { ...KEEPALIVE_DEFAULTS, ...this.#options.keepalive },
-          WebSocket: live.wrap(this.#options.WebSocket ?? globalThis.WebSocket),
-        }),
+      createTransport: this.#transportFor(id, stream.kind, live),
     });
-    this.#open.add(handle);
+    this.#open.set(handle, live);
     handle.on('status', (status) => {
       if (status === 'closed') this.#open.delete(handle);
     });
@@ -235,14 +277,79 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return handle;
   }
 
-  /** Closes every open conversation. The session stays (call `logout()` to end it). */
-  close(): void {
-    for (const handle of [...this.#open]) handle.close();
+  /**
+   * Starts this device's event stream without opening a conversation (`open()` starts it
+   * too): the device then counts as online, acknowledges what arrives (so senders see
+   * their messages delivered) and `inbox` events flow. Idempotent; `close()` stops it.
+   */
+  connect(): void {
+    if (!this.#api.session) throw new ChatError('unauthenticated', 'Not logged in: call login() or register() first.');
+    this.#ensureStream();
   }
 
-  #transportKind(): TransportKind {
+  /** Closes every open conversation and the device event stream. The session stays (call `logout()` to end it). */
+  close(): void {
+    for (const handle of [...this.#open.keys()]) handle.close();
+    this.#stream?.stop();
+    this.#stream = null;
+  }
+
+  /** The device event stream, started on the first `open()`; it picks (and changes) the wire. */
+  #ensureStream(): InboxStream {
+    if (this.#stream) return this.#stream;
     const chosen = this.#options.transport ?? 'auto';
-    return chosen === 'auto' ? TRANSPORT_ORDER[0]! : chosen;
+    const stream = new InboxStream({
+      api: this.#api,
+      WebSocket: this.#options.WebSocket ?? globalThis.WebSocket,
+      order: TRANSPORT_ORDER,
+      forced: chosen === 'auto' ? null : chosen,
+      backoff: { ...BACKOFF_DEFAULTS, ...this.#options.backoff },
+      keepalive: { ...KEEPALIVE_DEFAULTS, ...this.#options.keepalive },
+      fallback: { ...FALLBACK_DEFAULTS, ...this.#options.fallback },
+      timing: { ...STREAM_TIMING_DEFAULTS, ...this.#options.streamTiming },
+    });
+    stream.on('status', (status) => this.emit('transport', status));
+    stream.on('signal', (signal) => {
+      switch (signal.type) {
+        case 'kind':
+          for (const [handle, live] of this.#open) handle.replaceTransport(this.#transportFor(handle.id, signal.kind, live));
+          return;
+        case 'events':
+          this.emit('inbox', { type: 'events', events: signal.events });
+          return;
+        case 'activity':
+          this.emit('inbox', { type: 'activity', conversationId: signal.conversationId, lastSeq: signal.lastSeq });
+          return;
+        case 'open':
+        case 'truncated':
+          this.emit('inbox', { type: 'resync' });
+          return;
+        default:
+          return;
+      }
+    });
+    this.#stream = stream;
+    stream.start();
+    return stream;
+  }
+
+  /**
+   * A conversation's transport on `kind`: with WebSocket, its own chat-window socket
+   * (events, sends, and the live frames: typing, receipts, hidden); otherwise its share
+   * of the device event stream, with sends by POST.
+   */
+  #transportFor(id: string, kind: TransportKind, live: SocketTap): (signal: (signal: TransportSignal) => void) => Transport {
+    return (signal) => {
+      const context = {
+        api: this.#api,
+        conversationId: id,
+        signal,
+        backoff: { ...BACKOFF_DEFAULTS, ...this.#options.backoff },
+        keepalive: { ...KEEPALIVE_DEFAULTS, ...this.#options.keepalive },
+        WebSocket: live.wrap(this.#options.WebSocket ?? globalThis.WebSocket),
+      };
+      return kind === 'websocket' || !this.#stream ? webSocketTransport(context) : streamConversationTransport(this.#stream, context);
+    };
   }
 
   #signIn(session: Session): Session {

@@ -16,6 +16,7 @@ import {
   type DeleteScopeRequest,
   type MessageContent,
   type MessageEvent,
+  type Presence,
   type Watermark,
 } from '../protocol/index.js';
 import { Emitter } from './emitter.js';
@@ -50,6 +51,8 @@ export interface ConversationEvents extends Record<string, unknown> {
   receipts: Watermark[];
   /** This user hid message `seq` for themselves, from this or another device. */
   hidden: number;
+  /** A member's presence changed (WebSocket transport; otherwise ask `ChatClient.presence()`). */
+  presence: Presence;
 }
 
 /** A page of older (or newer) events, for scrolling. */
@@ -89,7 +92,9 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   readonly #api: HttpApi;
   readonly #outbox: Outbox;
   readonly #buffer: ReorderBuffer<IncomingEvent>;
-  readonly #transport: Transport;
+  #transport: Transport;
+  /** Bumped when the transport is replaced, so a replaced one's late signals are ignored. */
+  #generation = 0;
   readonly #waiters = new Map<string, { resolve: (ack: Ack) => void; reject: (error: ChatError) => void }>();
   #status: ConnectionStatus = 'connecting';
   /** Why the conversation closed, for sends attempted afterwards. */
@@ -106,7 +111,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#outbox = deps.outbox;
     this.#live = deps.live ?? null;
     this.#buffer = new ReorderBuffer<IncomingEvent>(deps.after);
-    this.#transport = deps.createTransport((signal) => this.#onSignal(signal));
+    this.#transport = this.#attach(deps.createTransport);
   }
 
   /** Seq of the last event delivered to the app: store it to resume with `open(id, { after })`. */
@@ -118,7 +123,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     return this.#status;
   }
 
-  /** The kind of wire this conversation's stream uses (e.g. to show "online via WebSocket"). */
+  /** The kind of wire this conversation's stream uses now (e.g. to show "online via SSE"); it changes on fallback. */
   get transport(): Transport['kind'] {
     return this.#transport.kind;
   }
@@ -228,7 +233,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     if (this.#status === 'closed') return;
     if (frame.type === 'typing') this.emit('typing', frame.typing);
     else if (frame.type === 'receipts') this.emit('receipts', frame.watermarks);
-    else this.emit('hidden', frame.seq);
+    else if (frame.type === 'hidden') this.emit('hidden', frame.seq);
+    else this.emit('presence', frame.presence);
   }
 
   get #path(): string {
@@ -247,6 +253,26 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#transport.start();
   }
 
+  /**
+   * Moves the conversation to another wire (ChatClient does this when the client falls
+   * back or upgrades). The reorder buffer and the outbox stay: the new wire's `open`
+   * fills what was missed and resends what is pending, under the same cmids.
+   */
+  replaceTransport(create: (signal: (signal: TransportSignal) => void) => Transport): void {
+    if (this.#status === 'closed') return;
+    this.#transport.close();
+    this.#transport = this.#attach(create);
+    if (this.#status === 'open') this.#setStatus('reconnecting');
+    this.#transport.start();
+  }
+
+  #attach(create: (signal: (signal: TransportSignal) => void) => Transport): Transport {
+    const generation = ++this.#generation;
+    return create((signal) => {
+      if (generation === this.#generation) this.#onSignal(signal);
+    });
+  }
+
   #onSignal(signal: TransportSignal): void {
     if (this.#status === 'closed') return;
     switch (signal.type) {
@@ -261,6 +287,10 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
         if (signal.conversationId !== this.id) return;
         this.#deliver(this.#buffer.push(signal.events));
         this.#armGapTimer();
+        return;
+      case 'head':
+        this.#buffer.noteLastSeq(signal.lastSeq);
+        void this.#fill();
         return;
       case 'ack':
         void this.#onAck(signal.ack);

@@ -23,6 +23,10 @@ export interface RequestOptions<T> {
   schema?: z.ZodType<T>;
   /** Whether to send the access token (default true). */
   auth?: boolean;
+  /** Overrides the client's request timeout (a long poll is held longer than a normal call). */
+  timeoutMs?: number;
+  /** Abandons the call (it rejects with `network`). */
+  signal?: AbortSignal;
 }
 
 /**
@@ -103,6 +107,39 @@ export class HttpApi {
     return this.#refreshing;
   }
 
+  /**
+   * Opens a streaming GET (Server-Sent Events) with the bearer header and returns the
+   * response once its headers arrived; the body is the caller's to read. A refused
+   * answer becomes a `ChatError` like any call's.
+   */
+  async openStream(path: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
+    const open = async () => {
+      const token = await this.freshToken();
+      // The timeout covers the wait for headers only; the body lasts as long as the caller's signal allows.
+      const controller = new AbortController();
+      signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
+      const timer = setTimeout(() => controller.abort(new Error('The stream did not open in time.')), this.#timeoutMs);
+      let response: Response;
+      try {
+        response = await this.#fetch(`${this.baseUrl}/v1${path}`, { headers: { ...headers, authorization: `Bearer ${token}` }, signal: controller.signal });
+      } catch (cause) {
+        throw new ChatError('network', `GET ${path} failed: the stream did not open.`, { cause });
+      } finally {
+        clearTimeout(timer);
+      }
+      if (response.ok) return response;
+      const text = await response.text().catch(() => '');
+      throw problemToError(response, text);
+    };
+    try {
+      return await open();
+    } catch (error) {
+      if (!(error instanceof ChatError && error.code === 'invalid_token')) throw error;
+      await this.refresh();
+      return open();
+    }
+  }
+
   /** The access token, refreshed first when it is about to expire. */
   async freshToken(): Promise<string> {
     return (await this.#freshSession()).accessToken;
@@ -126,7 +163,7 @@ export class HttpApi {
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
         // A connection that died silently would otherwise hold the call (and a gap fill) forever.
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        signal: withTimeout(options.timeoutMs ?? this.#timeoutMs, options.signal),
       });
     } catch (cause) {
       throw new ChatError('network', `${method} ${path} failed: the request did not complete.`, { cause });
@@ -149,6 +186,11 @@ export class HttpApi {
     if (!parsed.success) throw new ChatError('invalid_response', `${method} ${path}: unexpected answer shape.`, { status: response.status, cause: parsed.error });
     return parsed.data;
   }
+}
+
+/** The signal for one call: its timeout, and the caller's signal if any. */
+function withTimeout(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
+  return signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]) : AbortSignal.timeout(timeoutMs);
 }
 
 function problemToError(response: Response, text: string): ChatError {

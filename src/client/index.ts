@@ -4,7 +4,7 @@
  */
 
 // The client and a live conversation.
-export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEvents, type Credentials, type OpenOptions } from './ChatClient.js';
+export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEvents, type Credentials, type InboxUpdate, type OpenOptions } from './ChatClient.js';
 export { ConversationHandle, type ConversationEvents, type ConnectionStatus, type HistoryResult } from './conversation.js';
 
 // Errors: one class, with the server's stable codes.
@@ -17,9 +17,13 @@ export { BACKOFF_DEFAULTS, nextDelay, type BackoffOptions } from './backoff.js';
 export { ReorderBuffer, GAP_FILL_DELAY_MS, MAX_BUFFERED_EVENTS, type Gap } from './reorder.js';
 export { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type Transport, type TransportContext, type TransportFactory, type TransportKind, type TransportSignal, type WebSocketLike } from './transports/types.js';
 export { webSocketTransport } from './transports/websocket.js';
-export { parseServerFrame, parseEvents, type IncomingEvent, type IncomingFrame, type WireError } from './wire.js';
+export { InboxStream, STREAM_TIMING_DEFAULTS, type StreamSignal, type StreamStatus, type StreamTimingOptions } from './transports/inbox.js';
+export { streamConversationTransport } from './transports/stream-conversation.js';
+export { FALLBACK_DEFAULTS, initialFallback, afterConnected, afterFailure, upgradeDue, afterUpgradeProbe, currentKind, type FallbackOptions, type FallbackState } from './transports/fallback.js';
+export { SseParser, type SseMessage } from './sse.js';
+export { parseServerFrame, parseEvents, parseInboxFrame, parsePollPage, type IncomingDeviceEvent, type IncomingInboxFrame, type IncomingEvent, type IncomingFrame, type WireError } from './wire.js';
 export { Emitter, type Listener } from './emitter.js';
 export { SocketTap, parseLiveFrame, type LiveFrame, type TypingSignal } from './live.js';
 
 // Wire types an app handles.
-export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, DeleteScopeRequest, Member, MessageContent, MessageEvent, ReceiptDetail, Role, Session, User, Watermark } from '../protocol/index.js';
+export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, DeleteScopeRequest, DeviceEvent, Member, MessageContent, MessageEvent, Presence, ReceiptDetail, Role, Session, User, Watermark } from '../protocol/index.js';

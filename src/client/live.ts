@@ -1,13 +1,13 @@
 /**
  * @module client/live
- * The ephemeral side of a chat window: typing, coalesced receipt watermarks and "hidden
- * for me" notices. They are never stored and carry no seq, so they bypass the ordered
+ * The ephemeral side of a chat window: typing, coalesced receipt watermarks, "hidden
+ * for me" notices and members' presence changes. They are never stored and carry no seq, so they bypass the ordered
  * event stream: the SDK watches the frames of the transport's current WebSocket (through
  * a constructor wrapper, without the transport knowing) and can write a typing frame on
  * it. On a transport without a socket nothing arrives here, and `typing()` reports false;
  * receipts can still be read over HTTP (`ConversationHandle.receipts()`).
  */
-import { HiddenFrame, ReceiptsFrame, TypingEventFrame, parseBoundedJson, type Watermark } from '../protocol/index.js';
+import { HiddenFrame, PresenceFrame, ReceiptsFrame, TypingEventFrame, parseBoundedJson, type Presence, type Watermark } from '../protocol/index.js';
 import type { WebSocketLike } from './transports/types.js';
 
 /** Someone else started or stopped typing; a start ends by itself after `expiresInMs`. */
@@ -21,7 +21,8 @@ export interface TypingSignal {
 export type LiveFrame =
   | { type: 'typing'; typing: TypingSignal }
   | { type: 'receipts'; watermarks: Watermark[] }
-  | { type: 'hidden'; seq: number };
+  | { type: 'hidden'; seq: number }
+  | { type: 'presence'; presence: Presence };
 
 /** Parses one server text frame into a live frame for `conversationId`, or null if it is none. */
 export function parseLiveFrame(text: string, conversationId: string): LiveFrame | null {
@@ -41,6 +42,13 @@ export function parseLiveFrame(text: string, conversationId: string): LiveFrame 
   if (type === 'hidden') {
     const frame = HiddenFrame.safeParse(parsed.value);
     return frame.success && frame.data.conversationId === conversationId ? { type: 'hidden', seq: frame.data.seq } : null;
+  }
+  if (type === 'presence') {
+    // Carries no conversation id: the socket it came on is this conversation's window.
+    const frame = PresenceFrame.safeParse(parsed.value);
+    if (!frame.success) return null;
+    const { userId, online, lastSeenAt } = frame.data;
+    return { type: 'presence', presence: { userId, online, lastSeenAt } };
   }
   return null;
 }

@@ -11,6 +11,8 @@ import {
   Ack,
   ConversationEvent,
   ConversationId,
+  Cursor,
+  DeviceEvent,
   DeviceId,
   PONG_FRAME,
   Rid,
@@ -124,4 +126,82 @@ export function parseServerFrame(text: string): IncomingFrame {
     default:
       return { type: 'unknown' };
   }
+}
+
+// ── The device event stream (inbox socket, SSE, long polling) ──────────────────
+
+/** One device event off the wire; `event` is null for a kind this SDK does not know (its cursor still counts). */
+export interface IncomingDeviceEvent {
+  cursor: number;
+  event: DeviceEvent | null;
+}
+
+export type IncomingInboxFrame =
+  | { type: 'inbox_ready'; ackedCursor: number; lastCursor: number }
+  | { type: 'deliver'; events: IncomingDeviceEvent[] }
+  | { type: 'caught_up'; cursor: number }
+  | { type: 'queue_truncated'; resumeCursor: number }
+  | { type: 'activity'; conversationId: string; lastSeq: number }
+  | { type: 'error'; error: WireError }
+  | { type: 'unknown' };
+
+const LooseDeviceEvent = z.looseObject({ cursor: Cursor });
+
+/** Device events in wire order, tolerantly; entries without a cursor cannot be placed and are dropped. */
+export function parseDeviceEvents(raw: readonly unknown[]): IncomingDeviceEvent[] {
+  const out: IncomingDeviceEvent[] = [];
+  for (const item of raw) {
+    const loose = LooseDeviceEvent.safeParse(item);
+    if (!loose.success) continue;
+    const known = DeviceEvent.safeParse(item);
+    out.push({ cursor: loose.data.cursor, event: known.success ? known.data : null });
+  }
+  return out;
+}
+
+const InboxReady = z.object({ ackedCursor: Cursor, lastCursor: Cursor });
+const Deliver = z.object({ events: z.array(z.unknown()) });
+const CaughtUp = z.object({ cursor: Cursor });
+const Truncated = z.object({ resumeCursor: Cursor });
+const Activity = z.object({ conversationId: ConversationId, lastSeq: Seq });
+
+/** Parses one device-stream frame (a socket text frame or an SSE message's data); never throws. */
+export function parseInboxFrame(text: string): IncomingInboxFrame {
+  const parsed = parseBoundedJson(text, Number.MAX_SAFE_INTEGER);
+  if (!parsed.ok || parsed.value === null || typeof parsed.value !== 'object') return { type: 'unknown' };
+  const value = parsed.value as Record<string, unknown>;
+  switch (value.type) {
+    case 'inbox_ready': {
+      const ready = InboxReady.safeParse(value);
+      return ready.success ? { type: 'inbox_ready', ...ready.data } : { type: 'unknown' };
+    }
+    case 'deliver': {
+      const body = Deliver.safeParse(value);
+      return body.success ? { type: 'deliver', events: parseDeviceEvents(body.data.events) } : { type: 'unknown' };
+    }
+    case 'caught_up': {
+      const body = CaughtUp.safeParse(value);
+      return body.success ? { type: 'caught_up', cursor: body.data.cursor } : { type: 'unknown' };
+    }
+    case 'queue_truncated': {
+      const body = Truncated.safeParse(value);
+      return body.success ? { type: 'queue_truncated', resumeCursor: body.data.resumeCursor } : { type: 'unknown' };
+    }
+    case 'activity': {
+      const body = Activity.safeParse(value);
+      return body.success ? { type: 'activity', ...body.data } : { type: 'unknown' };
+    }
+    case 'error': {
+      const error = WireErrorSchema.safeParse(value);
+      return { type: 'error', error: error.success ? error.data : { code: 'invalid_response', message: 'The server sent an unreadable error.' } };
+    }
+    default:
+      return { type: 'unknown' };
+  }
+}
+
+/** A long-poll answer, tolerantly; null if it does not look like one. */
+export function parsePollPage(value: unknown): { events: IncomingDeviceEvent[]; lastCursor: number; truncated: boolean } | null {
+  const page = z.object({ events: z.array(z.unknown()), lastCursor: Cursor, truncated: z.boolean() }).safeParse(value);
+  return page.success ? { ...page.data, events: parseDeviceEvents(page.data.events) } : null;
 }

@@ -59,6 +59,11 @@ import * as fanout from './fanout.js';
 import { EventBatcher, intervalMs } from './batcher.js';
 import type { UserUpdate } from '../user/updates.js';
 import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
+import { TIER_LIMITS, type Tier } from '../ratelimit/rules.js';
+import { SendAllowance, conversationDecision, conversationRemaining, report, type SentReport } from './allowance.js';
+import * as blocks from './blocks.js';
+import { assertAcceptable, filterConfig, filterableText, isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
+import { WindowCounter } from '../ratelimit/window-counter.js';
 
 export interface CreateInit {
   id: string;
@@ -80,7 +85,14 @@ interface Meta {
 export interface SocketAttachment {
   userId: string;
   deviceId: string;
+  /** The rate-limit tier at ticket redemption (the socket has no access token to read it from). */
+  tier: Tier;
+  /** Users this user blocked when the window opened: their typing and presence are not shown here. */
+  blocked: string[];
 }
+
+/** A socket's send needs a new lease first; thrown by `accept`, caught by its callers. */
+class NeedsLease extends Error {}
 
 const userTag = (userId: string) => `user:${userId}`;
 
@@ -99,9 +111,15 @@ export class ConversationDO extends DurableObject<Env> {
    * object writes it), so the send path checks membership without SQL.
    */
   private memberCache: Map<string, Member> | null = null;
-  /** Socket attachments already read: deserializing costs more than a map look-up. */
-  private readonly identities = new WeakMap<WebSocket, SocketAttachment>();
   private readonly batcher = new EventBatcher((events) => this.writeAll({ type: 'events', conversationId: this.requireMeta().id, events }));
+  /** Per-user send allowance leased from UserDOs (memory only: see ./allowance.ts). */
+  private readonly allowance = new SendAllowance();
+  /** Leases being fetched, per user, so concurrent sends share one request. */
+  private readonly leasing = new Map<string, Promise<void>>();
+  /** Each socket's frames are handled one after another, so an awaited lease keeps their order. */
+  private readonly socketQueues = new Map<WebSocket, Promise<void>>();
+  /** Read-receipt updates per device (memory only: an eviction forgets, which only lets a few more through). */
+  private readonly receiptWindows = new WindowCounter();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -213,10 +231,59 @@ export class ConversationDO extends DurableObject<Env> {
   // ── RPC: messages and history ────────────────────────────────────────────────
 
   /** Sends a message (the HTTP path; sockets use the same `accept`). */
-  async send(identity: Identity, cmid: string, content: MessageContent, replyToSeq?: number): Promise<Result<Ack>> {
-    const result = attempt(() => this.accept(identity, cmid, content, replyToSeq));
+  async send(identity: Identity, cmid: string, content: MessageContent, replyToSeq: number | undefined, tier: Tier): Promise<Result<Ack>> {
+    const result = await this.acceptWithLease(identity, tier, cmid, content, replyToSeq);
     if (result.ok && !result.value.duplicate) void this.deliverOutbox();
     return result;
+  }
+
+  /**
+   * For the UserDO settling an expired lease: what `userId` really sent here within
+   * `windowMs` (and their recent texts, unless this conversation is end-to-end encrypted).
+   */
+  async sendReport(userId: string, windowMs: number): Promise<SentReport> {
+    return report(this.sql, userId, Date.now(), windowMs, this.filter());
+  }
+
+  /**
+   * `blockerId` blocked (or unblocked) `blockedId`. Called on the direct conversation of
+   * the two, which refuses the blocked user's messages from then on; whether it exists yet
+   * or not (the row is kept for when it does). Open windows of the blocker stop showing the
+   * blocked user's typing and presence at once.
+   */
+  async setBlock(blockerId: string, blockedId: string, on: boolean): Promise<void> {
+    blocks.set(this.sql, blockerId, blockedId, on);
+    for (const ws of this.ctx.getWebSockets(userTag(blockerId))) {
+      const attachment = ws.deserializeAttachment() as SocketAttachment;
+      const blocked = new Set(attachment.blocked);
+      if (on) blocked.add(blockedId);
+      else blocked.delete(blockedId);
+      ws.serializeAttachment({ ...attachment, blocked: [...blocked] } satisfies SocketAttachment);
+    }
+  }
+
+  /** A device was signed out: its chat windows here close at once. */
+  async closeDevice(userId: string, deviceId: string): Promise<number> {
+    let closed = 0;
+    for (const ws of this.ctx.getWebSockets(userTag(userId))) {
+      const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+      if (attachment?.deviceId !== deviceId) continue;
+      closeQuietly(ws, CLOSE_CODES.deviceRevoked, 'This device has been signed out.');
+      closed++;
+    }
+    return closed;
+  }
+
+  /** What a moderator sees of a reported message: its content, unless the conversation is end-to-end encrypted. */
+  async reportedMessage(reporterId: string, seq: number): Promise<Result<{ authorId: string; kind: ConversationKind; content: MessageContent | null }>> {
+    return attempt(() => {
+      this.requireMember(reporterId);
+      const event = log.eventAt(this.sql, seq);
+      if (!event || event.type !== 'message') throw new AppError('not_found', 'No message has that seq.');
+      const current = lifecycle.messagesAt(this.sql, [seq], reporterId)[0];
+      const content = search.isEncrypted(this.sql) ? null : (current?.type === 'message' ? (current.content ?? null) : null);
+      return { authorId: event.author.userId, kind: this.requireMeta().kind, content };
+    });
   }
 
   /**
@@ -237,7 +304,7 @@ export class ConversationDO extends DurableObject<Env> {
     if (windows.length === 0) return false;
     this.batcher.flush();
     const text = JSON.stringify({ type: 'presence', ...presence } satisfies ServerFrame);
-    for (const ws of windows) sendText(ws, text);
+    for (const ws of windows) if (!this.hides(ws, presence.userId)) sendText(ws, text);
     return true;
   }
 
@@ -261,8 +328,8 @@ export class ConversationDO extends DurableObject<Env> {
     return ok(result.value.own);
   }
 
-  async markRead(userId: string, seq: number): Promise<Result<receipts.OwnReceipts>> {
-    const result = attempt(() => this.read(userId, seq));
+  async markRead(identity: Identity, seq: number, tier: Tier): Promise<Result<receipts.OwnReceipts>> {
+    const result = attempt(() => this.read(identity, seq, tier));
     if (result.ok) await this.settle();
     return result;
   }
@@ -350,10 +417,11 @@ export class ConversationDO extends DurableObject<Env> {
     if (!meta || !this.member(userId)) {
       return rejectSocket({ code: 'conversation_not_found', message: 'No such conversation, or you are not a member.' }, CLOSE_CODES.forbidden);
     }
+    const blocked = await this.env.USERS.getByName(userId).blockedIds();
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(userId)]);
-    server.serializeAttachment({ userId, deviceId } satisfies SocketAttachment);
+    server.serializeAttachment({ userId, deviceId, tier: identity.tier, blocked } satisfies SocketAttachment);
     // Events waiting to be batched go out first: `ready` says how far this socket is.
     this.batcher.flush();
     sendFrame(server, { type: 'ready', conversationId: meta.id, userId, deviceId, lastSeq: log.lastSeq(this.sql) });
@@ -362,6 +430,17 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const previous = this.socketQueues.get(ws) ?? Promise.resolve();
+    const handled = previous.then(() => this.handleFrame(ws, message));
+    const settled = handled.catch(() => undefined);
+    this.socketQueues.set(ws, settled);
+    void settled.then(() => {
+      if (this.socketQueues.get(ws) === settled) this.socketQueues.delete(ws);
+    });
+    return handled;
+  }
+
+  private async handleFrame(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     if (typeof message !== 'string') {
       sendFrame(ws, errorFrame({ code: 'invalid_request', message: 'Binary frames are not supported; send JSON text.' }));
       return;
@@ -372,23 +451,28 @@ export class ConversationDO extends DurableObject<Env> {
       return;
     }
     const frame = parsed.frame;
-    const identity = this.identityOf(ws);
+    const attachment = ws.deserializeAttachment() as SocketAttachment;
+    // Only who and which device: the rest of the attachment (tier, blocks) must never be stored as an author.
+    const identity: Identity = { userId: attachment.userId, deviceId: attachment.deviceId };
+    const { tier } = attachment;
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
+    const sent = frame.type === 'send' ? await this.acceptWithLease(identity, tier, frame.cmid, frame.content, frame.replyToSeq) : null;
     const result = attempt((): ServerFrame | null => {
       switch (frame.type) {
         case 'send':
-          return { type: 'ack', rid: frame.rid, ...this.accept(identity, frame.cmid, frame.content, frame.replyToSeq) };
+          if (!sent!.ok) throw AppError.from(sent!.error);
+          return { type: 'ack', rid: frame.rid, ...sent!.value };
         case 'history': {
           this.requireMember(identity.userId);
           const { type: _type, rid, ...query } = frame;
           return { type: 'history', rid, ...this.historyPage(query, identity.userId) };
         }
         case 'read': {
-          const own = this.read(identity.userId, frame.seq);
+          const own = this.read(identity, frame.seq, tier);
           return { type: 'watermark', rid: frame.rid, conversationId: this.requireMeta().id, deliveredSeq: own.deliveredSeq, readSeq: own.readSeq };
         }
         case 'typing':
-          this.typingFrom(ws, identity, frame.state);
+          this.typingFrom(ws, identity, frame.state, tier);
           return null;
         case 'edit':
           return { type: 'done', rid: frame.rid, seq: this.editMessage(identity, frame.targetSeq, frame.content) };
@@ -437,36 +521,122 @@ export class ConversationDO extends DurableObject<Env> {
    * all synchronous so nothing interleaves. The caller sends the ack; the output gate
    * holds it until the write is durable. The event is broadcast to open windows here.
    */
-  private accept(identity: Identity, cmid: string, content: MessageContent, replyToSeq?: number): Ack {
-    this.requireMember(identity.userId);
-    let stored: MessageContent;
-    try {
-      if (replyToSeq !== undefined) lifecycle.checkReplyTarget(this.sql, replyToSeq);
-      stored = media.resolve(this.sql, identity.userId, content);
-    } catch (err) {
-      // A resend of a message already stored is acked as before, even if its reply
-      // target or media is gone since.
-      const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
-      if (existing) return existing;
-      throw err;
+  private accept(identity: Identity, tier: Tier, cmid: string, content: MessageContent, replyToSeq?: number): Ack {
+    const existing = this.precheck(identity, tier, cmid, content, replyToSeq);
+    if (existing) return existing;
+    const now = Date.now();
+    const stored = media.resolve(this.sql, identity.userId, content);
+    // Last, so a send refused for any other reason spends nothing.
+    const token = this.allowance.take(identity.userId, now);
+    if (token.kind === 'lease') throw new NeedsLease();
+    if (token.kind === 'denied') {
+      throw new AppError('rate_limited', 'Too many messages across your conversations; wait before sending more.', { retryAfterMs: token.retryAfterMs });
     }
     const replyTo = replyToSeq === undefined ? {} : { replyTo: { seq: replyToSeq } };
     const event = this.transaction(() => {
-      const appended = log.appendNew(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored, ...replyTo });
-      if (appended) media.markReferenced(this.sql, stored, appended.seq);
+      const appended = log.append(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored, ...replyTo });
+      media.markReferenced(this.sql, stored, appended.seq);
       return appended;
     });
     // Search indexing is not here: the fan-out pass indexes in batches (search.catchUp).
-    if (!event) return log.findAckByCmid(this.sql, identity.userId, cmid)!;
     if (event.type === 'message') this.broadcast([lifecycle.renderNew(this.sql, event)]);
     return { cmid, seq: event.seq, ts: event.ts, duplicate: false };
+  }
+
+  /**
+   * Every check of a send but the allowance: membership, idempotency (returns the earlier
+   * ack), blocks, the per-conversation limit, the content filter, the reply target and
+   * media references. Run before a lease is asked for too, so a send refused anyway never
+   * costs one; `accept` runs it again because a lease wait lets other work interleave.
+   */
+  private precheck(identity: Identity, tier: Tier, cmid: string, content: MessageContent, replyToSeq?: number): Ack | null {
+    this.requireMember(identity.userId);
+    const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
+    if (existing) return existing;
+    this.assertMayMessage(identity.userId);
+    const perConversation = conversationDecision(this.sql, identity.userId, TIER_LIMITS[tier].conversationMessages, Date.now());
+    if (!perConversation.allowed) {
+      throw new AppError('rate_limited', 'Too many messages in this conversation; wait before sending more.', { retryAfterMs: perConversation.retryAfterMs });
+    }
+    const filter = this.filter();
+    const text = filterableText(content);
+    if (filter && text !== null) assertAcceptable(text, filter, this.allowance.repeated(identity.userId));
+    if (replyToSeq !== undefined) lifecycle.checkReplyTarget(this.sql, replyToSeq);
+    media.resolve(this.sql, identity.userId, content);
+    return null;
+  }
+
+  /**
+   * `accept`, with a lease of the user's allowance fetched first when this conversation
+   * holds none (the only await on the send path; see ./allowance.ts). A lease another send
+   * used up meanwhile is fetched again, a bounded number of times.
+   */
+  private async acceptWithLease(identity: Identity, tier: Tier, cmid: string, content: MessageContent, replyToSeq?: number): Promise<Result<Ack>> {
+    for (let round = 0; ; round++) {
+      if (this.allowance.needsLease(identity.userId, Date.now())) {
+        const early = attempt(() => this.precheck(identity, tier, cmid, content, replyToSeq));
+        if (!early.ok) return early;
+        if (early.value) return ok(early.value);
+        await this.lease(identity.userId, tier, content, conversationRemaining(this.sql, identity.userId, TIER_LIMITS[tier].conversationMessages, Date.now()));
+      }
+      try {
+        return attempt(() => this.accept(identity, tier, cmid, content, replyToSeq));
+      } catch (err) {
+        if (!(err instanceof NeedsLease)) throw err;
+        if (round >= 3) return fail('rate_limited', 'Too many messages at once; try again.', { retryAfterMs: 1_000 });
+      }
+    }
+  }
+
+  /** `want`: what the per-conversation limit still allows, so no token is leased that this conversation cannot use. */
+  private lease(userId: string, tier: Tier, content: MessageContent, want: number): Promise<void> {
+    const pending = this.leasing.get(userId);
+    if (pending) return pending;
+    const request = (async () => {
+      const rule = TIER_LIMITS[tier].userMessages;
+      const filter = this.filter();
+      const now = Date.now();
+      const mine = report(this.sql, userId, now, rule.windowMs, filter);
+      const text = filter ? filterableText(content) : null;
+      if (filter && text !== null && isRepeatCandidate(text, filter)) mine.texts.push({ hash: textHash(text), at: now });
+      const grant = await this.env.USERS.getByName(userId).leaseSends({
+        conversationId: this.requireMeta().id,
+        ...mine,
+        rule,
+        want,
+        repeat: filter?.repeat ?? { maxConversations: Number.MAX_SAFE_INTEGER, windowMs: 0 },
+      });
+      this.allowance.record(userId, grant, Date.now());
+    })().finally(() => this.leasing.delete(userId));
+    this.leasing.set(userId, request);
+    return request;
+  }
+
+  /** The content filter for this conversation, or null when it is end-to-end encrypted (ciphertext is never inspected). */
+  private filter(): FilterConfig | null {
+    return search.isEncrypted(this.sql) ? null : filterConfig(this.env);
+  }
+
+  /** In a direct conversation, a user the other member blocked may not send. */
+  private assertMayMessage(userId: string): void {
+    if (this.requireMeta().kind !== 'direct') return;
+    if (blocks.isBlockedByAnyone(this.sql, userId)) throw new AppError('forbidden', 'You cannot message this user.');
+  }
+
+  /** Whether `viewer`'s window should not show `subjectId`'s typing or presence. */
+  private hides(ws: WebSocket, subjectId: string): boolean {
+    const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+    return !!attachment && (attachment.blocked.includes(subjectId) || blocks.has(this.sql, attachment.userId, subjectId));
   }
 
   // ── Receipts, typing and message lifecycle ───────────────────────────────────
 
   /** Moves the member's read position; when it moved, their UserDO hears of it (other devices clear unread). */
-  private read(userId: string, seq: number): receipts.OwnReceipts {
+  private read(identity: Identity, seq: number, tier: Tier): receipts.OwnReceipts {
+    const { userId } = identity;
     this.requireMember(userId);
+    const allowed = this.receiptWindows.take(identity.deviceId, TIER_LIMITS[tier].receipts, Date.now());
+    if (!allowed.allowed) throw new AppError('rate_limited', 'Too many read updates; send the latest seq less often.', { retryAfterMs: allowed.retryAfterMs });
     const conversationId = this.requireMeta().id;
     return this.transaction(() => {
       const now = Date.now();
@@ -484,9 +654,9 @@ export class ConversationDO extends DurableObject<Env> {
     if (watermarks.length > 0) this.sendAll({ type: 'receipts', conversationId: this.requireMeta().id, watermarks });
   }
 
-  private typingFrom(ws: WebSocket, identity: Identity, state: 'start' | 'stop'): void {
+  private typingFrom(ws: WebSocket, identity: Identity, state: 'start' | 'stop', tier: Tier): void {
     this.requireMember(identity.userId);
-    const outcome = this.typing.update(identity.userId, identity.deviceId, state, Date.now());
+    const outcome = this.typing.update(identity.userId, identity.deviceId, state, Date.now(), TIER_LIMITS[tier].typing);
     if (outcome.kind === 'rate_limited') {
       throw new AppError('rate_limited', 'Typing updates are limited per device; refresh less often.', { retryAfterMs: outcome.retryAfterMs });
     }
@@ -500,7 +670,7 @@ export class ConversationDO extends DurableObject<Env> {
     if (state === 'start') frame.expiresInMs = TYPING.ttlMs;
     this.batcher.flush();
     const text = JSON.stringify(frame);
-    for (const ws of this.ctx.getWebSockets()) if (ws !== except) sendText(ws, text);
+    for (const ws of this.ctx.getWebSockets()) if (ws !== except && !this.hides(ws, userId)) sendText(ws, text);
   }
 
   private editMessage(identity: Identity, targetSeq: number, content: MessageContent): number {
@@ -769,15 +939,6 @@ export class ConversationDO extends DurableObject<Env> {
       this.memberCache = null;
       throw err;
     }
-  }
-
-  private identityOf(ws: WebSocket): SocketAttachment {
-    let identity = this.identities.get(ws);
-    if (!identity) {
-      identity = ws.deserializeAttachment() as SocketAttachment;
-      this.identities.set(ws, identity);
-    }
-    return identity;
   }
 
   /** Non-members get the same answer as for a conversation that does not exist. */

@@ -42,41 +42,23 @@ export function forgetLastSeq(sql: SqlStorage): void {
   lastSeqs.delete(sql);
 }
 
-function insert(sql: SqlStorage, event: NewEvent, onCmidConflict: 'fail' | 'skip'): ConversationEvent | null {
+/** Appends an event with seq = last + 1. Synchronous, so nothing can interleave. */
+export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
   const { type, ts, author, ...rest } = event;
   const cmid = 'cmid' in rest ? rest.cmid : null;
   const seq = lastSeq(sql) + 1;
-  // Only the (sender, cmid) index may be skipped on: a seq clash must still fail loudly.
-  const conflict = onCmidConflict === 'skip' ? 'ON CONFLICT (author_user, cmid) WHERE cmid IS NOT NULL DO NOTHING' : '';
-  const inserted = sql
-    .exec(
-      `INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, ?, ?, ?, ?, ?, ?) ${conflict} RETURNING seq`,
-      seq,
-      type,
-      ts,
-      author.userId,
-      author.deviceId,
-      cmid,
-      JSON.stringify(rest),
-    )
-    .toArray().length;
-  if (inserted === 0) return null;
+  sql.exec(
+    'INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    seq,
+    type,
+    ts,
+    author.userId,
+    author.deviceId,
+    cmid,
+    JSON.stringify(rest),
+  );
   lastSeqs.set(sql, seq);
   return { ...event, seq } as ConversationEvent;
-}
-
-/** Appends an event with seq = last + 1. Synchronous, so nothing can interleave. */
-export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
-  return insert(sql, event, 'fail')!;
-}
-
-/**
- * Appends a sent message unless its sender already sent that cmid: null then (look the
- * first one up with `findAckByCmid`). One statement does the idempotency check and the
- * insert, so a new message costs no look-up.
- */
-export function appendNew(sql: SqlStorage, event: NewEvent & { cmid: string }): ConversationEvent | null {
-  return insert(sql, event, 'skip');
 }
 
 export function findAckByCmid(sql: SqlStorage, userId: string, cmid: string): Ack | null {

@@ -131,7 +131,18 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
      )`,
   ],
   [
-    // v5: search indexing off the send path (src/conversation/search.ts): messages up to
+    // v5: abuse control (src/conversation/allowance.ts, ./blocks.ts). The per-conversation
+    // message limit and the lease reports read a sender's recent messages from the log.
+    `CREATE INDEX events_by_author_ts ON events (author_user, ts) WHERE type = 'message'`,
+    // Blocks between members that this conversation enforces (direct conversations).
+    `CREATE TABLE blocks (
+       blocker_id TEXT NOT NULL,
+       blocked_id TEXT NOT NULL,
+       PRIMARY KEY (blocker_id, blocked_id)
+     ) WITHOUT ROWID`,
+  ],
+  [
+    // v6: search indexing off the send path (src/conversation/search.ts): messages up to
     // indexed_upto are in message_fts. Earlier versions indexed on send, so every message
     // stored so far is indexed already.
     `CREATE TABLE search_state (

@@ -33,6 +33,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   range_not_satisfiable: 416,
   upload_mismatch: 422,
+  content_rejected: 422,
   search_unavailable: 409,
   window_expired: 403,
   upgrade_required: 426,
@@ -52,6 +53,8 @@ export interface ErrorBody {
   issues?: { path: (string | number)[]; message: string }[];
   /** For `rate_limited`: when the same request can succeed. */
   retryAfterMs?: number;
+  /** For `content_rejected`: which filter rule the content broke (`blocked_term`, `too_many_links`, `repeated_text`). */
+  rule?: string;
 }
 
 /**

@@ -159,6 +159,7 @@ export const ErrorFrame = z.object({
   message: z.string(),
   issues: z.array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string() })).optional(),
   retryAfterMs: z.number().int().optional(),
+  rule: z.string().optional(),
 });
 
 /**

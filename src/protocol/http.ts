@@ -4,7 +4,7 @@
  * unknown fields are rejected.
  */
 import { z } from 'zod';
-import { LIMITS, PRESENCE } from './limits.js';
+import { LIMITS, MODERATION, PRESENCE } from './limits.js';
 import { ConversationInfo, MessageContent, MessageEvent, Role } from './events.js';
 import { DeleteScopeRequest, Emoji, Watermark } from './frames.js';
 import { Cmid, ConversationId, DeviceId, Handle, Seq, UserId } from './ids.js';
@@ -157,3 +157,22 @@ export const PresenceSettingsBody = z.strictObject({ hideLastSeen: z.boolean() }
 export type PresenceSettings = z.infer<typeof PresenceSettingsBody>;
 
 export { ConversationInfo };
+
+// ── Moderation: reports and blocks ───────────────────────────────────────────
+
+/** Report a message (with the conversation and its seq) or a user, to the moderators. */
+export const ReportBody = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('message'),
+    conversationId: ConversationId,
+    seq: Seq.min(1),
+    reason: z.string().trim().min(1).max(MODERATION.maxReportReasonLength),
+  }),
+  z.strictObject({ kind: z.literal('user'), userId: UserId, reason: z.string().trim().min(1).max(MODERATION.maxReportReasonLength) }),
+]);
+export type ReportBody = z.infer<typeof ReportBody>;
+
+export const ReportReceipt = z.object({ reportId: z.string(), duplicate: z.boolean() });
+
+export const Block = z.object({ userId: UserId, blockedAt: z.number().int() });
+export type Block = z.infer<typeof Block>;

@@ -60,6 +60,26 @@ export const InboxClientFrame = z.discriminatedUnion('type', [InboxAckFrame]);
 export type InboxClientFrame = z.infer<typeof InboxClientFrame>;
 export const INBOX_CLIENT_FRAME_TYPES = ['ack'] as const;
 
+// ── HTTP: Server-Sent Events, long polling, acks ───────────────────────────────
+
+const CursorParam = z.coerce.number().pipe(Cursor);
+
+/** `GET /v1/inbox/events?cursor=`: resume after `cursor` (or the `Last-Event-ID` header, which wins). */
+export const InboxStreamQuery = z.strictObject({ cursor: CursorParam.optional() });
+
+/**
+ * `GET /v1/inbox/poll?cursor=&timeoutMs=`: `cursor` acknowledges everything up to it and
+ * asks for what follows; `timeoutMs` shortens the hold (at most INBOX.longPollMs).
+ */
+export const InboxPollQuery = z.strictObject({
+  cursor: CursorParam.optional(),
+  timeoutMs: z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
+
+/** `POST /v1/inbox/ack`: the same meaning as the socket's `ack` frame. */
+export const InboxAckBody = z.strictObject({ cursor: Cursor });
+export const InboxAckResponse = z.object({ cursor: Cursor });
+
 // ── Server → client ────────────────────────────────────────────────────────────
 
 /** First frame: the backlog (everything after `ackedCursor`) follows, then `caught_up`. */

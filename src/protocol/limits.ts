@@ -102,6 +102,17 @@ export const INBOX = {
   maxEventsPerRead: 200,
   /** A long poll is held this long at most when nothing is waiting. */
   longPollMs: 25_000,
+  /**
+   * An SSE stream with nothing to deliver writes a comment this often, so clients (and
+   * proxies) can tell a quiet stream from a dead one.
+   */
+  sseHeartbeatMs: 15_000,
+  /**
+   * An SSE stream ends after this long; the client reconnects with Last-Event-ID. The
+   * bound re-checks the session (a signed-out device stops within it) and keeps no
+   * request open for hours behind proxies that cut long responses anyway.
+   */
+  sseMaxLifetimeMs: 5 * 60_000,
   /** Longest text preview in the conversation list. */
   maxPreviewLength: 100,
   /** Unread counts stop at this (shown as "999+"), so counting stays bounded. */
@@ -124,4 +135,12 @@ export const PRESENCE = {
   subscriptionTtlMs: 10 * 60_000,
   /** Most users in one presence query. */
   maxQueryUsers: 200,
+} as const;
+
+/** Blocking and reporting. */
+export const MODERATION = {
+  /** Most users one user can block. */
+  maxBlocks: 1_000,
+  /** Longest reason a reporter can give. */
+  maxReportReasonLength: 500,
 } as const;

@@ -8,7 +8,7 @@ import type { AppBindings, Env } from '../env.js';
 import { AppError } from '../errors.js';
 import type { Decision, WindowRule } from './sliding-window.js';
 
-export type LimitKey = `address:${string}:${string}` | `handle:${string}` | `device:${string}:${string}`;
+export type LimitKey = `address:${string}:${string}` | `handle:${string}` | `device:${string}:${string}` | `user:${string}:${string}`;
 
 export function limiter(env: Env, key: LimitKey) {
   return env.LIMITERS.getByName(key);

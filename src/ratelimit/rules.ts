@@ -9,7 +9,12 @@ import type { WindowRule } from './sliding-window.js';
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 
-export type Tier = 'new' | 'standard';
+/**
+ * `service` is never earned: an operator sets `users.trust = 'service'` in D1 for accounts
+ * that are not people (bots, imports, load tests). Its limits are high, not absent, so a
+ * leaked service credential is still bounded.
+ */
+export type Tier = 'new' | 'standard' | 'service';
 
 export const NEW_ACCOUNT_AGE_MS = 24 * HOUR;
 
@@ -49,6 +54,15 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     mediaUploads: { limit: 5, windowMs: MINUTE },
     connectTickets: { limit: 30, windowMs: MINUTE },
   },
+  service: {
+    userMessages: { limit: 10_000, windowMs: MINUTE },
+    conversationMessages: { limit: 5_000, windowMs: MINUTE },
+    typing: { limit: 600, windowMs: MINUTE },
+    receipts: { limit: 6_000, windowMs: MINUTE },
+    presenceQueries: { limit: 600, windowMs: MINUTE },
+    mediaUploads: { limit: 600, windowMs: MINUTE },
+    connectTickets: { limit: 600, windowMs: MINUTE },
+  },
 };
 
 /** Limits on account operations, keyed by handle or client address rather than user. */
@@ -71,8 +85,32 @@ export const LOGIN_BACKOFF = {
   maxDelayMs: 15 * MINUTE,
 } as const;
 
-export function tierOf(accountCreatedAt: number, now: number): Tier {
-  return now - accountCreatedAt < NEW_ACCOUNT_AGE_MS ? 'new' : 'standard';
+/**
+ * Reputation: an account reported by at least `reportersToDemote` distinct users within
+ * `windowMs` is on the `new` tier, whatever its age, until the reports age out of the
+ * window. Distinct reporters, so one user cannot demote someone by reporting repeatedly.
+ */
+export const REPUTATION = {
+  reportersToDemote: 3,
+  windowMs: 7 * 24 * HOUR,
+} as const;
+
+/**
+ * The per-user message allowance a conversation leases from the user's UserDO (see
+ * docs/ARCHITECTURE.md, "Abuse control"). A lease is at most `batchFraction` of the limit
+ * (10 sends of the standard 100), and at most half of what is left, so near the limit
+ * leases shrink to one send and no conversation sits on tokens another needs. It is usable for `ttlMs` (minus `marginMs`, for clock skew
+ * between objects); the UserDO counts unused tokens of a live lease as spent until then.
+ */
+export const SEND_LEASE = {
+  batchFraction: 0.1,
+  ttlMs: 10_000,
+  marginMs: 500,
+} as const;
+
+export function tierOf(accountCreatedAt: number, now: number, demoted = false, trust: string | null = null): Tier {
+  if (trust === 'service') return 'service';
+  return demoted || now - accountCreatedAt < NEW_ACCOUNT_AGE_MS ? 'new' : 'standard';
 }
 
 export function loginBackoffMs(failures: number): number {

@@ -72,6 +72,9 @@ export const conversationRoutes = new Hono<AppBindings>()
     const known = await existingUserIds(c.env.DB, others);
     const unknown = others.filter((id) => !known.has(id));
     if (unknown.length > 0) throw new AppError('user_not_found', `No such user: ${unknown.slice(0, 5).join(', ')}.`);
+    if (body.kind === 'direct' && (await c.env.USERS.getByName(body.peerId).isBlocking(creator.userId))) {
+      throw new AppError('forbidden', 'You cannot start a conversation with this user.');
+    }
     const id = body.kind === 'direct' ? await directConversationId(creator.userId, body.peerId) : newGroupId();
     const title = body.kind === 'group' ? body.title : null;
     const info = unwrap(await conversation(c.env, id).create({ id, kind: body.kind, title, creator, memberIds: others }));
@@ -117,7 +120,7 @@ export const conversationRoutes = new Hono<AppBindings>()
   .post('/:id/messages', async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const body = await readJson(c, SendMessageBody);
-    const ack = unwrap(await conversation(c.env, id).send(c.get('identity'), body.cmid, body.content, body.replyToSeq));
+    const ack = unwrap(await conversation(c.env, id).send(c.get('identity'), body.cmid, body.content, body.replyToSeq, c.get('tier')));
     return c.json(ack, ack.duplicate ? 200 : 201);
   })
   .patch('/:id/messages/:seq', async (c) => {
@@ -155,7 +158,7 @@ export const conversationRoutes = new Hono<AppBindings>()
   .post('/:id/read', async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const { seq } = await readJson(c, ReadBody);
-    const own = unwrap(await conversation(c.env, id).markRead(c.get('identity').userId, seq));
+    const own = unwrap(await conversation(c.env, id).markRead(c.get('identity'), seq, c.get('tier')));
     return c.json({ deliveredSeq: own.deliveredSeq, readSeq: own.readSeq });
   })
   .patch('/:id/settings', async (c) => {

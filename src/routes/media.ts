@@ -16,6 +16,8 @@ import { AppError, unwrap } from '../errors.js';
 import * as store from '../media/store.js';
 import { checkGrant, complete, grantUpload, putPart, putWhole, status } from '../media/upload.js';
 import { matchesEtag, mediaHeaders, parseRange } from '../media/download.js';
+import { TIER_LIMITS } from '../ratelimit/rules.js';
+import { take } from '../ratelimit/limiters.js';
 
 const PartNumber = z.coerce.number().int().min(1).max(10_000);
 
@@ -50,6 +52,7 @@ export const mediaRoutes = new Hono<AppBindings>()
   .post('/', async (c) => {
     const body = await readJson(c, CreateUploadBody);
     const identity = c.get('identity');
+    await take(c.env, `user:media:${identity.userId}`, TIER_LIMITS[c.get('tier')].mediaUploads, 'upload requests');
     // Membership first (non-members get conversation_not_found), so no row or R2 upload is made for them.
     unwrap(await c.env.CONVERSATIONS.getByName(body.conversationId).info(identity.userId));
     return c.json(await grantUpload(c.env, authSecret(c.env), new URL(c.req.url).origin, identity, body), 201);

@@ -9,16 +9,24 @@ import { PresenceQueryBody, PresenceSettingsBody } from '../protocol/index.js';
 import { requireAuth } from '../middleware/auth.js';
 import { readJson } from '../middleware/body.js';
 import { existingUserIds } from '../auth/accounts.js';
+import { TIER_LIMITS } from '../ratelimit/rules.js';
+import { take } from '../ratelimit/limiters.js';
 
 export const presenceRoutes = new Hono<AppBindings>()
   .use(requireAuth())
   .post('/query', async (c) => {
     const { userIds } = await readJson(c, PresenceQueryBody);
+    const viewerId = c.get('identity').userId;
+    await take(c.env, `user:presence:${viewerId}`, TIER_LIMITS[c.get('tier')].presenceQueries, 'presence queries');
     const unique = [...new Set(userIds)];
-    // Unknown ids answer "offline, never seen" without creating an object for them.
-    const known = await existingUserIds(c.env.DB, unique);
+    // Unknown ids answer "offline, never seen" without creating an object for them; so do
+    // users the caller blocked, and users who blocked the caller (their UserDO decides that).
+    const [known, blocked] = await Promise.all([existingUserIds(c.env.DB, unique), c.env.USERS.getByName(viewerId).blockedIds()]);
+    const hidden = new Set(blocked);
     const presence = await Promise.all(
-      unique.map((id) => (known.has(id) ? c.env.USERS.getByName(id).presence() : { userId: id, online: false, lastSeenAt: null })),
+      unique.map((id) =>
+        known.has(id) && !hidden.has(id) ? c.env.USERS.getByName(id).presence(viewerId) : { userId: id, online: false, lastSeenAt: null },
+      ),
     );
     return c.json({ presence });
   })

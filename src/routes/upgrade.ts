@@ -5,18 +5,18 @@
  * headers on a WebSocket, so the ticket travels in the URL; it lives 30 s and works once.
  */
 import type { Context } from 'hono';
-import type { AppBindings, Identity } from '../env.js';
+import type { AppBindings } from '../env.js';
 import { CLOSE_CODES } from '../protocol/index.js';
 import { isOriginAllowed } from '../middleware/origin.js';
 import { AppError } from '../errors.js';
-import { redeemConnectTicket } from '../auth/accounts.js';
+import { redeemConnectTicket, type SocketIdentity } from '../auth/accounts.js';
 import { IDENTITY_HEADERS, rejectSocket } from '../sockets.js';
 
 /**
  * Checks an upgrade before anything else is looked at; `check` may refuse it further
  * (e.g. a malformed conversation id). Returns the identity, or the response that refuses.
  */
-export async function authenticateUpgrade(c: Context<AppBindings>, check?: () => Response | null): Promise<Identity | Response> {
+export async function authenticateUpgrade(c: Context<AppBindings>, check?: () => Response | null): Promise<SocketIdentity | Response> {
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     throw new AppError('upgrade_required', 'This endpoint only accepts WebSocket upgrades.');
   }
@@ -35,9 +35,10 @@ export async function authenticateUpgrade(c: Context<AppBindings>, check?: () =>
 }
 
 /** Forwards an authenticated upgrade to the object that will hold the socket. */
-export function forwardUpgrade(target: { fetch(input: string, init: RequestInit): Promise<Response> }, identity: Identity, url: string): Promise<Response> {
+export function forwardUpgrade(target: { fetch(input: string, init: RequestInit): Promise<Response> }, identity: SocketIdentity, url: string): Promise<Response> {
   const headers = new Headers({ upgrade: 'websocket' });
   headers.set(IDENTITY_HEADERS.user, identity.userId);
   headers.set(IDENTITY_HEADERS.device, identity.deviceId);
+  headers.set(IDENTITY_HEADERS.tier, identity.tier);
   return target.fetch(url, { headers });
 }

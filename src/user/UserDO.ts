@@ -10,6 +10,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
 import { migrate } from '../storage/migrate.js';
+import { attempt, type Result } from '../errors.js';
 import {
   CLOSE_CODES,
   INBOX,
@@ -36,6 +37,9 @@ import type { UserUpdate } from './updates.js';
 import { pushCandidates } from './notifications.js';
 import { clearPushState, notifyOffline } from '../push/index.js';
 import { findUser } from '../auth/accounts.js';
+import * as allowance from './allowance.js';
+import * as blocks from './blocks.js';
+import { grantLease, needsSettling, type LeaseGrant, type LeaseRequest, type SendReport } from '../ratelimit/allowance.js';
 
 type ActivityHint = Omit<ActivityFrame, 'type'>;
 
@@ -45,8 +49,16 @@ export class UserDO extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   /** Long polls waiting for new events, per device. In memory: an eviction ends them and clients poll again. */
   private readonly waiters = new Map<string, Set<() => void>>();
+  /**
+   * Devices reading their stream over SSE or long polling, with when they were last seen
+   * doing so. In memory: a wait keeps the object alive, and a client between polls that
+   * outlives an eviction is seen again at its next poll.
+   */
+  private readonly httpDevices = new Map<string, number>();
   /** Senders' display names for notifications, cached for this instance's life. */
   private readonly displayNames = new Map<string, string>();
+  /** Lease decisions run one at a time: settling an expired lease awaits its conversation. */
+  private leaseQueue: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -120,6 +132,15 @@ export class UserDO extends DurableObject<Env> {
    * `timeoutMs` (at most INBOX.longPollMs) passes, then answers (possibly empty).
    */
   async waitForEvents(deviceId: string, afterCursor: number, timeoutMs: number = INBOX.longPollMs): Promise<DeviceEventPage> {
+    await this.streamSeen(deviceId, Date.now());
+    try {
+      return await this.waitOrRead(deviceId, afterCursor, timeoutMs);
+    } finally {
+      this.httpDevices.set(deviceId, Date.now());
+    }
+  }
+
+  private async waitOrRead(deviceId: string, afterCursor: number, timeoutMs: number): Promise<DeviceEventPage> {
     const first = await this.readEvents(deviceId, afterCursor);
     if (first.events.length > 0 || first.truncated) return first;
     await new Promise<void>((resolve) => {
@@ -153,10 +174,83 @@ export class UserDO extends DurableObject<Env> {
     return { cursor: acked.cursor };
   }
 
-  /** The device was signed out: its queue stops holding events back. */
+  /**
+   * The device was signed out: its queue stops holding events back, and its sockets close
+   * at once: the inbox socket here, and its chat windows in every conversation of the user.
+   */
   async forgetDevice(deviceId: string): Promise<void> {
+    this.httpDevices.delete(deviceId);
     this.ctx.storage.transactionSync(() => queues.forgetDevice(this.sql, deviceId));
     for (const ws of this.ctx.getWebSockets(deviceTag(deviceId))) closeQuietly(ws, CLOSE_CODES.deviceRevoked, 'This device has been signed out.');
+    const ids = inbox.list(this.sql).map(({ summary }) => summary.id);
+    const results = await Promise.allSettled(ids.map((id) => this.env.CONVERSATIONS.getByName(id).closeDevice(this.userId, deviceId)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    // Such a window still cannot act for long: its next upgrade or HTTP call is refused.
+    if (failed > 0) console.warn(JSON.stringify({ level: 'warn', msg: 'closing revoked chat windows failed', failed, of: ids.length }));
+  }
+
+  // ── RPC: abuse control ───────────────────────────────────────────────────────
+
+  /**
+   * A conversation asks for a lease of this user's message allowance, reporting what the
+   * user sent there (src/ratelimit/allowance.ts). Leases of other conversations that have
+   * expired are settled first by asking those conversations what was really sent.
+   */
+  async leaseSends(request: LeaseRequest): Promise<LeaseGrant> {
+    const decision = this.leaseQueue.then(() => this.decideLease(request));
+    this.leaseQueue = decision.catch(() => undefined);
+    return decision;
+  }
+
+  private async decideLease(request: LeaseRequest): Promise<LeaseGrant> {
+    const now = Date.now();
+    allowance.forgetOlderThan(this.sql, now - Math.max(request.rule.windowMs, request.repeat.windowMs));
+    const others = allowance.load(this.sql).filter((r) => r.conversationId !== request.conversationId);
+    const settled = await Promise.all(others.map((r) => (needsSettling(r, now) ? this.settle(r, request.rule.windowMs) : r)));
+    const at = Date.now();
+    const grant = grantLease(settled, request, at);
+    const tokens = 'retryAfterMs' in grant ? 0 : grant.granted;
+    allowance.save(this.sql, {
+      conversationId: request.conversationId,
+      hits: request.hits,
+      texts: request.texts,
+      leaseTokens: tokens,
+      leaseExpiresAt: 'retryAfterMs' in grant ? at : grant.expiresAt,
+    });
+    return grant;
+  }
+
+  /** Replaces an expired lease by what its conversation's log says was sent; if it cannot answer, every token counts as spent at expiry. */
+  private async settle(report: SendReport, windowMs: number): Promise<SendReport> {
+    let fresh: SendReport;
+    try {
+      const sent = await this.env.CONVERSATIONS.getByName(report.conversationId).sendReport(this.userId, windowMs);
+      fresh = { ...report, hits: sent.hits, texts: sent.texts, leaseTokens: 0 };
+    } catch (err) {
+      console.warn(JSON.stringify({ level: 'warn', msg: 'settling a send lease failed; counting it as spent', error: String(err) }));
+      fresh = { ...report, hits: [...report.hits, ...Array<number>(report.leaseTokens).fill(report.leaseExpiresAt)], leaseTokens: 0 };
+    }
+    allowance.save(this.sql, fresh);
+    return fresh;
+  }
+
+  async blockedIds(): Promise<string[]> {
+    return blocks.list(this.sql).map((b) => b.userId);
+  }
+
+  async isBlocking(userId: string): Promise<boolean> {
+    return blocks.isBlocked(this.sql, userId);
+  }
+
+  async listBlocks(): Promise<{ userId: string; blockedAt: number }[]> {
+    return blocks.list(this.sql);
+  }
+
+  async setBlock(userId: string, on: boolean): Promise<Result<void>> {
+    return attempt(() => {
+      if (on) blocks.block(this.sql, userId, Date.now());
+      else blocks.unblock(this.sql, userId);
+    });
   }
 
   // ── RPC: the conversation list ───────────────────────────────────────────────
@@ -185,7 +279,9 @@ export class UserDO extends DurableObject<Env> {
 
   // ── RPC: presence ────────────────────────────────────────────────────────────
 
-  async presence(): Promise<Presence> {
+  /** This user's presence as `viewerId` may see it: hidden (offline, never seen) from users they blocked. */
+  async presence(viewerId?: string): Promise<Presence> {
+    if (viewerId !== undefined && blocks.isBlocked(this.sql, viewerId)) return { userId: this.userId, online: false, lastSeenAt: null };
     return presence.snapshot(this.sql, this.userId);
   }
 
@@ -206,6 +302,9 @@ export class UserDO extends DurableObject<Env> {
    * parameter so the bound can be checked without waiting for it.
    */
   async checkHeartbeats(now: number = Date.now()): Promise<number> {
+    for (const [deviceId, seen] of this.httpDevices) {
+      if (!this.waiters.has(deviceId) && presence.isStale(seen, now)) this.httpDevices.delete(deviceId);
+    }
     const stale: WebSocket[] = [];
     for (const ws of this.openSockets()) {
       const attachment = ws.deserializeAttachment() as presence.InboxAttachment;
@@ -279,7 +378,7 @@ export class UserDO extends DurableObject<Env> {
     const pending = presence.pendingRelayAt(this.sql);
     if (pending !== null && pending <= now) await this.relayPresence(now);
     queues.trimExpired(this.sql, now);
-    const next = [this.openSockets().length > 0 ? now + PRESENCE.checkIntervalMs : null, presence.pendingRelayAt(this.sql)];
+    const next = [this.isOnline() ? now + PRESENCE.checkIntervalMs : null, presence.pendingRelayAt(this.sql)];
     const at = Math.min(...next.filter((t): t is number => t !== null));
     if (Number.isFinite(at)) await this.ctx.storage.setAlarm(at);
   }
@@ -373,8 +472,27 @@ export class UserDO extends DurableObject<Env> {
     return this.ctx.getWebSockets().filter((ws) => ws.readyState === WebSocket.OPEN && !except.includes(ws));
   }
 
+  /**
+   * Online: a device holds an inbox socket, or reads its stream over HTTP (an SSE stream
+   * or long poll is waiting, or ended less than PRESENCE.staleAfterMs ago: a long-polling
+   * client is between two polls).
+   */
+  private isOnline(leaving: WebSocket[] = []): boolean {
+    return this.openSockets(leaving).length > 0 || this.httpDevices.size > 0;
+  }
+
+  /** A device reads its stream over HTTP: it counts as online, and it is reading now. */
+  private async streamSeen(deviceId: string, now: number): Promise<void> {
+    const known = this.httpDevices.has(deviceId);
+    this.httpDevices.set(deviceId, now);
+    if (known) return;
+    await this.presenceMayHaveChanged(now);
+    await this.scheduleAlarm(now + PRESENCE.checkIntervalMs);
+    this.ctx.waitUntil(clearPushState(this.env, this.userId).catch((err) => warn('clearing push state failed', err)));
+  }
+
   private async presenceMayHaveChanged(now: number, leaving: WebSocket[] = []): Promise<void> {
-    const online = this.openSockets(leaving).length > 0;
+    const online = this.isOnline(leaving);
     if (!presence.setOnline(this.sql, online, now)) return;
     const decision = presence.relayDecision(this.sql, now);
     if (decision.kind === 'now') await this.relayPresence(now);

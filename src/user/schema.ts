@@ -60,4 +60,21 @@ export const USER_MIGRATIONS: readonly Migration[] = [
        expires_at      INTEGER NOT NULL
      )`,
   ],
+  [
+    // v3: abuse control. What each conversation last reported of this user's sends (from its
+    // log) and the lease it was granted (src/ratelimit/allowance.ts). hits and texts are JSON
+    // arrays, bounded by the message limit and the repeat window.
+    `CREATE TABLE send_reports (
+       conversation_id  TEXT PRIMARY KEY,
+       hits             TEXT NOT NULL,
+       texts            TEXT NOT NULL,
+       lease_tokens     INTEGER NOT NULL,
+       lease_expires_at INTEGER NOT NULL
+     )`,
+    // Users this user blocked (src/user/blocks.ts).
+    `CREATE TABLE blocks (
+       user_id    TEXT PRIMARY KEY,
+       blocked_at INTEGER NOT NULL
+     )`,
+  ],
 ];

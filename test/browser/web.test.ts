@@ -59,8 +59,8 @@ async function device(viewport: { width: number; height: number }): Promise<{ co
   return { context, page, problems };
 }
 
-async function register(page: Page, who: { handle: string; name: string }, deviceName: string): Promise<void> {
-  await page.goto('/');
+async function register(page: Page, who: { handle: string; name: string }, deviceName: string, path = '/'): Promise<void> {
+  await page.goto(path);
   await page.getByRole('tab', { name: 'Create account' }).click();
   await page.getByLabel('Handle').fill(who.handle);
   await page.getByLabel('Display name').fill(who.name);
@@ -68,6 +68,31 @@ async function register(page: Page, who: { handle: string; name: string }, devic
   await page.getByLabel('Device name').fill(deviceName);
   await page.getByRole('button', { name: 'Create account' }).last().click();
   await page.getByText(`@${who.handle}`).waitFor(WAIT);
+}
+
+async function signIn(page: Page, who: { handle: string }, deviceName: string, path = '/'): Promise<void> {
+  await page.goto(path);
+  await page.getByLabel('Handle').fill(who.handle);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByLabel('Device name').fill(deviceName);
+  await page.getByRole('button', { name: 'Sign in' }).last().click();
+  await page.getByText(`@${who.handle}`).waitFor(WAIT);
+}
+
+/** The list's row for a conversation (its button, named by title, presence and unread count). */
+function row(page: Page, title: string) {
+  return page.locator('ul.conversations button', { hasText: title });
+}
+
+async function startChat(page: Page, who: { handle: string; name: string }): Promise<void> {
+  await page.getByLabel('Handle to chat with').fill(`@${who.handle}`);
+  await page.getByRole('button', { name: 'Chat', exact: true }).click();
+  await page.getByRole('heading', { name: who.name }).waitFor(WAIT);
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByLabel('Message', { exact: true }).press('Enter');
 }
 
 function message(page: Page, text: string) {
@@ -90,23 +115,27 @@ describe('web client in Chromium', () => {
     await register(a.page, alice, 'Alice laptop');
     await register(b.page, bob, 'Bob phone');
 
-    // Alice finds Bob by handle and writes first.
-    await a.page.getByLabel('Handle to chat with').fill(`@${bob.handle}`);
-    await a.page.getByRole('button', { name: 'Chat', exact: true }).click();
-    await a.page.getByRole('heading', { name: 'Bob' }).waitFor(WAIT);
+    // Alice finds Bob by handle (he is online: his device stream runs with only the list
+    // open) and writes first.
+    await startChat(a.page, bob);
     await a.page.getByTestId('connection').getByText('Online via WebSocket').waitFor(WAIT);
-    await a.page.getByLabel('Message', { exact: true }).fill('Hi Bob!');
-    await a.page.getByLabel('Message', { exact: true }).press('Enter');
-    await message(a.page, 'Hi Bob!').locator('.status').waitFor(WAIT);
+    await a.page.locator('[data-testid="chat-presence"][data-online="true"]', { hasText: 'online' }).waitFor(WAIT);
+    await send(a.page, 'Hi Bob!');
 
-    // Bob sees the conversation in his list and opens it.
-    await b.page.getByRole('button', { name: /Alice/ }).waitFor(WAIT);
+    // Bob's list gets the conversation live from his device stream (the list's own
+    // refresh is a minute away), unread, with Alice online; his device acknowledged the
+    // message, so Alice's mark says delivered while Bob has not opened it.
+    await row(b.page, 'Alice').getByLabel('1 unread').waitFor(WAIT);
+    await row(b.page, 'Alice').locator('[data-testid="presence-dot"][data-online="true"]').waitFor(WAIT);
+    expect(await row(b.page, 'Alice').locator('.preview').textContent()).toBe('Hi Bob!');
+    await message(a.page, 'Hi Bob!').locator('.status[data-status="delivered"]').waitFor(WAIT);
+    await shot(a.page, 'delivered-desktop');
     await shot(b.page, 'list-phone');
-    await b.page.getByRole('button', { name: /Alice/ }).click();
-    await message(b.page, 'Hi Bob!').waitFor(WAIT);
 
-    // Bob read it: Alice's mark turns to read.
-    await a.page.locator('li.message', { hasText: 'Hi Bob!' }).locator('.status[data-status="read"]').waitFor(WAIT);
+    // Bob opens it: Alice's mark turns to read.
+    await row(b.page, 'Alice').click();
+    await message(b.page, 'Hi Bob!').waitFor(WAIT);
+    await message(a.page, 'Hi Bob!').locator('.status[data-status="read"]').waitFor(WAIT);
 
     // Live: with both windows open, Alice's next message appears on Bob's screen without a reload,
     // and its mark only ever moves forward (sent → delivered → read).
@@ -175,6 +204,8 @@ describe('web client in Chromium', () => {
     await a.page.getByLabel('Message', { exact: true }).fill('Sent while offline');
     await a.page.getByLabel('Message', { exact: true }).press('Enter');
     await a.page.getByTestId('connection').getByText('1 queued').waitFor(WAIT);
+    // Offline, Bob's presence is unknown here: no stale "online".
+    expect(await a.page.getByTestId('chat-presence').count()).toBe(0);
     await shot(a.page, 'offline-queued-desktop');
     await new Promise((r) => setTimeout(r, 1_000));
     expect(await message(b.page, 'Sent while offline').count()).toBe(0);
@@ -188,16 +219,25 @@ describe('web client in Chromium', () => {
     await a.page.getByRole('button', { name: 'Delete for everyone' }).click();
     await message(b.page, 'This message was deleted.').waitFor(WAIT);
 
-    // A group: "Read by k of n", and who read it.
+    // Presence, live in Alice's open chat: Bob signs out (offline, last seen), and back in.
     await b.page.getByRole('button', { name: 'Back to conversations' }).click();
+    await b.page.getByRole('button', { name: 'Sign out' }).click();
+    await a.page.locator('[data-testid="chat-presence"][data-online="false"]', { hasText: 'last seen just now' }).waitFor(WAIT);
+    await shot(a.page, 'presence-offline-desktop');
+    await signIn(b.page, bob, 'Bob phone');
+    await a.page.locator('[data-testid="chat-presence"][data-online="true"]').waitFor(WAIT);
+
+    // A group: it comes to the top of Bob's open list with one unread, live.
     await a.page.getByRole('button', { name: 'New group' }).click();
     await a.page.getByLabel('Name').fill('Team');
     await a.page.getByLabel('Members').fill(`@${bob.handle}`);
     await a.page.getByRole('button', { name: 'Create' }).click();
     await a.page.getByRole('heading', { name: 'Team' }).waitFor(WAIT);
-    await a.page.getByLabel('Message', { exact: true }).fill('Hello team');
-    await a.page.getByLabel('Message', { exact: true }).press('Enter');
-    await b.page.getByRole('button', { name: /Team/ }).click();
+    await send(a.page, 'Hello team');
+    await b.page.locator('ul.conversations li:first-child button', { hasText: 'Team' }).getByLabel('1 unread').waitFor(WAIT);
+
+    // "Read by k of n", and who read it.
+    await row(b.page, 'Team').click();
     await message(b.page, 'Hello team').waitFor(WAIT);
     await message(a.page, 'Hello team').getByRole('button', { name: 'Read by 1 of 1' }).click();
     await a.page.getByRole('dialog', { name: 'Message info' }).getByText(/Bob\s*Read/).waitFor(WAIT);
@@ -206,10 +246,59 @@ describe('web client in Chromium', () => {
     await b.page.getByRole('button', { name: /Members/ }).click();
     await b.page.getByRole('dialog', { name: /members/ }).getByText('Alice').waitFor(WAIT);
     await shot(b.page, 'group-members-phone');
+    await b.page.keyboard.press('Escape');
+
+    // A new message in the older chat moves it back to the top of Bob's list, live.
+    await b.page.getByRole('button', { name: 'Back to conversations' }).click();
+    await row(b.page, 'Team').waitFor(WAIT);
+    await row(a.page, 'Bob').click();
+    await send(a.page, 'One more thing');
+    await b.page.locator('ul.conversations li:first-child button', { hasText: 'One more thing' }).getByLabel('1 unread').waitFor(WAIT);
+    await shot(b.page, 'list-live-phone');
 
     expect(a.problems).toEqual([]);
     expect(b.problems).toEqual([]);
     await a.context.close();
     await b.context.close();
+  });
+  it('over SSE and long polling: the badge names the wire, chat and receipts work; delete for me reaches my other device', async () => {
+    const carol = { handle: `carol_${run}`, name: 'Carol' };
+    const dave = { handle: `dave_${run}`, name: 'Dave' };
+    const c = await device(DESKTOP);
+    const d = await device(PHONE);
+    await register(c.page, carol, 'Carol SSE', '/?transport=sse');
+    await register(d.page, dave, 'Dave long poll', '/?transport=long-poll');
+
+    await startChat(c.page, dave);
+    await c.page.getByTestId('connection').getByText('Online via SSE').waitFor(WAIT);
+    await send(c.page, 'Over SSE');
+    await row(d.page, 'Carol').getByLabel('1 unread').waitFor(WAIT);
+    await row(d.page, 'Carol').click();
+    await d.page.getByTestId('connection').getByText('Online via long polling').waitFor(WAIT);
+    await message(d.page, 'Over SSE').waitFor(WAIT);
+    // No live receipt frames on these wires: the read mark comes from the receipts poll.
+    await message(c.page, 'Over SSE').locator('.status[data-status="read"]').waitFor(WAIT);
+    await send(d.page, 'Back over long polling');
+    await message(c.page, 'Back over long polling').waitFor(WAIT);
+    await shot(c.page, 'chat-sse-desktop');
+    await shot(d.page, 'chat-long-poll-phone');
+
+    // Carol's second device (WebSocket) has the chat open; she hides a message for herself
+    // on the first, and it goes on the second too, while Dave still has it.
+    const c2 = await device(PHONE);
+    await signIn(c2.page, carol, 'Carol phone');
+    await row(c2.page, 'Dave').click();
+    await message(c2.page, 'Back over long polling').waitFor(WAIT);
+    await c2.page.getByTestId('connection').getByText('Online via WebSocket').waitFor(WAIT);
+    await message(c.page, 'Back over long polling').locator('summary').click();
+    await c.page.getByRole('button', { name: 'Delete for me' }).click();
+    await expect.poll(() => message(c.page, 'Back over long polling').count(), WAIT).toBe(0);
+    await expect.poll(() => message(c2.page, 'Back over long polling').count(), WAIT).toBe(0);
+    expect(await message(d.page, 'Back over long polling').count()).toBe(1);
+
+    for (const x of [c, d, c2]) {
+      expect(x.problems).toEqual([]);
+      await x.context.close();
+    }
   });
 });

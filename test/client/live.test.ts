@@ -36,6 +36,14 @@ describe('parseLiveFrame', () => {
     expect(parseLiveFrame(JSON.stringify({ type: 'hidden', conversationId: 'c_other', seq: 4 }), CONV)).toBeNull();
   });
 
+  it('reads presence frames, which name no conversation (the window socket is the scope)', () => {
+    expect(parseLiveFrame(JSON.stringify({ type: 'presence', userId: 'u1', online: false, lastSeenAt: 1700 }), CONV)).toEqual({
+      type: 'presence',
+      presence: { userId: 'u1', online: false, lastSeenAt: 1700 },
+    });
+    expect(parseLiveFrame(JSON.stringify({ type: 'presence', userId: 'u1', online: 'yes', lastSeenAt: null }), CONV)).toBeNull();
+  });
+
   it('ignores other frames, malformed ones and non-JSON', () => {
     expect(parseLiveFrame('{"type":"pong"}', CONV)).toBeNull();
     expect(parseLiveFrame(JSON.stringify({ type: 'events', conversationId: CONV, events: [] }), CONV)).toBeNull();

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { ConversationSummary, DeviceEvent } from '../../src/client/index.js';
 import { connectionView } from '../../src/web/lib/connection.js';
+import { applyInboxEvents } from '../../src/web/lib/inbox.js';
+import { presenceText } from '../../src/web/lib/presence.js';
 import { mergeWatermarks, messageStatus } from '../../src/web/lib/receipts.js';
 
 describe('message status from watermarks', () => {
@@ -31,5 +34,69 @@ describe('connection badge', () => {
     expect(connectionView({ status: 'open', browserOnline: false, queued: 2, transport: 'websocket' })).toEqual({ tone: 'offline', text: 'Offline · 2 queued' });
     expect(connectionView({ status: 'reconnecting', browserOnline: true, queued: 1, transport: 'websocket' })).toEqual({ tone: 'offline', text: 'Offline, reconnecting · 1 queued' });
     expect(connectionView({ status: 'connecting', browserOnline: true, queued: 0, transport: null }).tone).toBe('connecting');
+  });
+});
+
+describe('conversation list from the device event stream', () => {
+  const summary = (id: string, lastActivityAt: number, lastSeq = 1): ConversationSummary => ({
+    id,
+    kind: 'direct',
+    title: null,
+    role: 'member',
+    joinedAt: 0,
+    peerId: 'u_peer',
+    lastSeq,
+    lastActivityAt,
+    preview: null,
+    unreadCount: 0,
+    readSeq: 0,
+  });
+  const message = (conversationId: string, seq: number, from: string, text: string, cursor = seq): DeviceEvent => ({
+    kind: 'event',
+    cursor,
+    conversationId,
+    event: { type: 'message', seq, ts: 1000 + seq, author: { userId: from, deviceId: 'd' }, cmid: `c${seq}`, content: { type: 'text', text } },
+  });
+
+  it('moves a conversation up with its preview, and counts unread only from others and off screen', () => {
+    const list = [summary('c_a', 500), summary('c_b', 400)];
+    let fold = applyInboxEvents(list, [message('c_b', 2, 'u_peer', 'hi  there')], 'u_me', null);
+    expect(fold.stale).toBe(false);
+    expect(fold.list.map((c) => [c.id, c.unreadCount, c.preview?.text])).toEqual([
+      ['c_b', 1, 'hi there'],
+      ['c_a', 0, undefined],
+    ]);
+    fold = applyInboxEvents(fold.list, [message('c_b', 3, 'u_peer', 'again'), message('c_a', 5, 'u_peer', 'open one')], 'u_me', 'c_a');
+    expect(fold.list.map((c) => [c.id, c.unreadCount])).toEqual([
+      ['c_a', 0],
+      ['c_b', 2],
+    ]);
+    fold = applyInboxEvents(fold.list, [message('c_b', 4, 'u_me', 'mine')], 'u_me', null);
+    expect(fold.list.find((c) => c.id === 'c_b')?.unreadCount).toBe(0);
+    expect(list[1]!.unreadCount).toBe(0);
+  });
+
+  it('ignores events the list already has, and asks for a re-read when it cannot fold one', () => {
+    const list = [summary('c_a', 500, 5)];
+    expect(applyInboxEvents(list, [message('c_a', 5, 'u_peer', 'old')], 'u_me', null)).toEqual({ list, stale: false });
+    expect(applyInboxEvents(list, [message('c_new', 1, 'u_peer', 'hello')], 'u_me', null).stale).toBe(true);
+    const membership: DeviceEvent = { kind: 'membership', cursor: 9, conversationId: 'c_a', conversationKind: 'group', title: 'T', peerId: null, role: null, seq: 6 };
+    expect(applyInboxEvents(list, [membership], 'u_me', null).stale).toBe(true);
+    const withPreview = [{ ...summary('c_a', 500, 5), preview: { seq: 5, authorId: 'u_peer', text: 'x' } }];
+    const deleted: DeviceEvent = { kind: 'event', cursor: 10, conversationId: 'c_a', event: { type: 'message_deleted', seq: 6, ts: 1, author: { userId: 'u_peer', deviceId: 'd' }, targetSeq: 5, scope: 'everyone' } };
+    expect(applyInboxEvents(withPreview, [deleted], 'u_me', null).stale).toBe(true);
+  });
+});
+
+describe('presence text', () => {
+  const now = Date.UTC(2025, 0, 10, 12, 0);
+  it('says online, or when last seen, or nothing when unknown or hidden', () => {
+    expect(presenceText({ userId: 'u', online: true, lastSeenAt: null }, now)).toBe('online');
+    expect(presenceText({ userId: 'u', online: false, lastSeenAt: now - 20_000 }, now)).toBe('last seen just now');
+    expect(presenceText({ userId: 'u', online: false, lastSeenAt: now - 5 * 60_000 }, now)).toBe('last seen 5 min ago');
+    expect(presenceText({ userId: 'u', online: false, lastSeenAt: now - 3 * 3_600_000 }, now)).toBe('last seen 3 h ago');
+    expect(presenceText({ userId: 'u', online: false, lastSeenAt: now - 3 * 86_400_000 }, now)).toBe('last seen 3 days ago');
+    expect(presenceText({ userId: 'u', online: false, lastSeenAt: null }, now)).toBe('offline');
+    expect(presenceText(undefined, now)).toBe('');
   });
 });

@@ -12,6 +12,13 @@ export interface CutProxy {
   cut(refuseMs?: number): void;
   /** Silently drops all bytes on current connections, without closing them. */
   stall(): void;
+  /**
+   * Resets any connection whose client bytes match `pattern` (e.g. a WebSocket upgrade
+   * header, or a path), as a proxy that blocks them would; null lets everything through.
+   */
+  refuse(pattern: RegExp | null): void;
+  /** How many connections `refuse` reset. */
+  readonly refused: number;
   /** How many connections were accepted (for sanity checks). */
   readonly accepted: number;
   close(): Promise<void>;
@@ -21,6 +28,8 @@ export async function startProxy(targetPort: number): Promise<CutProxy> {
   const pairs = new Set<{ client: Socket; upstream: Socket; stalled: boolean }>();
   let refuseUntil = 0;
   let accepted = 0;
+  let refusing: RegExp | null = null;
+  let refused = 0;
   const server: Server = createServer((client) => {
     if (Date.now() < refuseUntil) {
       client.resetAndDestroy();
@@ -34,6 +43,13 @@ export async function startProxy(targetPort: number): Promise<CutProxy> {
       from.on('data', (chunk) => {
         if (!pair.stalled) to.write(chunk);
       });
+    client.on('data', (chunk) => {
+      if (refusing?.test(chunk.toString('latin1'))) {
+        refused++;
+        client.resetAndDestroy();
+        upstream.destroy();
+      }
+    });
     forward(client, upstream);
     forward(upstream, client);
     const end = () => {
@@ -51,6 +67,12 @@ export async function startProxy(targetPort: number): Promise<CutProxy> {
     url: `http://127.0.0.1:${address.port}`,
     get accepted() {
       return accepted;
+    },
+    get refused() {
+      return refused;
+    },
+    refuse(pattern) {
+      refusing = pattern;
     },
     cut(refuseMs = 0) {
       refuseUntil = Date.now() + refuseMs;

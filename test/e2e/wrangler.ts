@@ -14,6 +14,8 @@ const START_TIMEOUT_MS = 60_000;
 
 export interface Wrangler {
   url: string;
+  /** Puts the account on the `service` rate-limit tier (for tests that send far past a person's limits). */
+  markService(userId: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -54,7 +56,12 @@ export async function startWrangler(port: number): Promise<Wrangler> {
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, stop: () => stop(child) };
+  const markService = async (userId: string) => {
+    if (!/^u_[A-Za-z0-9_-]+$/.test(userId)) throw new Error(`not a user id: ${userId}`);
+    const sql = `UPDATE users SET trust = 'service' WHERE id = '${userId}'`;
+    await promisify(execFile)(WRANGLER, ['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command', sql], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
+  };
+  return { url, markService, stop: () => stop(child) };
 }
 
 function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {

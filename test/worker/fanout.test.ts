@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { createDirect, createGroup, json, openWindow, registerUser } from './helpers.js';
+import { createDirect, createGroup, json, openWindow } from './helpers.js';
 import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helpers.js';
 import type { ConversationSummary, Session } from '../../src/protocol/index.js';
 import { FANOUT } from '../../src/conversation/fanout.js';
+import { serviceUser } from './abuse-helpers.js';
 
 const list = async (s: Session): Promise<ConversationSummary[]> => (await json('/v1/conversations', { token: s.accessToken }, 200)).conversations;
 const send = (s: Session, id: string, t: string) =>
@@ -24,7 +25,7 @@ async function rowsWrittenDuring(id: string, fn: () => Promise<unknown>): Promis
 
 describe('the conversation list', () => {
   it('has last seq, a preview and unread counts from the read watermark, most recent first', async () => {
-    const [alice, bob, carol] = [await registerUser('alice'), await registerUser('bob'), await registerUser('carol')];
+    const [alice, bob, carol] = [await serviceUser('alice'), await serviceUser('bob'), await serviceUser('carol')];
     const withBob = await createDirect(alice, bob);
     const withCarol = await createDirect(alice, carol);
     for (let i = 0; i < 3; i++) await send(bob, withBob, `from bob ${i}`);
@@ -61,7 +62,7 @@ describe('the conversation list', () => {
   });
 
   it('long messages are previewed shortened', async () => {
-    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createDirect(alice, bob);
     await send(bob, id, `${'x'.repeat(300)}`);
     await expect.poll(async () => (await list(alice))[0]?.preview?.text.length, { timeout: 10_000 }).toBe(100);
@@ -70,7 +71,7 @@ describe('the conversation list', () => {
 
 describe('fan-out on read above the threshold', () => {
   it('writes per message do not grow with members, inboxes get coalesced hints, unread counts stay right', async () => {
-    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const silentIds = await silentUsers(FANOUT.defaultMaxMembersOnWrite + 20);
     const big = await createGroup(alice, [bob, ...silentIds.map((id) => ({ user: { id } }) as Session)], 'big');
     const small = await createGroup(alice, [bob], 'small');

@@ -3,10 +3,11 @@ import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { createGroup, json, openWindow, registerUser } from './helpers.js';
 import { expectInOrderOnce, openInbox, range, secondDevice, sendBurst, text } from './inbox-helpers.js';
+import { serviceUser } from './abuse-helpers.js';
 
 describe('inbox sockets and fan-out on write', () => {
   it('both devices of a user receive every message of a group, in order, once', async () => {
-    const [alice, bob, carol] = [await registerUser('alice'), await registerUser('bob'), await registerUser('carol')];
+    const [alice, bob, carol] = [await serviceUser('alice'), await serviceUser('bob'), await serviceUser('carol')];
     const alice2 = await secondDevice(alice);
     const id = await createGroup(alice, [bob, carol]);
     const [d1, d2] = [await openInbox(alice), await openInbox(alice2)];
@@ -25,7 +26,7 @@ describe('inbox sockets and fan-out on write', () => {
 
 describe('offline queues', () => {
   it('a device offline for 500 messages gets all of them in order exactly once on reconnect; the other never a duplicate', async () => {
-    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const alice2 = await secondDevice(alice);
     const id = await createGroup(bob, [alice]);
     const [d1, d2] = [await openInbox(alice), await openInbox(alice2)];
@@ -59,7 +60,7 @@ describe('offline queues', () => {
   });
 
   it('a newer socket of the same device replaces the older with 4009', async () => {
-    const alice = await registerUser('alice');
+    const alice = await serviceUser('alice');
     const first = await openInbox(alice);
     const second = await openInbox(alice);
     expect((await first.socket.waitClosed()).code).toBe(4009);
@@ -70,7 +71,7 @@ describe('offline queues', () => {
 
 describe('eviction', () => {
   it('evicting the ConversationDO mid fan-out loses nothing and duplicates nothing', async () => {
-    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createGroup(bob, [alice]);
     const inbox = await openInbox(alice);
     const bw = await openWindow(bob, id);
@@ -118,7 +119,7 @@ describe('eviction', () => {
   });
 
   it('evicting the UserDO in the middle of a queue drain loses nothing and duplicates nothing', async () => {
-    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createGroup(bob, [alice]);
     const user = env.USERS.getByName(alice.user.id);
     const device = alice.deviceId;
@@ -163,7 +164,7 @@ describe('eviction', () => {
 
 describe('the device event stream API (for SSE and long polling)', () => {
   it('waitForEvents answers at once when events wait, else when one arrives, else empty at its timeout', async () => {
-    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createGroup(bob, [alice]);
     const user = env.USERS.getByName(alice.user.id);
     await user.readEvents(alice.deviceId, 0);
@@ -185,7 +186,7 @@ describe('the device event stream API (for SSE and long polling)', () => {
   });
 
   it('a device away longer than the retention is told so, then continues from what is left', async () => {
-    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createGroup(bob, [alice]);
     const first = await openInbox(alice);
     first.close();
@@ -210,7 +211,7 @@ describe('the device event stream API (for SSE and long polling)', () => {
 
 describe('signing a device out', () => {
   it('closes its inbox socket and its queue stops holding events back', async () => {
-    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const alice2 = await secondDevice(alice);
     const id = await createGroup(bob, [alice]);
     const [d1, d2] = [await openInbox(alice), await openInbox(alice2)];

@@ -19,6 +19,22 @@ async function subscriptions(user: Session): Promise<string[]> {
 }
 
 describe('presence', () => {
+  it('a device reading its stream over long polling counts as online, and goes offline within the bound after it stops', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    expect((await query(bob, alice))[0].online).toBe(false);
+    await json('/v1/inbox/poll?cursor=0&timeoutMs=1', { token: alice.accessToken }, 200);
+    expect((await query(bob, alice))[0].online).toBe(true);
+    // Between two polls the device is still online.
+    const user = env.USERS.getByName(alice.user.id);
+    await user.checkHeartbeats(Date.now() + PRESENCE.staleAfterMs - 5_000);
+    expect((await query(bob, alice))[0].online).toBe(true);
+    // No poll for longer than the bound: offline, with last seen.
+    await user.checkHeartbeats(Date.now() + PRESENCE.staleAfterMs + 1_000);
+    const [after] = await query(bob, alice);
+    expect(after.online).toBe(false);
+    expect(after.lastSeenAt).not.toBeNull();
+  });
+
   it('online while any device has an inbox socket, offline with last seen when the last goes; last seen can be hidden', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
     const alice2 = await secondDevice(alice);

@@ -8,7 +8,7 @@ import { RECEIPTS, type Watermark } from '../../src/protocol/index.js';
 async function sendMany(id: string, author: { userId: string; deviceId: string }, count: number): Promise<void> {
   const stub = env.CONVERSATIONS.getByName(id);
   for (let i = 0; i < count; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, n) => stub.send(author, cmid(), text(`message ${i + n}`))));
+    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, n) => stub.send(author, cmid(), text(`message ${i + n}`), undefined, 'service')));
   }
 }
 
@@ -27,8 +27,8 @@ describe('receipts', () => {
     expect(await detail(8)).toMatchObject({ status: 'delivered', delivered: 50, read: 0 });
 
     // 45 read everything; the other 5 read up to seq 5.
-    await Promise.all(memberIds.slice(0, 45).map((m) => stub.markRead(m, 10)));
-    await Promise.all(memberIds.slice(45).map((m) => stub.markRead(m, 5)));
+    await Promise.all(memberIds.slice(0, 45).map((m) => stub.markRead({ userId: m, deviceId: 'd_test' }, 10, 'service')));
+    await Promise.all(memberIds.slice(45).map((m) => stub.markRead({ userId: m, deviceId: 'd_test' }, 5, 'service')));
     expect(await detail(8)).toMatchObject({ status: 'delivered', recipients: 50, delivered: 50, read: 45 });
     expect(await detail(5)).toMatchObject({ status: 'read', read: 50 });
     const d8 = await detail(8);
@@ -37,10 +37,10 @@ describe('receipts', () => {
 
     // Watermarks never move backwards, nor past the last seq.
     const reader = memberIds[0]!;
-    const stale = await stub.markRead(reader, 3);
+    const stale = await stub.markRead({ userId: reader, deviceId: 'd_test' }, 3, 'service');
     expect(stale).toMatchObject({ ok: true, value: { readSeq: 10, deliveredSeq: 10 } });
     expect(await stub.markDelivered(reader, 2)).toMatchObject({ ok: true, value: { deliveredSeq: 10 } });
-    const ahead = await stub.markRead(reader, 11);
+    const ahead = await stub.markRead({ userId: reader, deviceId: 'd_test' }, 11, 'service');
     expect(ahead).toMatchObject({ ok: false, error: { code: 'seq_out_of_range' } });
     expect(await detail(8)).toMatchObject({ read: 45 });
     expect((await json(`/v1/conversations/${id}/read`, { token: sender.accessToken, body: { seq: 99 } }, 400)).code).toBe('seq_out_of_range');
@@ -51,7 +51,7 @@ describe('receipts', () => {
     const { id, memberIds } = await bigGroup(sender, 50);
     const stub = env.CONVERSATIONS.getByName(id);
     await sendMany(id, { userId: sender.user.id, deviceId: sender.deviceId }, 1_000);
-    for (const m of memberIds) expect((await stub.markRead(m, 1_000)).ok).toBe(true);
+    for (const m of memberIds) expect((await stub.markRead({ userId: m, deviceId: 'd_test' }, 1_000, 'service')).ok).toBe(true);
     const rows = await runInDurableObject(stub, (_i, state) => ({
       receipts: state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM receipts').one().n,
       history: state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM receipt_history').one().n,
@@ -69,7 +69,7 @@ describe('receipts', () => {
     await sendMany(id, { userId: sender.user.id, deviceId: sender.deviceId }, 3);
     const window = await openWindow(sender, id);
     const started = Date.now();
-    await Promise.all(memberIds.map((m) => stub.markRead(m, 3)));
+    await Promise.all(memberIds.map((m) => stub.markRead({ userId: m, deviceId: 'd_test' }, 3, 'service')));
     const elapsed = Date.now() - started;
     const seen = new Map<string, Watermark>();
     const receiptFrames = () => window.frames.flatMap((f) => (f.type === 'receipts' ? [f] : []));
@@ -93,7 +93,7 @@ describe('receipts', () => {
     const stub = env.CONVERSATIONS.getByName(id);
     await sendMany(id, { userId: sender.user.id, deviceId: sender.deviceId }, 2);
     const window = await openWindow(sender, id);
-    await stub.markRead(memberIds[0]!, 2);
+    await stub.markRead({ userId: memberIds[0]!, deviceId: 'd_test' }, 2, 'service');
     const { evictDurableObject } = await import('cloudflare:test');
     await evictDurableObject(stub);
     const frame = await window.next('receipts', () => true, 10_000);

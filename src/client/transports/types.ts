@@ -12,14 +12,20 @@ import type { ChatError } from '../errors.js';
 import type { HttpApi } from '../http.js';
 import type { IncomingEvent, WireError } from '../wire.js';
 
-/** The transports this SDK version ships. */
-export type TransportKind = 'websocket';
+/**
+ * The transports this SDK version ships: `websocket` (the inbox socket, and a chat-window
+ * socket per open conversation), `sse` (Server-Sent Events read with fetch, sends by
+ * POST) and `long-poll` (held GETs, sends by POST).
+ */
+export type TransportKind = 'websocket' | 'sse' | 'long-poll';
 
 /** What a transport reports, in the order it happens. */
 export type TransportSignal =
   /** Connected (again). The server holds events up to `lastSeq`: anything past the client's cursor is a gap to fill now. */
   | { type: 'open'; lastSeq: number }
   | { type: 'events'; conversationId: string; events: IncomingEvent[] }
+  /** The conversation has events up to `lastSeq` that were not sent on this wire (a large group's activity hint): fetch them. */
+  | { type: 'head'; lastSeq: number }
   | { type: 'ack'; ack: Ack }
   /** A request failed; the transport stays up. `cmid` names the send it answers, if any. */
   | { type: 'error'; cmid?: string; error: WireError }

@@ -22,6 +22,11 @@ export function App() {
   const [listVersion, setListVersion] = useState(0);
 
   useEffect(() => client.on('session', setSession), []);
+  // The device stream runs whenever signed in, not only with a chat open: it is what
+  // acknowledges messages as delivered, keeps the list live and shows this user online.
+  useEffect(() => {
+    if (session) client.connect();
+  }, [session]);
   useEffect(() => {
     const onHash = () => setOpenId(hashConversation());
     window.addEventListener('hashchange', onHash);
@@ -30,7 +35,7 @@ export function App() {
 
   const open = (id: string | null) => {
     if (id) location.hash = `c=${encodeURIComponent(id)}`;
-    else history.pushState(null, '', location.pathname);
+    else history.pushState(null, '', location.pathname + location.search);
     setOpenId(id);
   };
 
@@ -44,7 +49,7 @@ export function App() {
             <span class="avatar" aria-hidden="true">
               {session.user.displayName.slice(0, 1).toUpperCase()}
             </span>
-            <span>
+            <span class="me-name" title={`${session.user.displayName} @${session.user.handle}`}>
               <strong>{session.user.displayName}</strong>
               <span class="muted"> @{session.user.handle}</span>
             </span>

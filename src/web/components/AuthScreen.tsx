@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import { ChatError } from '../../client/index.js';
 import { client, defaultDeviceName, rememberDeviceName } from '../lib/session.js';
+import { ErrorNote } from './Form.js';
 
 export function AuthScreen() {
   const [mode, setMode] = useState<'login' | 'register'>('login');
@@ -60,11 +61,7 @@ export function AuthScreen() {
           <input name="deviceName" defaultValue={defaultDeviceName()} maxLength={64} />
           <span class="hint">How this browser appears in your list of devices.</span>
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorNote error={error} />
         <button type="submit" class="primary" disabled={busy}>
           {mode === 'login' ? 'Sign in' : 'Create account'}
         </button>

@@ -1,17 +1,19 @@
 /**
- * One conversation: header (title, connection state, members), the message list (scrolls
+ * One conversation: header (title, the peer's presence, connection state, members), the message list (scrolls
  * back through history at the top, follows new messages at the bottom, announced through
  * an aria-live region), who is typing, and the composer (reply / edit bar, attachments
  * with an upload progress bar).
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type MessageEvent } from '../../client/index.js';
-import { connectionView } from '../lib/connection.js';
+import { connectionView, useBrowserOnline } from '../lib/connection.js';
 import { upload } from '../lib/media.js';
+import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
 import { client } from '../lib/session.js';
 import { useConversation, visibleMessages } from '../lib/useConversation.js';
 import { nameOf, useUserName } from '../lib/users.js';
+import { ErrorNote } from './Form.js';
 import { MembersDialog } from './GroupDialog.js';
 import { MessageItem, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
@@ -20,21 +22,6 @@ import { ReceiptDialog } from './ReceiptDialog.js';
 const TYPING_REFRESH_MS = 3_000;
 /** Pixels from the top that trigger loading an older page. */
 const LOAD_OLDER_MARGIN = 120;
-
-function useBrowserOnline(): boolean {
-  const [online, setOnline] = useState(navigator.onLine);
-  useEffect(() => {
-    const on = () => setOnline(true);
-    const off = () => setOnline(false);
-    window.addEventListener('online', on);
-    window.addEventListener('offline', off);
-    return () => {
-      window.removeEventListener('online', on);
-      window.removeEventListener('offline', off);
-    };
-  }, []);
-  return online;
-}
 
 export function ChatView(props: { id: string; onBack: () => void; onChanged: () => void }) {
   const me = client.user!.id;
@@ -46,7 +33,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       readUpTo.current = 0;
     });
   };
-  const { state, loadOlder, retry, dismiss } = useConversation(props.id, markRead);
+  const { state, loadOlder, retry, dismiss, hide } = useConversation(props.id, markRead);
   const online = useBrowserOnline();
   const [replyTo, setReplyTo] = useState<MessageEvent | null>(null);
   const [editing, setEditing] = useState<MessageEvent | null>(null);
@@ -63,12 +50,15 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const info = state.info;
   const peerId = info?.kind === 'direct' ? (info.members.find((m) => m.userId !== me)?.userId ?? null) : null;
   const peerName = useUserName(peerId);
+  const knownPresence = usePresence(peerId);
   const title = info ? (info.kind === 'direct' ? peerName : (info.title ?? 'Group')) : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
   const messages = visibleMessages(state.timeline);
   const sending = [...state.sending.values()];
   const queued = sending.filter((s) => s.state === 'sending').length;
   const connection = connectionView({ status: state.status, browserOnline: online, queued, transport: state.handle?.transport ?? null });
+  // Offline, this device cannot hear presence changes: showing the last state would be a guess.
+  const presence = connection.tone === 'online' ? knownPresence : undefined;
   const typingNames = [...state.typing.keys()].filter((id) => id !== me).map(nameOf);
 
   // Keep the view pinned to the newest message, or in place after prepending older ones.
@@ -188,6 +178,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           return;
         case 'delete':
           await handle.delete(m.seq, action.scope);
+          if (action.scope === 'me') hide(m.seq);
           return;
         case 'receipts':
           setDetailSeq(m.seq);
@@ -205,7 +196,15 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           ←
         </button>
         <div class="chat-heading">
-          <h2 id="chat-title">{title}</h2>
+          <div class="title-row">
+            <h2 id="chat-title">{title}</h2>
+            {presence && (
+              <span class="chat-presence" data-testid="chat-presence" data-online={String(presence.online)}>
+                <span class={`presence-dot ${presence.online ? 'online' : 'offline'}`} aria-hidden="true" />
+                {presenceText(presence, Date.now())}
+              </span>
+            )}
+          </div>
           <p class={`connection ${connection.tone}`} role="status" data-testid="connection">
             <span class="dot" aria-hidden="true" />
             {connection.text}
@@ -217,11 +216,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           </button>
         )}
       </header>
-      {state.error && (
-        <p class="error" role="alert">
-          {state.error}
-        </p>
-      )}
+      <ErrorNote error={state.error} />
       <ol class="messages" ref={listRef} onScroll={onScroll} aria-label={`Messages with ${title}`} aria-live="polite" aria-relevant="additions" tabIndex={0}>
         {state.hasMore && (
           <li class="older">
@@ -268,14 +263,12 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       <p class="typing" aria-live="polite" data-testid="typing">
         {typingNames.length > 0 ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
       </p>
-      {notice && (
-        <p class="error" role="alert">
-          {notice}{' '}
-          <button type="button" class="ghost" onClick={() => setNotice(null)}>
-            Dismiss
-          </button>
-        </p>
-      )}
+      <ErrorNote error={notice}>
+        {' '}
+        <button type="button" class="ghost" onClick={() => setNotice(null)}>
+          Dismiss
+        </button>
+      </ErrorNote>
       {progress && (
         <div class="upload">
           <label for="upload-progress">Uploading {progress.name}</label>

@@ -1,16 +1,26 @@
 /**
  * The conversation list: newest activity first, with unread counts, last-message previews
- * and presence dots where the service provides them; a form to start a direct chat by
- * handle, and a dialog to create a group.
+ * and presence dots; a form to start a direct chat by handle, and a dialog to create a
+ * group. Kept live by the device event stream (`lib/inbox.ts`): it is read again only
+ * when an event cannot be folded in, when the stream (re)connects, when the app changed
+ * something (`version`), and every LIST_SAFETY_REFRESH_MS.
  */
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationSummary } from '../../client/index.js';
+import { useBrowserOnline } from '../lib/connection.js';
+import { applyInboxEvents } from '../lib/inbox.js';
+import { notePresence, PRESENCE_REFRESH_MS, presenceText, usePresence } from '../lib/presence.js';
 import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
+import { ErrorNote, HandleForm } from './Form.js';
 import { GroupDialog } from './GroupDialog.js';
 
-/** How often the list is re-read while no live inbox stream updates it. */
-const LIST_REFRESH_MS = 4_000;
+/**
+ * The safety net: what the stream does not carry still shows within this long. That is
+ * reads on your other devices (unread counts going down), and, over SSE and long polling,
+ * activity in conversations too large to fan out on write (their hints are socket-only).
+ */
+const LIST_SAFETY_REFRESH_MS = 60_000;
 
 type Summary = ConversationSummary;
 
@@ -18,6 +28,13 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
   const [items, setItems] = useState<Summary[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [creating, setCreating] = useState(false);
+  const itemsRef = useRef<Summary[] | null>(null);
+  itemsRef.current = items;
+  const openRef = useRef(props.openId);
+  openRef.current = props.openId;
+  const online = useBrowserOnline();
+  // Bumped when the stream (re)connects, so presence is asked again at once.
+  const [resyncs, setResyncs] = useState(0);
 
   const load = async () => {
     try {
@@ -30,9 +47,32 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
 
   useEffect(() => {
     void load();
-    const timer = setInterval(() => void load(), LIST_REFRESH_MS);
-    return () => clearInterval(timer);
   }, [props.version, props.openId]);
+
+  useEffect(() => {
+    const timer = setInterval(() => void load(), LIST_SAFETY_REFRESH_MS);
+    const off = client.on('inbox', (update) => {
+      const current = itemsRef.current;
+      if (update.type === 'resync') setResyncs((n) => n + 1);
+      if (update.type !== 'events' || !current) return void load();
+      const fold = applyInboxEvents(current, update.events, client.user?.id ?? '', openRef.current);
+      setItems(fold.list);
+      if (fold.stale) void load();
+    });
+    return () => {
+      clearInterval(timer);
+      off();
+    };
+  }, []);
+
+  const peers = [...new Set((items ?? []).flatMap((c) => (c.peerId ? [c.peerId] : [])))].sort().join(',');
+  useEffect(() => {
+    if (!peers) return;
+    const refresh = () => void client.presence(peers.split(',')).then(notePresence, () => undefined);
+    refresh();
+    const timer = setInterval(refresh, PRESENCE_REFRESH_MS);
+    return () => clearInterval(timer);
+  }, [peers, resyncs]);
 
   const startDirect = async (event: SubmitEvent) => {
     event.preventDefault();
@@ -54,23 +94,12 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
 
   return (
     <div class="list-pane">
-      <form class="start-chat" onSubmit={startDirect} aria-label="Start a direct chat">
-        <label class="sr-only" for="start-handle">
-          Handle to chat with
-        </label>
-        <input id="start-handle" name="handle" placeholder="@handle" autoCapitalize="none" spellcheck={false} />
-        <button type="submit" class="primary">
-          Chat
-        </button>
+      <HandleForm class="start-chat" formLabel="Start a direct chat" id="start-handle" label="Handle to chat with" placeholder="@handle" submit="Chat" onSubmit={startDirect}>
         <button type="button" onClick={() => setCreating(true)}>
           New group
         </button>
-      </form>
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      </HandleForm>
+      <ErrorNote error={error} />
       {items === null ? (
         <p class="muted pad">Loading…</p>
       ) : items.length === 0 ? (
@@ -78,7 +107,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
       ) : (
         <ul class="conversations">
           {items.map((c) => (
-            <ConversationRow key={c.id} item={c} active={c.id === props.openId} onOpen={props.onOpen} />
+            <ConversationRow key={c.id} item={c} active={c.id === props.openId} showPresence={online} onOpen={props.onOpen} />
           ))}
         </ul>
       )}
@@ -96,9 +125,11 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
   );
 }
 
-function ConversationRow(props: { item: Summary; active: boolean; onOpen: (id: string) => void }) {
+/** `showPresence` is false while the browser is offline: the last known state would be a guess. */
+function ConversationRow(props: { item: Summary; active: boolean; showPresence: boolean; onOpen: (id: string) => void }) {
   const { item } = props;
   const peerName = useUserName(item.kind === 'direct' ? item.peerId : null);
+  const presence = usePresence(item.kind === 'direct' && props.showPresence ? item.peerId : null);
   const title = item.kind === 'direct' ? peerName : (item.title ?? 'Group');
   const unread = item.unreadCount;
   const preview = item.preview?.text ?? (item.kind === 'group' ? 'Group' : 'Direct chat');
@@ -107,9 +138,13 @@ function ConversationRow(props: { item: Summary; active: boolean; onOpen: (id: s
       <button type="button" class={`conversation ${props.active ? 'active' : ''}`} aria-current={props.active ? 'true' : undefined} onClick={() => props.onOpen(item.id)}>
         <span class="avatar" aria-hidden="true">
           {title.slice(0, 1).toUpperCase()}
+          {presence && <span class={`presence-dot ${presence.online ? 'online' : 'offline'}`} data-testid="presence-dot" data-online={String(presence.online)} />}
         </span>
         <span class="conversation-text">
-          <span class="conversation-title">{title}</span>
+          <span class="conversation-title">
+            {title}
+            {presence && <span class="sr-only">, {presenceText(presence, Date.now())}</span>}
+          </span>
           <span class="preview">{preview}</span>
         </span>
         {unread > 0 && (

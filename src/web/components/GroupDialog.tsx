@@ -7,6 +7,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationInfo } from '../../client/index.js';
 import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
+import { ErrorNote, HandleForm } from './Form.js';
 
 function useModal(onClose: () => void) {
   const ref = useRef<HTMLDialogElement>(null);
@@ -59,11 +60,7 @@ export function GroupDialog(props: { onClose: () => void; onCreated: (id: string
           <input name="members" placeholder="@alice, @bob" autoCapitalize="none" spellcheck={false} />
           <span class="hint">Handles, separated by commas or spaces.</span>
         </label>
-        {error && (
-          <p class="error" role="alert">
-            {error}
-          </p>
-        )}
+        <ErrorNote error={error} />
         <div class="dialog-actions">
           <button type="button" onClick={() => ref.current?.close()}>
             Cancel
@@ -113,21 +110,9 @@ export function MembersDialog(props: { info: ConversationInfo; onClose: () => vo
         ))}
       </ul>
       {canManage && (
-        <form class="inline-form" onSubmit={add}>
-          <label class="sr-only" for="add-member">
-            Add member by handle
-          </label>
-          <input id="add-member" name="handle" placeholder="Add @handle" autoCapitalize="none" spellcheck={false} />
-          <button type="submit" class="primary">
-            Add
-          </button>
-        </form>
+        <HandleForm class="inline-form" id="add-member" label="Add member by handle" placeholder="Add @handle" submit="Add" onSubmit={add} />
       )}
-      {error && (
-        <p class="error" role="alert">
-          {error}
-        </p>
-      )}
+      <ErrorNote error={error} />
       <div class="dialog-actions">
         <button type="button" class="danger" onClick={() => void remove(me!)}>
           Leave group

@@ -3,6 +3,7 @@
  * What the connection badge says. Honest by construction: "online" only while the
  * conversation's stream is open, and queued sends are counted while it is not.
  */
+import { useEffect, useState } from 'preact/hooks';
 import type { ConnectionStatus } from '../../client/index.js';
 
 export type Tone = 'online' | 'connecting' | 'offline';
@@ -31,4 +32,20 @@ export function connectionView(input: { status: ConnectionStatus | 'idle'; brows
     case 'idle':
       return { tone: 'online', text: 'Signed in' };
   }
+}
+
+/** Whether the browser thinks it has a network (`navigator.onLine`, kept current). */
+export function useBrowserOnline(): boolean {
+  const [online, setOnline] = useState(navigator.onLine);
+  useEffect(() => {
+    const on = () => setOnline(true);
+    const off = () => setOnline(false);
+    window.addEventListener('online', on);
+    window.addEventListener('offline', off);
+    return () => {
+      window.removeEventListener('online', on);
+      window.removeEventListener('offline', off);
+    };
+  }, []);
+  return online;
 }

@@ -2,9 +2,10 @@
  * @module web/lib/session
  * One ChatClient per page. The session is kept in localStorage so a reload stays signed
  * in; unacked sends are kept in IndexedDB by the SDK's outbox, so they survive a reload
- * too. The device name is chosen once per browser.
+ * too. The device name is chosen once per browser. `?transport=sse` (or `long-poll`,
+ * `websocket`) in the address forces that wire, to try the fallbacks by hand and in tests.
  */
-import { ChatClient, IndexedDbOutboxStore, type Session } from '../../client/index.js';
+import { ChatClient, IndexedDbOutboxStore, TRANSPORT_ORDER, type Session, type TransportKind } from '../../client/index.js';
 
 const SESSION_KEY = 'edge-chat.session';
 const DEVICE_KEY = 'edge-chat.device-name';
@@ -18,8 +19,14 @@ function loadSession(): Session | null {
   }
 }
 
+function forcedTransport(): TransportKind | 'auto' {
+  const asked = new URLSearchParams(location.search).get('transport');
+  return TRANSPORT_ORDER.find((kind) => kind === asked) ?? 'auto';
+}
+
 export const client = new ChatClient({
   baseUrl: location.origin,
+  transport: forcedTransport(),
   session: loadSession(),
   outboxStore: new IndexedDbOutboxStore('edge-chat-outbox'),
 });

@@ -3,17 +3,22 @@
  * One open conversation as the chat view needs it, built on a ConversationHandle: the
  * newest page of history, then live events folded by the SDK's timeline; sends shown at
  * once (from the `queued` event) until their own message arrives; receipt watermarks
- * (fetched on every (re)connect, then live); who is typing; older pages on demand.
+ * (fetched on every (re)connect, then live over WebSocket, polled every RECEIPTS_POLL_MS
+ * over SSE and long polling, which carry no live frames); who is typing; members'
+ * presence (into `lib/presence.ts`); older pages on demand.
  */
 import { useEffect, useReducer, useRef } from 'preact/hooks';
 import type { ConnectionStatus, ConversationHandle, ConversationInfo, MessageContent, MessageEvent, Watermark } from '../../client/index.js';
 import { ChatError } from '../../client/index.js';
 import { applyEvents, type Timeline } from '../../client/timeline.js';
+import { notePresence } from './presence.js';
 import { mergeWatermarks, type Watermarks } from './receipts.js';
 import { client } from './session.js';
 
 /** Messages per history page when scrolling back. */
 export const PAGE_SIZE = 30;
+/** How often receipts are read over HTTP while the conversation has no socket. */
+export const RECEIPTS_POLL_MS = 3_000;
 
 export interface LocalSend {
   cmid: string;
@@ -74,6 +79,10 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       }
     };
 
+    const receiptsPoll = setInterval(() => {
+      if (s.handle && s.status === 'open' && s.handle.transport !== 'websocket') void refreshReceipts(s.handle);
+    }, RECEIPTS_POLL_MS);
+
     void (async () => {
       const info = await client.conversation(id);
       if (cancelled) return;
@@ -118,9 +127,9 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         s.watermarks = mergeWatermarks(s.watermarks, watermarks);
         rerender(0);
       });
+      handle.on('presence', (presence) => notePresence([presence]));
       handle.on('hidden', (seq) => {
-        const m = s.timeline.get(seq);
-        if (m) s.timeline.set(seq, { type: 'message', seq: m.seq, ts: m.ts, author: m.author, cmid: m.cmid, hidden: true });
+        hideIn(s, seq);
         rerender(0);
       });
       handle.on('typing', ({ userId, state: typing, expiresInMs }) => {
@@ -152,6 +161,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
 
     return () => {
       cancelled = true;
+      clearInterval(receiptsPoll);
       s.handle?.close();
       for (const timer of s.typing.values()) clearTimeout(timer);
     };
@@ -187,12 +197,23 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     void s.handle.send(local.content).catch(() => undefined);
   };
 
+  /** Hides a message this user deleted for themselves (the `hidden` frame also does, but only over WebSocket). */
+  const hide = (seq: number) => {
+    hideIn(state.current, seq);
+    rerender(0);
+  };
+
   const dismiss = (cmid: string) => {
     state.current.sending.delete(cmid);
     rerender(0);
   };
 
-  return { state: state.current, loadOlder, retry, dismiss };
+  return { state: state.current, loadOlder, retry, dismiss, hide };
+}
+
+function hideIn(s: ConversationState, seq: number): void {
+  const m = s.timeline.get(seq);
+  if (m) s.timeline.set(seq, { type: 'message', seq: m.seq, ts: m.ts, author: m.author, cmid: m.cmid, hidden: true });
 }
 
 /** Messages to show, in seq order: hidden ones left out. */

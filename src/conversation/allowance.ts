@@ -1,0 +1,105 @@
+/**
+ * @module conversation/allowance
+ * The ConversationDO's side of the message limits. The per-conversation window is read
+ * from the event log itself (the sender's messages in the last window; an index makes it
+ * cheap), so it costs no write per message and survives eviction. The per-user window
+ * across conversations is leased from the user's UserDO (src/ratelimit/allowance.ts):
+ * the leases live here in memory, and an eviction only loses unused tokens, which the
+ * UserDO reclaims when the lease expires by asking this log what was really sent.
+ */
+import { decide, type Decision, type WindowRule } from '../ratelimit/sliding-window.js';
+import { SEND_LEASE } from '../ratelimit/rules.js';
+import type { LeaseGrant, TextMark } from '../ratelimit/allowance.js';
+import { isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
+
+export interface SentReport {
+  hits: number[];
+  texts: TextMark[];
+}
+
+/** Times of `userId`'s messages stored after `since`, ascending. */
+export function sentSince(sql: SqlStorage, userId: string, since: number): number[] {
+  return sql
+    .exec<{ ts: number }>("SELECT ts FROM events WHERE author_user = ? AND type = 'message' AND ts > ? ORDER BY ts", userId, since)
+    .toArray()
+    .map((r) => r.ts);
+}
+
+/** The per-conversation limit, decided from the log. */
+export function conversationDecision(sql: SqlStorage, userId: string, rule: WindowRule, now: number): Decision {
+  return decide(sentSince(sql, userId, now - rule.windowMs), now, rule);
+}
+
+/** How many more sends the per-conversation limit allows right now. */
+export function conversationRemaining(sql: SqlStorage, userId: string, rule: WindowRule, now: number): number {
+  return Math.max(0, rule.limit - sentSince(sql, userId, now - rule.windowMs).length);
+}
+
+/** What this conversation tells the UserDO: the user's sends in the window and recent texts. */
+export function report(sql: SqlStorage, userId: string, now: number, windowMs: number, filter: FilterConfig | null): SentReport {
+  const hits = sentSince(sql, userId, now - windowMs);
+  if (!filter) return { hits, texts: [] };
+  const rows = sql
+    .exec<{ ts: number; body: string }>(
+      "SELECT ts, body FROM events WHERE author_user = ? AND type = 'message' AND ts > ? ORDER BY ts",
+      userId,
+      now - filter.repeat.windowMs,
+    )
+    .toArray();
+  const texts: TextMark[] = [];
+  for (const row of rows) {
+    const content = (JSON.parse(row.body) as { content?: { type: string; text?: string } }).content;
+    if (content?.type === 'text' && content.text && isRepeatCandidate(content.text, filter)) texts.push({ hash: textHash(content.text), at: row.ts });
+  }
+  return { hits, texts };
+}
+
+interface Lease {
+  tokens: number;
+  usableUntil: number;
+  /** Set when the UserDO refused: until then sends are refused here without asking again. */
+  deniedUntil: number;
+  /** Texts the user already sent to the maximum number of other conversations. */
+  repeated: Set<string>;
+}
+
+export type Take = { kind: 'ok' } | { kind: 'lease' } | { kind: 'denied'; retryAfterMs: number };
+
+/** The leases this conversation holds, per user. Memory only, on purpose (see the module doc). */
+export class SendAllowance {
+  private readonly leases = new Map<string, Lease>();
+  /** When a refused user may send again, as the UserDO said (may outlast the cached refusal). */
+  private readonly retryAt = new Map<string, number>();
+
+  /** Whether a send by `userId` needs a lease from the UserDO first. */
+  needsLease(userId: string, now: number): boolean {
+    const lease = this.leases.get(userId);
+    if (!lease) return true;
+    if (lease.deniedUntil > now) return false;
+    return lease.tokens <= 0 || lease.usableUntil <= now;
+  }
+
+  record(userId: string, grant: LeaseGrant, now: number): void {
+    const repeated = new Set(grant.repeated);
+    if ('retryAfterMs' in grant) {
+      // A refusal is cached for at most a lease's lifetime: tokens others hold may come back.
+      this.leases.set(userId, { tokens: 0, usableUntil: 0, deniedUntil: now + Math.min(grant.retryAfterMs, SEND_LEASE.ttlMs), repeated });
+      this.retryAt.set(userId, now + grant.retryAfterMs);
+    } else {
+      this.leases.set(userId, { tokens: grant.granted, usableUntil: grant.expiresAt - SEND_LEASE.marginMs, deniedUntil: 0, repeated });
+    }
+  }
+
+  /** Spends one send of the user's lease. */
+  take(userId: string, now: number): Take {
+    const lease = this.leases.get(userId);
+    if (lease && lease.deniedUntil > now) return { kind: 'denied', retryAfterMs: Math.max(1, (this.retryAt.get(userId) ?? lease.deniedUntil) - now) };
+    if (!lease || lease.tokens <= 0 || lease.usableUntil <= now) return { kind: 'lease' };
+    lease.tokens--;
+    return { kind: 'ok' };
+  }
+
+  repeated(userId: string): ReadonlySet<string> {
+    return this.leases.get(userId)?.repeated ?? new Set();
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * @module routes/moderation
+ * Reporting messages and users (POST /v1/reports) and the caller's block list
+ * (/v1/blocks). A block is kept by the blocker's UserDO and enforced where each effect
+ * happens: the direct conversation of the two (sends), conversation creation, presence
+ * queries and relays, typing.
+ */
+import { Hono } from 'hono';
+import type { AppBindings } from '../env.js';
+import { ReportBody, UserId } from '../protocol/index.js';
+import { requireAuth } from '../middleware/auth.js';
+import { parseParams, readJson } from '../middleware/body.js';
+import { existingUserIds } from '../auth/accounts.js';
+import { AppError, unwrap } from '../errors.js';
+import { directConversationId } from '../ids.js';
+import { fileReport } from '../moderation/reports.js';
+
+export const reportRoutes = new Hono<AppBindings>().use(requireAuth()).post('/', async (c) => {
+  const body = await readJson(c, ReportBody);
+  const reporterId = c.get('identity').userId;
+  if (body.kind === 'user') {
+    if (body.userId === reporterId) throw new AppError('invalid_request', 'You cannot report yourself.');
+    if (!(await existingUserIds(c.env.DB, [body.userId])).has(body.userId)) throw new AppError('user_not_found', 'No such user.');
+    const receipt = await fileReport(c.env.DB, { reporterId, targetUserId: body.userId, conversationId: null, seq: null, reason: body.reason, content: null });
+    return c.json(receipt, receipt.duplicate ? 200 : 201);
+  }
+  // Only a member can report a message, and only what they can see of it.
+  const message = unwrap(await c.env.CONVERSATIONS.getByName(body.conversationId).reportedMessage(reporterId, body.seq));
+  if (message.authorId === reporterId) throw new AppError('invalid_request', 'You cannot report your own message.');
+  const receipt = await fileReport(c.env.DB, {
+    reporterId,
+    targetUserId: message.authorId,
+    conversationId: body.conversationId,
+    seq: body.seq,
+    reason: body.reason,
+    content: message.content,
+  });
+  return c.json(receipt, receipt.duplicate ? 200 : 201);
+});
+
+export const blockRoutes = new Hono<AppBindings>()
+  .use(requireAuth())
+  .get('/', async (c) => c.json({ blocks: await c.env.USERS.getByName(c.get('identity').userId).listBlocks() }))
+  .put('/:userId', async (c) => {
+    const target = parseParams(UserId, c.req.param('userId'));
+    const me = c.get('identity').userId;
+    if (target === me) throw new AppError('invalid_request', 'You cannot block yourself.');
+    if (!(await existingUserIds(c.env.DB, [target])).has(target)) throw new AppError('user_not_found', 'No such user.');
+    unwrap(await c.env.USERS.getByName(me).setBlock(target, true));
+    await c.env.CONVERSATIONS.getByName(await directConversationId(me, target)).setBlock(me, target, true);
+    return c.body(null, 204);
+  })
+  .delete('/:userId', async (c) => {
+    const target = parseParams(UserId, c.req.param('userId'));
+    const me = c.get('identity').userId;
+    unwrap(await c.env.USERS.getByName(me).setBlock(target, false));
+    await c.env.CONVERSATIONS.getByName(await directConversationId(me, target)).setBlock(me, target, false);
+    return c.body(null, 204);
+  });

@@ -1,0 +1,146 @@
+/**
+ * @module user/stream
+ * The device event stream over plain HTTP: Server-Sent Events and long polling. Both
+ * carry what the inbox socket carries (InboxFrames from src/protocol/inbox.ts), read
+ * from the UserDO's RPC (`readEvents`, `waitForEvents`, `ackEvents`), so the object
+ * itself stays a dispatcher and holds no HTTP state.
+ *
+ * SSE: one `deliver` message per device event, its SSE `id` the event's cursor, so a
+ * reconnect with `Last-Event-ID` resumes exactly after the last event the client got
+ * (a cursor, never a time window). Resuming acknowledges everything up to that cursor.
+ * A quiet stream writes a comment every INBOX.sseHeartbeatMs and ends after
+ * INBOX.sseMaxLifetimeMs.
+ */
+import { INBOX, type DeviceEvent, type DeviceEventPage, type InboxFrame } from '../protocol/index.js';
+
+/** What the stream needs from the UserDO (its RPC methods, narrowed for testing). */
+export interface EventSource {
+  readEvents(deviceId: string, afterCursor: number): Promise<DeviceEventPage>;
+  waitForEvents(deviceId: string, afterCursor: number, timeoutMs: number): Promise<DeviceEventPage>;
+  ackEvents(deviceId: string, cursor: number): Promise<{ cursor: number }>;
+}
+
+export interface StreamOptions {
+  userId: string;
+  deviceId: string;
+  /** Resume after this cursor (acknowledging up to it); null starts after what the device acknowledged. */
+  cursor: number | null;
+  now?: () => number;
+  heartbeatMs?: number;
+  lifetimeMs?: number;
+}
+
+/** Tells SSE clients (EventSource) how long to wait before reconnecting after the stream ends. */
+export const SSE_RETRY_MS = 1_000;
+
+const encoder = new TextEncoder();
+
+/** One SSE message. JSON never contains a raw newline, so `data` is one line. */
+export function sseMessage(frame: InboxFrame, id?: number): string {
+  return `${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(frame)}\n\n`;
+}
+
+/** A comment line: ignored by parsers, but proves the stream alive. */
+export const SSE_HEARTBEAT = ': keepalive\n\n';
+
+/**
+ * The cursor to resume after: the `Last-Event-ID` header when present (what EventSource
+ * and the SDK send on reconnect), else the `cursor` query parameter. An ID that is not a
+ * cursor yields undefined, which the route refuses.
+ */
+export function resumeCursor(lastEventId: string | undefined, queryCursor: number | undefined): number | null | undefined {
+  if (lastEventId === undefined || lastEventId.trim() === '') return queryCursor ?? null;
+  if (!/^\d{1,15}$/.test(lastEventId.trim())) return undefined;
+  return Number(lastEventId.trim());
+}
+
+/** The SSE messages for a page of device events: one `deliver` per event, its id the cursor. */
+export function deliverMessages(events: readonly DeviceEvent[]): string {
+  return events.map((event) => sseMessage({ type: 'deliver', events: [event] }, event.cursor)).join('');
+}
+
+function truncatedFrame(page: DeviceEventPage, after: number): InboxFrame {
+  return {
+    type: 'queue_truncated',
+    resumeCursor: page.events[0] ? page.events[0].cursor - 1 : Math.max(after, page.lastCursor),
+    message: "Some events were dropped while this device was away; catch up from each conversation's history.",
+  };
+}
+
+/**
+ * The SSE body: `inbox_ready`, the backlog, `caught_up`, then live events and heartbeats
+ * until the lifetime ends. Pull-driven, so a slow reader is never buffered for, and a
+ * client that goes away stops the reads.
+ */
+export function sseStream(source: EventSource, options: StreamOptions): ReadableStream<Uint8Array> {
+  const now = options.now ?? Date.now;
+  const heartbeatMs = options.heartbeatMs ?? INBOX.sseHeartbeatMs;
+  const endsAt = now() + (options.lifetimeMs ?? INBOX.sseMaxLifetimeMs);
+  const { deviceId } = options;
+  let after = 0;
+  let phase: 'start' | 'backlog' | 'live' = 'start';
+  let backlogEnd = 0;
+
+  async function next(): Promise<string | null> {
+    if (phase === 'start') {
+      after = (await source.ackEvents(deviceId, options.cursor ?? 0)).cursor;
+      const page = await source.readEvents(deviceId, after);
+      const ready: InboxFrame = { type: 'inbox_ready', userId: options.userId, deviceId, ackedCursor: after, lastCursor: page.lastCursor };
+      let text = `retry: ${SSE_RETRY_MS}\n\n${sseMessage(ready)}`;
+      if (page.truncated) text += sseMessage(truncatedFrame(page, after));
+      text += deliverMessages(page.events);
+      after = page.events.at(-1)?.cursor ?? after;
+      backlogEnd = page.lastCursor;
+      phase = 'backlog';
+      return text;
+    }
+    if (phase === 'backlog') {
+      if (after < backlogEnd) {
+        const page = await source.readEvents(deviceId, after);
+        const last = page.events.at(-1);
+        if (last) {
+          after = last.cursor;
+          return deliverMessages(page.events);
+        }
+      }
+      phase = 'live';
+      return sseMessage({ type: 'caught_up', cursor: after });
+    }
+    const remaining = endsAt - now();
+    if (remaining <= 0) return null;
+    const page = await source.waitForEvents(deviceId, after, Math.min(heartbeatMs, remaining));
+    if (page.events.length === 0 && !page.truncated) return SSE_HEARTBEAT;
+    let text = page.truncated ? sseMessage(truncatedFrame(page, after)) : '';
+    text += deliverMessages(page.events);
+    after = page.events.at(-1)?.cursor ?? after;
+    return text;
+  }
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const text = await next();
+        if (text === null) controller.close();
+        else controller.enqueue(encoder.encode(text));
+      } catch (err) {
+        // The client sees the stream end and reconnects with its Last-Event-ID; nothing is lost.
+        console.error(JSON.stringify({ level: 'error', msg: 'inbox event stream failed', error: String(err) }));
+        try {
+          controller.enqueue(encoder.encode(sseMessage({ type: 'error', code: 'internal', message: 'The event stream failed; reconnect.' })));
+          controller.close();
+        } catch {
+          // Already cancelled by the client.
+        }
+      }
+    },
+  });
+}
+
+/**
+ * One long poll: acknowledges up to `cursor`, then answers at once if events are
+ * waiting, else when one arrives or `timeoutMs` (at most INBOX.longPollMs) passes.
+ */
+export async function longPoll(source: EventSource, deviceId: string, cursor: number | null, timeoutMs: number): Promise<DeviceEventPage> {
+  const after = (await source.ackEvents(deviceId, cursor ?? 0)).cursor;
+  return source.waitForEvents(deviceId, after, Math.min(timeoutMs, INBOX.longPollMs));
+}

@@ -1,0 +1,57 @@
+/**
+ * @module web/lib/inbox
+ * Keeps the conversation list live from the device event stream: a new message moves
+ * its conversation to the top with the new preview and, from someone else in a
+ * conversation not on screen, one more unread. Whatever the list cannot derive from an
+ * event alone (a conversation it does not know, a membership change, an edit or delete
+ * of the message it previews) makes it `stale`: the caller reads the list again.
+ * Pure, so it is unit tested in Node.
+ */
+import type { ConversationSummary, DeviceEvent } from '../../client/index.js';
+import { INBOX, previewOf } from '../../protocol/index.js';
+
+export interface InboxFold {
+  list: ConversationSummary[];
+  /** The list must be read again from the service. */
+  stale: boolean;
+}
+
+export function applyInboxEvents(list: readonly ConversationSummary[], events: readonly DeviceEvent[], me: string, openId: string | null): InboxFold {
+  const byId = new Map(list.map((c) => [c.id, { ...c }]));
+  let stale = false;
+  for (const device of events) {
+    const item = byId.get(device.conversationId);
+    if (device.kind === 'membership' || !item) {
+      stale = true;
+      continue;
+    }
+    const event = device.event;
+    // Already counted in the list as read (the stream and a list read can overlap).
+    if (event.seq <= item.lastSeq) continue;
+    item.lastSeq = event.seq;
+    switch (event.type) {
+      case 'message': {
+        item.lastActivityAt = Math.max(item.lastActivityAt, event.ts);
+        item.preview = previewOf(event, INBOX.maxPreviewLength);
+        // The server's rule: your own message means you saw everything before it.
+        if (event.author.userId === me) item.unreadCount = 0;
+        else if (device.conversationId !== openId) item.unreadCount = Math.min(item.unreadCount + 1, INBOX.maxUnreadCount);
+        break;
+      }
+      case 'message_edited':
+      case 'message_deleted':
+        if (item.preview?.seq === event.targetSeq) stale = true;
+        break;
+      case 'reaction':
+        break;
+      default:
+        stale = true;
+    }
+  }
+  return { list: sortByActivity([...byId.values()]), stale };
+}
+
+/** Newest activity first, as the service sorts it. */
+export function sortByActivity(list: ConversationSummary[]): ConversationSummary[] {
+  return list.sort((a, b) => b.lastActivityAt - a.lastActivityAt);
+}

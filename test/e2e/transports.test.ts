@@ -1,0 +1,159 @@
+/**
+ * The three transports against a real `wrangler dev`, through a proxy the test cuts and
+ * that can refuse WebSocket upgrades or the SSE path, as restrictive proxies do. What an
+ * app relies on, on every wire: nothing lost, nothing duplicated, order kept; and that
+ * the SDK finds a wire that works by itself.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient, type Ack, type ConversationHandle, type MessageEvent, type StreamStatus, type TransportKind } from '../../src/client/index.js';
+import { startWrangler, type Wrangler } from './wrangler.js';
+import { startProxy, type CutProxy } from './proxy.js';
+
+const PORT = 8808;
+let server: Wrangler;
+let proxy: CutProxy;
+
+beforeAll(async () => {
+  server = await startWrangler(PORT);
+  proxy = await startProxy(PORT);
+}, 90_000);
+
+afterAll(async () => {
+  await proxy?.close();
+  await server?.stop();
+});
+
+/** Short backoff, keepalive and holds, so recoveries fit in a test. */
+function newClient(transport: 'auto' | TransportKind): ChatClient {
+  return new ChatClient({
+    baseUrl: proxy.url,
+    transport,
+    backoff: { initialDelayMs: 50, maxDelayMs: 400 },
+    keepalive: { intervalMs: 500, timeoutMs: 1_000 },
+    requestTimeoutMs: 3_000,
+    fallback: { failuresBeforeFallback: 2, upgradeAfterMs: 2_000 },
+    streamTiming: { pollHoldMs: 2_000, pollMarginMs: 2_000, sseDeadlineMs: 20_000, ackDelayMs: 200 },
+  });
+}
+
+async function signedUp(name: string, transport: 'auto' | TransportKind): Promise<ChatClient> {
+  const client = newClient(transport);
+  await client.register({ handle: `${name}_${crypto.randomUUID().slice(0, 8)}`, displayName: name, password: 'correct horse battery', deviceName: 'e2e' });
+  // These tests send a thousand messages in a burst: service accounts, not people.
+  await server.markService(client.user!.id);
+  return client;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return Promise.race([promise, sleep(ms).then(() => Promise.reject(new Error(`timed out after ${ms} ms: ${what}`)))]);
+}
+
+function messagesOf(chat: ConversationHandle): MessageEvent[] {
+  const got: MessageEvent[] = [];
+  chat.on('message', (m) => got.push(m));
+  return got;
+}
+
+const textOf = (m: MessageEvent) => (m.content?.type === 'text' ? m.content.text : '');
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe.each(['websocket', 'sse', 'long-poll'] as const)('1,000 messages over %s, cut 10 times', (transport) => {
+  it('none lost, none doubled, order kept, each acked once', async () => {
+    proxy.refuse(null);
+    const [alice, bob] = await Promise.all([signedUp('alice', transport), signedUp('bob', transport)]);
+    const conversation = await alice.createDirect(bob.user!.id);
+    const [aChat, bChat] = await Promise.all([alice.open(conversation.id), bob.open(conversation.id)]);
+    const [aliceGot, bobGot] = [messagesOf(aChat), messagesOf(bChat)];
+    const ackEvents = new Map<string, number>();
+    for (const chat of [aChat, bChat]) chat.on('ack', (ack) => ackEvents.set(ack.cmid, (ackEvents.get(ack.cmid) ?? 0) + 1));
+    await until(() => aChat.status === 'open' && bChat.status === 'open', 15_000, 'both open');
+    expect([aChat.transport, bChat.transport, alice.transport?.kind]).toEqual([transport, transport, transport]);
+
+    const sent: { from: 'a' | 'b'; text: string; ack: Promise<Ack> }[] = [];
+    const started = Date.now();
+    const accepted = proxy.accepted;
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 50; i++) {
+        sent.push({ from: 'a', text: `a-${round}-${i}`, ack: aChat.send(`a-${round}-${i}`) });
+        sent.push({ from: 'b', text: `b-${round}-${i}`, ack: bChat.send(`b-${round}-${i}`) });
+      }
+      // Mid-burst: part of this round is on the wire, part still queued, when the line drops.
+      await sleep(20 + round * 15);
+      proxy.cut(round % 2 === 0 ? 150 : 0);
+      await sleep(60);
+    }
+    const acks = await within(Promise.all(sent.map((s) => s.ack)), 90_000, '1,000 acks');
+    await until(() => aliceGot.length >= 1_000 && bobGot.length >= 1_000, 60_000, 'both to receive 1,000 messages');
+    await sleep(300); // anything extra (a duplicate) would arrive now
+    const elapsed = Date.now() - started;
+
+    expect(acks.map((a) => a.seq).sort((x, y) => x - y)).toEqual(range(1, 1_000));
+    expect(ackEvents.size).toBe(1_000);
+    expect([...ackEvents.values()].every((n) => n === 1)).toBe(true);
+    for (const got of [aliceGot, bobGot]) {
+      expect(got.map((m) => m.seq)).toEqual(range(1, 1_000));
+      expect(new Set(got.map((m) => m.cmid)).size).toBe(1_000);
+      for (const who of ['a', 'b'] as const) {
+        expect(got.map(textOf).filter((t) => t.startsWith(`${who}-`))).toEqual(sent.filter((s) => s.from === who).map((s) => s.text));
+      }
+    }
+    const seqByText = new Map(bobGot.map((m) => [textOf(m), m.seq]));
+    sent.forEach((s, i) => expect(acks[i]!.seq).toBe(seqByText.get(s.text)));
+    console.log(`${transport}: 1,000 messages, 10 cuts: ${elapsed} ms, ${proxy.accepted - accepted} proxied connections`);
+    alice.close();
+    bob.close();
+  });
+});
+
+describe('automatic fallback', () => {
+  it('falls back to SSE when upgrades are refused, to long polling when SSE is blocked too, and upgrades back to WebSocket', async () => {
+    // Bob long-polls, which no block below touches; Alice's client has to find its own way.
+    const [alice, bob] = await Promise.all([signedUp('alice', 'auto'), signedUp('bob', 'long-poll')]);
+    const conversation = await alice.createDirect(bob.user!.id);
+    const bChat = await bob.open(conversation.id);
+    const bobGot = messagesOf(bChat);
+    const statuses: StreamStatus[] = [];
+    alice.on('transport', (s) => statuses.push(s));
+
+    proxy.refuse(/upgrade: websocket/i);
+    const aChat = await alice.open(conversation.id);
+    const aliceGot = messagesOf(aChat);
+    await until(() => alice.transport?.kind === 'sse' && alice.transport.state === 'open' && aChat.status === 'open', 20_000, 'SSE');
+    expect(aChat.transport).toBe('sse');
+    await within(aChat.send('over SSE'), 10_000, 'a send over SSE');
+    await within(bChat.send('to SSE'), 10_000, 'a send to SSE');
+    await until(() => aliceGot.some((m) => textOf(m) === 'to SSE'), 10_000, 'a message over SSE');
+
+    proxy.refuse(/upgrade: websocket|\/v1\/inbox\/events/i);
+    proxy.cut();
+    await until(() => alice.transport?.kind === 'long-poll' && alice.transport.state === 'open' && aChat.status === 'open', 20_000, 'long polling');
+    expect(aChat.transport).toBe('long-poll');
+    await within(aChat.send('over long polling'), 10_000, 'a send over long polling');
+    await within(bChat.send('to long polling'), 10_000, 'a send to long polling');
+    await until(() => aliceGot.some((m) => textOf(m) === 'to long polling'), 10_000, 'a message over long polling');
+
+    proxy.refuse(null);
+    await until(() => alice.transport?.kind === 'websocket' && alice.transport.state === 'open' && aChat.status === 'open', 20_000, 'the upgrade back');
+    expect(aChat.transport).toBe('websocket');
+    await within(bChat.send('to WebSocket'), 10_000, 'a send to WebSocket');
+    await until(() => aliceGot.some((m) => textOf(m) === 'to WebSocket'), 10_000, 'a message over WebSocket again');
+
+    expect(statuses.map((s) => s.kind).filter((k, i, all) => k !== all[i - 1])).toEqual(['websocket', 'sse', 'long-poll', 'websocket']);
+    expect(proxy.refused).toBeGreaterThan(0);
+    await until(() => bobGot.length === 5, 10_000, 'Bob to see all five');
+    expect(aliceGot.map((m) => m.seq)).toEqual(range(1, 5));
+    expect(bobGot.map(textOf)).toEqual(['over SSE', 'to SSE', 'over long polling', 'to long polling', 'to WebSocket']);
+    alice.close();
+    bob.close();
+  });
+});

@@ -1,0 +1,253 @@
+/**
+ * Authorization on every route and socket, as one table. Each row is one route; every row
+ * is called as a non-member, a removed member, a revoked device and an anonymous caller.
+ * Conversation routes must deny (a stable denial code) and account routes may answer the
+ * caller about themselves; either way no reply may carry the target conversation's
+ * message text, title or member ids (beyond ids the request itself named), and nothing of
+ * the conversation may change. A new route is one more row.
+ * Public by design, and so not here: GET /healthz, GET /v1/push/vapid-public-key, and
+ * register/login/refresh (they authenticate rather than require authentication).
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { exports } from 'cloudflare:workers';
+import { app } from '../../src/index.js';
+import { BASE, call, createGroup, json, registerUser, ticket } from './helpers.js';
+import { uploadWhole } from './media-helpers.js';
+import { LANDSCAPE_PNG } from '../fixtures/images.js';
+import type { Session } from '../../src/protocol/index.js';
+
+interface World {
+  id: string;
+  seq: number;
+  mediaId: string;
+  alice: Session;
+  bob: Session;
+  /** Someone outside the conversation, to look up. */
+  stranger: Session;
+  /** What must never leak: message text, title, member ids. */
+  secrets: string[];
+}
+
+type Caller = { name: string; token: string | null; ticket: () => Promise<string | null> };
+
+interface Reply {
+  /** HTTP status, or the socket's close code. */
+  status: number;
+  code: string | null;
+  text: string;
+  /** What the request itself said (ids named there are not a leak). */
+  request: string;
+}
+
+type Scope = 'conversation' | 'account';
+interface Row {
+  name: string;
+  scope: Scope;
+  run: (w: World, c: Caller) => Promise<Reply>;
+}
+
+/** `route` is the route as src/index.ts declares it ("GET /v1/conversations/:id"); `path` fills it in. */
+function http(scope: Scope, route: string, path: (w: World) => string, body?: (w: World) => unknown): Row {
+  const method = route.split(' ')[0]!;
+  return {
+    name: route,
+    scope,
+    async run(w, c) {
+      const p = path(w);
+      const b = body?.(w);
+      const res = await call(p, { method, ...(c.token ? { token: c.token } : {}), ...(b === undefined ? {} : { body: b }) });
+      const text = await res.text();
+      let code: string | null = null;
+      try {
+        code = (JSON.parse(text) as { code?: string }).code ?? null;
+      } catch {
+        code = null;
+      }
+      return { status: res.status, code, text, request: p + JSON.stringify(b ?? '') };
+    },
+  };
+}
+
+function socket(scope: Scope, route: string, path: (w: World) => string): Row {
+  return {
+    name: route,
+    scope,
+    async run(w, c) {
+      const t = await c.ticket();
+      const p = `${path(w)}${t ? `?ticket=${t}` : ''}`;
+      const res = await exports.default.fetch(`${BASE}${p}`, { headers: { upgrade: 'websocket' } });
+      if (res.status !== 101) return { status: res.status, code: null, text: await res.text(), request: p };
+      const ws = res.webSocket!;
+      const frames: string[] = [];
+      const closed = new Promise<number>((resolve) => {
+        ws.addEventListener('message', (e) => {
+          frames.push(e.data as string);
+          // An accepted socket: once it has said its first things, this caller is done.
+          if (frames.some((f) => f.includes('"caught_up"') || f.includes('"ready"'))) setTimeout(() => ws.close(1000, 'done'), 200);
+        });
+        ws.addEventListener('close', (e) => resolve(e.code));
+        setTimeout(() => resolve(0), 5_000);
+      });
+      ws.accept();
+      const code = await closed;
+      const error = frames.map((f) => JSON.parse(f) as { type: string; code?: string }).find((f) => f.type === 'error');
+      return { status: code, code: error?.code ?? null, text: frames.join('\n'), request: p };
+    },
+  };
+}
+
+/**
+ * A streaming route (Server-Sent Events): an accepted stream never ends by itself, so the
+ * reply is what arrived in its first moments, then the stream is cancelled.
+ */
+function stream(scope: Scope, route: string, path: (w: World) => string): Row {
+  return {
+    name: route,
+    scope,
+    async run(_w, c) {
+      const p = path(_w);
+      const res = await call(p, c.token ? { token: c.token } : {});
+      const reader = res.body?.getReader();
+      let text = '';
+      if (reader) {
+        const first = await Promise.race([reader.read(), new Promise<null>((resolve) => setTimeout(() => resolve(null), 1_000))]);
+        if (first && !first.done) text = new TextDecoder().decode(first.value);
+        await reader.cancel();
+      }
+      let code: string | null = null;
+      try {
+        code = (JSON.parse(text) as { code?: string }).code ?? null;
+      } catch {
+        code = null;
+      }
+      return { status: res.status, code, text, request: p };
+    },
+  };
+}
+
+const text = (t: string) => ({ cmid: crypto.randomUUID(), content: { type: 'text', text: t } });
+
+/** Every route and socket. */
+const ROUTES: Row[] = [
+  http('conversation', 'GET /v1/conversations/:id', (w) => `/v1/conversations/${w.id}`),
+  http('conversation', 'GET /v1/conversations/:id/members', (w) => `/v1/conversations/${w.id}/members`),
+  http('conversation', 'POST /v1/conversations/:id/members', (w) => `/v1/conversations/${w.id}/members`, (w) => ({ userId: w.bob.user.id })),
+  http('conversation', 'PATCH /v1/conversations/:id/members/:userId', (w) => `/v1/conversations/${w.id}/members/${w.bob.user.id}`, () => ({ role: 'admin' })),
+  http('conversation', 'DELETE /v1/conversations/:id/members/:userId', (w) => `/v1/conversations/${w.id}/members/${w.bob.user.id}`),
+  http('conversation', 'GET /v1/conversations/:id/events', (w) => `/v1/conversations/${w.id}/events?after=0`),
+  http('conversation', 'POST /v1/conversations/:id/messages', (w) => `/v1/conversations/${w.id}/messages`, () => text('intruder')),
+  http('conversation', 'PATCH /v1/conversations/:id/messages/:seq', (w) => `/v1/conversations/${w.id}/messages/${w.seq}`, () => ({ content: { type: 'text', text: 'x' } })),
+  http('conversation', 'DELETE /v1/conversations/:id/messages/:seq', (w) => `/v1/conversations/${w.id}/messages/${w.seq}?scope=everyone`),
+  http('conversation', 'POST /v1/conversations/:id/messages/:seq/reactions', (w) => `/v1/conversations/${w.id}/messages/${w.seq}/reactions`, () => ({ emoji: '👍' })),
+  http('conversation', 'GET /v1/conversations/:id/messages/:seq/versions', (w) => `/v1/conversations/${w.id}/messages/${w.seq}/versions`),
+  http('conversation', 'GET /v1/conversations/:id/messages/:seq/receipts', (w) => `/v1/conversations/${w.id}/messages/${w.seq}/receipts`),
+  http('conversation', 'GET /v1/conversations/:id/receipts', (w) => `/v1/conversations/${w.id}/receipts`),
+  http('conversation', 'POST /v1/conversations/:id/read', (w) => `/v1/conversations/${w.id}/read`, (w) => ({ seq: w.seq })),
+  http('conversation', 'PATCH /v1/conversations/:id/settings', (w) => `/v1/conversations/${w.id}/settings`, () => ({ privateReads: true })),
+  http('conversation', 'GET /v1/conversations/:id/search', (w) => `/v1/conversations/${w.id}/search?q=secret`),
+  socket('conversation', 'GET /v1/conversations/:id/ws', (w) => `/v1/conversations/${w.id}/ws`),
+  http('conversation', 'POST /v1/media', () => '/v1/media', (w) => ({ conversationId: w.id, contentType: 'image/png', size: 10, sha256: 'a'.repeat(64) })),
+  http('conversation', 'GET /v1/media/:id', (w) => `/v1/media/${w.mediaId}`),
+  http('conversation', 'GET /v1/media/:id/thumbnail', (w) => `/v1/media/${w.mediaId}/thumbnail`),
+  http('conversation', 'GET /v1/media/:id/info', (w) => `/v1/media/${w.mediaId}/info`),
+  http('conversation', 'PUT /v1/media/upload/:id', (w) => `/v1/media/upload/${w.mediaId}`),
+  http('conversation', 'PUT /v1/media/upload/:id/parts/:n', (w) => `/v1/media/upload/${w.mediaId}/parts/1`),
+  http('conversation', 'GET /v1/media/upload/:id/status', (w) => `/v1/media/upload/${w.mediaId}/status`),
+  http('conversation', 'POST /v1/media/upload/:id/complete', (w) => `/v1/media/upload/${w.mediaId}/complete`),
+  http('conversation', 'POST /v1/reports', () => '/v1/reports', (w) => ({ kind: 'message', conversationId: w.id, seq: w.seq, reason: 'x' })),
+  http('account', 'GET /v1/conversations', () => '/v1/conversations'),
+  http('account', 'POST /v1/conversations', () => '/v1/conversations', (w) => ({ kind: 'group', title: 'mine', memberIds: [w.alice.user.id] })),
+  http('account', 'GET /v1/search', () => '/v1/search?q=secret'),
+  socket('account', 'GET /v1/inbox/ws', () => '/v1/inbox/ws'),
+  stream('account', 'GET /v1/inbox/events', () => '/v1/inbox/events?cursor=0'),
+  http('account', 'GET /v1/inbox/poll', () => '/v1/inbox/poll?cursor=0&timeoutMs=1'),
+  http('account', 'POST /v1/inbox/ack', () => '/v1/inbox/ack', () => ({ cursor: 0 })),
+  http('account', 'POST /v1/presence/query', () => '/v1/presence/query', (w) => ({ userIds: [w.alice.user.id] })),
+  http('account', 'PUT /v1/presence/settings', () => '/v1/presence/settings', () => ({ hideLastSeen: true })),
+  http('account', 'GET /v1/users/me', () => '/v1/users/me'),
+  http('account', 'GET /v1/users/:userId', (w) => `/v1/users/${w.alice.user.id}`),
+  http('account', 'GET /v1/users/by-handle/:handle', (w) => `/v1/users/by-handle/${w.stranger.user.handle}`),
+  http('account', 'GET /v1/devices', () => '/v1/devices'),
+  http('account', 'DELETE /v1/devices/:deviceId', () => '/v1/devices/d_not_mine'),
+  http('account', 'POST /v1/push/subscriptions', () => '/v1/push/subscriptions', () => ({ endpoint: 'https://push.example/x', keys: { p256dh: 'x', auth: 'x' } })),
+  http('account', 'GET /v1/push/subscriptions', () => '/v1/push/subscriptions'),
+  http('account', 'DELETE /v1/push/subscriptions', () => '/v1/push/subscriptions'),
+  http('account', 'GET /v1/blocks', () => '/v1/blocks'),
+  http('account', 'PUT /v1/blocks/:userId', (w) => `/v1/blocks/${w.alice.user.id}`),
+  http('account', 'DELETE /v1/blocks/:userId', (w) => `/v1/blocks/${w.alice.user.id}`),
+  http('account', 'POST /v1/reports', () => '/v1/reports', (w) => ({ kind: 'user', userId: w.alice.user.id, reason: 'x' })),
+  http('account', 'POST /v1/auth/tickets', () => '/v1/auth/tickets'),
+  // Last: it signs the caller's device out.
+  http('account', 'POST /v1/auth/logout', () => '/v1/auth/logout'),
+];
+
+/** Routes anyone may call: they authenticate (or are public by design). */
+const PUBLIC = new Set(['GET /healthz', 'GET /v1/push/vapid-public-key', 'POST /v1/auth/register', 'POST /v1/auth/login', 'POST /v1/auth/refresh']);
+
+const DENIALS = new Set(['unauthenticated', 'invalid_token', 'device_revoked', 'invalid_ticket', 'forbidden', 'conversation_not_found', 'media_not_found', 'not_found', 'invalid_upload_url']);
+
+let world: World;
+let callers: Caller[];
+let before: string;
+
+async function snapshot(w: World): Promise<string> {
+  const info = await json(`/v1/conversations/${w.id}`, { token: w.alice.accessToken }, 200);
+  const history = await json(`/v1/conversations/${w.id}/events?after=0`, { token: w.alice.accessToken }, 200);
+  return JSON.stringify({ members: info.conversation.members, events: history.events });
+}
+
+beforeAll(async () => {
+  const [alice, bob, carol, dave, eve] = [
+    await registerUser('alice'),
+    await registerUser('bob'),
+    await registerUser('carol'),
+    await registerUser('dave'),
+    await registerUser('eve'),
+  ];
+  const title = `title-${crypto.randomUUID()}`;
+  const id = await createGroup(alice, [bob, carol, dave], title);
+  const secret = `secret-${crypto.randomUUID()}`;
+  const sent = await json(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: text(secret) }, 201);
+  const media = await uploadWhole(alice, id, LANDSCAPE_PNG, 'image/png');
+  await json(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: { cmid: crypto.randomUUID(), content: { type: 'media', mediaId: media.mediaId } } }, 201);
+  // Carol is removed; Dave's laptop is signed out (its token still has a valid signature).
+  await call(`/v1/conversations/${id}/members/${carol.user.id}`, { token: alice.accessToken, method: 'DELETE' });
+  const laptop = await json<Session>('/v1/auth/login', { body: { handle: dave.user.handle, password: 'correct horse battery', deviceName: 'laptop' } }, 200);
+  const staleTickets = [await ticket(laptop), await ticket(laptop)];
+  await call(`/v1/devices/${laptop.deviceId}`, { token: dave.accessToken, method: 'DELETE' });
+  world = { id, seq: sent.seq, mediaId: media.mediaId, alice, bob, stranger: await registerUser('frank'), secrets: [secret, title, alice.user.id, bob.user.id, dave.user.id] };
+  callers = [
+    { name: 'non-member', token: eve.accessToken, ticket: () => ticket(eve) },
+    { name: 'removed member', token: carol.accessToken, ticket: () => ticket(carol) },
+    { name: 'revoked device', token: laptop.accessToken, ticket: async () => staleTickets.pop() ?? null },
+    { name: 'anonymous', token: null, ticket: async () => null },
+  ];
+  before = await snapshot(world);
+}, 60_000);
+
+describe('authorization on every route and socket', () => {
+  for (const caller of ['non-member', 'removed member', 'revoked device', 'anonymous']) {
+    it(`as a ${caller}: denied where it must be, and zero data of the conversation anywhere`, async () => {
+      const as = callers.find((c) => c.name === caller)!;
+      const failures: string[] = [];
+      for (const row of ROUTES) {
+        const reply = await row.run(world, as);
+        const mustDeny = row.scope === 'conversation' || caller === 'revoked device' || caller === 'anonymous';
+        const denied = reply.code !== null && DENIALS.has(reply.code) && [401, 403, 404, 4001, 4003, 4004].includes(reply.status);
+        if (mustDeny && !denied) failures.push(`${row.name}: expected a denial, got ${reply.status} ${reply.text.slice(0, 160)}`);
+        if (reply.status >= 500 && reply.status < 1000) failures.push(`${row.name}: ${reply.status}`);
+        for (const secret of world.secrets) {
+          if (!reply.request.includes(secret) && reply.text.includes(secret)) failures.push(`${row.name}: leaked ${secret}`);
+        }
+      }
+      expect(failures).toEqual([]);
+      expect(await snapshot(world)).toBe(before);
+    });
+  }
+
+  it('has a row for every route the app declares', () => {
+    const declared = new Set(app.routes.filter((r) => r.method !== 'ALL').map((r) => `${r.method} ${r.path}`));
+    const covered = new Set([...ROUTES.map((r) => r.name), ...PUBLIC]);
+    expect([...declared].filter((r) => !covered.has(r))).toEqual([]);
+  });
+});

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { call, createGroup, json, openWindow, registerUser } from './helpers.js';
+import { mature, storedBy, travel } from './abuse-helpers.js';
+import { TIER_LIMITS } from '../../src/ratelimit/rules.js';
+import { grantLease } from '../../src/ratelimit/allowance.js';
+import type { Session } from '../../src/protocol/index.js';
+
+const send = (session: Session, id: string, text: string) =>
+  call(`/v1/conversations/${id}/messages`, { token: session.accessToken, body: { cmid: crypto.randomUUID(), content: { type: 'text', text } } });
+
+describe('message limits', () => {
+  it('150 sends in a minute across 3 conversations: exactly 100 stored, the rest told when to retry; then sending works again', async () => {
+    const alice = await mature(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const ids = [await createGroup(alice, [bob], 'one'), await createGroup(alice, [bob], 'two'), await createGroup(alice, [bob], 'three')];
+    const startedAt = Date.now();
+    const refusals: { retryAfterMs: number; at: number; header: string | null }[] = [];
+    let stored = 0;
+    for (let i = 0; i < 150; i++) {
+      const res = await send(alice, ids[i % 3]!, `message ${i}`);
+      if (res.status === 201) {
+        stored++;
+        continue;
+      }
+      expect(res.status).toBe(429);
+      const body = await res.json<any>();
+      expect(body.code).toBe('rate_limited');
+      refusals.push({ retryAfterMs: body.retryAfterMs, at: Date.now(), header: res.headers.get('retry-after') });
+    }
+    expect(Date.now() - startedAt).toBeLessThan(60_000);
+    expect(stored).toBe(TIER_LIMITS.standard.userMessages.limit);
+    expect(refusals).toHaveLength(50);
+    const perConversation = await Promise.all(ids.map((id) => storedBy(id, alice.user.id)));
+    expect(perConversation.reduce((a, b) => a + b, 0)).toBe(100);
+    // The retry time is when the first of the 100 leaves the window (give or take the test's own pace).
+    for (const r of refusals) {
+      expect(r.retryAfterMs).toBeGreaterThan(0);
+      expect(r.at + r.retryAfterMs).toBeGreaterThanOrEqual(startedAt + 60_000 - 50);
+      expect(r.at + r.retryAfterMs).toBeLessThanOrEqual(Date.now() + 60_000);
+      expect(Number(r.header)).toBe(Math.ceil(r.retryAfterMs / 1000));
+    }
+
+    // A minute later (moved in time rather than waited for), the window has passed.
+    await travel(alice.user.id, ids, 61_000);
+    for (const id of ids) expect((await send(alice, id, 'after the window')).status).toBe(201);
+  });
+
+  it('the new-account tier is stricter, by the documented numbers', async () => {
+    const fresh = await registerUser('fresh');
+    const bob = await registerUser('bob');
+    const [a, b] = [await createGroup(fresh, [bob], 'a'), await createGroup(fresh, [bob], 'b')];
+    const rules = TIER_LIMITS.new;
+    const statuses = async (id: string, n: number) => {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) out.push((await send(fresh, id, `new ${i}`)).status);
+      return out;
+    };
+    // Per conversation first, then the per-user limit across both.
+    const inA = await statuses(a, rules.conversationMessages.limit + 3);
+    expect(inA.filter((s) => s === 201)).toHaveLength(rules.conversationMessages.limit);
+    expect(inA.slice(rules.conversationMessages.limit).every((s) => s === 429)).toBe(true);
+    const inB = await statuses(b, rules.conversationMessages.limit);
+    expect(inB.filter((s) => s === 201)).toHaveLength(rules.userMessages.limit - rules.conversationMessages.limit);
+    expect((await storedBy(a, fresh.user.id)) + (await storedBy(b, fresh.user.id))).toBe(rules.userMessages.limit);
+    expect(rules.userMessages.limit).toBeLessThan(TIER_LIMITS.standard.userMessages.limit);
+    expect(rules.conversationMessages.limit).toBeLessThan(TIER_LIMITS.standard.conversationMessages.limit);
+  });
+
+  it('over a socket: order kept across lease waits, refusals are error frames with retryAfterMs and the cmid, nothing stored', async () => {
+    const alice = await mature(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await createGroup(alice, [bob]);
+    const window = await openWindow(alice, id);
+    const limit = TIER_LIMITS.standard.conversationMessages.limit;
+    const cmids = Array.from({ length: limit + 5 }, (_, i) => `c${i}-${crypto.randomUUID().slice(0, 8)}`);
+    for (const [i, cmid] of cmids.entries()) window.send({ type: 'send', cmid, content: { type: 'text', text: `socket ${i}` } });
+    await window.until((f) => f.filter((x) => x.type === 'ack' || x.type === 'error').length === cmids.length, 'every reply', 20_000);
+    const replies = window.frames.filter((f) => f.type === 'ack' || f.type === 'error');
+    // Replies come in the order the frames were sent, and acks carry consecutive seqs.
+    expect(replies.map((f) => (f as { cmid?: string }).cmid)).toEqual(cmids);
+    const acks = replies.slice(0, limit);
+    expect(acks.map((f) => (f.type === 'ack' ? f.seq : -1))).toEqual(Array.from({ length: limit }, (_, i) => i + 1));
+    for (const f of replies.slice(limit)) {
+      expect(f).toMatchObject({ type: 'error', code: 'rate_limited' });
+      expect(f.type === 'error' && f.retryAfterMs).toBeGreaterThan(0);
+    }
+    expect(await storedBy(id, alice.user.id)).toBe(limit);
+    window.close();
+  });
+
+  it('a socket carries the tier from ticket redemption', async () => {
+    const fresh = await registerUser('fresh');
+    const bob = await registerUser('bob');
+    const id = await createGroup(fresh, [bob]);
+    const window = await openWindow(fresh, id);
+    const limit = TIER_LIMITS.new.conversationMessages.limit;
+    for (let i = 0; i <= limit; i++) window.send({ type: 'send', cmid: `cmid-n-${i}`, content: { type: 'text', text: `n ${i}` } });
+    const refused = await window.next('error', (f) => f.cmid === `cmid-n-${limit}`);
+    expect(refused.code).toBe('rate_limited');
+    expect(await storedBy(id, fresh.user.id)).toBe(limit);
+    window.close();
+  });
+
+  it('leases: other live leases count as spent; near the limit they shrink to one send', () => {
+    const rule = { limit: 100, windowMs: 60_000 };
+    const repeat = { maxConversations: 3, windowMs: 600_000 };
+    const now = 1_000_000;
+    const hits = Array.from({ length: 90 }, (_, i) => now - 50_000 + i);
+    const other = { conversationId: 'b', hits: [], texts: [], leaseTokens: 6, leaseExpiresAt: now + 5_000 };
+    expect(grantLease([other], { conversationId: 'a', hits, texts: [], rule, want: 50, repeat }, now)).toMatchObject({ granted: 2 });
+    const full = grantLease([{ ...other, leaseTokens: 10 }], { conversationId: 'a', hits, texts: [], rule, want: 50, repeat }, now);
+    expect(full).toMatchObject({ granted: 0, retryAfterMs: 10_000 });
+    // An expired lease no longer counts (the UserDO settles it from the log first).
+    expect(grantLease([{ ...other, leaseExpiresAt: now }], { conversationId: 'a', hits, texts: [], rule, want: 50, repeat }, now)).toMatchObject({ granted: 5 });
+  });
+});

@@ -1,0 +1,81 @@
+/**
+ * Helpers for the device event stream over HTTP: an SSE reader (through the SDK's own
+ * parser) and long polls, each checking every frame against the protocol schemas.
+ */
+import { expect } from 'vitest';
+import { DeviceEventPage, InboxFrame, type DeviceEvent, type Session } from '../../src/protocol/index.js';
+import { SseParser } from '../../src/client/sse.js';
+import { call } from './helpers.js';
+
+export class SseReader {
+  readonly frames: InboxFrame[] = [];
+  /** The SSE id of each `deliver` message, in order. */
+  readonly ids: string[] = [];
+  ended = false;
+  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
+
+  constructor(body: ReadableStream<Uint8Array>) {
+    this.#reader = body.getReader();
+    void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    try {
+      for (;;) {
+        const { done, value } = await this.#reader.read();
+        if (done) break;
+        for (const message of parser.push(decoder.decode(value, { stream: true }))) {
+          const frame = InboxFrame.safeParse(JSON.parse(message.data));
+          expect(frame.success, message.data).toBe(true);
+          if (!frame.success) continue;
+          this.frames.push(frame.data);
+          if (frame.data.type === 'deliver') this.ids.push(message.id);
+        }
+      }
+    } catch {
+      // cancelled by close()
+    }
+    this.ended = true;
+  }
+
+  events(): DeviceEvent[] {
+    return this.frames.flatMap((f) => (f.type === 'deliver' ? f.events : []));
+  }
+
+  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = check();
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames.slice(-3))}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  close(): void {
+    void this.#reader.cancel().catch(() => undefined);
+  }
+}
+
+/** Opens the device's SSE stream and waits until its backlog has been sent. */
+export async function openSse(session: Session, options: { lastEventId?: string; cursor?: number } = {}): Promise<SseReader> {
+  const headers: Record<string, string> = { accept: 'text/event-stream' };
+  if (options.lastEventId !== undefined) headers['last-event-id'] = options.lastEventId;
+  const res = await call(`/v1/inbox/events${options.cursor === undefined ? '' : `?cursor=${options.cursor}`}`, { token: session.accessToken, headers });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const reader = new SseReader(res.body!);
+  await reader.until(() => reader.frames.some((f) => f.type === 'caught_up'), 'caught_up');
+  return reader;
+}
+
+/** One long poll, its answer checked against the protocol schema. */
+export async function poll(session: Session, query: { cursor?: number; timeoutMs?: number } = {}): Promise<DeviceEventPage> {
+  const params = new URLSearchParams(Object.entries(query).map(([k, v]) => [k, String(v)]));
+  const res = await call(`/v1/inbox/poll?${params}`, { token: session.accessToken });
+  const body: unknown = await res.json();
+  expect(res.status, JSON.stringify(body)).toBe(200);
+  return DeviceEventPage.parse(body);
+}

@@ -1,0 +1,2 @@
+// Raw text imports and import.meta.glob, which Vite resolves for the tests (docs, sources).
+/// <reference types="vite/client" />
