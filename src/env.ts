@@ -36,6 +36,8 @@ export interface Env {
    * member's inbox); larger ones fan out on read. Default 100 (src/conversation/fanout.ts).
    */
   FANOUT_ON_WRITE_MAX_MEMBERS?: string;
+  /** Raises the `service` tier's message limits (per minute, per user and per conversation); unset keeps the table's. */
+  SERVICE_TIER_MESSAGES_PER_MINUTE?: string;
   /** Comma-separated blocked terms for the content filter; replaces the defaults in src/moderation/filter.ts. */
   CONTENT_FILTER_BLOCKED_TERMS?: string;
 }

@@ -59,7 +59,7 @@ import * as fanout from './fanout.js';
 import { EventBatcher, intervalMs } from './batcher.js';
 import type { UserUpdate } from '../user/updates.js';
 import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
-import { TIER_LIMITS, type Tier } from '../ratelimit/rules.js';
+import { TIER_LIMITS, messageRules, type Tier } from '../ratelimit/rules.js';
 import { SendAllowance, conversationDecision, conversationRemaining, report, type SentReport } from './allowance.js';
 import * as blocks from './blocks.js';
 import { assertAcceptable, filterConfig, filterableText, isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
@@ -554,7 +554,7 @@ export class ConversationDO extends DurableObject<Env> {
     const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
     if (existing) return existing;
     this.assertMayMessage(identity.userId);
-    const perConversation = conversationDecision(this.sql, identity.userId, TIER_LIMITS[tier].conversationMessages, Date.now());
+    const perConversation = conversationDecision(this.sql, identity.userId, messageRules(tier, this.env).conversationMessages, Date.now());
     if (!perConversation.allowed) {
       throw new AppError('rate_limited', 'Too many messages in this conversation; wait before sending more.', { retryAfterMs: perConversation.retryAfterMs });
     }
@@ -577,7 +577,7 @@ export class ConversationDO extends DurableObject<Env> {
         const early = attempt(() => this.precheck(identity, tier, cmid, content, replyToSeq));
         if (!early.ok) return early;
         if (early.value) return ok(early.value);
-        await this.lease(identity.userId, tier, content, conversationRemaining(this.sql, identity.userId, TIER_LIMITS[tier].conversationMessages, Date.now()));
+        await this.lease(identity.userId, tier, content, conversationRemaining(this.sql, identity.userId, messageRules(tier, this.env).conversationMessages, Date.now()));
       }
       try {
         return attempt(() => this.accept(identity, tier, cmid, content, replyToSeq));
@@ -593,7 +593,7 @@ export class ConversationDO extends DurableObject<Env> {
     const pending = this.leasing.get(userId);
     if (pending) return pending;
     const request = (async () => {
-      const rule = TIER_LIMITS[tier].userMessages;
+      const rule = messageRules(tier, this.env).userMessages;
       const filter = this.filter();
       const now = Date.now();
       const mine = report(this.sql, userId, now, rule.windowMs, filter);

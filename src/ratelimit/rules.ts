@@ -108,6 +108,19 @@ export const SEND_LEASE = {
   marginMs: 500,
 } as const;
 
+/**
+ * The message limits of a tier. A deployment may raise the `service` tier's, per user and
+ * per conversation, with SERVICE_TIER_MESSAGES_PER_MINUTE (imports, load tests: the
+ * benchmark sets it); the tiers of people are not configurable.
+ */
+export function messageRules(tier: Tier, env: { SERVICE_TIER_MESSAGES_PER_MINUTE?: string | undefined }): Pick<TierLimits, 'userMessages' | 'conversationMessages'> {
+  const { userMessages, conversationMessages } = TIER_LIMITS[tier];
+  const raised = tier === 'service' ? Number(env.SERVICE_TIER_MESSAGES_PER_MINUTE) : Number.NaN;
+  if (!Number.isSafeInteger(raised) || raised <= 0) return { userMessages, conversationMessages };
+  const rule = { limit: raised, windowMs: MINUTE };
+  return { userMessages: rule, conversationMessages: rule };
+}
+
 export function tierOf(accountCreatedAt: number, now: number, demoted = false, trust: string | null = null): Tier {
   if (trust === 'service') return 'service';
   return demoted || now - accountCreatedAt < NEW_ACCOUNT_AGE_MS ? 'new' : 'standard';

@@ -3,7 +3,7 @@ import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
 import { call, json, randomAddress, registerUser, uniqueHandle } from './helpers.js';
 import { decide, prune } from '../../src/ratelimit/sliding-window.js';
-import { ACCOUNT_LIMITS, LOGIN_BACKOFF, TIER_LIMITS, loginBackoffMs } from '../../src/ratelimit/rules.js';
+import { ACCOUNT_LIMITS, LOGIN_BACKOFF, TIER_LIMITS, loginBackoffMs, messageRules } from '../../src/ratelimit/rules.js';
 
 describe('sliding window', () => {
   it('never allows more than the limit in any window, even across boundaries', () => {
@@ -92,5 +92,18 @@ describe('account limits', () => {
     const refused = await json('/v1/auth/tickets', { token: session.accessToken, method: 'POST' }, 429);
     expect(refused.code).toBe('rate_limited');
     expect(TIER_LIMITS.new.connectTickets.limit).toBeLessThan(TIER_LIMITS.standard.connectTickets.limit);
+  });
+});
+
+describe('configurable service tier', () => {
+  it('a deployment may raise the service tier\'s message limits, and only that tier\'s', () => {
+    const raised = { SERVICE_TIER_MESSAGES_PER_MINUTE: '250000' };
+    expect(messageRules('service', raised).userMessages).toEqual({ limit: 250_000, windowMs: 60_000 });
+    expect(messageRules('service', raised).conversationMessages).toEqual({ limit: 250_000, windowMs: 60_000 });
+    expect(messageRules('standard', raised).userMessages).toEqual(TIER_LIMITS.standard.userMessages);
+    expect(messageRules('new', raised).conversationMessages).toEqual(TIER_LIMITS.new.conversationMessages);
+    for (const bad of [undefined, '', 'lots', '-5', '0', '1.5']) {
+      expect(messageRules('service', { SERVICE_TIER_MESSAGES_PER_MINUTE: bad }).userMessages).toEqual(TIER_LIMITS.service.userMessages);
+    }
   });
 });
