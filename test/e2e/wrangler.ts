@@ -10,6 +10,8 @@ import { promisify } from 'node:util';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
+/** Tries of one `wrangler d1 execute` against a database the server has open. */
+const MARK_SERVICE_ATTEMPTS = 8;
 const START_TIMEOUT_MS = 60_000;
 
 export interface Wrangler {
@@ -59,7 +61,16 @@ export async function startWrangler(port: number): Promise<Wrangler> {
   const markService = async (userId: string) => {
     if (!/^u_[A-Za-z0-9_-]+$/.test(userId)) throw new Error(`not a user id: ${userId}`);
     const sql = `UPDATE users SET trust = 'service' WHERE id = '${userId}'`;
-    await promisify(execFile)(WRANGLER, ['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command', sql], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
+    // The running server holds the same SQLite file: a write can meet SQLITE_BUSY, so retry a few times.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await promisify(execFile)(WRANGLER, ['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command', sql], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
+        return;
+      } catch (err) {
+        if (attempt >= MARK_SERVICE_ATTEMPTS || !String(err).includes('SQLITE_BUSY')) throw err;
+        await new Promise((r) => setTimeout(r, 250 * attempt));
+      }
+    }
   };
   return { url, markService, stop: () => stop(child) };
 }
