@@ -5,9 +5,10 @@
  * the SDK finds a wire that works by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatClient, type Ack, type ConversationHandle, type MessageEvent, type StreamStatus, type TransportKind } from '../../src/client/index.js';
+import { ChatClient, type StreamStatus, type TransportKind } from '../../src/client/index.js';
 import { startWrangler, type Wrangler } from './wrangler.js';
 import { startProxy, type CutProxy } from './proxy.js';
+import { exchangeThroughCuts, messagesOf, range, textOf, until, within } from './exchange.js';
 
 const PORT = 8808;
 let server: Wrangler;
@@ -44,28 +45,6 @@ async function signedUp(name: string, transport: 'auto' | TransportKind): Promis
   return client;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(20);
-  }
-}
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([promise, sleep(ms).then(() => Promise.reject(new Error(`timed out after ${ms} ms: ${what}`)))]);
-}
-
-function messagesOf(chat: ConversationHandle): MessageEvent[] {
-  const got: MessageEvent[] = [];
-  chat.on('message', (m) => got.push(m));
-  return got;
-}
-
-const textOf = (m: MessageEvent) => (m.content?.type === 'text' ? m.content.text : '');
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe.each(['websocket', 'sse', 'long-poll'] as const)('1,000 messages over %s, cut 10 times', (transport) => {
   it('none lost, none doubled, order kept, each acked once', async () => {
@@ -73,42 +52,10 @@ describe.each(['websocket', 'sse', 'long-poll'] as const)('1,000 messages over %
     const [alice, bob] = await Promise.all([signedUp('alice', transport), signedUp('bob', transport)]);
     const conversation = await alice.createDirect(bob.user!.id);
     const [aChat, bChat] = await Promise.all([alice.open(conversation.id), bob.open(conversation.id)]);
-    const [aliceGot, bobGot] = [messagesOf(aChat), messagesOf(bChat)];
-    const ackEvents = new Map<string, number>();
-    for (const chat of [aChat, bChat]) chat.on('ack', (ack) => ackEvents.set(ack.cmid, (ackEvents.get(ack.cmid) ?? 0) + 1));
     await until(() => aChat.status === 'open' && bChat.status === 'open', 15_000, 'both open');
     expect([aChat.transport, bChat.transport, alice.transport?.kind]).toEqual([transport, transport, transport]);
-
-    const sent: { from: 'a' | 'b'; text: string; ack: Promise<Ack> }[] = [];
-    const started = Date.now();
     const accepted = proxy.accepted;
-    for (let round = 0; round < 10; round++) {
-      for (let i = 0; i < 50; i++) {
-        sent.push({ from: 'a', text: `a-${round}-${i}`, ack: aChat.send(`a-${round}-${i}`) });
-        sent.push({ from: 'b', text: `b-${round}-${i}`, ack: bChat.send(`b-${round}-${i}`) });
-      }
-      // Mid-burst: part of this round is on the wire, part still queued, when the line drops.
-      await sleep(20 + round * 15);
-      proxy.cut(round % 2 === 0 ? 150 : 0);
-      await sleep(60);
-    }
-    const acks = await within(Promise.all(sent.map((s) => s.ack)), 90_000, '1,000 acks');
-    await until(() => aliceGot.length >= 1_000 && bobGot.length >= 1_000, 60_000, 'both to receive 1,000 messages');
-    await sleep(300); // anything extra (a duplicate) would arrive now
-    const elapsed = Date.now() - started;
-
-    expect(acks.map((a) => a.seq).sort((x, y) => x - y)).toEqual(range(1, 1_000));
-    expect(ackEvents.size).toBe(1_000);
-    expect([...ackEvents.values()].every((n) => n === 1)).toBe(true);
-    for (const got of [aliceGot, bobGot]) {
-      expect(got.map((m) => m.seq)).toEqual(range(1, 1_000));
-      expect(new Set(got.map((m) => m.cmid)).size).toBe(1_000);
-      for (const who of ['a', 'b'] as const) {
-        expect(got.map(textOf).filter((t) => t.startsWith(`${who}-`))).toEqual(sent.filter((s) => s.from === who).map((s) => s.text));
-      }
-    }
-    const seqByText = new Map(bobGot.map((m) => [textOf(m), m.seq]));
-    sent.forEach((s, i) => expect(acks[i]!.seq).toBe(seqByText.get(s.text)));
+    const elapsed = await exchangeThroughCuts(aChat, bChat, proxy, { cutAfterMs: (round) => 20 + round * 15, ackTimeoutMs: 90_000 });
     console.log(`${transport}: 1,000 messages, 10 cuts: ${elapsed} ms, ${proxy.accepted - accepted} proxied connections`);
     alice.close();
     bob.close();
