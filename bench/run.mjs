@@ -25,12 +25,13 @@ const quick = process.argv.includes('--quick');
 const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length)) || null;
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
 
-/** Only these ports, only 127.0.0.1 (shared machine). */
+/** Only these ports, only 127.0.0.1 (shared machine); BENCH_PORT_BASE moves both, for two benches side by side. */
+const PORT_BASE = Number(process.env.BENCH_PORT_BASE) || 8800;
 const SERVERS = {
   // The bench's accounts send far above what people may: they are `service` accounts
   // (see the trigger below), with that tier's message limit raised past any rate here.
-  service: { port: 8803, config: join(ROOT, 'wrangler.toml'), persist: join(STATE, 'service'), health: '/healthz', vars: ['--var', 'SERVICE_TIER_MESSAGES_PER_MINUTE:100000000'] },
-  baseline: { port: 8813, config: join(ROOT, 'bench/baseline/wrangler.toml'), persist: join(STATE, 'baseline'), health: '/sqlite/health/stats' },
+  service: { port: PORT_BASE + 3, config: join(ROOT, 'wrangler.toml'), persist: join(STATE, 'service'), health: '/healthz', vars: ['--var', 'SERVICE_TIER_MESSAGES_PER_MINUTE:100000000'] },
+  baseline: { port: PORT_BASE + 13, config: join(ROOT, 'bench/baseline/wrangler.toml'), persist: join(STATE, 'baseline'), health: '/sqlite/health/stats' },
 };
 const STARTUP_TIMEOUT_MS = 90_000;
 const PRLIMIT = '/usr/bin/prlimit';
@@ -150,7 +151,7 @@ async function main() {
   wrangler(['d1', 'execute', 'DB', '--local', '--persist-to', SERVERS.service.persist, '--command',
     "CREATE TRIGGER bench_service_accounts AFTER INSERT ON users BEGIN UPDATE users SET trust = 'service' WHERE id = NEW.id; END"]);
 
-  log('starting the service (:8803) and the baseline (:8813)');
+  log(`starting the service (:${SERVERS.service.port}) and the baseline (:${SERVERS.baseline.port})`);
   // One after the other: two wrangler dev sessions starting at once race for the same
   // internal socket and one fails with "Address already in use".
   const service = startServer('service');
