@@ -60,7 +60,7 @@ import { EventBatcher, intervalMs } from './batcher.js';
 import type { UserUpdate } from '../user/updates.js';
 import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
 import { TIER_LIMITS, messageRules, type Tier } from '../ratelimit/rules.js';
-import { SendAllowance, conversationDecision, conversationRemaining, report, type SentReport } from './allowance.js';
+import { SendAllowance, SenderWindows, report, type SentReport } from './allowance.js';
 import * as blocks from './blocks.js';
 import { assertAcceptable, filterConfig, filterableText, isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
 import { WindowCounter } from '../ratelimit/window-counter.js';
@@ -114,6 +114,8 @@ export class ConversationDO extends DurableObject<Env> {
   private readonly batcher = new EventBatcher((events) => this.writeAll({ type: 'events', conversationId: this.requireMeta().id, events }));
   /** Per-user send allowance leased from UserDOs (memory only: see ./allowance.ts). */
   private readonly allowance = new SendAllowance();
+  /** The per-conversation message limit's windows (memory only: see ./allowance.ts). */
+  private readonly senderWindows: SenderWindows;
   /** Leases being fetched, per user, so concurrent sends share one request. */
   private readonly leasing = new Map<string, Promise<void>>();
   /** Each socket's frames are handled one after another, so an awaited lease keeps their order. */
@@ -124,6 +126,7 @@ export class ConversationDO extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
+    this.senderWindows = new SenderWindows(this.sql);
     migrate(ctx.storage, CONVERSATION_MIGRATIONS);
     // Keepalive pings are answered by the runtime without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -538,6 +541,7 @@ export class ConversationDO extends DurableObject<Env> {
       media.markReferenced(this.sql, stored, appended.seq);
       return appended;
     });
+    this.senderWindows.record(identity.userId, event.ts);
     // Search indexing is not here: the fan-out pass indexes in batches (search.catchUp).
     if (event.type === 'message') this.broadcast([lifecycle.renderNew(this.sql, event)]);
     return { cmid, seq: event.seq, ts: event.ts, duplicate: false };
@@ -554,7 +558,7 @@ export class ConversationDO extends DurableObject<Env> {
     const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
     if (existing) return existing;
     this.assertMayMessage(identity.userId);
-    const perConversation = conversationDecision(this.sql, identity.userId, messageRules(tier, this.env).conversationMessages, Date.now());
+    const perConversation = this.senderWindows.decide(identity.userId, messageRules(tier, this.env).conversationMessages, Date.now());
     if (!perConversation.allowed) {
       throw new AppError('rate_limited', 'Too many messages in this conversation; wait before sending more.', { retryAfterMs: perConversation.retryAfterMs });
     }
@@ -577,7 +581,7 @@ export class ConversationDO extends DurableObject<Env> {
         const early = attempt(() => this.precheck(identity, tier, cmid, content, replyToSeq));
         if (!early.ok) return early;
         if (early.value) return ok(early.value);
-        await this.lease(identity.userId, tier, content, conversationRemaining(this.sql, identity.userId, messageRules(tier, this.env).conversationMessages, Date.now()));
+        await this.lease(identity.userId, tier, content, this.senderWindows.remaining(identity.userId, messageRules(tier, this.env).conversationMessages, Date.now()));
       }
       try {
         return attempt(() => this.accept(identity, tier, cmid, content, replyToSeq));

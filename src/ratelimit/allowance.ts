@@ -6,7 +6,7 @@
  * conversations' live leases and grants the asking conversation a lease of what is left.
  * Plain functions over plain data: the UserDO stores the reports, this decides.
  */
-import { decide, type WindowRule } from './sliding-window.js';
+import type { WindowRule } from './sliding-window.js';
 import { SEND_LEASE } from './rules.js';
 
 /** A text's fingerprint and when it was sent, for the repeated-text filter. */
@@ -50,18 +50,27 @@ export type LeaseGrant =
 export function grantLease(others: readonly SendReport[], request: LeaseRequest, now: number): LeaseGrant {
   const { rule } = request;
   const since = now - rule.windowMs;
-  const hits = [...request.hits, ...others.flatMap((r) => r.hits)].filter((t) => t > since);
+  const hits = [...request.hits, ...others.flatMap((r) => r.hits)].filter((t) => t > since).sort((a, b) => a - b);
   const outstanding = others.reduce((n, r) => n + (r.leaseExpiresAt > now ? r.leaseTokens : 0), 0);
   const repeated = repeatedTexts(others, request, now);
-  const all = [...hits.sort((a, b) => a - b), ...Array<number>(outstanding).fill(now)];
-  const available = rule.limit - all.length;
-  if (available <= 0) {
-    const decision = decide(all, now, rule);
-    return { granted: 0, retryAfterMs: decision.allowed ? 1 : decision.retryAfterMs, repeated };
-  }
+  const available = rule.limit - hits.length - outstanding;
+  if (available <= 0) return { granted: 0, retryAfterMs: retryAfter(hits, outstanding, now, rule), repeated };
   const batch = Math.max(1, Math.floor(rule.limit * SEND_LEASE.batchFraction));
   const granted = Math.max(1, Math.min(batch, request.want, Math.floor(available / 2)));
   return { granted, expiresAt: now + SEND_LEASE.ttlMs, repeated };
+}
+
+/**
+ * When one more send fits, counting `outstanding` tokens as sent now, after `hits` (in
+ * the window, ascending). The same answer as `decide` over hits followed by
+ * `outstanding` copies of `now`, without making that list: a raised limit (the service
+ * tier's) makes leases of millions of tokens.
+ */
+function retryAfter(hits: readonly number[], outstanding: number, now: number, rule: WindowRule): number {
+  // The send that must leave the window before one more fits is the limit-th from the end.
+  const blocking = hits.length + outstanding - rule.limit;
+  const at = blocking < hits.length ? hits[blocking]! : now;
+  return Math.max(1, at + rule.windowMs - now);
 }
 
 /** Hashes of the request's texts that other conversations already saw `maxConversations` times or more. */

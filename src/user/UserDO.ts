@@ -40,6 +40,7 @@ import { findUser } from '../auth/accounts.js';
 import * as allowance from './allowance.js';
 import * as blocks from './blocks.js';
 import { grantLease, needsSettling, type LeaseGrant, type LeaseRequest, type SendReport } from '../ratelimit/allowance.js';
+import type { WindowRule } from '../ratelimit/sliding-window.js';
 
 type ActivityHint = Omit<ActivityFrame, 'type'>;
 
@@ -206,7 +207,7 @@ export class UserDO extends DurableObject<Env> {
     const now = Date.now();
     allowance.forgetOlderThan(this.sql, now - Math.max(request.rule.windowMs, request.repeat.windowMs));
     const others = allowance.load(this.sql).filter((r) => r.conversationId !== request.conversationId);
-    const settled = await Promise.all(others.map((r) => (needsSettling(r, now) ? this.settle(r, request.rule.windowMs) : r)));
+    const settled = await Promise.all(others.map((r) => (needsSettling(r, now) ? this.settle(r, request.rule) : r)));
     const at = Date.now();
     const grant = grantLease(settled, request, at);
     const tokens = 'retryAfterMs' in grant ? 0 : grant.granted;
@@ -221,14 +222,16 @@ export class UserDO extends DurableObject<Env> {
   }
 
   /** Replaces an expired lease by what its conversation's log says was sent; if it cannot answer, every token counts as spent at expiry. */
-  private async settle(report: SendReport, windowMs: number): Promise<SendReport> {
+  private async settle(report: SendReport, rule: WindowRule): Promise<SendReport> {
     let fresh: SendReport;
     try {
-      const sent = await this.env.CONVERSATIONS.getByName(report.conversationId).sendReport(this.userId, windowMs);
+      const sent = await this.env.CONVERSATIONS.getByName(report.conversationId).sendReport(this.userId, rule.windowMs);
       fresh = { ...report, hits: sent.hits, texts: sent.texts, leaseTokens: 0 };
     } catch (err) {
       console.warn(JSON.stringify({ level: 'warn', msg: 'settling a send lease failed; counting it as spent', error: String(err) }));
-      fresh = { ...report, hits: [...report.hits, ...Array<number>(report.leaseTokens).fill(report.leaseExpiresAt)], leaseTokens: 0 };
+      // More than `limit` sends at one instant decide nothing more than `limit` do.
+      const spent = Array<number>(Math.min(report.leaseTokens, rule.limit)).fill(report.leaseExpiresAt);
+      fresh = { ...report, hits: [...report.hits, ...spent], leaseTokens: 0 };
     }
     allowance.save(this.sql, fresh);
     return fresh;

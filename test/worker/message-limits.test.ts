@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { call, createGroup, json, openWindow, registerUser } from './helpers.js';
 import { mature, storedBy, travel } from './abuse-helpers.js';
 import { TIER_LIMITS } from '../../src/ratelimit/rules.js';
-import { grantLease } from '../../src/ratelimit/allowance.js';
+import { grantLease, type LeaseGrant, type LeaseRequest, type SendReport } from '../../src/ratelimit/allowance.js';
+import { decide } from '../../src/ratelimit/sliding-window.js';
+import { evictDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
+import fc from 'fast-check';
 import type { Session } from '../../src/protocol/index.js';
 
 const send = (session: Session, id: string, text: string) =>
@@ -112,5 +116,64 @@ describe('message limits', () => {
     expect(full).toMatchObject({ granted: 0, retryAfterMs: 10_000 });
     // An expired lease no longer counts (the UserDO settles it from the log first).
     expect(grantLease([{ ...other, leaseExpiresAt: now }], { conversationId: 'a', hits, texts: [], rule, want: 50, repeat }, now)).toMatchObject({ granted: 5 });
+  });
+
+  it('leases decide as if every outstanding token were a send made now (property, against the list it stands for)', () => {
+    const now = 10_000_000;
+    const rule = { limit: 40, windowMs: 60_000 };
+    const repeat = { maxConversations: 3, windowMs: 600_000 };
+    const hit = fc.integer({ min: now - 90_000, max: now });
+    const report = fc.record({ hits: fc.array(hit, { maxLength: 30 }), tokens: fc.nat(30), live: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(hit, { maxLength: 30 }), fc.array(report, { maxLength: 4 }), (mine, reports) => {
+        const others: SendReport[] = reports.map((r, i) => ({
+          conversationId: `c${i}`,
+          hits: [...r.hits].sort((a, b) => a - b),
+          texts: [],
+          leaseTokens: r.tokens,
+          leaseExpiresAt: r.live ? now + 1 : now,
+        }));
+        const request: LeaseRequest = { conversationId: 'mine', hits: [...mine].sort((a, b) => a - b), texts: [], rule, want: rule.limit, repeat };
+        const grant = grantLease(others, request, now);
+        // The reference: every hit in the window, then each live token as a send at `now`.
+        const all = [...mine, ...others.flatMap((o) => o.hits)].filter((t) => t > now - rule.windowMs).sort((a, b) => a - b);
+        for (const o of others) if (o.leaseExpiresAt > now) all.push(...Array<number>(o.leaseTokens).fill(now));
+        const decision = decide(all, now, rule);
+        if (decision.allowed) expect(grant).toMatchObject({ granted: expect.any(Number), expiresAt: expect.any(Number) });
+        else expect(grant).toEqual({ granted: 0, retryAfterMs: decision.retryAfterMs, repeated: [] } satisfies LeaseGrant);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('a raised limit (the service tier, set by a deployment) leases millions of tokens and still decides at once', () => {
+    const now = 5_000_000;
+    const rule = { limit: 2 ** 32, windowMs: 60_000 };
+    const repeat = { maxConversations: 3, windowMs: 600_000 };
+    const other: SendReport = { conversationId: 'busy', hits: [now - 1_000], texts: [], leaseTokens: 2 ** 32, leaseExpiresAt: now + 5_000 };
+    // Every token is held by the other conversation's live lease: wait a whole window.
+    expect(grantLease([other], { conversationId: 'new', hits: [], texts: [], rule, want: 10, repeat }, now)).toEqual({ granted: 0, retryAfterMs: rule.windowMs, repeated: [] });
+    expect(grantLease([{ ...other, leaseTokens: 2 ** 31 }], { conversationId: 'new', hits: [], texts: [], rule, want: 10, repeat }, now)).toMatchObject({ granted: 10 });
+  });
+
+  it('the per-conversation window is kept across sends and read again from the log after an eviction', async () => {
+    const alice = await mature(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await createGroup(alice, [bob]);
+    const limit = TIER_LIMITS.standard.conversationMessages.limit;
+    for (let i = 0; i < limit; i++) expect((await send(alice, id, `m ${i}`)).status).toBe(201);
+    const refused = await send(alice, id, 'one too many');
+    expect(refused.status).toBe(429);
+    const before = (await refused.json<{ retryAfterMs: number }>()).retryAfterMs;
+    await evictDurableObject(env.CONVERSATIONS.getByName(id));
+    const again = await send(alice, id, 'still too many');
+    expect(again.status).toBe(429);
+    const after = (await again.json<{ retryAfterMs: number }>()).retryAfterMs;
+    expect(after).toBeLessThanOrEqual(before);
+    expect(after).toBeGreaterThan(before - 10_000);
+    expect(await storedBy(id, alice.user.id)).toBe(limit);
+    // Moved past the window, the same instance's memory lets sends through again.
+    await travel(alice.user.id, [id], 61_000);
+    expect((await send(alice, id, 'after the window')).status).toBe(201);
   });
 });
