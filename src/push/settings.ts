@@ -21,6 +21,12 @@ export const PUSH = {
   /** Queue retry backoff: base · 2^(attempt-1), capped; a 429's Retry-After wins if longer. */
   retryBaseDelaySeconds: 10,
   retryMaxDelaySeconds: 10 * 60,
+  /**
+   * How long a UserDO trusts what D1 said about whether its user has a push subscription.
+   * The push routes tell the UserDO at once when a subscription is saved or deleted; this
+   * only bounds how long a missed word could silence pushes.
+   */
+  subscriptionCheckMs: 60_000,
   /** VAPID JWT lifetime; RFC 8292 §2 allows at most 24 hours. */
   vapidTokenSeconds: 12 * 60 * 60,
 } as const;

@@ -59,6 +59,11 @@ export function deleteDeviceSubscription(db: D1Database, deviceId: string): D1Pr
   return db.prepare('DELETE FROM push_subscriptions WHERE device_id = ?').bind(deviceId);
 }
 
+/** Whether the user has any subscription: most users never subscribe, and their offline messages then cost no push work. */
+export async function hasSubscription(db: D1Database, userId: string): Promise<boolean> {
+  return (await db.prepare('SELECT 1 FROM push_subscriptions WHERE user_id = ? LIMIT 1').bind(userId).first()) !== null;
+}
+
 /** A user's subscriptions on devices that are still signed in (the join guards against a revoke racing a send). */
 export async function activeSubscriptions(db: D1Database, userId: string): Promise<StoredSubscription[]> {
   const { results } = await db

@@ -17,10 +17,13 @@ export const pushRoutes = new Hono<AppBindings>()
   .post('/subscriptions', async (c) => {
     const body = await readJson(c, PushSubscriptionBody);
     await saveSubscription(c.env, c.get('identity'), body);
+    // Before answering: the user's UserDO skips push work while it believes there is no subscription.
+    await c.env.USERS.getByName(c.get('identity').userId).pushSubscriptionsChanged();
     return c.body(null, 204);
   })
   .get('/subscriptions', async (c) => c.json({ subscription: await getSubscription(c.env.DB, c.get('identity')) }))
   .delete('/subscriptions', async (c) => {
     await deleteSubscription(c.env.DB, c.get('identity'));
+    await c.env.USERS.getByName(c.get('identity').userId).pushSubscriptionsChanged();
     return c.body(null, 204);
   });

@@ -35,7 +35,7 @@ import * as queues from './queues.js';
 import * as presence from './presence.js';
 import type { UserUpdate } from './updates.js';
 import { pushCandidates } from './notifications.js';
-import { clearPushState, notifyOffline } from '../push/index.js';
+import { PUSH, clearPushState, hasSubscription, notifyOffline } from '../push/index.js';
 import { findUser } from '../auth/accounts.js';
 import * as allowance from './allowance.js';
 import * as blocks from './blocks.js';
@@ -58,6 +58,10 @@ export class UserDO extends DurableObject<Env> {
   private readonly httpDevices = new Map<string, number>();
   /** Senders' display names for notifications, cached for this instance's life. */
   private readonly displayNames = new Map<string, string>();
+  /** Whether the user has a push subscription, as D1 said at `checkedAt` (see `pushSubscribed`). */
+  private pushCheck: { subscribed: boolean; checkedAt: number } | null = null;
+  /** Bumped by `pushSubscriptionsChanged`, so a D1 answer read before the change is not kept. */
+  private pushGeneration = 0;
   /** Lease decisions run one at a time: settling an expired lease awaits its conversation. */
   private leaseQueue: Promise<unknown> = Promise.resolve();
 
@@ -235,6 +239,12 @@ export class UserDO extends DurableObject<Env> {
     }
     allowance.save(this.sql, fresh);
     return fresh;
+  }
+
+  /** From the push routes: a subscription of this user was saved or deleted in D1. */
+  async pushSubscriptionsChanged(): Promise<void> {
+    this.pushGeneration++;
+    this.pushCheck = null;
   }
 
   async blockedIds(): Promise<string[]> {
@@ -432,13 +442,29 @@ export class UserDO extends DurableObject<Env> {
   }
 
   private async notifyOffline(events: DeviceEvent[]): Promise<void> {
-    for (const { senderId, ...job } of pushCandidates(this.userId, events, (id) => inbox.describe(this.sql, id))) {
+    const candidates = pushCandidates(this.userId, events, (id) => inbox.describe(this.sql, id));
+    if (candidates.length === 0 || !(await this.pushSubscribed())) return;
+    for (const { senderId, ...job } of candidates) {
       try {
         await notifyOffline(this.env, { ...job, senderName: await this.displayName(senderId) });
       } catch (err) {
         warn('queueing a push notification failed', err);
       }
     }
+  }
+
+  /**
+   * Whether any device of the user subscribed to push. Without one, an offline message
+   * costs no D1 write for its burst (one per fan-out pass otherwise). Kept for
+   * PUSH.subscriptionCheckMs; the push routes call `pushSubscriptionsChanged` at once.
+   */
+  private async pushSubscribed(): Promise<boolean> {
+    const now = Date.now();
+    if (this.pushCheck && now - this.pushCheck.checkedAt < PUSH.subscriptionCheckMs) return this.pushCheck.subscribed;
+    const generation = this.pushGeneration;
+    const subscribed = await hasSubscription(this.env.DB, this.userId);
+    if (generation === this.pushGeneration) this.pushCheck = { subscribed, checkedAt: now };
+    return subscribed;
   }
 
   private async displayName(userId: string): Promise<string> {

@@ -367,4 +367,25 @@ describe('from the send path', () => {
     carolOnline.close();
     window.close();
   });
+
+  it('a recipient who never subscribed costs no push work; subscribing takes effect with the next message', async () => {
+    const [alice, bob, dave] = [await registerUser('alice'), await registerUser('bob'), await registerUser('dave')];
+    const bobSub = await subscribe(bob);
+    const id = await createGroup(alice, [bob, dave], 'Quiet ones');
+    const window = await openWindow(alice, id);
+    await sendBurst(window, 3, 'before');
+    await waitForPushes(bobSub.inbox, 1);
+    await settle();
+    const bursts = async (userId: string) =>
+      (await env.DB.prepare('SELECT count(*) AS n FROM push_bursts WHERE user_id = ?').bind(userId).first<{ n: number }>())!.n;
+    expect(await bursts(bob.user.id)).toBe(1);
+    expect(await bursts(dave.user.id)).toBe(0);
+
+    // Dave's UserDO answered "no subscription" a moment ago; the route tells it otherwise at once.
+    const daveSub = await subscribe(dave);
+    await sendBurst(window, 1, 'after');
+    const [push] = await waitForPushes(daveSub.inbox, 1);
+    expect(PushPayload.parse(await decrypt(push!, daveSub))).toMatchObject({ conversationId: id, body: expect.stringMatching(/^alice: after 0/) });
+    window.close();
+  });
 });
