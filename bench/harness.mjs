@@ -5,10 +5,9 @@
  * - `direct` (default): the Worker bundled as for deploy (`wrangler deploy --dry-run`)
  *   and run by Miniflare, the library `wrangler dev` itself runs it with, with the options
  *   wrangler derives from the same wrangler.toml (`unstable_getMiniflareWorkerOptions`).
- *   One workerd process owns the port and runs the Worker and its objects; an idle
- *   WebSocket costs it about one file descriptor.
+ *   One workerd process owns the port and runs the Worker and its objects.
  * - `wrangler`: `wrangler dev`, which puts a second workerd in front of that one: a proxy
- *   that owns the port and spends about four file descriptors per WebSocket.
+ *   that owns the port and forwards every request and WebSocket to the runtime.
  *
  * Both start from the same persist directory (D1 migrations applied there first), so the
  * same code meets the same state; only the hop in front differs.
@@ -24,6 +23,13 @@ export const HARNESSES = {
   direct: 'workerd directly (Miniflare, one workerd process, Worker bundled by wrangler deploy --dry-run)',
   wrangler: 'wrangler dev (two workerd processes: proxy + runtime), X_LOCAL_OBSERVABILITY=false',
 };
+
+/**
+ * File descriptors an open WebSocket costs the busiest workerd process, measured: workerd
+ * keeps two per accepted connection (the socket and a dup of it); wrangler dev's proxy
+ * about four (the client's connection and its own to the runtime).
+ */
+const FDS_PER_SOCKET = { direct: 2, wrangler: 4 };
 
 /**
  * @param {{ root: string, env: NodeJS.ProcessEnv }} ctx
@@ -129,5 +135,5 @@ export function createHarness(kind, ctx) {
     await Promise.allSettled(stops.splice(0).map((stop) => stop()));
   }
 
-  return { kind, description: HARNESSES[kind], wrangler, start, stopAll };
+  return { kind, description: HARNESSES[kind], fdsPerSocket: FDS_PER_SOCKET[kind], wrangler, start, stopAll };
 }
