@@ -14,7 +14,9 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { descendants } from './proc.mjs';
 
 const STARTUP_TIMEOUT_MS = 90_000;
@@ -76,8 +78,10 @@ export function createHarness(kind, ctx) {
     // The empty --env is the top-level environment, said explicitly (wrangler warns otherwise).
     wrangler(['deploy', '--dry-run', '--env=', '-c', s.config, '--outdir', s.bundleDir]);
     const { unstable_getMiniflareWorkerOptions } = await import('wrangler');
-    // wrangler's own Miniflare, so the workerd is the one `wrangler dev` would run.
-    const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = await import(join(ctx.root, 'node_modules/wrangler/node_modules/miniflare/dist/src/index.js'));
+    // wrangler's own Miniflare (resolved from wrangler, which may pin a version of its own),
+    // so the workerd is the one `wrangler dev` would run.
+    const fromWrangler = createRequire(createRequire(join(ctx.root, 'package.json')).resolve('wrangler'));
+    const { Miniflare, Log, LogLevel, convertV4MiniflareOptions } = await import(pathToFileURL(fromWrangler.resolve('miniflare')).href);
     // The bundle is one ES module, so the rules for importing other file types are moot.
     const { modulesRules: _rules, ...workerOptions } = unstable_getMiniflareWorkerOptions(s.config).workerOptions;
     // wrangler derives its options in Miniflare 4's shape, converted as wrangler does.
