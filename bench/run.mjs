@@ -1,49 +1,58 @@
 /**
  * @module bench/run
- * `npm run bench [-- --quick]`: starts the service and the baseline under `wrangler dev`
- * (fresh state under bench/.state, D1 migrations applied), runs the load generator in its
+ * `npm run bench [-- --quick]`: starts the service and the baseline on workerd (directly,
+ * or under `wrangler dev` with `--harness=wrangler`: bench/harness.mjs), with fresh state
+ * under bench/.state (D1 migrations applied), runs the load generator in its
  * own process, then prints the table, writes bench/results/latest.json and, for a full
  * run, the chart (docs/bench-latest.svg) and the table in docs/BENCHMARKS.md.
  *
  * `--quick` is a smoke run of every shape at small sizes (about a minute); it writes
  * bench/results/quick.json and leaves the docs alone.
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { descendants, machine } from './proc.mjs';
+import { createHarness } from './harness.mjs';
+import { machine } from './proc.mjs';
 import { buildReport, renderSvg, renderTable, rewriteBenchmarksDoc } from './report.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const STATE = join(ROOT, 'bench/.state');
 const RESULTS = join(ROOT, 'bench/results');
-const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
 const quick = process.argv.includes('--quick');
 /** `--only=<prefix>[,<prefix>]`: run just the chat shapes (or `history`, `idle`) whose name starts so; for A/B runs, writes bench/results/only.json. */
 /** `--rounds=N`: rounds per shape (default: 1 quick, 2 full); more rounds average out a noisy machine. */
 const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length)) || null;
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
 
+/** `--harness=direct|wrangler`: how the Worker runs on workerd (bench/harness.mjs); direct by default. */
+const harnessKind = process.argv.find((a) => a.startsWith('--harness='))?.slice('--harness='.length) ?? 'direct';
+
 /** Only these ports, only 127.0.0.1 (shared machine); BENCH_PORT_BASE moves both, for two benches side by side. */
 const PORT_BASE = Number(process.env.BENCH_PORT_BASE) || 8800;
 const SERVERS = {
   // The bench's accounts send far above what people may: they are `service` accounts
   // (see the trigger below), with that tier's message limit raised past any rate here.
-  service: { port: PORT_BASE + 3, config: join(ROOT, 'wrangler.toml'), persist: join(STATE, 'service'), health: '/healthz', vars: ['--var', 'SERVICE_TIER_MESSAGES_PER_MINUTE:100000000'] },
-  baseline: { port: PORT_BASE + 13, config: join(ROOT, 'bench/baseline/wrangler.toml'), persist: join(STATE, 'baseline'), health: '/sqlite/health/stats' },
+  service: { name: 'service', port: PORT_BASE + 3, config: join(ROOT, 'wrangler.toml'), persist: join(STATE, 'service'), bundleDir: join(STATE, 'service-bundle'), health: '/healthz', vars: { SERVICE_TIER_MESSAGES_PER_MINUTE: '100000000' } },
+  baseline: { name: 'baseline', port: PORT_BASE + 13, config: join(ROOT, 'bench/baseline/wrangler.toml'), persist: join(STATE, 'baseline'), bundleDir: join(STATE, 'baseline-bundle'), health: '/sqlite/health/stats' },
 };
-const STARTUP_TIMEOUT_MS = 90_000;
-const PRLIMIT = '/usr/bin/prlimit';
-const OPEN_FILES = 65_536;
-const canRaiseOpenFiles = (() => {
-  try {
-    execFileSync(PRLIMIT, [`--nofile=${OPEN_FILES}`, 'true'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+/**
+ * The issue's target is 10,000 idle sockets on one object, bounded here by the open-files
+ * limit the workerd processes inherit (hard limit 20,000 in the container the bench was
+ * built in, which cannot raise it). Every connection workerd accepts costs it two file
+ * descriptors (its HTTP listener keeps a dup of the socket; past the limit it fails with
+ * "dup(): Too many open files" and, on accept(), the runtime exits), and wrangler dev's
+ * proxy costs about four. The shape opens as many as fit under the limit, less headroom
+ * for the runtime's own files (storage, pipes), up to 10,000.
+ */
+const IDLE_TARGET = 10_000;
+const IDLE_FD_HEADROOM = 400;
+function idleSockets() {
+  const limit = Number(readFileSync('/proc/self/limits', 'utf8').match(/^Max open files\s+(\d+)/m)?.[1]);
+  if (!Number.isFinite(limit)) return IDLE_TARGET;
+  return Math.min(IDLE_TARGET, Math.floor((limit - IDLE_FD_HEADROOM) / harness.fdsPerSocket / 100) * 100);
+}
 const LOAD_TIMEOUT_MS = quick ? 5 * 60_000 : 15 * 60_000;
 
 const children = [];
@@ -54,57 +63,12 @@ function log(line) {
 
 // The local observability layer adds per-request work that is not the service's.
 const ENV = { ...process.env, X_LOCAL_OBSERVABILITY: 'false', WRANGLER_SEND_METRICS: 'false' };
-
-function wrangler(args) {
-  execFileSync(WRANGLER, args, { cwd: ROOT, env: ENV, stdio: ['ignore', 'ignore', 'inherit'] });
-}
-
-function startServer(name) {
-  const s = SERVERS[name];
-  const args = ['dev', '-c', s.config, '--ip', '127.0.0.1', '--port', String(s.port), '--persist-to', s.persist, '--show-interactive-dev-session=false', '--log-level', 'error', ...(s.vars ?? [])];
-  // A process group of its own, so stopping it stops its workerd children too. The proxy
-  // workerd spends about four file descriptors per WebSocket, so 10,000 idle sockets need
-  // more than the usual 20,000: the limit is raised for this process tree only, where
-  // the system allows it (raising the hard limit needs CAP_SYS_RESOURCE).
-  const [command, argv] = canRaiseOpenFiles ? [PRLIMIT, [`--nofile=${OPEN_FILES}`, WRANGLER, ...args]] : [WRANGLER, args];
-  const child = spawn(command, argv, { cwd: ROOT, env: ENV, detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push({ child, group: true });
-  return child;
-}
-
-async function waitHealthy(name, child) {
-  const s = SERVERS[name];
-  const until = Date.now() + STARTUP_TIMEOUT_MS;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`${name}: wrangler dev exited with ${child.exitCode}`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${s.port}${s.health}`, { signal: AbortSignal.timeout(2_000) });
-      if (res.ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${name} did not start on port ${s.port} within ${STARTUP_TIMEOUT_MS / 1000} s`);
-}
-
-/**
- * wrangler dev runs two workerd processes: a proxy that owns the public port and
- * forwards to the runtime that runs the Worker and its objects. Both are sampled; the
- * runtime is the one that measures the code, the proxy is harness.
- */
-function workerdPids(child, port) {
-  const found = descendants(child.pid, 'workerd');
-  const proxy = found.find((p) => p.args.some((a) => a.includes(`entry=127.0.0.1:${port}`)));
-  const runtime = found.find((p) => p !== proxy);
-  if (!runtime) throw new Error(`no workerd process found under wrangler (pid ${child.pid})`);
-  return { runtime: runtime.pid, proxy: proxy?.pid ?? null };
-}
+const harness = createHarness(harnessKind, { root: ROOT, env: ENV });
 
 function runLoad(configPath) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'bench/load.mjs'), configPath], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-    children.push({ child, group: false });
+    children.push(child);
     const timer = setTimeout(() => {
       child.kill('SIGTERM');
       reject(new Error(`load generator exceeded ${LOAD_TIMEOUT_MS / 1000} s`));
@@ -117,15 +81,11 @@ function runLoad(configPath) {
   });
 }
 
-function stopAll() {
-  for (const { child, group } of children) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    try {
-      process.kill(group ? -child.pid : child.pid, 'SIGTERM');
-    } catch {
-      // Already gone.
-    }
+async function stopAll() {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   }
+  await harness.stopAll();
 }
 
 function versions() {
@@ -146,18 +106,16 @@ async function main() {
     execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
   }
   log('applying D1 migrations to a fresh local database');
-  wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', SERVERS.service.persist]);
+  harness.wrangler(['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', SERVERS.service.persist]);
   // In the bench's own fresh database only: every account it registers is a service account.
-  wrangler(['d1', 'execute', 'DB', '--local', '--persist-to', SERVERS.service.persist, '--command',
+  harness.wrangler(['d1', 'execute', 'DB', '--local', '--persist-to', SERVERS.service.persist, '--command',
     "CREATE TRIGGER bench_service_accounts AFTER INSERT ON users BEGIN UPDATE users SET trust = 'service' WHERE id = NEW.id; END"]);
 
-  log(`starting the service (:${SERVERS.service.port}) and the baseline (:${SERVERS.baseline.port})`);
+  log(`starting the service (:${SERVERS.service.port}) and the baseline (:${SERVERS.baseline.port}) on ${harness.description}`);
   // One after the other: two wrangler dev sessions starting at once race for the same
   // internal socket and one fails with "Address already in use".
-  const service = startServer('service');
-  await waitHealthy('service', service);
-  const baseline = startServer('baseline');
-  await waitHealthy('baseline', baseline);
+  const servicePids = await harness.start(SERVERS.service);
+  const baselinePids = await harness.start(SERVERS.baseline);
 
   const configPath = join(STATE, 'load-config.json');
   const out = join(STATE, 'load-results.json');
@@ -165,10 +123,10 @@ async function main() {
     quick,
     only,
     rounds,
-    openFilesRaised: canRaiseOpenFiles,
+    idleSockets: idleSockets(),
     out,
-    service: { url: `http://127.0.0.1:${SERVERS.service.port}`, pids: workerdPids(service, SERVERS.service.port) },
-    baseline: { url: `http://127.0.0.1:${SERVERS.baseline.port}`, pids: workerdPids(baseline, SERVERS.baseline.port) },
+    service: { url: `http://127.0.0.1:${SERVERS.service.port}`, pids: servicePids },
+    baseline: { url: `http://127.0.0.1:${SERVERS.baseline.port}`, pids: baselinePids },
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   await runLoad(configPath);
@@ -178,7 +136,7 @@ async function main() {
     quick,
     machine: host,
     versions: versions(),
-    harness: 'wrangler dev (two workerd processes: proxy + runtime), X_LOCAL_OBSERVABILITY=false',
+    harness: harness.description,
     load: JSON.parse(readFileSync(out, 'utf8')),
   });
   const resultFile = join(RESULTS, only ? 'only.json' : quick ? 'quick.json' : 'latest.json');
@@ -193,8 +151,7 @@ async function main() {
 }
 
 process.on('SIGINT', () => {
-  stopAll();
-  process.exit(130);
+  stopAll().finally(() => process.exit(130));
 });
 
 main()
