@@ -13,7 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpuSample, isAlive, rssBytes } from './proc.mjs';
 import { delay, percentiles, pool, round } from './util.mjs';
 import { STREAM_USERS, runStreamLatency, streamShapes } from './shapes/stream.mjs';
-import { INBOX_MEMBERS, inboxPhases, runInboxFanout } from './shapes/inbox.mjs';
+import { inboxPhases, runInboxFanout } from './shapes/inbox.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const SERVICE = config.service.url;
@@ -497,9 +497,9 @@ const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, sn
 async function main() {
   const t0 = performance.now();
   const streamSpecs = streamShapes(PLAN).filter((s) => selected(s.shape));
-  const inboxSpecs = inboxPhases(PLAN).filter((s) => selected(s.shape));
-  // The inbox shape needs 100 distinct members, also in a quick run.
-  const userCount = Math.max(PLAN.users, streamSpecs.length > 0 ? STREAM_USERS : 0, inboxSpecs.length > 0 ? INBOX_MEMBERS : 0);
+  const inboxSpecs = inboxPhases(PLAN, config.quick).filter((s) => selected(s.shape));
+  // Each inbox needs a member of its own.
+  const userCount = Math.max(PLAN.users, streamSpecs.length > 0 ? STREAM_USERS : 0, inboxSpecs[0]?.members ?? 0);
   log(`registering ${userCount} users`);
   const users = await registerUsers(userCount);
   log(`registered in ${round((performance.now() - t0) / 1000)} s`);

@@ -12,6 +12,9 @@
  * `deliver`). A delivery is a message event past the inbox's cursor, at most once per
  * (inbox, message): what a client counts after deduplicating.
  *
+ * A quick run uses a group of 20 (`inbox-fanout-20 …`): registering 100 accounts costs
+ * ~80 ms of scrypt each, 10-30 s on this machine, more than a smoke run may take.
+ *
  * Two phases over the same sockets:
  * - `inbox-fanout-100 max`: each sender keeps `window` sends in flight on its chat
  *   window (closed loop on acks, as the `group … max` shapes);
@@ -23,23 +26,24 @@
 import { delay, percentiles, pool, round } from '../util.mjs';
 import { openInboxSocket } from './readers.mjs';
 
-export const INBOX_MEMBERS = 100;
+const MEMBERS = { full: 100, quick: 20 };
 const INBOX_RATE = 20;
 const SENDERS = 2;
 const CONNECT_CONCURRENCY = 16;
 /** The drain is longer than the chat shapes': a saturated fan-out leaves a backlog behind the window. */
 const DRAIN_MS = 30_000;
 
-export function inboxPhases(plan) {
+export function inboxPhases(plan, quick) {
+  const members = quick ? MEMBERS.quick : MEMBERS.full;
   return [
-    { shape: `inbox-fanout-${INBOX_MEMBERS} max`, mode: 'max', window: plan.window, warmupMs: plan.warmupMs, durationMs: plan.durationMs },
-    { shape: `inbox-fanout-${INBOX_MEMBERS} ${INBOX_RATE}/s`, mode: 'rate', rate: INBOX_RATE, warmupMs: plan.warmupMs, durationMs: plan.rateMs },
+    { shape: `inbox-fanout-${members} max`, members, mode: 'max', window: plan.window, warmupMs: plan.warmupMs, durationMs: plan.durationMs },
+    { shape: `inbox-fanout-${members} ${INBOX_RATE}/s`, members, mode: 'rate', rate: INBOX_RATE, warmupMs: plan.warmupMs, durationMs: plan.rateMs },
   ];
 }
 
-/** Runs `phases` (see inboxPhases) over one group of users 0..99; one result per phase. */
+/** Runs `phases` (see inboxPhases) over one group of the first `members` users; one result per phase. */
 export async function runInboxFanout(h, users, phases, maxMessages) {
-  const members = users.slice(0, INBOX_MEMBERS);
+  const members = users.slice(0, phases[0].members);
   const { conversation } = await h.http('POST', '/v1/conversations', {
     token: members[0].accessToken,
     body: { kind: 'group', title: 'inbox fan-out', memberIds: members.slice(1).map((u) => u.user.id) },
@@ -104,7 +108,7 @@ function measurePhase(h, spec, senders, maxMessages) {
     if (state.windowOpen) state.deliveries += 1;
     if (!m.recorded) return;
     recvLat.push(now - m.at);
-    if (m.reached.size === INBOX_MEMBERS) state.outstanding -= 1;
+    if (m.reached.size === spec.members) state.outstanding -= 1;
   }
 
   async function run() {
@@ -152,7 +156,7 @@ function measurePhase(h, spec, senders, maxMessages) {
     clearTimeout(ticker);
     const drainStart = performance.now();
     // Everything sent must be in before the next phase starts, or the two would overlap.
-    const settled = () => [...sent.values()].every((m) => m.reached.size === INBOX_MEMBERS);
+    const settled = () => [...sent.values()].every((m) => m.reached.size === spec.members);
     while (!settled() && performance.now() - drainStart < DRAIN_MS) await delay(50);
 
     const wallS = (end.at - start.at) / 1000;
@@ -160,7 +164,7 @@ function measurePhase(h, spec, senders, maxMessages) {
     return {
       shape: spec.shape,
       target: 'service',
-      inboxes: INBOX_MEMBERS,
+      inboxes: spec.members,
       senders: senders.length,
       msgsPerS: round(state.acks / wallS),
       deliveriesPerS: round(state.deliveries / wallS),
@@ -168,7 +172,7 @@ function measurePhase(h, spec, senders, maxMessages) {
       recv: percentiles(recvLat),
       messages: state.expected,
       lost: state.outstanding,
-      missing: recorded.reduce((n, m) => n + INBOX_MEMBERS - m.reached.size, 0),
+      missing: recorded.reduce((n, m) => n + spec.members - m.reached.size, 0),
       repeated: state.repeated,
       drainS: round((performance.now() - drainStart) / 1000, 2),
       ...h.usage('service', start, end),
