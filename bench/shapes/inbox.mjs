@@ -25,6 +25,7 @@
  */
 import { delay, percentiles, pool, round } from '../util.mjs';
 import { openInboxSocket } from './readers.mjs';
+import { untilFirstAck } from './stream.mjs';
 
 const MEMBERS = { full: 100, quick: 20 };
 const INBOX_RATE = 20;
@@ -112,6 +113,8 @@ function measurePhase(h, spec, senders, maxMessages) {
   }
 
   async function run() {
+    let firstAck;
+    const acking = new Promise((resolve) => (firstAck = resolve));
     for (const sender of senders) {
       sender.inflight = 0;
       sender.ws.onmessage = (ev) => {
@@ -120,6 +123,7 @@ function measurePhase(h, spec, senders, maxMessages) {
           const m = sent.get(frame.cmid);
           if (!m) return;
           sender.inflight -= 1;
+          firstAck();
           if (state.windowOpen) state.acks += 1;
           if (m.recorded) ackLat.push(performance.now() - m.at);
           if (spec.mode === 'max') pump(sender);
@@ -144,6 +148,7 @@ function measurePhase(h, spec, senders, maxMessages) {
       tick();
     }
 
+    await untilFirstAck(acking, h.timeouts.connectMs);
     await delay(spec.warmupMs);
     state.recording = true;
     state.windowOpen = true;

@@ -30,6 +30,17 @@ export function streamShapes(plan) {
 
 export const STREAM_USERS = 8;
 
+/**
+ * A new conversation's first sends can wait a second or more (its send allowance is
+ * leased from the sender's UserDO, which may be busy with an earlier shape's fan-out):
+ * the warm-up starts once acks flow, so the window measures delivery, not that start.
+ */
+export async function untilFirstAck(acking, timeoutMs) {
+  let timer;
+  await Promise.race([acking, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
+}
+
 export async function runStreamLatency(h, users, spec) {
   const [sender, ...readerUsers] = spec.members.map((i) => users[i]);
   const { conversation } = await h.http('POST', '/v1/conversations', {
@@ -68,11 +79,14 @@ export async function runStreamLatency(h, users, spec) {
   const inbox = await openInboxSocket(h, readerUsers[1], onDeviceEvents('inbox'));
   const wire = await (spec.wire === 'sse' ? openSseReader : startLongPoll)(h, readerUsers[2], onDeviceEvents(spec.wire));
 
+  let firstAck;
+  const acking = new Promise((resolve) => (firstAck = resolve));
   senderWs.onmessage = (ev) => {
     const frame = JSON.parse(ev.data);
     if (frame.type === 'ack') {
       const m = sent.get(frame.cmid);
       if (!m) return;
+      firstAck();
       if (state.windowOpen) state.acks += 1;
       if (m.recorded) ackLat.push(performance.now() - m.at);
     } else if (frame.type === 'error') {
@@ -112,6 +126,7 @@ export async function runStreamLatency(h, users, spec) {
   };
   tick();
 
+  await untilFirstAck(acking, h.timeouts.connectMs);
   await delay(spec.warmupMs);
   state.recording = true;
   state.windowOpen = true;
