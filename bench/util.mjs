@@ -1,7 +1,7 @@
 /**
  * @module bench/util
  * Plain helpers shared by the load generator (bench/load.mjs) and its shape modules
- * (bench/shapes/): bounded concurrency, percentiles, rounding, sleeping.
+ * (bench/shapes/): bounded concurrency, percentiles, rounding, sleeping, waiting for acks.
  */
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
@@ -31,3 +31,14 @@ export function round(value, digits = 1) {
 }
 
 export const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A new conversation's first acks were seen to take ~1 s in quick runs after other
+ * shapes (the sender's UserDO, which leases its send allowance, is then busy with their
+ * fan-out): the warm-up starts once acks flow, so the window measures steady delivery.
+ */
+export async function untilFirstAck(acking, timeoutMs) {
+  let timer;
+  await Promise.race([acking, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+  clearTimeout(timer);
+}

@@ -23,9 +23,8 @@
  * Each has a warm-up, a measured window, then a bounded drain: `lost` counts messages of
  * the window that did not reach all 100 inboxes by its end (`missing`: inbox × message).
  */
-import { delay, percentiles, pool, round } from '../util.mjs';
+import { delay, percentiles, pool, round, untilFirstAck } from '../util.mjs';
 import { openInboxSocket } from './readers.mjs';
-import { untilFirstAck } from './stream.mjs';
 
 const MEMBERS = { full: 100, quick: 20 };
 const INBOX_RATE = 20;

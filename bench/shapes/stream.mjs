@@ -16,7 +16,7 @@
  * socket is blocked): the send is the same for all three readers, so the figures
  * compare delivery only. Latency: send → the event parsed at the reader.
  */
-import { percentiles, round, delay } from '../util.mjs';
+import { delay, percentiles, round, untilFirstAck } from '../util.mjs';
 import { openInboxSocket, openSseReader, startLongPoll } from './readers.mjs';
 
 /** The shapes, with the users in each: sender, chat-window reader, inbox reader, wire reader. */
@@ -29,17 +29,6 @@ export function streamShapes(plan) {
 }
 
 export const STREAM_USERS = 8;
-
-/**
- * A new conversation's first sends can wait a second or more (its send allowance is
- * leased from the sender's UserDO, which may be busy with an earlier shape's fan-out):
- * the warm-up starts once acks flow, so the window measures delivery, not that start.
- */
-export async function untilFirstAck(acking, timeoutMs) {
-  let timer;
-  await Promise.race([acking, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-  clearTimeout(timer);
-}
 
 export async function runStreamLatency(h, users, spec) {
   const [sender, ...readerUsers] = spec.members.map((i) => users[i]);
