@@ -11,6 +11,9 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpuSample, isAlive, rssBytes } from './proc.mjs';
+import { delay, percentiles, pool, round } from './util.mjs';
+import { STREAM_USERS, runStreamLatency, streamShapes } from './shapes/stream.mjs';
+import { inboxPhases, runInboxFanout } from './shapes/inbox.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const SERVICE = config.service.url;
@@ -32,23 +35,13 @@ const IDLE_MAX_ERRORS = 20;
 const PASSWORD = 'bench-password-not-secret';
 const runId = Date.now().toString(36);
 let cmidCounter = 0;
+const nextCmid = () => `c${runId}-${++cmidCounter}`;
 
 /** Targets, in the order each shape runs them. `server` says which runtime serves it. */
 const TARGETS = [
   { name: 'service', server: 'service' },
   { name: 'sqlite', server: 'baseline' },
   { name: 'memory', server: 'baseline' },
-];
-
-/**
- * Shapes that need features being built now. They are listed in the results as not
- * measured, never faked: when the feature lands, give the entry a `run(target)` that
- * returns the same figures as `runChat` and move it into `SHAPES`.
- */
-export const NOT_MEASURED_YET = [
-  { shape: 'sse-latency', needs: 'Server-Sent Events delivery with Last-Event-ID', target: 'p50 within 2x WebSocket at 100 msg/s' },
-  { shape: 'long-poll-latency', needs: 'long-poll delivery with a cursor', target: 'p50 within 2x WebSocket at 100 msg/s' },
-  { shape: 'inbox-fanout-100', needs: "fan-out of messages to members' UserDOs and inbox sockets at /v1/inbox/ws", target: 'deliveries/s to 100 inboxes' },
 ];
 
 // ── HTTP and sockets ─────────────────────────────────────────────────────────────
@@ -70,20 +63,6 @@ async function http(method, path, { token, body, address } = {}) {
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 200)}`);
   return text ? JSON.parse(text) : null;
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
-async function pool(items, limit, fn) {
-  const results = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /** Opens a socket and resolves once the server's first frame (`ready`) arrives. */
@@ -179,8 +158,13 @@ async function socketUrl(room, users, userIdx, session = users[userIdx]) {
   if (room.target.server === 'baseline') {
     return `${BASELINE.replace('http', 'ws')}/${room.target.name}/${room.id}/ws?user=u${userIdx}&device=d${userIdx}`;
   }
+  return ticketUrl(`/v1/conversations/${room.id}/ws`, session);
+}
+
+/** A WebSocket URL of the service at `path`, with a fresh connect ticket of `session`'s device. */
+async function ticketUrl(path, session) {
   const { ticket } = await http('POST', '/v1/auth/tickets', { token: session.accessToken });
-  return `${SERVICE.replace('http', 'ws')}/v1/conversations/${room.id}/ws?ticket=${encodeURIComponent(ticket)}`;
+  return `${SERVICE.replace('http', 'ws')}${path}?ticket=${encodeURIComponent(ticket)}`;
 }
 
 async function openRoom(room, users) {
@@ -188,18 +172,6 @@ async function openRoom(room, users) {
 }
 
 // ── Measurement ──────────────────────────────────────────────────────────────────
-
-function percentiles(values) {
-  if (values.length === 0) return { p50: null, p95: null, p99: null };
-  const sorted = Float64Array.from(values).sort();
-  const at = (q) => round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))], 2);
-  return { p50: at(0.5), p95: at(0.95), p99: at(0.99) };
-}
-
-function round(value, digits = 1) {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
 
 /** CPU and memory of the runtime (its workerd) and of this load generator. */
 function snapshot(server) {
@@ -216,8 +188,6 @@ function usage(server, start, end) {
     runtimeRssMb: round(rssBytes(config[server].pids.runtime) / 2 ** 20),
   };
 }
-
-const delay = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ── Chat shapes ──────────────────────────────────────────────────────────────────
 
@@ -284,7 +254,7 @@ async function runChat(target, users, spec) {
   function sendOne(sender, roomSize) {
     // Unique across the whole run: a direct conversation is reused by later rounds, and a
     // repeated cmid would (rightly) be acked as a duplicate and not broadcast.
-    const cmid = `c${runId}-${++cmidCounter}`;
+    const cmid = nextCmid();
     const recorded = state.recording;
     sent.set(cmid, { at: performance.now(), sender: sender.key, recorded, pending: roomSize });
     if (recorded) {
@@ -515,10 +485,17 @@ function log(line) {
   process.stderr.write(`[bench] ${line}\n`);
 }
 
+/** What the shape modules (bench/shapes/) use of this process: the service, setup calls, sockets and samples. */
+const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, snapshot, usage, log, nextCmid, timeouts: TIMEOUTS };
+
 async function main() {
   const t0 = performance.now();
-  log(`registering ${PLAN.users} users`);
-  const users = await registerUsers(PLAN.users);
+  const streamSpecs = streamShapes(PLAN).filter((s) => selected(s.shape));
+  const inboxSpecs = inboxPhases(PLAN, config.quick).filter((s) => selected(s.shape));
+  // Each inbox needs a member of its own.
+  const userCount = Math.max(PLAN.users, streamSpecs.length > 0 ? STREAM_USERS : 0, inboxSpecs[0]?.members ?? 0);
+  log(`registering ${userCount} users`);
+  const users = await registerUsers(userCount);
   log(`registered in ${round((performance.now() - t0) / 1000)} s`);
 
   const rounds = [];
@@ -545,6 +522,26 @@ async function main() {
     }
   }
 
+  const streamRounds = [];
+  for (const spec of streamSpecs) {
+    for (let round = 0; round < PLAN.rounds; round++) {
+      const result = await runStreamLatency(harness, users, spec);
+      streamRounds.push(result);
+      const r = result.readers;
+      log(`${spec.shape.padEnd(17)} recv p50 ${spec.wire} ${r[spec.wire].recv.p50} ms, inbox socket ${r.inbox.recv.p50} ms, chat window ${r.websocket.recv.p50} ms, lost ${result.lost}`);
+    }
+  }
+  const streams = combineRounds(streamRounds);
+
+  const inboxRounds = [];
+  for (let round = 0; round < PLAN.rounds && inboxSpecs.length > 0; round++) {
+    for (const result of await runInboxFanout(harness, users, inboxSpecs, PLAN.maxMessages)) {
+      inboxRounds.push(result);
+      log(`${result.shape.padEnd(20)} ${result.msgsPerS} msg/s, ${result.deliveriesPerS} inbox deliveries/s, recv p50 ${result.recv.p50} ms, lost ${result.lost}`);
+    }
+  }
+  const inbox = combineRounds(inboxRounds);
+
   const idle = [];
   for (const target of TARGETS.filter((t) => t.name !== 'memory' && selected('idle'))) {
     const result = await runIdle(target, users);
@@ -552,7 +549,7 @@ async function main() {
     log(`idle             ${target.name.padEnd(8)} held ${result.held}/${result.attempted}, ${result.kbPerSocketIdle} KiB/socket, hibernated ${result.hibernated}`);
   }
 
-  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, idle, notMeasured: NOT_MEASURED_YET, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
+  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, streams, streamRounds, inbox, inboxRounds, idle, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
 }
 
 main().catch((err) => {

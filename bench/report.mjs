@@ -21,6 +21,19 @@ const CONTEXT = [
   { name: 'parallel msgs/s, service / sqlite', shape: /parallel$/, metric: (r) => r.msgsPerS, vs: 'sqlite' },
 ];
 
+/**
+ * The device event stream's HTTP wires against WebSocket delivery of the same messages in
+ * the same conversation at the same moment (bench/shapes/stream.mjs): the issue's target
+ * compares with the chat window's socket; the inbox socket (the same stream as SSE and
+ * long polling, over a WebSocket) tells the wire's share from the UserDO path's.
+ */
+const STREAM_TARGETS = [
+  { name: 'p50 delivery at 100 msg/s, SSE / chat-window WebSocket', shape: 'sse-latency', wire: 'sse', vs: 'websocket', atMost: 2 },
+  { name: 'p50 delivery at 100 msg/s, long poll / chat-window WebSocket', shape: 'long-poll-latency', wire: 'long-poll', vs: 'websocket', atMost: 2 },
+  { name: 'p50 delivery at 100 msg/s, SSE / inbox WebSocket', shape: 'sse-latency', wire: 'sse', vs: 'inbox' },
+  { name: 'p50 delivery at 100 msg/s, long poll / inbox WebSocket', shape: 'long-poll-latency', wire: 'long-poll', vs: 'inbox' },
+];
+
 const IDLE_TARGET = 10_000;
 
 function find(rows, shape, target) {
@@ -33,6 +46,10 @@ function ratio(rows, spec) {
   if (!service || !base) return null;
   const a = spec.metric(service);
   const b = spec.metric(base);
+  return ratioOf(spec, a, b);
+}
+
+function ratioOf(spec, a, b) {
   if (a === null || b === null || b === 0) return null;
   const value = Math.round((a / b) * 100) / 100;
   const met = spec.atLeast !== undefined ? value >= spec.atLeast : spec.atMost !== undefined ? value <= spec.atMost : null;
@@ -40,8 +57,42 @@ function ratio(rows, spec) {
   return { name: spec.name, service: a, baseline: b, ratio: value, goal, met };
 }
 
+/**
+ * Send→receive includes the send itself, the same for every reader: when the sender's
+ * acks fall behind (a congested send path, a loaded machine), every reader's latency is
+ * mostly that queue and the ratio tends to 1 whatever the wire. Such a run is not judged.
+ */
+const STREAM_CONGESTED_ACK_P50_MS = 50;
+
+function streamRatio(streams, spec) {
+  const row = streams.find((r) => r.shape === spec.shape);
+  if (!row) return null;
+  const result = ratioOf(spec, row.readers[spec.wire].recv.p50, row.readers[spec.vs].recv.p50);
+  const congested = row.msgsPerS < 0.9 * row.rate || row.ack.p50 === null || row.ack.p50 > STREAM_CONGESTED_ACK_P50_MS;
+  if (!result || !congested || result.met === null) return result;
+  return { ...result, name: `${spec.name} (not judged: send path congested, send→ack p50 ${row.ack.p50} ms at ${row.msgsPerS} msg/s)`, met: null };
+}
+
+/**
+ * Inbox fan-out against the chat windows' fan-out of the same run: deliveries/s to 100
+ * inbox sockets (every member's UserDO queues and pushes each message) against
+ * deliveries/s to 100 chat-window sockets of one conversation (`group 100 max`), both
+ * at max rate with 2 senders and 16 sends in flight each. Informational: no target. Full
+ * runs only: a quick run's inbox group has 20 members.
+ */
+function inboxRatio(load) {
+  const inbox = load.inbox.find((r) => r.shape.endsWith(' max') && r.inboxes === 100);
+  const chat = find(load.chat, 'group 100 max', 'service');
+  if (!inbox || !chat) return null;
+  return ratioOf({ name: 'group 100 deliveries/s at max rate, inbox sockets / chat windows' }, inbox.deliveriesPerS, chat.deliveriesPerS);
+}
+
 export function buildReport({ load, ...meta }) {
-  const ratios = [...TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec)).filter(Boolean);
+  const ratios = [
+    ...[...TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec)),
+    ...STREAM_TARGETS.map((spec) => streamRatio(load.streams, spec)),
+    inboxRatio(load),
+  ].filter(Boolean);
   const idle = load.idle.find((r) => r.target === 'service');
   if (idle) {
     ratios.push({
@@ -54,7 +105,7 @@ export function buildReport({ load, ...meta }) {
       met: load.plan.idle >= IDLE_TARGET ? idle.held >= IDLE_TARGET : null,
     });
   }
-  return { ...meta, plan: load.plan, loadSeconds: load.loadSeconds, ratios, chat: load.chat, history: load.history, idle: load.idle, notMeasured: load.notMeasured };
+  return { ...meta, plan: load.plan, loadSeconds: load.loadSeconds, ratios, chat: load.chat, history: load.history, streams: load.streams, inbox: load.inbox, idle: load.idle, streamRounds: load.streamRounds, inboxRounds: load.inboxRounds };
 }
 
 // ── Text and Markdown tables ─────────────────────────────────────────────────────
@@ -67,11 +118,27 @@ function chatRows(report) {
 }
 const CHAT_HEAD = ['shape', 'target', 'sockets', 'msgs/s', 'deliveries/s', 'ack p50/95/99 ms', 'recv p50/95/99 ms', 'runtime cpu', 'proxy cpu', 'load cpu', 'rss MB', 'lost'];
 
-const RATIO_HEAD = ['ratio', 'service', 'baseline', 'ratio', 'target', 'verdict'];
+const RATIO_HEAD = ['ratio', 'measured', 'against', 'ratio', 'target', 'verdict'];
 const ratioRows = (report) => report.ratios.map((r) => [r.name, r.service, r.baseline ?? '–', r.ratio ?? '–', r.goal || '–', verdict(r.met)]);
 
 const HISTORY_HEAD = ['target', 'pages', 'events/s', 'page p50/95/99 ms', 'runtime cpu'];
 const historyRows = (report) => report.history.map((r) => [r.target, r.pages, r.eventsPerS, lat(r.page), r.runtimeCpu]);
+
+const STREAM_HEAD = ['shape', 'reader', 'deliveries/s', 'recv p50/95/99 ms', 'lost'];
+const WIRE_LABELS = { websocket: 'chat-window WebSocket', inbox: 'inbox WebSocket', sse: 'SSE', 'long-poll': 'long poll' };
+const streamRows = (report) =>
+  report.streams.flatMap((r) => Object.entries(r.readers).map(([wire, x]) => [r.shape, WIRE_LABELS[wire] ?? wire, x.deliveriesPerS, lat(x.recv), x.lost]));
+const streamNotes = (report) =>
+  report.streams.map((r) => {
+    const usage = `${r.shape}: ${r.messages} messages measured at ${r.msgsPerS} msg/s, send→ack ${lat(r.ack)} ms, runtime cpu ${r.runtimeCpu}, load cpu ${r.loadCpu}, duplicates ${r.duplicates}${r.wireEnded ? `, ${r.wire} ended early: ${r.wireEnded}` : ''}.`;
+    const p = r.repoll;
+    if (!p) return usage;
+    return `${usage} Re-polls: ${p.pollsPerS} polls/s, ${p.eventsPerPoll} events/poll, poll answered in ${lat(p.pollMs)} ms, client gap answer→next poll ${lat(p.gapMs)} ms; ${Math.round((p.inGapShare ?? 0) * 100)}% of messages were sent before the poll that carried them left (recv ${lat(p.recvInGap)} ms) vs sent while it waited (recv ${lat(p.recvHeld)} ms).`;
+  });
+
+const INBOX_HEAD = ['shape', 'inboxes', 'msgs/s', 'inbox deliveries/s', 'ack p50/95/99 ms', 'inbox recv p50/95/99 ms', 'runtime cpu', 'load cpu', 'rss MB', 'drain s', 'lost', 'missing', 'repeated'];
+const inboxRows = (report) =>
+  report.inbox.map((r) => [r.shape, r.inboxes, r.msgsPerS, r.deliveriesPerS, lat(r.ack), lat(r.recv), r.runtimeCpu, r.loadCpu, r.runtimeRssMb, r.drainS, r.lost, r.missing, r.repeated]);
 
 const IDLE_HEAD = ['target', 'sockets', 'held after idle', 'runtime alive', 'first connect error', 'hibernated', 'connects/s', 'wake + broadcast ms', 'runtime rss before → connected → idle MB', 'runtime KiB/socket', 'proxy KiB/socket'];
 const idleRows = (report) =>
@@ -88,18 +155,18 @@ function mdTable(head, rows) {
 }
 
 export function renderTable(report) {
+  // `--only` runs leave most sections empty: print the ones that have rows.
+  const sections = [
+    [CHAT_HEAD, chatRows(report)],
+    [HISTORY_HEAD, historyRows(report)],
+    [STREAM_HEAD, streamRows(report), streamNotes(report)],
+    [INBOX_HEAD, inboxRows(report)],
+    [IDLE_HEAD, idleRows(report)],
+    [RATIO_HEAD, ratioRows(report)],
+  ].filter(([, rows]) => rows.length > 0);
   return [
     `Benchmark ${report.quick ? '(quick) ' : ''}${report.startedAt} on ${report.machine.cores} x ${report.machine.cpu}`,
-    '',
-    textTable(CHAT_HEAD, chatRows(report)),
-    '',
-    textTable(HISTORY_HEAD, historyRows(report)),
-    '',
-    textTable(IDLE_HEAD, idleRows(report)),
-    '',
-    textTable(RATIO_HEAD, ratioRows(report)),
-    '',
-    `Not measured yet: ${report.notMeasured.map((n) => `${n.shape} (needs ${n.needs})`).join('; ')}`,
+    ...sections.flatMap(([head, rows, notes = []]) => ['', textTable(head, rows), ...notes]),
   ].join('\n');
 }
 
@@ -127,13 +194,19 @@ function markdown(report) {
     '',
     mdTable(HISTORY_HEAD, historyRows(report)),
     '',
+    '### SSE and long-poll delivery (one group: a sender, and a reader on each wire)',
+    '',
+    mdTable(STREAM_HEAD, streamRows(report)),
+    '',
+    ...streamNotes(report).map((n) => `- ${n}`),
+    '',
+    '### Fan-out to 100 inbox sockets',
+    '',
+    mdTable(INBOX_HEAD, inboxRows(report)),
+    '',
     '### Idle capacity',
     '',
     mdTable(IDLE_HEAD, idleRows(report)),
-    '',
-    '### Not measured yet',
-    '',
-    ...report.notMeasured.map((n) => `- \`${n.shape}\`: needs ${n.needs}; target: ${n.target}.`),
   ].join('\n');
 }
 
@@ -148,7 +221,7 @@ export function rewriteBenchmarksDoc(path, report) {
 
 // ── The chart ────────────────────────────────────────────────────────────────────
 
-const COLORS = { service: '#d9480f', sqlite: '#1c7ed6', memory: '#868e96' };
+const COLORS = { service: '#d9480f', sqlite: '#1c7ed6', memory: '#868e96', websocket: '#d9480f', inbox: '#f08c00', sse: '#2f9e44', 'long-poll': '#7048e8' };
 const LABELS = { service: 'service', sqlite: 'SQLite baseline', memory: 'no-storage baseline' };
 
 function esc(text) {
@@ -169,7 +242,7 @@ function barPanel({ x, y, width, title, groups, unit }) {
     for (const bar of group.bars) {
       const w = bar.value === null ? 0 : Math.max(1, (bar.value / max) * plotW);
       parts.push(`<rect x="${x + labelW}" y="${cy}" width="${w.toFixed(1)}" height="${barH - 2}" fill="${COLORS[bar.target]}"/>`);
-      parts.push(`<text x="${x + labelW + w + 4}" y="${cy + barH - 4}" font-size="10">${bar.value === null ? '–' : esc(bar.value)}${unit}</text>`);
+      parts.push(`<text x="${x + labelW + w + 4}" y="${cy + barH - 4}" font-size="10">${bar.value === null ? '–' : esc(bar.value)}${unit}${bar.label ? ` ${esc(bar.label)}` : ''}</text>`);
       cy += barH;
     }
     cy += gap;
@@ -194,7 +267,16 @@ export function renderSvg(report) {
   const rateShape = shapes.find((s) => s.includes('/s'));
   const latency = barPanel({ x: 20, y: latencyTop, width: width / 2 - 20, title: `p50 send→receive at ${rateShape ?? ''} (ms)`, groups: rateShape ? bars((r) => r.recv.p50, [rateShape]) : [], unit: ' ms' });
   const latency99 = barPanel({ x: width / 2 + 10, y: latencyTop, width: width / 2 - 20, title: `p99 send→receive at ${rateShape ?? ''} (ms)`, groups: rateShape ? bars((r) => r.recv.p99, [rateShape]) : [], unit: ' ms' });
-  const height = Math.max(latency.bottom, latency99.bottom) + 20;
+  // Each wire's bar is labelled: the legend above names the targets of the chat shapes.
+  const wires = barPanel({
+    x: 20,
+    y: Math.max(latency.bottom, latency99.bottom) + 20,
+    width: width - 40,
+    title: 'p50 delivery at 100 msg/s by wire, same messages (service) (ms)',
+    groups: report.streams.map((r) => ({ label: r.shape, bars: Object.entries(r.readers).map(([wire, x]) => ({ target: wire, value: x.recv.p50, label: WIRE_LABELS[wire] ?? wire })) })),
+    unit: ' ms',
+  });
+  const height = (report.streams.length > 0 ? wires.bottom : Math.max(latency.bottom, latency99.bottom)) + 20;
   const legend = ['service', 'sqlite', 'memory']
     .map((t, i) => `<rect x="${20 + i * 200}" y="34" width="12" height="12" fill="${COLORS[t]}"/><text x="${36 + i * 200}" y="44">${LABELS[t]}</text>`)
     .join('\n');
@@ -206,6 +288,7 @@ ${throughput.svg}
 ${deliveries.svg}
 ${latency.svg}
 ${latency99.svg}
+${report.streams.length > 0 ? wires.svg : ''}
 </svg>
 `;
 }
