@@ -29,9 +29,11 @@ export const FANOUT = {
   /** Bound on passes per drain, so one drain cannot run forever under constant load. */
   maxPasses: 50,
   /**
-   * Back-to-back passes start at least this far apart, so a busy conversation sends each
-   * member one call per interval carrying everything accepted meanwhile, rather than one
-   * call per message. An idle conversation's first pass starts at once.
+   * Under load (the last pass carried more than one event), back-to-back passes start at
+   * least this far apart, so a busy conversation sends each member one call per interval
+   * carrying everything accepted meanwhile, rather than one call per message. While each
+   * pass carries one event, messages come slower than passes could run, and waiting would
+   * only add latency to the inbox feed: then only the per-member spacing applies.
    */
   minPassIntervalMs: 20,
   /**
@@ -43,9 +45,10 @@ export const FANOUT = {
   passIntervalPerMemberMs: 2,
 } as const;
 
-/** How far apart back-to-back passes start for a conversation of `members`. */
-export function passIntervalMs(members: number): number {
-  return Math.max(FANOUT.minPassIntervalMs, members * FANOUT.passIntervalPerMemberMs);
+/** How far apart back-to-back passes start for a conversation of `members`, after a pass that carried `carried` events. */
+export function passIntervalMs(members: number, carried: number): number {
+  const spacing = members * FANOUT.passIntervalPerMemberMs;
+  return carried > 1 ? Math.max(FANOUT.minPassIntervalMs, spacing) : spacing;
 }
 
 /** FANOUT_ON_WRITE_MAX_MEMBERS, or the default when unset or not a positive integer. */
@@ -94,17 +97,20 @@ export interface FanoutTarget {
 /** Runs fan-out passes until nothing due is left (or FANOUT.maxPasses). */
 export async function drain(target: FanoutTarget): Promise<void> {
   let lastPassAt = 0;
+  let carried = 0;
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
-    const wait = lastPassAt + passIntervalMs(target.members().length) - Date.now();
+    const wait = lastPassAt + passIntervalMs(target.members().length, carried) - Date.now();
     if (pass > 0 && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
     lastPassAt = Date.now();
     const members = target.members();
     const onWrite = members.length <= target.maxMembersOnWrite;
-    const progressed = (onWrite ? await sendEvents(target, members) : await sendHint(target, members)) | (await catchUpLagging(target, members));
-    if (!progressed) return;
+    carried = onWrite ? await sendEvents(target, members) : await sendHint(target, members);
+    const caughtUp = await catchUpLagging(target, members);
+    if (carried === 0 && !caughtUp) return;
   }
 }
 
+/** Sends the events after the watermark to every member; returns how many events (0: none were due). */
 async function sendEvents(target: FanoutTarget, members: string[]): Promise<number> {
   const { sql } = target;
   const { doneSeq } = state(sql);
@@ -120,7 +126,7 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   results.forEach((result, i) => {
     if (result.status === 'rejected') postpone(sql, recipients[i]!, doneSeq, 0, now, result.reason);
   });
-  return 1;
+  return events.length;
 }
 
 async function sendHint(target: FanoutTarget, members: string[]): Promise<number> {

@@ -4,7 +4,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { createDirect, createGroup, json, openWindow } from './helpers.js';
 import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helpers.js';
 import type { ConversationSummary, Session } from '../../src/protocol/index.js';
-import { FANOUT } from '../../src/conversation/fanout.js';
+import { FANOUT, passIntervalMs } from '../../src/conversation/fanout.js';
 import { serviceUser } from './abuse-helpers.js';
 
 const list = async (s: Session): Promise<ConversationSummary[]> => (await json('/v1/conversations', { token: s.accessToken }, 200)).conversations;
@@ -112,5 +112,16 @@ describe('fan-out on read above the threshold', () => {
     bobInbox.close();
     bigWindow.close();
     smallWindow.close();
+  });
+});
+
+describe('fan-out pass spacing', () => {
+  it('batches under load (20 ms floor), but a pass carrying one event is followed as soon as the per-member budget allows', () => {
+    expect(passIntervalMs(2, 1)).toBe(2 * FANOUT.passIntervalPerMemberMs);
+    expect(passIntervalMs(2, 5)).toBe(FANOUT.minPassIntervalMs);
+    expect(passIntervalMs(100, 1)).toBe(100 * FANOUT.passIntervalPerMemberMs);
+    expect(passIntervalMs(100, 40)).toBe(100 * FANOUT.passIntervalPerMemberMs);
+    // Whatever the rate, a conversation's members get at most one call per member per 2 ms of passes.
+    for (const members of [2, 10, 50, 100]) for (const carried of [0, 1, 2, 100]) expect(passIntervalMs(members, carried)).toBeGreaterThanOrEqual(members * FANOUT.passIntervalPerMemberMs);
   });
 });
