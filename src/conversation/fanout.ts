@@ -29,11 +29,12 @@ export const FANOUT = {
   /** Bound on passes per drain, so one drain cannot run forever under constant load. */
   maxPasses: 50,
   /**
-   * Under load (the last pass carried more than one event), back-to-back passes start at
-   * least this far apart, so a busy conversation sends each member one call per interval
-   * carrying everything accepted meanwhile, rather than one call per message. While each
-   * pass carries one event, messages come slower than passes could run, and waiting would
-   * only add latency to the inbox feed: then only the per-member spacing applies.
+   * Under load (events accepted faster than one per per-member spacing), back-to-back
+   * passes start at least this far apart, so a busy conversation sends each member one
+   * call per interval carrying everything accepted meanwhile, rather than one call per
+   * message. Below that rate waiting would batch nothing and only delay the inbox feed:
+   * then only the per-member spacing applies. Judged by rate, not by a pass's size
+   * alone, so a pass that caught two events after a pause does not keep passes slow.
    */
   minPassIntervalMs: 20,
   /**
@@ -45,10 +46,14 @@ export const FANOUT = {
   passIntervalPerMemberMs: 2,
 } as const;
 
-/** How far apart back-to-back passes start for a conversation of `members`, after a pass that carried `carried` events. */
-export function passIntervalMs(members: number, carried: number): number {
+/**
+ * How far apart back-to-back passes start for a conversation of `members`, after a pass
+ * that carried `carried` events accepted over the `windowMs` since the pass before it.
+ */
+export function passIntervalMs(members: number, carried: number, windowMs: number): number {
   const spacing = members * FANOUT.passIntervalPerMemberMs;
-  return carried > 1 ? Math.max(FANOUT.minPassIntervalMs, spacing) : spacing;
+  const busy = carried > 1 && carried * spacing > windowMs;
+  return busy ? Math.max(FANOUT.minPassIntervalMs, spacing) : spacing;
 }
 
 /** FANOUT_ON_WRITE_MAX_MEMBERS, or the default when unset or not a positive integer. */
@@ -97,10 +102,12 @@ export interface FanoutTarget {
 /** Runs fan-out passes until nothing due is left (or FANOUT.maxPasses). */
 export async function drain(target: FanoutTarget): Promise<void> {
   let lastPassAt = 0;
+  let windowMs = 0;
   let carried = 0;
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
-    const wait = lastPassAt + passIntervalMs(target.members().length, carried) - Date.now();
+    const wait = lastPassAt + passIntervalMs(target.members().length, carried, windowMs) - Date.now();
     if (pass > 0 && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    windowMs = pass > 0 ? Date.now() - lastPassAt : 0;
     lastPassAt = Date.now();
     const members = target.members();
     const onWrite = members.length <= target.maxMembersOnWrite;

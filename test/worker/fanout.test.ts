@@ -116,12 +116,20 @@ describe('fan-out on read above the threshold', () => {
 });
 
 describe('fan-out pass spacing', () => {
-  it('batches under load (20 ms floor), but a pass carrying one event is followed as soon as the per-member budget allows', () => {
-    expect(passIntervalMs(2, 1)).toBe(2 * FANOUT.passIntervalPerMemberMs);
-    expect(passIntervalMs(2, 5)).toBe(FANOUT.minPassIntervalMs);
-    expect(passIntervalMs(100, 1)).toBe(100 * FANOUT.passIntervalPerMemberMs);
-    expect(passIntervalMs(100, 40)).toBe(100 * FANOUT.passIntervalPerMemberMs);
-    // Whatever the rate, a conversation's members get at most one call per member per 2 ms of passes.
-    for (const members of [2, 10, 50, 100]) for (const carried of [0, 1, 2, 100]) expect(passIntervalMs(members, carried)).toBeGreaterThanOrEqual(members * FANOUT.passIntervalPerMemberMs);
+  it('batches under load (20 ms floor), but at low rates follows a pass as soon as the per-member budget allows', () => {
+    const spacing = 2 * FANOUT.passIntervalPerMemberMs;
+    // 100 msg/s in a direct conversation: one event per pass, or two caught after a 20 ms pause.
+    expect(passIntervalMs(2, 1, 10)).toBe(spacing);
+    expect(passIntervalMs(2, 2, FANOUT.minPassIntervalMs)).toBe(spacing);
+    // 1,000 msg/s: 20 events over the last 20 ms.
+    expect(passIntervalMs(2, 20, 20)).toBe(FANOUT.minPassIntervalMs);
+    // A first pass that finds a backlog (after an eviction, from the alarm) is load.
+    expect(passIntervalMs(2, 5, 0)).toBe(FANOUT.minPassIntervalMs);
+    expect(passIntervalMs(100, 1, 0)).toBe(100 * FANOUT.passIntervalPerMemberMs);
+    expect(passIntervalMs(100, 40, 200)).toBe(100 * FANOUT.passIntervalPerMemberMs);
+    // Whatever the rate, members get at most one call per 2 ms per member of passes.
+    for (const members of [2, 10, 50, 100]) {
+      for (const carried of [0, 1, 2, 100]) expect(passIntervalMs(members, carried, 5)).toBeGreaterThanOrEqual(members * FANOUT.passIntervalPerMemberMs);
+    }
   });
 });
