@@ -79,6 +79,8 @@ interface Meta {
   kind: ConversationKind;
   title: string | null;
   createdAt: number;
+  /** End-to-end encrypted: the server never inspects content (no filter, no search). */
+  encrypted: boolean;
 }
 
 /** Kept in each socket's attachment, so it survives hibernation. */
@@ -118,6 +120,10 @@ export class ConversationDO extends DurableObject<Env> {
   private readonly senderWindows: SenderWindows;
   /** Leases being fetched, per user, so concurrent sends share one request. */
   private readonly leasing = new Map<string, Promise<void>>();
+  /** The content filter, built from the environment once per instance. */
+  private filterConfig: FilterConfig | null = null;
+  /** Attachments already read (see `attachmentOf`). */
+  private readonly attachments = new WeakMap<WebSocket, SocketAttachment>();
   /** Each socket's frames are handled one after another, so an awaited lease keeps their order. */
   private readonly socketQueues = new Map<WebSocket, Promise<void>>();
   /** Read-receipt updates per device (memory only: an eviction forgets, which only lets a few more through). */
@@ -257,11 +263,12 @@ export class ConversationDO extends DurableObject<Env> {
   async setBlock(blockerId: string, blockedId: string, on: boolean): Promise<void> {
     blocks.set(this.sql, blockerId, blockedId, on);
     for (const ws of this.ctx.getWebSockets(userTag(blockerId))) {
-      const attachment = ws.deserializeAttachment() as SocketAttachment;
+      const attachment = this.attachmentOf(ws);
+      if (!attachment) continue;
       const blocked = new Set(attachment.blocked);
       if (on) blocked.add(blockedId);
       else blocked.delete(blockedId);
-      ws.serializeAttachment({ ...attachment, blocked: [...blocked] } satisfies SocketAttachment);
+      this.attach(ws, { ...attachment, blocked: [...blocked] });
     }
   }
 
@@ -269,8 +276,7 @@ export class ConversationDO extends DurableObject<Env> {
   async closeDevice(userId: string, deviceId: string): Promise<number> {
     let closed = 0;
     for (const ws of this.ctx.getWebSockets(userTag(userId))) {
-      const attachment = ws.deserializeAttachment() as SocketAttachment | null;
-      if (attachment?.deviceId !== deviceId) continue;
+      if (this.attachmentOf(ws)?.deviceId !== deviceId) continue;
       closeQuietly(ws, CLOSE_CODES.deviceRevoked, 'This device has been signed out.');
       closed++;
     }
@@ -424,7 +430,7 @@ export class ConversationDO extends DurableObject<Env> {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(userId)]);
-    server.serializeAttachment({ userId, deviceId, tier: identity.tier, blocked } satisfies SocketAttachment);
+    this.attach(server, { userId, deviceId, tier: identity.tier, blocked });
     // Events waiting to be batched go out first: `ready` says how far this socket is.
     this.batcher.flush();
     sendFrame(server, { type: 'ready', conversationId: meta.id, userId, deviceId, lastSeq: log.lastSeq(this.sql) });
@@ -454,7 +460,7 @@ export class ConversationDO extends DurableObject<Env> {
       return;
     }
     const frame = parsed.frame;
-    const attachment = ws.deserializeAttachment() as SocketAttachment;
+    const attachment = this.attachmentOf(ws)!;
     // Only who and which device: the rest of the attachment (tier, blocks) must never be stored as an author.
     const identity: Identity = { userId: attachment.userId, deviceId: attachment.deviceId };
     const { tier } = attachment;
@@ -497,7 +503,7 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    const identity = ws.deserializeAttachment() as SocketAttachment | null;
+    const identity = this.attachmentOf(ws);
     if (identity && this.typing.forget(identity.userId, identity.deviceId)) this.broadcastTyping(identity.userId, identity.deviceId, 'stop', ws);
     answerClose(ws, code, reason);
   }
@@ -536,11 +542,18 @@ export class ConversationDO extends DurableObject<Env> {
       throw new AppError('rate_limited', 'Too many messages across your conversations; wait before sending more.', { retryAfterMs: token.retryAfterMs });
     }
     const replyTo = replyToSeq === undefined ? {} : { replyTo: { seq: replyToSeq } };
-    const event = this.transaction(() => {
-      const appended = log.append(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored, ...replyTo });
-      media.markReferenced(this.sql, stored, appended.seq);
+    const write = () => {
+      const appended = log.appendUnlessSent(this.sql, { type: 'message', ts: Date.now(), author: identity, cmid, content: stored, ...replyTo });
+      if (appended) media.markReferenced(this.sql, stored, appended.seq);
       return appended;
-    });
+    };
+    // A text message is one statement, atomic by itself; media adds the references' rows.
+    const event = mediaIdsOf(stored).length > 0 ? this.transaction(write) : write();
+    if (!event) {
+      // A resend that passed every check again: the first send's ack, and the token back.
+      this.allowance.refund(identity.userId);
+      return log.findAckByCmid(this.sql, identity.userId, cmid)!;
+    }
     this.senderWindows.record(identity.userId, event.ts);
     // Search indexing is not here: the fan-out pass indexes in batches (search.catchUp).
     if (event.type === 'message') this.broadcast([lifecycle.renderNew(this.sql, event)]);
@@ -548,15 +561,29 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   /**
-   * Every check of a send but the allowance: membership, idempotency (returns the earlier
-   * ack), blocks, the per-conversation limit, the content filter, the reply target and
-   * media references. Run before a lease is asked for too, so a send refused anyway never
-   * costs one; `accept` runs it again because a lease wait lets other work interleave.
+   * Every check of a send but the allowance: membership, blocks, the per-conversation
+   * limit, the content filter, the reply target and media references. Run before a lease
+   * is asked for too, so a send refused anyway never costs one; `accept` runs it again
+   * because a lease wait lets other work interleave.
+   *
+   * Idempotency: a resend of a stored message gets the first send's ack even when a check
+   * would refuse it now (over the limit, say), so a refusal first looks the cmid up and
+   * returns that ack. A send that passes learns whether it is a resend from its insert
+   * (`log.appendUnlessSent`), which spares every new send a look-up.
    */
   private precheck(identity: Identity, tier: Tier, cmid: string, content: MessageContent, replyToSeq?: number): Ack | null {
     this.requireMember(identity.userId);
-    const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
-    if (existing) return existing;
+    try {
+      this.checkSend(identity, tier, content, replyToSeq);
+      return null;
+    } catch (err) {
+      const existing = log.findAckByCmid(this.sql, identity.userId, cmid);
+      if (existing) return existing;
+      throw err;
+    }
+  }
+
+  private checkSend(identity: Identity, tier: Tier, content: MessageContent, replyToSeq?: number): void {
     this.assertMayMessage(identity.userId);
     const perConversation = this.senderWindows.decide(identity.userId, messageRules(tier, this.env).conversationMessages, Date.now());
     if (!perConversation.allowed) {
@@ -567,7 +594,6 @@ export class ConversationDO extends DurableObject<Env> {
     if (filter && text !== null) assertAcceptable(text, filter, this.allowance.repeated(identity.userId));
     if (replyToSeq !== undefined) lifecycle.checkReplyTarget(this.sql, replyToSeq);
     media.resolve(this.sql, identity.userId, content);
-    return null;
   }
 
   /**
@@ -618,7 +644,9 @@ export class ConversationDO extends DurableObject<Env> {
 
   /** The content filter for this conversation, or null when it is end-to-end encrypted (ciphertext is never inspected). */
   private filter(): FilterConfig | null {
-    return search.isEncrypted(this.sql) ? null : filterConfig(this.env);
+    if (this.requireMeta().encrypted) return null;
+    this.filterConfig ??= filterConfig(this.env);
+    return this.filterConfig;
   }
 
   /** In a direct conversation, a user the other member blocked may not send. */
@@ -629,7 +657,7 @@ export class ConversationDO extends DurableObject<Env> {
 
   /** Whether `viewer`'s window should not show `subjectId`'s typing or presence. */
   private hides(ws: WebSocket, subjectId: string): boolean {
-    const attachment = ws.deserializeAttachment() as SocketAttachment | null;
+    const attachment = this.attachmentOf(ws);
     return !!attachment && (attachment.blocked.includes(subjectId) || blocks.has(this.sql, attachment.userId, subjectId));
   }
 
@@ -902,6 +930,25 @@ export class ConversationDO extends DurableObject<Env> {
 
   // ── State helpers ────────────────────────────────────────────────────────────
 
+  /**
+   * A socket's attachment, deserialised once per socket and instance: every frame needs it,
+   * and a structured-clone read per frame was a visible part of a message's cost.
+   */
+  private attachmentOf(ws: WebSocket): SocketAttachment | null {
+    let attachment = this.attachments.get(ws);
+    if (!attachment) {
+      attachment = (ws.deserializeAttachment() as SocketAttachment | null) ?? undefined;
+      if (attachment) this.attachments.set(ws, attachment);
+    }
+    return attachment ?? null;
+  }
+
+  /** Stores a socket's attachment (it survives hibernation) and keeps the copy in memory. */
+  private attach(ws: WebSocket, attachment: SocketAttachment): void {
+    ws.serializeAttachment(attachment);
+    this.attachments.set(ws, attachment);
+  }
+
   private loadMeta(): Meta | null {
     if (this.meta) return this.meta;
     const rows = this.sql.exec<{ key: string; value: string }>('SELECT key, value FROM meta').toArray();
@@ -912,6 +959,7 @@ export class ConversationDO extends DurableObject<Env> {
       kind: map.get('kind') as ConversationKind,
       title: map.get('title') ?? null,
       createdAt: Number(map.get('created_at')),
+      encrypted: map.get('e2e') === '1',
     };
     return this.meta;
   }

@@ -146,6 +146,12 @@ export class SendAllowance {
     return { kind: 'ok' };
   }
 
+  /** Gives back a send taken for a message that turned out to be a resend (nothing stored). */
+  refund(userId: string): void {
+    const lease = this.leases.get(userId);
+    if (lease && lease.deniedUntil === 0) lease.tokens++;
+  }
+
   repeated(userId: string): ReadonlySet<string> {
     return this.leases.get(userId)?.repeated ?? new Set();
   }

@@ -44,11 +44,24 @@ export function forgetLastSeq(sql: SqlStorage): void {
 
 /** Appends an event with seq = last + 1. Synchronous, so nothing can interleave. */
 export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
+  return insert(sql, event, '')!;
+}
+
+/**
+ * Appends a sent event unless its sender already stored one with the same cmid: the
+ * unique (sender, cmid) index decides, so a new send costs no look-up first. Null when
+ * it was a resend (`findAckByCmid` then has the first one's ack).
+ */
+export function appendUnlessSent(sql: SqlStorage, event: NewEvent & { cmid: string }): ConversationEvent | null {
+  return insert(sql, event, 'ON CONFLICT DO NOTHING');
+}
+
+function insert(sql: SqlStorage, event: NewEvent, onConflict: string): ConversationEvent | null {
   const { type, ts, author, ...rest } = event;
   const cmid = 'cmid' in rest ? rest.cmid : null;
   const seq = lastSeq(sql) + 1;
-  sql.exec(
-    'INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, ?, ?, ?, ?, ?, ?)',
+  const written = sql.exec(
+    `INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
     seq,
     type,
     ts,
@@ -56,7 +69,8 @@ export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
     author.deviceId,
     cmid,
     JSON.stringify(rest),
-  );
+  ).rowsWritten;
+  if (written === 0) return null;
   lastSeqs.set(sql, seq);
   return { ...event, seq } as ConversationEvent;
 }

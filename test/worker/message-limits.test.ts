@@ -176,4 +176,29 @@ describe('message limits', () => {
     await travel(alice.user.id, [id], 61_000);
     expect((await send(alice, id, 'after the window')).status).toBe(201);
   });
+
+  it('a resend is acked as the first send even over the limit, and spends none of the allowance', async () => {
+    const fresh = await registerUser('fresh');
+    const bob = await registerUser('bob');
+    const id = await createGroup(fresh, [bob]);
+    const path = `/v1/conversations/${id}/messages`;
+    const post = (cmid: string) => call(path, { token: fresh.accessToken, body: { cmid, content: { type: 'text', text: `text of ${cmid}` } } });
+    const first = await (await post('resend-first')).json<{ seq: number }>();
+    // Resent more times than the whole per-user limit: every one is the first ack, nothing stored twice.
+    for (let i = 0; i < TIER_LIMITS.new.userMessages.limit + 5; i++) {
+      const again = await post('resend-first');
+      expect(again.status).toBe(200);
+      expect(await again.json()).toMatchObject({ seq: first.seq, duplicate: true });
+    }
+    // So the rest of the per-conversation limit is still there for new messages.
+    const limit = TIER_LIMITS.new.conversationMessages.limit;
+    for (let i = 1; i < limit; i++) expect((await post(`new-message-${i}`)).status).toBe(201);
+    const over = await post('one-too-many');
+    expect(over.status).toBe(429);
+    // Over the limit now, yet a resend of a stored message still gets its ack.
+    const late = await post('resend-first');
+    expect(late.status).toBe(200);
+    expect(await late.json()).toMatchObject({ seq: first.seq, duplicate: true });
+    expect(await storedBy(id, fresh.user.id)).toBe(limit);
+  });
 });
