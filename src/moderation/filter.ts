@@ -47,7 +47,10 @@ export function normalise(text: string): string {
  * path is synchronous, so no SubtleCrypto; a collision only makes a text look repeated.
  */
 export function textHash(text: string): string {
-  const s = normalise(text);
+  return hashNormalised(normalise(text));
+}
+
+function hashNormalised(s: string): string {
   let h1 = 0xdeadbeef;
   let h2 = 0x41c6ce57;
   for (let i = 0; i < s.length; i++) {
@@ -78,23 +81,36 @@ const LINK = /\b(?:https?:\/\/|www\.)\S/giu;
  */
 export function assertAcceptable(text: string, config: FilterConfig, repeated: ReadonlySet<string>): void {
   const normal = normalise(text);
-  for (const term of config.blockedTerms) {
-    const t = normalise(term);
-    if (t && new RegExp(`(^|[^\\p{L}\\p{N}])${escapeRegExp(t)}($|[^\\p{L}\\p{N}])`, 'u').test(normal)) {
-      throw new AppError('content_rejected', 'This message contains a blocked term.', { rule: 'blocked_term' });
-    }
+  if (blockedTermsPattern(config)?.test(normal)) {
+    throw new AppError('content_rejected', 'This message contains a blocked term.', { rule: 'blocked_term' });
   }
   const links = normal.match(LINK)?.length ?? 0;
   if (links > config.maxLinks) {
     throw new AppError('content_rejected', `Messages may contain at most ${config.maxLinks} links.`, { rule: 'too_many_links' });
   }
-  if (isRepeatCandidate(text, config) && repeated.has(textHash(text))) {
+  if (repeated.size > 0 && normal.length >= config.repeat.minLength && repeated.has(hashNormalised(normal))) {
     throw new AppError(
       'content_rejected',
       `The same text may go to at most ${config.repeat.maxConversations} conversations in ${config.repeat.windowMs / 60_000} minutes.`,
       { rule: 'repeated_text' },
     );
   }
+}
+
+const patterns = new WeakMap<FilterConfig, RegExp | null>();
+
+/**
+ * Every blocked term as whole words, in one expression compiled once per config: a
+ * pattern per term per message was a visible part of a send's cost.
+ */
+function blockedTermsPattern(config: FilterConfig): RegExp | null {
+  let pattern = patterns.get(config);
+  if (pattern === undefined) {
+    const terms = config.blockedTerms.map(normalise).filter((t) => t.length > 0).map(escapeRegExp);
+    pattern = terms.length === 0 ? null : new RegExp(`(?:^|[^\\p{L}\\p{N}])(?:${terms.join('|')})(?:$|[^\\p{L}\\p{N}])`, 'u');
+    patterns.set(config, pattern);
+  }
+  return pattern;
 }
 
 function escapeRegExp(s: string): string {
