@@ -20,6 +20,8 @@ interface ConversationRow {
   preview: string | null;
   read_seq: number;
   fanout: 'write' | 'read';
+  /** JSON: seqs of messages from others after read_seq, ascending (see `keepUnread`). */
+  unread: string;
   [key: string]: SqlStorageValue;
 }
 
@@ -68,6 +70,7 @@ export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdat
   if (!last) return [];
   let readSeq = row.read_seq;
   let preview: string | null = row.preview;
+  const unread = JSON.parse(row.unread) as number[];
   for (const event of fresh) {
     if (event.type === 'message_deleted' && preview !== null && (JSON.parse(preview) as MessagePreview | null)?.seq === event.targetSeq) {
       preview = null;
@@ -75,19 +78,19 @@ export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdat
     if (event.type !== 'message') continue;
     preview = JSON.stringify(previewOf(event, INBOX.maxPreviewLength));
     if (event.author.userId === userId) readSeq = Math.max(readSeq, event.seq);
-    else if (event.seq > readSeq) sql.exec('INSERT OR IGNORE INTO unread (conversation_id, seq) VALUES (?, ?)', update.conversationId, event.seq);
+    else if (event.seq > readSeq) unread.push(event.seq);
   }
   sql.exec(
-    `UPDATE conversations SET applied_seq = ?, last_seq = max(last_seq, ?), last_activity_at = ?, preview = ?, read_seq = ?, fanout = 'write'
+    `UPDATE conversations SET applied_seq = ?, last_seq = max(last_seq, ?), last_activity_at = ?, preview = ?, read_seq = ?, unread = ?, fanout = 'write'
      WHERE conversation_id = ?`,
     last.seq,
     last.seq,
     last.ts,
     preview,
     readSeq,
+    JSON.stringify(keepUnread(unread, readSeq)),
     update.conversationId,
   );
-  if (readSeq > row.read_seq) clearUnread(sql, update.conversationId, readSeq);
   return fresh;
 }
 
@@ -106,8 +109,21 @@ export function applyActivity(sql: SqlStorage, update: ActivityUpdate): boolean 
 
 /** Moves the read watermark forward (never back) and drops what it passed from unread. */
 export function applyRead(sql: SqlStorage, update: ReadUpdate): void {
-  const cursor = sql.exec('UPDATE conversations SET read_seq = ? WHERE conversation_id = ? AND read_seq < ?', update.seq, update.conversationId, update.seq);
-  if (wrote(cursor)) clearUnread(sql, update.conversationId, update.seq);
+  const row = getRow(sql, update.conversationId);
+  if (!row || update.seq <= row.read_seq) return;
+  const unread = keepUnread(JSON.parse(row.unread) as number[], update.seq);
+  sql.exec('UPDATE conversations SET read_seq = ?, unread = ? WHERE conversation_id = ?', update.seq, JSON.stringify(unread), update.conversationId);
+}
+
+/**
+ * The unread seqs after `readSeq`, the newest INBOX.maxUnreadCount of them: the count
+ * shown stops there, and a read watermark never moves back, so the count stays exact up
+ * to that bound. Kept in the conversation's row, so a fan-out pass writes one row per
+ * member whatever the number of messages it carries.
+ */
+function keepUnread(seqs: number[], readSeq: number): number[] {
+  const after = seqs.filter((seq) => seq > readSeq);
+  return after.length > INBOX.maxUnreadCount ? after.slice(-INBOX.maxUnreadCount) : after;
 }
 
 /**
@@ -123,11 +139,9 @@ export function recordDelivered(sql: SqlStorage, conversationId: string, seq: nu
 /** The user's current conversations, most recent activity first. */
 export function list(sql: SqlStorage): ListedConversation[] {
   return sql
-    .exec<ConversationRow & { unread_count: number }>(
-      `SELECT c.*, (SELECT count(*) FROM (SELECT 1 FROM unread u WHERE u.conversation_id = c.conversation_id AND u.seq > c.read_seq LIMIT ?)) AS unread_count
-       FROM conversations c WHERE c.role IS NOT NULL
-       ORDER BY coalesce(c.last_activity_at, c.joined_at) DESC, c.conversation_id`,
-      INBOX.maxUnreadCount,
+    .exec<ConversationRow>(
+      `SELECT * FROM conversations WHERE role IS NOT NULL
+       ORDER BY coalesce(last_activity_at, joined_at) DESC, conversation_id`,
     )
     .toArray()
     .map((row) => ({
@@ -142,7 +156,7 @@ export function list(sql: SqlStorage): ListedConversation[] {
         lastSeq: row.last_seq,
         lastActivityAt: row.last_activity_at ?? row.joined_at,
         preview: row.preview ? (JSON.parse(row.preview) as MessagePreview | null) : null,
-        unreadCount: row.unread_count,
+        unreadCount: keepUnread(JSON.parse(row.unread) as number[], row.read_seq).length,
         readSeq: row.read_seq,
       },
     }));
@@ -173,10 +187,6 @@ function ensureRow(sql: SqlStorage, conversationId: string, kind: string, ts: nu
 
 function getRow(sql: SqlStorage, conversationId: string): ConversationRow | undefined {
   return sql.exec<ConversationRow>('SELECT * FROM conversations WHERE conversation_id = ?', conversationId).toArray()[0];
-}
-
-function clearUnread(sql: SqlStorage, conversationId: string, seq: number): void {
-  sql.exec('DELETE FROM unread WHERE conversation_id = ? AND seq <= ?', conversationId, seq);
 }
 
 /** What a notification about this conversation may say of it: its kind and group title. */

@@ -77,4 +77,19 @@ export const USER_MIGRATIONS: readonly Migration[] = [
        blocked_at INTEGER NOT NULL
      )`,
   ],
+  [
+    // v4: unread seqs move into the conversation's row, a JSON array (ascending, the newest
+    // INBOX.maxUnreadCount, 999, kept): fan-out then writes one row per member per pass, not
+    // one more row per message per member (src/user/inbox.ts).
+    `ALTER TABLE conversations ADD COLUMN unread TEXT NOT NULL DEFAULT '[]'`,
+    `UPDATE conversations SET unread = (
+       SELECT coalesce(json_group_array(seq), '[]') FROM (
+         SELECT seq FROM (
+           SELECT seq FROM unread u WHERE u.conversation_id = conversations.conversation_id AND u.seq > conversations.read_seq
+           ORDER BY seq DESC LIMIT 999
+         ) ORDER BY seq
+       )
+     )`,
+    `DROP TABLE unread`,
+  ],
 ];
