@@ -39,6 +39,7 @@ import { PUSH, clearPushState, hasSubscription, notifyOffline } from '../push/in
 import { findUser } from '../auth/accounts.js';
 import * as allowance from './allowance.js';
 import * as blocks from './blocks.js';
+import { DeliveredReports } from './delivered.js';
 import { grantLease, needsSettling, type LeaseGrant, type LeaseRequest, type SendReport } from '../ratelimit/allowance.js';
 import type { WindowRule } from '../ratelimit/sliding-window.js';
 
@@ -58,6 +59,13 @@ export class UserDO extends DurableObject<Env> {
   private readonly httpDevices = new Map<string, number>();
   /** Senders' display names for notifications, cached for this instance's life. */
   private readonly displayNames = new Map<string, string>();
+  private readonly deliveredReports = new DeliveredReports(async (conversationId, seq) => {
+    try {
+      await this.env.CONVERSATIONS.getByName(conversationId).markDelivered(this.userId, seq);
+    } catch (err) {
+      warn('delivered receipt failed', err);
+    }
+  });
   /** Whether the user has a push subscription, as D1 said at `checkedAt` (see `pushSubscribed`). */
   private pushCheck: { subscribed: boolean; checkedAt: number } | null = null;
   /** Bumped by `pushSubscriptionsChanged`, so a D1 answer read before the change is not kept. */
@@ -425,20 +433,9 @@ export class UserDO extends DurableObject<Env> {
     sendInbox(ws, { type: 'caught_up', cursor: after });
   }
 
-  /**
-   * Delivered receipts: the watermark is monotonic in the conversation, so a report lost
-   * here is made good by the next one for that conversation.
-   */
+  /** Delivered receipts, coalesced per conversation (./delivered.ts). */
   private async reportDelivered(delivered: [string, number][]): Promise<void> {
-    await Promise.all(
-      delivered.map(async ([conversationId, seq]) => {
-        try {
-          await this.env.CONVERSATIONS.getByName(conversationId).markDelivered(this.userId, seq);
-        } catch (err) {
-          warn('delivered receipt failed', err);
-        }
-      }),
-    );
+    await Promise.all(delivered.map(([conversationId, seq]) => this.deliveredReports.report(conversationId, seq)));
   }
 
   private async notifyOffline(events: DeviceEvent[]): Promise<void> {
