@@ -30,31 +30,38 @@ async function inspectorUrl() {
   return targets[0].webSocketDebuggerUrl;
 }
 
-/** Calls an inspector method. workerd echoes a call before it answers, so only a reply with a result (or error) counts. */
+/**
+ * Calls inspector methods. workerd's inspector echoes some calls back (Profiler.enable,
+ * start) instead of answering them, so an echo counts as the answer, except where a
+ * result is needed (`stop`): then only a reply with a result or an error does.
+ */
 function connect(url) {
   const ws = new WebSocket(url, { perMessageDeflate: false, maxPayload: 1 << 30 });
   const pending = new Map();
   let nextId = 0;
   ws.on('message', (data) => {
     const message = JSON.parse(String(data));
-    const resolve = pending.get(message.id);
-    if (!resolve || message.method) return;
+    const waiter = pending.get(message.id);
+    if (!waiter || (waiter.needsResult && !message.result && !message.error)) return;
     pending.delete(message.id);
-    resolve(message);
+    waiter.resolve(message);
   });
   const opened = new Promise((resolve, reject) => {
     ws.on('open', resolve);
     ws.on('error', reject);
     ws.on('close', (code, reason) => reject(new Error(`inspector closed the connection (${code} ${reason})`)));
   });
-  const call = (method, params = {}) =>
+  const call = (method, params = {}, needsResult = false) =>
     new Promise((resolve, reject) => {
       const id = ++nextId;
-      const timer = setTimeout(() => reject(new Error(`${method}: no answer`)), DURATION_MS + 30_000);
-      pending.set(id, (message) => {
-        clearTimeout(timer);
-        if (message.error) reject(new Error(`${method}: ${message.error.message}`));
-        else resolve(message.result ?? {});
+      const timer = setTimeout(() => reject(new Error(`${method}: no answer`)), 30_000);
+      pending.set(id, {
+        needsResult,
+        resolve: (message) => {
+          clearTimeout(timer);
+          if (message.error) reject(new Error(`${method}: ${message.error.message}`));
+          else resolve(message.result ?? {});
+        },
       });
       ws.send(JSON.stringify({ id, method, params }));
     });
@@ -103,7 +110,7 @@ async function main() {
   await inspector.call('Profiler.start');
   process.stderr.write(`[profile] sampling for ${DURATION_MS} ms\n`);
   await new Promise((resolve) => setTimeout(resolve, DURATION_MS));
-  const { profile } = await inspector.call('Profiler.stop');
+  const { profile } = await inspector.call('Profiler.stop', {}, true);
   inspector.close();
   writeFileSync(OUT, JSON.stringify(profile));
   const { total, self, inclusive } = summarise(profile);
