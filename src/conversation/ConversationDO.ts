@@ -988,6 +988,9 @@ export class ConversationDO extends DurableObject<Env> {
       return this.ctx.storage.transactionSync(fn);
     } catch (err) {
       log.forgetLastSeq(this.sql);
+      outbox.forget(this.sql);
+      fanout.forget(this.sql);
+      search.forget(this.sql);
       this.memberCache = null;
       throw err;
     }

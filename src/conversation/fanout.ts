@@ -75,9 +75,40 @@ interface LagRow {
   [key: string]: SqlStorageValue;
 }
 
+/**
+ * The watermark row, and whether any member lags, kept per object instance like the last
+ * seq (./log.ts): this module is their only writer, and every send's drain asks for them.
+ * `forget` after a rolled-back write.
+ */
+const states = new WeakMap<SqlStorage, { doneSeq: number; hintedAt: number }>();
+const noLag = new WeakMap<SqlStorage, true>();
+
+export function forget(sql: SqlStorage): void {
+  states.delete(sql);
+  noLag.delete(sql);
+}
+
 export function state(sql: SqlStorage): { doneSeq: number; hintedAt: number } {
-  const row = sql.exec<StateRow>('SELECT done_seq, hinted_at FROM fanout_state WHERE id = 1').one();
-  return { doneSeq: row.done_seq, hintedAt: row.hinted_at };
+  let current = states.get(sql);
+  if (!current) {
+    const row = sql.exec<StateRow>('SELECT done_seq, hinted_at FROM fanout_state WHERE id = 1').one();
+    current = { doneSeq: row.done_seq, hintedAt: row.hinted_at };
+    states.set(sql, current);
+  }
+  return current;
+}
+
+function setState(sql: SqlStorage, doneSeq: number, hintedAt: number): void {
+  sql.exec('UPDATE fanout_state SET done_seq = ?, hinted_at = ? WHERE id = 1', doneSeq, hintedAt);
+  states.set(sql, { doneSeq, hintedAt });
+}
+
+/** When the earliest lagging member is due, or null when none lags. */
+function lagDue(sql: SqlStorage): number | null {
+  if (noLag.has(sql)) return null;
+  const at = sql.exec<{ at: number | null }>('SELECT min(next_attempt_at) AS at FROM fanout_lag').one().at;
+  if (at === null) noLag.set(sql, true);
+  return at;
 }
 
 /** When fan-out work is next due, or null when there is none. */
@@ -85,7 +116,7 @@ export function nextDue(sql: SqlStorage, onWrite: boolean, now: number): number 
   const { doneSeq, hintedAt } = state(sql);
   const candidates: number[] = [];
   if (doneSeq < log.lastSeq(sql)) candidates.push(onWrite ? now : Math.max(now, hintedAt + FANOUT.hintIntervalMs));
-  const lag = sql.exec<{ at: number | null }>('SELECT min(next_attempt_at) AS at FROM fanout_lag').one().at;
+  const lag = lagDue(sql);
   if (lag !== null) candidates.push(lag);
   return candidates.length > 0 ? Math.min(...candidates) : null;
 }
@@ -124,12 +155,12 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   const events = log.page(sql, { after: doneSeq, limit: FANOUT.batchEvents }).events;
   const last = events.at(-1);
   if (!last) return 0;
-  const lagging = new Set(sql.exec<{ user_id: string }>('SELECT user_id FROM fanout_lag').toArray().map((r) => r.user_id));
+  const lagging = new Set(lagDue(sql) === null ? [] : sql.exec<{ user_id: string }>('SELECT user_id FROM fanout_lag').toArray().map((r) => r.user_id));
   const update: UserUpdate = { type: 'events', conversationId: target.conversationId, conversationKind: target.kind, events };
   const recipients = members.filter((m) => !lagging.has(m));
   const results = await Promise.allSettled(recipients.map((userId) => target.deliver(userId, update)));
   const now = Date.now();
-  target.sql.exec('UPDATE fanout_state SET done_seq = ? WHERE id = 1', last.seq);
+  setState(sql, last.seq, state(sql).hintedAt);
   results.forEach((result, i) => {
     if (result.status === 'rejected') postpone(sql, recipients[i]!, doneSeq, 0, now, result.reason);
   });
@@ -142,7 +173,7 @@ async function sendHint(target: FanoutTarget, members: string[]): Promise<number
   const lastSeq = log.lastSeq(sql);
   const now = Date.now();
   if (doneSeq >= lastSeq || now - hintedAt < FANOUT.hintIntervalMs) return 0;
-  sql.exec('UPDATE fanout_state SET done_seq = ?, hinted_at = ? WHERE id = 1', lastSeq, now);
+  setState(sql, lastSeq, now);
   const update: UserUpdate = { type: 'activity', conversationId: target.conversationId, conversationKind: target.kind, seq: lastSeq, ts: now };
   // Hints are best effort: the next one supersedes a lost one, and the list asks the
   // conversation itself for large groups.
@@ -156,6 +187,7 @@ async function sendHint(target: FanoutTarget, members: string[]): Promise<number
 async function catchUpLagging(target: FanoutTarget, members: string[]): Promise<number> {
   const { sql } = target;
   const now = Date.now();
+  if (lagDue(sql) === null) return 0;
   const due = sql.exec<LagRow>('SELECT user_id, after_seq, attempts FROM fanout_lag WHERE next_attempt_at <= ?', now).toArray();
   if (due.length === 0) return 0;
   const current = new Set(members);
@@ -181,6 +213,7 @@ async function catchUpLagging(target: FanoutTarget, members: string[]): Promise<
 }
 
 function postpone(sql: SqlStorage, userId: string, afterSeq: number, attempts: number, now: number, reason: unknown): void {
+  noLag.delete(sql);
   const delay = Math.min(OUTBOX.retryDelayMs * 2 ** attempts, OUTBOX.maxRetryDelayMs);
   sql.exec(
     `INSERT INTO fanout_lag (user_id, after_seq, attempts, next_attempt_at) VALUES (?, ?, ?, ?)

@@ -30,11 +30,24 @@ export interface OutboxItem {
   attempts: number;
 }
 
+/**
+ * Known to be empty, per object instance: every send's drain asks what is due, and the
+ * outbox (membership changes only) is almost always empty. This module is its only
+ * writer; `enqueue` and a rolled-back write (`forget`) make it unknown again.
+ */
+const knownEmpty = new WeakMap<SqlStorage, true>();
+
+export function forget(sql: SqlStorage): void {
+  knownEmpty.delete(sql);
+}
+
 export function enqueue(sql: SqlStorage, userId: string, update: UserUpdate, now: number): void {
+  knownEmpty.delete(sql);
   sql.exec('INSERT INTO outbox (user_id, payload, next_attempt_at) VALUES (?, ?, ?)', userId, JSON.stringify(update), now);
 }
 
 export function due(sql: SqlStorage, now: number, limit: number = OUTBOX.batchSize): OutboxItem[] {
+  if (knownEmpty.has(sql)) return [];
   return sql
     .exec<OutboxRow>('SELECT id, user_id, payload, attempts FROM outbox WHERE next_attempt_at <= ? ORDER BY id LIMIT ?', now, limit)
     .toArray()
@@ -53,7 +66,10 @@ export function postpone(sql: SqlStorage, ids: number[], attempts: number, now: 
 
 /** When the alarm should next run, or null when nothing is waiting. */
 export function nextDue(sql: SqlStorage): number | null {
-  return sql.exec<{ at: number | null }>('SELECT min(next_attempt_at) AS at FROM outbox').one().at;
+  if (knownEmpty.has(sql)) return null;
+  const at = sql.exec<{ at: number | null }>('SELECT min(next_attempt_at) AS at FROM outbox').one().at;
+  if (at === null) knownEmpty.set(sql, true);
+  return at;
 }
 
 /** Groups items by user, keeping each user's updates in order. */

@@ -26,9 +26,21 @@ export const SEARCH_INDEX = {
   delayMs: 1_000,
 } as const;
 
+/** The watermark, read once per object instance (`catchUp` is its only writer; `forget` after a rolled-back write). */
+const watermarks = new WeakMap<SqlStorage, number>();
+
+export function forget(sql: SqlStorage): void {
+  watermarks.delete(sql);
+}
+
 /** How far messages are indexed: every message with seq <= this is in the index. */
 export function indexedUpTo(sql: SqlStorage): number {
-  return sql.exec<{ upto: number }>('SELECT indexed_upto AS upto FROM search_state WHERE id = 1').one().upto;
+  let upto = watermarks.get(sql);
+  if (upto === undefined) {
+    upto = sql.exec<{ upto: number }>('SELECT indexed_upto AS upto FROM search_state WHERE id = 1').one().upto;
+    watermarks.set(sql, upto);
+  }
+  return upto;
 }
 
 /**
@@ -44,6 +56,7 @@ export function catchUp(sql: SqlStorage, lastSeq: number): number {
     .toArray();
   for (const row of rows) index(sql, row.seq, (JSON.parse(row.body) as { content?: MessageContent }).content);
   sql.exec('UPDATE search_state SET indexed_upto = ? WHERE id = 1', lastSeq);
+  watermarks.set(sql, lastSeq);
   return lastSeq - from;
 }
 
