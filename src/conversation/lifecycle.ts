@@ -262,9 +262,11 @@ function reactionsOf(sql: SqlStorage, seq: number): Reaction[] {
  * quote). `viewerId` null renders for everyone (broadcasts).
  */
 export function render(sql: SqlStorage, events: ConversationEvent[], viewerId: string | null): ConversationEvent[] {
+  const seqs = events.flatMap((e) => (e.type === 'message' ? [e.seq] : e.type === 'message_edited' ? [e.targetSeq] : []));
+  const known = seqs.length > 0 ? annotationsBetween(sql, viewerId, Math.min(...seqs), Math.max(...seqs)) : perSeq(sql, viewerId);
   return events.map((event) => {
-    if (event.type === 'message') return renderMessage(sql, event, viewerId);
-    if (event.type === 'message_edited' && viewerId && hiddenFor(sql, viewerId, event.targetSeq)) {
+    if (event.type === 'message') return renderMessage(sql, event, viewerId, known);
+    if (event.type === 'message_edited' && known.hidden(event.targetSeq)) {
       const { content: _content, ...rest } = event;
       return rest;
     }
@@ -272,10 +274,46 @@ export function render(sql: SqlStorage, events: ConversationEvent[], viewerId: s
   });
 }
 
-export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: string | null): MessageEvent {
+/** What rendering a message needs besides the message: whether the viewer hid it, its state, its reactions. */
+interface Annotations {
+  hidden(seq: number): boolean;
+  state(seq: number): StateRow | null;
+  reactions(seq: number): Reaction[];
+}
+
+/** One query each, per message: for a single message. */
+function perSeq(sql: SqlStorage, viewerId: string | null): Annotations {
+  return {
+    hidden: (seq) => viewerId !== null && hiddenFor(sql, viewerId, seq),
+    state: (seq) => stateOf(sql, seq),
+    reactions: (seq) => reactionsOf(sql, seq),
+  };
+}
+
+/** Three queries for a whole page (a history page of 100 made 300 before). */
+function annotationsBetween(sql: SqlStorage, viewerId: string | null, from: number, to: number): Annotations {
+  const hidden = new Set(
+    viewerId === null
+      ? []
+      : sql.exec<{ seq: number }>('SELECT seq FROM hidden_messages WHERE user_id = ? AND seq BETWEEN ? AND ?', viewerId, from, to).toArray().map((r) => r.seq),
+  );
+  const states = new Map(sql.exec<StateRow>('SELECT * FROM message_state WHERE seq BETWEEN ? AND ?', from, to).toArray().map((r) => [r.seq, r]));
+  const reactions = new Map<number, Reaction[]>();
+  const rows = sql.exec<{ seq: number; emoji: string; user_id: string }>('SELECT seq, emoji, user_id FROM reactions WHERE seq BETWEEN ? AND ? ORDER BY seq, emoji, user_id', from, to);
+  for (const row of rows) {
+    const list = reactions.get(row.seq) ?? [];
+    const last = list.at(-1);
+    if (last?.emoji === row.emoji) last.userIds.push(row.user_id);
+    else list.push({ emoji: row.emoji, userIds: [row.user_id] });
+    reactions.set(row.seq, list);
+  }
+  return { hidden: (seq) => hidden.has(seq), state: (seq) => states.get(seq) ?? null, reactions: (seq) => reactions.get(seq) ?? [] };
+}
+
+export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: string | null, known: Annotations = perSeq(sql, viewerId)): MessageEvent {
   const base: MessageEvent = { type: 'message', seq: stored.seq, ts: stored.ts, author: stored.author, cmid: stored.cmid };
-  if (viewerId && hiddenFor(sql, viewerId, stored.seq)) return { ...base, hidden: true };
-  const state = stateOf(sql, stored.seq);
+  if (known.hidden(stored.seq)) return { ...base, hidden: true };
+  const state = known.state(stored.seq);
   if (state?.deleted_scope) {
     return { ...base, deleted: { scope: state.deleted_scope, seq: state.deleted_seq ?? 0, at: state.deleted_at ?? 0, by: state.deleted_by ?? '' } };
   }
@@ -284,7 +322,7 @@ export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: s
   if (content) out.content = content;
   if (stored.replyTo) out.replyTo = replyRef(sql, stored.replyTo.seq);
   if (state?.last_edit_seq && state.edited_at !== null) out.edited = { seq: state.last_edit_seq, at: state.edited_at };
-  const reactions = reactionsOf(sql, stored.seq);
+  const reactions = known.reactions(stored.seq);
   if (reactions.length > 0) out.reactions = reactions;
   return out;
 }
