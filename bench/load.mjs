@@ -11,7 +11,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpuSample, isAlive, rssBytes } from './proc.mjs';
-import { delay, percentiles, pool, round } from './util.mjs';
+import { delay, openLoop, percentiles, pool, round } from './util.mjs';
 import { STREAM_USERS, runStreamLatency, streamShapes } from './shapes/stream.mjs';
 import { inboxPhases, runInboxFanout } from './shapes/inbox.mjs';
 
@@ -271,20 +271,11 @@ async function runChat(target, users, spec) {
     while (state.sending && sender.inflight < spec.window && state.seq < PLAN.maxMessages) sendOne(sender, roomSizeOf(sender));
   }
 
-  let ticker = null;
+  let stopLoop = () => {};
   if (spec.mode === 'max') {
     for (const sender of senders) pump(sender);
   } else {
-    const intervalMs = 1000 / spec.rate;
-    const begin = performance.now();
-    let k = 0;
-    const tick = () => {
-      if (!state.sending) return;
-      const due = Math.floor((performance.now() - begin) / intervalMs);
-      while (k <= due) sendOne(senders[k++ % senders.length], roomSizeOf(senders[0]));
-      ticker = setTimeout(tick, Math.max(0, begin + k * intervalMs - performance.now()));
-    };
-    tick();
+    stopLoop = openLoop(spec.rate, (k) => sendOne(senders[k % senders.length], roomSizeOf(senders[0])));
   }
 
   await delay(spec.warmupMs);
@@ -296,7 +287,7 @@ async function runChat(target, users, spec) {
   state.windowOpen = false;
   const end = snapshot(target.server);
   state.sending = false;
-  clearTimeout(ticker);
+  stopLoop();
   const drainUntil = performance.now() + TIMEOUTS.drainMs;
   while (state.outstanding > 0 && performance.now() < drainUntil) await delay(20);
 

@@ -1,7 +1,8 @@
 /**
  * @module bench/util
  * Plain helpers shared by the load generator (bench/load.mjs) and its shape modules
- * (bench/shapes/): bounded concurrency, percentiles, rounding, sleeping, waiting for acks.
+ * (bench/shapes/): bounded concurrency, percentiles, rounding, sleeping, waiting for acks,
+ * sending at a fixed rate.
  */
 
 /** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
@@ -41,4 +42,27 @@ export async function untilFirstAck(acking, timeoutMs) {
   let timer;
   await Promise.race([acking, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
   clearTimeout(timer);
+}
+
+/**
+ * An open loop: calls `send(k)` for k = 0, 1, 2 … at `rate` a second on schedule, never
+ * waiting for answers (late ticks catch up at once), until the returned stop is called.
+ */
+export function openLoop(rate, send) {
+  const intervalMs = 1000 / rate;
+  const begin = performance.now();
+  let k = 0;
+  let running = true;
+  let timer = null;
+  const tick = () => {
+    if (!running) return;
+    const due = Math.floor((performance.now() - begin) / intervalMs);
+    while (k <= due) send(k++);
+    timer = setTimeout(tick, Math.max(0, begin + k * intervalMs - performance.now()));
+  };
+  tick();
+  return () => {
+    running = false;
+    clearTimeout(timer);
+  };
 }

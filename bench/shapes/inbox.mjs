@@ -23,7 +23,7 @@
  * Each has a warm-up, a measured window, then a bounded drain: `lost` counts messages of
  * the window that did not reach all 100 inboxes by its end (`missing`: inbox × message).
  */
-import { delay, percentiles, pool, round, untilFirstAck } from '../util.mjs';
+import { delay, openLoop, percentiles, pool, round, untilFirstAck } from '../util.mjs';
 import { openInboxSocket } from './readers.mjs';
 
 const MEMBERS = { full: 100, quick: 20 };
@@ -131,20 +131,11 @@ function measurePhase(h, spec, senders, maxMessages) {
         }
       };
     }
-    let ticker = null;
+    let stopLoop = () => {};
     if (spec.mode === 'max') {
       for (const sender of senders) pump(sender);
     } else {
-      const intervalMs = 1000 / spec.rate;
-      const begin = performance.now();
-      let k = 0;
-      const tick = () => {
-        if (!state.sending) return;
-        const due = Math.floor((performance.now() - begin) / intervalMs);
-        while (k <= due) sendOne(senders[k++ % senders.length]);
-        ticker = setTimeout(tick, Math.max(0, begin + k * intervalMs - performance.now()));
-      };
-      tick();
+      stopLoop = openLoop(spec.rate, (k) => sendOne(senders[k % senders.length]));
     }
 
     await untilFirstAck(acking, h.timeouts.connectMs);
@@ -157,7 +148,7 @@ function measurePhase(h, spec, senders, maxMessages) {
     state.windowOpen = false;
     const end = h.snapshot('service');
     state.sending = false;
-    clearTimeout(ticker);
+    stopLoop();
     const drainStart = performance.now();
     // Everything sent must be in before the next phase starts, or the two would overlap.
     const settled = () => [...sent.values()].every((m) => m.reached.size === spec.members);

@@ -16,7 +16,7 @@
  * socket is blocked): the send is the same for all three readers, so the figures
  * compare delivery only. Latency: send → the event parsed at the reader.
  */
-import { delay, percentiles, round, untilFirstAck } from '../util.mjs';
+import { delay, openLoop, percentiles, round, untilFirstAck } from '../util.mjs';
 import { openInboxSocket, openSseReader, startLongPoll } from './readers.mjs';
 
 /** The shapes, with the users in each: sender, chat-window reader, inbox reader, wire reader. */
@@ -100,20 +100,7 @@ export async function runStreamLatency(h, users, spec) {
     senderWs.send(JSON.stringify({ type: 'send', cmid, content: { type: 'text', text: `bench message ${state.seq}` } }));
   }
 
-  const intervalMs = 1000 / spec.rate;
-  const begin = performance.now();
-  let k = 0;
-  let ticker = null;
-  const tick = () => {
-    if (!state.sending) return;
-    const due = Math.floor((performance.now() - begin) / intervalMs);
-    while (k <= due) {
-      sendOne();
-      k += 1;
-    }
-    ticker = setTimeout(tick, Math.max(0, begin + k * intervalMs - performance.now()));
-  };
-  tick();
+  const stopLoop = openLoop(spec.rate, () => sendOne());
 
   await untilFirstAck(acking, h.timeouts.connectMs);
   await delay(spec.warmupMs);
@@ -127,7 +114,7 @@ export async function runStreamLatency(h, users, spec) {
   const end = h.snapshot('service');
   const pollsInWindow = wire.polls?.slice(pollsBefore).filter((p) => p.answeredAt <= end.at) ?? null;
   state.sending = false;
-  clearTimeout(ticker);
+  stopLoop();
   const drainUntil = performance.now() + h.timeouts.drainMs;
   while (state.outstanding > 0 && performance.now() < drainUntil) await delay(20);
 
