@@ -35,8 +35,11 @@ export const FANOUT = {
    * message. Below that rate waiting would batch nothing and only delay the inbox feed:
    * then only the per-member spacing applies. Judged by rate, not by a pass's size
    * alone, so a pass that caught two events after a pause does not keep passes slow.
+   * 50 ms, not 20: at max rate a 1:1 chat and a group of 10 went from 0.79-0.81x and
+   * 0.77x of the SQLite baseline's msgs/s to 0.90x and 0.94x (docs/BENCHMARKS.md), the
+   * inbox feed waiting up to 30 ms more while a conversation is that busy.
    */
-  minPassIntervalMs: 20,
+  minPassIntervalMs: 50,
   /**
    * A pass costs one call per member (and each member's UserDO then writes and pushes),
    * so bigger conversations space their passes further: 2 ms per member, 200 ms for 100.
