@@ -121,7 +121,7 @@ export class ConversationDO extends DurableObject<Env> {
   /** Leases being fetched, per user, so concurrent sends share one request. */
   private readonly leasing = new Map<string, Promise<void>>();
   /** The content filter, built from the environment once per instance. */
-  private filterConfig: FilterConfig | null = null;
+  private contentFilter: FilterConfig | null = null;
   /** Attachments already read (see `attachmentOf`). */
   private readonly attachments = new WeakMap<WebSocket, SocketAttachment>();
   /** Each socket's frames are handled one after another, so an awaited lease keeps their order. */
@@ -290,8 +290,9 @@ export class ConversationDO extends DurableObject<Env> {
       const event = log.eventAt(this.sql, seq);
       if (!event || event.type !== 'message') throw new AppError('not_found', 'No message has that seq.');
       const current = lifecycle.messagesAt(this.sql, [seq], reporterId)[0];
-      const content = search.isEncrypted(this.sql) ? null : (current?.type === 'message' ? (current.content ?? null) : null);
-      return { authorId: event.author.userId, kind: this.requireMeta().kind, content };
+      const meta = this.requireMeta();
+      const content = meta.encrypted ? null : (current?.type === 'message' ? (current.content ?? null) : null);
+      return { authorId: event.author.userId, kind: meta.kind, content };
     });
   }
 
@@ -645,8 +646,8 @@ export class ConversationDO extends DurableObject<Env> {
   /** The content filter for this conversation, or null when it is end-to-end encrypted (ciphertext is never inspected). */
   private filter(): FilterConfig | null {
     if (this.requireMeta().encrypted) return null;
-    this.filterConfig ??= filterConfig(this.env);
-    return this.filterConfig;
+    this.contentFilter ??= filterConfig(this.env);
+    return this.contentFilter;
   }
 
   /** In a direct conversation, a user the other member blocked may not send. */
