@@ -10,6 +10,7 @@ export * from './events.js';
 export * from './frames.js';
 export * from './http.js';
 export * from './inbox.js';
+export * from './feed.js';
 export * from './preview.js';
 export * from './json.js';
 export * from './push.js';
