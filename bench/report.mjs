@@ -22,16 +22,17 @@ const CONTEXT = [
 ];
 
 /**
- * The device event stream's HTTP wires against WebSocket delivery of the same messages in
- * the same conversation at the same moment (bench/shapes/stream.mjs): the issue's target
- * compares with the chat window's socket; the inbox socket (the same stream as SSE and
- * long polling, over a WebSocket) tells the wire's share from the UserDO path's.
+ * The HTTP wires against WebSocket delivery of the same messages in the same conversation
+ * at the same moment (bench/shapes/stream.mjs): the issue's target compares what a
+ * fallback client with the conversation open reads (its feed) with the chat window's
+ * socket; the device event stream over the same wire, against the inbox socket, tells
+ * the wire's own share on the path through the member's UserDO.
  */
 const STREAM_TARGETS = [
   { name: 'p50 delivery at 100 msg/s, SSE / chat-window WebSocket', shape: 'sse-latency', wire: 'sse', vs: 'websocket', atMost: 2 },
   { name: 'p50 delivery at 100 msg/s, long poll / chat-window WebSocket', shape: 'long-poll-latency', wire: 'long-poll', vs: 'websocket', atMost: 2 },
-  { name: 'p50 delivery at 100 msg/s, SSE / inbox WebSocket', shape: 'sse-latency', wire: 'sse', vs: 'inbox' },
-  { name: 'p50 delivery at 100 msg/s, long poll / inbox WebSocket', shape: 'long-poll-latency', wire: 'long-poll', vs: 'inbox' },
+  { name: 'p50 delivery at 100 msg/s, SSE device stream / inbox WebSocket', shape: 'sse-latency', wire: 'sse-inbox', vs: 'inbox' },
+  { name: 'p50 delivery at 100 msg/s, long-poll device stream / inbox WebSocket', shape: 'long-poll-latency', wire: 'long-poll-inbox', vs: 'inbox' },
 ];
 
 const IDLE_TARGET = 10_000;
@@ -125,7 +126,14 @@ const HISTORY_HEAD = ['target', 'pages', 'events/s', 'page p50/95/99 ms', 'runti
 const historyRows = (report) => report.history.map((r) => [r.target, r.pages, r.eventsPerS, lat(r.page), r.runtimeCpu]);
 
 const STREAM_HEAD = ['shape', 'reader', 'deliveries/s', 'recv p50/95/99 ms', 'lost'];
-const WIRE_LABELS = { websocket: 'chat-window WebSocket', inbox: 'inbox WebSocket', sse: 'SSE', 'long-poll': 'long poll' };
+const WIRE_LABELS = {
+  websocket: 'chat-window WebSocket',
+  inbox: 'inbox WebSocket',
+  sse: 'SSE (conversation feed)',
+  'long-poll': 'long poll (conversation feed)',
+  'sse-inbox': 'SSE (device event stream)',
+  'long-poll-inbox': 'long poll (device event stream)',
+};
 const streamRows = (report) =>
   report.streams.flatMap((r) => Object.entries(r.readers).map(([wire, x]) => [r.shape, WIRE_LABELS[wire] ?? wire, x.deliveriesPerS, lat(x.recv), x.lost]));
 const streamNotes = (report) =>
@@ -221,7 +229,17 @@ export function rewriteBenchmarksDoc(path, report) {
 
 // ── The chart ────────────────────────────────────────────────────────────────────
 
-const COLORS = { service: '#d9480f', sqlite: '#1c7ed6', memory: '#868e96', websocket: '#d9480f', inbox: '#f08c00', sse: '#2f9e44', 'long-poll': '#7048e8' };
+const COLORS = {
+  service: '#d9480f',
+  sqlite: '#1c7ed6',
+  memory: '#868e96',
+  websocket: '#d9480f',
+  inbox: '#f08c00',
+  sse: '#2f9e44',
+  'long-poll': '#7048e8',
+  'sse-inbox': '#8ce99a',
+  'long-poll-inbox': '#b197fc',
+};
 const LABELS = { service: 'service', sqlite: 'SQLite baseline', memory: 'no-storage baseline' };
 
 function esc(text) {

@@ -218,3 +218,122 @@ export async function startLongPoll(h, session, onEvents) {
   }
   return reader;
 }
+
+// ── A conversation's feed (the conversation a fallback client has open) ────────
+
+/** Keeps the events past `state.seq`, moving it; counts the rest as duplicates. */
+function freshBySeq(state, events) {
+  const out = events.filter((e) => e.seq > state.seq);
+  state.duplicates += events.length - out.length;
+  if (out.length > 0) state.seq = out.at(-1).seq;
+  return out;
+}
+
+/** What the SDK reads when it opens a conversation over a fallback wire: its lastSeq, from a one-event history page. */
+async function lastSeqOf(h, session, conversationId) {
+  const page = await h.http('GET', `/v1/conversations/${conversationId}/events?limit=1`, { token: session.accessToken });
+  return page.lastSeq;
+}
+
+/**
+ * The conversation's feed over SSE (`/v1/conversations/:id/stream`), as the SDK reads it
+ * for an open conversation (src/client/transports/feed.ts): from the lastSeq it read on
+ * opening, with `Last-Event-ID`. Resolves at `feed_ready`.
+ */
+export async function openFeedSse(h, session, conversationId, onEvents) {
+  const state = { seq: await lastSeqOf(h, session, conversationId), duplicates: 0, ended: null };
+  const abort = new AbortController();
+  const res = await fetch(`${h.serviceUrl}/v1/conversations/${conversationId}/stream`, {
+    headers: { authorization: `Bearer ${session.accessToken}`, accept: 'text/event-stream', 'last-event-id': String(state.seq) },
+    signal: abort.signal,
+  });
+  if (!res.ok || !res.body) throw new Error(`GET /v1/conversations/:id/stream: ${res.status} ${(await res.text()).slice(0, 200)}`);
+  let readyResolve;
+  const ready = new Promise((resolve) => (readyResolve = resolve));
+  const reading = (async () => {
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of res.body) {
+        const messages = parser.push(decoder.decode(chunk, { stream: true }));
+        const now = performance.now();
+        for (const message of messages) {
+          const frame = JSON.parse(message.data);
+          if (frame.type === 'events') {
+            const events = freshBySeq(state, frame.events);
+            if (events.length > 0) onEvents(events, now);
+          } else if (frame.type === 'feed_ready') {
+            readyResolve();
+          } else if (frame.type === 'error') {
+            state.ended = `error frame ${message.data.slice(0, 200)}`;
+          }
+        }
+      }
+      state.ended ??= 'stream ended';
+    } catch (err) {
+      if (!abort.signal.aborted) state.ended = `stream failed: ${err.message}`;
+    }
+  })();
+  const reader = {
+    state,
+    close() {
+      abort.abort();
+      return reading;
+    },
+  };
+  try {
+    await withTimeout(Promise.race([ready, reading.then(() => Promise.reject(new Error(`feed SSE ${state.ended}`)))]), h.timeouts.connectMs, 'feed SSE');
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
+  return reader;
+}
+
+/**
+ * The conversation's feed by long polling (`/v1/conversations/:id/poll`), as the SDK
+ * polls it for an open conversation: from the lastSeq it read on opening, each poll held
+ * up to 25 s and sent the moment the previous one is answered, with the last seq. Every
+ * answered poll is kept in `polls` (as `startLongPoll`). Resolves once the first poll is
+ * held, i.e. at once.
+ */
+export async function startFeedPoll(h, session, conversationId, onEvents) {
+  const state = { seq: await lastSeqOf(h, session, conversationId), duplicates: 0, ended: null };
+  const polls = [];
+  let abort = null;
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const query = new URLSearchParams({ after: String(state.seq), timeoutMs: String(LONG_POLL_HOLD_MS) });
+      abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), LONG_POLL_HOLD_MS + POLL_MARGIN_MS);
+      const poll = { sentAt: performance.now(), answeredAt: 0, events: 0 };
+      let page;
+      try {
+        const res = await fetch(`${h.serviceUrl}/v1/conversations/${conversationId}/poll?${query}`, { headers: { authorization: `Bearer ${session.accessToken}` }, signal: abort.signal });
+        const text = await res.text();
+        if (!res.ok) throw new Error(`${res.status} ${text.slice(0, 200)}`);
+        page = JSON.parse(text);
+      } catch (err) {
+        if (!stopped) state.ended = `poll failed: ${err.message}`;
+        return;
+      } finally {
+        clearTimeout(timer);
+      }
+      poll.answeredAt = performance.now();
+      const events = freshBySeq(state, page.events);
+      poll.events = events.length;
+      polls.push(poll);
+      if (events.length > 0) onEvents(events, poll.answeredAt, poll);
+    }
+  })();
+  return {
+    state,
+    polls,
+    close() {
+      stopped = true;
+      abort?.abort();
+      return loop;
+    },
+  };
+}

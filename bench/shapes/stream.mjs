@@ -1,23 +1,28 @@
 /**
  * @module bench/shapes/stream
- * `sse-latency` and `long-poll-latency`: delivery latency over the device event stream's
- * HTTP wires, against WebSocket delivery of the same messages at the same moment.
+ * `sse-latency` and `long-poll-latency`: delivery latency over the HTTP wires a client
+ * without WebSockets uses, against WebSocket delivery of the same messages at the same
+ * moment.
  *
  * One group conversation of four users: a sender with its chat window open, sending
- * `rate` messages/s (open loop, as `1:1 100/s`) over that window's socket, and three
- * readers of every message, one per wire:
+ * `rate` messages/s (open loop, as `1:1 100/s`) over that window's socket, and readers
+ * of every message:
  * - `websocket`: a member with the conversation's chat window open (the WebSocket
  *   reference of the issue's target, what `1:1 100/s` measures);
- * - `inbox`: a member with only its inbox socket open (the same device event stream as
- *   SSE and long polling, over a WebSocket: it tells the wire's cost from the cost of
- *   the path through the member's UserDO);
- * - `sse` or `long-poll`: a member reading its device event stream over that wire.
+ * - `inbox`: a member with only its inbox socket open (the device event stream over a
+ *   WebSocket, through the member's UserDO);
+ * - `sse` or `long-poll`: a member with the conversation open over that wire, reading
+ *   what the SDK reads then: the conversation's feed (`/v1/conversations/:id/stream` or
+ *   `/poll`, served by the conversation itself) and, on the same wire, its device event
+ *   stream (`/v1/inbox/events` or `/poll`, which the SDK also follows, for the list);
+ *   the feed is `sse` / `long-poll`, the device event stream `sse-inbox` /
+ *   `long-poll-inbox`. The SDK shows whichever copy arrives first.
  * The sender uses its WebSocket, not `POST /messages` (which the SDK uses when its own
- * socket is blocked): the send is the same for all three readers, so the figures
- * compare delivery only. Latency: send → the event parsed at the reader.
+ * socket is blocked): the send is the same for every reader, so the figures compare
+ * delivery only. Latency: send → the event parsed at the reader.
  */
 import { delay, openLoop, percentiles, round, untilFirstAck } from '../util.mjs';
-import { openInboxSocket, openSseReader, startLongPoll } from './readers.mjs';
+import { openFeedSse, openInboxSocket, openSseReader, startFeedPoll, startLongPoll } from './readers.mjs';
 
 /** The shapes, with the users in each: sender, chat-window reader, inbox reader, wire reader. */
 export function streamShapes(plan) {
@@ -37,7 +42,8 @@ export async function runStreamLatency(h, users, spec) {
     body: { kind: 'group', title: spec.shape, memberIds: readerUsers.map((u) => u.user.id) },
   });
   const chatPath = `/v1/conversations/${conversation.id}/ws`;
-  const kinds = ['websocket', 'inbox', spec.wire];
+  const deviceStream = `${spec.wire}-inbox`;
+  const kinds = ['websocket', 'inbox', spec.wire, deviceStream];
   const stats = Object.fromEntries(kinds.map((k) => [k, { latencies: [], deliveries: 0 }]));
   const sent = new Map();
   const ackLat = [];
@@ -66,7 +72,11 @@ export async function runStreamLatency(h, users, spec) {
   const senderWs = await h.openSocket(await h.ticketUrl(chatPath, sender));
   const windowWs = await h.openSocket(await h.ticketUrl(chatPath, readerUsers[0]));
   const inbox = await openInboxSocket(h, readerUsers[1], onDeviceEvents('inbox'));
-  const wire = await (spec.wire === 'sse' ? openSseReader : startLongPoll)(h, readerUsers[2], onDeviceEvents(spec.wire));
+  const onFeedEvents = (events, now, poll) => {
+    for (const e of events) if (e.type === 'message') received(spec.wire, e.cmid, now, poll);
+  };
+  const device = await (spec.wire === 'sse' ? openSseReader : startLongPoll)(h, readerUsers[2], onDeviceEvents(deviceStream));
+  const wire = await (spec.wire === 'sse' ? openFeedSse : startFeedPoll)(h, readerUsers[2], conversation.id, onFeedEvents);
 
   let firstAck;
   const acking = new Promise((resolve) => (firstAck = resolve));
@@ -120,6 +130,7 @@ export async function runStreamLatency(h, users, spec) {
 
   inbox.close();
   await wire.close();
+  await device.close();
   await h.closeAll([senderWs, windowWs]);
 
   const wallS = (end.at - start.at) / 1000;
@@ -144,8 +155,8 @@ export async function runStreamLatency(h, users, spec) {
     messages: state.expected,
     lost: state.outstanding,
     readers,
-    duplicates: inbox.state.duplicates + wire.state.duplicates,
-    wireEnded: wire.state.ended,
+    duplicates: inbox.state.duplicates + wire.state.duplicates + device.state.duplicates,
+    wireEnded: wire.state.ended ?? device.state.ended,
     ...(pollsInWindow ? { repoll: repollFigures(pollsInWindow, repoll, wallS, wire.polls) } : {}),
     ...h.usage('service', start, end),
   };

@@ -854,9 +854,10 @@ export class ConversationDO extends DurableObject<Env> {
   private async drainOutbox(): Promise<void> {
     if (this.deliveryDueAt() === null) return;
     // The alarm is set in this turn, with the write that made the work; the calls start
-    // once that write is durable (the output gate has let the ack go), so the members'
-    // UserDOs, which share this runtime, never hold an ack back.
+    // a moment after that write is durable (FANOUT.settleMs), so the deliveries its
+    // output gate released go first.
     await Promise.all([this.armAlarm(Date.now() + outbox.OUTBOX.retryDelayMs), this.ctx.storage.sync()]);
+    await scheduler.wait(fanout.FANOUT.settleMs);
     this.indexBatch();
     for (;;) {
       const items = outbox.due(this.sql, Date.now());
