@@ -11,8 +11,22 @@ import type { Identity } from '../env.js';
 const ISSUER = 'edge-chat';
 const AUDIENCE = 'edge-chat:access';
 
-function key(secret: string): Uint8Array {
-  return new TextEncoder().encode(secret);
+/**
+ * The HMAC key for `secret`, imported once per isolate: given raw bytes, jose imports a
+ * CryptoKey on every sign and verify, which was a third of the cost of authenticating a
+ * request (a long poll pays it on every poll).
+ */
+const keys = new Map<string, Promise<CryptoKey>>();
+
+function key(secret: string): Promise<CryptoKey> {
+  let imported = keys.get(secret);
+  if (!imported) {
+    imported = crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
+    keys.set(secret, imported);
+    // A failed import is not kept: the next request tries again.
+    imported.catch(() => keys.delete(secret));
+  }
+  return imported;
 }
 
 /** What an access token proves: who, on which device, and since when the account exists (for its rate-limit tier). */
@@ -29,13 +43,13 @@ export async function signAccessToken(secret: string, claims: AccessClaims, now 
     .setAudience(AUDIENCE)
     .setIssuedAt(Math.floor(now / 1000))
     .setExpirationTime(Math.floor(expiresAt / 1000))
-    .sign(key(secret));
+    .sign(await key(secret));
   return { token, expiresAt };
 }
 
 export async function verifyAccessToken(secret: string, token: string): Promise<AccessClaims> {
   try {
-    const { payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
+    const { payload } = await jwtVerify(token, await key(secret), { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'] });
     if (typeof payload.sub !== 'string' || typeof payload.did !== 'string' || typeof payload.act !== 'number') {
       throw new AppError('invalid_token', 'The access token is malformed.');
     }
