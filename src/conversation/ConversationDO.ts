@@ -342,12 +342,15 @@ export class ConversationDO extends DurableObject<Env> {
         return this.historyPage({ after: from, limit: FEED.pageSize }, userId);
       });
     const from = after ?? log.lastSeq(this.sql);
-    const first = read(from);
-    if (!first.ok || first.value.events.length > 0 || timeoutMs <= 0) return first;
-    const waiting = this.feedWaiters.wait(Math.min(timeoutMs, FEED.longPollMs));
-    if (!waiting) return fail('rate_limited', 'Too many clients are following this conversation; try again shortly.', { retryAfterMs: 1_000 });
-    await waiting;
-    return read(from);
+    const deadline = Date.now() + Math.min(timeoutMs, FEED.longPollMs);
+    for (let page = read(from); ; page = read(from)) {
+      // An event this reader does not see (or one not yet past `after`) keeps it waiting.
+      const left = deadline - Date.now();
+      if (!page.ok || page.value.events.length > 0 || left <= 0) return page;
+      const waiting = this.feedWaiters.wait(left);
+      if (!waiting) return fail('rate_limited', 'Too many clients are following this conversation; try again shortly.', { retryAfterMs: 1_000 });
+      await waiting;
+    }
   }
 
   // ── RPC: receipts ────────────────────────────────────────────────────────────

@@ -112,6 +112,20 @@ describe('long polling a conversation', () => {
     expect(answer.lastSeq).toBe(after + 1);
   });
 
+  it('holds a poll ahead of the log (after = the next seq) until an event past it exists', async () => {
+    const { alice, bob, id } = await group();
+    const { lastSeq } = HistoryPage.parse((await pollFeed(bob, id, { after: 0, timeoutMs: 0 })).body);
+    let answered = false;
+    const ahead = pollFeed(bob, id, { after: lastSeq + 1, timeoutMs: 10_000 }).then((r) => ((answered = true), r));
+    await new Promise((r) => setTimeout(r, 50));
+    await send(alice, id, 'next');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answered).toBe(false);
+    await send(alice, id, 'after next');
+    const page = HistoryPage.parse((await ahead).body);
+    expect(texts(page.events)).toEqual(['after next']);
+  });
+
   it('answers an empty page when nothing comes within the hold, and at once with timeoutMs=0', async () => {
     const { bob, id } = await group();
     const { lastSeq } = HistoryPage.parse((await pollFeed(bob, id, { after: 0, timeoutMs: 0 })).body);
