@@ -20,6 +20,7 @@ import {
   LIMITS,
   CLOSE_CODES,
   ClientFrame,
+  FEED,
   INBOX,
   PRESENCE,
   PING_FRAME,
@@ -57,6 +58,7 @@ import * as search from './search.js';
 import { TypingTracker } from './typing.js';
 import * as fanout from './fanout.js';
 import { EventBatcher, intervalMs } from './batcher.js';
+import { FeedWaiters } from './feed.js';
 import type { UserUpdate } from '../user/updates.js';
 import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
 import { TIER_LIMITS, messageRules, type Tier } from '../ratelimit/rules.js';
@@ -128,6 +130,8 @@ export class ConversationDO extends DurableObject<Env> {
   private readonly socketQueues = new Map<WebSocket, Promise<void>>();
   /** Read-receipt updates per device (memory only: an eviction forgets, which only lets a few more through). */
   private readonly receiptWindows = new WindowCounter();
+  /** Feed requests waiting for the next event (see `feed`). */
+  private readonly feedWaiters = new FeedWaiters(FEED.maxWaiting);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -323,6 +327,27 @@ export class ConversationDO extends DurableObject<Env> {
       this.requireMember(userId);
       return this.historyPage(query, userId);
     });
+  }
+
+  /**
+   * The conversation's feed for clients without WebSockets (SSE and long polling, served
+   * by the Worker from this call): the events after `after` as `userId` sees them, at
+   * once when there are any, else once the next event is accepted or `timeoutMs` passes.
+   * `after` null asks only for what comes next.
+   */
+  async feed(userId: string, after: number | null, timeoutMs: number): Promise<Result<HistoryPage>> {
+    const read = (from: number) =>
+      attempt(() => {
+        this.requireMember(userId);
+        return this.historyPage({ after: from, limit: FEED.pageSize }, userId);
+      });
+    const from = after ?? log.lastSeq(this.sql);
+    const first = read(from);
+    if (!first.ok || first.value.events.length > 0 || timeoutMs <= 0) return first;
+    const waiting = this.feedWaiters.wait(Math.min(timeoutMs, FEED.longPollMs));
+    if (!waiting) return fail('rate_limited', 'Too many clients are following this conversation; try again shortly.', { retryAfterMs: 1_000 });
+    await waiting;
+    return read(from);
   }
 
   // ── RPC: receipts ────────────────────────────────────────────────────────────
@@ -762,6 +787,7 @@ export class ConversationDO extends DurableObject<Env> {
   private broadcast(events: ConversationEvent[]): void {
     this.requireMeta();
     this.batcher.add(events, intervalMs(this.ctx.getWebSockets().length));
+    this.feedWaiters.wake();
   }
 
   /** Any other frame to every window, after the events still waiting (order kept). */

@@ -16,6 +16,9 @@ import {
   CreateConversationBody,
   DeleteMessageQuery,
   EditMessageBody,
+  FEED,
+  FeedPollQuery,
+  FeedStreamQuery,
   HistoryQuery,
   LIMITS,
   ReactBody,
@@ -32,6 +35,8 @@ import { directConversationId, newGroupId } from '../ids.js';
 import { existingUserIds } from '../auth/accounts.js';
 import { rejectSocket } from '../sockets.js';
 import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
+import { SSE_HEADERS, resumePosition } from '../sse.js';
+import { feedStream } from '../conversation/stream.js';
 
 function conversation(env: Env, id: string) {
   return env.CONVERSATIONS.getByName(id);
@@ -116,6 +121,25 @@ export const conversationRoutes = new Hono<AppBindings>()
     const id = parseParams(ConversationId, c.req.param('id'));
     const query = parseParams(HistoryQuery, parseParams(HistoryParams, c.req.query()));
     return c.json(unwrap(await conversation(c.env, id).history(c.get('identity').userId, query)));
+  })
+  // The conversation's feed for clients without WebSockets (docs/PROTOCOL.md, "A
+  // conversation's feed over HTTP"). The first page is read before the response starts,
+  // so a non-member gets a plain 404, not a stream.
+  .get('/:id/stream', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const { after: queryAfter } = parseParams(FeedStreamQuery, c.req.query());
+    const after = resumePosition(c.req.header('last-event-id'), queryAfter);
+    if (after === undefined) throw new AppError('invalid_request', 'Last-Event-ID must be a seq (a non-negative integer).');
+    const { userId } = c.get('identity');
+    const source = conversation(c.env, id);
+    const first = unwrap(await source.feed(userId, after, 0));
+    return new Response(feedStream(source, { userId, first, after: after ?? first.lastSeq }), { headers: SSE_HEADERS });
+  })
+  .get('/:id/poll', async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const { after, timeoutMs } = parseParams(FeedPollQuery, c.req.query());
+    const page = unwrap(await conversation(c.env, id).feed(c.get('identity').userId, after, Math.min(timeoutMs ?? FEED.longPollMs, FEED.longPollMs)));
+    return c.json(page, 200, { 'cache-control': 'no-store' });
   })
   .post('/:id/messages', async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));

@@ -13,7 +13,8 @@ import { INBOX, InboxAckBody, InboxPollQuery, InboxStreamQuery } from '../protoc
 import { requireAuth } from '../middleware/auth.js';
 import { parseParams, readJson } from '../middleware/body.js';
 import { AppError } from '../errors.js';
-import { longPoll, resumeCursor, sseStream } from '../user/stream.js';
+import { longPoll, sseStream } from '../user/stream.js';
+import { SSE_HEADERS, resumePosition } from '../sse.js';
 import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
 
 export const inboxRoutes = new Hono<AppBindings>()
@@ -25,18 +26,11 @@ export const inboxRoutes = new Hono<AppBindings>()
   .use(requireAuth())
   .get('/events', (c) => {
     const { cursor: queryCursor } = parseParams(InboxStreamQuery, c.req.query());
-    const cursor = resumeCursor(c.req.header('last-event-id'), queryCursor);
+    const cursor = resumePosition(c.req.header('last-event-id'), queryCursor);
     if (cursor === undefined) throw new AppError('invalid_request', 'Last-Event-ID must be a cursor (a non-negative integer).');
     const { userId, deviceId } = c.get('identity');
     const body = sseStream(c.env.USERS.getByName(userId), { userId, deviceId, cursor });
-    return new Response(body, {
-      headers: {
-        'content-type': 'text/event-stream; charset=utf-8',
-        // no-transform: a compressing proxy would hold heartbeats back until its buffer fills.
-        'cache-control': 'no-cache, no-transform',
-        'x-accel-buffering': 'no',
-      },
-    });
+    return new Response(body, { headers: SSE_HEADERS });
   })
   .get('/poll', async (c) => {
     const { cursor, timeoutMs } = parseParams(InboxPollQuery, c.req.query());

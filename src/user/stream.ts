@@ -12,6 +12,10 @@
  * INBOX.sseMaxLifetimeMs.
  */
 import { INBOX, type DeviceEvent, type DeviceEventPage, type InboxFrame } from '../protocol/index.js';
+import { SSE_HEARTBEAT, SSE_RETRY_MS, pullStream, sseMessage } from '../sse.js';
+
+/** One SSE message of the device event stream. */
+const message = (frame: InboxFrame, id?: number): string => sseMessage(frame, id);
 
 /** What the stream needs from the UserDO (its RPC methods, narrowed for testing). */
 export interface EventSource {
@@ -30,33 +34,9 @@ export interface StreamOptions {
   lifetimeMs?: number;
 }
 
-/** Tells SSE clients (EventSource) how long to wait before reconnecting after the stream ends. */
-export const SSE_RETRY_MS = 1_000;
-
-const encoder = new TextEncoder();
-
-/** One SSE message. JSON never contains a raw newline, so `data` is one line. */
-export function sseMessage(frame: InboxFrame, id?: number): string {
-  return `${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(frame)}\n\n`;
-}
-
-/** A comment line: ignored by parsers, but proves the stream alive. */
-export const SSE_HEARTBEAT = ': keepalive\n\n';
-
-/**
- * The cursor to resume after: the `Last-Event-ID` header when present (what EventSource
- * and the SDK send on reconnect), else the `cursor` query parameter. An ID that is not a
- * cursor yields undefined, which the route refuses.
- */
-export function resumeCursor(lastEventId: string | undefined, queryCursor: number | undefined): number | null | undefined {
-  if (lastEventId === undefined || lastEventId.trim() === '') return queryCursor ?? null;
-  if (!/^\d{1,15}$/.test(lastEventId.trim())) return undefined;
-  return Number(lastEventId.trim());
-}
-
 /** The SSE messages for a page of device events: one `deliver` per event, its id the cursor. */
 export function deliverMessages(events: readonly DeviceEvent[]): string {
-  return events.map((event) => sseMessage({ type: 'deliver', events: [event] }, event.cursor)).join('');
+  return events.map((event) => message({ type: 'deliver', events: [event] }, event.cursor)).join('');
 }
 
 function truncatedFrame(page: DeviceEventPage, after: number): InboxFrame {
@@ -86,8 +66,8 @@ export function sseStream(source: EventSource, options: StreamOptions): Readable
       after = (await source.ackEvents(deviceId, options.cursor ?? 0)).cursor;
       const page = await source.readEvents(deviceId, after);
       const ready: InboxFrame = { type: 'inbox_ready', userId: options.userId, deviceId, ackedCursor: after, lastCursor: page.lastCursor };
-      let text = `retry: ${SSE_RETRY_MS}\n\n${sseMessage(ready)}`;
-      if (page.truncated) text += sseMessage(truncatedFrame(page, after));
+      let text = `retry: ${SSE_RETRY_MS}\n\n${message(ready)}`;
+      if (page.truncated) text += message(truncatedFrame(page, after));
       text += deliverMessages(page.events);
       after = page.events.at(-1)?.cursor ?? after;
       backlogEnd = page.lastCursor;
@@ -104,35 +84,22 @@ export function sseStream(source: EventSource, options: StreamOptions): Readable
         }
       }
       phase = 'live';
-      return sseMessage({ type: 'caught_up', cursor: after });
+      return message({ type: 'caught_up', cursor: after });
     }
     const remaining = endsAt - now();
     if (remaining <= 0) return null;
     const page = await source.waitForEvents(deviceId, after, Math.min(heartbeatMs, remaining));
     if (page.events.length === 0 && !page.truncated) return SSE_HEARTBEAT;
-    let text = page.truncated ? sseMessage(truncatedFrame(page, after)) : '';
+    let text = page.truncated ? message(truncatedFrame(page, after)) : '';
     text += deliverMessages(page.events);
     after = page.events.at(-1)?.cursor ?? after;
     return text;
   }
 
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const text = await next();
-        if (text === null) controller.close();
-        else controller.enqueue(encoder.encode(text));
-      } catch (err) {
-        // The client sees the stream end and reconnects with its Last-Event-ID; nothing is lost.
-        console.error(JSON.stringify({ level: 'error', msg: 'inbox event stream failed', error: String(err) }));
-        try {
-          controller.enqueue(encoder.encode(sseMessage({ type: 'error', code: 'internal', message: 'The event stream failed; reconnect.' })));
-          controller.close();
-        } catch {
-          // Already cancelled by the client.
-        }
-      }
-    },
+  // On a failure the client sees the stream end and reconnects with its Last-Event-ID; nothing is lost.
+  return pullStream(next, (err) => {
+    console.error(JSON.stringify({ level: 'error', msg: 'inbox event stream failed', error: String(err) }));
+    return message({ type: 'error', code: 'internal', message: 'The event stream failed; reconnect.' });
   });
 }
 

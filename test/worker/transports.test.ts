@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeviceEvent, type Session } from '../../src/protocol/index.js';
-import { SSE_HEARTBEAT, sseStream, type EventSource } from '../../src/user/stream.js';
+import { SSE_HEARTBEAT } from '../../src/sse.js';
+import { sseStream, type EventSource } from '../../src/user/stream.js';
 import { SseParser } from '../../src/client/sse.js';
 import { call, createGroup, json, openWindow, registerUser } from './helpers.js';
 import { openInbox, range, text } from './inbox-helpers.js';
