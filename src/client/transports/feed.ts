@@ -106,7 +106,11 @@ export class ConversationFeed {
 
   // ── Long polling ─────────────────────────────────────────────────────────────
 
-  /** One long poll: answered with the events after the last one delivered, or empty after the hold. */
+  /**
+   * One long poll: answered with the events after the last one delivered, or empty after
+   * the hold. A page with `hasMore` needs nothing special: the next poll goes at once and
+   * is answered at once.
+   */
   async #pollOnce(): Promise<void> {
     const hold = Math.min(this.#o.timing.pollHoldMs, FEED.longPollMs);
     const query = new URLSearchParams({ after: String(this.#after), timeoutMs: String(hold) });
