@@ -14,6 +14,7 @@ import {
   Cursor,
   DeviceEvent,
   DeviceId,
+  FeedReadyFrame,
   PONG_FRAME,
   Rid,
   Seq,
@@ -204,4 +205,28 @@ export function parseInboxFrame(text: string): IncomingInboxFrame {
 export function parsePollPage(value: unknown): { events: IncomingDeviceEvent[]; lastCursor: number; truncated: boolean } | null {
   const page = z.object({ events: z.array(z.unknown()), lastCursor: Cursor, truncated: z.boolean() }).safeParse(value);
   return page.success ? { ...page.data, events: parseDeviceEvents(page.data.events) } : null;
+}
+
+// ── A conversation's feed (SSE) ────────────────────────────────────────────────
+
+export type IncomingFeedFrame =
+  | { type: 'feed_ready'; conversationId: string; lastSeq: number }
+  | Extract<IncomingFrame, { type: 'events' | 'error' | 'unknown' }>;
+
+/**
+ * Parses one SSE message of a conversation's feed (`FeedFrame`); never throws. Its
+ * `events` and `error` frames are the chat window's, read as tolerantly as there: an
+ * event of a newer type still moves the seq, an unknown error code is kept.
+ */
+export function parseFeedFrame(text: string): IncomingFeedFrame {
+  const parsed = parseBoundedJson(text, Number.MAX_SAFE_INTEGER);
+  if (!parsed.ok || parsed.value === null || typeof parsed.value !== 'object') return { type: 'unknown' };
+  const value = parsed.value as Record<string, unknown>;
+  if (value.type === 'feed_ready') {
+    const ready = FeedReadyFrame.safeParse(value);
+    return ready.success ? ready.data : { type: 'unknown' };
+  }
+  if (value.type !== 'events' && value.type !== 'error') return { type: 'unknown' };
+  const frame = parseServerFrame(text);
+  return frame.type === 'events' || frame.type === 'error' ? frame : { type: 'unknown' };
 }

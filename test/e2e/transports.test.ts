@@ -5,7 +5,7 @@
  * the SDK finds a wire that works by itself.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatClient, type StreamStatus, type TransportKind } from '../../src/client/index.js';
+import { ChatClient, type FetchLike, type StreamStatus, type TransportKind } from '../../src/client/index.js';
 import { startWrangler, type Wrangler } from './wrangler.js';
 import { startProxy, type CutProxy } from './proxy.js';
 import { exchangeThroughCuts, messagesOf, range, textOf, until, within } from './exchange.js';
@@ -25,10 +25,11 @@ afterAll(async () => {
 });
 
 /** Short backoff, keepalive and holds, so recoveries fit in a test. */
-function newClient(transport: 'auto' | TransportKind): ChatClient {
+function newClient(transport: 'auto' | TransportKind, fetchFn: FetchLike = fetch): ChatClient {
   return new ChatClient({
     baseUrl: proxy.url,
     transport,
+    fetch: fetchFn,
     backoff: { initialDelayMs: 50, maxDelayMs: 400 },
     keepalive: { intervalMs: 500, timeoutMs: 1_000 },
     requestTimeoutMs: 3_000,
@@ -37,8 +38,8 @@ function newClient(transport: 'auto' | TransportKind): ChatClient {
   });
 }
 
-async function signedUp(name: string, transport: 'auto' | TransportKind): Promise<ChatClient> {
-  const client = newClient(transport);
+async function signedUp(name: string, transport: 'auto' | TransportKind, fetchFn?: FetchLike): Promise<ChatClient> {
+  const client = newClient(transport, fetchFn);
   await client.register({ handle: `${name}_${crypto.randomUUID().slice(0, 8)}`, displayName: name, password: 'correct horse battery', deviceName: 'e2e' });
   // These tests send a thousand messages in a burst: service accounts, not people.
   await server.markService(client.user!.id);
@@ -59,6 +60,38 @@ describe.each(['websocket', 'sse', 'long-poll'] as const)('1,000 messages over %
     console.log(`${transport}: 1,000 messages, 10 cuts: ${elapsed} ms, ${proxy.accepted - accepted} proxied connections`);
     alice.close();
     bob.close();
+  });
+});
+
+describe("a conversation's own feed", () => {
+  it('is read by a conversation open over SSE and one over long polling, and carries a message another client sends', async () => {
+    proxy.refuse(null);
+    const requested = { sse: [] as string[], 'long-poll': [] as string[] };
+    const recording =
+      (into: string[]): FetchLike =>
+      (input, init) => {
+        into.push(new URL(input).pathname);
+        return fetch(input, init);
+      };
+    // Alice's second device logs in rather than registers: the file stays within the registrations one address may make per hour.
+    const handle = `alice_${crypto.randomUUID().slice(0, 8)}`;
+    const aliceSse = newClient('sse', recording(requested.sse));
+    await aliceSse.register({ handle, displayName: 'alice', password: 'correct horse battery', deviceName: 'e2e sse' });
+    const alicePoll = newClient('long-poll', recording(requested['long-poll']));
+    await alicePoll.login({ handle, password: 'correct horse battery', deviceName: 'e2e long-poll' });
+    const bob = await signedUp('bob', 'websocket');
+    const conversation = await aliceSse.createDirect(bob.user!.id);
+    const chats = await Promise.all([aliceSse.open(conversation.id), alicePoll.open(conversation.id), bob.open(conversation.id)]);
+    const [sseChat, pollChat, bChat] = chats;
+    const got = [messagesOf(sseChat), messagesOf(pollChat)];
+    await until(() => chats.every((c) => c.status === 'open'), 15_000, 'all three open');
+    expect([sseChat.transport, pollChat.transport]).toEqual(['sse', 'long-poll']);
+    const feed = `/v1/conversations/${conversation.id}`;
+    await until(() => requested.sse.includes(`${feed}/stream`) && requested['long-poll'].includes(`${feed}/poll`), 10_000, 'the feed requests');
+    await within(bChat.send('over the feed'), 10_000, "Bob's send");
+    await until(() => got.every((messages) => messages.length > 0), 10_000, "Bob's message on both of Alice's devices");
+    expect(got.map((messages) => messages.map(textOf))).toEqual([['over the feed'], ['over the feed']]);
+    for (const client of [aliceSse, alicePoll, bob]) client.close();
   });
 });
 

@@ -123,6 +123,11 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
     return currentKind(this.#state);
   }
 
+  /** The HTTP wires' timing, which a conversation's feed on the same wire follows too. */
+  get timing(): StreamTimingOptions {
+    return this.#o.timing;
+  }
+
   start(): void {
     if (this.#running || this.#stopped) return;
     this.#running = true;

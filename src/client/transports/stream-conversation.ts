@@ -9,13 +9,17 @@
  *
  * On every (re)open of the stream the conversation's `lastSeq` is read (a one-event
  * history page), so the conversation fills any gap from history at once, as after a
- * socket's `ready`.
+ * socket's `ready`. From that seq on, the conversation's own feed (./feed.ts) is read
+ * over the stream's wire, which is about as fast as a chat-window socket; the device
+ * event stream's copies of the same events still count (the conversation drops repeats
+ * by seq), so a feed that lags or fails costs speed, never events.
  */
 import { z } from 'zod';
 import { Ack, type DeviceEvent, type MessageContent } from '../../protocol/index.js';
 import { nextDelay } from '../backoff.js';
 import { ChatError, isRetryable } from '../errors.js';
 import { parseEvents, parseHistoryPage } from '../wire.js';
+import { ConversationFeed } from './feed.js';
 import type { InboxStream, StreamSignal } from './inbox.js';
 import type { Transport, TransportContext, TransportKind } from './types.js';
 
@@ -36,8 +40,9 @@ class StreamConversationTransport implements Transport {
   #opened = false;
   #closed = false;
   #off: (() => void) | null = null;
-  /** Bumped on every stream (re)open, so a slow lastSeq read from an older one is ignored. */
+  /** Bumped on every stream (re)open, so a slow lastSeq read, or a feed, from an older one is ignored. */
   #generation = 0;
+  #feed: ConversationFeed | null = null;
   readonly #timers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(stream: InboxStream, context: TransportContext) {
@@ -65,6 +70,8 @@ class StreamConversationTransport implements Transport {
   close(): void {
     this.#closed = true;
     this.#off?.();
+    this.#feed?.stop();
+    this.#feed = null;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
   }
@@ -121,6 +128,7 @@ class StreamConversationTransport implements Transport {
         if (this.#closed || generation !== this.#generation) return;
         this.#opened = true;
         this.#ctx.signal({ type: 'open', lastSeq: page.lastSeq });
+        this.#follow(generation, page.lastSeq);
         return;
       } catch (error) {
         if (error instanceof ChatError && !isRetryable(error.code)) {
@@ -131,6 +139,32 @@ class StreamConversationTransport implements Transport {
         await this.#wait(nextDelay(attempt, Math.random(), this.#ctx.backoff));
       }
     }
+  }
+
+  /** Reads the conversation's feed after `lastSeq` over the stream's wire, replacing an older feed. */
+  #follow(generation: number, lastSeq: number): void {
+    this.#feed?.stop();
+    this.#feed = null;
+    const kind = this.#stream.kind;
+    if (this.#closed || kind === 'websocket') return;
+    const id = this.#ctx.conversationId;
+    const current = () => !this.#closed && generation === this.#generation;
+    this.#feed = new ConversationFeed({
+      api: this.#ctx.api,
+      conversationId: id,
+      kind,
+      timing: this.#stream.timing,
+      backoff: this.#ctx.backoff,
+      onEvents: (events) => {
+        if (current()) this.#ctx.signal({ type: 'events', conversationId: id, events });
+      },
+      onClosed: (error) => {
+        if (!current()) return;
+        this.close();
+        this.#ctx.signal({ type: 'closed', error });
+      },
+    });
+    this.#feed.start(lastSeq);
   }
 
   async #pump(): Promise<void> {
