@@ -43,6 +43,40 @@ function withTimeout(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/**
+ * Reads an SSE body message by message with the SDK's parser, handing each frame (but
+ * `error`, recorded in `state.ended`) to `onFrame(frame, now)`; resolves when it ends.
+ */
+async function readSse(res, abort, state, onFrame) {
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of res.body) {
+      const messages = parser.push(decoder.decode(chunk, { stream: true }));
+      const now = performance.now();
+      for (const message of messages) {
+        const frame = JSON.parse(message.data);
+        if (frame.type === 'error') state.ended = `error frame ${message.data.slice(0, 200)}`;
+        else onFrame(frame, now);
+      }
+    }
+    state.ended ??= 'stream ended';
+  } catch (err) {
+    if (!abort.signal.aborted) state.ended = `stream failed: ${err.message}`;
+  }
+}
+
+/** One long poll with the bearer header, given up after the hold plus the SDK's margin; the parsed answer. */
+async function heldPoll(h, session, path, signal) {
+  const res = await fetch(`${h.serviceUrl}${path}`, {
+    headers: { authorization: `Bearer ${session.accessToken}` },
+    signal: AbortSignal.any([signal, AbortSignal.timeout(LONG_POLL_HOLD_MS + POLL_MARGIN_MS)]),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${res.status} ${text.slice(0, 200)}`);
+  return JSON.parse(text);
+}
+
 /** The inbox socket of `session`'s device (`/v1/inbox/ws`); resolves at `caught_up`. */
 export async function openInboxSocket(h, session, onEvents) {
   const url = await h.ticketUrl('/v1/inbox/ws', session);
@@ -116,33 +150,17 @@ export async function openSseReader(h, session, onEvents) {
 
   let caughtUpResolve;
   const caughtUp = new Promise((resolve) => (caughtUpResolve = resolve));
-  const reading = (async () => {
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of res.body) {
-        const messages = parser.push(decoder.decode(chunk, { stream: true }));
-        const now = performance.now();
-        for (const message of messages) {
-          const frame = JSON.parse(message.data);
-          if (frame.type === 'deliver') {
-            const events = fresh(state, frame.events);
-            if (events.length > 0) {
-              onEvents(events, now);
-              scheduleAck();
-            }
-          } else if (frame.type === 'caught_up') {
-            caughtUpResolve();
-          } else if (frame.type === 'error') {
-            state.ended = `error frame ${message.data.slice(0, 200)}`;
-          }
-        }
+  const reading = readSse(res, abort, state, (frame, now) => {
+    if (frame.type === 'deliver') {
+      const events = fresh(state, frame.events);
+      if (events.length > 0) {
+        onEvents(events, now);
+        scheduleAck();
       }
-      state.ended ??= 'stream ended';
-    } catch (err) {
-      if (!abort.signal.aborted) state.ended = `stream failed: ${err.message}`;
+    } else if (frame.type === 'caught_up') {
+      caughtUpResolve();
     }
-  })();
+  });
   const reader = {
     state,
     close() {
@@ -169,7 +187,7 @@ export async function openSseReader(h, session, onEvents) {
 export async function startLongPoll(h, session, onEvents) {
   const state = { cursor: 0, duplicates: 0, ended: null };
   const polls = [];
-  let abort = null;
+  const abort = new AbortController();
   let stopped = false;
   let caughtUpResolve;
   const caughtUp = new Promise((resolve) => (caughtUpResolve = resolve));
@@ -178,20 +196,13 @@ export async function startLongPoll(h, session, onEvents) {
     for (let first = true; !stopped; first = false) {
       const query = new URLSearchParams({ timeoutMs: String(first ? 0 : LONG_POLL_HOLD_MS) });
       if (state.cursor > 0) query.set('cursor', String(state.cursor));
-      abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(), LONG_POLL_HOLD_MS + POLL_MARGIN_MS);
       const poll = { sentAt: performance.now(), answeredAt: 0, events: 0 };
       let page;
       try {
-        const res = await fetch(`${h.serviceUrl}/v1/inbox/poll?${query}`, { headers: { authorization: `Bearer ${session.accessToken}` }, signal: abort.signal });
-        const text = await res.text();
-        if (!res.ok) throw new Error(`${res.status} ${text.slice(0, 200)}`);
-        page = JSON.parse(text);
+        page = await heldPoll(h, session, `/v1/inbox/poll?${query}`, abort.signal);
       } catch (err) {
         if (!stopped) state.ended = `poll failed: ${err.message}`;
         return;
-      } finally {
-        clearTimeout(timer);
       }
       poll.answeredAt = performance.now();
       const events = fresh(state, page.events);
@@ -206,7 +217,7 @@ export async function startLongPoll(h, session, onEvents) {
     polls,
     close() {
       stopped = true;
-      abort?.abort();
+      abort.abort();
       return loop;
     },
   };
@@ -250,30 +261,14 @@ export async function openFeedSse(h, session, conversationId, onEvents) {
   if (!res.ok || !res.body) throw new Error(`GET /v1/conversations/:id/stream: ${res.status} ${(await res.text()).slice(0, 200)}`);
   let readyResolve;
   const ready = new Promise((resolve) => (readyResolve = resolve));
-  const reading = (async () => {
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of res.body) {
-        const messages = parser.push(decoder.decode(chunk, { stream: true }));
-        const now = performance.now();
-        for (const message of messages) {
-          const frame = JSON.parse(message.data);
-          if (frame.type === 'events') {
-            const events = freshBySeq(state, frame.events);
-            if (events.length > 0) onEvents(events, now);
-          } else if (frame.type === 'feed_ready') {
-            readyResolve();
-          } else if (frame.type === 'error') {
-            state.ended = `error frame ${message.data.slice(0, 200)}`;
-          }
-        }
-      }
-      state.ended ??= 'stream ended';
-    } catch (err) {
-      if (!abort.signal.aborted) state.ended = `stream failed: ${err.message}`;
+  const reading = readSse(res, abort, state, (frame, now) => {
+    if (frame.type === 'events') {
+      const events = freshBySeq(state, frame.events);
+      if (events.length > 0) onEvents(events, now);
+    } else if (frame.type === 'feed_ready') {
+      readyResolve();
     }
-  })();
+  });
   const reader = {
     state,
     close() {
@@ -300,25 +295,18 @@ export async function openFeedSse(h, session, conversationId, onEvents) {
 export async function startFeedPoll(h, session, conversationId, onEvents) {
   const state = { seq: await lastSeqOf(h, session, conversationId), duplicates: 0, ended: null };
   const polls = [];
-  let abort = null;
+  const abort = new AbortController();
   let stopped = false;
   const loop = (async () => {
     while (!stopped) {
       const query = new URLSearchParams({ after: String(state.seq), timeoutMs: String(LONG_POLL_HOLD_MS) });
-      abort = new AbortController();
-      const timer = setTimeout(() => abort.abort(), LONG_POLL_HOLD_MS + POLL_MARGIN_MS);
       const poll = { sentAt: performance.now(), answeredAt: 0, events: 0 };
       let page;
       try {
-        const res = await fetch(`${h.serviceUrl}/v1/conversations/${conversationId}/poll?${query}`, { headers: { authorization: `Bearer ${session.accessToken}` }, signal: abort.signal });
-        const text = await res.text();
-        if (!res.ok) throw new Error(`${res.status} ${text.slice(0, 200)}`);
-        page = JSON.parse(text);
+        page = await heldPoll(h, session, `/v1/conversations/${conversationId}/poll?${query}`, abort.signal);
       } catch (err) {
         if (!stopped) state.ended = `poll failed: ${err.message}`;
         return;
-      } finally {
-        clearTimeout(timer);
       }
       poll.answeredAt = performance.now();
       const events = freshBySeq(state, page.events);
@@ -332,7 +320,7 @@ export async function startFeedPoll(h, session, conversationId, onEvents) {
     polls,
     close() {
       stopped = true;
-      abort?.abort();
+      abort.abort();
       return loop;
     },
   };

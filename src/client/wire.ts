@@ -93,9 +93,17 @@ export function parseHistoryPage(value: unknown): Extract<IncomingFrame, { type:
 /** Parses one server text frame; never throws. */
 export function parseServerFrame(text: string): IncomingFrame {
   if (text === PONG_FRAME) return { type: 'pong' };
+  const value = parseObject(text);
+  return value ? serverFrameOf(value) : { type: 'unknown' };
+}
+
+/** The parsed JSON when it is an object (or array), else null. */
+function parseObject(text: string): Record<string, unknown> | null {
   const parsed = parseBoundedJson(text, Number.MAX_SAFE_INTEGER);
-  if (!parsed.ok || parsed.value === null || typeof parsed.value !== 'object') return { type: 'unknown' };
-  const value = parsed.value as Record<string, unknown>;
+  return parsed.ok && parsed.value !== null && typeof parsed.value === 'object' ? (parsed.value as Record<string, unknown>) : null;
+}
+
+function serverFrameOf(value: Record<string, unknown>): IncomingFrame {
   switch (value.type) {
     case 'pong':
       return { type: 'pong' };
@@ -219,14 +227,12 @@ export type IncomingFeedFrame =
  * event of a newer type still moves the seq, an unknown error code is kept.
  */
 export function parseFeedFrame(text: string): IncomingFeedFrame {
-  const parsed = parseBoundedJson(text, Number.MAX_SAFE_INTEGER);
-  if (!parsed.ok || parsed.value === null || typeof parsed.value !== 'object') return { type: 'unknown' };
-  const value = parsed.value as Record<string, unknown>;
-  if (value.type === 'feed_ready') {
+  const value = parseObject(text);
+  if (value?.type === 'feed_ready') {
     const ready = FeedReadyFrame.safeParse(value);
     return ready.success ? ready.data : { type: 'unknown' };
   }
-  if (value.type !== 'events' && value.type !== 'error') return { type: 'unknown' };
-  const frame = parseServerFrame(text);
+  if (value?.type !== 'events' && value?.type !== 'error') return { type: 'unknown' };
+  const frame = serverFrameOf(value);
   return frame.type === 'events' || frame.type === 'error' ? frame : { type: 'unknown' };
 }

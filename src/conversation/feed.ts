@@ -33,6 +33,8 @@ export class FeedWaiters {
 
   /** Every waiting request reads the feed again. */
   wake(): void {
+    // Every broadcast calls this; with no one waiting it costs no copy.
+    if (this.#waiting.size === 0) return;
     for (const done of [...this.#waiting]) done();
   }
 }

@@ -8,7 +8,6 @@ import { evictDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { FeedFrame, HistoryPage, type ConversationEvent, type Session } from '../../src/protocol/index.js';
-import { SseParser } from '../../src/client/sse.js';
 import { FeedWaiters } from '../../src/conversation/feed.js';
 import { feedStream, type FeedSource } from '../../src/conversation/stream.js';
 import { SSE_HEARTBEAT } from '../../src/sse.js';
@@ -16,6 +15,7 @@ import { ok } from '../../src/errors.js';
 import { call, createGroup, json, registerUser } from './helpers.js';
 import { text } from './inbox-helpers.js';
 import { serviceUser } from './abuse-helpers.js';
+import { SseFrames } from './stream-helpers.js';
 
 const send = (session: Session, id: string, body: string) =>
   json(`/v1/conversations/${id}/messages`, { token: session.accessToken, body: { cmid: crypto.randomUUID(), content: text(body) } }, 201);
@@ -27,53 +27,14 @@ async function pollFeed(session: Session, id: string, query: Record<string, stri
 
 const texts = (events: ConversationEvent[]) => events.flatMap((e) => (e.type === 'message' && e.content?.type === 'text' ? [e.content.text] : []));
 
-/** Reads a feed's SSE body, every frame checked against the protocol schema. */
-class FeedReader {
-  readonly frames: FeedFrame[] = [];
-  readonly ids: string[] = [];
-  ended = false;
-  readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
-
+/** A feed's SSE body, every frame checked against the protocol schema. */
+class FeedReader extends SseFrames<FeedFrame> {
   constructor(body: ReadableStream<Uint8Array>) {
-    this.#reader = body.getReader();
-    void this.#pump();
-  }
-
-  async #pump(): Promise<void> {
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    try {
-      for (;;) {
-        const { done, value } = await this.#reader.read();
-        if (done) break;
-        for (const message of parser.push(decoder.decode(value, { stream: true }))) {
-          const frame = FeedFrame.parse(JSON.parse(message.data));
-          this.frames.push(frame);
-          if (frame.type === 'events') this.ids.push(message.id);
-        }
-      }
-    } catch {
-      // cancelled by close()
-    }
-    this.ended = true;
+    super(body, FeedFrame, 'events');
   }
 
   events(): ConversationEvent[] {
     return this.frames.flatMap((f) => (f.type === 'events' ? f.events : []));
-  }
-
-  async until<T>(check: () => T | undefined | false, what: string, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(this.frames.slice(-3))}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  close(): void {
-    void this.#reader.cancel().catch(() => undefined);
   }
 }
 

@@ -1,20 +1,29 @@
 /**
- * Helpers for the device event stream over HTTP: an SSE reader (through the SDK's own
- * parser) and long polls, each checking every frame against the protocol schemas.
+ * Helpers for the HTTP streams: an SSE reader (through the SDK's own parser) and long
+ * polls, each checking every frame against the protocol schemas.
  */
 import { expect } from 'vitest';
+import type { z } from 'zod';
 import { DeviceEventPage, InboxFrame, type DeviceEvent, type Session } from '../../src/protocol/index.js';
 import { SseParser } from '../../src/client/sse.js';
 import { call } from './helpers.js';
 
-export class SseReader {
-  readonly frames: InboxFrame[] = [];
-  /** The SSE id of each `deliver` message, in order. */
+/**
+ * Reads an SSE body: every message parsed with `schema` (a frame that does not match
+ * fails the test), the SSE id of each frame of type `idsOf` kept in order.
+ */
+export class SseFrames<F extends { type: string }> {
+  readonly frames: F[] = [];
+  /** The SSE id of each frame of type `idsOf`, in order. */
   readonly ids: string[] = [];
   ended = false;
   readonly #reader: ReadableStreamDefaultReader<Uint8Array>;
 
-  constructor(body: ReadableStream<Uint8Array>) {
+  constructor(
+    body: ReadableStream<Uint8Array>,
+    readonly schema: z.ZodType<F>,
+    readonly idsOf: F['type'],
+  ) {
     this.#reader = body.getReader();
     void this.#pump();
   }
@@ -27,21 +36,17 @@ export class SseReader {
         const { done, value } = await this.#reader.read();
         if (done) break;
         for (const message of parser.push(decoder.decode(value, { stream: true }))) {
-          const frame = InboxFrame.safeParse(JSON.parse(message.data));
+          const frame = this.schema.safeParse(JSON.parse(message.data));
           expect(frame.success, message.data).toBe(true);
           if (!frame.success) continue;
           this.frames.push(frame.data);
-          if (frame.data.type === 'deliver') this.ids.push(message.id);
+          if (frame.data.type === this.idsOf) this.ids.push(message.id);
         }
       }
     } catch {
       // cancelled by close()
     }
     this.ended = true;
-  }
-
-  events(): DeviceEvent[] {
-    return this.frames.flatMap((f) => (f.type === 'deliver' ? f.events : []));
   }
 
   async until<T>(check: () => T | undefined | false, what: string, timeoutMs = 15_000): Promise<T> {
@@ -56,6 +61,17 @@ export class SseReader {
 
   close(): void {
     void this.#reader.cancel().catch(() => undefined);
+  }
+}
+
+/** The device event stream over SSE. */
+export class SseReader extends SseFrames<InboxFrame> {
+  constructor(body: ReadableStream<Uint8Array>) {
+    super(body, InboxFrame, 'deliver');
+  }
+
+  events(): DeviceEvent[] {
+    return this.frames.flatMap((f) => (f.type === 'deliver' ? f.events : []));
   }
 }
 
