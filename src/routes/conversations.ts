@@ -138,7 +138,7 @@ export const conversationRoutes = new Hono<AppBindings>()
   .get('/:id/poll', async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const { after, timeoutMs } = parseParams(FeedPollQuery, c.req.query());
-    const page = unwrap(await conversation(c.env, id).feed(c.get('identity').userId, after, Math.min(timeoutMs ?? FEED.longPollMs, FEED.longPollMs)));
+    const page = unwrap(await conversation(c.env, id).feed(c.get('identity').userId, after, timeoutMs ?? FEED.longPollMs));
     return c.json(page, 200, { 'cache-control': 'no-store' });
   })
   .post('/:id/messages', async (c) => {
