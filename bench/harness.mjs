@@ -5,7 +5,11 @@
  * - `direct` (default): the Worker bundled as for deploy (`wrangler deploy --dry-run`)
  *   and run by Miniflare, the library `wrangler dev` itself runs it with, with the options
  *   wrangler derives from the same wrangler.toml (`unstable_getMiniflareWorkerOptions`).
- *   One workerd process owns the port and runs the Worker and its objects.
+ *   One workerd process runs the Worker and its objects, and serves the Worker on a
+ *   socket of its own, as the edge serves a deployed Worker: no JavaScript in front.
+ * - `miniflare`: the same, but requests reach the Worker through Miniflare's entry
+ *   worker (a script in front of the Worker that rewrites every request, as under
+ *   `wrangler dev`); the load uses the port Miniflare owns.
  * - `wrangler`: `wrangler dev`, which puts a second workerd in front of that one: a proxy
  *   that owns the port and forwards every request and WebSocket to the runtime.
  *
@@ -22,7 +26,8 @@ import { descendants } from './proc.mjs';
 const STARTUP_TIMEOUT_MS = 90_000;
 
 export const HARNESSES = {
-  direct: 'workerd directly (Miniflare, one workerd process, Worker bundled by wrangler deploy --dry-run)',
+  direct: 'workerd directly (Miniflare, one workerd process, Worker bundled by wrangler deploy --dry-run, served on its own socket)',
+  miniflare: "workerd through Miniflare's entry worker (one workerd process, Worker bundled by wrangler deploy --dry-run)",
   wrangler: 'wrangler dev (two workerd processes: proxy + runtime), X_LOCAL_OBSERVABILITY=false',
 };
 
@@ -31,7 +36,7 @@ export const HARNESSES = {
  * keeps two per accepted connection (the socket and a dup of it); wrangler dev's proxy
  * about four (the client's connection and its own to the runtime).
  */
-const FDS_PER_SOCKET = { direct: 2, wrangler: 4 };
+const FDS_PER_SOCKET = { direct: 2, miniflare: 2, wrangler: 4 };
 
 /**
  * @param {{ root: string, env: NodeJS.ProcessEnv }} ctx
@@ -46,10 +51,11 @@ export function createHarness(kind, ctx) {
   /**
    * Starts one server and waits until `health` answers.
    * @param {{ name: string, port: number, config: string, persist: string, health: string, vars?: Record<string, string>, bundleDir: string }} s
-   * @returns {Promise<{ runtime: number, proxy: number | null }>} the workerd pids to sample
+   * @returns {Promise<{ url: string, runtime: number, proxy: number | null }>} where the
+   *   load connects, and the workerd pids to sample
    */
   function start(s) {
-    return kind === 'direct' ? startDirect(s) : startWranglerDev(s);
+    return kind === 'wrangler' ? startWranglerDev(s) : startMiniflare(s, { ownSocket: kind === 'direct' });
   }
 
   async function startWranglerDev(s) {
@@ -65,16 +71,21 @@ export function createHarness(kind, ctx) {
         // Already gone.
       }
     });
-    await waitHealthy(s, () => child.exitCode !== null && `wrangler dev exited with ${child.exitCode}`);
+    await waitHealthy(s, `http://127.0.0.1:${s.port}`, () => child.exitCode !== null && `wrangler dev exited with ${child.exitCode}`);
     // The proxy is the workerd that owns the public port; the runtime runs the Worker.
     const found = descendants(child.pid, 'workerd');
     const proxy = found.find((p) => p.args.some((a) => a.includes(`entry=127.0.0.1:${s.port}`)));
     const runtime = found.find((p) => p !== proxy);
     if (!runtime) throw new Error(`${s.name}: no workerd process found under wrangler (pid ${child.pid})`);
-    return { runtime: runtime.pid, proxy: proxy?.pid ?? null };
+    return { url: `http://127.0.0.1:${s.port}`, runtime: runtime.pid, proxy: proxy?.pid ?? null };
   }
 
-  async function startDirect(s) {
+  /**
+   * With `ownSocket`, the Worker is also served on port + 1 by workerd itself
+   * (`unsafeDirectSockets`, what wrangler uses to expose a Worker to others), and the load
+   * goes there; Miniflare's port, in front of its entry worker, then only answers health.
+   */
+  async function startMiniflare(s, { ownSocket }) {
     // The empty --env is the top-level environment, said explicitly (wrangler warns otherwise).
     wrangler(['deploy', '--dry-run', '--env=', '-c', s.config, '--outdir', s.bundleDir]);
     const { unstable_getMiniflareWorkerOptions } = await import('wrangler');
@@ -100,15 +111,17 @@ export function createHarness(kind, ctx) {
           modulesRoot: s.bundleDir,
           scriptPath: bundledModule(s.bundleDir),
           bindings: { ...workerOptions.bindings, ...s.vars },
+          ...(ownSocket ? { unsafeDirectSockets: [{ host: '127.0.0.1', port: s.port + 1 }] } : {}),
         },
       ],
     }));
     stops.push(() => mf.dispose());
     await mf.ready;
-    await waitHealthy(s);
+    const url = `http://127.0.0.1:${ownSocket ? s.port + 1 : s.port}`;
+    await waitHealthy(s, url);
     const found = descendants(process.pid, 'workerd').filter((p) => p.args.some((a) => a.includes(`entry=127.0.0.1:${s.port}`)));
     if (found.length !== 1) throw new Error(`${s.name}: expected one workerd on port ${s.port}, found ${found.length}`);
-    return { runtime: found[0].pid, proxy: null };
+    return { url, runtime: found[0].pid, proxy: null };
   }
 
   /** The one module `wrangler deploy --dry-run` wrote, named after `main`. */
@@ -118,13 +131,13 @@ export function createHarness(kind, ctx) {
     return join(dir, modules[0]);
   }
 
-  async function waitHealthy(s, failed = () => false) {
+  async function waitHealthy(s, url, failed = () => false) {
     const until = Date.now() + STARTUP_TIMEOUT_MS;
     while (Date.now() < until) {
       const reason = failed();
       if (reason) throw new Error(`${s.name}: ${reason}`);
       try {
-        const res = await fetch(`http://127.0.0.1:${s.port}${s.health}`, { signal: AbortSignal.timeout(2_000) });
+        const res = await fetch(`${url}${s.health}`, { signal: AbortSignal.timeout(2_000) });
         if (res.ok) return;
       } catch {
         // Not listening yet.

@@ -26,7 +26,7 @@ const quick = process.argv.includes('--quick');
 const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length)) || null;
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
 
-/** `--harness=direct|wrangler`: how the Worker runs on workerd (bench/harness.mjs); direct by default. */
+/** `--harness=direct|miniflare|wrangler`: how the Worker runs on workerd (bench/harness.mjs); direct by default. */
 const harnessKind = process.argv.find((a) => a.startsWith('--harness='))?.slice('--harness='.length) ?? 'direct';
 
 /** Only these ports, only 127.0.0.1 (shared machine); BENCH_PORT_BASE moves both, for two benches side by side. */
@@ -114,8 +114,8 @@ async function main() {
   log(`starting the service (:${SERVERS.service.port}) and the baseline (:${SERVERS.baseline.port}) on ${harness.description}`);
   // One after the other: two wrangler dev sessions starting at once race for the same
   // internal socket and one fails with "Address already in use".
-  const servicePids = await harness.start(SERVERS.service);
-  const baselinePids = await harness.start(SERVERS.baseline);
+  const { url: serviceUrl, ...servicePids } = await harness.start(SERVERS.service);
+  const { url: baselineUrl, ...baselinePids } = await harness.start(SERVERS.baseline);
 
   const configPath = join(STATE, 'load-config.json');
   const out = join(STATE, 'load-results.json');
@@ -125,8 +125,8 @@ async function main() {
     rounds,
     idleSockets: idleSockets(),
     out,
-    service: { url: `http://127.0.0.1:${SERVERS.service.port}`, pids: servicePids },
-    baseline: { url: `http://127.0.0.1:${SERVERS.baseline.port}`, pids: baselinePids },
+    service: { url: serviceUrl, pids: servicePids },
+    baseline: { url: baselineUrl, pids: baselinePids },
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   await runLoad(configPath);
