@@ -50,7 +50,7 @@ export function createHarness(kind, ctx) {
 
   /**
    * Starts one server and waits until `health` answers.
-   * @param {{ name: string, port: number, config: string, persist: string, health: string, vars?: Record<string, string>, bundleDir: string }} s
+   * @param {{ name: string, port: number, config: string, persist: string, health: string, vars?: Record<string, string>, bundleDir: string, inspectorPort?: number }} s
    * @returns {Promise<{ url: string, runtime: number, proxy: number | null }>} where the
    *   load connects, and the workerd pids to sample
    */
@@ -102,6 +102,8 @@ export function createHarness(kind, ctx) {
       // Where `wrangler dev --persist-to` and `wrangler d1 ... --persist-to` keep state.
       resourcePersistencePath: join(s.persist, 'v3'),
       log: new Log(LogLevel.ERROR),
+      // For bench/profile.mjs: the V8 inspector of this workerd (Miniflare proxies it).
+      ...(s.inspectorPort ? { inspectorPort: s.inspectorPort } : {}),
       logRequests: false,
       workers: [
         {

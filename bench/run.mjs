@@ -29,12 +29,15 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 /** `--harness=direct|miniflare|wrangler`: how the Worker runs on workerd (bench/harness.mjs); direct by default. */
 const harnessKind = process.argv.find((a) => a.startsWith('--harness='))?.slice('--harness='.length) ?? 'direct';
 
+/** `--inspect=<port>`: the service's V8 inspector on this port, for bench/profile.mjs during the run (direct and miniflare harnesses). */
+const inspectorPort = Number(process.argv.find((a) => a.startsWith('--inspect='))?.slice('--inspect='.length)) || undefined;
+
 /** Only these ports, only 127.0.0.1 (shared machine); BENCH_PORT_BASE moves both, for two benches side by side. */
 const PORT_BASE = Number(process.env.BENCH_PORT_BASE) || 8800;
 const SERVERS = {
   // The bench's accounts send far above what people may: they are `service` accounts
   // (see the trigger below), with that tier's message limit raised past any rate here.
-  service: { name: 'service', port: PORT_BASE + 3, config: join(ROOT, 'wrangler.toml'), persist: join(STATE, 'service'), bundleDir: join(STATE, 'service-bundle'), health: '/healthz', vars: { SERVICE_TIER_MESSAGES_PER_MINUTE: '100000000' } },
+  service: { name: 'service', port: PORT_BASE + 3, config: join(ROOT, 'wrangler.toml'), persist: join(STATE, 'service'), bundleDir: join(STATE, 'service-bundle'), health: '/healthz', vars: { SERVICE_TIER_MESSAGES_PER_MINUTE: '100000000' }, inspectorPort },
   baseline: { name: 'baseline', port: PORT_BASE + 13, config: join(ROOT, 'bench/baseline/wrangler.toml'), persist: join(STATE, 'baseline'), bundleDir: join(STATE, 'baseline-bundle'), health: '/sqlite/health/stats' },
 };
 /**
