@@ -22,8 +22,12 @@ import type { UserUpdate } from '../user/updates.js';
 export const FANOUT = {
   /** Default of FANOUT_ON_WRITE_MAX_MEMBERS: conversations with more members fan out on read. */
   defaultMaxMembersOnWrite: 100,
-  /** Most events sent to a member in one call. */
-  batchEvents: 100,
+  /**
+   * Most events sent to a member in one call: enough for a pass every
+   * `minPassIntervalMs` to keep up with 2,500 msg/s. At most 250 x 64 KiB frames, within
+   * the 32 MiB an RPC may carry.
+   */
+  batchEvents: 250,
   /** Large conversations send their members at most one activity hint per interval. */
   hintIntervalMs: 2_000,
   /** Bound on passes per drain, so one drain cannot run forever under constant load. */
@@ -35,16 +39,19 @@ export const FANOUT = {
    * message. Below that rate waiting would batch nothing and only delay the inbox feed:
    * then only the per-member spacing applies. Judged by rate, not by a pass's size
    * alone, so a pass that caught two events after a pause does not keep passes slow.
-   * 50 ms, not 20: at max rate a 1:1 chat and a group of 10 went from 0.79-0.81x and
-   * 0.77x of the SQLite baseline's msgs/s to 0.90x and 0.94x (docs/BENCHMARKS.md), the
-   * inbox feed waiting up to 30 ms more while a conversation is that busy.
+   * 100 ms: from 20 to 50 ms, a 1:1 chat and a group of 10 at max rate went from
+   * 0.79-0.81x and 0.77x of the SQLite baseline's msgs/s to 0.90x and 0.94x; from 50 to
+   * 100 ms (with `batchEvents` 100 → 250), from 0.83-0.88x and 0.84-0.89x to 0.85-0.94x
+   * and 1.03-1.04x (docs/BENCHMARKS.md). Only a conversation that busy is affected (a
+   * 1:1 chat past 250 msg/s, a group of 10 past 50): its members' inbox feed waits up to
+   * 100 ms, the chat windows not at all.
    */
-  minPassIntervalMs: 50,
+  minPassIntervalMs: 100,
   /**
    * A pass costs one call per member (and each member's UserDO then writes and pushes),
    * so bigger conversations space their passes further: 2 ms per member, 200 ms for 100.
-   * Calls per second stay near 500 per busy conversation whatever its size; only the
-   * inbox feed (not the chat windows) waits longer.
+   * Calls per second stay at most near 500 per busy conversation whatever its size; only
+   * the inbox feed (not the chat windows) waits longer.
    */
   passIntervalPerMemberMs: 2,
   /**

@@ -116,9 +116,9 @@ describe('fan-out on read above the threshold', () => {
 });
 
 describe('fan-out pass spacing', () => {
-  it('batches under load (20 ms floor), but at low rates follows a pass as soon as the per-member budget allows', () => {
+  it('batches under load (FANOUT.minPassIntervalMs floor), but at low rates follows a pass as soon as the per-member budget allows', () => {
     const spacing = 2 * FANOUT.passIntervalPerMemberMs;
-    // 100 msg/s in a direct conversation: one event per pass, or two caught after a 20 ms pause.
+    // 100 msg/s in a direct conversation: one event per pass, or two caught after a pause.
     expect(passIntervalMs(2, 1, 10)).toBe(spacing);
     expect(passIntervalMs(2, 2, FANOUT.minPassIntervalMs)).toBe(spacing);
     // 1,000 msg/s: 20 events over the last 20 ms.
