@@ -1,8 +1,8 @@
 /**
  * @module conversation/allowance
  * The ConversationDO's side of the message limits. The per-conversation window is read
- * from the event log itself (the sender's messages in the last window; an index makes it
- * cheap), so it costs no write per message and survives eviction. The per-user window
+ * from the event log itself (the sender's messages in the last window, a range of seqs:
+ * `firstSeqAfter`), so it costs no write per message and survives eviction. The per-user window
  * across conversations is leased from the user's UserDO (src/ratelimit/allowance.ts):
  * the leases live here in memory, and an eviction only loses unused tokens, which the
  * UserDO reclaims when the lease expires by asking this log what was really sent.
@@ -11,6 +11,7 @@ import type { Decision, WindowRule } from '../ratelimit/sliding-window.js';
 import { SEND_LEASE } from '../ratelimit/rules.js';
 import type { LeaseGrant, TextMark } from '../ratelimit/allowance.js';
 import { isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
+import { firstSeqAfter } from './log.js';
 
 export interface SentReport {
   hits: number[];
@@ -20,7 +21,7 @@ export interface SentReport {
 /** Times of `userId`'s messages stored after `since`, ascending. */
 export function sentSince(sql: SqlStorage, userId: string, since: number): number[] {
   return sql
-    .exec<{ ts: number }>("SELECT ts FROM events WHERE author_user = ? AND type = 'message' AND ts > ? ORDER BY ts", userId, since)
+    .exec<{ ts: number }>("SELECT ts FROM events WHERE seq >= ? AND author_user = ? AND type = 'message' ORDER BY seq", firstSeqAfter(sql, since), userId)
     .toArray()
     .map((r) => r.ts);
 }
@@ -88,9 +89,9 @@ export function report(sql: SqlStorage, userId: string, now: number, windowMs: n
   if (!filter) return { hits, texts: [] };
   const rows = sql
     .exec<{ ts: number; body: string }>(
-      "SELECT ts, body FROM events WHERE author_user = ? AND type = 'message' AND ts > ? ORDER BY ts",
+      "SELECT ts, body FROM events WHERE seq >= ? AND author_user = ? AND type = 'message' ORDER BY seq",
+      firstSeqAfter(sql, now - filter.repeat.windowMs),
       userId,
-      now - filter.repeat.windowMs,
     )
     .toArray();
   const texts: TextMark[] = [];

@@ -22,24 +22,55 @@ export type NewEvent = DistributiveOmit<ConversationEvent, 'seq'>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 /**
- * The last seq, per SqlStorage (one per object instance), kept in memory: the object is
- * the log's only writer, so it is read from SQLite once and then moved by `append`. A
- * write that rolls back must call `forgetLastSeq`, since the seq it took was not kept.
+ * The last event's seq and ts, per SqlStorage (one per object instance), kept in memory:
+ * the object is the log's only writer, so they are read from SQLite once and then moved
+ * by `append`. A write that rolls back must call `forgetLastSeq`, since the seq it took
+ * was not kept.
  */
-const lastSeqs = new WeakMap<SqlStorage, number>();
+interface Tip {
+  seq: number;
+  ts: number;
+}
+const tips = new WeakMap<SqlStorage, Tip>();
+
+function tip(sql: SqlStorage): Tip {
+  let current = tips.get(sql);
+  if (current === undefined) {
+    const row = sql.exec<{ seq: number; ts: number }>('SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1').toArray()[0];
+    current = { seq: row?.seq ?? 0, ts: row?.ts ?? 0 };
+    tips.set(sql, current);
+  }
+  return current;
+}
 
 export function lastSeq(sql: SqlStorage): number {
-  let last = lastSeqs.get(sql);
-  if (last === undefined) {
-    last = sql.exec<{ last: number | null }>('SELECT max(seq) AS last FROM events').one().last ?? 0;
-    lastSeqs.set(sql, last);
-  }
-  return last;
+  return tip(sql).seq;
 }
 
 /** After a rolled-back write: the next `lastSeq` reads SQLite again. */
 export function forgetLastSeq(sql: SqlStorage): void {
-  lastSeqs.delete(sql);
+  tips.delete(sql);
+}
+
+/**
+ * The first seq whose event was stored after `since` (ms), or the next seq when none
+ * was: a binary search over the log by seq, which works because ts never decreases
+ * along the log (`insert`). So "a sender's messages in the last minute" is a range of
+ * seqs, and the log needs no index by time, which would cost every insert a page more
+ * (events_by_author_ts, dropped in schema v7; docs/BENCHMARKS.md). Seqs have no gaps.
+ */
+export function firstSeqAfter(sql: SqlStorage, since: number): number {
+  const { seq: last, ts: lastTs } = tip(sql);
+  if (lastTs <= since) return last + 1;
+  let low = 1;
+  let high = last;
+  while (low < high) {
+    const mid = Math.floor((low + high) / 2);
+    const { ts } = sql.exec<{ ts: number }>('SELECT ts FROM events WHERE seq = ?', mid).one();
+    if (ts > since) high = mid;
+    else low = mid + 1;
+  }
+  return low;
 }
 
 /** Appends an event with seq = last + 1. Synchronous, so nothing can interleave. */
@@ -57,9 +88,12 @@ export function appendUnlessSent(sql: SqlStorage, event: NewEvent & { cmid: stri
 }
 
 function insert(sql: SqlStorage, event: NewEvent, onConflict: string): ConversationEvent | null {
-  const { type, ts, author, ...rest } = event;
+  const { type, ts: at, author, ...rest } = event;
   const cmid = 'cmid' in rest ? rest.cmid : null;
-  const seq = lastSeq(sql) + 1;
+  const previous = tip(sql);
+  const seq = previous.seq + 1;
+  // Never before the previous event, even if the clock steps back: `firstSeqAfter` relies on it.
+  const ts = Math.max(at, previous.ts);
   const written = sql.exec(
     `INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
     seq,
@@ -71,8 +105,8 @@ function insert(sql: SqlStorage, event: NewEvent, onConflict: string): Conversat
     JSON.stringify(rest),
   ).rowsWritten;
   if (written === 0) return null;
-  lastSeqs.set(sql, seq);
-  return { ...event, seq } as ConversationEvent;
+  tips.set(sql, { seq, ts });
+  return { ...event, ts, seq } as ConversationEvent;
 }
 
 export function findAckByCmid(sql: SqlStorage, userId: string, cmid: string): Ack | null {

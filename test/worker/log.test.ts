@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { env } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
+import fc from 'fast-check';
+import * as log from '../../src/conversation/log.js';
+
+const author = { userId: 'u_alice', deviceId: 'd_alice' };
+
+function message(ts: number, n: number): log.NewEvent & { cmid: string } {
+  return { type: 'message', ts, author, cmid: `c${n}`, content: { type: 'text', text: `m${n}` } };
+}
+
+function freshLog<T>(fn: (sql: SqlStorage) => T): Promise<T> {
+  return runInDurableObject(env.CONVERSATIONS.getByName(`log-${crypto.randomUUID()}`), (_instance, state) => fn(state.storage.sql));
+}
+
+describe('the event log', () => {
+  it('an event never has an earlier ts than the one before it, even when the clock steps back', async () => {
+    const stored = await freshLog((sql) => {
+      const returned = [500, 450, 520].map((ts, i) => log.appendUnlessSent(sql, message(ts, i))!.ts);
+      const rows = sql.exec<{ ts: number }>('SELECT ts FROM events ORDER BY seq').toArray().map((r) => r.ts);
+      return { returned, rows };
+    });
+    expect(stored).toEqual({ returned: [500, 500, 520], rows: [500, 500, 520] });
+  });
+
+  it('firstSeqAfter finds the first event stored after a time, or the next seq (property, against a scan)', async () => {
+    const cases = fc.sample(
+      fc.record({
+        gaps: fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 40 }),
+        probes: fc.array(fc.integer({ min: 0, max: 130 }), { minLength: 1, maxLength: 10 }),
+      }),
+      { numRuns: 30, seed: 6 },
+    );
+    const results = await freshLog((sql) =>
+      cases.map(({ gaps, probes }) => {
+        sql.exec('DELETE FROM events');
+        log.forgetLastSeq(sql);
+        const times: number[] = [];
+        gaps.forEach((gap, i) => {
+          times.push((times.at(-1) ?? 1) + gap);
+          log.appendUnlessSent(sql, message(times.at(-1)!, i));
+        });
+        return probes.map((since) => ({ found: log.firstSeqAfter(sql, since), scanned: times.findIndex((t) => t > since) + 1 || times.length + 1 }));
+      }),
+    );
+    for (const probes of results) for (const { found, scanned } of probes) expect(found).toBe(scanned);
+  });
+
+  it('the log has no index by time (a page more per insert); a window is found by seq', async () => {
+    const indexes = await freshLog((sql) =>
+      sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name").toArray().map((r) => r.name),
+    );
+    expect(indexes).toEqual(['events_by_cmid', 'events_by_edit_target']);
+  });
+});
