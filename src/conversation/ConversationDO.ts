@@ -59,6 +59,7 @@ import { TypingTracker } from './typing.js';
 import * as fanout from './fanout.js';
 import { EventBatcher, intervalMs } from './batcher.js';
 import { FeedWaiters } from './feed.js';
+import { GroupCommit } from './group-commit.js';
 import type { UserUpdate } from '../user/updates.js';
 import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
 import { TIER_LIMITS, messageRules, type Tier } from '../ratelimit/rules.js';
@@ -132,6 +133,8 @@ export class ConversationDO extends DurableObject<Env> {
   private readonly receiptWindows = new WindowCounter();
   /** Feed requests waiting for the next event (see `feed`). */
   private readonly feedWaiters = new FeedWaiters(FEED.maxWaiting);
+  /** Under load, sends arriving together are accepted in one turn, so they share one commit (./group-commit.ts). */
+  private readonly groupCommit = new GroupCommit();
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -494,6 +497,7 @@ export class ConversationDO extends DurableObject<Env> {
     const identity: Identity = { userId: attachment.userId, deviceId: attachment.deviceId };
     const { tier } = attachment;
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
+    if (frame.type === 'send') await this.groupCommit.join(Date.now());
     const sent = frame.type === 'send' ? await this.acceptWithLease(identity, tier, frame.cmid, frame.content, frame.replyToSeq) : null;
     const result = attempt((): ServerFrame | null => {
       switch (frame.type) {

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { env } from 'cloudflare:workers';
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { createGroup, openWindow, registerUser, type TestSocket } from './helpers.js';
+import { cmid, text } from './lifecycle-helpers.js';
+import { service } from './abuse-helpers.js';
+import { GROUP_COMMIT, GroupCommit } from '../../src/conversation/group-commit.js';
+
+const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+describe('group commit', () => {
+  it('a send after a quiet spell goes at once; sends close together wait for one tick, released in the order they came', async () => {
+    const group = new GroupCommit();
+    const t0 = 1_000_000;
+    expect(group.join(t0)).toBeNull();
+    const order: number[] = [];
+    const first = group.join(t0 + 1);
+    const second = group.join(t0 + 1 + GROUP_COMMIT.quietMs * 10);
+    expect(first).not.toBeNull();
+    // While a group waits, every send joins it, however long since the last one.
+    expect(second).toBe(first);
+    await Promise.all([first!.then(() => order.push(1)), second!.then(() => order.push(2))]);
+    expect(order).toEqual([1, 2]);
+    expect(group.join(t0 + 1_000)).toBeNull();
+    const next = group.join(t0 + 1_000);
+    expect(next).not.toBeNull();
+    expect(next).not.toBe(first);
+    await next;
+  });
+
+  it('sends arriving together from two senders: each acked once in its sender\'s order, seqs gap-free, every window gets each once, all durable', async () => {
+    // Service accounts: 300 sends at once are far past a person's message limits.
+    const [alice, bob] = [await service(await registerUser('alice')), await service(await registerUser('bob'))];
+    const id = await createGroup(alice, [bob]);
+    const [aw, bw] = [await openWindow(alice, id), await openWindow(bob, id)];
+    const perSender = 150;
+    const sent = new Map<TestSocket, string[]>([
+      [aw, []],
+      [bw, []],
+    ]);
+    for (let n = 0; n < perSender; n++) {
+      for (const [w, cmids] of sent) {
+        const c = cmid();
+        cmids.push(c);
+        w.send({ type: 'send', cmid: c, content: text(`together ${n}`) });
+      }
+    }
+    const seqs: number[] = [];
+    for (const [w, cmids] of sent) {
+      const acks = await w.until((f) => {
+        const got = f.flatMap((x) => (x.type === 'ack' ? [x] : []));
+        return got.length >= perSender ? got : undefined;
+      }, 'all acks', 30_000);
+      expect(acks.map((a) => a.cmid)).toEqual(cmids);
+      const own = acks.map((a) => a.seq);
+      expect(own).toEqual([...own].sort((a, b) => a - b));
+      seqs.push(...own);
+    }
+    expect(seqs.sort((a, b) => a - b)).toEqual(range(1, 2 * perSender));
+    for (const w of [aw, bw]) {
+      await w.until(() => w.events().length >= 2 * perSender, 'all events', 30_000);
+      expect(w.events().map((e) => e.seq)).toEqual(range(1, 2 * perSender));
+    }
+    aw.close();
+    bw.close();
+    const stub = env.CONVERSATIONS.getByName(id);
+    await evictDurableObject(stub);
+    const stored = await runInDurableObject(stub, (_i, state) =>
+      state.storage.sql.exec<{ n: number; last: number }>("SELECT count(*) AS n, max(seq) AS last FROM events WHERE type = 'message'").one(),
+    );
+    expect(stored).toEqual({ n: 2 * perSender, last: 2 * perSender });
+  });
+});
