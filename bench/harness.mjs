@@ -83,7 +83,7 @@ export function createHarness(kind, ctx) {
   /**
    * With `ownSocket`, the Worker is also served on port + 1 by workerd itself
    * (`unsafeDirectSockets`, what wrangler uses to expose a Worker to others), and the load
-   * goes there; Miniflare's port, in front of its entry worker, then only answers health.
+   * goes there; Miniflare's own port, with its entry worker in front, is then unused.
    */
   async function startMiniflare(s, { ownSocket }) {
     // The empty --env is the top-level environment, said explicitly (wrangler warns otherwise).
