@@ -133,7 +133,7 @@ export class ConversationDO extends DurableObject<Env> {
   private readonly receiptWindows = new WindowCounter();
   /** Feed requests waiting for the next event (see `feed`). */
   private readonly feedWaiters = new FeedWaiters(FEED.maxWaiting);
-  /** Under load, sends arriving together are accepted in one turn, so they share one commit (./group-commit.ts). */
+  /** Under load, frames arriving together are handled in one turn, so their writes share one commit (./group-commit.ts). */
   private readonly groupCommit = new GroupCommit();
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -472,7 +472,10 @@ export class ConversationDO extends DurableObject<Env> {
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const previous = this.socketQueues.get(ws) ?? Promise.resolve();
-    const handled = previous.then(() => this.handleFrame(ws, message));
+    // Under load a frame also waits for its group's turn (./group-commit.ts); frames join
+    // in arrival order and are released in it, so each socket's order holds.
+    const grouped = this.groupCommit.join(Date.now());
+    const handled = (grouped ? Promise.all([previous, grouped]) : previous).then(() => this.handleFrame(ws, message));
     const settled = handled.catch(() => undefined);
     this.socketQueues.set(ws, settled);
     void settled.then(() => {
@@ -497,7 +500,6 @@ export class ConversationDO extends DurableObject<Env> {
     const identity: Identity = { userId: attachment.userId, deviceId: attachment.deviceId };
     const { tier } = attachment;
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
-    if (frame.type === 'send') await this.groupCommit.join(Date.now());
     const sent = frame.type === 'send' ? await this.acceptWithLease(identity, tier, frame.cmid, frame.content, frame.replyToSeq) : null;
     const result = attempt((): ServerFrame | null => {
       switch (frame.type) {

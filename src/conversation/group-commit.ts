@@ -6,16 +6,20 @@
  * therefore pays a whole commit: on the machines the bench ran on, about as much as the
  * rest of the send (docs/BENCHMARKS.md).
  *
- * Under load, a send waits for the next timer tick, together with every send that
- * arrives meanwhile; they are then accepted one after another, in arrival order, in one
- * turn: one commit for all of them, and their acks released together when it lands.
- * After a quiet spell a send goes at once, so a conversation at human rates waits for
- * nothing. Each send is still accepted synchronously (seq, checks, insert), so nothing
- * interleaves inside one; the ack still follows the durable write.
+ * Under load, a frame (a send, and whatever else a chat window sends) waits for the
+ * next timer tick, together with every frame that arrives meanwhile, from any socket;
+ * they are then handled one after another, in arrival order, in one turn: one commit
+ * for all their writes, and the acks released together when it lands. After a quiet
+ * spell a frame goes at once, so a conversation at human rates waits for nothing. Each
+ * send is still accepted synchronously (seq, checks, insert), so nothing interleaves
+ * inside one; the ack still follows the durable write. Frames wait here before they
+ * join their socket's queue (`ConversationDO.webSocketMessage`): a socket's frames are
+ * handled one after another, so a wait inside one's handling would let only one frame
+ * per socket into a group.
  */
 
 export const GROUP_COMMIT = {
-  /** A send within this long of the previous one waits to share a commit; a later one goes at once. */
+  /** A frame within this long of the previous one waits to share a commit; a later one goes at once. */
   quietMs: 2,
 } as const;
 
@@ -24,7 +28,7 @@ export class GroupCommit {
   private lastAt = Number.NEGATIVE_INFINITY;
 
   /**
-   * Null when the send may go now; else a promise that resolves, for every send that
+   * Null when the frame may go now; else a promise that resolves, for every frame that
    * joined it, in the same timer tick and in the order they joined.
    */
   join(now: number): Promise<void> | null {
