@@ -246,8 +246,10 @@ export class ConversationDO extends DurableObject<Env> {
 
   // ── RPC: messages and history ────────────────────────────────────────────────
 
-  /** Sends a message (the HTTP path; sockets use the same `accept`). */
+  /** Sends a message (the HTTP path; sockets use the same `accept`, and the same group commit). */
   async send(identity: Identity, cmid: string, content: MessageContent, replyToSeq: number | undefined, tier: Tier): Promise<Result<Ack>> {
+    const grouped = this.groupCommit.join(Date.now());
+    if (grouped) await grouped;
     const result = await this.acceptWithLease(identity, tier, cmid, content, replyToSeq);
     if (result.ok && !result.value.duplicate) void this.deliverOutbox();
     return result;

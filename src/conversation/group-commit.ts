@@ -6,8 +6,9 @@
  * therefore pays a whole commit: on the machines the bench ran on, about as much as the
  * rest of the send (docs/BENCHMARKS.md).
  *
- * Under load, a frame (a send, and whatever else a chat window sends) waits for the
- * next timer tick, together with every frame that arrives meanwhile, from any socket;
+ * Under load, a frame (a send, and whatever else a chat window sends; or a send over
+ * HTTP) waits for the next timer tick, together with every frame that arrives
+ * meanwhile, from any socket or request;
  * they are then handled one after another, in arrival order, in one turn: one commit
  * for all their writes, and the acks released together when it lands. After a quiet
  * spell a frame goes at once, so a conversation at human rates waits for nothing. Each

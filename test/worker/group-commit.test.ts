@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
-import { createGroup, openWindow, registerUser, type TestSocket } from './helpers.js';
+import { createGroup, json, openWindow, registerUser, type TestSocket } from './helpers.js';
 import { cmid, text } from './lifecycle-helpers.js';
 import { service } from './abuse-helpers.js';
 import { GROUP_COMMIT, GroupCommit } from '../../src/conversation/group-commit.js';
@@ -69,5 +69,27 @@ describe('group commit', () => {
       state.storage.sql.exec<{ n: number; last: number }>("SELECT count(*) AS n, max(seq) AS last FROM events WHERE type = 'message'").one(),
     );
     expect(stored).toEqual({ n: 2 * perSender, last: 2 * perSender });
+  });
+
+  it('HTTP sends arriving together with socket sends: each answered once, seqs gap-free across both paths, all stored', async () => {
+    const [alice, bob] = [await service(await registerUser('alice')), await service(await registerUser('bob'))];
+    const id = await createGroup(alice, [bob]);
+    const aw = await openWindow(alice, id);
+    const over = 40;
+    const cmids = Array.from({ length: over }, () => cmid());
+    for (const c of cmids) aw.send({ type: 'send', cmid: c, content: text('by socket') });
+    const posted = await Promise.all(
+      Array.from({ length: over }, () => json<{ seq: number }>(`/v1/conversations/${id}/messages`, { token: bob.accessToken, body: { cmid: cmid(), content: text('by http') } }, 201)),
+    );
+    const acks = await aw.until((f) => {
+      const got = f.flatMap((x) => (x.type === 'ack' ? [x.seq] : []));
+      return got.length >= over ? got : undefined;
+    }, 'socket acks', 30_000);
+    expect([...acks, ...posted.map((p) => p.seq)].sort((a, b) => a - b)).toEqual(range(1, 2 * over));
+    aw.close();
+    const stored = await runInDurableObject(env.CONVERSATIONS.getByName(id), (_i, state) =>
+      state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM events WHERE type = 'message'").one().n,
+    );
+    expect(stored).toBe(2 * over);
   });
 });
