@@ -44,6 +44,20 @@ function withTimeout(promise, ms, what) {
 }
 
 /**
+ * Resolves with `reader` once `ready` does; fails if its read loop (`running`) ends
+ * first or the connect bound passes, closing the reader before the error is thrown.
+ */
+async function untilReady(h, reader, ready, running, what) {
+  try {
+    await withTimeout(Promise.race([ready, running.then(() => Promise.reject(new Error(`${what} ${reader.state.ended}`)))]), h.timeouts.connectMs, what);
+  } catch (err) {
+    await reader.close();
+    throw err;
+  }
+  return reader;
+}
+
+/**
  * Reads an SSE body message by message with the SDK's parser, handing each frame (but
  * `error`, recorded in `state.ended`) to `onFrame(frame, now)`; resolves when it ends.
  */
@@ -169,13 +183,7 @@ export async function openSseReader(h, session, onEvents) {
       return reading;
     },
   };
-  try {
-    await withTimeout(Promise.race([caughtUp, reading.then(() => Promise.reject(new Error(`SSE ${state.ended}`)))]), h.timeouts.connectMs, 'SSE');
-  } catch (err) {
-    await reader.close();
-    throw err;
-  }
-  return reader;
+  return untilReady(h, reader, caughtUp, reading, 'SSE');
 }
 
 /**
@@ -221,13 +229,7 @@ export async function startLongPoll(h, session, onEvents) {
       return loop;
     },
   };
-  try {
-    await withTimeout(Promise.race([caughtUp, loop.then(() => Promise.reject(new Error(`long poll ${state.ended}`)))]), h.timeouts.connectMs, 'long poll');
-  } catch (err) {
-    await reader.close();
-    throw err;
-  }
-  return reader;
+  return untilReady(h, reader, caughtUp, loop, 'long poll');
 }
 
 // ── A conversation's feed (the conversation a fallback client has open) ────────
@@ -276,13 +278,7 @@ export async function openFeedSse(h, session, conversationId, onEvents) {
       return reading;
     },
   };
-  try {
-    await withTimeout(Promise.race([ready, reading.then(() => Promise.reject(new Error(`feed SSE ${state.ended}`)))]), h.timeouts.connectMs, 'feed SSE');
-  } catch (err) {
-    await reader.close();
-    throw err;
-  }
-  return reader;
+  return untilReady(h, reader, ready, reading, 'feed SSE');
 }
 
 /**
