@@ -61,7 +61,7 @@ import { EventBatcher, intervalMs } from './batcher.js';
 import { FeedWaiters } from './feed.js';
 import { GroupCommit } from './group-commit.js';
 import type { UserUpdate } from '../user/updates.js';
-import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
+import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../objects/sockets.js';
 import { TIER_LIMITS, messageRules, type Tier } from '../ratelimit/rules.js';
 import { SendAllowance, SenderWindows, report, type SentReport } from './allowance.js';
 import * as blocks from './blocks.js';

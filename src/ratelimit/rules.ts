@@ -33,6 +33,16 @@ export interface TierLimits {
   mediaUploads: WindowRule;
   /** WebSocket connect tickets per device. */
   connectTickets: WindowRule;
+  /** Reaction toggles per user in one conversation: each is logged, broadcast and fanned out like a message. */
+  reactions: WindowRule;
+  /** Edits per user in one conversation. */
+  edits: WindowRule;
+  /** Deletes (for everyone, moderation and for me) per user in one conversation. */
+  deletes: WindowRule;
+  /** Member changes (adds, removals, role changes) per user, across conversations. */
+  memberChanges: WindowRule;
+  /** Reports filed per user. */
+  reports: WindowRule;
 }
 
 export const TIER_LIMITS: Record<Tier, TierLimits> = {
@@ -44,6 +54,11 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     presenceQueries: { limit: 60, windowMs: MINUTE },
     mediaUploads: { limit: 30, windowMs: MINUTE },
     connectTickets: { limit: 60, windowMs: MINUTE },
+    reactions: { limit: 120, windowMs: MINUTE },
+    edits: { limit: 30, windowMs: MINUTE },
+    deletes: { limit: 60, windowMs: MINUTE },
+    memberChanges: { limit: 60, windowMs: MINUTE },
+    reports: { limit: 20, windowMs: HOUR },
   },
   new: {
     userMessages: { limit: 30, windowMs: MINUTE },
@@ -53,6 +68,11 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     presenceQueries: { limit: 20, windowMs: MINUTE },
     mediaUploads: { limit: 5, windowMs: MINUTE },
     connectTickets: { limit: 30, windowMs: MINUTE },
+    reactions: { limit: 30, windowMs: MINUTE },
+    edits: { limit: 10, windowMs: MINUTE },
+    deletes: { limit: 10, windowMs: MINUTE },
+    memberChanges: { limit: 20, windowMs: MINUTE },
+    reports: { limit: 5, windowMs: HOUR },
   },
   service: {
     userMessages: { limit: 10_000, windowMs: MINUTE },
@@ -62,6 +82,11 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     presenceQueries: { limit: 600, windowMs: MINUTE },
     mediaUploads: { limit: 600, windowMs: MINUTE },
     connectTickets: { limit: 600, windowMs: MINUTE },
+    reactions: { limit: 6_000, windowMs: MINUTE },
+    edits: { limit: 3_000, windowMs: MINUTE },
+    deletes: { limit: 3_000, windowMs: MINUTE },
+    memberChanges: { limit: 600, windowMs: MINUTE },
+    reports: { limit: 100, windowMs: HOUR },
   },
 };
 

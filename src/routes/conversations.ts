@@ -33,7 +33,7 @@ import { parseParams, readJson } from '../middleware/body.js';
 import { AppError, unwrap } from '../errors.js';
 import { directConversationId, newGroupId } from '../ids.js';
 import { existingUserIds } from '../auth/accounts.js';
-import { rejectSocket } from '../sockets.js';
+import { rejectSocket } from '../objects/sockets.js';
 import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
 import { SSE_HEADERS, resumePosition } from '../sse.js';
 import { feedStream } from '../conversation/stream.js';

@@ -10,7 +10,7 @@ import { CLOSE_CODES } from '../protocol/index.js';
 import { isOriginAllowed } from '../middleware/origin.js';
 import { AppError } from '../errors.js';
 import { redeemConnectTicket, type SocketIdentity } from '../auth/accounts.js';
-import { IDENTITY_HEADERS, rejectSocket } from '../sockets.js';
+import { IDENTITY_HEADERS, rejectSocket } from '../objects/sockets.js';
 
 /**
  * Checks an upgrade before anything else is looked at; `check` may refuse it further

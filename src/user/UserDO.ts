@@ -28,7 +28,7 @@ import {
   type Presence,
   type PresenceSettings,
 } from '../protocol/index.js';
-import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../sockets.js';
+import { answerClose, closeQuietly, errorFrame, rejectSocket, sendFrame, sendText, upgradeIdentity } from '../objects/sockets.js';
 import { USER_MIGRATIONS } from './schema.js';
 import * as inbox from './inbox.js';
 import * as queues from './queues.js';

@@ -1,12 +1,21 @@
 /**
- * @module sockets
+ * @module objects/sockets
  * What both Durable Objects' hibernatable sockets share: how the worker hands over an
  * authenticated upgrade, how frames and errors are written, how a close is answered and
- * how a refused upgrade is reported.
+ * how a refused upgrade is reported; how a frame is read and how every frame is answered.
  */
-import type { ErrorBody, ErrorFrame } from './protocol/index.js';
-import { CLOSE_CODES } from './protocol/index.js';
-import type { Tier } from './ratelimit/rules.js';
+import type { z } from 'zod';
+import type { ErrorBody, ErrorFrame } from '../protocol/index.js';
+import { CLOSE_CODES, parseFrame } from '../protocol/index.js';
+import type { Tier } from '../ratelimit/rules.js';
+import { AppError } from '../errors.js';
+import { log, reason, type LogFields } from '../log.js';
+
+/** What names a client frame, so its answer (or its error) can say which one it was. */
+export interface FrameNames {
+  rid?: string | undefined;
+  cmid?: string | undefined;
+}
 
 /** Headers the worker sets when it forwards an authenticated upgrade. */
 export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id', tier: 'x-chat-tier' } as const;
@@ -22,7 +31,7 @@ export function upgradeIdentity(request: Request): { userId: string; deviceId: s
   return { userId, deviceId, tier };
 }
 
-export function errorFrame(error: ErrorBody, names: { rid?: string | undefined; cmid?: string | undefined } = {}): ErrorFrame {
+export function errorFrame(error: ErrorBody, names: FrameNames = {}): ErrorFrame {
   const frame: ErrorFrame = { type: 'error', code: error.code, message: error.message };
   if (names.rid) frame.rid = names.rid;
   if (names.cmid) frame.cmid = names.cmid;
@@ -72,4 +81,40 @@ export function rejectSocket(error: ErrorBody, closeCode: number): Response {
   sendFrame(server, errorFrame(error));
   server.close(closeCode, error.message.slice(0, 120));
   return new Response(null, { status: 101, webSocket: client });
+}
+
+/**
+ * Reads one client frame: the parsed frame, or null once the sender was told what was
+ * wrong with it (binary, malformed, unknown type, invalid), with the frame's rid and cmid
+ * where they could be read.
+ */
+export function readFrame<T>(ws: WebSocket, message: string | ArrayBuffer, schema: z.ZodType<T>, knownTypes: readonly string[]): T | null {
+  if (typeof message !== 'string') {
+    sendFrame(ws, errorFrame({ code: 'invalid_request', message: 'Binary frames are not supported; send JSON text.' }));
+    return null;
+  }
+  const parsed = parseFrame(message, schema, knownTypes);
+  if (parsed.ok) return parsed.frame;
+  sendFrame(ws, errorFrame(parsed.error, parsed));
+  return null;
+}
+
+/**
+ * Runs a frame's handler so that the frame is always answered. A refusal (AppError) is
+ * sent as its error frame; anything else (a callee that threw, a bug) is logged with the
+ * frame's names and answered with a retryable `internal` error carrying the rid and
+ * cmid, so a client never waits for an answer that will not come. Never rejects: a
+ * rejected socket hook is only an "Uncaught (in promise)" in the runtime's log.
+ */
+export async function answering(ws: WebSocket, names: FrameNames, handle: () => Promise<void> | void, context: LogFields = {}): Promise<void> {
+  try {
+    await handle();
+  } catch (err) {
+    if (err instanceof AppError) {
+      sendFrame(ws, errorFrame(err.toBody(), names));
+      return;
+    }
+    log.error('frame_failed', { ...context, rid: names.rid, cmid: names.cmid, reason: reason(err) });
+    sendFrame(ws, errorFrame({ code: 'internal', message: 'The server could not handle this frame; send it again.' }, names));
+  }
 }
