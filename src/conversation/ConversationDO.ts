@@ -264,20 +264,15 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   /**
-   * `blockerId` blocked (or unblocked) `blockedId`. Called on the direct conversation of
-   * the two, which refuses the blocked user's messages from then on; whether it exists yet
-   * or not (the row is kept for when it does). Open windows of the blocker stop showing the
-   * blocked user's typing and presence at once.
+   * `userId`'s block list as their UserDO holds it now (called when it changes, and when
+   * the user joins a conversation). This conversation then refuses their blocked users'
+   * writes where the rule says so and renders those users' events hidden for them.
    */
-  async setBlock(blockerId: string, blockedId: string, on: boolean): Promise<void> {
-    blocks.set(this.sql, blockerId, blockedId, on);
-    for (const ws of this.ctx.getWebSockets(userTag(blockerId))) {
+  async setBlocks(userId: string, blockedIds: string[]): Promise<void> {
+    blocks.replace(this.sql, userId, blockedIds);
+    for (const ws of this.ctx.getWebSockets(userTag(userId))) {
       const attachment = this.attachmentOf(ws);
-      if (!attachment) continue;
-      const blocked = new Set(attachment.blocked);
-      if (on) blocked.add(blockedId);
-      else blocked.delete(blockedId);
-      this.attach(ws, { ...attachment, blocked: [...blocked] });
+      if (attachment) this.attach(ws, { ...attachment, blocked: blockedIds });
     }
   }
 

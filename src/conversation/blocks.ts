@@ -24,10 +24,11 @@ function all(sql: SqlStorage): Block[] {
   return rows;
 }
 
-export function set(sql: SqlStorage, blockerId: string, blockedId: string, on: boolean): void {
+/** Replaces everything `blockerId` blocks with `blockedIds`. */
+export function replace(sql: SqlStorage, blockerId: string, blockedIds: readonly string[]): void {
   cached.delete(sql);
-  if (on) sql.exec('INSERT OR IGNORE INTO blocks (blocker_id, blocked_id) VALUES (?, ?)', blockerId, blockedId);
-  else sql.exec('DELETE FROM blocks WHERE blocker_id = ? AND blocked_id = ?', blockerId, blockedId);
+  sql.exec('DELETE FROM blocks WHERE blocker_id = ?', blockerId);
+  for (const id of new Set(blockedIds)) sql.exec('INSERT INTO blocks (blocker_id, blocked_id) VALUES (?, ?)', blockerId, id);
 }
 
 export function has(sql: SqlStorage, blockerId: string, blockedId: string): boolean {

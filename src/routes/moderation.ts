@@ -47,13 +47,15 @@ export const blockRoutes = new Hono<AppBindings>()
     if (target === me) throw new AppError('invalid_request', 'You cannot block yourself.');
     if (!(await existingUserIds(c.env.DB, [target])).has(target)) throw new AppError('user_not_found', 'No such user.');
     unwrap(await c.env.USERS.getByName(me).setBlock(target, true));
-    await c.env.CONVERSATIONS.getByName(await directConversationId(me, target)).setBlock(me, target, true);
+    const list = await c.env.USERS.getByName(me).blockedIds();
+    await c.env.CONVERSATIONS.getByName(await directConversationId(me, target)).setBlocks(me, list);
     return c.body(null, 204);
   })
   .delete('/:userId', async (c) => {
     const target = parseParams(UserId, c.req.param('userId'));
     const me = c.get('identity').userId;
     unwrap(await c.env.USERS.getByName(me).setBlock(target, false));
-    await c.env.CONVERSATIONS.getByName(await directConversationId(me, target)).setBlock(me, target, false);
+    const list = await c.env.USERS.getByName(me).blockedIds();
+    await c.env.CONVERSATIONS.getByName(await directConversationId(me, target)).setBlocks(me, list);
     return c.body(null, 204);
   });
