@@ -36,6 +36,10 @@ export interface Env {
    * member's inbox); larger ones fan out on read. Default 100 (src/conversation/fanout.ts).
    */
   FANOUT_ON_WRITE_MAX_MEMBERS?: string;
+  /** Fan-out timings (src/conversation/fanout.ts, FanoutTuning); unset keeps the production defaults. */
+  FANOUT_SETTLE_MS?: string;
+  FANOUT_MIN_PASS_INTERVAL_MS?: string;
+  FANOUT_PASS_INTERVAL_PER_MEMBER_MS?: string;
   /** Raises the `service` tier's message limits (per minute, per user and per conversation); unset keeps the table's. */
   SERVICE_TIER_MESSAGES_PER_MINUTE?: string;
   /** Comma-separated blocked terms for the content filter; replaces the defaults in src/moderation/filter.ts. */

@@ -57,6 +57,16 @@ export function attempt<T>(fn: () => T): Result<T> {
   }
 }
 
+/** `attempt` for work that awaits: a rejected AppError becomes a failed Result, anything else still rejects. */
+export async function attemptAsync<T>(fn: () => Promise<T>): Promise<Result<T>> {
+  try {
+    return ok(await fn());
+  } catch (err) {
+    if (err instanceof AppError) return { ok: false, error: err.toBody() };
+    throw err;
+  }
+}
+
 /** Unwraps an RPC Result in the worker, rethrowing failures as AppError. */
 export function unwrap<T>(result: Result<T>): T {
   if (result.ok) return result.value;

@@ -12,6 +12,7 @@ import { SEND_LEASE } from '../ratelimit/rules.js';
 import type { LeaseGrant, TextMark } from '../ratelimit/allowance.js';
 import { isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
 import { firstSeqAfter } from './log.js';
+import type { ConversationStore } from './store.js';
 
 export interface SentReport {
   hits: number[];
@@ -19,9 +20,9 @@ export interface SentReport {
 }
 
 /** Times of `userId`'s messages stored after `since`, ascending. */
-export function sentSince(sql: SqlStorage, userId: string, since: number): number[] {
-  return sql
-    .exec<{ ts: number }>("SELECT ts FROM events WHERE seq >= ? AND author_user = ? AND type = 'message' ORDER BY seq", firstSeqAfter(sql, since), userId)
+export function sentSince(store: ConversationStore, userId: string, since: number): number[] {
+  return store.sql
+    .exec<{ ts: number }>("SELECT ts FROM events WHERE seq >= ? AND author_user = ? AND type = 'message' ORDER BY seq", firstSeqAfter(store, since), userId)
     .toArray()
     .map((r) => r.ts);
 }
@@ -46,7 +47,7 @@ const COMPACT_AFTER = 1_024;
 export class SenderWindows {
   private readonly senders = new Map<string, SenderWindow>();
 
-  constructor(private readonly sql: SqlStorage) {}
+  constructor(private readonly store: ConversationStore) {}
 
   decide(userId: string, rule: WindowRule, now: number): Decision {
     const window = this.window(userId, rule.windowMs, now);
@@ -71,7 +72,7 @@ export class SenderWindows {
     const since = now - windowMs;
     let window = this.senders.get(userId);
     if (!window || window.windowMs !== windowMs) {
-      window = { windowMs, times: sentSince(this.sql, userId, since), head: 0 };
+      window = { windowMs, times: sentSince(this.store, userId, since), head: 0 };
       this.senders.set(userId, window);
     }
     while (window.head < window.times.length && window.times[window.head]! <= since) window.head++;
@@ -84,13 +85,13 @@ export class SenderWindows {
 }
 
 /** What this conversation tells the UserDO: the user's sends in the window and recent texts. */
-export function report(sql: SqlStorage, userId: string, now: number, windowMs: number, filter: FilterConfig | null): SentReport {
-  const hits = sentSince(sql, userId, now - windowMs);
+export function report(store: ConversationStore, userId: string, now: number, windowMs: number, filter: FilterConfig | null): SentReport {
+  const hits = sentSince(store, userId, now - windowMs);
   if (!filter) return { hits, texts: [] };
-  const rows = sql
+  const rows = store.sql
     .exec<{ ts: number; body: string }>(
       "SELECT ts, body FROM events WHERE seq >= ? AND author_user = ? AND type = 'message' ORDER BY seq",
-      firstSeqAfter(sql, now - filter.repeat.windowMs),
+      firstSeqAfter(store, now - filter.repeat.windowMs),
       userId,
     )
     .toArray();

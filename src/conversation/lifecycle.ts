@@ -26,6 +26,7 @@ import {
 } from '../protocol/index.js';
 import * as log from './log.js';
 import * as search from './search.js';
+import type { ConversationStore } from './store.js';
 
 interface StateRow {
   seq: number;
@@ -106,15 +107,16 @@ function replyRef(sql: SqlStorage, seq: number): ReplyRef {
 // ── Edits ────────────────────────────────────────────────────────────────────
 
 /** Only the author may edit, within the edit window, a message that is not deleted. */
-export function edit(sql: SqlStorage, actor: Identity, targetSeq: number, content: MessageContent, now: number): ConversationEvent {
+export function edit(store: ConversationStore, actor: Identity, targetSeq: number, content: MessageContent, now: number): ConversationEvent {
+  const { sql } = store;
   const { message, state } = requireLive(sql, targetSeq);
   if (message.author.userId !== actor.userId) throw new AppError('forbidden', 'Only the author can edit a message.');
   if (now - message.ts > LIFECYCLE.editWindowMs) {
     throw new AppError('window_expired', `Messages can be edited for ${LIFECYCLE.editWindowMs / 60_000} minutes after sending.`);
   }
-  search.catchUp(sql, log.lastSeq(sql));
+  search.catchUp(store, log.lastSeq(store));
   search.unindex(sql, targetSeq, currentContent(sql, message, state));
-  const event = log.append(sql, { type: 'message_edited', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, content });
+  const event = log.append(store, { type: 'message_edited', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, content });
   search.index(sql, targetSeq, content);
   sql.exec(
     `INSERT INTO message_state (seq, last_edit_seq, edited_at) VALUES (?1, ?2, ?3)
@@ -154,13 +156,14 @@ export function versions(sql: SqlStorage, seq: number, kind: ConversationKind, v
  * the retention period ends. Deleting a deleted message changes nothing (null).
  */
 export function deleteForAll(
-  sql: SqlStorage,
+  store: ConversationStore,
   actor: Actor,
   kind: ConversationKind,
   targetSeq: number,
   scope: DeleteScope,
   now: number,
 ): ConversationEvent | null {
+  const { sql } = store;
   const message = requireMessage(sql, targetSeq);
   const state = stateOf(sql, targetSeq);
   if (state?.deleted_scope) return null;
@@ -172,9 +175,9 @@ export function deleteForAll(
       throw new AppError('window_expired', `Messages can be deleted for everyone for ${LIFECYCLE.deleteWindowMs / 3_600_000} hours after sending.`);
     }
   }
-  search.catchUp(sql, log.lastSeq(sql));
+  search.catchUp(store, log.lastSeq(store));
   search.unindex(sql, targetSeq, currentContent(sql, message, state));
-  const event = log.append(sql, { type: 'message_deleted', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, scope });
+  const event = log.append(store, { type: 'message_deleted', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, scope });
   sql.exec(
     `INSERT INTO message_state (seq, deleted_scope, deleted_seq, deleted_at, deleted_by, purge_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
      ON CONFLICT (seq) DO UPDATE SET deleted_scope = ?2, deleted_seq = ?3, deleted_at = ?4, deleted_by = ?5, purge_at = ?6`,
@@ -225,7 +228,8 @@ export function hideForMe(sql: SqlStorage, userId: string, seq: number, now: num
 // ── Reactions ────────────────────────────────────────────────────────────────
 
 /** Adds or removes one reaction of the actor; null when that changes nothing. */
-export function react(sql: SqlStorage, actor: Identity, targetSeq: number, emoji: string, op: 'add' | 'remove', now: number): ConversationEvent | null {
+export function react(store: ConversationStore, actor: Identity, targetSeq: number, emoji: string, op: 'add' | 'remove', now: number): ConversationEvent | null {
+  const { sql } = store;
   requireLive(sql, targetSeq);
   const has =
     sql.exec<{ n: number }>('SELECT count(*) AS n FROM reactions WHERE seq = ? AND user_id = ? AND emoji = ?', targetSeq, actor.userId, emoji).one().n > 0;
@@ -238,7 +242,7 @@ export function react(sql: SqlStorage, actor: Identity, targetSeq: number, emoji
     if (!has) return null;
     sql.exec('DELETE FROM reactions WHERE seq = ? AND user_id = ? AND emoji = ?', targetSeq, actor.userId, emoji);
   }
-  return log.append(sql, { type: 'reaction', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, emoji, op });
+  return log.append(store, { type: 'reaction', ts: now, author: { userId: actor.userId, deviceId: actor.deviceId }, targetSeq, emoji, op });
 }
 
 function reactionsOf(sql: SqlStorage, seq: number): Reaction[] {
@@ -266,7 +270,9 @@ export function render(sql: SqlStorage, events: ConversationEvent[], viewerId: s
   const known = seqs.length > 0 ? annotationsBetween(sql, viewerId, Math.min(...seqs), Math.max(...seqs)) : perSeq(sql, viewerId);
   return events.map((event) => {
     if (event.type === 'message') return renderMessage(sql, event, viewerId, known);
-    if (event.type === 'message_edited' && known.hidden(event.targetSeq)) {
+    // An edit carries the text of its message: not for a viewer who hid the message, nor
+    // once the message is deleted (moderated content is kept in the row for a while).
+    if (event.type === 'message_edited' && event.content && (known.hidden(event.targetSeq) || known.state(event.targetSeq)?.deleted_scope)) {
       const { content: _content, ...rest } = event;
       return rest;
     }

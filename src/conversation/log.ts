@@ -5,6 +5,7 @@
  */
 import type { Ack, Author, ConversationEvent, HistoryQuery } from '../protocol/index.js';
 import { LIMITS, previewOf, type MessagePreview } from '../protocol/index.js';
+import { fact, type ConversationStore } from './store.js';
 
 interface EventRow {
   seq: number;
@@ -18,38 +19,25 @@ interface EventRow {
 }
 
 /** The event as stored: everything but seq, which append assigns. */
-export type NewEvent = DistributiveOmit<ConversationEvent, 'seq'>;
+export type NewEvent = DistributiveOmit<Exclude<ConversationEvent, { type: 'withheld' }>, 'seq'>;
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 
 /**
- * The last event's seq and ts, per SqlStorage (one per object instance), kept in memory:
- * the object is the log's only writer, so they are read from SQLite once and then moved
- * by `append`. A write that rolls back must call `forgetLastSeq`, since the seq it took
- * was not kept.
+ * The last event's seq and ts: the object is the log's only writer, so they are read from
+ * SQLite once and then moved by `insert` (a rolled-back write resets the store).
  */
 interface Tip {
   seq: number;
   ts: number;
 }
-const tips = new WeakMap<SqlStorage, Tip>();
 
-function tip(sql: SqlStorage): Tip {
-  let current = tips.get(sql);
-  if (current === undefined) {
-    const row = sql.exec<{ seq: number; ts: number }>('SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1').toArray()[0];
-    current = { seq: row?.seq ?? 0, ts: row?.ts ?? 0 };
-    tips.set(sql, current);
-  }
-  return current;
-}
+export const TIP = fact<Tip>('log.tip', (sql) => {
+  const row = sql.exec<{ seq: number; ts: number }>('SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1').toArray()[0];
+  return { seq: row?.seq ?? 0, ts: row?.ts ?? 0 };
+});
 
-export function lastSeq(sql: SqlStorage): number {
-  return tip(sql).seq;
-}
-
-/** After a rolled-back write: the next `lastSeq` reads SQLite again. */
-export function forgetLastSeq(sql: SqlStorage): void {
-  tips.delete(sql);
+export function lastSeq(store: ConversationStore): number {
+  return store.get(TIP).seq;
 }
 
 /**
@@ -59,14 +47,14 @@ export function forgetLastSeq(sql: SqlStorage): void {
  * seqs, and the log needs no index by time, which would cost every insert a page more
  * (events_by_author_ts, dropped in schema v7; docs/BENCHMARKS.md). Seqs have no gaps.
  */
-export function firstSeqAfter(sql: SqlStorage, since: number): number {
-  const { seq: last, ts: lastTs } = tip(sql);
+export function firstSeqAfter(store: ConversationStore, since: number): number {
+  const { seq: last, ts: lastTs } = store.get(TIP);
   if (lastTs <= since) return last + 1;
   let low = 1;
   let high = last;
   while (low < high) {
     const mid = Math.floor((low + high) / 2);
-    const { ts } = sql.exec<{ ts: number }>('SELECT ts FROM events WHERE seq = ?', mid).one();
+    const { ts } = store.sql.exec<{ ts: number }>('SELECT ts FROM events WHERE seq = ?', mid).one();
     if (ts > since) high = mid;
     else low = mid + 1;
   }
@@ -74,8 +62,8 @@ export function firstSeqAfter(sql: SqlStorage, since: number): number {
 }
 
 /** Appends an event with seq = last + 1. Synchronous, so nothing can interleave. */
-export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
-  return insert(sql, event, '')!;
+export function append(store: ConversationStore, event: NewEvent): ConversationEvent {
+  return insert(store, event, '')!;
 }
 
 /**
@@ -83,18 +71,18 @@ export function append(sql: SqlStorage, event: NewEvent): ConversationEvent {
  * unique (sender, cmid) index decides, so a new send costs no look-up first. Null when
  * it was a resend (`findAckByCmid` then has the first one's ack).
  */
-export function appendUnlessSent(sql: SqlStorage, event: NewEvent & { cmid: string }): ConversationEvent | null {
-  return insert(sql, event, 'ON CONFLICT DO NOTHING');
+export function appendUnlessSent(store: ConversationStore, event: NewEvent & { cmid: string }): ConversationEvent | null {
+  return insert(store, event, 'ON CONFLICT DO NOTHING');
 }
 
-function insert(sql: SqlStorage, event: NewEvent, onConflict: string): ConversationEvent | null {
+function insert(store: ConversationStore, event: NewEvent, onConflict: string): ConversationEvent | null {
   const { type, ts: at, author, ...rest } = event;
   const cmid = 'cmid' in rest ? rest.cmid : null;
-  const previous = tip(sql);
+  const previous = store.get(TIP);
   const seq = previous.seq + 1;
   // Never before the previous event, even if the clock steps back: `firstSeqAfter` relies on it.
   const ts = Math.max(at, previous.ts);
-  const written = sql.exec(
+  const written = store.sql.exec(
     `INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
     seq,
     type,
@@ -105,7 +93,7 @@ function insert(sql: SqlStorage, event: NewEvent, onConflict: string): Conversat
     JSON.stringify(rest),
   ).rowsWritten;
   if (written === 0) return null;
-  tips.set(sql, { seq, ts });
+  store.set(TIP, { seq, ts });
   return { ...event, ts, seq } as ConversationEvent;
 }
 

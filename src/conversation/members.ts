@@ -5,6 +5,7 @@
  */
 import { AppError } from '../errors.js';
 import type { ConversationKind, Member, Role } from '../protocol/index.js';
+import { fact, type ConversationStore } from './store.js';
 
 interface MemberRow {
   user_id: string;
@@ -15,33 +16,47 @@ interface MemberRow {
 
 const RANK: Record<Role, number> = { owner: 3, admin: 2, member: 1 };
 
-export function getMember(sql: SqlStorage, userId: string): Member | null {
-  const row = sql.exec<MemberRow>('SELECT * FROM members WHERE user_id = ?', userId).toArray()[0];
-  return row ? { userId: row.user_id, role: row.role, joinedAt: row.joined_at } : null;
+/**
+ * Members by user id, in join order: every send, broadcast and read checks membership,
+ * so it is a fact of the store, moved by `putMember` and `deleteMember`.
+ */
+export const MEMBERS = fact<Map<string, Member>>('members', (sql) => {
+  const rows = sql.exec<MemberRow>('SELECT * FROM members ORDER BY joined_at, user_id').toArray();
+  return new Map(rows.map((row) => [row.user_id, { userId: row.user_id, role: row.role, joinedAt: row.joined_at }]));
+});
+
+export function member(store: ConversationStore, userId: string): Member | null {
+  return store.get(MEMBERS).get(userId) ?? null;
 }
 
-export function listMembers(sql: SqlStorage): Member[] {
-  return sql
-    .exec<MemberRow>('SELECT * FROM members ORDER BY joined_at, user_id')
-    .toArray()
-    .map((row) => ({ userId: row.user_id, role: row.role, joinedAt: row.joined_at }));
+export function listMembers(store: ConversationStore): Member[] {
+  return [...store.get(MEMBERS).values()];
 }
 
-export function memberCount(sql: SqlStorage): number {
-  return sql.exec<{ n: number }>('SELECT count(*) AS n FROM members').one().n;
+export function memberIds(store: ConversationStore): string[] {
+  return [...store.get(MEMBERS).keys()];
 }
 
-export function putMember(sql: SqlStorage, member: Member): void {
-  sql.exec(
+export function memberCount(store: ConversationStore): number {
+  return store.get(MEMBERS).size;
+}
+
+export function putMember(store: ConversationStore, next: Member): void {
+  store.sql.exec(
     'INSERT INTO members (user_id, role, joined_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET role = excluded.role',
-    member.userId,
-    member.role,
-    member.joinedAt,
+    next.userId,
+    next.role,
+    next.joinedAt,
   );
+  // Join order is the map's order: a new member goes last, a role change keeps its place.
+  const map = store.get(MEMBERS);
+  const known = map.get(next.userId);
+  map.set(next.userId, known ? { ...known, role: next.role } : next);
 }
 
-export function deleteMember(sql: SqlStorage, userId: string): void {
-  sql.exec('DELETE FROM members WHERE user_id = ?', userId);
+export function deleteMember(store: ConversationStore, userId: string): void {
+  store.sql.exec('DELETE FROM members WHERE user_id = ?', userId);
+  store.get(MEMBERS).delete(userId);
 }
 
 function requireGroup(kind: ConversationKind): void {

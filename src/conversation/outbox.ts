@@ -6,6 +6,7 @@
  * deduplicate by (conversation, seq).
  */
 import type { UserUpdate } from '../user/updates.js';
+import { fact, type ConversationStore } from './store.js';
 
 export const OUTBOX = {
   /** Most updates taken per drain pass. */
@@ -31,45 +32,42 @@ export interface OutboxItem {
 }
 
 /**
- * Known to be empty, per object instance: every send's drain asks what is due, and the
- * outbox (membership changes only) is almost always empty. This module is its only
- * writer; `enqueue` and a rolled-back write (`forget`) make it unknown again.
+ * When the earliest update is due, or null when the outbox is empty: every send's drain
+ * asks, and the outbox (membership changes only) is almost always empty, so it is kept as
+ * a fact of the store rather than queried each time.
  */
-const knownEmpty = new WeakMap<SqlStorage, true>();
+export const NEXT_DUE = fact<number | null>('outbox.nextDue', (sql) => sql.exec<{ at: number | null }>('SELECT min(next_attempt_at) AS at FROM outbox').one().at);
 
-export function forget(sql: SqlStorage): void {
-  knownEmpty.delete(sql);
+export function enqueue(store: ConversationStore, userId: string, update: UserUpdate, now: number): void {
+  store.sql.exec('INSERT INTO outbox (user_id, payload, next_attempt_at) VALUES (?, ?, ?)', userId, JSON.stringify(update), now);
+  const due = store.get(NEXT_DUE);
+  store.set(NEXT_DUE, due === null ? now : Math.min(due, now));
 }
 
-export function enqueue(sql: SqlStorage, userId: string, update: UserUpdate, now: number): void {
-  knownEmpty.delete(sql);
-  sql.exec('INSERT INTO outbox (user_id, payload, next_attempt_at) VALUES (?, ?, ?)', userId, JSON.stringify(update), now);
-}
-
-export function due(sql: SqlStorage, now: number, limit: number = OUTBOX.batchSize): OutboxItem[] {
-  if (knownEmpty.has(sql)) return [];
-  return sql
+export function due(store: ConversationStore, now: number, limit: number = OUTBOX.batchSize): OutboxItem[] {
+  const next = store.get(NEXT_DUE);
+  if (next === null || next > now) return [];
+  return store.sql
     .exec<OutboxRow>('SELECT id, user_id, payload, attempts FROM outbox WHERE next_attempt_at <= ? ORDER BY id LIMIT ?', now, limit)
     .toArray()
     .map((row) => ({ id: row.id, userId: row.user_id, update: JSON.parse(row.payload) as UserUpdate, attempts: row.attempts }));
 }
 
-export function remove(sql: SqlStorage, ids: number[]): void {
-  for (const id of ids) sql.exec('DELETE FROM outbox WHERE id = ?', id);
+export function remove(store: ConversationStore, ids: number[]): void {
+  for (const id of ids) store.sql.exec('DELETE FROM outbox WHERE id = ?', id);
+  store.forget(NEXT_DUE);
 }
 
-export function postpone(sql: SqlStorage, ids: number[], attempts: number, now: number): number {
+export function postpone(store: ConversationStore, ids: number[], attempts: number, now: number): number {
   const delay = Math.min(OUTBOX.retryDelayMs * 2 ** attempts, OUTBOX.maxRetryDelayMs);
-  for (const id of ids) sql.exec('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?', now + delay, id);
+  for (const id of ids) store.sql.exec('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?', now + delay, id);
+  store.forget(NEXT_DUE);
   return now + delay;
 }
 
 /** When the alarm should next run, or null when nothing is waiting. */
-export function nextDue(sql: SqlStorage): number | null {
-  if (knownEmpty.has(sql)) return null;
-  const at = sql.exec<{ at: number | null }>('SELECT min(next_attempt_at) AS at FROM outbox').one().at;
-  if (at === null) knownEmpty.set(sql, true);
-  return at;
+export function nextDue(store: ConversationStore): number | null {
+  return store.get(NEXT_DUE);
 }
 
 /** Groups items by user, keeping each user's updates in order. */

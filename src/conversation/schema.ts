@@ -157,4 +157,11 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
     // every insert a row written more (billed) and a page more to commit.
     `DROP INDEX events_by_author_ts`,
   ],
+  [
+    // v8: every member's block list (src/conversation/blocks.ts), not only the pair of a
+    // direct conversation; block_lists says whose list this conversation has been given,
+    // so a member whose list it never got (memberships older than this version) is asked
+    // once, when they open a chat window.
+    `CREATE TABLE block_lists (user_id TEXT PRIMARY KEY) WITHOUT ROWID`,
+  ],
 ];

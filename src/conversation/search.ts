@@ -14,6 +14,7 @@
  */
 import { AppError } from '../errors.js';
 import { LIMITS, type MessageContent } from '../protocol/index.js';
+import { fact, type ConversationStore } from './store.js';
 
 function textOf(content: MessageContent | undefined): string | null {
   return content?.type === 'text' ? content.text : null;
@@ -26,21 +27,11 @@ export const SEARCH_INDEX = {
   delayMs: 1_000,
 } as const;
 
-/** The watermark, read once per object instance (`catchUp` is its only writer; `forget` after a rolled-back write). */
-const watermarks = new WeakMap<SqlStorage, number>();
+/** How far messages are indexed: every message with seq <= this is in the index (`catchUp` is its only writer). */
+export const INDEXED_UPTO = fact<number>('search.indexedUpTo', (sql) => sql.exec<{ upto: number }>('SELECT indexed_upto AS upto FROM search_state WHERE id = 1').one().upto);
 
-export function forget(sql: SqlStorage): void {
-  watermarks.delete(sql);
-}
-
-/** How far messages are indexed: every message with seq <= this is in the index. */
-export function indexedUpTo(sql: SqlStorage): number {
-  let upto = watermarks.get(sql);
-  if (upto === undefined) {
-    upto = sql.exec<{ upto: number }>('SELECT indexed_upto AS upto FROM search_state WHERE id = 1').one().upto;
-    watermarks.set(sql, upto);
-  }
-  return upto;
+export function indexedUpTo(store: ConversationStore): number {
+  return store.get(INDEXED_UPTO);
 }
 
 /**
@@ -48,15 +39,16 @@ export function indexedUpTo(sql: SqlStorage): number {
  * (nothing after the watermark was edited or deleted yet: those catch up first). Call
  * inside a synchronous write. Returns how many events it went over.
  */
-export function catchUp(sql: SqlStorage, lastSeq: number): number {
-  const from = indexedUpTo(sql);
+export function catchUp(store: ConversationStore, lastSeq: number): number {
+  const { sql } = store;
+  const from = indexedUpTo(store);
   if (from >= lastSeq) return 0;
   const rows = sql
     .exec<{ seq: number; body: string }>(`SELECT seq, body FROM events WHERE seq > ? AND seq <= ? AND type = 'message'`, from, lastSeq)
     .toArray();
   for (const row of rows) index(sql, row.seq, (JSON.parse(row.body) as { content?: MessageContent }).content);
   sql.exec('UPDATE search_state SET indexed_upto = ? WHERE id = 1', lastSeq);
-  watermarks.set(sql, lastSeq);
+  store.set(INDEXED_UPTO, lastSeq);
   return lastSeq - from;
 }
 

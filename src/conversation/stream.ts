@@ -10,15 +10,18 @@
  */
 import { FEED, type FeedFrame, type HistoryPage } from '../protocol/index.js';
 import type { Result } from '../errors.js';
+import type { Identity } from '../env.js';
 import { SSE_HEARTBEAT, SSE_RETRY_MS, pullStream, sseMessage } from '../sse.js';
+import { log, reason } from '../log.js';
 
 /** What the stream needs from the ConversationDO (its RPC method, narrowed for testing). */
 export interface FeedSource {
-  feed(userId: string, after: number | null, timeoutMs: number): Promise<Result<HistoryPage>>;
+  feed(reader: Identity, after: number | null, timeoutMs: number): Promise<Result<HistoryPage>>;
 }
 
 export interface FeedStreamOptions {
-  userId: string;
+  /** The member's device reading (checked by the object on every read: membership, standing). */
+  reader: Identity;
   /** The first page (read before the response starts, so a refusal is a plain HTTP error). */
   first: HistoryPage;
   /** The seq `first` was read after. */
@@ -40,7 +43,7 @@ export function feedStream(source: FeedSource, options: FeedStreamOptions): Read
   const now = options.now ?? Date.now;
   const heartbeatMs = options.heartbeatMs ?? FEED.sseHeartbeatMs;
   const endsAt = now() + (options.lifetimeMs ?? FEED.sseMaxLifetimeMs);
-  const { first, userId } = options;
+  const { first, reader } = options;
   let after = options.after;
   let started = false;
   let ended = false;
@@ -59,9 +62,9 @@ export function feedStream(source: FeedSource, options: FeedStreamOptions): Read
     }
     const remaining = endsAt - now();
     if (remaining <= 0) return null;
-    const result = await source.feed(userId, after, Math.min(heartbeatMs, remaining));
+    const result = await source.feed(reader, after, Math.min(heartbeatMs, remaining));
     if (!result.ok) {
-      // No longer a member, or refused for now: say why, then end (the reader decides whether to come back).
+      // No longer a member, device signed out, or refused for now: say why, then end (the reader decides whether to come back).
       ended = true;
       return message({ type: 'error', ...result.error });
     }
@@ -69,7 +72,7 @@ export function feedStream(source: FeedSource, options: FeedStreamOptions): Read
   }
 
   return pullStream(next, (err) => {
-    console.error(JSON.stringify({ level: 'error', msg: 'conversation feed failed', error: String(err) }));
+    log.error('feed_failed', { conversationId: first.conversationId, reason: reason(err) });
     return message({ type: 'error', code: 'internal', message: 'The feed failed; reconnect.' });
   });
 }

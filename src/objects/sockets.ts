@@ -104,17 +104,18 @@ export function readFrame<T>(ws: WebSocket, message: string | ArrayBuffer, schem
  * sent as its error frame; anything else (a callee that threw, a bug) is logged with the
  * frame's names and answered with a retryable `internal` error carrying the rid and
  * cmid, so a client never waits for an answer that will not come. Never rejects: a
- * rejected socket hook is only an "Uncaught (in promise)" in the runtime's log.
+ * rejected socket hook is only an "Uncaught (in promise)" in the runtime's log. Returns
+ * the error it sent, if any.
  */
-export async function answering(ws: WebSocket, names: FrameNames, handle: () => Promise<void> | void, context: LogFields = {}): Promise<void> {
+export async function answering(ws: WebSocket, names: FrameNames, handle: () => Promise<void> | void, context: LogFields = {}): Promise<ErrorBody | null> {
   try {
     await handle();
+    return null;
   } catch (err) {
-    if (err instanceof AppError) {
-      sendFrame(ws, errorFrame(err.toBody(), names));
-      return;
-    }
-    log.error('frame_failed', { ...context, rid: names.rid, cmid: names.cmid, reason: reason(err) });
-    sendFrame(ws, errorFrame({ code: 'internal', message: 'The server could not handle this frame; send it again.' }, names));
+    const error: ErrorBody =
+      err instanceof AppError ? err.toBody() : { code: 'internal', message: 'The server could not handle this frame; send it again.' };
+    if (!(err instanceof AppError)) log.error('frame_failed', { ...context, rid: names.rid, cmid: names.cmid, reason: reason(err) });
+    sendFrame(ws, errorFrame(error, names));
+    return error;
   }
 }

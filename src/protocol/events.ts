@@ -115,6 +115,15 @@ export const RoleChangedEvent = z.object({
   role: Role,
 });
 
+/**
+ * An event this reader may not see, in its place so seqs stay gap-free: for now, an edit
+ * or reaction by a user the reader blocked (their messages arrive `hidden`). Never stored.
+ */
+export const WithheldEvent = z.object({
+  ...base,
+  type: z.literal('withheld'),
+});
+
 export const ConversationEvent = z.discriminatedUnion('type', [
   MessageEvent,
   MemberAddedEvent,
@@ -123,12 +132,14 @@ export const ConversationEvent = z.discriminatedUnion('type', [
   MessageEditedEvent,
   MessageDeletedEvent,
   ReactionEvent,
+  WithheldEvent,
 ]);
 export type ConversationEvent = z.infer<typeof ConversationEvent>;
 export type MessageEvent = z.infer<typeof MessageEvent>;
 export type MessageEditedEvent = z.infer<typeof MessageEditedEvent>;
 export type MessageDeletedEvent = z.infer<typeof MessageDeletedEvent>;
 export type ReactionEvent = z.infer<typeof ReactionEvent>;
+export type WithheldEvent = z.infer<typeof WithheldEvent>;
 
 /** The quote a reply shows of `content`: the start of its text, or null for other kinds. */
 export function quoteOf(content: MessageContent | undefined): string | null {

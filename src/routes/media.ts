@@ -54,7 +54,7 @@ export const mediaRoutes = new Hono<AppBindings>()
     const identity = c.get('identity');
     await take(c.env, `user:media:${identity.userId}`, TIER_LIMITS[c.get('tier')].mediaUploads, 'upload requests');
     // Membership first (non-members get conversation_not_found), so no row or R2 upload is made for them.
-    unwrap(await c.env.CONVERSATIONS.getByName(body.conversationId).info(identity.userId));
+    unwrap(await c.env.CONVERSATIONS.getByName(body.conversationId).info(identity));
     return c.json(await grantUpload(c.env, authSecret(c.env), new URL(c.req.url).origin, identity, body), 201);
   })
   .get('/:id', async (c) => serve(c, false))
@@ -66,7 +66,7 @@ async function authorise(c: Context<AppBindings>): Promise<store.MediaRow> {
   const mediaId = parseParams(MediaId, c.req.param('id'));
   const row = await store.get(c.env.DB, mediaId);
   if (!row || row.state !== 'ready') throw notFound();
-  const allowed = await c.env.CONVERSATIONS.getByName(row.conversation_id).mediaAccess(c.get('identity').userId, mediaId);
+  const allowed = await c.env.CONVERSATIONS.getByName(row.conversation_id).mediaAccess(c.get('identity'), mediaId);
   if (!allowed) throw notFound();
   return row;
 }

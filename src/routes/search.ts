@@ -22,13 +22,14 @@ const CrossSearchParams = z.strictObject({
 export const searchRoutes = new Hono<AppBindings>().use(requireAuth()).get('/', async (c) => {
   const { q, limit = LIMITS.defaultSearchPageSize } = parseParams(CrossSearchParams, c.req.query());
   if (toMatchQuery(q) === null) throw new AppError('invalid_request', 'A search needs at least one word.');
-  const userId = c.get('identity').userId;
+  const identity = c.get('identity');
+  const userId = identity.userId;
   const all = await c.env.USERS.getByName(userId).listConversations();
   const chosen = all.slice(0, SEARCH_FAN_IN.maxConversations);
   const out: CrossSearchResult = { results: [], searched: 0, skipped: all.length - chosen.length, unavailable: [] };
   for (let i = 0; i < chosen.length; i += SEARCH_FAN_IN.concurrency) {
     const batch = chosen.slice(i, i + SEARCH_FAN_IN.concurrency);
-    const pages = await Promise.all(batch.map((conv) => c.env.CONVERSATIONS.getByName(conv.id).search(userId, q, { limit })));
+    const pages = await Promise.all(batch.map((conv) => c.env.CONVERSATIONS.getByName(conv.id).search(identity, q, { limit })));
     pages.forEach((page, n) => {
       const id = batch[n]!.id;
       if (page.ok) {

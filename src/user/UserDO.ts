@@ -36,7 +36,8 @@ import * as presence from './presence.js';
 import type { UserUpdate } from './updates.js';
 import { pushCandidates } from './notifications.js';
 import { PUSH, clearPushState, hasSubscription, notifyOffline } from '../push/index.js';
-import { findUser } from '../auth/accounts.js';
+import { deviceStanding, findUser } from '../auth/accounts.js';
+import type { Tier } from '../ratelimit/rules.js';
 import * as allowance from './allowance.js';
 import * as blocks from './blocks.js';
 import { DeliveredReports } from './delivered.js';
@@ -253,6 +254,11 @@ export class UserDO extends DurableObject<Env> {
   async pushSubscriptionsChanged(): Promise<void> {
     this.pushGeneration++;
     this.pushCheck = null;
+  }
+
+  /** Whether the device may act, and its tier (for now read from D1; the UserDO's own device table replaces this). */
+  async standing(deviceId: string): Promise<{ active: boolean; tier: Tier }> {
+    return deviceStanding(this.env.DB, { userId: this.userId, deviceId });
   }
 
   async blockedIds(): Promise<string[]> {

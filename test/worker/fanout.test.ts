@@ -4,7 +4,9 @@ import { runInDurableObject } from 'cloudflare:test';
 import { createDirect, createGroup, json, openWindow } from './helpers.js';
 import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helpers.js';
 import type { ConversationSummary, Session } from '../../src/protocol/index.js';
-import { FANOUT, passIntervalMs } from '../../src/conversation/fanout.js';
+import { FANOUT_DEFAULTS as FANOUT, fanoutTuning, passIntervalMs as interval } from '../../src/conversation/fanout.js';
+
+const passIntervalMs = (members: number, carried: number, windowMs: number) => interval(FANOUT, members, carried, windowMs);
 import { serviceUser } from './abuse-helpers.js';
 
 const list = async (s: Session): Promise<ConversationSummary[]> => (await json('/v1/conversations', { token: s.accessToken }, 200)).conversations;
@@ -72,7 +74,7 @@ describe('the conversation list', () => {
 describe('fan-out on read above the threshold', () => {
   it('writes per message do not grow with members, inboxes get coalesced hints, unread counts stay right', async () => {
     const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
-    const silentIds = await silentUsers(FANOUT.defaultMaxMembersOnWrite + 20);
+    const silentIds = await silentUsers(FANOUT.maxMembersOnWrite + 20);
     const big = await createGroup(alice, [bob, ...silentIds.map((id) => ({ user: { id } }) as Session)], 'big');
     const small = await createGroup(alice, [bob], 'small');
     const bobInbox = await openInbox(bob);
@@ -112,6 +114,15 @@ describe('fan-out on read above the threshold', () => {
     bobInbox.close();
     bigWindow.close();
     smallWindow.close();
+  });
+});
+
+describe('fan-out tuning', () => {
+  it('production defaults unless a deployment sets its own; bad values keep the default', () => {
+    expect(fanoutTuning({})).toEqual(FANOUT);
+    expect(FANOUT.settleMs).toBe(0);
+    expect(fanoutTuning({ FANOUT_SETTLE_MS: '5', FANOUT_MIN_PASS_INTERVAL_MS: '50' })).toMatchObject({ settleMs: 5, minPassIntervalMs: 50 });
+    expect(fanoutTuning({ FANOUT_SETTLE_MS: '-1', FANOUT_ON_WRITE_MAX_MEMBERS: '0', FANOUT_MIN_PASS_INTERVAL_MS: 'soon' })).toEqual(FANOUT);
   });
 });
 

@@ -8,7 +8,7 @@ import { evictDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { FeedFrame, HistoryPage, type ConversationEvent, type Session } from '../../src/protocol/index.js';
-import { FeedWaiters } from '../../src/conversation/feed.js';
+import { Waiters } from '../../src/objects/waiters.js';
 import { feedStream, type FeedSource } from '../../src/conversation/stream.js';
 import { SSE_HEARTBEAT } from '../../src/sse.js';
 import { ok } from '../../src/errors.js';
@@ -222,7 +222,7 @@ describe('the SSE feed of a conversation', () => {
         return ok(page([]));
       },
     };
-    const body = feedStream(source, { userId: 'u_a', first: page([]), after: 7, now: () => clock, heartbeatMs: 100, lifetimeMs: 250 });
+    const body = feedStream(source, { reader: { userId: 'u_a', deviceId: 'd_a' }, first: page([]), after: 7, now: () => clock, heartbeatMs: 100, lifetimeMs: 250 });
     const chunks: string[] = [];
     const reader = body.getReader();
     for (let i = 0; i < 10; i++) {
@@ -237,14 +237,18 @@ describe('the SSE feed of a conversation', () => {
 
 describe('held feed requests', () => {
   it('are bounded: past the limit a wait is refused, and a wake answers every one', async () => {
-    const waiters = new FeedWaiters(2);
-    const a = waiters.wait(10_000);
-    const b = waiters.wait(10_000);
-    expect(waiters.wait(10_000)).toBeNull();
+    const waiters = new Waiters<string>(2);
+    const a = waiters.wait('d1', 10_000);
+    const b = waiters.wait('d2', 10_000);
+    expect(waiters.wait('d3', 10_000)).toBeNull();
     expect(waiters.size).toBe(2);
+    waiters.wake('d1');
+    await a;
+    expect(waiters.size).toBe(1);
+    expect(waiters.has('d2')).toBe(true);
     waiters.wake();
-    await Promise.all([a, b]);
+    await b;
     expect(waiters.size).toBe(0);
-    expect(waiters.wait(1)).not.toBeNull();
+    expect(waiters.wait('d1', 1)).not.toBeNull();
   });
 });

@@ -10,17 +10,35 @@ import type { Session } from '../../src/protocol/index.js';
 export const text = (t: string) => ({ type: 'text' as const, text: t });
 export const cmid = () => crypto.randomUUID();
 
-/** A group owned by a real user, with `count` more members that exist only as ids. */
+/** The one device of a member made by `bigGroup`. */
+export const deviceOf = (userId: string) => `d_${userId}`;
+
+/** A member of a `bigGroup` acting from its device. */
+export const asMember = (userId: string) => ({ userId, deviceId: deviceOf(userId) });
+
+/**
+ * A group owned by a real user, with `count` more members made straight in D1 (no
+ * password hashing, so big groups are cheap): each has one device (`deviceOf`) and the
+ * `service` tier, so the tests meet no limit meant for people.
+ */
 export async function bigGroup(owner: Session, count: number): Promise<{ id: string; memberIds: string[] }> {
   const id = `g_test_${crypto.randomUUID().replace(/-/g, '')}`;
   const tag = crypto.randomUUID().slice(0, 8);
   const memberIds = Array.from({ length: count }, (_, i) => `u_m${i}_${tag}`);
+  const now = Date.now();
+  await env.DB.batch(
+    memberIds.flatMap((m) => [
+      env.DB.prepare("INSERT INTO users (id, handle, display_name, password_hash, password_salt, password_params, created_at, trust) VALUES (?, ?, ?, '', '', '{}', ?, 'service')").bind(m, m.toLowerCase(), m, now),
+      env.DB.prepare('INSERT INTO devices (id, user_id, name, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?)').bind(deviceOf(m), m, 'test', now, now),
+    ]),
+  );
   const result = await env.CONVERSATIONS.getByName(id).create({
     id,
     kind: 'group',
     title: 'big group',
     creator: { userId: owner.user.id, deviceId: owner.deviceId },
     memberIds,
+    blockLists: {},
   });
   if (!result.ok) throw new Error(result.error.message);
   return { id, memberIds };

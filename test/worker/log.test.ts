@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import fc from 'fast-check';
 import * as log from '../../src/conversation/log.js';
+import { ConversationStore } from '../../src/conversation/store.js';
 
 const author = { userId: 'u_alice', deviceId: 'd_alice' };
 
@@ -10,14 +11,14 @@ function message(ts: number, n: number): log.NewEvent & { cmid: string } {
   return { type: 'message', ts, author, cmid: `c${n}`, content: { type: 'text', text: `m${n}` } };
 }
 
-function freshLog<T>(fn: (sql: SqlStorage) => T): Promise<T> {
-  return runInDurableObject(env.CONVERSATIONS.getByName(`log-${crypto.randomUUID()}`), (_instance, state) => fn(state.storage.sql));
+function freshLog<T>(fn: (store: ConversationStore, sql: SqlStorage) => T): Promise<T> {
+  return runInDurableObject(env.CONVERSATIONS.getByName(`log-${crypto.randomUUID()}`), (_instance, state) => fn(new ConversationStore(state.storage), state.storage.sql));
 }
 
 describe('the event log', () => {
   it('an event never has an earlier ts than the one before it, even when the clock steps back', async () => {
-    const stored = await freshLog((sql) => {
-      const returned = [500, 450, 520].map((ts, i) => log.appendUnlessSent(sql, message(ts, i))!.ts);
+    const stored = await freshLog((store, sql) => {
+      const returned = [500, 450, 520].map((ts, i) => log.appendUnlessSent(store, message(ts, i))!.ts);
       const rows = sql.exec<{ ts: number }>('SELECT ts FROM events ORDER BY seq').toArray().map((r) => r.ts);
       return { returned, rows };
     });
@@ -32,23 +33,23 @@ describe('the event log', () => {
       }),
       { numRuns: 30, seed: 6 },
     );
-    const results = await freshLog((sql) =>
+    const results = await freshLog((store, sql) =>
       cases.map(({ gaps, probes }) => {
         sql.exec('DELETE FROM events');
-        log.forgetLastSeq(sql);
+        store.reset();
         const times: number[] = [];
         gaps.forEach((gap, i) => {
           times.push((times.at(-1) ?? 1) + gap);
-          log.appendUnlessSent(sql, message(times.at(-1)!, i));
+          log.appendUnlessSent(store, message(times.at(-1)!, i));
         });
-        return probes.map((since) => ({ found: log.firstSeqAfter(sql, since), scanned: times.findIndex((t) => t > since) + 1 || times.length + 1 }));
+        return probes.map((since) => ({ found: log.firstSeqAfter(store, since), scanned: times.findIndex((t) => t > since) + 1 || times.length + 1 }));
       }),
     );
     for (const probes of results) for (const { found, scanned } of probes) expect(found).toBe(scanned);
   });
 
   it('the log has no index by time (a page more per insert); a window is found by seq', async () => {
-    const indexes = await freshLog((sql) =>
+    const indexes = await freshLog((_store, sql) =>
       sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name").toArray().map((r) => r.name),
     );
     expect(indexes).toEqual(['events_by_cmid', 'events_by_edit_target']);

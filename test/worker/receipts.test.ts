@@ -2,19 +2,20 @@ import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { createDirect, json, openWindow, registerUser } from './helpers.js';
-import { bigGroup, cmid, text } from './lifecycle-helpers.js';
+import { serviceUser } from './abuse-helpers.js';
+import { asMember, bigGroup, cmid, text } from './lifecycle-helpers.js';
 import { RECEIPTS, type Watermark } from '../../src/protocol/index.js';
 
 async function sendMany(id: string, author: { userId: string; deviceId: string }, count: number): Promise<void> {
   const stub = env.CONVERSATIONS.getByName(id);
   for (let i = 0; i < count; i += 50) {
-    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, n) => stub.send(author, cmid(), text(`message ${i + n}`), undefined, 'service')));
+    await Promise.all(Array.from({ length: Math.min(50, count - i) }, (_, n) => stub.send(author, { cmid: cmid(), content: text(`message ${i + n}`) })));
   }
 }
 
 describe('receipts', () => {
   it('group of 51: 45 of 50 read → "read by 45 of 50"; delivered and read flip only when all have it', async () => {
-    const sender = await registerUser('sender');
+    const sender = await serviceUser('sender');
     const { id, memberIds } = await bigGroup(sender, 50);
     const stub = env.CONVERSATIONS.getByName(id);
     await sendMany(id, { userId: sender.user.id, deviceId: sender.deviceId }, 10);
@@ -27,8 +28,8 @@ describe('receipts', () => {
     expect(await detail(8)).toMatchObject({ status: 'delivered', delivered: 50, read: 0 });
 
     // 45 read everything; the other 5 read up to seq 5.
-    await Promise.all(memberIds.slice(0, 45).map((m) => stub.markRead({ userId: m, deviceId: 'd_test' }, 10, 'service')));
-    await Promise.all(memberIds.slice(45).map((m) => stub.markRead({ userId: m, deviceId: 'd_test' }, 5, 'service')));
+    await Promise.all(memberIds.slice(0, 45).map((m) => stub.markRead(asMember(m), 10)));
+    await Promise.all(memberIds.slice(45).map((m) => stub.markRead(asMember(m), 5)));
     expect(await detail(8)).toMatchObject({ status: 'delivered', recipients: 50, delivered: 50, read: 45 });
     expect(await detail(5)).toMatchObject({ status: 'read', read: 50 });
     const d8 = await detail(8);
@@ -37,21 +38,21 @@ describe('receipts', () => {
 
     // Watermarks never move backwards, nor past the last seq.
     const reader = memberIds[0]!;
-    const stale = await stub.markRead({ userId: reader, deviceId: 'd_test' }, 3, 'service');
+    const stale = await stub.markRead(asMember(reader), 3);
     expect(stale).toMatchObject({ ok: true, value: { readSeq: 10, deliveredSeq: 10 } });
     expect(await stub.markDelivered(reader, 2)).toMatchObject({ ok: true, value: { deliveredSeq: 10 } });
-    const ahead = await stub.markRead({ userId: reader, deviceId: 'd_test' }, 11, 'service');
+    const ahead = await stub.markRead(asMember(reader), 11);
     expect(ahead).toMatchObject({ ok: false, error: { code: 'seq_out_of_range' } });
     expect(await detail(8)).toMatchObject({ read: 45 });
     expect((await json(`/v1/conversations/${id}/read`, { token: sender.accessToken, body: { seq: 99 } }, 400)).code).toBe('seq_out_of_range');
   });
 
   it('50 members catching up once on 1,000 messages write about 50 rows, not 50,000', async () => {
-    const sender = await registerUser('sender');
+    const sender = await serviceUser('sender');
     const { id, memberIds } = await bigGroup(sender, 50);
     const stub = env.CONVERSATIONS.getByName(id);
     await sendMany(id, { userId: sender.user.id, deviceId: sender.deviceId }, 1_000);
-    for (const m of memberIds) expect((await stub.markRead({ userId: m, deviceId: 'd_test' }, 1_000, 'service')).ok).toBe(true);
+    for (const m of memberIds) expect((await stub.markRead(asMember(m), 1_000)).ok).toBe(true);
     const rows = await runInDurableObject(stub, (_i, state) => ({
       receipts: state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM receipts').one().n,
       history: state.storage.sql.exec<{ n: number }>('SELECT count(*) AS n FROM receipt_history').one().n,
@@ -63,13 +64,13 @@ describe('receipts', () => {
   });
 
   it('50 members reading within one interval reach the sender as a bounded number of coalesced frames', async () => {
-    const sender = await registerUser('sender');
+    const sender = await serviceUser('sender');
     const { id, memberIds } = await bigGroup(sender, 50);
     const stub = env.CONVERSATIONS.getByName(id);
     await sendMany(id, { userId: sender.user.id, deviceId: sender.deviceId }, 3);
     const window = await openWindow(sender, id);
     const started = Date.now();
-    await Promise.all(memberIds.map((m) => stub.markRead({ userId: m, deviceId: 'd_test' }, 3, 'service')));
+    await Promise.all(memberIds.map((m) => stub.markRead(asMember(m), 3)));
     const elapsed = Date.now() - started;
     const seen = new Map<string, Watermark>();
     const receiptFrames = () => window.frames.flatMap((f) => (f.type === 'receipts' ? [f] : []));
@@ -88,12 +89,12 @@ describe('receipts', () => {
   });
 
   it('a pending flush survives eviction: it is recomputed from the dirty marks', async () => {
-    const sender = await registerUser('sender');
+    const sender = await serviceUser('sender');
     const { id, memberIds } = await bigGroup(sender, 3);
     const stub = env.CONVERSATIONS.getByName(id);
     await sendMany(id, { userId: sender.user.id, deviceId: sender.deviceId }, 2);
     const window = await openWindow(sender, id);
-    await stub.markRead({ userId: memberIds[0]!, deviceId: 'd_test' }, 2, 'service');
+    await stub.markRead(asMember(memberIds[0]!), 2);
     const { evictDurableObject } = await import('cloudflare:test');
     await evictDurableObject(stub);
     const frame = await window.next('receipts', () => true, 10_000);

@@ -1,0 +1,105 @@
+/**
+ * @module conversation/delivery
+ * Getting accepted work to members' UserDOs: the durable outbox (membership changes, read
+ * positions, hides) and the fan-out of events (./fanout.ts), each member's events
+ * rendered for them (./visibility.ts). An alarm is set first, in the same synchronous turn
+ * as the write that made the work, so work left by an eviction or a failed call is
+ * finished later; one drain at a time, and a drain never rejects: failures are retried
+ * from the alarm.
+ */
+import type { Env } from '../env.js';
+import { log, reason } from '../log.js';
+import * as fanout from './fanout.js';
+import * as eventLog from './log.js';
+import { memberCount, memberIds } from './members.js';
+import { loadMeta } from './meta.js';
+import * as outbox from './outbox.js';
+import * as search from './search.js';
+import type { ConversationStore } from './store.js';
+import { storedViews } from './visibility.js';
+import type { Wakeups } from './wake.js';
+import { earliest } from '../objects/alarm.js';
+
+export class Delivery {
+  #draining: Promise<void> | null = null;
+
+  constructor(
+    private readonly store: ConversationStore,
+    private readonly env: Env,
+    private readonly ctx: DurableObjectState,
+    private readonly tuning: fanout.FanoutTuning,
+    private readonly wakeups: Wakeups,
+  ) {}
+
+  /** Starts delivering what is due (or joins the drain under way). Never rejects. */
+  kick(): Promise<void> {
+    this.#draining ??= this.drain()
+      .catch((err) => log.error('delivery_failed', { conversationId: loadMeta(this.store)?.id, reason: reason(err) }))
+      .finally(() => {
+        this.#draining = null;
+      });
+    return this.#draining;
+  }
+
+  /** When outbox or fan-out delivery is next due, or null. */
+  dueAt(): number | null {
+    const onWrite = memberCount(this.store) <= this.tuning.maxMembersOnWrite;
+    return earliest([outbox.nextDue(this.store), fanout.nextDue(this.store, onWrite, Date.now())]);
+  }
+
+  /** When search indexing is due (the alarm indexes what no drain pass did), or null. */
+  indexingDueAt(): number | null {
+    return search.indexedUpTo(this.store) < eventLog.lastSeq(this.store) ? Date.now() + search.SEARCH_INDEX.delayMs : null;
+  }
+
+  /** Indexes for search everything sent since the last time, in one write. */
+  indexAll(): void {
+    this.store.transaction(() => search.catchUp(this.store, eventLog.lastSeq(this.store)));
+  }
+
+  private async drain(): Promise<void> {
+    if (this.dueAt() === null) return;
+    // The alarm is set in this turn, with the write that made the work; the calls start
+    // once that write is durable (and, under wrangler dev, a moment later: see
+    // FanoutTuning.settleMs), so the deliveries its output gate released go first.
+    await Promise.all([this.wakeups.clock.arm(Date.now() + outbox.OUTBOX.retryDelayMs), this.ctx.storage.sync()]);
+    if (this.tuning.settleMs > 0) await scheduler.wait(this.tuning.settleMs);
+    this.indexBatch();
+    for (;;) {
+      const items = outbox.due(this.store, Date.now());
+      if (items.length === 0) break;
+      await Promise.all([...outbox.byUser(items)].map(([userId, list]) => this.deliverTo(userId, list)));
+    }
+    const meta = loadMeta(this.store);
+    if (meta) {
+      await fanout.drain({
+        store: this.store,
+        conversationId: meta.id,
+        kind: meta.kind,
+        members: () => memberIds(this.store),
+        tuning: this.tuning,
+        viewsOf: (events) => storedViews(this.store, events),
+        deliver: (userId, update) => this.env.USERS.getByName(userId).apply([update]),
+      });
+    }
+    this.indexBatch();
+    await this.wakeups.schedule();
+  }
+
+  /** From a drain pass: indexes once a batch has built up (the alarm indexes the rest). */
+  private indexBatch(): void {
+    if (eventLog.lastSeq(this.store) - search.indexedUpTo(this.store) >= search.SEARCH_INDEX.batch) this.indexAll();
+  }
+
+  private async deliverTo(userId: string, items: outbox.OutboxItem[]): Promise<void> {
+    const ids = items.map((i) => i.id);
+    try {
+      await this.env.USERS.getByName(userId).apply(items.map((i) => i.update));
+      outbox.remove(this.store, ids);
+    } catch (err) {
+      const attempts = Math.max(...items.map((i) => i.attempts));
+      outbox.postpone(this.store, ids, attempts, Date.now());
+      log.warn('outbox_delivery_failed', { userId, attempts, reason: reason(err) });
+    }
+  }
+}

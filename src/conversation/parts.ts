@@ -1,0 +1,63 @@
+/**
+ * @module conversation/parts
+ * The conversation object's parts, each owning one responsibility and sharing the one
+ * store: built once per instance, in dependency order. The Durable Object class
+ * (./ConversationDO.ts) is a shell of RPC methods and runtime hooks over these.
+ */
+import type { Env } from '../env.js';
+import type { ConversationEvent } from '../protocol/index.js';
+import { Delivery } from './delivery.js';
+import { fanoutTuning } from './fanout.js';
+import { Feed } from './history.js';
+import * as lifecycle from './lifecycle.js';
+import { Membership } from './membership.js';
+import * as receipts from './receipts.js';
+import { SendPipeline } from './send.js';
+import { DeviceStandings } from './standing.js';
+import { ConversationStore } from './store.js';
+import { Wakeups } from './wake.js';
+import { ChatWindows } from './windows.js';
+import { MemberWrites } from './writes.js';
+
+export interface ConversationParts {
+  store: ConversationStore;
+  standings: DeviceStandings;
+  windows: ChatWindows;
+  feed: Feed;
+  sender: SendPipeline;
+  writes: MemberWrites;
+  membership: Membership;
+  delivery: Delivery;
+  wakeups: Wakeups;
+}
+
+export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
+  const store = new ConversationStore(ctx.storage);
+  const standings = new DeviceStandings((reader) => env.USERS.getByName(reader.userId).standing(reader.deviceId));
+  const windows = new ChatWindows(ctx, env, store, standings);
+  const feed = new Feed(store, standings);
+  // Everything new in the log is shown to the open windows and wakes the held feed reads.
+  const announce = (events: ConversationEvent[]) => {
+    windows.broadcast(events);
+    feed.wake();
+  };
+  const wakeups: Wakeups = new Wakeups(ctx.storage, (): (number | null)[] => [
+    delivery.dueAt(),
+    receipts.flushDue(store.sql),
+    lifecycle.nextPurge(store.sql),
+    windows.presenceRenewalAt(),
+    delivery.indexingDueAt(),
+  ]);
+  const delivery: Delivery = new Delivery(store, env, ctx, fanoutTuning(env), wakeups);
+  return {
+    store,
+    standings,
+    windows,
+    feed,
+    sender: new SendPipeline(store, env, standings, announce),
+    writes: new MemberWrites(store, env, ctx, standings, windows, announce),
+    membership: new Membership(store, env, standings, announce),
+    delivery,
+    wakeups,
+  };
+}

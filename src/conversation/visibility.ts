@@ -1,0 +1,128 @@
+/**
+ * @module conversation/visibility
+ * The one rule for who may receive what, applied to everything this conversation sends a
+ * reader on any wire: chat windows, the feed over SSE and long polling, history, search,
+ * media downloads, and the fan-out to members' queues (which push notifications are made
+ * from).
+ *
+ * 1. The reader may have anything at all only while they are a member and their device
+ *    is in good standing (`admit`). Checked on every read, again after every `await`,
+ *    and by the broadcast itself, so a window that slipped past a removal still gets
+ *    nothing.
+ * 2. Events go out rendered for the reader, never as raw rows: a message in its current
+ *    state (deleted or moderated content gone, edits applied), an edit of a deleted or
+ *    hidden message without its text.
+ * 3. Blocks: a reader never sees what a user they blocked wrote. Their messages arrive
+ *    `hidden` (same seq, no content), their edits and reactions as `withheld`, their
+ *    reactions are left out of every message's list, and a reply quoting them quotes
+ *    nothing. (Typing and presence are filtered the same way by the windows.)
+ */
+import { AppError } from '../errors.js';
+import type { ConversationEvent, Member, MessageEvent } from '../protocol/index.js';
+import type { Identity } from '../env.js';
+import * as blocks from './blocks.js';
+import * as lifecycle from './lifecycle.js';
+import { requireMeta, NOT_FOUND } from './meta.js';
+import { member } from './members.js';
+import type { DeviceStandings } from './standing.js';
+import type { ConversationStore } from './store.js';
+
+/** Who reads: a member's device. */
+export type Reader = Identity;
+
+/** The member, if `reader` may read this conversation now; throws otherwise (the same answer as for no conversation). */
+export function admit(store: ConversationStore, standings: DeviceStandings, reader: Reader): Member {
+  requireMeta(store);
+  const found = member(store, reader.userId);
+  if (!found) throw new AppError('conversation_not_found', NOT_FOUND);
+  standings.assertActive(reader);
+  return found;
+}
+
+/** Whether `reader` may read this conversation now (for broadcasts: no error to build). */
+export function admitted(store: ConversationStore, standings: DeviceStandings, reader: Reader): boolean {
+  return member(store, reader.userId) !== null && !standings.isRevoked(reader.deviceId);
+}
+
+/** A page of stored events as `viewerId` sees them now (history, the feed, search). */
+export function pageFor(store: ConversationStore, events: ConversationEvent[], viewerId: string): ConversationEvent[] {
+  return withoutBlocked(store, viewerId, lifecycle.render(store.sql, events, viewerId));
+}
+
+/**
+ * Stored events as each member sees them now (the fan-out): rendered once for everyone,
+ * then again only for members whose view differs (they hid one of these messages, or
+ * block someone). Members who see the same get the same array.
+ */
+export function storedViews(store: ConversationStore, events: ConversationEvent[]): (userId: string) => ConversationEvent[] {
+  const shared = lifecycle.render(store.sql, events, null);
+  const hiders = usersWhoHid(store, events);
+  return (userId) => (hiders.has(userId) ? pageFor(store, events, userId) : withoutBlocked(store, userId, shared));
+}
+
+/**
+ * Events just stored, as each reader of a broadcast sees them. They are fresh (rendered as
+ * sent), so only blocks and, for an edit, the reader having hidden its message differ.
+ */
+export function freshViews(store: ConversationStore, events: ConversationEvent[]): (userId: string) => ConversationEvent[] {
+  const hiders = usersWhoHid(store, events);
+  return (userId) => {
+    const hidden = hiders.get(userId);
+    const own = hidden ? events.map((e) => (e.type === 'message_edited' && hidden.has(e.targetSeq) ? withoutContent(e) : e)) : events;
+    return withoutBlocked(store, userId, own);
+  };
+}
+
+/** Who hid any message these events render or edit, and which (one query per batch, usually empty). */
+function usersWhoHid(store: ConversationStore, events: ConversationEvent[]): Map<string, Set<number>> {
+  const seqs = events.flatMap((e) => (e.type === 'message' ? [e.seq] : e.type === 'message_edited' ? [e.targetSeq] : []));
+  const found = new Map<string, Set<number>>();
+  if (seqs.length === 0) return found;
+  const rows = store.sql.exec<{ user_id: string; seq: number }>(
+    'SELECT user_id, seq FROM hidden_messages WHERE seq BETWEEN ? AND ?',
+    Math.min(...seqs),
+    Math.max(...seqs),
+  );
+  for (const row of rows) {
+    const set = found.get(row.user_id) ?? new Set<number>();
+    set.add(row.seq);
+    found.set(row.user_id, set);
+  }
+  return found;
+}
+
+/** `events` with what users `viewerId` blocked wrote taken out; the same array when they block nobody. */
+export function withoutBlocked(store: ConversationStore, viewerId: string, events: ConversationEvent[]): ConversationEvent[] {
+  const blocked = blocks.blockedBy(store, viewerId);
+  if (blocked.size === 0) return events;
+  return events.map((event) => {
+    if (!blocked.has(event.author.userId) || event.type === 'message_deleted' || isMembership(event)) {
+      return event.type === 'message' ? scrubMessage(event, blocked) : event;
+    }
+    if (event.type === 'message') return { type: 'message', seq: event.seq, ts: event.ts, author: event.author, cmid: event.cmid, hidden: true };
+    return { type: 'withheld', seq: event.seq, ts: event.ts, author: event.author };
+  });
+}
+
+/** The reactions and reply quote of a message, without the blocked users. */
+function scrubMessage(message: MessageEvent, blocked: ReadonlySet<string>): MessageEvent {
+  let out = message;
+  if (message.reactions?.some((r) => r.userIds.some((id) => blocked.has(id)))) {
+    const reactions = message.reactions
+      .map((r) => ({ emoji: r.emoji, userIds: r.userIds.filter((id) => !blocked.has(id)) }))
+      .filter((r) => r.userIds.length > 0);
+    const { reactions: _all, ...rest } = message;
+    out = reactions.length > 0 ? { ...rest, reactions } : rest;
+  }
+  if (out.replyTo?.userId && blocked.has(out.replyTo.userId)) out = { ...out, replyTo: { ...out.replyTo, quote: null } };
+  return out;
+}
+
+function isMembership(event: ConversationEvent): boolean {
+  return event.type === 'member_added' || event.type === 'member_removed' || event.type === 'role_changed';
+}
+
+function withoutContent<E extends { content?: unknown }>(event: E): Omit<E, 'content'> {
+  const { content: _content, ...rest } = event;
+  return rest;
+}

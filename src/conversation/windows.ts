@@ -1,0 +1,256 @@
+/**
+ * @module conversation/windows
+ * The chat windows: hibernatable sockets of clients that have this conversation open.
+ * Opening one (the upgrade), what goes out on them (events through the one delivery
+ * rule, coalesced under load; receipts, typing, presence), and closing them when their
+ * member leaves or their device is signed out.
+ *
+ * Each socket's attachment (who, which device) survives hibernation; the rest (standing,
+ * blocks) is read from the store and the standings at the moment something is sent, so a
+ * change made while the socket is open applies to the very next frame.
+ */
+import type { Env } from '../env.js';
+import { AppError, attempt } from '../errors.js';
+import {
+  CLOSE_CODES,
+  PRESENCE,
+  TYPING,
+  type ConversationEvent,
+  type Presence,
+  type ServerFrame,
+} from '../protocol/index.js';
+import { closeQuietly, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
+import type { SocketIdentity } from '../auth/accounts.js';
+import { TIER_LIMITS, type Tier } from '../ratelimit/rules.js';
+import { log } from '../log.js';
+import { EventBatcher, intervalMs } from './batcher.js';
+import * as blocks from './blocks.js';
+import * as eventLog from './log.js';
+import { memberIds } from './members.js';
+import { loadMeta, requireMeta } from './meta.js';
+import type { DeviceStandings } from './standing.js';
+import type { ConversationStore } from './store.js';
+import { TypingTracker } from './typing.js';
+import { admit, admitted, freshViews, type Reader } from './visibility.js';
+
+/** Kept in each socket's attachment, so it survives hibernation. */
+export interface SocketAttachment {
+  userId: string;
+  deviceId: string;
+}
+
+const userTag = (userId: string) => `user:${userId}`;
+
+export class ChatWindows {
+  /** Attachments already read: every frame needs one, and a structured-clone read per frame showed in a message's cost. */
+  readonly #attachments = new WeakMap<WebSocket, SocketAttachment>();
+  readonly #batcher: EventBatcher;
+  /** In memory only: typing is never stored. */
+  readonly #typing = new TypingTracker((userId, deviceId) => this.typing({ userId, deviceId }, 'stop', null));
+  /** Until when members' UserDOs send presence changes here (renewed while windows are open). */
+  #presenceUntil = 0;
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly env: Env,
+    private readonly store: ConversationStore,
+    private readonly standings: DeviceStandings,
+  ) {
+    this.#batcher = new EventBatcher((events) => this.writeEvents(events));
+  }
+
+  get count(): number {
+    return this.ctx.getWebSockets().length;
+  }
+
+  /**
+   * Opens a window for a socket the worker authenticated. Membership and standing are
+   * checked, then the device's standing (and the member's block list, if this
+   * conversation never got it) may be awaited: during that await the member may be
+   * removed or the device signed out, so both are checked again before the socket is
+   * accepted.
+   */
+  async open(identity: SocketIdentity): Promise<Response> {
+    const reader: Reader = { userId: identity.userId, deviceId: identity.deviceId };
+    const first = attempt(() => admit(this.store, this.standings, reader));
+    if (!first.ok) return refuse(first.error.code === 'device_revoked' ? 'device_revoked' : 'conversation_not_found');
+    await Promise.all([this.standings.fetch(reader), blocks.isKnown(this.store, reader.userId) ? null : this.syncBlocks(reader.userId)]);
+    const again = attempt(() => admit(this.store, this.standings, reader));
+    if (!again.ok) return refuse(again.error.code === 'device_revoked' ? 'device_revoked' : 'conversation_not_found');
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server, [userTag(reader.userId)]);
+    this.attach(server, reader);
+    // Events waiting to be batched go out first: `ready` says how far this socket is.
+    this.#batcher.flush();
+    sendFrame(server, { type: 'ready', conversationId: requireMeta(this.store).id, ...reader, lastSeq: eventLog.lastSeq(this.store) });
+    this.ctx.waitUntil(this.renewPresence());
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** The member's block list from their UserDO, for a member this conversation never got it for. */
+  private async syncBlocks(userId: string): Promise<void> {
+    const list = await this.env.USERS.getByName(userId).blockedIds();
+    blocks.replace(this.store, userId, list);
+  }
+
+  attachmentOf(ws: WebSocket): SocketAttachment | null {
+    let attachment = this.#attachments.get(ws);
+    if (!attachment) {
+      const stored = ws.deserializeAttachment() as SocketAttachment | null;
+      if (!stored) return null;
+      attachment = { userId: stored.userId, deviceId: stored.deviceId };
+      this.#attachments.set(ws, attachment);
+    }
+    return attachment;
+  }
+
+  private attach(ws: WebSocket, attachment: SocketAttachment): void {
+    ws.serializeAttachment(attachment);
+    this.#attachments.set(ws, attachment);
+  }
+
+  // ── What goes out ────────────────────────────────────────────────────────────
+
+  /** Events to every window, as each reader may see them, coalesced under load (./batcher.ts). */
+  broadcast(events: ConversationEvent[]): void {
+    this.#batcher.add(events, intervalMs(this.count));
+  }
+
+  /** Sends the events still waiting to be batched: before any other frame, so order holds. */
+  flush(): void {
+    this.#batcher.flush();
+  }
+
+  private writeEvents(events: ConversationEvent[]): void {
+    const meta = loadMeta(this.store);
+    if (!meta) return;
+    const views = freshViews(this.store, events);
+    const texts = new Map<ConversationEvent[], string>();
+    for (const [ws, reader] of this.readers()) {
+      const seen = views(reader.userId);
+      let text = texts.get(seen);
+      if (text === undefined) {
+        text = JSON.stringify({ type: 'events', conversationId: meta.id, events: seen } satisfies ServerFrame);
+        texts.set(seen, text);
+      }
+      sendText(ws, text);
+    }
+  }
+
+  /** Any other frame to every window that may have it, after the events still waiting. */
+  sendAll(frame: ServerFrame): void {
+    this.#batcher.flush();
+    const text = JSON.stringify(frame);
+    for (const [ws] of this.readers()) sendText(ws, text);
+  }
+
+  /** A frame to every window of one member (their own notices, such as a message hidden for them). */
+  sendToUser(userId: string, frame: ServerFrame): void {
+    this.#batcher.flush();
+    const text = JSON.stringify(frame);
+    for (const [ws] of this.readers(userId)) sendText(ws, text);
+  }
+
+  /**
+   * The open windows whose reader may read now, each with its reader. A window whose
+   * member left or whose device was signed out gets nothing from the moment it happened,
+   * even before `closeUser` or `closeDevice` has closed it.
+   */
+  private *readers(userId?: string): Generator<[WebSocket, SocketAttachment]> {
+    for (const ws of this.ctx.getWebSockets(userId === undefined ? undefined : userTag(userId))) {
+      const reader = this.attachmentOf(ws);
+      if (reader && admitted(this.store, this.standings, reader)) yield [ws, reader];
+    }
+  }
+
+  // ── Typing and presence ──────────────────────────────────────────────────────
+
+  /** A typing frame from `ws`: rate-limited per device, then shown to the others. */
+  typingFrom(ws: WebSocket, reader: Reader, state: 'start' | 'stop', tier: Tier): void {
+    const outcome = this.#typing.update(reader.userId, reader.deviceId, state, Date.now(), TIER_LIMITS[tier].typing);
+    if (outcome.kind === 'rate_limited') {
+      throw new AppError('rate_limited', 'Typing updates are limited per device; refresh less often.', { retryAfterMs: outcome.retryAfterMs });
+    }
+    if (outcome.kind === 'broadcast') this.typing(reader, outcome.state, ws);
+  }
+
+  /** A closing window's device stops typing. */
+  forgetTyping(ws: WebSocket): void {
+    const reader = this.attachmentOf(ws);
+    if (reader && this.#typing.forget(reader.userId, reader.deviceId)) this.typing(reader, 'stop', ws);
+  }
+
+  private typing(subject: Reader, state: 'start' | 'stop', except: WebSocket | null): void {
+    const meta = loadMeta(this.store);
+    if (!meta) return;
+    const frame: ServerFrame = { type: 'typing', conversationId: meta.id, userId: subject.userId, deviceId: subject.deviceId, state };
+    if (state === 'start') frame.expiresInMs = TYPING.ttlMs;
+    this.#batcher.flush();
+    const text = JSON.stringify(frame);
+    for (const [ws, reader] of this.readers()) if (ws !== except && !blocks.has(this.store, reader.userId, subject.userId)) sendText(ws, text);
+  }
+
+  /** A member's presence change to the windows of those who may see it; false when no window is open (unsubscribe). */
+  relayPresence(presence: Presence): boolean {
+    if (this.count === 0) return false;
+    this.#batcher.flush();
+    const text = JSON.stringify({ type: 'presence', ...presence } satisfies ServerFrame);
+    for (const [ws, reader] of this.readers()) if (!blocks.has(this.store, reader.userId, presence.userId)) sendText(ws, text);
+    return true;
+  }
+
+  /** When the presence subscription should be renewed, or null (no window open). */
+  presenceRenewalAt(): number | null {
+    return this.count > 0 && this.#presenceUntil > 0 ? this.#presenceUntil - PRESENCE.subscriptionTtlMs / 2 : null;
+  }
+
+  /**
+   * While a window is open, members' UserDOs relay presence changes here (subscriptions
+   * expire after PRESENCE.subscriptionTtlMs, so this renews them at half that). Best
+   * effort: a failure must not fail the window or the alarm. Never rejects.
+   */
+  async renewPresence(): Promise<void> {
+    const now = Date.now();
+    const meta = loadMeta(this.store);
+    if (!meta || this.#presenceUntil - now > PRESENCE.subscriptionTtlMs / 2) return;
+    const until = now + PRESENCE.subscriptionTtlMs;
+    this.#presenceUntil = until;
+    const ids = memberIds(this.store);
+    const results = await Promise.allSettled(ids.map((id) => this.env.USERS.getByName(id).subscribePresence(meta.id, until)));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) log.warn('presence_subscriptions_failed', { conversationId: meta.id, failed, of: ids.length });
+  }
+
+  // ── Closing ──────────────────────────────────────────────────────────────────
+
+  /** Closes every window of a device (signed out). */
+  closeDevice(userId: string, deviceId: string): number {
+    let closed = 0;
+    for (const ws of this.ctx.getWebSockets(userTag(userId))) {
+      if (this.attachmentOf(ws)?.deviceId !== deviceId) continue;
+      closeQuietly(ws, CLOSE_CODES.deviceRevoked, 'This device has been signed out.');
+      closed++;
+    }
+    return closed;
+  }
+
+  /**
+   * Closes every window of a member who is no longer one. Their own removal is the last
+   * thing they get (the broadcast, which now refuses them, did not carry it to them).
+   */
+  closeUser(userId: string, removal: ConversationEvent): void {
+    const meta = loadMeta(this.store);
+    const text = meta ? JSON.stringify({ type: 'events', conversationId: meta.id, events: [removal] } satisfies ServerFrame) : null;
+    for (const ws of this.ctx.getWebSockets(userTag(userId))) {
+      if (text) sendText(ws, text);
+      closeQuietly(ws, CLOSE_CODES.forbidden, 'You are no longer a member of this conversation.');
+    }
+  }
+}
+
+function refuse(code: 'device_revoked' | 'conversation_not_found'): Response {
+  return code === 'device_revoked'
+    ? rejectSocket({ code, message: 'This device has been signed out.' }, CLOSE_CODES.deviceRevoked)
+    : rejectSocket({ code, message: 'No such conversation, or you are not a member.' }, CLOSE_CODES.forbidden);
+}

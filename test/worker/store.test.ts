@@ -1,0 +1,72 @@
+/**
+ * The conversation's store keeps facts read from SQLite in memory (the log's tip,
+ * members, watermarks, deadlines, blocks). A transaction that throws is rolled back by
+ * SQLite; these tests pin that every fact the store then holds is what SQLite holds.
+ */
+import { describe, expect, it } from 'vitest';
+import { env } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
+import { ConversationStore, type Fact } from '../../src/conversation/store.js';
+import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
+import * as blocks from '../../src/conversation/blocks.js';
+import * as fanout from '../../src/conversation/fanout.js';
+import * as eventLog from '../../src/conversation/log.js';
+import * as members from '../../src/conversation/members.js';
+import { META } from '../../src/conversation/meta.js';
+import * as outbox from '../../src/conversation/outbox.js';
+import * as search from '../../src/conversation/search.js';
+import { createGroup, json, registerUser } from './helpers.js';
+import { text } from './inbox-helpers.js';
+
+const FACTS: Fact<unknown>[] = [eventLog.TIP, META, members.MEMBERS, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS];
+
+/** The running object's own store (a private field: reached only from a test). */
+const storeOf = (instance: ConversationDO) => (instance as unknown as { parts: { store: ConversationStore } }).parts.store;
+
+describe('the conversation store', () => {
+  it('after a transaction that throws mid-way, every fact it holds equals what SQLite holds', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    for (let i = 0; i < 3; i++) {
+      await json(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: { cmid: crypto.randomUUID(), content: text(`m${i}`) } }, 201);
+    }
+    const outcome = await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
+      const store = storeOf(instance);
+      for (const f of FACTS) store.get(f);
+      const before = { lastSeq: eventLog.lastSeq(store), members: members.memberCount(store) };
+      let thrown: unknown = null;
+      try {
+        store.transaction(() => {
+          // Every kind of fact moves, then the write fails.
+          eventLog.append(store, { type: 'member_added', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, userId: 'u_ghost', role: 'member' });
+          members.putMember(store, { userId: 'u_ghost', role: 'member', joinedAt: Date.now() });
+          outbox.enqueue(store, 'u_ghost', { type: 'read', conversationId: id, seq: 1, ts: Date.now() }, Date.now());
+          blocks.replace(store, bob.user.id, ['u_ghost']);
+          search.catchUp(store, eventLog.lastSeq(store));
+          throw new Error('the write fails');
+        });
+      } catch (err) {
+        thrown = err;
+      }
+      for (const f of FACTS) store.get(f);
+      return { thrown: String(thrown), before, after: { lastSeq: eventLog.lastSeq(store), members: members.memberCount(store) }, audit: store.audit() };
+    });
+    expect(outcome.thrown).toContain('the write fails');
+    expect(outcome.after).toEqual(outcome.before);
+    expect(outcome.audit).toHaveLength(FACTS.length);
+    for (const { name, held, stored } of outcome.audit) expect(held, name).toEqual(stored);
+  });
+
+  it('after ordinary traffic (sends, membership, reads, deletes), the facts held equal SQLite', async () => {
+    const [alice, bob, carol] = [await registerUser('alice'), await registerUser('bob'), await registerUser('carol')];
+    const id = await createGroup(alice, [bob]);
+    const sent = await json(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: { cmid: crypto.randomUUID(), content: text('hi') } }, 201);
+    await json(`/v1/conversations/${id}/members`, { token: alice.accessToken, body: { userId: carol.user.id } }, 201);
+    await json(`/v1/conversations/${id}/read`, { token: bob.accessToken, body: { seq: sent.seq } }, 200);
+    await json(`/v1/conversations/${id}/messages/${sent.seq}?scope=everyone`, { token: alice.accessToken, method: 'DELETE' }, 200);
+    await json(`/v1/conversations/${id}/members/${carol.user.id}`, { token: alice.accessToken, method: 'DELETE' }, 204);
+    const audit = await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => storeOf(instance).audit());
+    expect(audit.length).toBeGreaterThan(3);
+    for (const { name, held, stored } of audit) expect(held, name).toEqual(stored);
+  });
+});
