@@ -68,6 +68,13 @@ const MAX_FILL_PAGES = 10_000;
 const RETRY_SEND_MS = 1_000;
 /** Attempts of a reply over HTTP before its promise rejects. */
 const REPLY_ATTEMPTS = 3;
+/**
+ * A send handed to a wire that has answered neither an ack nor an error after this long
+ * is sent again with the same cmid (the server stores it once whatever happens). A wire
+ * can look healthy (pings answered) while one answer is lost; this bounds how long a
+ * message can sit as "sending" then.
+ */
+export const ACK_DEADLINE_MS = 10_000;
 
 export interface ConversationDeps {
   api: HttpApi;
@@ -77,6 +84,8 @@ export interface ConversationDeps {
   createTransport: (signal: (signal: TransportSignal) => void) => Transport;
   /** Where typing, receipts and hidden notices come from, and typing goes (see client/live). */
   live?: SocketTap;
+  /** Defaults to ACK_DEADLINE_MS. */
+  ackDeadlineMs?: number;
 }
 
 /**
@@ -102,6 +111,9 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   #filling: Promise<void> | null = null;
   #gapTimer: ReturnType<typeof setTimeout> | null = null;
   readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
+  /** Per cmid on the wire: when it is sent again if nothing answers it (ACK_DEADLINE_MS). */
+  readonly #deadlines = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #ackDeadlineMs: number;
   readonly #live: SocketTap | null;
 
   constructor(deps: ConversationDeps) {
@@ -110,6 +122,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#api = deps.api;
     this.#outbox = deps.outbox;
     this.#live = deps.live ?? null;
+    this.#ackDeadlineMs = deps.ackDeadlineMs ?? ACK_DEADLINE_MS;
     this.#buffer = new ReorderBuffer<IncomingEvent>(deps.after);
     this.#transport = this.#attach(deps.createTransport);
   }
@@ -313,10 +326,30 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   }
 
   #push(entry: { cmid: string; content: MessageContent }): void {
-    if (this.#transport.send(entry)) void this.#outbox.attempt(entry.cmid);
+    if (!this.#transport.send(entry)) return;
+    void this.#outbox.attempt(entry.cmid);
+    this.#armDeadline(entry.cmid);
+  }
+
+  /** Sends `cmid` again if nothing answers it in time, for as long as it is pending and the wire is up. */
+  #armDeadline(cmid: string): void {
+    this.#clearDeadline(cmid);
+    const timer = setTimeout(() => {
+      this.#deadlines.delete(cmid);
+      const entry = this.#outbox.pending(this.id).find((e) => e.cmid === cmid);
+      if (entry && this.#status === 'open') this.#push(entry);
+    }, this.#ackDeadlineMs);
+    this.#deadlines.set(cmid, timer);
+  }
+
+  #clearDeadline(cmid: string): void {
+    const timer = this.#deadlines.get(cmid);
+    if (timer !== undefined) clearTimeout(timer);
+    this.#deadlines.delete(cmid);
   }
 
   async #onAck(ack: Ack): Promise<void> {
+    this.#clearDeadline(ack.cmid);
     // The outbox tells a first ack from a repeat (a resend answered twice).
     if (!(await this.#outbox.ack(ack.cmid))) return;
     const waiter = this.#waiters.get(ack.cmid);
@@ -326,6 +359,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   }
 
   async #onSendError(cmid: string, error: ChatError): Promise<void> {
+    this.#clearDeadline(cmid);
     if (isRetryable(error.code)) {
       const timer = setTimeout(() => {
         this.#retryTimers.delete(timer);
@@ -412,6 +446,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     if (this.#gapTimer) clearTimeout(this.#gapTimer);
     for (const timer of this.#retryTimers) clearTimeout(timer);
     this.#retryTimers.clear();
+    for (const timer of this.#deadlines.values()) clearTimeout(timer);
+    this.#deadlines.clear();
     for (const waiter of this.#waiters.values()) waiter.reject(error);
     this.#waiters.clear();
   }
