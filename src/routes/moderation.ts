@@ -1,33 +1,48 @@
 /**
  * @module routes/moderation
  * Reporting messages and users (POST /v1/reports) and the caller's block list
- * (/v1/blocks). A block is kept by the blocker's UserDO and enforced where each effect
- * happens: the direct conversation of the two (sends), conversation creation, presence
- * queries and relays, typing.
+ * (/v1/blocks). A block is kept by the blocker's UserDO, which passes the whole list to
+ * every conversation of theirs (and the direct conversation of the two) where each effect
+ * is enforced; a report is stored in D1 for moderators and told to the reported user's
+ * UserDO, where it counts toward a demotion at once.
  */
 import { Hono } from 'hono';
-import type { AppBindings } from '../env.js';
+import type { AppBindings, Env } from '../env.js';
 import { ReportBody, UserId } from '../protocol/index.js';
 import { requireAuth } from '../middleware/auth.js';
 import { parseParams, readJson } from '../middleware/body.js';
 import { existingUserIds } from '../auth/accounts.js';
+import { standingCache } from '../auth/standing.js';
 import { AppError, unwrap } from '../errors.js';
-import { directConversationId } from '../ids.js';
-import { fileReport } from '../moderation/reports.js';
+import { fileReport, type NewReport } from '../moderation/reports.js';
+import { TIER_LIMITS } from '../ratelimit/rules.js';
+import { take } from '../ratelimit/limiters.js';
+
+/** Stores the report, and tells the target's UserDO (and this isolate's cache) so a demotion takes effect now. */
+async function report(env: Env, filed: NewReport): Promise<{ reportId: string; duplicate: boolean }> {
+  const now = Date.now();
+  const receipt = await fileReport(env.DB, filed, now);
+  if (!receipt.duplicate) {
+    await env.USERS.getByName(filed.targetUserId).noteReport(filed.reporterId, now);
+    standingCache.forget(filed.targetUserId);
+  }
+  return receipt;
+}
 
 export const reportRoutes = new Hono<AppBindings>().use(requireAuth()).post('/', async (c) => {
   const body = await readJson(c, ReportBody);
   const reporterId = c.get('identity').userId;
+  await take(c.env, `user:reports:${reporterId}`, TIER_LIMITS[c.get('tier')].reports, 'reports');
   if (body.kind === 'user') {
     if (body.userId === reporterId) throw new AppError('invalid_request', 'You cannot report yourself.');
     if (!(await existingUserIds(c.env.DB, [body.userId])).has(body.userId)) throw new AppError('user_not_found', 'No such user.');
-    const receipt = await fileReport(c.env.DB, { reporterId, targetUserId: body.userId, conversationId: null, seq: null, reason: body.reason, content: null });
+    const receipt = await report(c.env, { reporterId, targetUserId: body.userId, conversationId: null, seq: null, reason: body.reason, content: null });
     return c.json(receipt, receipt.duplicate ? 200 : 201);
   }
   // Only a member can report a message, and only what they can see of it.
   const message = unwrap(await c.env.CONVERSATIONS.getByName(body.conversationId).reportedMessage(reporterId, body.seq));
   if (message.authorId === reporterId) throw new AppError('invalid_request', 'You cannot report your own message.');
-  const receipt = await fileReport(c.env.DB, {
+  const receipt = await report(c.env, {
     reporterId,
     targetUserId: message.authorId,
     conversationId: body.conversationId,
@@ -47,15 +62,10 @@ export const blockRoutes = new Hono<AppBindings>()
     if (target === me) throw new AppError('invalid_request', 'You cannot block yourself.');
     if (!(await existingUserIds(c.env.DB, [target])).has(target)) throw new AppError('user_not_found', 'No such user.');
     unwrap(await c.env.USERS.getByName(me).setBlock(target, true));
-    const list = await c.env.USERS.getByName(me).blockedIds();
-    await c.env.CONVERSATIONS.getByName(await directConversationId(me, target)).setBlocks(me, list);
     return c.body(null, 204);
   })
   .delete('/:userId', async (c) => {
     const target = parseParams(UserId, c.req.param('userId'));
-    const me = c.get('identity').userId;
-    unwrap(await c.env.USERS.getByName(me).setBlock(target, false));
-    const list = await c.env.USERS.getByName(me).blockedIds();
-    await c.env.CONVERSATIONS.getByName(await directConversationId(me, target)).setBlocks(me, list);
+    unwrap(await c.env.USERS.getByName(c.get('identity').userId).setBlock(target, false));
     return c.body(null, 204);
   });
