@@ -8,7 +8,7 @@
  */
 import { CLOSE_CODES, INBOX_CLIENT_FRAME_TYPES, InboxClientFrame, type InboxFrame } from '../protocol/index.js';
 import { AppError } from '../errors.js';
-import { answering, closeQuietly, readFrame, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
+import { answering, closeQuietly, errorFrame, readFrame, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
 import { log, reason } from '../log.js';
 import * as presence from './presence.js';
 import { REVOKED, type EventStream } from './events.js';
@@ -61,8 +61,10 @@ export class InboxSockets {
         try {
           await ack(attachment.deviceId, frame.cursor);
         } catch (err) {
-          if (err instanceof AppError && err.code === 'device_revoked') closeQuietly(ws, CLOSE_CODES.deviceRevoked, REVOKED);
-          throw err;
+          if (!(err instanceof AppError && err.code === 'device_revoked')) throw err;
+          // Told first, then closed: a terminal code, the SDK does not reconnect.
+          sendFrame(ws, errorFrame(err.toBody()));
+          closeQuietly(ws, CLOSE_CODES.deviceRevoked, REVOKED);
         }
       },
       { userId: this.ctx.id.name, deviceId: attachment.deviceId, frame: frame.type },
