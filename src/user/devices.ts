@@ -124,7 +124,7 @@ export class Devices {
     const { userId } = this.store;
     const startedAt = Date.now();
     const facts = await deviceStanding(this.db, { userId, deviceId }, startedAt);
-    this.store.transaction(() => {
+    const gone = this.store.transaction(() => {
       // A device D1 does not have (for this user) is remembered as revoked: asked again, it costs nothing.
       const revokedAt = facts.device ? facts.device.revokedAt : startedAt;
       this.store.sql.exec(
@@ -133,8 +133,9 @@ export class Devices {
         facts.device?.createdAt ?? startedAt,
         revokedAt,
       );
-      if (!this.account()) this.saveAccount(facts.account, startedAt, startedAt);
+      return this.account() ? [] : this.saveAccount(facts.account, startedAt, startedAt);
     });
+    if (gone.length > 0) this.revokedElsewhere(gone);
   }
 
   /** Re-reads the account facts; with `haveFacts`, a failure is logged and the facts held keep serving. */
@@ -153,24 +154,26 @@ export class Devices {
     const startedAt = Date.now();
     const since = (this.account()?.read_at ?? startedAt) - CLOCK_MARGIN_MS;
     const { account, revokedDeviceIds } = await accountFacts(this.db, this.store.userId, since, startedAt);
-    const newlyRevoked = this.store.transaction(() => {
-      this.saveAccount(account, startedAt, startedAt);
-      return revokedDeviceIds.filter((id) => this.revoke(id, startedAt));
-    });
+    const newlyRevoked = this.store.transaction(() => [
+      ...this.saveAccount(account, startedAt, startedAt),
+      ...revokedDeviceIds.filter((id) => this.revoke(id, startedAt)),
+    ]);
     if (newlyRevoked.length > 0) this.revokedElsewhere(newlyRevoked);
   }
 
   /**
    * Stores what D1 said at `startedAt`. Reports noted after the read began are kept (D1's
    * answer may predate them); older ones are replaced by D1's, so a report an operator
-   * deleted stops counting. An account D1 no longer has signs every device out.
+   * deleted stops counting. An account D1 no longer has signs every device out: returns
+   * the devices that were signed in until now.
    */
-  private saveAccount(facts: AccountFacts | null, readAt: number, startedAt: number): void {
+  private saveAccount(facts: AccountFacts | null, readAt: number, startedAt: number): string[] {
     const sql = this.store.sql;
     if (!facts) {
+      const active = sql.exec<{ device_id: string }>('SELECT device_id FROM devices WHERE revoked_at IS NULL').toArray().map((r) => r.device_id);
       sql.exec('UPDATE devices SET revoked_at = ? WHERE revoked_at IS NULL', readAt);
       sql.exec('INSERT OR REPLACE INTO account (id, created_at, trust, read_at) VALUES (1, ?, NULL, ?)', readAt, readAt);
-      return;
+      return active;
     }
     sql.exec('INSERT OR REPLACE INTO account (id, created_at, trust, read_at) VALUES (1, ?, ?, ?)', facts.createdAt, facts.trust, readAt);
     sql.exec('DELETE FROM reporters WHERE reported_at < ?', startedAt);
@@ -183,6 +186,7 @@ export class Devices {
       );
     }
     this.keepLatestReporters();
+    return [];
   }
 
   /** Only the latest reportersToDemote reporters decide a demotion (and when it ends): keep no more. */

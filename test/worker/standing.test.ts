@@ -7,9 +7,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
-import { runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { call, json, registerUser } from './helpers.js';
-import { secondDevice } from './inbox-helpers.js';
+import { openInbox, secondDevice } from './inbox-helpers.js';
 import { ACCOUNT_FACTS_REFRESH_MS } from '../../src/user/devices.js';
 import { STANDING_CACHE, standingCache } from '../../src/auth/standing.js';
 import type { Session } from '../../src/protocol/index.js';
@@ -70,6 +70,29 @@ describe('device standing lives in the UserDO', () => {
     // As if the interval had passed since the facts were read.
     await runInDurableObject(user(alice), (_i, state) => state.storage.sql.exec('UPDATE account SET read_at = read_at - ?', ACCOUNT_FACTS_REFRESH_MS));
     expect((await user(alice).standing(alice.deviceId)).tier).toBe('service');
+  });
+
+  it('a sign-out whose call to the UserDO was lost is caught at the next re-read of the account, and its wires end', async () => {
+    const alice = await registerUser('alice');
+    const phone = await secondDevice(alice, 'phone');
+    const inbox = await openInbox(phone);
+    await revokeInD1Only(phone.deviceId);
+    await runInDurableObject(user(alice), (_i, state) => state.storage.sql.exec('UPDATE account SET read_at = read_at - ?', ACCOUNT_FACTS_REFRESH_MS));
+    expect((await user(alice).standing(alice.deviceId)).active).toBe(true);
+    expect((await user(alice).standing(phone.deviceId)).active).toBe(false);
+    expect((await inbox.socket.waitClosed(2_000)).code).toBe(4004);
+  });
+
+  it('standing survives an eviction', async () => {
+    const alice = await registerUser('alice');
+    const phone = await secondDevice(alice, 'phone');
+    await user(alice).standing(alice.deviceId);
+    await user(alice).forgetDevice(phone.deviceId);
+    await evictDurableObject(user(alice));
+    // D1 is not asked again (it would say the same; make it say otherwise to be sure).
+    await env.DB.prepare('UPDATE devices SET revoked_at = NULL WHERE id = ?').bind(phone.deviceId).run();
+    expect(await user(alice).standing(phone.deviceId)).toEqual({ active: false, tier: 'new' });
+    expect(await user(alice).standing(alice.deviceId)).toEqual({ active: true, tier: 'new' });
   });
 
   it('a report reaches the target at once: the third distinct reporter demotes', async () => {
