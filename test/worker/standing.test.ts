@@ -107,6 +107,34 @@ describe('device standing lives in the UserDO', () => {
   });
 });
 
+describe('D1 is off the path of authenticated requests', () => {
+  it('polls, acks and sends-side checks make no D1 query once the standing is known', async () => {
+    const alice = await registerUser('alice');
+    await json('/v1/inbox/poll?timeoutMs=0', { token: alice.accessToken }, 200);
+    const db = env.DB as D1Database & { prepare: D1Database['prepare'] };
+    const prepare = db.prepare;
+    const queries: string[] = [];
+    db.prepare = (query: string) => {
+      queries.push(query);
+      return prepare.call(db, query);
+    };
+    try {
+      // The counter sees the Worker's queries: a route that reads D1 shows up.
+      await json('/v1/users/me', { token: alice.accessToken }, 200);
+      expect(queries.length).toBeGreaterThan(0);
+      queries.length = 0;
+      for (let i = 0; i < 3; i++) await json('/v1/inbox/poll?timeoutMs=0', { token: alice.accessToken }, 200);
+      await json('/v1/inbox/ack', { token: alice.accessToken, body: { cursor: 0 } }, 200);
+      // Past this isolate's cache too: the UserDO answers from its own storage.
+      standingCache.clear();
+      await json('/v1/inbox/poll?timeoutMs=0', { token: alice.accessToken }, 200);
+      expect(queries).toEqual([]);
+    } finally {
+      db.prepare = prepare;
+    }
+  });
+});
+
 describe('signing a device out is one function', () => {
   it('DELETE /v1/devices/:id, logout and refresh-token reuse each revoke the device in D1 and in the UserDO', async () => {
     const alice = await registerUser('alice');
