@@ -37,9 +37,9 @@ export function applyUpdates(sql: SqlStorage, userId: string, updates: readonly 
       case 'events':
         for (const event of inbox.applyEvents(sql, userId, update)) {
           if (event.type === 'message_deleted') {
-            queues.scrubMessage(sql, update.conversationId, event.targetSeq);
+            queues.scrubMessage(sql, update.conversationId, event);
             // The message (or an edit of it) may be in this very batch, not queued yet: not with its content either.
-            queues.scrubPending(fresh, update.conversationId, event.targetSeq);
+            queues.scrubPending(fresh, update.conversationId, event);
           }
           fresh.push({ kind: 'event', conversationId: update.conversationId, event });
         }

@@ -10,7 +10,7 @@
  * are dropped; `trimmed_through` remembers the last dropped cursor, so a device whose
  * acknowledged cursor is below it is told it missed events.
  */
-import { INBOX, type DeviceEvent, type DeviceEventPage } from '../protocol/index.js';
+import { INBOX, type DeviceEvent, type DeviceEventPage, type MessageDeletedEvent, type MessageEvent } from '../protocol/index.js';
 import * as state from './state.js';
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -158,31 +158,40 @@ function toDeviceEvent(row: QueueRow): DeviceEvent {
 }
 
 /**
- * A message was deleted (for everyone, or hidden by a moderator): its content leaves the
- * copies still waiting in the queue, the message's and its edits', so no device is handed
- * what the sender took back.
+ * A message was deleted (for everyone, or hidden by a moderator): the copies still waiting
+ * in the queue become what history shows for it, a tombstone (`deleted`, no `content`),
+ * and its edits lose their content too, so no device is handed what was taken back.
  */
-export function scrubMessage(sql: SqlStorage, conversationId: string, seq: number): void {
+export function scrubMessage(sql: SqlStorage, conversationId: string, deletion: MessageDeletedEvent): void {
   sql.exec(
-    `UPDATE queue SET payload = json_remove(payload, '$.event.content') WHERE conversation_id = ? AND seq = ? AND json_extract(payload, '$.kind') = 'event'`,
+    `UPDATE queue SET payload = json_set(json_remove(payload, '$.event.content'), '$.event.deleted', json(?))
+     WHERE conversation_id = ? AND seq = ? AND json_extract(payload, '$.kind') = 'event' AND json_extract(payload, '$.event.type') = 'message'`,
+    JSON.stringify(tombstone(deletion)),
     conversationId,
-    seq,
+    deletion.targetSeq,
   );
   sql.exec(
     `UPDATE queue SET payload = json_remove(payload, '$.event.content')
      WHERE conversation_id = ? AND json_extract(payload, '$.event.type') = 'message_edited' AND json_extract(payload, '$.event.targetSeq') = ?`,
     conversationId,
-    seq,
+    deletion.targetSeq,
   );
 }
 
 /** The in-memory side of `scrubMessage`: events of one batch not queued yet. */
-export function scrubPending(pending: NewDeviceEvent[], conversationId: string, seq: number): void {
+export function scrubPending(pending: NewDeviceEvent[], conversationId: string, deletion: MessageDeletedEvent): void {
   for (const item of pending) {
     if (item.kind !== 'event' || item.conversationId !== conversationId) continue;
     const event = item.event;
-    if ((event.type === 'message' && event.seq === seq) || (event.type === 'message_edited' && event.targetSeq === seq)) {
-      delete (event as { content?: unknown }).content;
+    if (event.type === 'message' && event.seq === deletion.targetSeq) {
+      delete event.content;
+      event.deleted = tombstone(deletion);
+    } else if (event.type === 'message_edited' && event.targetSeq === deletion.targetSeq) {
+      delete event.content;
     }
   }
+}
+
+function tombstone(deletion: MessageDeletedEvent): NonNullable<MessageEvent['deleted']> {
+  return { scope: deletion.scope, seq: deletion.seq, at: deletion.ts, by: deletion.author.userId };
 }

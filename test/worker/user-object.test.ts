@@ -2,7 +2,7 @@
  * The UserDO's inbox socket answers every frame (a bad one with its error, one whose
  * handler throws with a retryable `internal`), refuses an ack from a revoked device and
  * closes it; and a message deleted in the same fan-out batch never reaches a queue with
- * its content.
+ * its content (as a tombstone).
  */
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
@@ -52,7 +52,7 @@ describe('the inbox socket answers every frame', () => {
 });
 
 describe('a message deleted within one fan-out batch', () => {
-  it('is queued without its content, and so are its edits', async () => {
+  it('is queued as a tombstone, without its content, and so are its edits', async () => {
     const alice = await registerUser('alice');
     const stub = env.USERS.getByName(alice.user.id);
     unwrap(await stub.readEvents(alice.deviceId, 0));
@@ -67,5 +67,8 @@ describe('a message deleted within one fan-out batch', () => {
     const page = unwrap(await stub.readEvents(alice.deviceId, 0));
     expect(page.events).toHaveLength(3);
     expect(JSON.stringify(page.events)).not.toContain('take this back');
+    // The message is queued as history shows it: a tombstone.
+    const message = page.events.find((e) => e.kind === 'event' && e.event.seq === 1);
+    expect(message?.kind === 'event' && message.event.type === 'message' && message.event.deleted).toEqual({ scope: 'moderated', seq: 3, at: ts, by: 'u_sender' });
   });
 });
