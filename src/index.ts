@@ -6,8 +6,11 @@
  */
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
+import type { MiddlewareHandler } from 'hono';
 import type { AppBindings } from './env.js';
-import { requestId } from './middleware/request-id.js';
+import { LIMITS, Rid } from './protocol/index.js';
+import { log } from './log.js';
+import { requestId } from 'hono/request-id';
 import { securityHeaders } from './middleware/security-headers.js';
 import { notFound, onError } from './middleware/errors.js';
 import { allowedOrigins } from './middleware/origin.js';
@@ -28,8 +31,28 @@ export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
 export { LimiterDO } from './ratelimit/LimiterDO.js';
 
+/**
+ * Every request gets an id, echoed in `X-Request-Id` and in problem bodies, so a user's
+ * report can be matched to a log line: hono's request-id, keeping an offered id only when
+ * it is a valid `Rid` (1-64 of A-Z a-z 0-9 _ -, like every id of the protocol). Hono's own
+ * check would also let `=` through; such an id is replaced like any other invalid one.
+ */
+function requestIds(): MiddlewareHandler<AppBindings> {
+  const hono = requestId({ headerName: 'X-Request-Id', limitLength: LIMITS.maxIdLength });
+  return async function requestIds(c, next) {
+    await hono(c, async () => {
+      if (!Rid.safeParse(c.get('requestId')).success) {
+        const id = crypto.randomUUID();
+        c.set('requestId', id);
+        c.header('X-Request-Id', id);
+      }
+      await next();
+    });
+  };
+}
+
 export const app = new Hono<AppBindings>()
-  .use(requestId())
+  .use(requestIds())
   .use(securityHeaders())
   .use(
     '/v1/*',
@@ -62,8 +85,6 @@ export default {
   queue: (batch, env) => handlePushBatch(batch, env),
   /** The cron trigger in wrangler.toml: the hourly sweep of orphaned uploads. */
   scheduled(controller, env, ctx) {
-    ctx.waitUntil(sweepOrphans(env, controller.scheduledTime).then(({ deleted, kept }) => {
-      console.log(JSON.stringify({ level: 'info', msg: 'media sweep', deleted: deleted.length, kept: kept.length }));
-    }));
+    ctx.waitUntil(sweepOrphans(env, controller.scheduledTime).then(({ deleted, kept }) => log.info('media_sweep', { deleted: deleted.length, kept: kept.length })));
   },
 } satisfies ExportedHandler<AppBindings['Bindings']>;

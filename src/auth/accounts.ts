@@ -10,7 +10,7 @@ import type { Identity } from '../env.js';
 import { decoyHash, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
 import { signAccessToken } from './tokens.js';
 import { deleteDeviceSubscription } from '../push/subscriptions.js';
-import { REPUTATION, tierOf, type Tier } from '../ratelimit/rules.js';
+import { REPUTATION, type Tier } from '../ratelimit/rules.js';
 
 interface UserRow {
   id: string;
@@ -85,9 +85,15 @@ export async function login(
 
 /**
  * Rotates a refresh token. A token that was already used means two parties hold it:
- * the device is revoked, as OAuth 2.0 Security BCP (refresh token rotation) advises.
+ * the device is signed out (`signOut`: src/auth/standing.ts signOutDevice), as OAuth 2.0
+ * Security BCP (refresh token rotation) advises.
  */
-export async function refresh(db: D1Database, secret: string, token: string): Promise<Session> {
+export async function refresh(
+  db: D1Database,
+  secret: string,
+  token: string,
+  signOut: (userId: string, deviceId: string) => Promise<unknown>,
+): Promise<Session> {
   const now = Date.now();
   const hash = await sha256(token);
   const row = await db
@@ -107,7 +113,7 @@ export async function refresh(db: D1Database, secret: string, token: string): Pr
     .bind(now, hash)
     .run();
   if (row.used_at !== null || claimed.meta.changes !== 1) {
-    await revokeDevice(db, row.id, row.device_id);
+    await signOut(row.id, row.device_id);
     throw new AppError('invalid_token', 'The refresh token was already used; the device has been signed out.');
   }
   const next = await newRefreshToken(db, row.device_id, now);
@@ -115,15 +121,25 @@ export async function refresh(db: D1Database, secret: string, token: string): Pr
   return session(secret, toUser(row), row.created_at, row.device_id, next.token, now);
 }
 
-export async function revokeDevice(db: D1Database, userId: string, deviceId: string): Promise<boolean> {
+/**
+ * Revokes a device of `userId` in D1 (its tokens, tickets and push subscription go with
+ * it): 'revoked' now, 'already' revoked before, or 'unknown' (no such device of this
+ * user, so nothing was touched). Only src/auth/signout.ts calls this: signing out also
+ * tells the UserDO.
+ */
+export async function revokeDevice(db: D1Database, userId: string, deviceId: string): Promise<'revoked' | 'already' | 'unknown'> {
   const now = Date.now();
-  const [revoked] = await db.batch([
+  const owned = db.prepare('SELECT 1 FROM devices WHERE id = ? AND user_id = ?').bind(deviceId, userId);
+  const [revoked, exists] = await db.batch([
     db.prepare('UPDATE devices SET revoked_at = ? WHERE id = ? AND user_id = ? AND revoked_at IS NULL').bind(now, deviceId, userId),
-    db.prepare('DELETE FROM refresh_tokens WHERE device_id = ?').bind(deviceId),
-    db.prepare('DELETE FROM connect_tickets WHERE device_id = ?').bind(deviceId),
-    deleteDeviceSubscription(db, deviceId),
+    owned,
+    // Only this user's device: a foreign device id matches nothing below.
+    db.prepare('DELETE FROM refresh_tokens WHERE device_id = ? AND EXISTS (SELECT 1 FROM devices WHERE id = ? AND user_id = ?)').bind(deviceId, deviceId, userId),
+    db.prepare('DELETE FROM connect_tickets WHERE device_id = ? AND user_id = ?').bind(deviceId, userId),
+    deleteDeviceSubscription(db, deviceId, userId),
   ]);
-  return (revoked?.meta.changes ?? 0) > 0;
+  if ((revoked?.meta.changes ?? 0) > 0) return 'revoked';
+  return (exists?.results.length ?? 0) > 0 ? 'already' : 'unknown';
 }
 
 export async function listDevices(db: D1Database, identity: Identity) {
@@ -145,22 +161,69 @@ export interface SocketIdentity extends Identity {
   tier: Tier;
 }
 
+/** What the rate-limit tier of an account depends on, as D1 holds it (src/user/devices.ts keeps a copy). */
+export interface AccountFacts {
+  createdAt: number;
+  /** Set by operators (`users.trust`): 'service' for accounts that are not people. */
+  trust: string | null;
+  /** The latest report of each distinct reporter within REPUTATION.windowMs, newest first, at most REPUTATION.reportersToDemote. */
+  reporters: { reporterId: string; at: number }[];
+}
+
+/** A device as D1 holds it: when it was made and, once signed out, when it was revoked. */
+export interface DeviceFacts {
+  createdAt: number;
+  revokedAt: number | null;
+}
+
+const ACCOUNT_QUERY = 'SELECT created_at, trust FROM users WHERE id = ?';
+const REPORTERS_QUERY = `SELECT reporter_id, max(created_at) AS at FROM reports WHERE target_user_id = ? AND created_at > ?
+   GROUP BY reporter_id ORDER BY at DESC LIMIT ?`;
+
+function toAccount(row: { created_at: number; trust: string | null } | undefined, reporters: { reporter_id: string; at: number }[]): AccountFacts | null {
+  if (!row) return null;
+  return { createdAt: row.created_at, trust: row.trust, reporters: reporters.map((r) => ({ reporterId: r.reporter_id, at: r.at })) };
+}
+
 /**
- * Whether a device may still act (it exists, belongs to the user and is not revoked) and
- * its account's tier: by age, and demoted while reported by enough distinct users
- * (REPUTATION). One query, on every authenticated request.
+ * The account's facts for its tier, and the devices revoked in D1 since `revokedSince`, in
+ * one round trip. The UserDO reads them when it first needs them and then at most once
+ * per ACCOUNT_FACTS_REFRESH_MS: never per request. The revoked devices are a safety net
+ * for a sign-out whose call to the UserDO failed.
  */
-export async function deviceStanding(db: D1Database, identity: Identity, now = Date.now()): Promise<{ active: boolean; tier: Tier }> {
-  const row = await db
-    .prepare(
-      `SELECT d.revoked_at, u.created_at, u.trust,
-              (SELECT count(DISTINCT reporter_id) FROM reports WHERE target_user_id = u.id AND created_at > ?) AS reporters
-       FROM devices d JOIN users u ON u.id = d.user_id WHERE d.id = ? AND d.user_id = ?`,
-    )
-    .bind(now - REPUTATION.windowMs, identity.deviceId, identity.userId)
-    .first<{ revoked_at: number | null; created_at: number; trust: string | null; reporters: number }>();
-  if (!row) return { active: false, tier: 'new' };
-  return { active: row.revoked_at === null, tier: tierOf(row.created_at, now, row.reporters >= REPUTATION.reportersToDemote, row.trust) };
+export async function accountFacts(
+  db: D1Database,
+  userId: string,
+  revokedSince: number,
+  now = Date.now(),
+): Promise<{ account: AccountFacts | null; revokedDeviceIds: string[] }> {
+  const [account, reporters, revoked] = await db.batch([
+    db.prepare(ACCOUNT_QUERY).bind(userId),
+    db.prepare(REPORTERS_QUERY).bind(userId, now - REPUTATION.windowMs, REPUTATION.reportersToDemote),
+    db.prepare('SELECT id FROM devices WHERE user_id = ? AND revoked_at >= ?').bind(userId, revokedSince),
+  ]);
+  return {
+    account: toAccount(account?.results[0] as { created_at: number; trust: string | null } | undefined, (reporters?.results ?? []) as { reporter_id: string; at: number }[]),
+    revokedDeviceIds: ((revoked?.results ?? []) as { id: string }[]).map((r) => r.id),
+  };
+}
+
+/**
+ * A device's standing as D1 holds it, with the account's facts, in one round trip: how
+ * the UserDO imports a device it does not know yet (accounts made before it kept devices,
+ * or a device whose creation it was not told of). Null device: no such device of this user.
+ */
+export async function deviceStanding(db: D1Database, identity: Identity, now = Date.now()): Promise<{ device: DeviceFacts | null; account: AccountFacts | null }> {
+  const [device, account, reporters] = await db.batch([
+    db.prepare('SELECT created_at, revoked_at FROM devices WHERE id = ? AND user_id = ?').bind(identity.deviceId, identity.userId),
+    db.prepare(ACCOUNT_QUERY).bind(identity.userId),
+    db.prepare(REPORTERS_QUERY).bind(identity.userId, now - REPUTATION.windowMs, REPUTATION.reportersToDemote),
+  ]);
+  const row = device?.results[0] as { created_at: number; revoked_at: number | null } | undefined;
+  return {
+    device: row ? { createdAt: row.created_at, revokedAt: row.revoked_at } : null,
+    account: toAccount(account?.results[0] as { created_at: number; trust: string | null } | undefined, (reporters?.results ?? []) as { reporter_id: string; at: number }[]),
+  };
 }
 
 export async function findUser(db: D1Database, by: { id: string } | { handle: string }): Promise<User | null> {
@@ -200,8 +263,11 @@ export async function issueConnectTicket(db: D1Database, identity: Identity): Pr
   return { ticket, expiresAt };
 }
 
-/** Consumes a ticket: the DELETE … RETURNING makes the second use find nothing. */
-export async function redeemConnectTicket(db: D1Database, ticket: string): Promise<SocketIdentity> {
+/**
+ * Consumes a ticket: the DELETE … RETURNING makes the second use find nothing. The
+ * device's standing is the UserDO's to say (src/routes/upgrade.ts asks it).
+ */
+export async function redeemConnectTicket(db: D1Database, ticket: string): Promise<Identity> {
   const row = await db
     .prepare('DELETE FROM connect_tickets WHERE ticket_hash = ? RETURNING user_id, device_id, expires_at')
     .bind(await sha256(ticket))
@@ -209,10 +275,7 @@ export async function redeemConnectTicket(db: D1Database, ticket: string): Promi
   if (!row || row.expires_at <= Date.now()) {
     throw new AppError('invalid_ticket', 'The connect ticket is unknown, used or expired; ask for a new one.');
   }
-  const identity = { userId: row.user_id, deviceId: row.device_id };
-  const standing = await deviceStanding(db, identity);
-  if (!standing.active) throw new AppError('device_revoked', 'This device has been signed out.');
-  return { ...identity, tier: standing.tier };
+  return { userId: row.user_id, deviceId: row.device_id };
 }
 
 function insertDevice(db: D1Database, id: string, userId: string, name: string, now: number): D1PreparedStatement {

@@ -1,14 +1,15 @@
 /**
  * @module middleware/errors
  * Turns every error into a JSON problem body (`application/problem+json`) with a stable
- * code. Unexpected errors are logged by name and stack only: never a token, password or
- * message body.
+ * code. Unexpected errors are logged with the request id, route, reason and stack: never a
+ * token, password or message body.
  */
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AppError } from '../errors.js';
 import type { AppBindings } from '../env.js';
+import { log, reason } from '../log.js';
 
 export function problem(c: Context<AppBindings>, error: AppError): Response {
   const body = { ...error.toBody(), status: error.status, requestId: c.get('requestId') };
@@ -22,7 +23,7 @@ export const onError: ErrorHandler<AppBindings> = (err, c) => {
   if (err instanceof HTTPException && err.status === 413) {
     return problem(c, new AppError('payload_too_large', 'The request body is too large.'));
   }
-  console.error(JSON.stringify({ level: 'error', requestId: c.get('requestId'), error: err.name, stack: err.stack }));
+  log.error('request_failed', { requestId: c.get('requestId'), method: c.req.method, path: new URL(c.req.url).pathname, reason: reason(err), stack: err.stack });
   return problem(c, new AppError('internal', 'Something went wrong on our side; it has been logged.'));
 };
 

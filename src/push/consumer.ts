@@ -13,6 +13,7 @@ import { PushJob, payloadFor } from './jobs.js';
 import { PUSH } from './settings.js';
 import { activeSubscriptions, removeExpired, type StoredSubscription } from './subscriptions.js';
 import { buildPushRequest, topicFor } from './webpush.js';
+import { log } from '../log.js';
 
 export type SendOutcome = 'sent' | 'gone' | 'retry' | 'rejected';
 
@@ -28,7 +29,7 @@ export async function handlePushBatch(batch: MessageBatch<unknown>, env: Env): P
     batch.messages.map(async (message) => {
       const job = PushJob.safeParse(message.body);
       if (!job.success) {
-        console.error(JSON.stringify({ level: 'error', error: 'malformed push job dropped', id: message.id }));
+        log.error('push_job_malformed', { messageId: message.id });
         message.ack();
         return;
       }
@@ -101,5 +102,5 @@ export function retryDelaySeconds(attempts: number): number {
 
 /** The endpoint is a bearer capability for the device, so only its host is logged. */
 function logFailure(subscription: StoredSubscription, reason: string): void {
-  console.warn(JSON.stringify({ level: 'warn', event: 'push_failed', device: subscription.deviceId, host: new URL(subscription.endpoint).host, reason }));
+  log.warn('push_failed', { deviceId: subscription.deviceId, host: new URL(subscription.endpoint).host, reason });
 }

@@ -55,8 +55,8 @@ export async function deleteSubscription(db: D1Database, identity: Identity): Pr
 }
 
 /** The statement revokeDevice runs in its batch, so a signed-out device is never notified again. */
-export function deleteDeviceSubscription(db: D1Database, deviceId: string): D1PreparedStatement {
-  return db.prepare('DELETE FROM push_subscriptions WHERE device_id = ?').bind(deviceId);
+export function deleteDeviceSubscription(db: D1Database, deviceId: string, userId: string): D1PreparedStatement {
+  return db.prepare('DELETE FROM push_subscriptions WHERE device_id = ? AND user_id = ?').bind(deviceId, userId);
 }
 
 /** Whether the user has any subscription: most users never subscribe, and their offline messages then cost no push work. */

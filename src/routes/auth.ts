@@ -9,7 +9,8 @@ import { LoginBody, RefreshBody, RegisterBody } from '../protocol/index.js';
 import { readJson } from '../middleware/body.js';
 import { requireAuth } from '../middleware/auth.js';
 import { authSecret } from '../config.js';
-import { issueConnectTicket, login, refresh, register, revokeDevice } from '../auth/accounts.js';
+import { issueConnectTicket, login, refresh, register } from '../auth/accounts.js';
+import { deviceCreated, signOutDevice } from '../auth/standing.js';
 import { AppError } from '../errors.js';
 import { ACCOUNT_LIMITS, TIER_LIMITS } from '../ratelimit/rules.js';
 import { clientAddress, limiter, rateLimited, take } from '../ratelimit/limiters.js';
@@ -18,7 +19,9 @@ export const authRoutes = new Hono<AppBindings>()
   .post('/register', async (c) => {
     const body = await readJson(c, RegisterBody);
     await take(c.env, `address:register:${clientAddress(c)}`, ACCOUNT_LIMITS.registrationsPerAddress, 'registrations from this address');
-    return c.json(await register(c.env.DB, authSecret(c.env), body), 201);
+    const session = await register(c.env.DB, authSecret(c.env), body);
+    await deviceCreated(c.env, session.user.id, session.deviceId, Date.now());
+    return c.json(session, 201);
   })
   .post('/login', async (c) => {
     const body = await readJson(c, LoginBody);
@@ -28,6 +31,7 @@ export const authRoutes = new Hono<AppBindings>()
     try {
       const session = await login(c.env.DB, authSecret(c.env), body);
       await attempts.loginSucceeded();
+      await deviceCreated(c.env, session.user.id, session.deviceId, Date.now());
       return c.json(session);
     } catch (err) {
       if (err instanceof AppError && err.code === 'invalid_credentials') await attempts.loginFailed();
@@ -36,12 +40,11 @@ export const authRoutes = new Hono<AppBindings>()
   })
   .post('/refresh', async (c) => {
     const { refreshToken } = await readJson(c, RefreshBody);
-    return c.json(await refresh(c.env.DB, authSecret(c.env), refreshToken));
+    return c.json(await refresh(c.env.DB, authSecret(c.env), refreshToken, (userId, deviceId) => signOutDevice(c.env, userId, deviceId)));
   })
   .post('/logout', requireAuth(), async (c) => {
     const { userId, deviceId } = c.get('identity');
-    await revokeDevice(c.env.DB, userId, deviceId);
-    await c.env.USERS.getByName(userId).forgetDevice(deviceId);
+    await signOutDevice(c.env, userId, deviceId);
     return c.body(null, 204);
   })
   .post('/tickets', requireAuth(), async (c) => {

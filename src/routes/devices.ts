@@ -7,7 +7,8 @@ import type { AppBindings } from '../env.js';
 import { DeviceId } from '../protocol/index.js';
 import { requireAuth } from '../middleware/auth.js';
 import { parseParams } from '../middleware/body.js';
-import { listDevices, revokeDevice } from '../auth/accounts.js';
+import { listDevices } from '../auth/accounts.js';
+import { signOutDevice } from '../auth/standing.js';
 import { AppError } from '../errors.js';
 
 export const deviceRoutes = new Hono<AppBindings>()
@@ -15,9 +16,8 @@ export const deviceRoutes = new Hono<AppBindings>()
   .get('/', async (c) => c.json({ devices: await listDevices(c.env.DB, c.get('identity')) }))
   .delete('/:deviceId', async (c) => {
     const deviceId = parseParams(DeviceId, c.req.param('deviceId'));
-    const revoked = await revokeDevice(c.env.DB, c.get('identity').userId, deviceId);
-    if (!revoked) throw new AppError('not_found', 'No such device.');
-    // Its offline queue must stop holding events back, and its inbox socket close.
-    await c.env.USERS.getByName(c.get('identity').userId).forgetDevice(deviceId);
+    // A device signed out before is not listed, so it is not found either (but the sign-out is repeated, in case it did not finish).
+    const outcome = await signOutDevice(c.env, c.get('identity').userId, deviceId);
+    if (outcome !== 'revoked') throw new AppError('not_found', 'No such device.');
     return c.body(null, 204);
   });

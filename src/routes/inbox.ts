@@ -12,7 +12,7 @@ import type { AppBindings } from '../env.js';
 import { INBOX, InboxAckBody, InboxPollQuery, InboxStreamQuery } from '../protocol/index.js';
 import { requireAuth } from '../middleware/auth.js';
 import { parseParams, readJson } from '../middleware/body.js';
-import { AppError } from '../errors.js';
+import { AppError, unwrap } from '../errors.js';
 import { longPoll, sseStream } from '../user/stream.js';
 import { SSE_HEADERS, resumePosition } from '../sse.js';
 import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
@@ -41,5 +41,5 @@ export const inboxRoutes = new Hono<AppBindings>()
   .post('/ack', async (c) => {
     const { cursor } = await readJson(c, InboxAckBody);
     const { userId, deviceId } = c.get('identity');
-    return c.json(await c.env.USERS.getByName(userId).ackEvents(deviceId, cursor));
+    return c.json(unwrap(await c.env.USERS.getByName(userId).ackEvents(deviceId, cursor)));
   });

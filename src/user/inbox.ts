@@ -32,6 +32,16 @@ export interface ListedConversation {
   onRead: boolean;
 }
 
+/** Whether the user is a member of the conversation now (as far as the updates applied say). */
+export function isMember(sql: SqlStorage, conversationId: string): boolean {
+  return sql.exec('SELECT 1 FROM conversations WHERE conversation_id = ? AND role IS NOT NULL', conversationId).toArray().length > 0;
+}
+
+/** The ids of the user's current conversations. */
+export function memberOf(sql: SqlStorage): string[] {
+  return sql.exec<{ conversation_id: string }>('SELECT conversation_id FROM conversations WHERE role IS NOT NULL').toArray().map((r) => r.conversation_id);
+}
+
 /** Applies a membership change if it is newer than the stored one; true when it changed. */
 export function applyMembership(sql: SqlStorage, update: MembershipUpdate): boolean {
   // seq 0 is the creation; a later re-join has a higher seq. A row made by events that

@@ -10,7 +10,7 @@
  * are dropped; `trimmed_through` remembers the last dropped cursor, so a device whose
  * acknowledged cursor is below it is told it missed events.
  */
-import { INBOX, type DeviceEvent, type DeviceEventPage } from '../protocol/index.js';
+import { INBOX, type DeviceEvent, type DeviceEventPage, type MessageDeletedEvent, type MessageEvent } from '../protocol/index.js';
 import * as state from './state.js';
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -27,7 +27,7 @@ export function lastCursor(sql: SqlStorage): number {
 }
 
 export function hasDevices(sql: SqlStorage): boolean {
-  return sql.exec('SELECT 1 FROM devices LIMIT 1').toArray().length > 0;
+  return sql.exec('SELECT 1 FROM device_cursors LIMIT 1').toArray().length > 0;
 }
 
 /**
@@ -62,7 +62,7 @@ export function append(sql: SqlStorage, events: NewDeviceEvent[], now: number): 
 /** Makes a device known; a new device starts at the current end of the queue. */
 export function registerDevice(sql: SqlStorage, deviceId: string, now: number): number {
   sql.exec(
-    'INSERT INTO devices (device_id, acked_cursor, first_seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id) DO NOTHING',
+    'INSERT INTO device_cursors (device_id, acked_cursor, first_seen_at) VALUES (?, ?, ?) ON CONFLICT (device_id) DO NOTHING',
     deviceId,
     lastCursor(sql),
     now,
@@ -71,7 +71,7 @@ export function registerDevice(sql: SqlStorage, deviceId: string, now: number): 
 }
 
 export function ackedCursor(sql: SqlStorage, deviceId: string): number {
-  return sql.exec<{ acked_cursor: number }>('SELECT acked_cursor FROM devices WHERE device_id = ?', deviceId).one().acked_cursor;
+  return sql.exec<{ acked_cursor: number }>('SELECT acked_cursor FROM device_cursors WHERE device_id = ?', deviceId).one().acked_cursor;
 }
 
 /** Whether events this device had not acknowledged were dropped. */
@@ -81,7 +81,7 @@ export function isTruncated(sql: SqlStorage, deviceId: string): boolean {
 
 /** Moves a truncated device past what was dropped, once it has been told. */
 export function skipDropped(sql: SqlStorage, deviceId: string): number {
-  sql.exec('UPDATE devices SET acked_cursor = max(acked_cursor, ?) WHERE device_id = ?', state.get(sql, 'trimmed_through'), deviceId);
+  sql.exec('UPDATE device_cursors SET acked_cursor = max(acked_cursor, ?) WHERE device_id = ?', state.get(sql, 'trimmed_through'), deviceId);
   return ackedCursor(sql, deviceId);
 }
 
@@ -117,8 +117,8 @@ export function ack(sql: SqlStorage, deviceId: string, cursor: number): Acked {
     to,
   );
   for (const row of rows) reached.set(row.conversation_id, row.seq);
-  sql.exec('UPDATE devices SET acked_cursor = ? WHERE device_id = ?', to, deviceId);
-  sql.exec('DELETE FROM queue WHERE cursor <= (SELECT min(acked_cursor) FROM devices)');
+  sql.exec('UPDATE device_cursors SET acked_cursor = ? WHERE device_id = ?', to, deviceId);
+  sql.exec('DELETE FROM queue WHERE cursor <= (SELECT min(acked_cursor) FROM device_cursors)');
   return { cursor: to, reached };
 }
 
@@ -135,8 +135,8 @@ export function trimExpired(sql: SqlStorage, now: number): void {
 
 /** Forgets a device (signed out): its queue no longer holds rows back. */
 export function forgetDevice(sql: SqlStorage, deviceId: string): void {
-  sql.exec('DELETE FROM devices WHERE device_id = ?', deviceId);
-  sql.exec('DELETE FROM queue WHERE cursor <= (SELECT coalesce(min(acked_cursor), ?) FROM devices)', lastCursor(sql));
+  sql.exec('DELETE FROM device_cursors WHERE device_id = ?', deviceId);
+  sql.exec('DELETE FROM queue WHERE cursor <= (SELECT coalesce(min(acked_cursor), ?) FROM device_cursors)', lastCursor(sql));
 }
 
 function trimToSize(sql: SqlStorage): void {
@@ -148,7 +148,7 @@ function trimToSize(sql: SqlStorage): void {
 function dropThrough(sql: SqlStorage, cursor: number): void {
   sql.exec('DELETE FROM queue WHERE cursor <= ?', cursor);
   // Only devices that had not acknowledged the dropped rows lost anything.
-  if (sql.exec('SELECT 1 FROM devices WHERE acked_cursor < ? LIMIT 1', cursor).toArray().length > 0) {
+  if (sql.exec('SELECT 1 FROM device_cursors WHERE acked_cursor < ? LIMIT 1', cursor).toArray().length > 0) {
     state.set(sql, 'trimmed_through', Math.max(cursor, state.get(sql, 'trimmed_through')));
   }
 }
@@ -158,13 +158,40 @@ function toDeviceEvent(row: QueueRow): DeviceEvent {
 }
 
 /**
- * A message was deleted (for everyone, or hidden by a moderator): its content leaves the
- * copies still waiting in the queue, so no device is handed what the sender took back.
+ * A message was deleted (for everyone, or hidden by a moderator): the copies still waiting
+ * in the queue become what history shows for it, a tombstone (`deleted`, no `content`),
+ * and its edits lose their content too, so no device is handed what was taken back.
  */
-export function scrubMessage(sql: SqlStorage, conversationId: string, seq: number): void {
+export function scrubMessage(sql: SqlStorage, conversationId: string, deletion: MessageDeletedEvent): void {
   sql.exec(
-    `UPDATE queue SET payload = json_remove(payload, '$.event.content') WHERE conversation_id = ? AND seq = ? AND json_extract(payload, '$.kind') = 'event'`,
+    `UPDATE queue SET payload = json_set(json_remove(payload, '$.event.content'), '$.event.deleted', json(?))
+     WHERE conversation_id = ? AND seq = ? AND json_extract(payload, '$.kind') = 'event' AND json_extract(payload, '$.event.type') = 'message'`,
+    JSON.stringify(tombstone(deletion)),
     conversationId,
-    seq,
+    deletion.targetSeq,
   );
+  sql.exec(
+    `UPDATE queue SET payload = json_remove(payload, '$.event.content')
+     WHERE conversation_id = ? AND json_extract(payload, '$.event.type') = 'message_edited' AND json_extract(payload, '$.event.targetSeq') = ?`,
+    conversationId,
+    deletion.targetSeq,
+  );
+}
+
+/** The in-memory side of `scrubMessage`: events of one batch not queued yet. */
+export function scrubPending(pending: NewDeviceEvent[], conversationId: string, deletion: MessageDeletedEvent): void {
+  for (const item of pending) {
+    if (item.kind !== 'event' || item.conversationId !== conversationId) continue;
+    const event = item.event;
+    if (event.type === 'message' && event.seq === deletion.targetSeq) {
+      delete event.content;
+      event.deleted = tombstone(deletion);
+    } else if (event.type === 'message_edited' && event.targetSeq === deletion.targetSeq) {
+      delete event.content;
+    }
+  }
+}
+
+function tombstone(deletion: MessageDeletedEvent): NonNullable<MessageEvent['deleted']> {
+  return { scope: deletion.scope, seq: deletion.seq, at: deletion.ts, by: deletion.author.userId };
 }

@@ -92,4 +92,38 @@ export const USER_MIGRATIONS: readonly Migration[] = [
      )`,
     `DROP TABLE unread`,
   ],
+  [
+    // v5: the UserDO owns device standing (src/user/devices.ts). The queue cursors keep
+    // their own table (a device is there once it read its stream); `devices` is now every
+    // device of the account, signed in or revoked.
+    `ALTER TABLE devices RENAME TO device_cursors`,
+    `CREATE TABLE devices (
+       device_id  TEXT PRIMARY KEY,
+       created_at INTEGER NOT NULL,
+       revoked_at INTEGER
+     )`,
+    // The account facts the rate-limit tier needs, as D1 had them at read_at (one row).
+    `CREATE TABLE account (
+       id         INTEGER PRIMARY KEY CHECK (id = 1),
+       created_at INTEGER NOT NULL,
+       trust      TEXT,
+       read_at    INTEGER NOT NULL
+     )`,
+    // The latest report of each distinct reporter (at most REPUTATION.reportersToDemote kept).
+    `CREATE TABLE reporters (
+       reporter_id TEXT PRIMARY KEY,
+       reported_at INTEGER NOT NULL
+     )`,
+    // Calls to conversations that must not be lost (src/user/outbox.ts): a block list to
+    // pass on, a revoked device's windows to close. Retried by the alarm until they land.
+    `CREATE TABLE outbox (
+       conversation_id TEXT NOT NULL,
+       kind            TEXT NOT NULL,
+       device_id       TEXT NOT NULL DEFAULT '',
+       version         INTEGER NOT NULL DEFAULT 0,
+       attempts        INTEGER NOT NULL DEFAULT 0,
+       due_at          INTEGER NOT NULL,
+       PRIMARY KEY (conversation_id, kind, device_id)
+     ) WITHOUT ROWID`,
+  ],
 ];

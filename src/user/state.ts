@@ -11,7 +11,9 @@ export type StateKey =
   | 'relayed_online'
   | 'relayed_at'
   | 'relay_pending'
-  | 'hide_last_seen';
+  | 'hide_last_seen'
+  /** Bumped by every change to the block list (src/user/outbox.ts). */
+  | 'blocks_version';
 
 export function get(sql: SqlStorage, key: StateKey, fallback = 0): number {
   const row = sql.exec<{ value: number }>('SELECT value FROM state WHERE key = ?', key).toArray()[0];

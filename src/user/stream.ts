@@ -9,9 +9,12 @@
  * reconnect with `Last-Event-ID` resumes exactly after the last event the client got
  * (a cursor, never a time window). Resuming acknowledges everything up to that cursor.
  * A quiet stream writes a comment every INBOX.sseHeartbeatMs and ends after
- * INBOX.sseMaxLifetimeMs.
+ * INBOX.sseMaxLifetimeMs. A refusal from the UserDO (the device was revoked: its held
+ * read ends at once) is written as an `error` frame with its code, and the stream ends.
  */
 import { INBOX, type DeviceEvent, type DeviceEventPage, type InboxFrame } from '../protocol/index.js';
+import { AppError, unwrap, type Result } from '../errors.js';
+import { log, reason } from '../log.js';
 import { SSE_HEARTBEAT, SSE_RETRY_MS, pullStream, sseMessage } from '../sse.js';
 
 /** One SSE message of the device event stream. */
@@ -19,9 +22,9 @@ const message = (frame: InboxFrame, id?: number): string => sseMessage(frame, id
 
 /** What the stream needs from the UserDO (its RPC methods, narrowed for testing). */
 export interface EventSource {
-  readEvents(deviceId: string, afterCursor: number): Promise<DeviceEventPage>;
-  waitForEvents(deviceId: string, afterCursor: number, timeoutMs: number): Promise<DeviceEventPage>;
-  ackEvents(deviceId: string, cursor: number): Promise<{ cursor: number }>;
+  readEvents(deviceId: string, afterCursor: number): Promise<Result<DeviceEventPage>>;
+  waitForEvents(deviceId: string, afterCursor: number, timeoutMs: number): Promise<Result<DeviceEventPage>>;
+  ackEvents(deviceId: string, cursor: number): Promise<Result<{ cursor: number }>>;
 }
 
 export interface StreamOptions {
@@ -63,8 +66,8 @@ export function sseStream(source: EventSource, options: StreamOptions): Readable
 
   async function next(): Promise<string | null> {
     if (phase === 'start') {
-      after = (await source.ackEvents(deviceId, options.cursor ?? 0)).cursor;
-      const page = await source.readEvents(deviceId, after);
+      after = unwrap(await source.ackEvents(deviceId, options.cursor ?? 0)).cursor;
+      const page = unwrap(await source.readEvents(deviceId, after));
       const ready: InboxFrame = { type: 'inbox_ready', userId: options.userId, deviceId, ackedCursor: after, lastCursor: page.lastCursor };
       let text = `retry: ${SSE_RETRY_MS}\n\n${message(ready)}`;
       if (page.truncated) text += message(truncatedFrame(page, after));
@@ -76,7 +79,7 @@ export function sseStream(source: EventSource, options: StreamOptions): Readable
     }
     if (phase === 'backlog') {
       if (after < backlogEnd) {
-        const page = await source.readEvents(deviceId, after);
+        const page = unwrap(await source.readEvents(deviceId, after));
         const last = page.events.at(-1);
         if (last) {
           after = last.cursor;
@@ -88,7 +91,7 @@ export function sseStream(source: EventSource, options: StreamOptions): Readable
     }
     const remaining = endsAt - now();
     if (remaining <= 0) return null;
-    const page = await source.waitForEvents(deviceId, after, Math.min(heartbeatMs, remaining));
+    const page = unwrap(await source.waitForEvents(deviceId, after, Math.min(heartbeatMs, remaining)));
     if (page.events.length === 0 && !page.truncated) return SSE_HEARTBEAT;
     let text = page.truncated ? message(truncatedFrame(page, after)) : '';
     text += deliverMessages(page.events);
@@ -96,9 +99,11 @@ export function sseStream(source: EventSource, options: StreamOptions): Readable
     return text;
   }
 
-  // On a failure the client sees the stream end and reconnects with its Last-Event-ID; nothing is lost.
   return pullStream(next, (err) => {
-    console.error(JSON.stringify({ level: 'error', msg: 'inbox event stream failed', error: String(err) }));
+    // Refused (device_revoked): the SDK stops on that code rather than reconnecting.
+    if (err instanceof AppError) return message({ type: 'error', code: err.code, message: err.message });
+    // On a fault the client sees the stream end and reconnects with its Last-Event-ID; nothing is lost.
+    log.error('inbox_stream_failed', { userId: options.userId, deviceId, reason: reason(err) });
     return message({ type: 'error', code: 'internal', message: 'The event stream failed; reconnect.' });
   });
 }
@@ -106,8 +111,9 @@ export function sseStream(source: EventSource, options: StreamOptions): Readable
 /**
  * One long poll: acknowledges up to `cursor`, then answers at once if events are
  * waiting, else when one arrives or `timeoutMs` (at most INBOX.longPollMs) passes.
+ * A refusal is thrown as its AppError (a revoked device: 401 `device_revoked`).
  */
 export async function longPoll(source: EventSource, deviceId: string, cursor: number | null, timeoutMs: number): Promise<DeviceEventPage> {
-  const after = (await source.ackEvents(deviceId, cursor ?? 0)).cursor;
-  return source.waitForEvents(deviceId, after, Math.min(timeoutMs, INBOX.longPollMs));
+  const after = unwrap(await source.ackEvents(deviceId, cursor ?? 0)).cursor;
+  return unwrap(await source.waitForEvents(deviceId, after, Math.min(timeoutMs, INBOX.longPollMs)));
 }

@@ -4,6 +4,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'c
 import { createGroup, json, openWindow, registerUser } from './helpers.js';
 import { expectInOrderOnce, openInbox, range, secondDevice, sendBurst, text } from './inbox-helpers.js';
 import { serviceUser } from './abuse-helpers.js';
+import { unwrap } from '../../src/errors.js';
 
 describe('inbox sockets and fan-out on write', () => {
   it('both devices of a user receive every message of a group, in order, once', async () => {
@@ -125,26 +126,26 @@ describe('eviction', () => {
     const id = await createGroup(bob, [alice]);
     const user = env.USERS.getByName(alice.user.id);
     const device = alice.deviceId;
-    await user.readEvents(device, 0); // the device becomes known, so its queue starts now
+    unwrap(await user.readEvents(device, 0)); // the device becomes known, so its queue starts now
     const bw = await openWindow(bob, id);
     await sendBurst(bw, 250, 'queued');
     const got: number[] = [];
     const deadline = Date.now() + 30_000;
     let cursor = 0;
     for (let round = 0; got.length < 250 && Date.now() < deadline; round++) {
-      const page = await user.readEvents(device, cursor, 60);
+      const page = unwrap(await user.readEvents(device, cursor, 60));
       for (const e of page.events) if (e.kind === 'event') got.push(e.event.seq);
       const last = page.events.at(-1);
       if (last) {
         cursor = last.cursor;
-        await user.ackEvents(device, cursor);
+        unwrap(await user.ackEvents(device, cursor));
       }
       // Evicted between pages, and once between reading a page and acknowledging it.
       if (round === 1) await evictDurableObject(user);
       if (round === 2) {
-        const unacked = await user.readEvents(device, cursor, 10);
+        const unacked = unwrap(await user.readEvents(device, cursor, 10));
         await evictDurableObject(user);
-        const again = await user.readEvents(device, cursor, 10);
+        const again = unwrap(await user.readEvents(device, cursor, 10));
         expect(again.events).toEqual(unacked.events);
       }
     }
@@ -169,22 +170,22 @@ describe('the device event stream API (for SSE and long polling)', () => {
     const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createGroup(bob, [alice]);
     const user = env.USERS.getByName(alice.user.id);
-    await user.readEvents(alice.deviceId, 0);
+    unwrap(await user.readEvents(alice.deviceId, 0));
     const started = Date.now();
-    const empty = await user.waitForEvents(alice.deviceId, 0, 300);
+    const empty = unwrap(await user.waitForEvents(alice.deviceId, 0, 300));
     expect(empty.events).toEqual([]);
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
 
     const waiting = user.waitForEvents(alice.deviceId, 0, 10_000);
     await json(`/v1/conversations/${id}/messages`, { token: bob.accessToken, body: { cmid: crypto.randomUUID(), content: text('wake up') } }, 201);
-    const woke = await waiting;
+    const woke = unwrap(await waiting);
     expect(woke.events).toEqual([expect.objectContaining({ kind: 'event', conversationId: id, event: expect.objectContaining({ seq: 1 }) })]);
     const cursor = woke.events[0]!.cursor;
     const t0 = Date.now();
-    expect((await user.waitForEvents(alice.deviceId, 0, 10_000)).events).toHaveLength(1);
+    expect(unwrap(await user.waitForEvents(alice.deviceId, 0, 10_000)).events).toHaveLength(1);
     expect(Date.now() - t0).toBeLessThan(2_000);
-    await user.ackEvents(alice.deviceId, cursor);
-    expect((await user.readEvents(alice.deviceId, 0)).events).toEqual([]);
+    unwrap(await user.ackEvents(alice.deviceId, cursor));
+    expect(unwrap(await user.readEvents(alice.deviceId, 0)).events).toEqual([]);
   });
 
   it('a device away longer than the retention is told so, then continues from what is left', async () => {

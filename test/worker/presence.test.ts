@@ -21,6 +21,8 @@ async function subscriptions(user: Session): Promise<string[]> {
 describe('presence', () => {
   it('a device reading its stream over long polling counts as online, and goes offline within the bound after it stops', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    // Presence is shown only to people who share a conversation (presence-privacy.test.ts).
+    await createDirect(alice, bob);
     expect((await query(bob, alice))[0].online).toBe(false);
     await json('/v1/inbox/poll?cursor=0&timeoutMs=1', { token: alice.accessToken }, 200);
     expect((await query(bob, alice))[0].online).toBe(true);
@@ -37,6 +39,7 @@ describe('presence', () => {
 
   it('online while any device has an inbox socket, offline with last seen when the last goes; last seen can be hidden', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    await createDirect(alice, bob);
     const alice2 = await secondDevice(alice);
     expect(await query(bob, alice)).toEqual([{ userId: alice.user.id, online: false, lastSeenAt: null }]);
     const [d1, d2] = [await openInbox(alice), await openInbox(alice2)];

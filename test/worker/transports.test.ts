@@ -3,6 +3,7 @@ import { DeviceEvent, type Session } from '../../src/protocol/index.js';
 import { SSE_HEARTBEAT } from '../../src/sse.js';
 import { sseStream, type EventSource } from '../../src/user/stream.js';
 import { SseParser } from '../../src/client/sse.js';
+import { ok } from '../../src/errors.js';
 import { call, createGroup, json, openWindow, registerUser } from './helpers.js';
 import { openInbox, range, text } from './inbox-helpers.js';
 import { openSse, poll } from './stream-helpers.js';
@@ -142,10 +143,10 @@ describe('Server-Sent Events', () => {
 
   it('writes heartbeat comments while quiet and ends after its lifetime (clock injected)', async () => {
     let clock = 0;
-    const page = { events: [], lastCursor: 0, truncated: false };
+    const page = ok({ events: [], lastCursor: 0, truncated: false });
     const source: EventSource = {
       readEvents: async () => page,
-      ackEvents: async () => ({ cursor: 0 }),
+      ackEvents: async () => ok({ cursor: 0 }),
       waitForEvents: async (_d, _a, timeoutMs) => {
         clock += timeoutMs;
         return page;
