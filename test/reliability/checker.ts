@@ -70,6 +70,12 @@ export interface DeviceFigures {
   missingAcked: number;
   inboxDelivered: number;
   inboxDuplicates: number;
+  /**
+   * Events the device stream handed to the app again after the app closed or reloaded its
+   * client: the protocol's at-least-once showing through the SDK (reported, see
+   * RELIABILITY.md "Findings").
+   */
+  inboxRepeatsAfterRestart: number;
   inboxOutOfOrder: number;
   inboxMissing: number;
   acksTwice: number;
@@ -80,7 +86,9 @@ export interface DeviceFigures {
 export interface Verdict {
   conversations: ConversationFigures[];
   devices: DeviceFigures[];
-  totals: { messages: number; acked: number; ackedDelivered: number; lost: number; duplicated: number; outOfOrder: number; storedUnacked: number; viewDiffers: number; failed: number };
+  totals: { messages: number; acked: number; ackedDelivered: number; lost: number; duplicated: number; outOfOrder: number; storedUnacked: number; viewDiffers: number; failed: number; inboxRepeatsAfterRestart: number };
+  /** Findings that are reported but do not fail a run (see `inboxRepeatsAfterRestart`). */
+  notes: string[];
   /** Human-readable evidence for every non-zero bad count (first few of each). */
   problems: string[];
 }
@@ -195,6 +203,7 @@ export function check(conversations: readonly CheckedConversation[], devices: re
         missingAcked: 0,
         inboxDelivered: 0,
         inboxDuplicates: 0,
+        inboxRepeatsAfterRestart: 0,
         inboxOutOfOrder: 0,
         inboxMissing: 0,
         acksTwice: 0,
@@ -244,14 +253,22 @@ export function check(conversations: readonly CheckedConversation[], devices: re
         }
       }
       if (conv.inboxReaders.includes(name)) {
-        const seen = new Set<number>();
+        const seen = new Map<number, number>(); // seq -> the client session that first showed it
         let highest = 0;
+        let session = 0;
         for (const o of device.observations) {
+          if (o.k === 'restart') session++;
           if (o.k !== 'in') continue;
           for (const de of o.events) {
             if (de.kind !== 'event' || de.conversationId !== conv.id) continue;
             const seq = de.event.seq;
-            if (seen.has(seq)) {
+            const first = seen.get(seq);
+            if (first !== undefined && first < session) {
+              d.inboxRepeatsAfterRestart++;
+              example('irepeat', `${name}'s device stream carried seq ${seq} of ${conv.name} again after the app restarted its client (reported, not counted)`);
+              continue;
+            }
+            if (first !== undefined) {
               d.inboxDuplicates++;
               example('idup', `${name}'s device stream carried seq ${seq} of ${conv.name} twice`);
               continue;
@@ -260,7 +277,7 @@ export function check(conversations: readonly CheckedConversation[], devices: re
               d.inboxOutOfOrder++;
               example('iorder', `${name}'s device stream carried seq ${seq} of ${conv.name} after ${highest}`);
             }
-            seen.add(seq);
+            seen.set(seq, session);
             highest = Math.max(highest, seq);
           }
         }
@@ -292,8 +309,9 @@ export function check(conversations: readonly CheckedConversation[], devices: re
     storedUnacked: sum(conversationFigures, (c) => c.storedUnacked),
     viewDiffers: sum(deviceFigures, (d) => d.viewDiffers),
     failed: sum(conversationFigures, (c) => c.failed),
+    inboxRepeatsAfterRestart: sum(deviceFigures, (d) => d.inboxRepeatsAfterRestart),
   };
-  return { conversations: conversationFigures, devices: deviceFigures, totals, problems };
+  return { conversations: conversationFigures, devices: deviceFigures, totals, problems: problems.filter((p) => !p.includes('(reported, not counted)')), notes: problems.filter((p) => p.includes('(reported, not counted)')) };
 }
 
 /** One message as a device shows it, as a comparable string, by seq. */
@@ -321,16 +339,17 @@ function normalise(timeline: Timeline): Map<number, string> {
 export function describeVerdict(v: Verdict): string {
   const t = v.totals;
   const lines = [
-    `messages stored ${t.messages}, acked ${t.acked}, acked+delivered ${t.ackedDelivered}, acked but lost ${t.lost}, delivered twice ${t.duplicated}, out of order ${t.outOfOrder}, stored never acked ${t.storedUnacked}, refused ${t.failed}, views differing ${t.viewDiffers}`,
+    `messages stored ${t.messages}, acked ${t.acked}, acked+delivered ${t.ackedDelivered}, acked but lost ${t.lost}, delivered twice ${t.duplicated}, out of order ${t.outOfOrder}, stored never acked ${t.storedUnacked}, refused ${t.failed}, views differing ${t.viewDiffers}${t.inboxRepeatsAfterRestart ? `; device stream repeats after a client restart ${t.inboxRepeatsAfterRestart} (reported)` : ''}`,
   ];
   for (const c of v.conversations) {
     lines.push(`  ${c.conversation}: ${c.events} events (${c.messages} messages), queued ${c.queued}, acked ${c.acked}, lost ${c.ackedLost}, wrong seq ${c.ackWrongSeq}, stored twice ${c.storedTwice}, stored never acked ${c.storedUnacked}, refused ${c.failed}, pending ${c.notStored}`);
   }
   for (const d of v.devices) {
     lines.push(
-      `  ${d.device} (${d.wire}) in ${d.conversation}: window ${d.delivered} shown, ${d.duplicates} twice, ${d.outOfOrder} out of order, ${d.missing} missing; device stream ${d.inboxDelivered}, ${d.inboxDuplicates} twice, ${d.inboxOutOfOrder} out of order, ${d.inboxMissing} missing; view differs ${d.viewDiffers}`,
+      `  ${d.device} (${d.wire}) in ${d.conversation}: window ${d.delivered} shown, ${d.duplicates} twice, ${d.outOfOrder} out of order, ${d.missing} missing; device stream ${d.inboxDelivered}, ${d.inboxDuplicates} twice${d.inboxRepeatsAfterRestart ? ` (+${d.inboxRepeatsAfterRestart} again after a restart)` : ''}, ${d.inboxOutOfOrder} out of order, ${d.inboxMissing} missing; view differs ${d.viewDiffers}`,
     );
   }
   if (v.problems.length > 0) lines.push('problems:', ...v.problems.map((p) => `  ${p}`));
+  if (v.notes.length > 0) lines.push('reported:', ...v.notes.map((p) => `  ${p}`));
   return lines.join('\n');
 }

@@ -132,11 +132,11 @@ async function post(c: string, cmid: string, text: string, copies: number, attem
           body: JSON.stringify({ cmid, content: { type: 'text', text } }),
           signal: AbortSignal.timeout(timing!.requestTimeoutMs),
         });
-        const body = (await res.json().catch(() => ({}))) as { seq?: number; duplicate?: boolean; error?: { code?: string }; code?: string };
-        answers.push({ status: res.status, seq: body.seq, duplicate: body.duplicate, code: body.error?.code ?? body.code });
+        const body = (await res.json().catch(() => ({}))) as { seq?: number; duplicate?: boolean; code?: string; retryAfterMs?: number };
+        answers.push({ status: res.status, seq: body.seq, duplicate: body.duplicate, code: body.code, retryAfterMs: body.retryAfterMs, retryAfter: res.headers.get('retry-after') ?? undefined, at: Date.now() });
         if (res.ok || (res.status < 500 && res.status !== 429)) return;
       } catch {
-        answers.push({ status: 0 });
+        answers.push({ status: 0, at: Date.now() });
       }
       await new Promise((r) => setTimeout(r, retryMs));
     }
@@ -176,6 +176,7 @@ async function run(command: Command): Promise<unknown> {
       return null;
     case 'offline':
       offline();
+      note({ k: 'restart', why: 'offline', at: Date.now() });
       return null;
     case 'online':
       signedIn().connect();
@@ -184,6 +185,7 @@ async function run(command: Command): Promise<unknown> {
     case 'reload': {
       const session = signedIn().session;
       offline();
+      note({ k: 'restart', why: 'reload', at: Date.now() });
       client = newClient(session);
       client.connect();
       for (const c of opened.keys()) await open(c);

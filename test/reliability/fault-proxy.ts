@@ -26,8 +26,8 @@ interface Pair {
   paused: Record<Direction, Buffer[] | null>;
   /** Cut at the next chunk, after forwarding part of it. */
   cutMidFrame: boolean;
-  /** When each direction's last delayed chunk is due, so delays keep order. */
-  dueAt: Record<Direction, number>;
+  /** Chunks held back by latency, in order, with when each is due. */
+  delayed: Record<Direction, { due: number; chunk: Buffer }[]>;
 }
 
 export interface FaultStats {
@@ -105,13 +105,22 @@ export async function startFaultProxy(targetPort: number, random: Rng): Promise<
     to.write(chunk);
   };
 
+  /**
+   * Delayed chunks wait in one queue per direction, drained by one timer, so they leave
+   * in arrival order (timers of different lengths due the same millisecond may fire in
+   * any order, and TCP never reorders bytes).
+   */
   const forward = (pair: Pair, direction: Direction, chunk: Buffer) => {
-    const now = Date.now();
-    // Chunks delayed before latency was turned off still go first: TCP never reorders bytes.
-    if (latency.ms <= 0 && latency.jitterMs <= 0 && pair.dueAt[direction] < now) return write(pair, direction, chunk);
-    const due = Math.max(now + latency.ms + Math.floor(random.next() * latency.jitterMs), pair.dueAt[direction]);
-    pair.dueAt[direction] = due;
-    later(due - now, () => write(pair, direction, chunk));
+    const queue = pair.delayed[direction];
+    if (latency.ms <= 0 && latency.jitterMs <= 0 && queue.length === 0) return write(pair, direction, chunk);
+    const due = Math.max(Date.now() + latency.ms + Math.floor(random.next() * latency.jitterMs), queue.at(-1)?.due ?? 0);
+    queue.push({ due, chunk });
+    if (queue.length === 1) later(due - Date.now(), () => drain(pair, direction));
+  };
+  const drain = (pair: Pair, direction: Direction) => {
+    const queue = pair.delayed[direction];
+    while (queue.length > 0 && queue[0]!.due <= Date.now()) write(pair, direction, queue.shift()!.chunk);
+    if (queue.length > 0) later(queue[0]!.due - Date.now(), () => drain(pair, direction));
   };
 
   const server: Server = createServer((client) => {
@@ -122,7 +131,7 @@ export async function startFaultProxy(targetPort: number, random: Rng): Promise<
     }
     stats.accepted++;
     const upstream = connect(targetPort, '127.0.0.1');
-    const pair: Pair = { client, upstream, blackholed: false, dead: false, paused: { up: null, down: null }, cutMidFrame: false, dueAt: { up: 0, down: 0 } };
+    const pair: Pair = { client, upstream, blackholed: false, dead: false, paused: { up: null, down: null }, cutMidFrame: false, delayed: { up: [], down: [] } };
     pairs.add(pair);
     client.on('data', (chunk) => forward(pair, 'up', chunk));
     upstream.on('data', (chunk) => forward(pair, 'down', chunk));
@@ -131,7 +140,7 @@ export async function startFaultProxy(targetPort: number, random: Rng): Promise<
       if (pair.blackholed && !client.destroyed && upstream.destroyed) return;
       pairs.delete(pair);
       // Delayed bytes still due go out first: latency must not turn a clean end into a cut.
-      const wait = Math.max(pair.dueAt.up, pair.dueAt.down) - Date.now();
+      const wait = Math.max(pair.delayed.up.at(-1)?.due ?? 0, pair.delayed.down.at(-1)?.due ?? 0) - Date.now();
       const destroy = () => {
         client.destroy();
         upstream.destroy();
@@ -236,23 +245,26 @@ export interface Fault {
   hit: number;
 }
 
+const CUTS: readonly FaultKind[] = ['cut-all', 'cut-some', 'cut-mid-frame', 'cut-mid-frame'];
+const OTHERS: readonly FaultKind[] = ['pause-down', 'pause-up', 'latency', 'blackhole'];
+
 /**
- * Injects `count` faults, one every `gapMs` (a seeded pick in the range), each of a
- * seeded kind, and resolves with what it did. `stop()` ends it early. Half the cuts are
- * mid-frame. Pauses and latency last a few hundred milliseconds; blackholes are left to
- * the clients' keepalives (and `heal()`).
+ * Injects `cuts` cuts (half of them mid-frame) and as many other faults (stalls of one
+ * direction, latency, blackholes), alternately, one every `gapMs` (a seeded pick in the
+ * range), and resolves with what it did. `stop()` ends it early. Pauses and latency last
+ * a few hundred milliseconds; blackholes are left to the clients' keepalives (and
+ * `heal()`). `RELIABILITY_FAULTS` narrows the kinds.
  */
-export function injectFaults(
-  proxy: FaultProxy,
-  random: Rng,
-  options: { count: number; gapMs: [number, number]; kinds?: readonly FaultKind[] },
-): { done: Promise<Fault[]>; stop: () => void } {
-  const kinds = options.kinds ?? faultKindsFromEnv() ?? (['cut-all', 'cut-some', 'cut-mid-frame', 'cut-mid-frame', 'pause-down', 'pause-up', 'latency', 'blackhole'] as const);
+export function injectFaults(proxy: FaultProxy, random: Rng, options: { cuts: number; gapMs: [number, number] }): { done: Promise<Fault[]>; stop: () => void } {
+  const only = faultKindsFromEnv();
+  const narrowed = (kinds: readonly FaultKind[]) => (only ? kinds.filter((k) => only.includes(k)) : kinds);
+  const rounds = [narrowed(CUTS), narrowed(OTHERS)].filter((kinds) => kinds.length > 0);
   let stopped = false;
   const faults: Fault[] = [];
   const done = (async () => {
     const started = Date.now();
-    for (let i = 0; i < options.count && !stopped; i++) {
+    for (let i = 0; i < options.cuts * 2 && !stopped; i++) {
+      const kinds = rounds[i % rounds.length]!;
       await new Promise((r) => setTimeout(r, random.int(options.gapMs[0], options.gapMs[1])));
       if (stopped) break;
       const kind = random.pick(kinds);

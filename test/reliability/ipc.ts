@@ -51,10 +51,15 @@ export type Command =
   | { op: 'post'; c: string; cmid: string; text: string; copies: number; attempts: number; retryMs: number };
 
 export interface PostAnswer {
+  /** 0: no answer (a network failure or a timeout). */
   status: number;
   seq?: number;
   duplicate?: boolean;
   code?: string;
+  retryAfterMs?: number;
+  /** The `Retry-After` header (seconds). */
+  retryAfter?: string;
+  at: number;
 }
 
 export interface DeviceStatus {
@@ -76,6 +81,8 @@ export type Observation =
   | { k: 'open'; c: string; after: number; at: number }
   /** An HTTP call of the SDK that failed: a status, or the error's name. */
   | { k: 'http'; what: string; result: string; at: number }
+  /** The app closed its client (`offline`) or reloaded (a new client): a new device event stream. */
+  | { k: 'restart'; why: 'offline' | 'reload'; at: number }
   /** A WebSocket of the SDK was created, opened or closed. */
   | { k: 'ws'; what: string; at: number };
 

@@ -11,14 +11,14 @@ export const SOAK_MINUTES = Number(process.env.RELIABILITY_SOAK_MINUTES ?? 0) ||
 
 export const SIZES = FULL
   ? {
-      chaos: { messages: 5_000, faults: 50, gapMs: [300, 900] as [number, number] },
+      chaos: { messages: 5_000, cuts: 50, gapMs: [200, 600] as [number, number] },
       crash: { messages: 1_500, kills: 3 },
       idempotency: { messages: 300, kills: 1 },
       absence: { messages: 2_000, edits: 200, deletes: 100, reactions: 300, membershipChanges: 20 },
       overload: { attempts: 400, otherMessages: 100 },
     }
   : {
-      chaos: { messages: 600, faults: 12, gapMs: [250, 600] as [number, number] },
+      chaos: { messages: 600, cuts: 12, gapMs: [150, 350] as [number, number] },
       crash: { messages: 300, kills: 3 },
       idempotency: { messages: 60, kills: 1 },
       absence: { messages: 300, edits: 30, deletes: 20, reactions: 40, membershipChanges: 6 },
