@@ -1,6 +1,6 @@
 /**
  * Overload: three people (ordinary accounts, on the `new` tier: 20 messages a minute
- * each in one conversation) hammer one group far past its limits, while two others chat
+ * each in one conversation) hammer one group at three times its limits (more at full size), while two others chat
  * at a steady pace in another conversation. Every refusal is a clean `rate_limited`
  * (429, `retryAfterMs`, `Retry-After`) and stores nothing; every accepted message
  * survives and is shown once, in order; the calm conversation's latency stays sane.

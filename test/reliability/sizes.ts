@@ -15,14 +15,14 @@ export const SIZES = FULL
       crash: { messages: 1_500, kills: 3 },
       idempotency: { messages: 300, kills: 1 },
       absence: { messages: 2_000, edits: 200, deletes: 100, reactions: 300, membershipChanges: 20 },
-      overload: { attempts: 400, otherMessages: 100 },
+      overload: { attempts: 600, otherMessages: 100 },
     }
   : {
       chaos: { messages: 600, cuts: 12, gapMs: [150, 350] as [number, number] },
       crash: { messages: 300, kills: 3 },
       idempotency: { messages: 60, kills: 1 },
       absence: { messages: 300, edits: 30, deletes: 20, reactions: 40, membershipChanges: 6 },
-      overload: { attempts: 120, otherMessages: 30 },
+      overload: { attempts: 180, otherMessages: 30 },
     };
 
 /** Bounds on waiting for a run to settle after its faults end. */
