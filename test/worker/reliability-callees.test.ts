@@ -33,7 +33,7 @@ async function failing(stub: DurableObjectStub, method: string, times: number): 
 }
 
 describe('failing callees', () => {
-  it('a member whose apply throws several times still gets every event once, in order; the others are not held back', async () => {
+  it('a member whose apply throws several times still gets every event once, in order; the others are not held back', { timeout: 60_000 }, async () => {
     const [alice, bob, carol] = [await serviceUser('alice'), await serviceUser('bob'), await serviceUser('carol')];
     const id = await createGroup(alice, [bob, carol], 'failing apply');
     for (const m of [bob, carol]) await env.USERS.getByName(m.user.id).readEvents(m.deviceId, 0);
@@ -52,7 +52,7 @@ describe('failing callees', () => {
     }
   });
 
-  it('a fan-out alarm that throws several times still delivers every event once, in order', async () => {
+  it('a fan-out alarm that throws several times still delivers every event once, in order', { timeout: 60_000 }, async () => {
     const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createGroup(alice, [bob], 'failing alarm');
     await env.USERS.getByName(bob.user.id).readEvents(bob.deviceId, 0);
@@ -62,9 +62,16 @@ describe('failing callees', () => {
     try {
       const total = 30;
       for (let i = 0; i < total; i += 10) await Promise.all(range(i, i + 9).map((n) => sendUntilStored(alice, id, `alm${n}x${crypto.randomUUID().slice(0, 8)}`, `#${n}`)));
-      expectExactlyOnceInOrder(await readStream(bob, id, total, 40_000), range(1, total), 'bob');
+      // The runtime retries an alarm that threw (with backoff, up to six times); the test
+      // does the retries at once, as runDurableObjectAlarm drops an alarm that threw.
+      const conversation = env.CONVERSATIONS.getByName(id);
+      for (let attempt = 0; attempt < 6 && alarm.thrown() < 3; attempt++) {
+        await runInDurableObject(conversation, (instance) => (instance as unknown as { alarm(): Promise<void> }).alarm()).catch(() => undefined);
+      }
+      const got = await readStream(bob, id, total, 40_000);
+      expectExactlyOnceInOrder(got, range(1, total), 'bob');
       console.log(`[reliability] failing alarm: apply threw ${apply.thrown()} times, the alarm ${alarm.thrown()} times; bob got all ${total} once, in order`);
-      expect(apply.thrown()).toBe(2);
+      expect([apply.thrown(), alarm.thrown()]).toEqual([2, 3]);
     } finally {
       apply.restore();
       alarm.restore();

@@ -5,7 +5,7 @@
  * checks against the history.
  */
 import { env } from 'cloudflare:workers';
-import { runDurableObjectAlarm } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
 import { expect } from 'vitest';
 import { call, json } from './helpers.js';
 import { text } from './inbox-helpers.js';
@@ -78,6 +78,17 @@ export function expectExactlyOnceInOrder(seqs: number[], expected: number[], who
   const twice = seqs.filter((s, i) => seqs.indexOf(s) !== i);
   const missing = expected.filter((s) => !seqs.includes(s));
   expect({ who, twice, missing, inOrder: seqs.every((s, i) => i === 0 || s > seqs[i - 1]!) }).toEqual({ who, twice: [], missing: [], inOrder: true });
+}
+
+/** Evicts the object if it is running (an idle one has nothing to evict); true if it was. */
+export async function evict(stub: DurableObjectStub): Promise<boolean> {
+  try {
+    await evictDurableObject(stub);
+    return true;
+  } catch (error) {
+    if (String(error).includes('not currently running')) return false;
+    throw error;
+  }
 }
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
