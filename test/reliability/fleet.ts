@@ -5,7 +5,7 @@
  * `Device` is a small RPC handle that keeps every observation its process reports.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command, DeviceStatus, DeviceTiming, FromDevice, Observation, PostAnswer, Wire } from './ipc.js';
 
@@ -23,6 +23,7 @@ export function sdkBundle(): Promise<string> {
     mkdirSync(dir, { recursive: true });
     const outfile = join(dir, `sdk-${process.pid}.js`);
     await build({ entryPoints: [join(ROOT, 'src/client/index.ts')], bundle: true, format: 'esm', platform: 'node', target: 'node22', outfile, logLevel: 'warning' });
+    process.once('exit', () => rmSync(outfile, { force: true }));
     return outfile;
   })();
   return bundled;
