@@ -37,7 +37,7 @@ export default defineConfig(async () => {
           test: {
             name: 'node',
             environment: 'node',
-            include: ['test/client/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts'],
+            include: ['test/client/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts', 'test/reliability/**/*.test.ts'],
             testTimeout: 120_000,
             hookTimeout: 120_000,
           },

@@ -1,0 +1,234 @@
+/**
+ * @module test/reliability/device
+ * One device, in a process of its own: a real SDK `ChatClient` (the bundle built by
+ * `sdk-bundle.ts`, path in RELIABILITY_SDK) driven by the test over Node IPC. It reports
+ * what its app saw, as `Observation`s, every 50 ms and before every answer.
+ *
+ * Run by `fleet.ts` with Node's type stripping: erasable TypeScript only.
+ */
+import type { ChatClient as ChatClientType, ConversationHandle, OutboxStore } from '../../src/client/index.js';
+import type { Command, DeviceStatus, DeviceTiming, FromDevice, Observation, PostAnswer, ToDevice, Wire } from './ipc.js';
+
+type Sdk = typeof import('../../src/client/index.js');
+const sdk: Sdk = await import(process.env.RELIABILITY_SDK!);
+
+let baseUrl = '';
+let wire: Wire = 'websocket';
+let timing: DeviceTiming | null = null;
+let client: ChatClientType | null = null;
+const store: OutboxStore = new sdk.MemoryOutboxStore();
+const windows = new Map<string, ConversationHandle>();
+/** Conversations the app has open (kept while offline), with the last seq it has. */
+const opened = new Map<string, number>();
+let pending: Observation[] = [];
+
+const note = (o: Observation) => pending.push(o);
+const flush = () => {
+  if (pending.length === 0 || !process.connected) return;
+  const observations = pending;
+  pending = [];
+  send({ observations });
+};
+const send = (message: FromDevice) => process.send!(message);
+setInterval(flush, 50).unref();
+
+function newClient(session: ChatClientType['session'] = null): ChatClientType {
+  if (!timing) throw new Error('init first');
+  const c = new sdk.ChatClient({
+    baseUrl,
+    transport: wire,
+    session,
+    outboxStore: store,
+    backoff: timing.backoff,
+    keepalive: timing.keepalive,
+    requestTimeoutMs: timing.requestTimeoutMs,
+    streamTiming: timing.streamTiming,
+    // Socket life events are kept, to explain a window that does not come back.
+    WebSocket: class extends WebSocket {
+      constructor(url: string | URL, protocols?: string | string[]) {
+        super(url, protocols);
+        const path = String(url).replace(/^ws:\/\/[^/]+/, '').split('?')[0]!;
+        note({ k: 'ws', what: `${path} new`, at: Date.now() });
+        this.addEventListener('open', () => note({ k: 'ws', what: `${path} open`, at: Date.now() }));
+        this.addEventListener('close', (e) => note({ k: 'ws', what: `${path} close ${e.code}`, at: Date.now() }));
+      }
+    },
+    // Failed calls are kept (not successes: too many), to explain a run that does not settle.
+    fetch: async (input, init) => {
+      const what = `${init?.method ?? 'GET'} ${String(input).replace(baseUrl, '').split('?')[0]}`;
+      try {
+        const res = await fetch(input, init);
+        if (!res.ok) note({ k: 'http', what, result: String(res.status), at: Date.now() });
+        else if (res.headers.get('content-type')?.includes('json')) {
+          // An answer that is not JSON: keep what it was (see RELIABILITY.md, findings).
+          const copy = res.clone();
+          void copy.text().then(
+            (text) => {
+              try {
+                JSON.parse(text);
+              } catch {
+                note({ k: 'http', what, result: `${res.status} not JSON (${text.length} chars: ${JSON.stringify(text.slice(0, 80))}...${JSON.stringify(text.slice(-40))}; ${JSON.stringify([...res.headers].filter(([h]) => /length|encoding|type/.test(h)))})`, at: Date.now() });
+              }
+            },
+            () => undefined,
+          );
+        }
+        return res;
+      } catch (error) {
+        note({ k: 'http', what, result: (error as Error).name, at: Date.now() });
+        throw error;
+      }
+    },
+  });
+  c.on('inbox', (u) => {
+    if (u.type === 'events') note({ k: 'in', events: u.events, at: Date.now() });
+    else if (u.type === 'resync') note({ k: 'resync', at: Date.now() });
+  });
+  c.on('transport', (s) => note({ k: 'tr', kind: s.kind, state: s.state, at: Date.now() }));
+  return c;
+}
+
+function signedIn(): ChatClientType {
+  if (!client) throw new Error('not signed in');
+  return client;
+}
+
+async function open(c: string): Promise<void> {
+  const after = opened.get(c) ?? 0;
+  const chat = await signedIn().open(c, { after });
+  windows.set(c, chat);
+  opened.set(c, after);
+  note({ k: 'open', c, after, at: Date.now() });
+  chat.on('event', (e) => {
+    opened.set(c, e.seq);
+    note({ k: 'ev', c, e, at: Date.now() });
+  });
+  chat.on('queued', (q) => note({ k: 'q', c, cmid: q.cmid, text: q.content.type === 'text' ? q.content.text : '', at: Date.now() }));
+  chat.on('ack', (a) => note({ k: 'ack', c, cmid: a.cmid, seq: a.seq, dup: a.duplicate, at: Date.now() }));
+  chat.on('failed', (f) => note({ k: 'fail', c, cmid: f.cmid, code: f.error.code, at: Date.now() }));
+  chat.on('status', (status) => note({ k: 'st', c, status, ...(status === 'closed' && chat.closedError ? { why: `${chat.closedError.code}: ${chat.closedError.message}` } : {}), at: Date.now() }));
+  chat.on('error', (error) => note({ k: 'err', c, code: error.code, at: Date.now() }));
+}
+
+function windowOf(c: string): ConversationHandle {
+  const chat = windows.get(c);
+  if (!chat) throw new Error(`conversation ${c} is not open`);
+  return chat;
+}
+
+function offline(): void {
+  client?.close();
+  windows.clear();
+}
+
+async function post(c: string, cmid: string, text: string, copies: number, attempts: number, retryMs: number): Promise<PostAnswer[]> {
+  const answers: PostAnswer[] = [];
+  const one = async () => {
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const res = await fetch(`${baseUrl}/v1/conversations/${c}/messages`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${await signedIn().accessToken()}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ cmid, content: { type: 'text', text } }),
+          signal: AbortSignal.timeout(timing!.requestTimeoutMs),
+        });
+        const body = (await res.json().catch(() => ({}))) as { seq?: number; duplicate?: boolean; code?: string; retryAfterMs?: number };
+        answers.push({ status: res.status, seq: body.seq, duplicate: body.duplicate, code: body.code, retryAfterMs: body.retryAfterMs, retryAfter: res.headers.get('retry-after') ?? undefined, at: Date.now() });
+        if (res.ok || (res.status < 500 && res.status !== 429)) return;
+      } catch {
+        answers.push({ status: 0, at: Date.now() });
+      }
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+  };
+  await Promise.all(Array.from({ length: copies }, one));
+  return answers;
+}
+
+async function run(command: Command): Promise<unknown> {
+  switch (command.op) {
+    case 'init':
+      ({ baseUrl, wire, timing } = command);
+      client = newClient();
+      return null;
+    case 'register':
+    case 'login': {
+      const c = signedIn();
+      const { handle, password, deviceName } = command;
+      const session = command.op === 'register' ? await c.register({ handle, password, deviceName, displayName: handle }) : await c.login({ handle, password, deviceName });
+      return { userId: session.user.id, deviceId: session.deviceId };
+    }
+    case 'createDirect':
+      return (await signedIn().createDirect(command.peerId)).id;
+    case 'createGroup':
+      return (await signedIn().createGroup(command.title, command.memberIds)).id;
+    case 'addMember':
+      await signedIn().addMember(command.c, command.userId);
+      return null;
+    case 'removeMember':
+      await signedIn().removeMember(command.c, command.userId);
+      return null;
+    case 'connect':
+      signedIn().connect();
+      return null;
+    case 'open':
+      await open(command.c);
+      return null;
+    case 'offline':
+      offline();
+      note({ k: 'restart', why: 'offline', at: Date.now() });
+      return null;
+    case 'online':
+      signedIn().connect();
+      for (const c of opened.keys()) await open(c);
+      return null;
+    case 'reload': {
+      const session = signedIn().session;
+      offline();
+      note({ k: 'restart', why: 'reload', at: Date.now() });
+      client = newClient(session);
+      client.connect();
+      for (const c of opened.keys()) await open(c);
+      return null;
+    }
+    case 'send': {
+      const chat = windowOf(command.c);
+      for (const text of command.texts) {
+        // The outcome arrives as `ack` or `failed`; a send cut short by `offline` stays in the outbox.
+        chat.send(text).catch(() => {});
+        if (command.gapMs > 0) await new Promise((r) => setTimeout(r, command.gapMs));
+      }
+      return command.texts.length;
+    }
+    case 'edit':
+      return windowOf(command.c).edit(command.seq, command.text);
+    case 'delete':
+      return windowOf(command.c).delete(command.seq, 'everyone');
+    case 'react':
+      return windowOf(command.c).react(command.seq, command.emoji, command.remove ? 'remove' : 'add');
+    case 'status': {
+      const status: DeviceStatus = { wire: client?.transport ?? null, conversations: {} };
+      for (const [c, chat] of windows) status.conversations[c] = { lastSeq: chat.lastSeq, status: chat.status, pending: chat.pending().length };
+      return status;
+    }
+    case 'token':
+      return signedIn().accessToken();
+    case 'post':
+      return post(command.c, command.cmid, command.text, command.copies, command.attempts, command.retryMs);
+  }
+}
+
+process.on('message', (message: ToDevice) => {
+  run(message.command).then(
+    (value) => {
+      flush();
+      send({ id: message.id, ok: true, value: value ?? null });
+    },
+    (error: unknown) => {
+      flush();
+      const code = (error as { code?: string }).code;
+      send({ id: message.id, ok: false, error: `${code ? `${code}: ` : ''}${error instanceof Error ? error.message : String(error)}` });
+    },
+  );
+});
+process.on('disconnect', () => process.exit(0));
