@@ -134,8 +134,10 @@ export class ConversationDO extends DurableObject<Env> {
 
   // ── RPC: messages and history ────────────────────────────────────────────────
 
-  /** Sends a message (the HTTP path; windows send the same way, sharing the same group commit). */
+  /** Sends a message (the HTTP path; windows send the same way, and both join the same group commit). */
   async send(reader: Reader, request: SendRequest): Promise<Result<Ack>> {
+    const grouped = this.parts.groupCommit.join(Date.now());
+    if (grouped) await grouped;
     const result = await this.parts.sender.send(reader, request);
     if (result.ok && !result.value.duplicate) void this.parts.delivery.kick();
     return result;

@@ -12,7 +12,6 @@
 import { AppError } from '../errors.js';
 import { CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, type ServerFrame } from '../protocol/index.js';
 import { answering, closeQuietly, readFrame, sendFrame } from '../objects/sockets.js';
-import { GroupCommit } from './group-commit.js';
 import { historyPage } from './history.js';
 import { loadMeta, requireMeta } from './meta.js';
 import type { ConversationParts } from './parts.js';
@@ -20,8 +19,6 @@ import { admit, type Reader } from './visibility.js';
 
 export class FrameDispatcher {
   readonly #queues = new Map<WebSocket, Promise<void>>();
-  /** Under load, frames arriving together are handled in one turn, so their writes share one commit. */
-  readonly #groupCommit = new GroupCommit();
 
   constructor(
     private readonly parts: ConversationParts,
@@ -32,7 +29,7 @@ export class FrameDispatcher {
   /** Queues a frame behind its socket's earlier ones. Never rejects. */
   receive(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const previous = this.#queues.get(ws) ?? Promise.resolve();
-    const grouped = this.#groupCommit.join(Date.now());
+    const grouped = this.parts.groupCommit.join(Date.now());
     const handled = (grouped ? Promise.all([previous, grouped]) : previous).then(() => this.handle(ws, message));
     this.#queues.set(ws, handled);
     void handled.then(() => {

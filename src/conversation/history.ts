@@ -45,7 +45,7 @@ export class Feed {
         admit(this.store, this.standings, reader);
         return historyPage(this.store, { after: from, limit: FEED.pageSize }, reader.userId);
       });
-      // An event this reader does not see (or none past `after` yet) keeps it waiting.
+      // Nothing past `after` yet: wait for the next event (or the end of the hold).
       const left = deadline - Date.now();
       if (!page.ok || page.value.events.length > 0 || left <= 0) return page;
       const waiting = this.#waiters.wait(reader.deviceId, left);

@@ -96,12 +96,30 @@ export function renderNew(sql: SqlStorage, event: MessageEvent): MessageEvent {
   return event.replyTo ? { ...event, replyTo: replyRef(sql, event.replyTo.seq) } : event;
 }
 
-function replyRef(sql: SqlStorage, seq: number): ReplyRef {
+/**
+ * What a reply shows of message `seq`: its current text, or (`asOf`) its text when the
+ * event at that seq happened. Nothing once it is deleted.
+ */
+function replyRef(sql: SqlStorage, seq: number, asOf?: number): ReplyRef {
   const target = messageAt(sql, seq);
   if (!target) return { seq, quote: null };
   const state = stateOf(sql, seq);
-  const quote = state?.deleted_scope ? null : quoteOf(currentContent(sql, target, state));
-  return { seq, userId: target.author.userId, quote };
+  const content = asOf === undefined ? currentContent(sql, target, state) : contentAsOf(sql, target, asOf);
+  return { seq, userId: target.author.userId, quote: state?.deleted_scope ? null : quoteOf(content) };
+}
+
+/** A message's content as it read just before `asOf`: its last edit before then, else what was sent. */
+function contentAsOf(sql: SqlStorage, message: MessageEvent, asOf: number): MessageContent | undefined {
+  const edit = sql
+    .exec<{ seq: number }>(
+      `SELECT seq FROM events WHERE type = 'message_edited' AND json_extract(body, '$.targetSeq') = ? AND seq < ? ORDER BY seq DESC LIMIT 1`,
+      message.seq,
+      asOf,
+    )
+    .toArray()[0];
+  if (!edit) return message.content;
+  const event = log.eventAt(sql, edit.seq);
+  return event?.type === 'message_edited' ? event.content : undefined;
 }
 
 // ── Edits ────────────────────────────────────────────────────────────────────
@@ -331,6 +349,38 @@ export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: s
   const reactions = known.reactions(stored.seq);
   if (reactions.length > 0) out.reactions = reactions;
   return out;
+}
+
+/**
+ * Events as they were when they happened, minus what has since been taken away for this
+ * viewer: what live wires carry (the fan-out to members' queues), so the same script
+ * gives the same stream whenever a pass runs. A message keeps the content it was sent
+ * with and its reply the quote of that moment; edits and reactions arrive as their own
+ * events. But a message deleted or moderated since is a tombstone, one the viewer hid is
+ * `hidden`, and an edit of either carries no text. (History, by contrast, shows each
+ * message as it is now: `render`.)
+ */
+export function renderAsSent(sql: SqlStorage, events: ConversationEvent[], viewerId: string | null): ConversationEvent[] {
+  const seqs = events.flatMap((e) => (e.type === 'message' ? [e.seq] : e.type === 'message_edited' ? [e.targetSeq] : []));
+  if (seqs.length === 0) return events;
+  const known = annotationsBetween(sql, viewerId, Math.min(...seqs), Math.max(...seqs));
+  return events.map((event) => {
+    if (event.type === 'message_edited' && event.content && (known.hidden(event.targetSeq) || known.state(event.targetSeq)?.deleted_scope)) {
+      const { content: _content, ...rest } = event;
+      return rest;
+    }
+    if (event.type !== 'message') return event;
+    const base: MessageEvent = { type: 'message', seq: event.seq, ts: event.ts, author: event.author, cmid: event.cmid };
+    if (known.hidden(event.seq)) return { ...base, hidden: true };
+    const state = known.state(event.seq);
+    if (state?.deleted_scope) {
+      return { ...base, deleted: { scope: state.deleted_scope, seq: state.deleted_seq ?? 0, at: state.deleted_at ?? 0, by: state.deleted_by ?? '' } };
+    }
+    const out: MessageEvent = { ...base };
+    if (event.content) out.content = event.content;
+    if (event.replyTo) out.replyTo = replyRef(sql, event.replyTo.seq, event.seq);
+    return out;
+  });
 }
 
 /** Messages at `seqs` rendered for a viewer (search results). */

@@ -8,6 +8,7 @@ import type { Env } from '../env.js';
 import type { ConversationEvent } from '../protocol/index.js';
 import { Delivery } from './delivery.js';
 import { fanoutTuning } from './fanout.js';
+import { GroupCommit } from './group-commit.js';
 import { Feed } from './history.js';
 import * as lifecycle from './lifecycle.js';
 import { Membership } from './membership.js';
@@ -29,6 +30,8 @@ export interface ConversationParts {
   membership: Membership;
   delivery: Delivery;
   wakeups: Wakeups;
+  /** Under load, sends arriving together (frames and HTTP alike) are handled in one turn and share one commit. */
+  groupCommit: GroupCommit;
 }
 
 export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
@@ -59,5 +62,6 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
     membership: new Membership(store, env, standings, announce),
     delivery,
     wakeups,
+    groupCommit: new GroupCommit(),
   };
 }

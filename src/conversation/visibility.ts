@@ -50,14 +50,15 @@ export function pageFor(store: ConversationStore, events: ConversationEvent[], v
 }
 
 /**
- * Stored events as each member sees them now (the fan-out): rendered once for everyone,
- * then again only for members whose view differs (they hid one of these messages, or
- * block someone). Members who see the same get the same array.
+ * Stored events as each member may have them on a live wire (the fan-out to their
+ * queues): as they happened, minus what was taken away since (lifecycle.renderAsSent).
+ * Rendered once for everyone, then again only for members whose view differs (they hid
+ * one of these messages, or block someone); members who see the same get the same array.
  */
 export function storedViews(store: ConversationStore, events: ConversationEvent[]): (userId: string) => ConversationEvent[] {
-  const shared = lifecycle.render(store.sql, events, null);
+  const shared = lifecycle.renderAsSent(store.sql, events, null);
   const hiders = usersWhoHid(store, events);
-  return (userId) => (hiders.has(userId) ? pageFor(store, events, userId) : withoutBlocked(store, userId, shared));
+  return (userId) => withoutBlocked(store, userId, hiders.has(userId) ? lifecycle.renderAsSent(store.sql, events, userId) : shared);
 }
 
 /**

@@ -85,7 +85,8 @@ export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdat
     if (event.type === 'message_deleted' && preview !== null && (JSON.parse(preview) as MessagePreview | null)?.seq === event.targetSeq) {
       preview = null;
     }
-    if (event.type !== 'message') continue;
+    // A message the user may not read (deleted before it reached them, or hidden: a blocked author's) neither previews nor counts.
+    if (event.type !== 'message' || event.hidden || event.deleted) continue;
     preview = JSON.stringify(previewOf(event, INBOX.maxPreviewLength));
     if (event.author.userId === userId) readSeq = Math.max(readSeq, event.seq);
     else if (event.seq > readSeq) unread.push(event.seq);

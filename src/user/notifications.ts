@@ -17,7 +17,9 @@ export function pushCandidates(
   const seen = new Set<string>();
   const candidates: PushCandidate[] = [];
   for (const item of events) {
+    // Only what the user may read: not their own, not a message deleted or hidden for them (a blocked author's).
     if (item.kind !== 'event' || item.event.type !== 'message' || item.event.author.userId === userId) continue;
+    if (item.event.hidden || item.event.deleted || !item.event.content) continue;
     if (seen.has(item.conversationId)) continue;
     const conversation = describe(item.conversationId);
     if (!conversation) continue;

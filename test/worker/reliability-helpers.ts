@@ -59,7 +59,9 @@ export async function readStream(member: Session, conversationId: string, count:
   let cursor = 0;
   const deadline = Date.now() + timeoutMs;
   while (seqs.length < count && Date.now() < deadline) {
-    const page = await user.readEvents(member.deviceId, cursor, 200);
+    const read = await user.readEvents(member.deviceId, cursor, 200);
+    if (!read.ok) throw new Error(`readEvents: ${read.error.code}`);
+    const page = read.value;
     for (const e of page.events) if (e.kind === 'event' && e.conversationId === conversationId) seqs.push(e.event.seq);
     const last = page.events.at(-1);
     if (last) {
