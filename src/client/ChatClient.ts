@@ -113,6 +113,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   readonly #options: ChatClientOptions;
   readonly #open = new Map<ConversationHandle, SocketTap>();
   #stream: InboxStream | null = null;
+  /** Where the next device event stream resumes (see `inboxCursor`). */
+  #inboxCursor = 0;
   #restored: Promise<unknown> | null = null;
 
   constructor(options: ChatClientOptions) {
@@ -282,14 +284,26 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    * too): the device then counts as online, acknowledges what arrives (so senders see
    * their messages delivered) and `inbox` events flow. Idempotent; `close()` stops it.
    */
-  connect(): void {
+  connect(options: { after?: number } = {}): void {
     if (!this.#api.session) throw new ChatError('unauthenticated', 'Not logged in: call login() or register() first.');
+    if (options.after !== undefined) this.#inboxCursor = Math.max(this.#inboxCursor, options.after);
     this.#ensureStream();
+  }
+
+  /**
+   * The cursor of the last device event handed to `inbox` listeners. An app that must see
+   * each event once even across restarts stores it and passes it to `connect({ after })`
+   * (the stream acknowledges up to it and drops what is not past it); within one client,
+   * `close()` and `connect()` resume after it by themselves.
+   */
+  get inboxCursor(): number {
+    return this.#stream?.cursor ?? this.#inboxCursor;
   }
 
   /** Closes every open conversation and the device event stream. The session stays (call `logout()` to end it). */
   close(): void {
     for (const handle of [...this.#open.keys()]) handle.close();
+    if (this.#stream) this.#inboxCursor = this.#stream.cursor;
     this.#stream?.stop();
     this.#stream = null;
   }
@@ -307,6 +321,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       keepalive: { ...KEEPALIVE_DEFAULTS, ...this.#options.keepalive },
       fallback: { ...FALLBACK_DEFAULTS, ...this.#options.fallback },
       timing: { ...STREAM_TIMING_DEFAULTS, ...this.#options.streamTiming },
+      after: this.#inboxCursor,
     });
     stream.on('status', (status) => this.emit('transport', status));
     stream.on('signal', (signal) => {

@@ -70,12 +70,6 @@ export interface DeviceFigures {
   missingAcked: number;
   inboxDelivered: number;
   inboxDuplicates: number;
-  /**
-   * Events the device stream handed to the app again after the app closed or reloaded its
-   * client: the protocol's at-least-once showing through the SDK (reported, see
-   * RELIABILITY.md "Findings").
-   */
-  inboxRepeatsAfterRestart: number;
   inboxOutOfOrder: number;
   inboxMissing: number;
   acksTwice: number;
@@ -86,8 +80,8 @@ export interface DeviceFigures {
 export interface Verdict {
   conversations: ConversationFigures[];
   devices: DeviceFigures[];
-  totals: { messages: number; acked: number; ackedDelivered: number; lost: number; duplicated: number; outOfOrder: number; storedUnacked: number; viewDiffers: number; failed: number; inboxRepeatsAfterRestart: number };
-  /** Findings that are reported but do not fail a run (see `inboxRepeatsAfterRestart`). */
+  totals: { messages: number; acked: number; ackedDelivered: number; lost: number; duplicated: number; outOfOrder: number; storedUnacked: number; viewDiffers: number; failed: number };
+  /** Findings that are reported but do not fail a run. */
   notes: string[];
   /** Human-readable evidence for every non-zero bad count (first few of each). */
   problems: string[];
@@ -203,7 +197,6 @@ export function check(conversations: readonly CheckedConversation[], devices: re
         missingAcked: 0,
         inboxDelivered: 0,
         inboxDuplicates: 0,
-        inboxRepeatsAfterRestart: 0,
         inboxOutOfOrder: 0,
         inboxMissing: 0,
         acksTwice: 0,
@@ -263,14 +256,10 @@ export function check(conversations: readonly CheckedConversation[], devices: re
             if (de.kind !== 'event' || de.conversationId !== conv.id) continue;
             const seq = de.event.seq;
             const first = seen.get(seq);
-            if (first !== undefined && first < session) {
-              d.inboxRepeatsAfterRestart++;
-              example('irepeat', `${name}'s device stream carried seq ${seq} of ${conv.name} again after the app restarted its client (reported, not counted)`);
-              continue;
-            }
             if (first !== undefined) {
               d.inboxDuplicates++;
-              example('idup', `${name}'s device stream carried seq ${seq} of ${conv.name} twice`);
+              const when = first < session ? ' (again after the app restarted its client)' : '';
+              example('idup', `${name}'s device stream carried seq ${seq} of ${conv.name} twice${when}`);
               continue;
             }
             if (seq < highest) {
@@ -309,7 +298,6 @@ export function check(conversations: readonly CheckedConversation[], devices: re
     storedUnacked: sum(conversationFigures, (c) => c.storedUnacked),
     viewDiffers: sum(deviceFigures, (d) => d.viewDiffers),
     failed: sum(conversationFigures, (c) => c.failed),
-    inboxRepeatsAfterRestart: sum(deviceFigures, (d) => d.inboxRepeatsAfterRestart),
   };
   return { conversations: conversationFigures, devices: deviceFigures, totals, problems: problems.filter((p) => !p.includes('(reported, not counted)')), notes: problems.filter((p) => p.includes('(reported, not counted)')) };
 }
@@ -339,14 +327,14 @@ function normalise(timeline: Timeline): Map<number, string> {
 export function describeVerdict(v: Verdict): string {
   const t = v.totals;
   const lines = [
-    `messages stored ${t.messages}, acked ${t.acked}, acked+delivered ${t.ackedDelivered}, acked but lost ${t.lost}, delivered twice ${t.duplicated}, out of order ${t.outOfOrder}, stored never acked ${t.storedUnacked}, refused ${t.failed}, views differing ${t.viewDiffers}${t.inboxRepeatsAfterRestart ? `; device stream repeats after a client restart ${t.inboxRepeatsAfterRestart} (reported)` : ''}`,
+    `messages stored ${t.messages}, acked ${t.acked}, acked+delivered ${t.ackedDelivered}, acked but lost ${t.lost}, delivered twice ${t.duplicated}, out of order ${t.outOfOrder}, stored never acked ${t.storedUnacked}, refused ${t.failed}, views differing ${t.viewDiffers}`,
   ];
   for (const c of v.conversations) {
     lines.push(`  ${c.conversation}: ${c.events} events (${c.messages} messages), queued ${c.queued}, acked ${c.acked}, lost ${c.ackedLost}, wrong seq ${c.ackWrongSeq}, stored twice ${c.storedTwice}, stored never acked ${c.storedUnacked}, refused ${c.failed}, pending ${c.notStored}`);
   }
   for (const d of v.devices) {
     lines.push(
-      `  ${d.device} (${d.wire}) in ${d.conversation}: window ${d.delivered} shown, ${d.duplicates} twice, ${d.outOfOrder} out of order, ${d.missing} missing; device stream ${d.inboxDelivered}, ${d.inboxDuplicates} twice${d.inboxRepeatsAfterRestart ? ` (+${d.inboxRepeatsAfterRestart} again after a restart)` : ''}, ${d.inboxOutOfOrder} out of order, ${d.inboxMissing} missing; view differs ${d.viewDiffers}`,
+      `  ${d.device} (${d.wire}) in ${d.conversation}: window ${d.delivered} shown, ${d.duplicates} twice, ${d.outOfOrder} out of order, ${d.missing} missing; device stream ${d.inboxDelivered}, ${d.inboxDuplicates} twice, ${d.inboxOutOfOrder} out of order, ${d.inboxMissing} missing; view differs ${d.viewDiffers}`,
     );
   }
   if (v.problems.length > 0) lines.push('problems:', ...v.problems.map((p) => `  ${p}`));

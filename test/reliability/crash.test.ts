@@ -149,7 +149,9 @@ it('idempotency: each send posted up to 5 times at once with one cmid, retried, 
     else storedTwice += stored.length - 1;
     const ok = s.answers.filter((a) => a.status === 200 || a.status === 201);
     firstAnswers += ok.filter((a) => a.duplicate === false).length;
-    wrongAnswers += ok.filter((a) => a.seq !== stored[0]?.seq || (a.status === 201) === a.duplicate).length;
+    const wrong = ok.filter((a) => a.seq !== stored[0]?.seq || (a.status === 201) === a.duplicate);
+    if (wrong.length > 0 || ok.filter((a) => a.duplicate === false).length > 1) console.log('[reliability] idempotency: a send answered wrongly', JSON.stringify({ stored: stored.map((e) => e.seq), answers: s.answers }));
+    wrongAnswers += wrong.length;
     // At most one answer may say "new": the others are the same ack, marked duplicate.
     if (ok.filter((a) => a.duplicate === false).length > 1) wrongAnswers++;
   }

@@ -183,11 +183,13 @@ async function run(command: Command): Promise<unknown> {
       for (const c of opened.keys()) await open(c);
       return null;
     case 'reload': {
+      // As an app that keeps the last device-event cursor it processed (SDK.md) would.
       const session = signedIn().session;
+      const after = signedIn().inboxCursor;
       offline();
       note({ k: 'restart', why: 'reload', at: Date.now() });
       client = newClient(session);
-      client.connect();
+      client.connect({ after });
       for (const c of opened.keys()) await open(c);
       return null;
     }

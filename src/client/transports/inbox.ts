@@ -80,6 +80,8 @@ export interface InboxStreamOptions {
   keepalive: KeepaliveOptions;
   fallback: FallbackOptions;
   timing: StreamTimingOptions;
+  /** Resume after this cursor: events up to it were handed to the app already (by an earlier stream). */
+  after?: number;
 }
 
 /**
@@ -113,6 +115,12 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
     this.#o = { ...options, fallback: { ...FALLBACK_DEFAULTS, ...options.fallback } };
     this.#state = initialFallback(options.order, options.forced, Date.now());
     this.#status = { kind: currentKind(this.#state), state: 'connecting' };
+    this.#cursor = options.after ?? 0;
+  }
+
+  /** The highest cursor handed to listeners: what a later stream resumes after. */
+  get cursor(): number {
+    return this.#cursor;
   }
 
   get status(): StreamStatus {
