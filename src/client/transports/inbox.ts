@@ -307,6 +307,8 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
     const decoder = new TextDecoder();
     let silent: ReturnType<typeof setTimeout> | null = null;
     let timedOut = false;
+    /** An `error` frame that ends the stream for good (the device was signed out). */
+    let refusal: ChatError | null = null;
     const arm = () => {
       if (silent) clearTimeout(silent);
       silent = setTimeout(() => {
@@ -325,8 +327,13 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
         for (const message of parser.push(decoder.decode(value, { stream: true }))) {
           const frame = parseInboxFrame(message.data);
           if (frame.type === 'inbox_ready') on.ready();
+          if (frame.type === 'error') {
+            const error = new ChatError(frame.error.code, frame.error.message, frame.error);
+            if (isTerminal(error)) refusal = error;
+          }
           on.frame(frame);
         }
+        if (refusal) break;
       }
     } catch {
       // A cut connection: the loop reconnects after the last cursor.
@@ -334,6 +341,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       if (silent) clearTimeout(silent);
       signal.removeEventListener('abort', cancel);
     }
+    if (refusal) throw refusal;
     if (timedOut) return { ready: false, reason: 'no heartbeat', reachable: true };
     if (signal.aborted) return { ready: false, reason: 'stopped' };
     return { ready: false, reason: 'stream ended', again: true, reachable: true };
