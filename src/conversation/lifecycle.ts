@@ -284,10 +284,35 @@ function reactionsOf(sql: SqlStorage, seq: number): Reaction[] {
  * quote). `viewerId` null renders for everyone (broadcasts).
  */
 export function render(sql: SqlStorage, events: ConversationEvent[], viewerId: string | null): ConversationEvent[] {
+  return renderEach(sql, events, viewerId, (message, known) => renderMessage(sql, message, viewerId, known));
+}
+
+/**
+ * Events as they were when they happened, minus what has since been taken away for this
+ * viewer: what live wires carry (the fan-out to members' queues), so the same script
+ * gives the same stream whenever a pass runs. A message keeps the content it was sent
+ * with and its reply the quote of that moment; edits and reactions arrive as their own
+ * events. But a message deleted or moderated since is a tombstone, one the viewer hid is
+ * `hidden`, and an edit of either carries no text. (History, by contrast, shows each
+ * message as it is now: `render`.)
+ */
+export function renderAsSent(sql: SqlStorage, events: ConversationEvent[], viewerId: string | null): ConversationEvent[] {
+  return renderEach(sql, events, viewerId, (message, known) => {
+    const removed = removedView(message, known);
+    if (removed) return removed;
+    const out: MessageEvent = { type: 'message', seq: message.seq, ts: message.ts, author: message.author, cmid: message.cmid };
+    if (message.content) out.content = message.content;
+    if (message.replyTo) out.replyTo = replyRef(sql, message.replyTo.seq, message.seq);
+    return out;
+  });
+}
+
+/** Renders each message with `message`, each edit with its text only where its message still shows. */
+function renderEach(sql: SqlStorage, events: ConversationEvent[], viewerId: string | null, message: (stored: MessageEvent, known: Annotations) => MessageEvent): ConversationEvent[] {
   const seqs = events.flatMap((e) => (e.type === 'message' ? [e.seq] : e.type === 'message_edited' ? [e.targetSeq] : []));
   const known = seqs.length > 0 ? annotationsBetween(sql, viewerId, Math.min(...seqs), Math.max(...seqs)) : perSeq(sql, viewerId);
   return events.map((event) => {
-    if (event.type === 'message') return renderMessage(sql, event, viewerId, known);
+    if (event.type === 'message') return message(event, known);
     // An edit carries the text of its message: not for a viewer who hid the message, nor
     // once the message is deleted (moderated content is kept in the row for a while).
     if (event.type === 'message_edited' && event.content && (known.hidden(event.targetSeq) || known.state(event.targetSeq)?.deleted_scope)) {
@@ -296,6 +321,15 @@ export function render(sql: SqlStorage, events: ConversationEvent[], viewerId: s
     }
     return event;
   });
+}
+
+/** A message as a viewer sees it when they may not read it: `hidden` (they hid it) or a tombstone; null when they may. */
+function removedView(stored: MessageEvent, known: Annotations): MessageEvent | null {
+  const base: MessageEvent = { type: 'message', seq: stored.seq, ts: stored.ts, author: stored.author, cmid: stored.cmid };
+  if (known.hidden(stored.seq)) return { ...base, hidden: true };
+  const state = known.state(stored.seq);
+  if (!state?.deleted_scope) return null;
+  return { ...base, deleted: { scope: state.deleted_scope, seq: state.deleted_seq ?? 0, at: state.deleted_at ?? 0, by: state.deleted_by ?? '' } };
 }
 
 /** What rendering a message needs besides the message: whether the viewer hid it, its state, its reactions. */
@@ -335,13 +369,10 @@ function annotationsBetween(sql: SqlStorage, viewerId: string | null, from: numb
 }
 
 export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: string | null, known: Annotations = perSeq(sql, viewerId)): MessageEvent {
-  const base: MessageEvent = { type: 'message', seq: stored.seq, ts: stored.ts, author: stored.author, cmid: stored.cmid };
-  if (known.hidden(stored.seq)) return { ...base, hidden: true };
+  const removed = removedView(stored, known);
+  if (removed) return removed;
   const state = known.state(stored.seq);
-  if (state?.deleted_scope) {
-    return { ...base, deleted: { scope: state.deleted_scope, seq: state.deleted_seq ?? 0, at: state.deleted_at ?? 0, by: state.deleted_by ?? '' } };
-  }
-  const out: MessageEvent = { ...base };
+  const out: MessageEvent = { type: 'message', seq: stored.seq, ts: stored.ts, author: stored.author, cmid: stored.cmid };
   const content = currentContent(sql, stored, state);
   if (content) out.content = content;
   if (stored.replyTo) out.replyTo = replyRef(sql, stored.replyTo.seq);
@@ -349,38 +380,6 @@ export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: s
   const reactions = known.reactions(stored.seq);
   if (reactions.length > 0) out.reactions = reactions;
   return out;
-}
-
-/**
- * Events as they were when they happened, minus what has since been taken away for this
- * viewer: what live wires carry (the fan-out to members' queues), so the same script
- * gives the same stream whenever a pass runs. A message keeps the content it was sent
- * with and its reply the quote of that moment; edits and reactions arrive as their own
- * events. But a message deleted or moderated since is a tombstone, one the viewer hid is
- * `hidden`, and an edit of either carries no text. (History, by contrast, shows each
- * message as it is now: `render`.)
- */
-export function renderAsSent(sql: SqlStorage, events: ConversationEvent[], viewerId: string | null): ConversationEvent[] {
-  const seqs = events.flatMap((e) => (e.type === 'message' ? [e.seq] : e.type === 'message_edited' ? [e.targetSeq] : []));
-  if (seqs.length === 0) return events;
-  const known = annotationsBetween(sql, viewerId, Math.min(...seqs), Math.max(...seqs));
-  return events.map((event) => {
-    if (event.type === 'message_edited' && event.content && (known.hidden(event.targetSeq) || known.state(event.targetSeq)?.deleted_scope)) {
-      const { content: _content, ...rest } = event;
-      return rest;
-    }
-    if (event.type !== 'message') return event;
-    const base: MessageEvent = { type: 'message', seq: event.seq, ts: event.ts, author: event.author, cmid: event.cmid };
-    if (known.hidden(event.seq)) return { ...base, hidden: true };
-    const state = known.state(event.seq);
-    if (state?.deleted_scope) {
-      return { ...base, deleted: { scope: state.deleted_scope, seq: state.deleted_seq ?? 0, at: state.deleted_at ?? 0, by: state.deleted_by ?? '' } };
-    }
-    const out: MessageEvent = { ...base };
-    if (event.content) out.content = event.content;
-    if (event.replyTo) out.replyTo = replyRef(sql, event.replyTo.seq, event.seq);
-    return out;
-  });
 }
 
 /** Messages at `seqs` rendered for a viewer (search results). */

@@ -5,7 +5,7 @@
  * into a UserDO's RPC methods, scoped to one user. Every wait is bounded.
  */
 import { exports } from 'cloudflare:workers';
-import { SseParser } from '../../src/client/sse.js';
+import { pumpSse } from './stream-helpers.js';
 import { UserDO } from '../../src/user/UserDO.js';
 import type { ConversationEvent, DeviceEvent, ServerFrame, Session } from '../../src/protocol/index.js';
 import { BASE, TestSocket, call, json, randomAddress, ticket } from './helpers.js';
@@ -211,25 +211,15 @@ class SseBody {
   }
 
   async #pump(): Promise<void> {
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    try {
-      for (;;) {
-        const { done, value } = await this.#reader.read();
-        if (done) break;
-        for (const m of parser.push(decoder.decode(value, { stream: true }))) {
-          let data: unknown = m.data;
-          try {
-            data = JSON.parse(m.data);
-          } catch {
-            // kept as text
-          }
-          this.messages.push({ id: m.id, data });
-        }
+    await pumpSse(this.#reader, (m) => {
+      let data: unknown = m.data;
+      try {
+        data = JSON.parse(m.data);
+      } catch {
+        // kept as text
       }
-    } catch {
-      // cancelled
-    }
+      this.messages.push({ id: m.id, data });
+    });
     this.done = true;
   }
 

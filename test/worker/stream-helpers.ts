@@ -5,8 +5,23 @@
 import { expect } from 'vitest';
 import type { z } from 'zod';
 import { DeviceEventPage, InboxFrame, type DeviceEvent, type Session } from '../../src/protocol/index.js';
-import { SseParser } from '../../src/client/sse.js';
+import { SseParser, type SseMessage } from '../../src/client/sse.js';
 import { call } from './helpers.js';
+
+/** Reads an SSE body through the SDK's parser, message by message, until it ends or is cancelled. */
+export async function pumpSse(reader: ReadableStreamDefaultReader<Uint8Array>, onMessage: (message: SseMessage) => void): Promise<void> {
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      for (const message of parser.push(decoder.decode(value, { stream: true }))) onMessage(message);
+    }
+  } catch {
+    // cancelled
+  }
+}
 
 /**
  * Reads an SSE body: every message parsed with `schema` (a frame that does not match
@@ -29,23 +44,13 @@ export class SseFrames<F extends { type: string }> {
   }
 
   async #pump(): Promise<void> {
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    try {
-      for (;;) {
-        const { done, value } = await this.#reader.read();
-        if (done) break;
-        for (const message of parser.push(decoder.decode(value, { stream: true }))) {
-          const frame = this.schema.safeParse(JSON.parse(message.data));
-          expect(frame.success, message.data).toBe(true);
-          if (!frame.success) continue;
-          this.frames.push(frame.data);
-          if (frame.data.type === this.idsOf) this.ids.push(message.id);
-        }
-      }
-    } catch {
-      // cancelled by close()
-    }
+    await pumpSse(this.#reader, (message) => {
+      const frame = this.schema.safeParse(JSON.parse(message.data));
+      expect(frame.success, message.data).toBe(true);
+      if (!frame.success) return;
+      this.frames.push(frame.data);
+      if (frame.data.type === this.idsOf) this.ids.push(message.id);
+    });
     this.ended = true;
   }
 
