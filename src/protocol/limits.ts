@@ -6,7 +6,10 @@
 export const LIMITS = {
   /** Largest WebSocket frame or JSON request body accepted, checked before parsing. */
   maxFrameBytes: 64 * 1024,
-  /** Longest text message, in UTF-16 code units (what `String.length` counts). */
+  /**
+   * Longest text message, in Unicode code points (src/protocol/text.ts): an emoji counts
+   * once, though `String.length` counts two. Other string limits here count UTF-16 code units.
+   */
   maxTextLength: 4_000,
   /** Most members a group can have. */
   maxGroupMembers: 1_000,
@@ -26,7 +29,7 @@ export const LIMITS = {
   maxPasswordLength: 256,
   /** Deepest JSON nesting accepted in a frame or body. */
   maxJsonDepth: 16,
-  /** How much of a replied-to message a reply quotes. */
+  /** How much of a replied-to message a reply quotes, in code points. */
   maxQuoteLength: 100,
   /** A reaction is one short string (an emoji, possibly with modifiers). */
   maxReactionLength: 16,
@@ -113,7 +116,7 @@ export const INBOX = {
    * request open for hours behind proxies that cut long responses anyway.
    */
   sseMaxLifetimeMs: 5 * 60_000,
-  /** Longest text preview in the conversation list. */
+  /** Longest text preview in the conversation list, in code points. */
   maxPreviewLength: 100,
   /** Unread counts stop at this (shown as "999+"), so counting stays bounded. */
   maxUnreadCount: 999,
