@@ -45,6 +45,13 @@ async function browserSubscription(kind: 'ok' | 'gone' | 'down' = 'ok'): Promise
   };
 }
 
+/** A valid key with one bit of y flipped: 65 bytes, prefix 0x04, and (all but surely) off the curve. */
+function offCurve(publicKey: Uint8Array): Uint8Array {
+  const bytes = publicKey.slice();
+  bytes[64]! ^= 1;
+  return bytes;
+}
+
 async function subscribe(session: Session, kind: 'ok' | 'gone' | 'down' = 'ok'): Promise<BrowserSubscription> {
   const sub = await browserSubscription(kind);
   await json('/v1/push/subscriptions', { token: session.accessToken, body: sub.json }, 204);
@@ -188,6 +195,10 @@ describe('push subscriptions', () => {
     const sub = await browserSubscription();
     const bad = [
       { body: { ...sub.json, keys: { ...sub.json.keys, p256dh: base64url(new Uint8Array(64)) } }, path: ['keys', 'p256dh'] },
+      // The right length and prefix, but not on the curve: the coordinates must be decoded to tell.
+      { body: { ...sub.json, keys: { ...sub.json.keys, p256dh: base64url(offCurve(sub.publicKey)) } }, path: ['keys', 'p256dh'] },
+      { body: { ...sub.json, keys: { ...sub.json.keys, p256dh: base64url(Uint8Array.of(4, ...new Uint8Array(64))) } }, path: ['keys', 'p256dh'] },
+      { body: { ...sub.json, keys: { ...sub.json.keys, p256dh: base64url(Uint8Array.of(4, ...new Uint8Array(64).fill(0xff))) } }, path: ['keys', 'p256dh'] },
       { body: { ...sub.json, keys: { ...sub.json.keys, auth: base64url(new Uint8Array(8)) } }, path: ['keys', 'auth'] },
       { body: { ...sub.json, endpoint: 'http://push.example.com/x' }, path: ['endpoint'] },
       { body: { ...sub.json, endpoint: 'ftp://push.example.com/x' }, path: ['endpoint'] },
