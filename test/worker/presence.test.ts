@@ -3,7 +3,8 @@ import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { createDirect, json, openWindow, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
 import { openInbox, secondDevice, sqlCost } from './inbox-helpers.js';
-import { PING_FRAME, PRESENCE, type Session } from '../../src/protocol/index.js';
+import { PING_FRAME, type Session } from '../../src/protocol/index.js';
+import { PRESENCE } from '../../src/limits.js';
 import * as presence from '../../src/user/presence.js';
 
 const query = async (asker: Session, ...users: Session[]) =>

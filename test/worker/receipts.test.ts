@@ -4,7 +4,8 @@ import { runInDurableObject } from 'cloudflare:test';
 import { createDirect, json, openWindow, registerUser } from './helpers.js';
 import { serviceUser } from './abuse-helpers.js';
 import { asMember, bigGroup, cmid, text } from './lifecycle-helpers.js';
-import { RECEIPTS, type Watermark } from '../../src/protocol/index.js';
+import { type Watermark } from '../../src/protocol/index.js';
+import { RECEIPTS } from '../../src/limits.js';
 
 async function sendMany(id: string, author: { userId: string; deviceId: string }, count: number): Promise<void> {
   const stub = env.CONVERSATIONS.getByName(id);
