@@ -28,9 +28,9 @@ export interface VapidKeys {
 
 /** The VAPID key pair. Production refuses a missing pair and the dev pair from wrangler.toml. */
 export function vapidKeys(env: Env): VapidKeys {
-  const { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey, VAPID_SUBJECT: subject } = env;
-  const wellFormed =
-    /^[A-Za-z0-9_-]{87}$/.test(publicKey ?? '') && /^[A-Za-z0-9_-]{43}$/.test(privateKey ?? '') && /^(mailto:|https:)/.test(subject ?? '');
+  // Secrets in production, so possibly unset: '' fails the shape checks below.
+  const { VAPID_PUBLIC_KEY: publicKey = '', VAPID_PRIVATE_KEY: privateKey = '', VAPID_SUBJECT: subject = '' } = env;
+  const wellFormed = /^[A-Za-z0-9_-]{87}$/.test(publicKey) && /^[A-Za-z0-9_-]{43}$/.test(privateKey) && /^(mailto:|https:)/.test(subject);
   if (!wellFormed || (env.ENVIRONMENT === 'production' && subject.includes('dev-only'))) {
     console.error(JSON.stringify({ level: 'error', error: 'VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY or VAPID_SUBJECT is missing, malformed or the dev pair' }));
     throw new AppError('internal', 'The service is not configured: the Web Push keys are missing.');
