@@ -8,15 +8,27 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+/** vitest's teardown race from a workerd test file (or from no file): see onUnhandledError below. */
+function isWorkerdTeardownRace(error: unknown): boolean {
+  const { name, VITEST_TEST_PATH: file } = (error ?? {}) as { name?: string; VITEST_TEST_PATH?: string };
+  return name === 'EnvironmentTeardownError' && (file === undefined || /[\\/]test[\\/]worker[\\/]/.test(file));
+}
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations('./migrations');
   return {
     test: {
-      // A Durable Object may still be finishing background work (an alarm, a fan-out
-      // pass) when its test file ends; vitest then reports the runner closing its RPC
-      // under it as an EnvironmentTeardownError. That is the harness, not the product:
-      // ignore exactly that error, and keep every other unhandled error failing the run.
-      onUnhandledError: (error) => (error as { name?: string }).name !== 'EnvironmentTeardownError',
+      // The one unhandled error forgiven, and only from a workerd test file: vitest's
+      // EnvironmentTeardownError, raised when a Durable Object calls into the runner (each
+      // call imports the worker through it) while the file's runner is being torn down.
+      // test/worker/apply-migrations.ts drains the objects after each file (evicts them,
+      // deletes their alarms) so this should not happen; it stays because the drain cannot
+      // reach everything that can still wake the worker afterwards (a push-queue batch in
+      // flight, the queue's retries) and the race could not be reproduced to prove it gone.
+      // vitest reads this hook from the root config only (a project's own is ignored), so
+      // it is scoped by the test file the error names; one that names none is forgiven too,
+      // since vitest reports teardown errors of any pool without a file.
+      onUnhandledError: (error) => !isWorkerdTeardownRace(error),
       projects: [
         {
           plugins: [

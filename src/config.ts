@@ -4,6 +4,7 @@
  */
 import { AppError } from './errors.js';
 import type { Env } from './env.js';
+import { log } from './log.js';
 
 const MIN_SECRET_LENGTH = 32;
 
@@ -12,7 +13,7 @@ export function authSecret(env: Env): string {
   const secret = env.AUTH_SECRET;
   const isDevDefault = secret?.startsWith('dev-only-');
   if (!secret || secret.length < MIN_SECRET_LENGTH || (env.ENVIRONMENT === 'production' && isDevDefault)) {
-    console.error(JSON.stringify({ level: 'error', error: 'AUTH_SECRET is missing, too short or the dev default' }));
+    log.error('config_invalid', { setting: 'AUTH_SECRET', problem: 'missing, too short or the dev default' });
     throw new AppError('internal', 'The service is not configured: AUTH_SECRET is missing.');
   }
   return secret;
@@ -28,11 +29,11 @@ export interface VapidKeys {
 
 /** The VAPID key pair. Production refuses a missing pair and the dev pair from wrangler.toml. */
 export function vapidKeys(env: Env): VapidKeys {
-  const { VAPID_PUBLIC_KEY: publicKey, VAPID_PRIVATE_KEY: privateKey, VAPID_SUBJECT: subject } = env;
-  const wellFormed =
-    /^[A-Za-z0-9_-]{87}$/.test(publicKey ?? '') && /^[A-Za-z0-9_-]{43}$/.test(privateKey ?? '') && /^(mailto:|https:)/.test(subject ?? '');
+  // Secrets in production, so possibly unset: '' fails the shape checks below.
+  const { VAPID_PUBLIC_KEY: publicKey = '', VAPID_PRIVATE_KEY: privateKey = '', VAPID_SUBJECT: subject = '' } = env;
+  const wellFormed = /^[A-Za-z0-9_-]{87}$/.test(publicKey) && /^[A-Za-z0-9_-]{43}$/.test(privateKey) && /^(mailto:|https:)/.test(subject);
   if (!wellFormed || (env.ENVIRONMENT === 'production' && subject.includes('dev-only'))) {
-    console.error(JSON.stringify({ level: 'error', error: 'VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY or VAPID_SUBJECT is missing, malformed or the dev pair' }));
+    log.error('config_invalid', { setting: 'VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY or VAPID_SUBJECT', problem: 'missing, malformed or the dev pair' });
     throw new AppError('internal', 'The service is not configured: the Web Push keys are missing.');
   }
   return { publicKey, privateKey, subject };

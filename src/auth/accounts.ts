@@ -5,7 +5,8 @@
  */
 import { AppError } from '../errors.js';
 import { newId, randomToken, sha256 } from '../ids.js';
-import { LIFETIMES, type Session, type User } from '../protocol/index.js';
+import { type Session, type User } from '../protocol/index.js';
+import { LIFETIMES } from '../limits.js';
 import type { Identity } from '../env.js';
 import { decoyHash, hashPassword, verifyPassword, type ScryptParams } from './passwords.js';
 import { signAccessToken } from './tokens.js';

@@ -4,7 +4,7 @@
  * and connect tickets are random strings stored only as SHA-256 hashes.
  */
 import { SignJWT, jwtVerify, errors } from 'jose';
-import { LIFETIMES } from '../protocol/index.js';
+import { LIFETIMES } from '../limits.js';
 import { AppError } from '../errors.js';
 import type { Identity } from '../env.js';
 

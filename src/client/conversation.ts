@@ -163,7 +163,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     try {
       entry = await this.#outbox.add(this.id, message);
     } catch (cause) {
-      throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters).`, { cause });
+      throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters, counted in Unicode code points).`, { cause });
     }
     const acked = new Promise<Ack>((resolve, reject) => this.#waiters.set(entry.cmid, { resolve, reject }));
     this.emit('queued', { cmid: entry.cmid, content: entry.content });

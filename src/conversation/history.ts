@@ -7,7 +7,8 @@
  * so a member removed or a device signed out while it waits gets its refusal at once.
  */
 import { fail, attempt, type Result } from '../errors.js';
-import { FEED, type HistoryPage, type HistoryQuery } from '../protocol/index.js';
+import { type HistoryPage, type HistoryQuery } from '../protocol/index.js';
+import { FEED } from '../limits.js';
 import { Waiters } from '../objects/waiters.js';
 import * as eventLog from './log.js';
 import { requireMeta } from './meta.js';

@@ -12,7 +12,6 @@
 import { AppError } from '../errors.js';
 import type { Identity } from '../env.js';
 import {
-  LIFECYCLE,
   LIMITS,
   quoteOf,
   type ConversationEvent,
@@ -24,6 +23,7 @@ import {
   type ReplyRef,
   type Role,
 } from '../protocol/index.js';
+import { LIFECYCLE } from '../limits.js';
 import * as log from './log.js';
 import * as search from './search.js';
 import type { ConversationStore } from './store.js';

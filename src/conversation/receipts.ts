@@ -8,7 +8,8 @@
  * flush pending at an eviction is recomputed from them.
  */
 import { AppError } from '../errors.js';
-import { RECEIPTS, type Member, type ReceiptDetail, type Watermark } from '../protocol/index.js';
+import { type Member, type ReceiptDetail, type Watermark } from '../protocol/index.js';
+import { RECEIPTS } from '../limits.js';
 
 interface ReceiptRow {
   user_id: string;

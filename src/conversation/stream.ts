@@ -8,7 +8,8 @@
  * the object holds no HTTP state: the Worker asks for the next page once the last one was
  * read.
  */
-import { FEED, type FeedFrame, type HistoryPage } from '../protocol/index.js';
+import { type FeedFrame, type HistoryPage } from '../protocol/index.js';
+import { FEED } from '../limits.js';
 import type { Result } from '../errors.js';
 import type { Identity } from '../env.js';
 import { SSE_HEARTBEAT, SSE_RETRY_MS, pullStream, sseMessage } from '../sse.js';

@@ -13,12 +13,12 @@ import type { Env } from '../env.js';
 import { AppError, attempt } from '../errors.js';
 import {
   CLOSE_CODES,
-  PRESENCE,
   TYPING,
   type ConversationEvent,
   type Presence,
   type ServerFrame,
 } from '../protocol/index.js';
+import { PRESENCE } from '../limits.js';
 import { closeQuietly, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { TIER_LIMITS, type Tier } from '../ratelimit/rules.js';

@@ -9,6 +9,7 @@
  * CPU time, and ignore EXIF orientation.
  */
 import type { Env } from '../env.js';
+import { log, reason } from '../log.js';
 import { MEDIA, type MediaType } from '../protocol/index.js';
 import { imageDimensions } from './sniff.js';
 import { thumbnailKey } from './store.js';
@@ -38,7 +39,8 @@ export async function makeThumbnail(env: Env, mediaId: string, sourceKey: string
     await env.MEDIA.put(key, bytes, { httpMetadata: { contentType: MEDIA.thumbnailType } });
     return { key, ...size };
   } catch (err) {
-    console.warn(JSON.stringify({ level: 'warn', msg: 'thumbnail failed; stored without one', mediaId, error: String(err) }));
+    // The upload is still stored, without a preview.
+    log.warn('thumbnail_failed', { mediaId, reason: reason(err) });
     return null;
   }
 }

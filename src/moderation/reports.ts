@@ -3,7 +3,11 @@
  * Reports in D1, where moderators (outside this service) read them. A message report
  * keeps the reported content as the reporter saw it, except in end-to-end encrypted
  * conversations, whose plaintext the server never has. Reports also demote the reported
- * account (REPUTATION, read by deviceStanding in src/auth/accounts.ts).
+ * account (REPUTATION in src/ratelimit/rules.ts). Its tier lives in its UserDO
+ * (src/user/devices.ts), not in a per-request read of this table: the route tells that
+ * object of each report at once (`noteReport`), and the object re-reads recent
+ * reporters from D1 only with the account's other facts, at most every
+ * ACCOUNT_FACTS_REFRESH_MS, so a report an operator deleted stops counting.
  */
 import { newId } from '../ids.js';
 import type { MessageContent } from '../protocol/index.js';

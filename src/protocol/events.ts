@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { LIMITS } from './limits.js';
 import { Cmid, ConversationId, DeviceId, Seq, UserId } from './ids.js';
 import { MediaContent } from './media.js';
+import { codePointSlice, codePointString } from './text.js';
 
 /**
  * What a message carries. A discriminated union so new kinds (media, end-to-end
@@ -18,7 +19,7 @@ import { MediaContent } from './media.js';
 export const MessageContent = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('text'),
-    text: z.string().min(1).max(LIMITS.maxTextLength),
+    text: codePointString(LIMITS.maxTextLength).min(1),
   }),
   MediaContent,
 ]);
@@ -38,7 +39,7 @@ export const ReplyRef = z.object({
   /** Filled in by the server whenever it sends an event; absent only in storage. */
   userId: UserId.optional(),
   /** The start of the quoted message's current text; null once it is deleted or not text. */
-  quote: z.string().max(LIMITS.maxQuoteLength).nullable().optional(),
+  quote: codePointString(LIMITS.maxQuoteLength).nullable().optional(),
 });
 export type ReplyRef = z.infer<typeof ReplyRef>;
 
@@ -143,7 +144,7 @@ export type WithheldEvent = z.infer<typeof WithheldEvent>;
 
 /** The quote a reply shows of `content`: the start of its text, or null for other kinds. */
 export function quoteOf(content: MessageContent | undefined): string | null {
-  return content?.type === 'text' ? content.text.slice(0, LIMITS.maxQuoteLength) : null;
+  return content?.type === 'text' ? codePointSlice(content.text, LIMITS.maxQuoteLength) : null;
 }
 
 export const ConversationKind = z.enum(['direct', 'group']);

@@ -11,21 +11,12 @@ import { z } from 'zod';
 import { ErrorFrame, EventsFrame } from './frames.js';
 import { ConversationId, Seq } from './ids.js';
 
+/** The feed as a client sees it; the server's own feed settings are in src/limits.ts. */
 export const FEED = {
-  /** Events per long-poll answer and per SSE message at most. */
-  pageSize: 100,
   /** A long poll is held this long at most when nothing is new. */
   longPollMs: 25_000,
   /** A quiet SSE feed writes a comment this often, so clients and proxies see it alive. */
   sseHeartbeatMs: 15_000,
-  /** An SSE feed ends after this long; the client reconnects with Last-Event-ID (the session is checked again). */
-  sseMaxLifetimeMs: 5 * 60_000,
-  /**
-   * Feed requests one conversation holds open at once. Each keeps the object awake (a
-   * held request is not a hibernatable socket), so past this they are refused with
-   * `rate_limited` until some end.
-   */
-  maxWaiting: 1_000,
 } as const;
 
 const SeqParam = z.coerce.number().pipe(Seq);

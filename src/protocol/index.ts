@@ -15,3 +15,4 @@ export * from './preview.js';
 export * from './json.js';
 export * from './push.js';
 export * from './media.js';
+export * from './text.js';

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ConversationId, OpaqueId } from './ids.js';
+import { codePointString } from './text.js';
 
 const MiB = 1024 * 1024;
 
@@ -26,7 +27,7 @@ export const MEDIA = {
   /** Server thumbnails fit inside this box, keep the aspect ratio, are never enlarged, WebP. */
   thumbnailMaxSide: 320,
   thumbnailType: 'image/webp',
-  /** Longest caption, in UTF-16 code units. */
+  /** Longest caption, in Unicode code points (src/protocol/text.ts). */
   maxCaptionLength: 1_000,
   /** Longest opaque `sealed` payload (the app's encrypted key, digest and real type). */
   maxSealedLength: 8_192,
@@ -133,7 +134,7 @@ export type UploadStatus = z.infer<typeof UploadStatus>;
 export const MediaContent = z.strictObject({
   type: z.literal('media'),
   mediaId: MediaId,
-  caption: z.string().min(1).max(MEDIA.maxCaptionLength).optional(),
+  caption: codePointString(MEDIA.maxCaptionLength).min(1).optional(),
   thumbnailId: MediaId.optional(),
   sealed: z.string().min(1).max(MEDIA.maxSealedLength).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url').optional(),
   contentType: MediaType.optional(),

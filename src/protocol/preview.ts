@@ -4,6 +4,7 @@
  */
 import type { MessageEvent } from './events.js';
 import type { MessagePreview } from './http.js';
+import { codePointLength, codePointSlice } from './text.js';
 
 /**
  * The preview of a message, or null when it cannot be shown: text, or a media item's
@@ -26,7 +27,8 @@ export function previewOf(event: Pick<MessageEvent, 'seq' | 'author' | 'content'
   }
 }
 
+/** At most `maxLength` code points, the last one `…` when cut. */
 function shorten(text: string, maxLength: number): string {
   const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length <= maxLength ? flat : `${flat.slice(0, maxLength - 1)}…`;
+  return codePointLength(flat) <= maxLength ? flat : `${codePointSlice(flat, maxLength - 1)}…`;
 }

@@ -16,7 +16,7 @@ export const PUSH_LIMITS = {
 const BASE64URL = /^[A-Za-z0-9_-]+={0,2}$/;
 
 /** Decodes base64url (padding optional), or null if it is not. */
-function decodeBase64url(value: string): Uint8Array | null {
+export function decodeBase64url(value: string): Uint8Array | null {
   if (!BASE64URL.test(value)) return null;
   try {
     return Uint8Array.from(atob(value.replace(/-/g, '+').replace(/_/g, '/').replace(/=+$/, '')), (c) => c.charCodeAt(0));
@@ -25,7 +25,12 @@ function decodeBase64url(value: string): Uint8Array | null {
   }
 }
 
-/** `p256dh`: the browser's P-256 public key, uncompressed (65 bytes); `auth`: 16 random bytes (RFC 8291 §3). */
+/**
+ * `p256dh`: the browser's P-256 public key, uncompressed (65 bytes); `auth`: 16 random
+ * bytes (RFC 8291 §3). The schema checks the shape; the worker also checks that the key
+ * is a point on the curve (src/push/subscriptions.ts), which needs WebCrypto and so an
+ * asynchronous step.
+ */
 export const PushKeys = z.strictObject({
   p256dh: z
     .string()

@@ -4,7 +4,7 @@
  */
 import { AppError } from '../errors.js';
 import type { Env, Identity } from '../env.js';
-import type { PushSubscriptionBody } from '../protocol/index.js';
+import { decodeBase64url, type PushSubscriptionBody } from '../protocol/index.js';
 
 export interface StoredSubscription {
   deviceId: string;
@@ -27,9 +27,28 @@ export function checkEndpoint(env: Env, endpoint: string): void {
   throw new AppError('invalid_request', 'A push endpoint must be an https URL.', { issues: [{ path: ['endpoint'], message: 'must be https' }] });
 }
 
+/**
+ * The schema only sees 65 bytes starting with 0x04; importing them as an ECDH key makes
+ * WebCrypto decode the point and refuse one that is not on P-256. Without this, a bad key
+ * would be stored and every push to it would fail in the queue consumer instead.
+ */
+export async function checkKeys(keys: PushSubscriptionBody['keys']): Promise<void> {
+  const raw = decodeBase64url(keys.p256dh);
+  const onCurve =
+    raw !== null &&
+    (await crypto.subtle.importKey('raw', raw, { name: 'ECDH', namedCurve: 'P-256' }, false, []).then(
+      () => true,
+      () => false,
+    ));
+  if (!onCurve) {
+    throw new AppError('invalid_request', 'The push key is not a P-256 public key.', { issues: [{ path: ['keys', 'p256dh'], message: 'must be a point on P-256' }] });
+  }
+}
+
 /** Stores this device's subscription, replacing its previous one and taking the endpoint from any other device. */
 export async function saveSubscription(env: Env, identity: Identity, body: PushSubscriptionBody): Promise<void> {
   checkEndpoint(env, body.endpoint);
+  await checkKeys(body.keys);
   const db = env.DB;
   await db.batch([
     db.prepare('DELETE FROM push_subscriptions WHERE endpoint = ? AND device_id != ?').bind(body.endpoint, identity.deviceId),

@@ -8,7 +8,8 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppBindings } from '../env.js';
-import { LIMITS, SEARCH_FAN_IN, type CrossSearchResult } from '../protocol/index.js';
+import { LIMITS, type CrossSearchResult } from '../protocol/index.js';
+import { SEARCH_FAN_IN } from '../limits.js';
 import { requireAuth } from '../middleware/auth.js';
 import { parseParams } from '../middleware/body.js';
 import { AppError, unwrap } from '../errors.js';

@@ -4,7 +4,7 @@
  * enforce (src/conversation/blocks.ts) from the route that changes it.
  */
 import { AppError } from '../errors.js';
-import { MODERATION } from '../protocol/index.js';
+import { MODERATION } from '../limits.js';
 
 export function block(sql: SqlStorage, userId: string, now: number): void {
   const count = sql.exec<{ n: number }>('SELECT count(*) AS n FROM blocks').one().n;

@@ -8,7 +8,8 @@
  *
  * Results, not throws: an error thrown across RPC loses its class.
  */
-import { INBOX, type DeviceEventPage, type InboxFrame } from '../protocol/index.js';
+import { type DeviceEventPage, type InboxFrame } from '../protocol/index.js';
+import { INBOX } from '../limits.js';
 import { fail, ok, type Result } from '../errors.js';
 import { Waiters } from '../objects/waiters.js';
 import * as queues from './queues.js';

@@ -7,7 +7,8 @@
  * chat window), and coalesced: within PRESENCE.coalesceMs at most one relay at the
  * start and one at the end, and none if the state flapped back.
  */
-import { PRESENCE, type Presence } from '../protocol/index.js';
+import { type Presence } from '../protocol/index.js';
+import { PRESENCE } from '../limits.js';
 import * as state from './state.js';
 
 /** Kept in each inbox socket's attachment, so it survives hibernation. */

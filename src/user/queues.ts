@@ -10,7 +10,8 @@
  * are dropped; `trimmed_through` remembers the last dropped cursor, so a device whose
  * acknowledged cursor is below it is told it missed events.
  */
-import { INBOX, type DeviceEvent, type DeviceEventPage, type MessageDeletedEvent, type MessageEvent } from '../protocol/index.js';
+import { type DeviceEvent, type DeviceEventPage, type MessageDeletedEvent, type MessageEvent } from '../protocol/index.js';
+import { INBOX } from '../limits.js';
 import * as state from './state.js';
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;

@@ -12,7 +12,8 @@
  * INBOX.sseMaxLifetimeMs. A refusal from the UserDO (the device was revoked: its held
  * read ends at once) is written as an `error` frame with its code, and the stream ends.
  */
-import { INBOX, type DeviceEvent, type DeviceEventPage, type InboxFrame } from '../protocol/index.js';
+import { type DeviceEvent, type DeviceEventPage, type InboxFrame } from '../protocol/index.js';
+import { INBOX } from '../limits.js';
 import { AppError, unwrap, type Result } from '../errors.js';
 import { log, reason } from '../log.js';
 import { SSE_HEARTBEAT, SSE_RETRY_MS, pullStream, sseMessage } from '../sse.js';

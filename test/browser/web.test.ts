@@ -207,7 +207,7 @@ describe('web client in Chromium', () => {
     // Offline, Bob's presence is unknown here: no stale "online".
     expect(await a.page.getByTestId('chat-presence').count()).toBe(0);
     await shot(a.page, 'offline-queued-desktop');
-    await new Promise((r) => setTimeout(r, 1_000));
+    await new Promise((r) => setTimeout(r, 1_000)); // a quiet period: nothing leaves while offline
     expect(await message(b.page, 'Sent while offline').count()).toBe(0);
     await a.context.setOffline(false);
     await message(b.page, 'Sent while offline').waitFor({ timeout: 30_000 });

@@ -26,7 +26,8 @@ async function until(check: () => boolean, ms: number, what: string): Promise<vo
   }
 }
 
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A quiet period, for "nothing more happens" checks only (each use is one: no further poll, no late delivery). */
+const quietPeriod = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A poll answer (a page, or a thrown error); with none scripted, a poll is held until aborted, as the server holds it. */
 type Answer = unknown | ChatError;
@@ -179,7 +180,7 @@ describe('ConversationFeed over long polling', () => {
     api.answers.push(page([1]), new ChatError('conversation_not_found', 'gone', { status: 404 }));
     const { seqs, closed } = follow(api, 'long-poll', 0);
     await until(() => closed.length === 1, 1_000, 'closed');
-    await pause(50);
+    await quietPeriod(50);
     expect(closed.map((e) => e.code)).toEqual(['conversation_not_found']);
     expect(api.polls).toHaveLength(2);
     expect(seqs()).toEqual([1]);
@@ -189,7 +190,7 @@ describe('ConversationFeed over long polling', () => {
     const api = new FakeApi();
     api.answers.push(new ChatError('not_found', 'No route', { status: 404 }));
     const { closed } = follow(api, 'long-poll', 0);
-    await pause(50);
+    await quietPeriod(50);
     expect(api.polls).toHaveLength(1);
     expect(closed).toEqual([]);
   });
@@ -202,7 +203,7 @@ describe('ConversationFeed over long polling', () => {
     feed.stop();
     expect(held.aborted).toBe(true);
     api.answers.push(page([8]));
-    await pause(50);
+    await quietPeriod(50);
     expect(api.polls).toHaveLength(1);
     expect(delivered).toEqual([]);
   });
@@ -245,7 +246,7 @@ describe('ConversationFeed over SSE', () => {
     stream.send({ type: 'error', code: 'conversation_not_found', message: 'You are no longer a member.' });
     stream.end();
     await until(() => closed.length === 1, 1_000, 'closed');
-    await pause(50);
+    await quietPeriod(50);
     expect(closed.map((e) => e.code)).toEqual(['conversation_not_found']);
     expect(api.streams).toHaveLength(1);
     expect(seqs()).toEqual([1]);
@@ -280,7 +281,7 @@ describe('ConversationFeed over SSE', () => {
     feed.stop();
     expect(api.streams[0]!.feed.cancelled).toBe(true);
     api.streams[0]!.feed.events([1]);
-    await pause(50);
+    await quietPeriod(50);
     expect(api.streams).toHaveLength(1);
     expect(delivered).toEqual([]);
   });
@@ -342,7 +343,7 @@ describe('a conversation transport on a fallback wire', () => {
 
     transport.close();
     expect(api.polls[2]!.options.signal!.aborted).toBe(true);
-    await pause(50);
+    await quietPeriod(50);
     expect(api.polls).toHaveLength(3);
   });
 

@@ -72,10 +72,10 @@ describe('SDK end to end over a cut WebSocket', () => {
     const bAgain = await bob.open(group.id, { after: resumeAfter });
     const later: number[] = [];
     bAgain.on('event', (e) => later.push(e.seq));
-    await sleep(30);
+    await sleep(30); // a head start: the cut lands while bob is catching up, not before
     proxy.cut(100);
     await until(() => bAgain.lastSeq >= lastSeq, 30_000, 'bob to catch up');
-    await sleep(200);
+    await sleep(200); // a quiet period: a duplicate would arrive now
     expect(later).toEqual(range(resumeAfter + 1, lastSeq));
     alice.close();
     bob.close();

@@ -28,7 +28,7 @@
  */
 import { describe, expect, inject, it } from 'vitest';
 import { env } from 'cloudflare:workers';
-import { call, createDirect, createGroup, json, registerUser } from './helpers.js';
+import { call, createDirect, createGroup, json, quietPeriod, registerUser } from './helpers.js';
 import { uploadWhole } from './media-helpers.js';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import type { ConversationEvent, Session } from '../../src/protocol/index.js';
@@ -45,7 +45,6 @@ import {
   mentions,
   revoke,
   sendText,
-  sleep,
   windowWire,
   type Carried,
   type Ending,
@@ -212,7 +211,7 @@ describe('authorization over time: a change while the wire is open', () => {
             const otherSeq = await sendText(w.third, direct, 'in another conversation');
             const arrived = await eventually(() => conversationEvents(wire.received(), direct).some((e) => e.seq === otherSeq), 10_000);
             expect(arrived, `${row.wire}: the control in another conversation arrived`).toBe(true);
-            await sleep(300);
+            await quietPeriod(300); // anything of the conversation still to come would be here by now
             const removal = (await historyOf(w.owner, w.id)).findLast((e) => e.type === 'member_removed')!;
             const late = conversationEvents(wire.received(), w.id).filter((e) => e.seq > removal.seq);
             expect(late.map((e) => e.seq), `${row.wire}: events of the conversation after the removal`).toEqual([]);
@@ -255,29 +254,35 @@ const pushesAt = async (inbox: string): Promise<number> => ((await (await fetch(
 const subscriptionsOf = async (deviceId: string): Promise<number> =>
   (await env.DB.prepare('SELECT COUNT(*) AS n FROM push_subscriptions WHERE device_id = ?').bind(deviceId).first<{ n: number }>())!.n;
 
+/** The reader's inbox (its UserDO, which decides pushes) has applied every event of the set-up. */
+async function fannedOut(w: World): Promise<void> {
+  const lastSeq = async () => ((await json('/v1/conversations', { token: w.reader.accessToken }, 200)).conversations as { id: string; lastSeq: number }[]).find((c) => c.id === w.id)?.lastSeq;
+  await expect.poll(lastSeq, { timeout: 10_000, interval: 25 }).toBe(w.lastSeq);
+}
+
 describe('authorization over time: push', () => {
   it('push x device revoked: its subscription is gone and nothing is pushed to it; the user\'s other device still gets pushes', async () => {
     const w = await world();
-    await sleep(500); // the set-up's own messages have fanned out before anyone subscribes
+    await fannedOut(w); // the set-up's own messages reached the reader's inbox before anyone subscribes
     const [laptopInbox, phoneInbox] = [await subscribe(w.reader), await subscribe(w.readerPhone)];
     await makeChange(w, 'device revoked');
     expect(await subscriptionsOf(w.reader.deviceId)).toBe(0);
     await sendText(w.owner, w.id, secret('after-revocation'));
     expect(await eventually(async () => (await pushesAt(phoneInbox)) >= 1, 10_000), 'control: the other device got a push').toBe(true);
-    await sleep(1_500);
+    await quietPeriod(1_500); // a push the queue still held would have landed by now (its batches wait 1 s)
     expect(await pushesAt(laptopInbox)).toBe(0);
   });
 
   it('push x member removed: nothing of the conversation is pushed any more; another conversation still is', async () => {
     const w = await world();
-    await sleep(500); // the set-up's own messages have fanned out before anyone subscribes
+    await fannedOut(w); // the set-up's own messages reached the reader's inbox before anyone subscribes
     const inbox = await subscribe(w.reader);
     await makeChange(w, 'member removed');
     await sendText(w.owner, w.id, secret('after-removal'));
     const direct = await createDirect(w.third, w.reader);
     await sendText(w.third, direct, 'in another conversation');
     expect(await eventually(async () => (await pushesAt(inbox)) >= 1, 10_000), 'control: the other conversation pushed').toBe(true);
-    await sleep(1_500);
+    await quietPeriod(1_500); // a push the queue still held would have landed by now (its batches wait 1 s)
     expect(await pushesAt(inbox), 'pushes: the other conversation only').toBe(1);
   });
 });

@@ -15,7 +15,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm } from 'cloudflare:test';
-import { call, createDirect, createGroup, json, registerUser, ticket, type TestSocket } from './helpers.js';
+import { call, createDirect, createGroup, json, quietPeriod, registerUser, ticket, type TestSocket } from './helpers.js';
 import { openInbox, silentUsers } from './inbox-helpers.js';
 import { TIER_LIMITS } from '../../src/ratelimit/rules.js';
 import type { ConversationEvent, Session } from '../../src/protocol/index.js';
@@ -37,7 +37,6 @@ import {
   rawUpgrade,
   revoke,
   sendText,
-  sleep,
   text,
   windowWire,
   within,
@@ -284,7 +283,7 @@ describe('5. after P blocks Q, the block holds in every conversation', () => {
     const before = await conversationIds(q);
     await expectForbidden(await call('/v1/conversations', { token: q.accessToken, body: { kind: 'group', title: 'only us', memberIds: [p.user.id] } }), 'a group of Q and P');
     await expectForbidden(await call('/v1/conversations', { token: q.accessToken, body: { kind: 'group', title: 'us three', memberIds: [r.user.id, p.user.id] } }), 'a group of Q, R and P');
-    await sleep(200);
+    await quietPeriod(200); // a conversation made anyway would be listed by now
     expect(await conversationIds(q)).toEqual(before);
     expect(await conversationIds(p)).toEqual([]);
   });

@@ -8,12 +8,13 @@ import { exports } from 'cloudflare:workers';
 import { pumpSse } from './stream-helpers.js';
 import { UserDO } from '../../src/user/UserDO.js';
 import type { ConversationEvent, DeviceEvent, ServerFrame, Session } from '../../src/protocol/index.js';
-import { BASE, TestSocket, call, json, randomAddress, ticket } from './helpers.js';
+import { BASE, TestSocket, call, headStart, json, randomAddress, ticket } from './helpers.js';
 import { openInbox, text } from './inbox-helpers.js';
 
 export { text };
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** The polling interval of `eventually` and `Gate` (both bounded waits on state). */
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Resolves with the value, or with `TIMED_OUT` after `ms`. */
 export const TIMED_OUT = Symbol('timed out');
@@ -299,21 +300,21 @@ function heldRequestWire(name: string, path: string, session: Session, carried: 
   };
 }
 
-/** A conversation feed long poll, held (nothing after `after` yet). Give it a moment to be waiting. */
+/** A conversation feed long poll, held (nothing after `after` yet), with a head start to be waiting (see `headStart`). */
 export async function feedPollWire(session: Session, conversationId: string, after: number, timeoutMs = 20_000): Promise<Wire> {
   const wire = heldRequestWire('conversation feed poll (held)', `/v1/conversations/${conversationId}/poll?after=${after}&timeoutMs=${timeoutMs}`, session, (body) => body.events ?? []);
-  await sleep(300);
+  await headStart(300);
   return wire;
 }
 
-/** A device event long poll, held (the device has nothing unread). Give it a moment to be waiting. */
+/** A device event long poll, held (the device has nothing unread), with a head start to be waiting (see `headStart`). */
 export async function inboxPollWire(session: Session, timeoutMs = 20_000): Promise<Wire> {
   // First drain what is waiting, so the next poll is held.
   const first = await json(`/v1/inbox/poll?timeoutMs=0`, { token: session.accessToken }, 200);
   const cursor = first.events.at(-1)?.cursor ?? null;
   const query = cursor === null ? `timeoutMs=${timeoutMs}` : `cursor=${cursor}&timeoutMs=${timeoutMs}`;
   const wire = heldRequestWire('device event poll (held)', `/v1/inbox/poll?${query}`, session, (body) => body.events ?? []);
-  await sleep(300);
+  await headStart(300);
   return wire;
 }
 

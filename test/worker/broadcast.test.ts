@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { createGroup, json, openWindow, registerUser } from './helpers.js';
+import { createGroup, json, openWindow, quietPeriod, registerUser } from './helpers.js';
 import { cmid, text } from './lifecycle-helpers.js';
 import { service } from './abuse-helpers.js';
 import type { ConversationEvent } from '../../src/protocol/index.js';
@@ -16,7 +16,7 @@ describe('broadcast batching', () => {
     const id = await createGroup(alice, [bob]);
     const [aw, bw] = [await openWindow(alice, id), await openWindow(bob, id)];
     for (let n = 0; n < 3; n++) {
-      await new Promise((resolve) => setTimeout(resolve, BROADCAST.minIntervalMs * 10));
+      await quietPeriod(BROADCAST.minIntervalMs * 10); // the quiet spell the test is about
       aw.send({ type: 'send', cmid: cmid(), content: text(`quiet ${n}`) });
       await bw.until(() => bw.events().length === n + 1, `message ${n}`);
     }
@@ -69,8 +69,8 @@ describe('broadcast batching', () => {
     batcher.add([event(2)], 2);
     batcher.add([event(3)], 2);
     expect(frames).toEqual([[1]]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(frames).toEqual([[1], [2, 3]]);
+    // The held events go out on the batcher's own timer.
+    await expect.poll(() => frames, { timeout: 1_000, interval: 5 }).toEqual([[1], [2, 3]]);
     // Another frame must not overtake what waits: flush sends it first.
     now += 1;
     batcher.add([event(4)], 2);

@@ -12,7 +12,7 @@ import { Waiters } from '../../src/objects/waiters.js';
 import { feedStream, type FeedSource } from '../../src/conversation/stream.js';
 import { SSE_HEARTBEAT } from '../../src/sse.js';
 import { ok } from '../../src/errors.js';
-import { call, createGroup, json, registerUser } from './helpers.js';
+import { call, createGroup, headStart, json, quietPeriod, registerUser } from './helpers.js';
 import { text } from './inbox-helpers.js';
 import { serviceUser } from './abuse-helpers.js';
 import { SseFrames } from './stream-helpers.js';
@@ -65,7 +65,7 @@ describe('long polling a conversation', () => {
     const after = page.events.at(-1)!.seq;
 
     const held = pollFeed(bob, id, { after, timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    await headStart(50);
     await send(alice, id, 'four');
     const answer = HistoryPage.parse((await held).body);
     expect(texts(answer.events)).toEqual(['four']);
@@ -78,9 +78,9 @@ describe('long polling a conversation', () => {
     const { lastSeq } = HistoryPage.parse((await pollFeed(bob, id, { after: 0, timeoutMs: 0 })).body);
     let answered = false;
     const ahead = pollFeed(bob, id, { after: lastSeq + 1, timeoutMs: 10_000 }).then((r) => ((answered = true), r));
-    await new Promise((r) => setTimeout(r, 50));
+    await headStart(50);
     await send(alice, id, 'next');
-    await new Promise((r) => setTimeout(r, 200));
+    await quietPeriod(200); // an answer for 'next' (not past `after`) would have come by now
     expect(answered).toBe(false);
     await send(alice, id, 'after next');
     const page = HistoryPage.parse((await ahead).body);
@@ -124,7 +124,7 @@ describe('long polling a conversation', () => {
 
     const { lastSeq } = HistoryPage.parse((await pollFeed(bob, id, { after: 0, timeoutMs: 0 })).body);
     const held = pollFeed(bob, id, { after: lastSeq, timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 50));
+    await headStart(50);
     await json(`/v1/conversations/${id}/members/${bob.user.id}`, { token: alice.accessToken, method: 'DELETE' }, 204);
     const ended = await held;
     expect(ended.status).toBe(404);

@@ -64,6 +64,34 @@ describe('bad frames on a chat-window socket', () => {
   });
 });
 
+describe('the text limit counts code points', () => {
+  // 😀 is one code point and two UTF-16 code units: 4,000 of them are 8,000 code units.
+  const emoji = (n: number) => '😀'.repeat(n);
+
+  it('4,000 emoji are stored whole and quoted without splitting one; 4,001 are refused, over the socket and HTTP', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createDirect(alice, bob);
+    const socket = await openWindow(alice, id);
+    const atLimit = emoji(LIMITS.maxTextLength);
+    socket.send({ type: 'send', cmid: 'emoji-at-limit', content: text(atLimit) });
+    expect((await socket.next('ack', (a) => a.cmid === 'emoji-at-limit')).seq).toBe(1);
+
+    socket.send({ type: 'send', cmid: 'emoji-over-limit', content: text(emoji(LIMITS.maxTextLength + 1)) });
+    expect(await socket.next('error', (e) => e.cmid === 'emoji-over-limit')).toMatchObject({ code: 'invalid_request' });
+    const overHttp = await call(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: { cmid: 'emoji-over-http', content: text(emoji(LIMITS.maxTextLength + 1)) } });
+    expect(overHttp.status).toBe(400);
+    expect((await overHttp.json<any>()).code).toBe('invalid_request');
+
+    socket.send({ type: 'send', cmid: 'emoji-reply', content: text('yes'), replyToSeq: 1 });
+    await socket.next('ack', (a) => a.cmid === 'emoji-reply');
+    const history = await json(`/v1/conversations/${id}/events`, { token: bob.accessToken });
+    expect(history.events.map((e: any) => e.seq)).toEqual([1, 2]);
+    expect(history.events[0].content.text).toBe(atLimit);
+    expect(history.events[1].replyTo.quote).toBe(emoji(LIMITS.maxQuoteLength));
+    socket.close();
+  });
+});
+
 describe('bad HTTP input', () => {
   it('gets a problem body with a stable code and stores nothing', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];

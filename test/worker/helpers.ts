@@ -8,6 +8,24 @@ import type { ServerFrame, Session } from '../../src/protocol/index.js';
 
 export const BASE = 'http://chat.test';
 
+/**
+ * Waits `ms` on purpose, in two cases only, each named where it is used: a quiet period
+ * that gives something that must *not* happen (a message after a revocation, another
+ * relay) the time to happen, or a quiet spell a test needs before its next step (a timer
+ * window that must have passed). Never a wait for something to happen: wait on the state
+ * for that (`expect.poll`, `socket.next`, `until`).
+ */
+export function quietPeriod(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A head start for a held request whose registration nothing outside the object shows
+ * (held long polls): the test passes either way, a late request answers the same, but
+ * only a held one exercises the wake-up. Used by name so it is not mistaken for a wait.
+ */
+export const headStart = quietPeriod;
+
 export interface CallOptions {
   method?: string;
   body?: unknown;

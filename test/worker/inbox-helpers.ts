@@ -91,7 +91,11 @@ export function expectInOrderOnce(seqs: number[], expected: number[]): void {
 
 export const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
-/** Rows a Durable Object's SQL read and wrote while `fn` ran (every statement, indexes included). */
+/**
+ * Rows a Durable Object's SQL read and wrote while `fn` ran (every statement, indexes
+ * included), counting on for `settleMs` after it: a measuring window for the background
+ * work `fn` started, whose end nothing outside the object shows.
+ */
 export async function sqlCost(stub: DurableObjectStub, fn: () => Promise<unknown>, settleMs = 300): Promise<{ rowsRead: number; rowsWritten: number }> {
   const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
   const restore = await runInDurableObject(stub, (_i, state) => {

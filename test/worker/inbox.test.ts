@@ -247,11 +247,7 @@ describe('delivered receipts', () => {
     expect(await status()).toBe('sent');
 
     inbox.ack(inbox.lastCursor());
-    const deadline = Date.now() + 10_000;
-    while ((await status()) !== 'delivered') {
-      if (Date.now() > deadline) throw new Error('the message never became delivered');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await expect.poll(status, { timeout: 10_000, interval: 50 }).toBe('delivered');
     inbox.close();
     window.close();
   });
@@ -269,16 +265,9 @@ describe('delete for everyone reaches the queues', () => {
       runInDurableObject(user, (_i, state) =>
         JSON.stringify(['queue', 'conversations'].map((t) => state.storage.sql.exec(`SELECT * FROM ${t}`).toArray())),
       );
-    const deadline = Date.now() + 10_000;
-    while (!(await dump()).includes('secretplans 0')) {
-      if (Date.now() > deadline) throw new Error('the message never reached bob\'s queue');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await expect.poll(dump, { timeout: 10_000, interval: 50, message: "the message reaches bob's queue" }).toContain('secretplans 0');
     await json(`/v1/conversations/${id}/messages/${seq}?scope=everyone`, { token: alice.accessToken, method: 'DELETE' });
-    while ((await dump()).includes('secretplans 0')) {
-      if (Date.now() > deadline) throw new Error('the text stayed in bob\'s UserDO');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await expect.poll(dump, { timeout: 10_000, interval: 50, message: "the text leaves bob's UserDO" }).not.toContain('secretplans 0');
     const inbox = await openInbox(bob);
     const received = inbox.events().flatMap((e) => (e.kind === 'event' ? [e.event] : []));
     expect(received.map((e) => e.type)).toEqual(['message', 'message_deleted']);

@@ -128,7 +128,7 @@ describe('upload URLs are refused, and nothing is stored, when', () => {
     const { ticket, url } = await setup();
     const { signedQuery } = await import('../../src/media/signing.js');
     const past = Date.now() - 1;
-    const query = await signedQuery(env.AUTH_SECRET, { action: 'put', mediaId: ticket.mediaId, part: 0, size: LANDSCAPE_PNG.byteLength, contentType: 'image/png', expiresAt: past });
+    const query = await signedQuery(env.AUTH_SECRET!, { action: 'put', mediaId: ticket.mediaId, part: 0, size: LANDSCAPE_PNG.byteLength, contentType: 'image/png', expiresAt: past });
     await refused(await put(`${url.split('?')[0]}?${query}`, LANDSCAPE_PNG), 403, 'invalid_upload_url');
     expect(await stored(ticket.mediaId)).toBe(0);
   });

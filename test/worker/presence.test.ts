@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { createDirect, json, openWindow, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
+import { createDirect, json, openWindow, quietPeriod, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
 import { openInbox, secondDevice, sqlCost } from './inbox-helpers.js';
-import { PING_FRAME, PRESENCE, type Session } from '../../src/protocol/index.js';
+import { PING_FRAME, type Session } from '../../src/protocol/index.js';
+import { PRESENCE } from '../../src/limits.js';
 import * as presence from '../../src/user/presence.js';
 
 const query = async (asker: Session, ...users: Session[]) =>
@@ -46,7 +47,7 @@ describe('presence', () => {
     expect(await query(bob, alice)).toEqual([{ userId: alice.user.id, online: true, lastSeenAt: null }]);
     d1.close();
     await d1.socket.waitClosed();
-    await new Promise((r) => setTimeout(r, 100));
+    await quietPeriod(100); // a wrong "offline" after the first close would show by now
     expect((await query(bob, alice))[0].online).toBe(true);
     const beforeLast = Date.now();
     d2.close();
@@ -72,7 +73,8 @@ describe('presence', () => {
     const pinging = await openInbox(alice2);
     // Both connected within a second: without its ping the second would be stale at the check below too.
     expect(Date.now() - connectedAt).toBeLessThan(1_000);
-    await new Promise((r) => setTimeout(r, 1_500));
+    // A gap on purpose (not a wait for state): the ping must come well after connectedAt.
+    await quietPeriod(1_500);
     pinging.socket.send(PING_FRAME);
     await pinging.until(() => pinging.socket.frames.some((f) => (f as { type: string }).type === 'pong'), 'pong');
     // Nothing is stale yet.
@@ -106,7 +108,7 @@ describe('presence', () => {
 
     // Flapping: five changes in well under the coalescing window, ending offline.
     const tickets = [await ticket(alice), await ticket(alice)];
-    await new Promise((r) => setTimeout(r, PRESENCE.coalesceMs + 100));
+    await quietPeriod(PRESENCE.coalesceMs + 100); // a quiet spell: the flapping starts a fresh coalescing window
     const flapStarted = Date.now();
     inbox.close();
     for (const t of tickets) {
@@ -119,7 +121,7 @@ describe('presence', () => {
     await bobWindow.until(() => presenceFrames(bobWindow, alice.user.id).at(-1)?.online === false, 'offline relayed', PRESENCE.coalesceMs + 5_000);
     // Past the coalescing window: the flapping added one relay (its first change), not six,
     // and none at its end because the state is where that relay left it.
-    await new Promise((r) => setTimeout(r, PRESENCE.coalesceMs + 500));
+    await quietPeriod(PRESENCE.coalesceMs + 500);
     const frames = presenceFrames(bobWindow, alice.user.id);
     expect(frames.map((f) => f.online)).toEqual([true, false]);
     expect(presenceFrames(carolWindow, alice.user.id)).toEqual([]);
@@ -149,7 +151,7 @@ describe('presence', () => {
       await expect.poll(async () => (await subscriptions(user)).length, { timeout: 5_000 }).toBe(3);
       const inbox = await openInbox(user);
       await Promise.all(windows.map((w) => w.until(() => presenceFrames(w, user.user.id).length === 1, 'online')));
-      await new Promise((r) => setTimeout(r, PRESENCE.coalesceMs + 100));
+      await quietPeriod(PRESENCE.coalesceMs + 100); // a quiet spell: the offline change is relayed at once
 
       const cost = await sqlCost(stub, async () => {
         inbox.close();

@@ -15,7 +15,7 @@ import { retryDelaySeconds } from '../../src/push/consumer.js';
 import { PUSH } from '../../src/push/settings.js';
 import { base64url } from '../../src/ids.js';
 import { PushPayload, type Session } from '../../src/protocol/index.js';
-import { createGroup, json, openWindow, registerUser } from './helpers.js';
+import { createGroup, json, openWindow, quietPeriod, registerUser } from './helpers.js';
 import { openInbox, sendBurst } from './inbox-helpers.js';
 import type { ReceivedPush } from './push-receiver.js';
 
@@ -43,6 +43,13 @@ async function browserSubscription(kind: 'ok' | 'gone' | 'down' = 'ok'): Promise
     publicKey,
     auth,
   };
+}
+
+/** A valid key with one bit of y flipped: 65 bytes, prefix 0x04, and (all but surely) off the curve. */
+function offCurve(publicKey: Uint8Array): Uint8Array {
+  const bytes = publicKey.slice();
+  bytes[64]! ^= 1;
+  return bytes;
 }
 
 async function subscribe(session: Session, kind: 'ok' | 'gone' | 'down' = 'ok'): Promise<BrowserSubscription> {
@@ -118,8 +125,8 @@ async function waitForPushes(inbox: string, count: number, timeoutMs = 10_000): 
   }
 }
 
-/** Long enough for any further queue batch to have been delivered (batch timeout is 1 s). */
-const settle = () => new Promise((r) => setTimeout(r, 2_500));
+/** A quiet period: long enough for any further queue batch to have been delivered (batch timeout is 1 s), for "no more pushes" checks. */
+const noMorePushesWithin = () => quietPeriod(2_500);
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -188,6 +195,10 @@ describe('push subscriptions', () => {
     const sub = await browserSubscription();
     const bad = [
       { body: { ...sub.json, keys: { ...sub.json.keys, p256dh: base64url(new Uint8Array(64)) } }, path: ['keys', 'p256dh'] },
+      // The right length and prefix, but not on the curve: the coordinates must be decoded to tell.
+      { body: { ...sub.json, keys: { ...sub.json.keys, p256dh: base64url(offCurve(sub.publicKey)) } }, path: ['keys', 'p256dh'] },
+      { body: { ...sub.json, keys: { ...sub.json.keys, p256dh: base64url(Uint8Array.of(4, ...new Uint8Array(64))) } }, path: ['keys', 'p256dh'] },
+      { body: { ...sub.json, keys: { ...sub.json.keys, p256dh: base64url(Uint8Array.of(4, ...new Uint8Array(64).fill(0xff))) } }, path: ['keys', 'p256dh'] },
       { body: { ...sub.json, keys: { ...sub.json.keys, auth: base64url(new Uint8Array(8)) } }, path: ['keys', 'auth'] },
       { body: { ...sub.json, endpoint: 'http://push.example.com/x' }, path: ['endpoint'] },
       { body: { ...sub.json, endpoint: 'ftp://push.example.com/x' }, path: ['endpoint'] },
@@ -247,7 +258,7 @@ describe('notifyOffline', () => {
       expect(new Set(pushes.map((p) => p.headers.topic)).size).toBe(2);
       expect(pushes.map((p) => p.headers.topic).join()).not.toContain(climbing.conversationId);
     }
-    await settle();
+    await noMorePushesWithin();
     expect((await received(laptopSub.inbox)).length).toBe(2);
     expect((await received(phoneSub.inbox)).length).toBe(2);
   });
@@ -293,7 +304,7 @@ describe('notifyOffline', () => {
     expect(await notifyOffline(env, { ...base, seq: 2, preview: 'later' })).toBe(true);
     const pushes = await waitForPushes(sub.inbox, 1);
     expect(await decrypt(pushes[0]!, sub)).toMatchObject({ seq: 2, body: 'Bob: later' });
-    await settle();
+    await noMorePushesWithin();
     expect((await received(sub.inbox)).length).toBe(1);
   });
 
@@ -339,7 +350,7 @@ describe('notifyOffline', () => {
 
     await notifyOffline(env, job(alice));
     await waitForPushes(laptopSub.inbox, 1);
-    await settle();
+    await noMorePushesWithin();
     expect((await received(phoneSub.inbox)).length).toBe(0);
     expect((await received(tabletSub.inbox)).length).toBe(0);
   });
@@ -355,7 +366,7 @@ describe('from the send path', () => {
     await sendBurst(window, 5, 'burst');
 
     const [push] = await waitForPushes(bobSub.inbox, 1);
-    await settle();
+    await noMorePushesWithin();
     expect(await received(bobSub.inbox)).toHaveLength(1);
     await expectValidVapid(push!);
     expect(PushPayload.parse(await decrypt(push!, bobSub))).toMatchObject({
@@ -375,7 +386,7 @@ describe('from the send path', () => {
     const window = await openWindow(alice, id);
     await sendBurst(window, 3, 'before');
     await waitForPushes(bobSub.inbox, 1);
-    await settle();
+    await noMorePushesWithin();
     const bursts = async (userId: string) =>
       (await env.DB.prepare('SELECT count(*) AS n FROM push_bursts WHERE user_id = ?').bind(userId).first<{ n: number }>())!.n;
     expect(await bursts(bob.user.id)).toBe(1);

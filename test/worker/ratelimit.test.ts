@@ -71,6 +71,7 @@ describe('account limits', () => {
     const { retryAfterMs } = await blocked.json<any>();
     expect(retryAfterMs).toBeGreaterThan(0);
     expect(retryAfterMs).toBeLessThanOrEqual(loginBackoffMs(LOGIN_BACKOFF.freeFailures));
+    // The claim itself: after the time the server named (not a wait for state), the login goes through.
     await new Promise((resolve) => setTimeout(resolve, retryAfterMs + 50));
     expect((await attempt('correct horse battery')).status).toBe(200);
     // Success reset the count: failures are free again.

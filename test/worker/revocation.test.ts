@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { call, createGroup, json, registerUser } from './helpers.js';
+import { call, createGroup, headStart, json, quietPeriod, registerUser } from './helpers.js';
 import { openInbox, secondDevice, text } from './inbox-helpers.js';
 import { openSse } from './stream-helpers.js';
 import type { Session } from '../../src/protocol/index.js';
@@ -37,7 +37,7 @@ describe.each(REVOCATIONS)('a device %s', (_name, revoke) => {
     expect(Date.now() - revokedAt).toBeLessThan(1_500);
     expect(sse.frames.at(-1)).toMatchObject({ type: 'error', code: 'device_revoked' });
     await send(bob, group, 'after');
-    await new Promise((r) => setTimeout(r, 200));
+    await quietPeriod(200); // the ended stream must not carry it
     expect(sse.frames.some((f) => f.type === 'deliver' && JSON.stringify(f).includes('after'))).toBe(false);
   });
 
@@ -47,7 +47,7 @@ describe.each(REVOCATIONS)('a device %s', (_name, revoke) => {
     await json('/v1/inbox/poll?timeoutMs=0', { token: phone.accessToken }, 200);
     const started = Date.now();
     const held = call('/v1/inbox/poll?timeoutMs=20000', { token: phone.accessToken });
-    await new Promise((r) => setTimeout(r, 200));
+    await headStart(200);
     await revoke(alice, phone);
     const res = await held;
     expect(res.status).toBe(401);

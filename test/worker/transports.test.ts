@@ -4,7 +4,7 @@ import { SSE_HEARTBEAT } from '../../src/sse.js';
 import { sseStream, type EventSource } from '../../src/user/stream.js';
 import { SseParser } from '../../src/client/sse.js';
 import { ok } from '../../src/errors.js';
-import { call, createGroup, json, openWindow, registerUser } from './helpers.js';
+import { call, createGroup, headStart, json, openWindow, registerUser } from './helpers.js';
 import { openInbox, range, text } from './inbox-helpers.js';
 import { openSse, poll } from './stream-helpers.js';
 
@@ -176,7 +176,7 @@ describe('long polling', () => {
     // Nothing waiting: held until a message arrives, well before the hold ends.
     const held = poll(bob, { cursor, timeoutMs: 20_000 });
     const sentAt = Date.now();
-    await new Promise((r) => setTimeout(r, 300));
+    await headStart(300);
     await post(alice, path, { cmid: 'poll-00002', content: text('two') });
     const woken = await held;
     expect(Date.now() - sentAt).toBeLessThan(10_000);
