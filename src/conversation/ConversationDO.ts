@@ -157,8 +157,7 @@ export class ConversationDO extends DurableObject<Env> {
 
   /** The feed for clients without WebSockets (SSE and long polling; ./history.ts). */
   async feed(reader: Reader, after: number | null, timeoutMs: number): Promise<Result<HistoryPage>> {
-    const standing = await attemptAsync(() => this.parts.standings.require(reader));
-    return standing.ok ? this.parts.feed.read(reader, after, timeoutMs) : standing;
+    return this.parts.feed.read(reader, after, timeoutMs);
   }
 
   // ── RPC: edits, deletes, reactions, receipts ─────────────────────────────────
@@ -333,10 +332,13 @@ export class ConversationDO extends DurableObject<Env> {
 
   // ── Internals ────────────────────────────────────────────────────────────────
 
-  /** Runs `fn` for a device once its standing is known (the one await), as a Result. */
+  /** Runs `fn` for a device once its standing is known (awaited only when it is not), as a Result. */
   private async as<T>(reader: Reader, fn: () => T): Promise<Result<T>> {
-    const standing = await attemptAsync(() => this.parts.standings.require(reader));
-    return standing.ok ? attempt(fn) : standing;
+    if (!this.parts.standings.current(reader)) {
+      const standing = await attemptAsync(() => this.parts.standings.require(reader));
+      if (!standing.ok) return standing;
+    }
+    return attempt(fn);
   }
 
   /** After a change that queued user updates or set a deadline: deliver, and set the alarm. */

@@ -37,7 +37,7 @@ export class Feed {
    * null asks only for what comes next.
    */
   async read(reader: Reader, after: number | null, timeoutMs: number): Promise<Result<HistoryPage>> {
-    await this.standings.fetch(reader);
+    if (!this.standings.current(reader)) await this.standings.fetch(reader);
     const from = after ?? eventLog.lastSeq(this.store);
     const deadline = Date.now() + Math.min(timeoutMs, FEED.longPollMs);
     for (;;) {
