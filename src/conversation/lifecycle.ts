@@ -264,16 +264,7 @@ export function react(store: ConversationStore, actor: Identity, targetSeq: numb
 }
 
 function reactionsOf(sql: SqlStorage, seq: number): Reaction[] {
-  const rows = sql
-    .exec<{ emoji: string; user_id: string }>('SELECT emoji, user_id FROM reactions WHERE seq = ? ORDER BY emoji, user_id', seq)
-    .toArray();
-  const out: Reaction[] = [];
-  for (const row of rows) {
-    const last = out.at(-1);
-    if (last?.emoji === row.emoji) last.userIds.push(row.user_id);
-    else out.push({ emoji: row.emoji, userIds: [row.user_id] });
-  }
-  return out;
+  return reactionsBetween(sql, seq, seq).get(seq) ?? [];
 }
 
 // ── Rendering ────────────────────────────────────────────────────────────────
@@ -356,6 +347,16 @@ function annotationsBetween(sql: SqlStorage, viewerId: string | null, from: numb
       : sql.exec<{ seq: number }>('SELECT seq FROM hidden_messages WHERE user_id = ? AND seq BETWEEN ? AND ?', viewerId, from, to).toArray().map((r) => r.seq),
   );
   const states = new Map(sql.exec<StateRow>('SELECT * FROM message_state WHERE seq BETWEEN ? AND ?', from, to).toArray().map((r) => [r.seq, r]));
+  // Read on first use: rendering as sent (the fan-out) never asks for reactions.
+  let reactions: Map<number, Reaction[]> | null = null;
+  const reactionsOf = (seq: number) => {
+    reactions ??= reactionsBetween(sql, from, to);
+    return reactions.get(seq) ?? [];
+  };
+  return { hidden: (seq) => hidden.has(seq), state: (seq) => states.get(seq) ?? null, reactions: reactionsOf };
+}
+
+function reactionsBetween(sql: SqlStorage, from: number, to: number): Map<number, Reaction[]> {
   const reactions = new Map<number, Reaction[]>();
   const rows = sql.exec<{ seq: number; emoji: string; user_id: string }>('SELECT seq, emoji, user_id FROM reactions WHERE seq BETWEEN ? AND ? ORDER BY seq, emoji, user_id', from, to);
   for (const row of rows) {
@@ -365,7 +366,7 @@ function annotationsBetween(sql: SqlStorage, viewerId: string | null, from: numb
     else list.push({ emoji: row.emoji, userIds: [row.user_id] });
     reactions.set(row.seq, list);
   }
-  return { hidden: (seq) => hidden.has(seq), state: (seq) => states.get(seq) ?? null, reactions: (seq) => reactions.get(seq) ?? [] };
+  return reactions;
 }
 
 export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: string | null, known: Annotations = perSeq(sql, viewerId)): MessageEvent {
