@@ -24,8 +24,8 @@ const IDLE_SOCKETS = config.idleSockets;
 
 /** Every bound in one place: the full run and the smoke run (`--quick`). */
 const PLAN = config.quick
-  ? { rounds: 1, users: 14, pairs: 5, group: [10, 100], warmupMs: 200, durationMs: 1_000, window: 16, rate: 100, rateMs: 1_000, idle: 500, idleWaitMs: 0, historyPages: 10, maxMessages: 50_000 }
-  : { rounds: 2, users: 104, pairs: 50, group: [10, 100], warmupMs: 1_000, durationMs: 3_000, window: 16, rate: 100, rateMs: 4_000, idle: IDLE_SOCKETS, idleWaitMs: 15_000, historyPages: 50, maxMessages: 200_000 };
+  ? { rounds: 1, users: 14, pairs: 5, group: [10, 100], warmupMs: 200, durationMs: 1_000, window: 16, rate: 100, rateMs: 1_000, steadyRate: 200, groupRate: 50, idle: 500, idleWaitMs: 0, historyPages: 10, maxMessages: 50_000 }
+  : { rounds: 2, users: 104, pairs: 50, group: [10, 100], warmupMs: 1_000, durationMs: 3_000, window: 16, rate: 100, rateMs: 4_000, steadyRate: 200, groupRate: 50, idle: IDLE_SOCKETS, idleWaitMs: 15_000, historyPages: 50, maxMessages: 200_000 };
 
 if (config.rounds) PLAN.rounds = config.rounds;
 
@@ -290,6 +290,7 @@ async function runChat(target, users, spec) {
   stopLoop();
   const drainUntil = performance.now() + TIMEOUTS.drainMs;
   while (state.outstanding > 0 && performance.now() < drainUntil) await delay(20);
+  const quiet = await untilQuiet(target.server);
 
   await closeAll(socketsByRoom.flat());
   const wallS = (end.at - start.at) / 1000;
@@ -306,8 +307,30 @@ async function runChat(target, users, spec) {
       messages: state.expected,
       lost: state.outstanding,
       ...usage(target.server, start, end),
+      // CPU per message of the runtime: inside the window, and counted on until the
+      // runtime is quiet again (work a message leaves behind: fan-out, indexing, alarms).
+      cpuPerMsgMs: round(((end.runtime - start.runtime) * 1000) / Math.max(1, state.acks), 3),
+      cpuPerMsgUntilQuietMs: round(((quiet.runtime - start.runtime) * 1000) / Math.max(1, state.expected), 3),
+      quietAfterS: round((quiet.at - end.at) / 1000, 2),
     },
   };
+}
+
+/**
+ * Waits until the runtime has been quiet (under QUIET.cpu of a core over QUIET.spanMs)
+ * after a shape's load, bounded by QUIET.maxMs; returns the snapshot taken then.
+ */
+const QUIET = { cpu: 0.05, spanMs: 500, maxMs: 60_000 };
+async function untilQuiet(server) {
+  const deadline = performance.now() + QUIET.maxMs;
+  let last = snapshot(server);
+  for (;;) {
+    await delay(QUIET.spanMs);
+    const now = snapshot(server);
+    const busy = (now.runtime - last.runtime) / ((now.at - last.at) / 1000);
+    if (busy < QUIET.cpu || performance.now() > deadline) return last;
+    last = now;
+  }
 }
 
 function chatShapes() {
@@ -327,6 +350,27 @@ function chatShapes() {
       mode: 'max',
       durationMs: PLAN.durationMs,
     },
+    // Where real traffic is: many small conversations at a steady rate (one sender each).
+    {
+      ...common,
+      shape: `${PLAN.pairs}x2 ${PLAN.steadyRate}/s`,
+      rooms: range(0, PLAN.pairs).map((p) => [4 + 2 * p, 5 + 2 * p].map(member)),
+      senders: 1,
+      mode: 'rate',
+      rate: PLAN.steadyRate,
+      durationMs: PLAN.rateMs,
+    },
+    {
+      ...common,
+      shape: `${PLAN.pairs}x10 max`,
+      rooms: range(0, PLAN.pairs).map((p) => range(10 * p, 10).map(member)),
+      senders: 2,
+      window: 2,
+      mode: 'max',
+      durationMs: PLAN.durationMs,
+    },
+    // A steady group chat: its tail, not only its median.
+    { ...common, shape: `group 100 ${PLAN.groupRate}/s`, rooms: [range(0, 100).map(member)], senders: 2, mode: 'rate', rate: PLAN.groupRate, durationMs: PLAN.rateMs },
   ];
 }
 

@@ -15,10 +15,22 @@ const TARGETS = [
   { name: 'p50 send→ack at 100 msg/s, service / sqlite', shape: '1:1 100/s', metric: (r) => r.ack.p50, vs: 'sqlite', atMost: 1.2 },
 ];
 
+/** Issue 19's targets: where real traffic is (many small conversations, steady rates, tails). */
+const STEADY_TARGETS = [
+  { name: '50x2 max msgs/s, service / sqlite', shape: /^\d+x2 parallel$/, metric: (r) => r.msgsPerS, vs: 'sqlite', atLeast: 0.9 },
+  { name: '50x2 max CPU per message until quiet, service / sqlite', shape: /^\d+x2 parallel$/, metric: (r) => r.cpuPerMsgUntilQuietMs, vs: 'sqlite', atMost: 1.5 },
+  { name: '1:1 100/s CPU per message until quiet, service / sqlite', shape: '1:1 100/s', metric: (r) => r.cpuPerMsgUntilQuietMs, vs: 'sqlite', atMost: 1.5 },
+  { name: 'group 100 at 50/s p50 send→receive, service / sqlite', shape: 'group 100 50/s', metric: (r) => r.recv.p50, vs: 'sqlite', atMost: 1.2 },
+  { name: 'group 100 at 50/s p95 send→receive, service / sqlite', shape: 'group 100 50/s', metric: (r) => r.recv.p95, vs: 'sqlite', atMost: 1.5 },
+  { name: 'group 10 max CPU per message until quiet, service / sqlite', shape: 'group 10 max', metric: (r) => r.cpuPerMsgUntilQuietMs, vs: 'sqlite', atMost: 1.0 },
+  { name: 'group 100 max CPU per message until quiet, service / sqlite', shape: 'group 100 max', metric: (r) => r.cpuPerMsgUntilQuietMs, vs: 'sqlite', atMost: 1.0 },
+];
+
 /** Informational ratios: no target in the issue, but a reader wants them beside the rest. */
 const CONTEXT = [
   { name: 'group 100 deliveries/s, service / sqlite', shape: 'group 100 max', metric: (r) => r.deliveriesPerS, vs: 'sqlite' },
-  { name: 'parallel msgs/s, service / sqlite', shape: /parallel$/, metric: (r) => r.msgsPerS, vs: 'sqlite' },
+  { name: '50x2 at a steady rate, p50 send→receive, service / sqlite', shape: /^\d+x2 \d+\/s$/, metric: (r) => r.recv.p50, vs: 'sqlite' },
+  { name: '50x10 max msgs/s, service / sqlite', shape: /^\d+x10 max$/, metric: (r) => r.msgsPerS, vs: 'sqlite' },
 ];
 
 /**
@@ -90,7 +102,7 @@ function inboxRatio(load) {
 
 export function buildReport({ load, ...meta }) {
   const ratios = [
-    ...[...TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec)),
+    ...[...TARGETS, ...STEADY_TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec)),
     ...STREAM_TARGETS.map((spec) => streamRatio(load.streams, spec)),
     inboxRatio(load),
   ].filter(Boolean);
@@ -115,9 +127,9 @@ const lat = (l) => (l.p50 === null ? '–' : `${l.p50} / ${l.p95} / ${l.p99}`);
 const verdict = (met) => (met === null ? '–' : met ? 'met' : 'MISSED');
 
 function chatRows(report) {
-  return report.chat.map((r) => [r.shape, r.target, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.ack), lat(r.recv), r.runtimeCpu, r.proxyCpu, r.loadCpu, r.runtimeRssMb, r.lost]);
+  return report.chat.map((r) => [r.shape, r.target, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.ack), lat(r.recv), r.runtimeCpu, r.cpuPerMsgMs ?? '–', r.cpuPerMsgUntilQuietMs ?? '–', r.quietAfterS ?? '–', r.loadCpu, r.runtimeRssMb, r.lost]);
 }
-const CHAT_HEAD = ['shape', 'target', 'sockets', 'msgs/s', 'deliveries/s', 'ack p50/95/99 ms', 'recv p50/95/99 ms', 'runtime cpu', 'proxy cpu', 'load cpu', 'rss MB', 'lost'];
+const CHAT_HEAD = ['shape', 'target', 'sockets', 'msgs/s', 'deliveries/s', 'ack p50/95/99 ms', 'recv p50/95/99 ms', 'runtime cpu', 'cpu ms/msg', 'cpu ms/msg until quiet', 'quiet after s', 'load cpu', 'rss MB', 'lost'];
 
 const RATIO_HEAD = ['ratio', 'measured', 'against', 'ratio', 'target', 'verdict'];
 const ratioRows = (report) => report.ratios.map((r) => [r.name, r.service, r.baseline ?? '–', r.ratio ?? '–', r.goal || '–', verdict(r.met)]);

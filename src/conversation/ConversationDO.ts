@@ -191,7 +191,7 @@ export class ConversationDO extends DurableObject<Env> {
     const { store } = this.parts;
     const result = attempt(() => {
       if (!member(store, userId)) throw new AppError('conversation_not_found', 'No such conversation, or you are not a member.');
-      return receipts.markDelivered(store.sql, userId, seq, eventLog.lastSeq(store), Date.now());
+      return receipts.markDelivered(store, userId, seq, eventLog.lastSeq(store), Date.now());
     });
     if (!result.ok) return result;
     if (result.value.visibleMoved) await this.parts.wakeups.schedule();
@@ -324,7 +324,7 @@ export class ConversationDO extends DurableObject<Env> {
     wakeups.clock.fired();
     delivery.indexAll();
     this.flushReceipts();
-    lifecycle.purgeDue(store.sql, Date.now());
+    lifecycle.purgeDue(store, Date.now());
     await delivery.kick();
     if (windows.count > 0) await windows.renewPresence();
     await wakeups.schedule();
@@ -350,9 +350,9 @@ export class ConversationDO extends DurableObject<Env> {
   /** Pushes the watermarks that moved, once the coalescing interval since the first change has passed. */
   private flushReceipts(): void {
     const { store, windows } = this.parts;
-    const due = receipts.flushDue(store.sql);
+    const due = receipts.flushDue(store);
     if (due === null || due > Date.now()) return;
-    const watermarks = receipts.takeChanged(store.sql);
+    const watermarks = receipts.takeChanged(store);
     const meta = loadMeta(store);
     if (meta && watermarks.length > 0) windows.sendAll({ type: 'receipts', conversationId: meta.id, watermarks });
   }

@@ -26,7 +26,7 @@ import {
 import { LIFECYCLE } from '../limits.js';
 import * as log from './log.js';
 import * as search from './search.js';
-import type { ConversationStore } from './store.js';
+import { fact, type ConversationStore } from './store.js';
 
 interface StateRow {
   seq: number;
@@ -207,6 +207,7 @@ export function deleteForAll(
     scope === 'moderated' ? now + LIFECYCLE.moderationRetentionMs : null,
   );
   sql.exec('DELETE FROM reactions WHERE seq = ?', targetSeq);
+  if (scope === 'moderated') store.forget(NEXT_PURGE);
   if (scope === 'everyone') erase(sql, targetSeq);
   return event;
 }
@@ -221,7 +222,10 @@ function erase(sql: SqlStorage, seq: number): void {
 }
 
 /** Erases moderated messages whose retention has ended. */
-export function purgeDue(sql: SqlStorage, now: number): number {
+export function purgeDue(store: ConversationStore, now: number): number {
+  const { sql } = store;
+  if ((store.get(NEXT_PURGE) ?? Number.POSITIVE_INFINITY) > now) return 0;
+  store.forget(NEXT_PURGE);
   const due = sql.exec<{ seq: number }>('SELECT seq FROM message_state WHERE purge_at <= ?', now).toArray();
   for (const { seq } of due) {
     erase(sql, seq);
@@ -230,9 +234,11 @@ export function purgeDue(sql: SqlStorage, now: number): number {
   return due.length;
 }
 
-/** When the next moderated message is due for erasure, or null. */
-export function nextPurge(sql: SqlStorage): number | null {
-  return sql.exec<{ at: number | null }>('SELECT min(purge_at) AS at FROM message_state WHERE purge_at IS NOT NULL').one().at;
+/** When the next moderated message is due for erasure, or null: asked by every wake-up, so a fact of the store. */
+export const NEXT_PURGE = fact<number | null>('lifecycle.nextPurge', (sql) => sql.exec<{ at: number | null }>('SELECT min(purge_at) AS at FROM message_state WHERE purge_at IS NOT NULL').one().at);
+
+export function nextPurge(store: ConversationStore): number | null {
+  return store.get(NEXT_PURGE);
 }
 
 /** Delete for me: hidden for this user on all their devices. False when it already was. */

@@ -46,8 +46,8 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
   };
   const wakeups: Wakeups = new Wakeups(ctx.storage, (): (number | null)[] => [
     delivery.dueAt(),
-    receipts.flushDue(store.sql),
-    lifecycle.nextPurge(store.sql),
+    receipts.flushDue(store),
+    lifecycle.nextPurge(store),
     windows.presenceRenewalAt(),
     delivery.indexingDueAt(),
   ]);

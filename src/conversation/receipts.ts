@@ -8,6 +8,7 @@
  * flush pending at an eviction is recomputed from them.
  */
 import { AppError } from '../errors.js';
+import { fact, type ConversationStore } from './store.js';
 import { type Member, type ReceiptDetail, type Watermark } from '../protocol/index.js';
 import { RECEIPTS } from '../limits.js';
 
@@ -51,16 +52,16 @@ function checkRange(seq: number, lastSeq: number): void {
 }
 
 /** One of the member's devices has everything up to `seq`. Never moves backwards. */
-export function markDelivered(sql: SqlStorage, userId: string, seq: number, lastSeq: number, now: number): Move {
+export function markDelivered(store: ConversationStore, userId: string, seq: number, lastSeq: number, now: number): Move {
   checkRange(seq, lastSeq);
-  const before = get(sql, userId);
-  return save(sql, userId, before, { ...before, deliveredSeq: Math.max(before.deliveredSeq, seq) }, now);
+  const before = get(store.sql, userId);
+  return save(store, userId, before, { ...before, deliveredSeq: Math.max(before.deliveredSeq, seq) }, now);
 }
 
 /** The member has seen everything up to `seq`; reading implies delivery. Never moves backwards. */
-export function markRead(sql: SqlStorage, userId: string, seq: number, lastSeq: number, now: number): Move {
+export function markRead(store: ConversationStore, userId: string, seq: number, lastSeq: number, now: number): Move {
   checkRange(seq, lastSeq);
-  const before = get(sql, userId);
+  const before = get(store.sql, userId);
   const readSeq = Math.max(before.readSeq, seq);
   const after: OwnReceipts = {
     ...before,
@@ -68,7 +69,7 @@ export function markRead(sql: SqlStorage, userId: string, seq: number, lastSeq: 
     deliveredSeq: Math.max(before.deliveredSeq, readSeq),
     shownReadSeq: before.privateReads ? before.shownReadSeq : readSeq,
   };
-  return save(sql, userId, before, after, now);
+  return save(store, userId, before, after, now);
 }
 
 /** Private reads: later reads still move the member's own position but not what others see. */
@@ -82,7 +83,8 @@ export function setPrivateReads(sql: SqlStorage, userId: string, on: boolean): O
   return get(sql, userId);
 }
 
-function save(sql: SqlStorage, userId: string, before: OwnReceipts, after: OwnReceipts, now: number): Move {
+function save(store: ConversationStore, userId: string, before: OwnReceipts, after: OwnReceipts, now: number): Move {
+  const { sql } = store;
   const deliveredMoved = after.deliveredSeq > before.deliveredSeq;
   const shownMoved = after.shownReadSeq > before.shownReadSeq;
   const readMoved = after.readSeq > before.readSeq;
@@ -101,6 +103,7 @@ function save(sql: SqlStorage, userId: string, before: OwnReceipts, after: OwnRe
       after.privateReads ? 1 : 0,
       visibleMoved ? now : null,
     );
+    if (visibleMoved && store.get(FLUSH_DUE) === null) store.set(FLUSH_DUE, now + RECEIPTS.flushIntervalMs);
   }
   if (deliveredMoved) record(sql, userId, 'delivered', before.deliveredSeq, after.deliveredSeq, now);
   if (shownMoved) record(sql, userId, 'read', before.shownReadSeq, after.shownReadSeq, now);
@@ -172,14 +175,21 @@ export function status(recipients: number, delivered: number, read: number): Rec
 }
 
 /** When the pending receipts frame is due, or null when nothing changed. */
-export function flushDue(sql: SqlStorage): number | null {
+/** When the watermarks that moved are next pushed to the windows, or null: asked by every wake-up, so a fact of the store. */
+export const FLUSH_DUE = fact<number | null>('receipts.flushDue', (sql) => {
   const since = sql.exec<{ since: number | null }>('SELECT min(dirty_since) AS since FROM receipts WHERE dirty_since IS NOT NULL').one().since;
   return since === null ? null : since + RECEIPTS.flushIntervalMs;
+});
+
+export function flushDue(store: ConversationStore): number | null {
+  return store.get(FLUSH_DUE);
 }
 
 /** The watermarks that changed since the last flush, clearing the marks. */
-export function takeChanged(sql: SqlStorage): Watermark[] {
+export function takeChanged(store: ConversationStore): Watermark[] {
+  const { sql } = store;
   const rows = sql.exec<ReceiptRow>('SELECT * FROM receipts WHERE dirty_since IS NOT NULL ORDER BY user_id').toArray();
   sql.exec('UPDATE receipts SET dirty_since = NULL WHERE dirty_since IS NOT NULL');
+  store.set(FLUSH_DUE, null);
   return rows.map((r) => ({ userId: r.user_id, deliveredSeq: r.delivered_seq, readSeq: r.shown_read_seq }));
 }

@@ -85,6 +85,15 @@ export class DeviceStandings {
     return this.#known.get(reader.deviceId)?.tier ?? 'new';
   }
 
+  /**
+   * A standing the Worker has just read from the UserDO (a socket upgrade: the ticket was
+   * redeemed against it a moment ago), so opening a window costs no second question. A
+   * revocation already known here wins.
+   */
+  seed(reader: Reader, standing: Standing): void {
+    if (!this.isRevoked(reader.deviceId)) this.#known.set(reader.deviceId, { active: standing.active, tier: standing.tier, userId: reader.userId, at: this.now() });
+  }
+
   /** The UserDO said the device was signed out. */
   revoke(userId: string, deviceId: string): void {
     this.#known.set(deviceId, { active: false, tier: 'new', userId, at: this.now() });

@@ -66,7 +66,8 @@ export function storedViews(store: ConversationStore, events: ConversationEvent[
  * sent), so only blocks and, for an edit, the reader having hidden its message differ.
  */
 export function freshViews(store: ConversationStore, events: ConversationEvent[]): (userId: string) => ConversationEvent[] {
-  const hiders = usersWhoHid(store, events);
+  // A new message cannot be hidden yet: only an edit can concern a message someone hid.
+  const hiders = usersWhoHid(store, events.filter((e) => e.type === 'message_edited'));
   return (userId) => {
     const hidden = hiders.get(userId);
     const own = hidden ? events.map((e) => (e.type === 'message_edited' && hidden.has(e.targetSeq) ? withoutContent(e) : e)) : events;

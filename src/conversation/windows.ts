@@ -64,19 +64,23 @@ export class ChatWindows {
   }
 
   /**
-   * Opens a window for a socket the worker authenticated. Membership and standing are
-   * checked, then the device's standing (and the member's block list, if this
-   * conversation never got it) may be awaited: during that await the member may be
+   * Opens a window for a socket the worker authenticated. The worker redeemed its ticket
+   * against the user's object a moment ago, so the device's standing comes with the
+   * upgrade (`seed`). Membership and standing are checked; if this conversation never got
+   * the member's block list it is awaited, and during that await the member may be
    * removed or the device signed out, so both are checked again before the socket is
    * accepted.
    */
   async open(identity: SocketIdentity): Promise<Response> {
     const reader: Reader = { userId: identity.userId, deviceId: identity.deviceId };
+    this.standings.seed(reader, { active: true, tier: identity.tier });
     const first = attempt(() => admit(this.store, this.standings, reader));
     if (!first.ok) return refuse(first.error.code === 'device_revoked' ? 'device_revoked' : 'conversation_not_found');
-    await Promise.all([this.standings.fetch(reader), blocks.isKnown(this.store, reader.userId) ? null : this.syncBlocks(reader.userId)]);
-    const again = attempt(() => admit(this.store, this.standings, reader));
-    if (!again.ok) return refuse(again.error.code === 'device_revoked' ? 'device_revoked' : 'conversation_not_found');
+    if (!blocks.isKnown(this.store, reader.userId)) {
+      await this.syncBlocks(reader.userId);
+      const again = attempt(() => admit(this.store, this.standings, reader));
+      if (!again.ok) return refuse(again.error.code === 'device_revoked' ? 'device_revoked' : 'conversation_not_found');
+    }
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(reader.userId)]);

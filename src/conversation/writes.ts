@@ -98,7 +98,7 @@ export class MemberWrites {
     const conversationId = requireMeta(this.store).id;
     return this.store.transaction(() => {
       const now = Date.now();
-      const move = receipts.markRead(this.store.sql, reader.userId, seq, eventLog.lastSeq(this.store), now);
+      const move = receipts.markRead(this.store, reader.userId, seq, eventLog.lastSeq(this.store), now);
       if (move.readMoved) outbox.enqueue(this.store, reader.userId, { type: 'read', conversationId, seq: move.own.readSeq, ts: now }, now);
       return move.own;
     });

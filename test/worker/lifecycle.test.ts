@@ -137,8 +137,10 @@ describe('delete for everyone', () => {
 
     // The retention period ends: the alarm erases the content.
     const stub = env.CONVERSATIONS.getByName(id);
-    await runInDurableObject(stub, async (_i, state) => {
+    await runInDurableObject(stub, async (instance, state) => {
       state.storage.sql.exec('UPDATE message_state SET purge_at = ? WHERE seq = ?', Date.now() - 1, seq);
+      // Written behind the object's back: its store reads what SQLite holds again.
+      (instance as unknown as { parts: { store: { reset(): void } } }).parts.store.reset();
       // Far enough ahead not to fire by itself while the test runs it.
       await state.storage.setAlarm(Date.now() + 60_000);
     });

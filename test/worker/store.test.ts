@@ -15,10 +15,12 @@ import * as members from '../../src/conversation/members.js';
 import { META } from '../../src/conversation/meta.js';
 import * as outbox from '../../src/conversation/outbox.js';
 import * as search from '../../src/conversation/search.js';
+import * as receipts from '../../src/conversation/receipts.js';
+import * as lifecycle from '../../src/conversation/lifecycle.js';
 import { createGroup, json, registerUser } from './helpers.js';
 import { text } from './inbox-helpers.js';
 
-const FACTS: Fact<unknown>[] = [eventLog.TIP, META, members.MEMBERS, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS];
+const FACTS: Fact<unknown>[] = [eventLog.TIP, META, members.MEMBERS, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS, receipts.FLUSH_DUE, lifecycle.NEXT_PURGE];
 
 /** The running object's own store (a private field: reached only from a test). */
 const storeOf = (instance: ConversationDO) => (instance as unknown as { parts: { store: ConversationStore } }).parts.store;
@@ -43,6 +45,8 @@ describe('the conversation store', () => {
           outbox.enqueue(store, 'u_ghost', { type: 'read', conversationId: id, seq: 1, ts: Date.now() }, Date.now());
           blocks.replace(store, bob.user.id, ['u_ghost']);
           search.catchUp(store, eventLog.lastSeq(store));
+          receipts.markRead(store, bob.user.id, 1, eventLog.lastSeq(store), Date.now());
+          lifecycle.deleteForAll(store, { userId: alice.user.id, deviceId: alice.deviceId, role: 'owner' }, 'group', 1, 'moderated', Date.now());
           throw new Error('the write fails');
         });
       } catch (err) {
