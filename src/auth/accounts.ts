@@ -1,6 +1,6 @@
 /**
  * @module auth/accounts
- * Accounts, devices, refresh tokens and connect tickets in D1. Every query is
+ * Accounts, devices and refresh tokens in D1. Every query is
  * parameterised; secrets are stored hashed.
  */
 import { AppError } from '../errors.js';
@@ -123,7 +123,7 @@ export async function refresh(
 }
 
 /**
- * Revokes a device of `userId` in D1 (its tokens, tickets and push subscription go with
+ * Revokes a device of `userId` in D1 (its refresh tokens and push subscription go with
  * it): 'revoked' now, 'already' revoked before, or 'unknown' (no such device of this
  * user, so nothing was touched). Only src/auth/signout.ts calls this: signing out also
  * tells the UserDO.
@@ -136,7 +136,6 @@ export async function revokeDevice(db: D1Database, userId: string, deviceId: str
     owned,
     // Only this user's device: a foreign device id matches nothing below.
     db.prepare('DELETE FROM refresh_tokens WHERE device_id = ? AND EXISTS (SELECT 1 FROM devices WHERE id = ? AND user_id = ?)').bind(deviceId, deviceId, userId),
-    db.prepare('DELETE FROM connect_tickets WHERE device_id = ? AND user_id = ?').bind(deviceId, userId),
     deleteDeviceSubscription(db, deviceId, userId),
   ]);
   if ((revoked?.meta.changes ?? 0) > 0) return 'revoked';
@@ -249,34 +248,6 @@ export async function existingUserIds(db: D1Database, ids: string[]): Promise<Se
     for (const r of results) found.add(r.id);
   }
   return found;
-}
-
-export async function issueConnectTicket(db: D1Database, identity: Identity): Promise<{ ticket: string; expiresAt: number }> {
-  const ticket = randomToken();
-  const now = Date.now();
-  const expiresAt = now + LIFETIMES.connectTicketMs;
-  await db.batch([
-    db.prepare('DELETE FROM connect_tickets WHERE expires_at <= ?').bind(now),
-    db
-      .prepare('INSERT INTO connect_tickets (ticket_hash, user_id, device_id, expires_at) VALUES (?, ?, ?, ?)')
-      .bind(await sha256(ticket), identity.userId, identity.deviceId, expiresAt),
-  ]);
-  return { ticket, expiresAt };
-}
-
-/**
- * Consumes a ticket: the DELETE … RETURNING makes the second use find nothing. The
- * device's standing is the UserDO's to say (src/routes/upgrade.ts asks it).
- */
-export async function redeemConnectTicket(db: D1Database, ticket: string): Promise<Identity> {
-  const row = await db
-    .prepare('DELETE FROM connect_tickets WHERE ticket_hash = ? RETURNING user_id, device_id, expires_at')
-    .bind(await sha256(ticket))
-    .first<{ user_id: string; device_id: string; expires_at: number }>();
-  if (!row || row.expires_at <= Date.now()) {
-    throw new AppError('invalid_ticket', 'The connect ticket is unknown, used or expired; ask for a new one.');
-  }
-  return { userId: row.user_id, deviceId: row.device_id };
 }
 
 function insertDevice(db: D1Database, id: string, userId: string, name: string, now: number): D1PreparedStatement {

@@ -1,7 +1,9 @@
 /**
  * @module auth/tokens
- * Access tokens are short-lived HS256 JWTs naming a user and a device. Refresh tokens
- * and connect tickets are random strings stored only as SHA-256 hashes.
+ * Access tokens are short-lived HS256 JWTs naming a user and a device; connect tickets
+ * are the same kind of token with another audience and a 30 s life, spent once at the
+ * user's object (src/user/tickets.ts). Refresh tokens are random strings stored only as
+ * SHA-256 hashes.
  */
 import { SignJWT, jwtVerify, errors } from 'jose';
 import { LIFETIMES } from '../limits.js';
@@ -10,6 +12,8 @@ import type { Identity } from '../env.js';
 
 const ISSUER = 'edge-chat';
 const AUDIENCE = 'edge-chat:access';
+/** A ticket is never an access token, nor the other way round. */
+const TICKET_AUDIENCE = 'edge-chat:connect';
 
 /**
  * The HMAC key for `secret`, imported once per isolate: given raw bytes, jose imports a
@@ -58,5 +62,43 @@ export async function verifyAccessToken(secret: string, token: string): Promise<
     if (err instanceof AppError) throw err;
     if (err instanceof errors.JWTExpired) throw new AppError('invalid_token', 'The access token has expired; refresh it.');
     throw new AppError('invalid_token', 'The access token is not valid.');
+  }
+}
+
+/** What a connect ticket names: the device, and its one-use id until it expires. */
+export interface TicketClaims extends Identity {
+  nonce: string;
+  expiresAt: number;
+}
+
+/**
+ * A single-use ticket for a WebSocket upgrade (browsers cannot set headers on one, and a
+ * long-lived token must never sit in a URL). Signed, so issuing one writes nothing; the
+ * user's object spends its nonce, so it works once.
+ */
+export async function signConnectTicket(secret: string, identity: Identity, now = Date.now()): Promise<{ ticket: string; expiresAt: number }> {
+  const expiresAt = now + LIFETIMES.connectTicketMs;
+  const nonce = crypto.randomUUID();
+  const ticket = await new SignJWT({ did: identity.deviceId })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(identity.userId)
+    .setIssuer(ISSUER)
+    .setAudience(TICKET_AUDIENCE)
+    .setJti(nonce)
+    .setExpirationTime(Math.floor(expiresAt / 1000))
+    .sign(await key(secret));
+  return { ticket, expiresAt };
+}
+
+/** The claims of a ticket that is signed, for connecting and not expired; whether it was spent is the user's object's to say. */
+export async function verifyConnectTicket(secret: string, ticket: string): Promise<TicketClaims> {
+  const invalid = () => new AppError('invalid_ticket', 'The connect ticket is unknown, used or expired; ask for a new one.');
+  if (ticket.length === 0 || ticket.length > 2048) throw invalid();
+  try {
+    const { payload } = await jwtVerify(ticket, await key(secret), { issuer: ISSUER, audience: TICKET_AUDIENCE, algorithms: ['HS256'] });
+    if (typeof payload.sub !== 'string' || typeof payload.did !== 'string' || typeof payload.jti !== 'string' || typeof payload.exp !== 'number') throw invalid();
+    return { userId: payload.sub, deviceId: payload.did, nonce: payload.jti, expiresAt: payload.exp * 1000 };
+  } catch {
+    throw invalid();
   }
 }

@@ -9,7 +9,8 @@ import { LoginBody, RefreshBody, RegisterBody } from '../protocol/index.js';
 import { readJson } from '../middleware/body.js';
 import { requireAuth } from '../middleware/auth.js';
 import { authSecret } from '../config.js';
-import { issueConnectTicket, login, refresh, register } from '../auth/accounts.js';
+import { login, refresh, register } from '../auth/accounts.js';
+import { signConnectTicket } from '../auth/tokens.js';
 import { deviceCreated, signOutDevice } from '../auth/standing.js';
 import { AppError } from '../errors.js';
 import { ACCOUNT_LIMITS, TIER_LIMITS } from '../ratelimit/rules.js';
@@ -50,5 +51,5 @@ export const authRoutes = new Hono<AppBindings>()
   .post('/tickets', requireAuth(), async (c) => {
     const identity = c.get('identity');
     await take(c.env, `device:tickets:${identity.deviceId}`, TIER_LIMITS[c.get('tier')].connectTickets, 'connect tickets');
-    return c.json(await issueConnectTicket(c.env.DB, identity), 201);
+    return c.json(await signConnectTicket(authSecret(c.env), identity), 201);
   });

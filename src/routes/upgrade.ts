@@ -3,15 +3,17 @@
  * The one way a WebSocket upgrade is authenticated (chat windows and the inbox alike):
  * an upgrade header, an allowed Origin, a single-use connect ticket. Browsers cannot set
  * headers on a WebSocket, so the ticket travels in the URL; it lives 30 s and works once.
- * The device's standing is then asked of its UserDO, never taken from a cache.
+ * The ticket is signed (src/auth/tokens.ts) and spent at the device's UserDO, which answers
+ * the device's standing in the same call: never taken from a cache.
  */
 import type { Context } from 'hono';
-import type { AppBindings, Identity } from '../env.js';
+import type { AppBindings } from '../env.js';
 import { CLOSE_CODES } from '../protocol/index.js';
 import { isOriginAllowed } from '../middleware/origin.js';
 import { AppError } from '../errors.js';
-import { redeemConnectTicket, type SocketIdentity } from '../auth/accounts.js';
-import { standingOf } from '../auth/standing.js';
+import type { SocketIdentity } from '../auth/accounts.js';
+import { verifyConnectTicket, type TicketClaims } from '../auth/tokens.js';
+import { authSecret } from '../config.js';
 import { IDENTITY_HEADERS, rejectSocket } from '../objects/sockets.js';
 
 /**
@@ -27,17 +29,22 @@ export async function authenticateUpgrade(c: Context<AppBindings>, check?: () =>
   }
   const refused = check?.();
   if (refused) return refused;
-  let identity: Identity;
+  let claims: TicketClaims;
   try {
-    identity = await redeemConnectTicket(c.env.DB, c.req.query('ticket') ?? '');
+    claims = await verifyConnectTicket(authSecret(c.env), c.req.query('ticket') ?? '');
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
     return rejectSocket(err.toBody(), CLOSE_CODES.unauthenticated);
   }
-  // A socket outlives any cache: ask the UserDO itself (the object holding the socket checks again).
-  const standing = await standingOf(c.env, identity, { fresh: true });
-  if (!standing.active) return rejectSocket({ code: 'device_revoked', message: 'This device has been signed out.' }, CLOSE_CODES.deviceRevoked);
-  return { ...identity, tier: standing.tier };
+  // Spent at the user's object, which owns the device: single use, and its standing now
+  // (a socket outlives any cache; the object holding the socket checks again).
+  const spent = await c.env.USERS.getByName(claims.userId).redeemTicket(claims.deviceId, claims.nonce, claims.expiresAt);
+  if (!spent.ok) {
+    const close = spent.error.code === 'device_revoked' ? CLOSE_CODES.deviceRevoked : CLOSE_CODES.unauthenticated;
+    return rejectSocket(spent.error, close);
+  }
+  if (!spent.value.active) return rejectSocket({ code: 'device_revoked', message: 'This device has been signed out.' }, CLOSE_CODES.deviceRevoked);
+  return { userId: claims.userId, deviceId: claims.deviceId, tier: spent.value.tier };
 }
 
 /** Forwards an authenticated upgrade to the object that will hold the socket. */

@@ -44,6 +44,7 @@ import * as inbox from './inbox.js';
 import * as queues from './queues.js';
 import * as presence from './presence.js';
 import * as blocks from './blocks.js';
+import * as tickets from './tickets.js';
 
 export class UserDO extends DurableObject<Env> {
   private readonly store: UserStore;
@@ -86,6 +87,17 @@ export class UserDO extends DurableObject<Env> {
   /** Whether the device is signed in, and the account's tier: from this object's storage (D1 only to import or refresh). */
   async standing(deviceId: string): Promise<Standing> {
     return this.devices.standing(deviceId);
+  }
+
+  /**
+   * Spends a connect ticket of `deviceId` (src/user/tickets.ts): the device's standing if it
+   * may connect, else why not. The ticket's signature was checked by the Worker.
+   */
+  async redeemTicket(deviceId: string, nonce: string, expiresAt: number): Promise<Result<Standing>> {
+    const standing = await this.devices.standing(deviceId);
+    if (!standing.active) return fail('device_revoked', REVOKED);
+    if (!tickets.spend(this.store, nonce, expiresAt, Date.now())) return fail('invalid_ticket', 'The connect ticket is unknown, used or expired; ask for a new one.');
+    return ok(standing);
   }
 
   /** A device was made (register, login). */

@@ -126,4 +126,12 @@ export const USER_MIGRATIONS: readonly Migration[] = [
        PRIMARY KEY (conversation_id, kind, device_id)
      ) WITHOUT ROWID`,
   ],
+  [
+    // Connect tickets spent here (src/user/tickets.ts): each works once, and is kept until
+    // it would have expired anyway.
+    `CREATE TABLE spent_tickets (
+       nonce      TEXT PRIMARY KEY,
+       expires_at INTEGER NOT NULL
+     ) WITHOUT ROWID`,
+  ],
 ];

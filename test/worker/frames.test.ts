@@ -3,6 +3,7 @@ import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { call, createDirect, json, openWindow, registerUser, ticket, upgrade } from './helpers.js';
 import { LIMITS } from '../../src/protocol/index.js';
+import { signConnectTicket } from '../../src/auth/tokens.js';
 
 const text = (t: string) => ({ type: 'text', text: t });
 
@@ -130,6 +131,29 @@ describe('socket authentication', () => {
     expect((await second.waitClosed()).code).toBe(4001);
     expect(second.frames[0]).toMatchObject({ type: 'error', code: 'invalid_ticket' });
     first.close();
+  });
+
+  it('a ticket is refused when forged, expired, an access token, or its device was signed out; none of those spends it', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createDirect(alice, bob);
+    const refused = async (t: string) => {
+      const socket = await upgrade(`/v1/conversations/${id}/ws?ticket=${encodeURIComponent(t)}`);
+      return { close: (await socket.waitClosed()).code, code: (socket.frames[0] as { code?: string } | undefined)?.code };
+    };
+    const good = await ticket(alice);
+    const [head, body, signature] = good.split('.');
+    const forged = `${head}.${body}.${signature!.slice(0, -4)}AAAA`;
+    expect(await refused(forged)).toEqual({ close: 4001, code: 'invalid_ticket' });
+    expect(await refused(alice.accessToken)).toEqual({ close: 4001, code: 'invalid_ticket' });
+    const stale = await signConnectTicket(env.AUTH_SECRET!, { userId: alice.user.id, deviceId: alice.deviceId }, Date.now() - 60_000);
+    expect(await refused(stale.ticket)).toEqual({ close: 4001, code: 'invalid_ticket' });
+    // The refusals above spent nothing: the good ticket still works, once.
+    const first = await upgrade(`/v1/conversations/${id}/ws?ticket=${good}`);
+    await first.next('ready');
+    first.close();
+    const afterSignOut = await ticket(alice);
+    await json('/v1/auth/logout', { token: alice.accessToken, method: 'POST' }, 204);
+    expect(await refused(afterSignOut)).toEqual({ close: 4004, code: 'device_revoked' });
   });
 
   it('a foreign Origin is refused; the own origin and allowlisted ones are accepted', async () => {
