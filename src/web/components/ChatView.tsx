@@ -15,7 +15,7 @@ import { useConversation, visibleMessages } from '../lib/useConversation.js';
 import { nameOf, useUserName } from '../lib/users.js';
 import { ErrorNote } from './Form.js';
 import { MembersDialog } from './GroupDialog.js';
-import { MessageItem, type MessageAction } from './MessageItem.js';
+import { MessageItem, closeMenus, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
 
 /** Re-announce typing at most this often (the server expires a start after 5 s). */
@@ -85,6 +85,8 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const onScroll = () => {
     const list = listRef.current;
     if (!list) return;
+    // An open menu is fixed to the viewport: it would float away from its message.
+    closeMenus();
     atBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     if (list.scrollTop < LOAD_OLDER_MARGIN && state.hasMore && !state.loadingOlder) {
       heightBefore.current = list.scrollHeight;

@@ -20,6 +20,36 @@ export type MessageAction =
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢'];
 const STATUS_TEXT = { sent: 'Sent', delivered: 'Delivered', read: 'Read' } as const;
 
+/** Space kept between a menu and the viewport's edges, in px. */
+const EDGE = 8;
+
+/**
+ * Puts an opened ⋯ menu beside its button and inside the viewport: below the button, or
+ * above it when there is no room below (the newest messages sit at the bottom); its
+ * right edge at the button's for your own messages (they are on the right), its left
+ * edge for others'; then clamped to the edges. The menu is `position: fixed`, so the
+ * message list's scrolling box cannot clip it. Set through the CSSOM, which the CSP allows.
+ */
+export function placeMenu(details: HTMLDetailsElement, mine: boolean): void {
+  const menu = details.querySelector<HTMLElement>('.menu');
+  const button = details.querySelector('summary');
+  if (!details.open || !menu || !button) return;
+  const anchor = button.getBoundingClientRect();
+  const { width, height } = menu.getBoundingClientRect();
+  const viewport = { width: document.documentElement.clientWidth, height: document.documentElement.clientHeight };
+  const below = anchor.bottom + 4;
+  const top = below + height <= viewport.height - EDGE ? below : Math.max(EDGE, anchor.top - 4 - height);
+  const wanted = mine ? anchor.right - width : anchor.left;
+  const left = Math.min(Math.max(EDGE, wanted), Math.max(EDGE, viewport.width - EDGE - width));
+  menu.style.top = `${Math.round(top)}px`;
+  menu.style.left = `${Math.round(left)}px`;
+}
+
+/** Closes every open message menu but `except` (one menu at a time; scrolling closes them). */
+export function closeMenus(except?: Element): void {
+  for (const open of document.querySelectorAll('details.actions[open]')) if (open !== except) open.removeAttribute('open');
+}
+
 function time(ts: number): string {
   return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
@@ -91,7 +121,15 @@ export function MessageItem(props: { message: MessageEvent; mine: boolean; group
         </span>
       </article>
       {!deleted && (
-        <details class="actions">
+        <details
+          class="actions"
+          onToggle={(event) => {
+            const details = event.currentTarget as HTMLDetailsElement;
+            if (!details.open) return;
+            closeMenus(details);
+            placeMenu(details, mine);
+          }}
+        >
           <summary aria-label="Message actions">⋯</summary>
           <div class="menu">
             <div class="quick" role="group" aria-label="React">
