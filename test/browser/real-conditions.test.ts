@@ -8,12 +8,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { startProxy, type CutProxy } from '../e2e/proxy.js';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
 import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, overflowing, register, row, send, shot, type Device, type Person } from './helpers.js';
 
 const PORT = 8850;
 
 let server: Wrangler;
+/** Between Alice's browser and the server, so the network can be cut under her. */
+let proxy: CutProxy;
 let browser: Browser;
 const run = crypto.randomUUID().slice(0, 6);
 const alice: Person = { handle: `alice_${run}`, name: 'Alice' };
@@ -71,8 +74,9 @@ let withCarol: string;
 
 beforeAll(async () => {
   server = await startWrangler(PORT);
+  proxy = await startProxy(PORT);
   browser = await launchChromium();
-  a = await device(browser, server.url, DESKTOP);
+  a = await device(browser, proxy.url, DESKTOP);
   await register(a.page, alice, 'Alice laptop');
   bob = await apiUser({ handle: `bob_${run}`, name: 'Bob' });
   carol = await apiUser({ handle: `carol_${run}`, name: 'Carol' });
@@ -87,6 +91,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await proxy?.close();
   await server?.stop();
 });
 
@@ -230,12 +235,14 @@ describe('the web client under real conditions', () => {
     await p.context.close();
   });
 
-  it('a burst of five network drops within two seconds, then the network back: reconnected within 2 s', async () => {
-    const { page, context } = await fresh();
-    await row(page, 'Bob').click();
-    await message(page, 'Hello from Bob').waitFor(WAIT);
-    await badge(page).getByText('Online via WebSocket').waitFor(WAIT);
-    // Every text the badge shows, to prove the drops were drops.
+  /**
+   * Five drops within two seconds, as a phone on a flaky network sees them: every open
+   * connection is reset and new ones are refused for 350 ms, five times, 400 ms apart;
+   * `networkSignal` says whether the browser also knew (offline, then `online`) or only
+   * the connections died (a server or proxy restarting). Resolves with how long after the
+   * last drop the chat said "Online via WebSocket" again, and what the badge said meanwhile.
+   */
+  async function burst(page: Page, context: Device['context'], networkSignal: boolean): Promise<{ ms: number; texts: string[] }> {
     await page.evaluate(() => {
       const seen: string[] = [];
       (window as unknown as { badgeTexts: string[] }).badgeTexts = seen;
@@ -246,21 +253,48 @@ describe('the web client under real conditions', () => {
       }).observe(target, { subtree: true, childList: true, characterData: true });
     });
     for (let i = 0; i < 5; i++) {
-      await context.setOffline(true);
-      await page.waitForTimeout(250);
-      await context.setOffline(false);
-      await page.waitForTimeout(150);
+      if (networkSignal) await context.setOffline(true);
+      proxy.cut(350);
+      await page.waitForTimeout(350);
+      if (networkSignal) await context.setOffline(false);
+      await page.waitForTimeout(50);
     }
     const back = Date.now();
-    await badge(page).getByText('Online via WebSocket').waitFor({ timeout: 20_000 });
-    const reconnected = Date.now() - back;
+    await badge(page)
+      .getByText('Online via WebSocket')
+      .waitFor({ timeout: 30_000 })
+      .catch(async (error: unknown) => {
+        const texts = await page.evaluate(() => (window as unknown as { badgeTexts: string[] }).badgeTexts);
+        throw new Error(`not back on WebSocket; the badge said: ${texts.join(' | ')}`, { cause: error });
+      });
+    const ms = Date.now() - back;
     const texts = await page.evaluate(() => (window as unknown as { badgeTexts: string[] }).badgeTexts);
-    console.log(`reconnected ${reconnected} ms after a burst of five drops; the badge said: ${texts.join(' | ')}`);
-    expect(texts.some((t) => /reconnecting/.test(t))).toBe(true);
-    expect(reconnected).toBeLessThan(2_000);
-    // And it works: a message goes out and arrives.
-    await send(page, 'After the burst');
-    await page.locator('li.message:not(.pending)', { hasText: 'After the burst' }).waitFor(WAIT);
+    return { ms, texts };
+  }
+
+  it('a burst of five network drops within two seconds, then the network back: reconnected within 2 s', async () => {
+    const { page, context } = await fresh();
+    await row(page, 'Bob').click();
+    await message(page, 'Hello from Bob').waitFor(WAIT);
+    await badge(page).getByText('Online via WebSocket').waitFor(WAIT);
+    // Three bursts of each kind; each after a stable connection, each followed by a send that works.
+    const figures: Record<string, number[]> = { 'network drops the browser saw': [], 'connection drops only (no browser signal)': [] };
+    // Each burst costs connect tickets (a new account may take 30 a minute), so two rounds.
+    let tickets = 0;
+    page.on('request', (r) => void (r.url().endsWith('/v1/auth/tickets') && tickets++));
+    for (let round = 0; round < 2; round++) {
+      for (const [name, networkSignal] of [['network drops the browser saw', true], ['connection drops only (no browser signal)', false]] as const) {
+        await page.waitForTimeout(2_200);
+        const { ms, texts } = await burst(page, context, networkSignal);
+        console.log(`${name}: reconnected ${ms} ms after the burst; the badge said: ${texts.join(' | ')}`);
+        expect(texts.some((t) => /reconnecting/.test(t))).toBe(true);
+        figures[name]!.push(ms);
+        await send(page, `After burst ${round} ${networkSignal}`);
+        await page.locator('li.message:not(.pending)', { hasText: `After burst ${round} ${networkSignal}` }).waitFor(WAIT);
+      }
+    }
+    console.log(`reconnect after a burst of five drops (ms): ${JSON.stringify(figures)}; connect tickets asked for: ${tickets}`);
+    for (const times of Object.values(figures)) expect(Math.max(...times)).toBeLessThan(2_000);
     expect(a.problems).toEqual([]);
   });
 });
