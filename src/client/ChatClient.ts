@@ -101,8 +101,12 @@ export interface OpenOptions {
   /**
    * The seq of the last event the app already has (0, the default, delivers the whole
    * conversation). Events after it are delivered in order, fetched from history as needed.
+   * `'latest'`: only events after the conversation's head when the wire first connects;
+   * on the first `status: 'open'`, `lastSeq` is that head, and the app reads what came
+   * before with `history({ before: lastSeq + 1 })`. Needs no request before opening, so
+   * a conversation can be opened (and sent to) while offline.
    */
-  after?: number;
+  after?: number | 'latest';
 }
 
 /**

@@ -48,10 +48,12 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const lastTyping = useRef(0);
 
   const info = state.info;
-  const peerId = info?.kind === 'direct' ? (info.members.find((m) => m.userId !== me)?.userId ?? null) : null;
+  // Until its details arrive (offline, they may not for a while), the list's summary says what the chat is.
+  const kind = info?.kind ?? state.summary?.kind ?? null;
+  const peerId = kind === 'direct' ? (info ? (info.members.find((m) => m.userId !== me)?.userId ?? null) : (state.summary?.peerId ?? null)) : null;
   const peerName = useUserName(peerId);
   const knownPresence = usePresence(peerId);
-  const title = info ? (info.kind === 'direct' ? peerName : (info.title ?? 'Group')) : '…';
+  const title = kind === 'direct' ? peerName : kind === 'group' ? (info?.title ?? state.summary?.title ?? 'Group') : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
   const messages = visibleMessages(state.timeline);
   const sending = [...state.sending.values()];
@@ -220,6 +222,11 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       </header>
       <ErrorNote error={state.error} />
       <ol class="messages" ref={listRef} onScroll={onScroll} aria-label={`Messages with ${title}`} aria-live="polite" aria-relevant="additions" tabIndex={0}>
+        {!state.loaded && (
+          <li class="older muted" data-testid="history-status">
+            {online ? 'Loading messages…' : 'Offline: messages load when the network is back. You can write now; it is sent then.'}
+          </li>
+        )}
         {state.hasMore && (
           <li class="older">
             <button type="button" class="ghost" disabled={state.loadingOlder} onClick={() => ((heightBefore.current = listRef.current?.scrollHeight ?? null), void loadOlder())}>
