@@ -17,6 +17,7 @@ import { ErrorNote } from './Form.js';
 import { MembersDialog } from './GroupDialog.js';
 import { MessageItem, closeMenus, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
+import { errorText } from '../lib/errors.js';
 
 /** Re-announce typing at most this often (the server expires a start after 5 s). */
 const TYPING_REFRESH_MS = 3_000;
@@ -132,7 +133,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       }
       props.onChanged();
     } catch (err) {
-      if (!(err instanceof ChatError && err.code === 'closed')) setNotice(err instanceof Error ? err.message : String(err));
+      if (!(err instanceof ChatError && err.code === 'closed')) setNotice(errorText(err));
     }
   };
 
@@ -155,7 +156,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       atBottom.current = true;
       await state.handle.send({ type: 'media', mediaId: media.mediaId });
     } catch (err) {
-      setNotice(`Upload failed: ${err instanceof Error ? err.message : String(err)}`);
+      setNotice(`Upload failed: ${errorText(err)}`);
     } finally {
       setProgress(null);
     }
@@ -189,7 +190,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           return;
       }
     } catch (err) {
-      setNotice(err instanceof Error ? err.message : String(err));
+      setNotice(errorText(err));
     }
   };
 

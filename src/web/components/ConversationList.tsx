@@ -15,6 +15,7 @@ import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
 import { ErrorNote, HandleForm } from './Form.js';
 import { GroupDialog } from './GroupDialog.js';
+import { errorText } from '../lib/errors.js';
 
 /**
  * The safety net: what the stream does not carry still shows within this long. That is
@@ -99,7 +100,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
       await load();
       props.onOpen(conversation.id);
     } catch (err) {
-      setError(err instanceof ChatError && err.code === 'user_not_found' ? `Nobody has the handle @${handle}.` : err instanceof Error ? err.message : String(err));
+      setError(err instanceof ChatError && err.code === 'user_not_found' ? `Nobody has the handle @${handle}.` : errorText(err));
     }
   };
 

@@ -4,10 +4,11 @@
  * and Escape closes it.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ChatError, type ConversationInfo } from '../../client/index.js';
+import type { ConversationInfo } from '../../client/index.js';
 import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
 import { ErrorNote, HandleForm } from './Form.js';
+import { errorText } from '../lib/errors.js';
 
 function useModal(onClose: () => void) {
   const ref = useRef<HTMLDialogElement>(null);
@@ -23,7 +24,7 @@ function useModal(onClose: () => void) {
 }
 
 function message(err: unknown): string {
-  return err instanceof ChatError || err instanceof Error ? err.message : String(err);
+  return errorText(err);
 }
 
 async function idsOfHandles(text: string): Promise<string[]> {

@@ -23,6 +23,7 @@ import { reconcileSends, type LocalSend } from './sends.js';
 import { notePresence } from './presence.js';
 import { mergeWatermarks, type Watermarks } from './receipts.js';
 import { client } from './session.js';
+import { errorText } from './errors.js';
 
 /** Messages per history page when scrolling back. */
 export const PAGE_SIZE = 30;
@@ -70,7 +71,7 @@ function fresh(id: string): ConversationState {
 }
 
 function describe(error: unknown): string {
-  return error instanceof ChatError || error instanceof Error ? error.message : String(error);
+  return errorText(error);
 }
 
 /** A failure the next reconnect can fix: say nothing, try again. */
