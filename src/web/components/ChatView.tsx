@@ -6,7 +6,7 @@
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type MessageEvent } from '../../client/index.js';
-import { connectionView, useBrowserOnline } from '../lib/connection.js';
+import { TRANSPORT_NAMES, connectionView, useBrowserOnline } from '../lib/connection.js';
 import { upload } from '../lib/media.js';
 import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
@@ -59,7 +59,8 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const messages = visibleMessages(state.timeline);
   const sending = [...state.sending.values()];
   const queued = sending.filter((s) => s.state === 'sending').length;
-  const connection = connectionView({ status: state.status, browserOnline: online, queued, transport: state.handle?.transport ?? null });
+  const wire = state.handle?.transport ?? null;
+  const connection = connectionView({ status: state.status, browserOnline: online, queued, transport: wire });
   // Offline, this device cannot hear presence changes: showing the last state would be a guess.
   const presence = connection.tone === 'online' ? knownPresence : undefined;
   const typingNames = [...state.typing.keys()].filter((id) => id !== me).map(nameOf);
@@ -272,6 +273,13 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       </ol>
       <p class="typing" aria-live="polite" data-testid="typing">
         {typingNames.length > 0 ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
+        {typingNames.length === 0 && wire && wire !== 'websocket' && state.status === 'open' && (
+          // The fallback wires carry messages and receipts, not typing (docs/PROTOCOL.md,
+          // "A conversation's feed over HTTP"): say so rather than look as if nobody types.
+          <span class="muted" data-testid="typing-unavailable">
+            Typing is not shown over {TRANSPORT_NAMES[wire] ?? wire}, either way.
+          </span>
+        )}
       </p>
       <ErrorNote error={notice}>
         {' '}

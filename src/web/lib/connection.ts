@@ -13,7 +13,7 @@ export interface ConnectionView {
   text: string;
 }
 
-const TRANSPORT_NAMES: Record<string, string> = { websocket: 'WebSocket', sse: 'SSE', 'long-poll': 'long polling', longpoll: 'long polling' };
+export const TRANSPORT_NAMES: Record<string, string> = { websocket: 'WebSocket', sse: 'SSE', 'long-poll': 'long polling', longpoll: 'long polling' };
 
 export function connectionView(input: { status: ConnectionStatus | 'idle'; browserOnline: boolean; queued: number; transport: string | null }): ConnectionView {
   const queued = input.queued > 0 ? ` · ${input.queued} queued` : '';

@@ -29,6 +29,12 @@ import { errorText } from './errors.js';
 export const PAGE_SIZE = 30;
 /** How often receipts are read over HTTP while the conversation has no socket. */
 export const RECEIPTS_POLL_MS = 3_000;
+/**
+ * How often members' presence is asked while the conversation has no socket (the
+ * fallback wires carry no presence frames). A new account may ask 20 times a minute
+ * (TIER_LIMITS.new.presenceQueries); this and the list's PRESENCE_REFRESH_MS stay under it.
+ */
+export const PRESENCE_POLL_MS = 5_000;
 /** Waits before reading what failed to load again, while the wire is up (the last one repeats). */
 export const CATCH_UP_RETRY_MS = [1_000, 2_000, 5_000];
 
@@ -167,6 +173,13 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     const receiptsPoll = setInterval(() => {
       if (s.handle && s.status === 'open' && s.handle.transport !== 'websocket') void refreshReceipts(s.handle);
     }, RECEIPTS_POLL_MS);
+    const refreshPresence = () => {
+      const others = (s.info?.members.map((m) => m.userId) ?? (s.summary?.peerId ? [s.summary.peerId] : [])).filter((userId) => userId !== me);
+      if (others.length > 0) void client.presence(others).then(notePresence, () => undefined);
+    };
+    const presencePoll = setInterval(() => {
+      if (s.handle && s.status === 'open' && s.handle.transport !== 'websocket') refreshPresence();
+    }, PRESENCE_POLL_MS);
 
     void (async () => {
       const handle = await client.open(id, { after: 'latest' });
@@ -208,6 +221,8 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
           head ??= handle.lastSeq;
           retries = 0;
           void catchUp();
+          // Presence heard before (or missed while away) may be stale; the socket's frames only tell changes.
+          refreshPresence();
         }
         rerender(0);
       });
@@ -245,6 +260,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     return () => {
       cancelled = true;
       clearInterval(receiptsPoll);
+      clearInterval(presencePoll);
       if (retryTimer) clearTimeout(retryTimer);
       window.removeEventListener('online', onOnline);
       s.handle?.close();
