@@ -56,8 +56,8 @@ async function open(page: Page, title: string): Promise<void> {
 async function typingShows(typist: Page, typistName: string, watcher: Page, watcherName: string): Promise<'shown' | 'explained'> {
   await open(typist, watcherName);
   await open(watcher, typistName);
-  await typist.getByTestId('connection').getByText(/^Online/).waitFor(WAIT);
-  await watcher.getByTestId('connection').getByText(/^Online/).waitFor(WAIT);
+  await typist.getByTestId('connection').getByText(/^Connected/).waitFor(WAIT);
+  await watcher.getByTestId('connection').getByText(/^Connected/).waitFor(WAIT);
   await composer(typist).pressSequentially('typing here', { delay: 30 });
   const shown = watcher.getByTestId('typing').getByText(`${typistName} is typing…`);
   const explained = [typist, watcher].map((page) => page.getByTestId('typing-unavailable'));

@@ -108,7 +108,7 @@ describe('the web client under real conditions', () => {
     const { page, context } = await fresh();
     await row(page, 'Bob').click();
     await message(page, 'Hello from Bob').waitFor(WAIT);
-    await badge(page).getByText('Online via WebSocket').waitFor(WAIT);
+    await badge(page).getByText('Connected via WebSocket').waitFor(WAIT);
 
     await context.setOffline(true);
     await badge(page).getByText(/Offline/).waitFor(WAIT);
@@ -124,7 +124,7 @@ describe('the web client under real conditions', () => {
     await context.setOffline(false);
     const back = Date.now();
     await message(page, 'Hello from Carol').waitFor({ timeout: 5_000 });
-    await badge(page).getByText('Online via WebSocket').waitFor({ timeout: 5_000 });
+    await badge(page).getByText('Connected via WebSocket').waitFor({ timeout: 5_000 });
     await page.locator('li.message:not(.pending)', { hasText: 'Written while offline' }).waitFor({ timeout: 5_000 });
     const recovered = Date.now() - back;
     expect(await composer(page).isEnabled()).toBe(true);
@@ -153,7 +153,7 @@ describe('the web client under real conditions', () => {
     await context.setOffline(false);
     const back = Date.now();
     await message(page, 'Hello from Bob').waitFor({ timeout: 5_000 });
-    await badge(page).getByText('Online via WebSocket').waitFor({ timeout: 5_000 });
+    await badge(page).getByText('Connected via WebSocket').waitFor({ timeout: 5_000 });
     expect(await composer(page).isEnabled()).toBe(true);
     console.log(`chat whose history failed to load recovered ${Date.now() - back} ms after the network returned`);
     await page.unroute('**/v1/conversations/*/events?*');
@@ -186,7 +186,7 @@ describe('the web client under real conditions', () => {
     await context.setOffline(false);
     await page.reload();
     await message(page, 'Queued, then reloaded').first().waitFor(WAIT);
-    await badge(page).getByText('Online via WebSocket').waitFor(WAIT);
+    await badge(page).getByText('Connected via WebSocket').waitFor(WAIT);
     // The outbox's resend is answered as a duplicate; give it time to settle, then count.
     await expect.poll(() => message(page, 'Queued, then reloaded').count(), { timeout: 5_000 }).toBe(1);
     await page.waitForTimeout(1_500); // a quiet period: a stale "Sending…" copy would show by now
@@ -240,7 +240,7 @@ describe('the web client under real conditions', () => {
    * connection is reset and new ones are refused for 350 ms, five times, 400 ms apart;
    * `networkSignal` says whether the browser also knew (offline, then `online`) or only
    * the connections died (a server or proxy restarting). Resolves with how long after the
-   * last drop the chat said "Online via WebSocket" again, and what the badge said meanwhile.
+   * last drop the chat said "Connected via WebSocket" again, and what the badge said meanwhile.
    */
   async function burst(page: Page, context: Device['context'], networkSignal: boolean): Promise<{ ms: number; texts: string[] }> {
     await page.evaluate(() => {
@@ -261,7 +261,7 @@ describe('the web client under real conditions', () => {
     }
     const back = Date.now();
     await badge(page)
-      .getByText('Online via WebSocket')
+      .getByText('Connected via WebSocket')
       .waitFor({ timeout: 30_000 })
       .catch(async (error: unknown) => {
         const texts = await page.evaluate(() => (window as unknown as { badgeTexts: string[] }).badgeTexts);
@@ -284,7 +284,7 @@ describe('the web client under real conditions', () => {
     await page.getByRole('button', { name: 'Sign in' }).last().click();
     await row(page, 'Bob').click();
     await message(page, 'Hello from Bob').waitFor(WAIT);
-    await badge(page).getByText('Online via WebSocket').waitFor(WAIT);
+    await badge(page).getByText('Connected via WebSocket').waitFor(WAIT);
     // Three bursts of each kind; each after a stable connection, each followed by a send that works.
     const figures: Record<string, number[]> = { 'network drops the browser saw': [], 'connection drops only (no browser signal)': [] };
     // Each burst costs connect tickets (a new account may take 30 a minute): one of each kind.
@@ -306,5 +306,93 @@ describe('the web client under real conditions', () => {
     for (const times of Object.values(figures)) expect(Math.max(...times)).toBeLessThan(2_000);
     expect(t.problems).toEqual([]);
     await t.context.close();
+  });
+});
+
+
+describe('smaller things a user notices (item 8)', () => {
+  it('my own @handle shows whole on the desktop', async () => {
+    const { page } = await fresh();
+    const cut = await page.getByText(`@${alice.handle}`).evaluate((el) => {
+      for (let node: HTMLElement | null = el as HTMLElement; node && node !== document.body; node = node.parentElement) {
+        const style = getComputedStyle(node);
+        if (style.overflow !== 'visible' && node.scrollWidth > node.clientWidth + 1) return `${node.className}: ${node.scrollWidth} > ${node.clientWidth}`;
+      }
+      return null;
+    });
+    expect(cut).toBeNull();
+  });
+
+  it('the chat header says "online" once: the peer\'s, not my own connection too', async () => {
+    const { page } = await fresh();
+    // Bob comes online: an inbox socket of his own.
+    const { ticket } = await call<{ ticket: string }>('/auth/tickets', { token: bob.token, body: {} });
+    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/inbox/ws?ticket=${ticket}`);
+    try {
+      await row(page, 'Bob').click();
+      await page.locator('[data-testid="chat-presence"][data-online="true"]').waitFor(WAIT);
+      await badge(page).getByText(/WebSocket/).waitFor(WAIT);
+      const header = await page.locator('.chat-header').innerText();
+      expect(header.match(/\bonline\b/gi)?.length ?? 0, header).toBe(1);
+      await shot(page, 'chat-header-desktop');
+    } finally {
+      socket.close();
+    }
+  });
+
+  it('"Delete for everyone" asks first', async () => {
+    const { page } = await fresh();
+    await row(page, 'Bob').click();
+    await send(page, 'Maybe delete this');
+    const bubble = page.locator('li.message:not(.pending)', { hasText: 'Maybe delete this' });
+    await bubble.waitFor(WAIT);
+    await bubble.locator('summary').click();
+    await page.getByRole('button', { name: 'Delete for everyone' }).click();
+    const confirm = page.getByRole('button', { name: 'Yes, delete for everyone' });
+    await confirm.waitFor(WAIT);
+    expect(await bubble.locator('.text', { hasText: 'Maybe delete this' }).count()).toBe(1);
+    await shot(page, 'delete-confirm-desktop');
+    await confirm.click();
+    await message(page, 'This message was deleted.').waitFor(WAIT);
+  });
+
+  it('the list preview follows an edit and a delete of the last message', async () => {
+    const { page } = await fresh();
+    await row(page, 'Carol').click();
+    await send(page, 'Preview before edit');
+    const preview = row(page, 'Carol').locator('.preview');
+    await preview.getByText('Preview before edit').waitFor(WAIT);
+    const bubble = page.locator('li.message:not(.pending)', { hasText: 'Preview before edit' });
+    await bubble.locator('summary').click();
+    await bubble.getByRole('button', { name: 'Edit', exact: true }).click();
+    await composer(page).fill('Preview after edit');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await preview.getByText('Preview after edit').waitFor(WAIT);
+    await page.locator('li.message:not(.pending)', { hasText: 'Preview after edit' }).locator('summary').click();
+    await page.getByRole('button', { name: 'Delete for everyone' }).click();
+    await page.getByRole('button', { name: 'Yes, delete for everyone' }).click();
+    await preview.getByText(/deleted/i).waitFor(WAIT);
+    // A fresh read of the list does not agree yet: the service's list keeps the old text
+    // after an edit and drops the preview after a delete (src/user/inbox.ts; see the issue).
+  });
+
+  it('the Members dialog lists the owner first, in aligned columns', async () => {
+    const { page } = await fresh();
+    const aliceId = await userId(alice.handle, bob.token);
+    await call('/conversations', { token: bob.token, body: { kind: 'group', title: 'Owners first', memberIds: [aliceId, carol.id] } });
+    await row(page, 'Owners first').click();
+    await page.getByRole('button', { name: /Members/ }).click();
+    const dialog = page.getByRole('dialog', { name: /members/ });
+    await dialog.getByText('Carol').waitFor(WAIT);
+    const rows = await dialog.locator('ul.members li').evaluateAll((lis) =>
+      lis.map((li) => {
+        const [name, role] = [...li.children] as HTMLElement[];
+        return { name: name!.textContent, role: role!.textContent, roleLeft: Math.round(role!.getBoundingClientRect().left) };
+      }),
+    );
+    expect(rows[0]).toMatchObject({ name: 'Bob', role: 'owner' });
+    expect(new Set(rows.map((r) => r.roleLeft)).size).toBe(1);
+    await shot(page, 'members-desktop');
+    await page.keyboard.press('Escape');
   });
 });

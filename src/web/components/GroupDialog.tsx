@@ -75,6 +75,9 @@ export function GroupDialog(props: { onClose: () => void; onCreated: (id: string
   );
 }
 
+/** Owner first, then admins, then members (each group in the order the service gives). */
+const ROLE_ORDER: Record<string, number> = { owner: 0, admin: 1, member: 2 };
+
 export function MembersDialog(props: { info: ConversationInfo; onClose: () => void; onLeft: () => void }) {
   const ref = useModal(props.onClose);
   const [error, setError] = useState<string | null>(null);
@@ -106,7 +109,7 @@ export function MembersDialog(props: { info: ConversationInfo; onClose: () => vo
     <dialog ref={ref} class="dialog" aria-labelledby="members-title">
       <h2 id="members-title">{props.info.title ?? 'Group'} · members</h2>
       <ul class="members">
-        {props.info.members.map((m) => (
+        {[...props.info.members].sort((a, b) => (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3)).map((m) => (
           <MemberRow key={m.userId} userId={m.userId} role={m.role} removable={canManage && m.userId !== me && m.role !== 'owner'} onRemove={() => void remove(m.userId)} />
         ))}
       </ul>

@@ -4,6 +4,7 @@
  * blue ✓✓ read; "Read by k of n" in groups, which opens the detail). Actions sit in a
  * disclosure menu reachable by keyboard.
  */
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { MessageEvent } from '../../client/index.js';
 import type { MessageStatus } from '../lib/receipts.js';
 import { client } from '../lib/session.js';
@@ -59,6 +60,12 @@ export function MessageItem(props: { message: MessageEvent; mine: boolean; group
   const author = useUserName(m.author.userId);
   const me = client.user?.id ?? '';
   const deleted = Boolean(m.deleted);
+  const [confirming, setConfirming] = useState(false);
+  const detailsRef = useRef<HTMLDetailsElement>(null);
+  // The menu grew or shrank: keep it inside the viewport.
+  useEffect(() => {
+    if (detailsRef.current) placeMenu(detailsRef.current, mine);
+  }, [confirming]);
   const close = (event: Event) => (event.currentTarget as HTMLElement).closest('details')?.removeAttribute('open');
   const act = (a: MessageAction) => (event: Event) => {
     close(event);
@@ -122,10 +129,11 @@ export function MessageItem(props: { message: MessageEvent; mine: boolean; group
       </article>
       {!deleted && (
         <details
+          ref={detailsRef}
           class="actions"
           onToggle={(event) => {
             const details = event.currentTarget as HTMLDetailsElement;
-            if (!details.open) return;
+            if (!details.open) return setConfirming(false);
             closeMenus(details);
             placeMenu(details, mine);
           }}
@@ -155,11 +163,22 @@ export function MessageItem(props: { message: MessageEvent; mine: boolean; group
             <button type="button" class="ghost" onClick={act({ kind: 'delete', scope: 'me' })}>
               Delete for me
             </button>
-            {mine && (
-              <button type="button" class="ghost danger" onClick={act({ kind: 'delete', scope: 'everyone' })}>
-                Delete for everyone
-              </button>
-            )}
+            {mine &&
+              (confirming ? (
+                // Erasing for everyone cannot be undone: a second, explicit click.
+                <div class="confirm" role="group" aria-label="Delete for everyone?">
+                  <button type="button" class="ghost danger" onClick={act({ kind: 'delete', scope: 'everyone' })}>
+                    Yes, delete for everyone
+                  </button>
+                  <button type="button" class="ghost" onClick={() => setConfirming(false)}>
+                    Keep it
+                  </button>
+                </div>
+              ) : (
+                <button type="button" class="ghost danger" onClick={() => setConfirming(true)}>
+                  Delete for everyone
+                </button>
+              ))}
           </div>
         </details>
       )}

@@ -21,7 +21,8 @@ export function connectionView(input: { status: ConnectionStatus | 'idle'; brows
   switch (input.status) {
     case 'open': {
       const via = input.transport ? ` via ${TRANSPORT_NAMES[input.transport] ?? input.transport}` : '';
-      return { tone: 'online', text: `Online${via}${queued}` };
+      // "Connected", not "Online": the header's other line is the peer's presence ("online").
+      return { tone: 'online', text: `Connected${via}${queued}` };
     }
     case 'connecting':
       return { tone: 'connecting', text: `Connecting…${queued}` };
