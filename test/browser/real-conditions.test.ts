@@ -324,19 +324,39 @@ describe('smaller things a user notices (item 8)', () => {
   });
 
   it('the chat header says "online" once: the peer\'s, not my own connection too', async () => {
-    const { page } = await fresh();
+    // Someone new: presence queries are limited per user (20 a minute on a new account),
+    // and Alice's laptop has reloaded many times in the stories above.
+    const d = await device(browser, server.url, DESKTOP);
+    const { page } = d;
+    const dora: Person = { handle: `dora_${run}`, name: 'Dora' };
+    await register(page, dora, 'Dora laptop');
+    await directWith(bob, await userId(dora.handle, bob.token));
+    await row(page, 'Bob').waitFor(WAIT);
     // Bob comes online: an inbox socket of his own.
     const { ticket } = await call<{ ticket: string }>('/auth/tickets', { token: bob.token, body: {} });
     const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/inbox/ws?ticket=${ticket}`);
+    await new Promise((resolve, reject) => {
+      socket.addEventListener('open', resolve, { once: true });
+      socket.addEventListener('error', reject, { once: true });
+      setTimeout(() => reject(new Error('Bob\'s inbox socket did not open')), 10_000);
+    });
+    const refused: string[] = [];
+    page.on('response', (r) => void (r.status() === 429 && refused.push(new URL(r.url()).pathname)));
     try {
       await row(page, 'Bob').click();
-      await page.locator('[data-testid="chat-presence"][data-online="true"]').waitFor(WAIT);
+      await page
+        .locator('[data-testid="chat-presence"][data-online="true"]')
+        .waitFor(WAIT)
+        .catch((error: unknown) => {
+          throw new Error(`Bob not shown online; refused meanwhile: ${refused.join(', ') || 'nothing'}`, { cause: error });
+        });
       await badge(page).getByText(/WebSocket/).waitFor(WAIT);
       const header = await page.locator('.chat-header').innerText();
       expect(header.match(/\bonline\b/gi)?.length ?? 0, header).toBe(1);
       await shot(page, 'chat-header-desktop');
     } finally {
       socket.close();
+      await d.context.close();
     }
   });
 
@@ -394,5 +414,34 @@ describe('smaller things a user notices (item 8)', () => {
     expect(new Set(rows.map((r) => r.roleLeft)).size).toBe(1);
     await shot(page, 'members-desktop');
     await page.keyboard.press('Escape');
+  });
+
+  it('reloading while offline opens the app, with the last list, not the browser\'s offline page', async () => {
+    // A device of its own: connect tickets are limited per device, and the laptop spent many.
+    const d = await device(browser, server.url, DESKTOP);
+    const { page, context } = d;
+    await page.goto('/');
+    await page.getByLabel('Handle').fill(alice.handle);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByLabel('Device name').fill('Alice desktop');
+    await page.getByRole('button', { name: 'Sign in' }).last().click();
+    await row(page, 'Bob').waitFor(WAIT);
+    // The service worker keeps the shell once it controls the page.
+    await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
+    await context.setOffline(true);
+    await page.reload();
+    await page.getByText(`@${alice.handle}`).waitFor(WAIT);
+    // Titles are names: those are kept too (a preview alone would say 'Hello from Bob').
+    await row(page, 'Bob').locator('.conversation-title', { hasText: 'Bob' }).waitFor(WAIT);
+    await row(page, 'Carol').locator('.conversation-title', { hasText: 'Carol' }).waitFor(WAIT);
+    await page.getByText('Offline: showing the last list.').waitFor(WAIT);
+    await shot(page, 'offline-reload-desktop');
+    await row(page, 'Bob').click();
+    await page.getByRole('heading', { name: 'Bob' }).waitFor(WAIT);
+    await badge(page).getByText(/Offline/).waitFor(WAIT);
+    await context.setOffline(false);
+    await message(page, 'Hello from Bob').waitFor(WAIT);
+    expect(d.problems).toEqual([]);
+    await d.context.close();
   });
 });

@@ -9,7 +9,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationSummary } from '../../client/index.js';
 import { useBrowserOnline } from '../lib/connection.js';
 import { applyInboxEvents } from '../lib/inbox.js';
-import { rememberSummaries } from '../lib/known.js';
+import { rememberSummaries, saveList, savedList } from '../lib/known.js';
 import { notePresence, PRESENCE_REFRESH_MS, presenceText, usePresence } from '../lib/presence.js';
 import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
@@ -27,7 +27,8 @@ const LIST_SAFETY_REFRESH_MS = 60_000;
 type Summary = ConversationSummary;
 
 export function ConversationList(props: { openId: string | null; onOpen: (id: string) => void; version: number }) {
-  const [items, setItems] = useState<Summary[] | null>(null);
+  // The list last shown, until the service answers (offline: for as long as it is away).
+  const [items, setItems] = useState<Summary[] | null>(() => savedList(client.user?.id ?? ''));
   const [error, setError] = useState<string | null>(null);
   /** The list could not be read for want of a network: a quiet note, not an error. */
   const [stale, setStale] = useState(false);
@@ -35,6 +36,9 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
   const itemsRef = useRef<Summary[] | null>(null);
   itemsRef.current = items;
   if (items) rememberSummaries(items);
+  useEffect(() => {
+    if (items && client.user) saveList(client.user.id, items);
+  }, [items]);
   const openRef = useRef(props.openId);
   openRef.current = props.openId;
   const online = useBrowserOnline();

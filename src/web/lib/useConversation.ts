@@ -20,7 +20,7 @@ import { ChatError } from '../../client/index.js';
 import { applyEvents, type Timeline } from '../../client/timeline.js';
 import { knownSummary } from './known.js';
 import { reconcileSends, type LocalSend } from './sends.js';
-import { notePresence } from './presence.js';
+import { notePresence, presenceFresh } from './presence.js';
 import { mergeWatermarks, type Watermarks } from './receipts.js';
 import { client } from './session.js';
 import { errorText } from './errors.js';
@@ -173,8 +173,11 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     const receiptsPoll = setInterval(() => {
       if (s.handle && s.status === 'open' && s.handle.transport !== 'websocket') void refreshReceipts(s.handle);
     }, RECEIPTS_POLL_MS);
-    const refreshPresence = () => {
-      const others = (s.info?.members.map((m) => m.userId) ?? (s.summary?.peerId ? [s.summary.peerId] : [])).filter((userId) => userId !== me);
+    /** Asks members' presence, skipping those heard within `maxAgeMs` (queries are rate limited). */
+    const refreshPresence = (maxAgeMs = PRESENCE_POLL_MS - 500) => {
+      const others = (s.info?.members.map((m) => m.userId) ?? (s.summary?.peerId ? [s.summary.peerId] : [])).filter(
+        (userId) => userId !== me && !presenceFresh(userId, maxAgeMs),
+      );
       if (others.length > 0) void client.presence(others).then(notePresence, () => undefined);
     };
     const presencePoll = setInterval(() => {
@@ -222,7 +225,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
           retries = 0;
           void catchUp();
           // Presence heard before (or missed while away) may be stale; the socket's frames only tell changes.
-          refreshPresence();
+          refreshPresence(0);
         }
         rerender(0);
       });
