@@ -24,6 +24,7 @@ import { ChatError } from './errors.js';
 import { HttpApi, type FetchLike } from './http.js';
 import { SocketTap } from './live.js';
 import { MemoryOutboxStore, Outbox, type OutboxStore } from './outbox.js';
+import { wakeSource, type WakeSignal } from './reconnect.js';
 import { FALLBACK_DEFAULTS, type FallbackOptions } from './transports/fallback.js';
 import { InboxStream, STREAM_TIMING_DEFAULTS, type StreamStatus, type StreamTimingOptions } from './transports/inbox.js';
 import { streamConversationTransport } from './transports/stream-conversation.js';
@@ -48,7 +49,13 @@ export interface ChatClientOptions {
    * blocked, and upgrading back later. A kind forces that one.
    */
   transport?: 'auto' | TransportKind;
+  /** Reconnect delays (`BACKOFF_DEFAULTS`: 0.5 s doubling to 10 s, full jitter, reset after 2 s stable). */
   backoff?: Partial<BackoffOptions>;
+  /**
+   * Extra "try again now" signals, besides the browser's `online` event and the page
+   * becoming visible, which the client listens to by itself (see `reconnectNow()`).
+   */
+  wake?: WakeSignal;
   keepalive?: Partial<KeepaliveOptions>;
   /** When to fall back and when to try upgrading again (`FALLBACK_DEFAULTS`). */
   fallback?: Partial<FallbackOptions>;
@@ -94,8 +101,12 @@ export interface OpenOptions {
   /**
    * The seq of the last event the app already has (0, the default, delivers the whole
    * conversation). Events after it are delivered in order, fetched from history as needed.
+   * `'latest'`: only events after the conversation's head when the wire first connects;
+   * on the first `status: 'open'`, `lastSeq` is that head, and the app reads what came
+   * before with `history({ before: lastSeq + 1 })`. Needs no request before opening, so
+   * a conversation can be opened (and sent to) while offline.
    */
-  after?: number;
+  after?: number | 'latest';
 }
 
 /**
@@ -116,6 +127,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Where the next device event stream resumes (see `inboxCursor`). */
   #inboxCursor = 0;
   #restored: Promise<unknown> | null = null;
+  /** "Try again now" for every wire: the browser's signals, `options.wake`, and `reconnectNow()`. */
+  readonly #wake = wakeSource();
 
   constructor(options: ChatClientOptions) {
     super();
@@ -126,6 +139,17 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       ...(options.requestTimeoutMs !== undefined ? { timeoutMs: options.requestTimeoutMs } : {}),
     });
     this.#outbox = new Outbox(options.outboxStore ?? new MemoryOutboxStore());
+    options.wake?.(() => this.#wake.fire());
+  }
+
+  /**
+   * Every wire waiting to reconnect tries again now, from the first backoff delay, and
+   * open sockets are pinged to prove they still work. The client does this by itself
+   * when the browser reports `online` or the page becomes visible; call it on any other
+   * sign the network is back (e.g. a native app's reachability callback).
+   */
+  reconnectNow(): void {
+    this.#wake.fire();
   }
 
   /** The current session, or null when signed out. */
@@ -322,6 +346,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       fallback: { ...FALLBACK_DEFAULTS, ...this.#options.fallback },
       timing: { ...STREAM_TIMING_DEFAULTS, ...this.#options.streamTiming },
       after: this.#inboxCursor,
+      wake: this.#wake.wake,
     });
     stream.on('status', (status) => this.emit('transport', status));
     stream.on('signal', (signal) => {
@@ -362,6 +387,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         backoff: { ...BACKOFF_DEFAULTS, ...this.#options.backoff },
         keepalive: { ...KEEPALIVE_DEFAULTS, ...this.#options.keepalive },
         WebSocket: live.wrap(this.#options.WebSocket ?? globalThis.WebSocket),
+        wake: this.#wake.wake,
       };
       return kind === 'websocket' || !this.#stream ? webSocketTransport(context) : streamConversationTransport(this.#stream, context);
     };

@@ -14,12 +14,21 @@ export interface BackoffOptions {
   readonly factor: number;
   /** `full`: a uniform pick in [0, ceiling). `none`: always the ceiling (tests, tooling). */
   readonly jitter: 'full' | 'none';
+  /**
+   * A connection ready for this long was stable, so the next loss starts from the first
+   * delay again (default `STABLE_MS`, 2 s; see ./reconnect.ts). Not used by `nextDelay`.
+   */
+  readonly stableMs?: number;
 }
 
-/** Half a second for the first retry, doubling up to 30 s. */
+/**
+ * Half a second for the first retry, doubling up to 10 s: a person waits for a chat to
+ * come back, and a longer cap mostly adds waiting (partysocket caps at 10 s too). A
+ * long outage still spreads its clients' tries over the whole window (full jitter).
+ */
 export const BACKOFF_DEFAULTS: BackoffOptions = {
   initialDelayMs: 500,
-  maxDelayMs: 30_000,
+  maxDelayMs: 10_000,
   factor: 2,
   jitter: 'full',
 };

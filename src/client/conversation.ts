@@ -80,7 +80,8 @@ export interface ConversationDeps {
   api: HttpApi;
   outbox: Outbox;
   conversationId: string;
-  after: number;
+  /** The last seq the app has, or `'latest'`: start at the head the wire reports when it first connects. */
+  after: number | 'latest';
   createTransport: (signal: (signal: TransportSignal) => void) => Transport;
   /** Where typing, receipts and hidden notices come from, and typing goes (see client/live). */
   live?: SocketTap;
@@ -115,6 +116,11 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   readonly #deadlines = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #ackDeadlineMs: number;
   readonly #live: SocketTap | null;
+  /**
+   * Opened with `after: 'latest'` and not connected yet: the first `open` sets the start
+   * (its `lastSeq`); events before it are the app's to read with `history()`.
+   */
+  #startAtHead: boolean;
 
   constructor(deps: ConversationDeps) {
     super();
@@ -123,7 +129,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#outbox = deps.outbox;
     this.#live = deps.live ?? null;
     this.#ackDeadlineMs = deps.ackDeadlineMs ?? ACK_DEADLINE_MS;
-    this.#buffer = new ReorderBuffer<IncomingEvent>(deps.after);
+    this.#buffer = new ReorderBuffer<IncomingEvent>(deps.after === 'latest' ? 0 : deps.after);
+    this.#startAtHead = deps.after === 'latest';
     this.#transport = this.#attach(deps.createTransport);
   }
 
@@ -290,6 +297,12 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     if (this.#status === 'closed') return;
     switch (signal.type) {
       case 'open':
+        if (this.#startAtHead) {
+          // Set before the status event, so a listener reading `lastSeq` on the first
+          // `open` gets the head: the newest page of history is `before: lastSeq + 1`.
+          this.#startAtHead = false;
+          this.#buffer.reset(signal.lastSeq);
+        }
         this.#setStatus('open');
         this.#buffer.noteLastSeq(signal.lastSeq);
         // Resend in the order the app sent: the server keeps one sender's order.
@@ -297,11 +310,13 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
         void this.#fill();
         return;
       case 'events':
-        if (signal.conversationId !== this.id) return;
+        // Before the start is known, events are at or before the head the first `open` reports.
+        if (signal.conversationId !== this.id || this.#startAtHead) return;
         this.#deliver(this.#buffer.push(signal.events));
         this.#armGapTimer();
         return;
       case 'head':
+        if (this.#startAtHead) return;
         this.#buffer.noteLastSeq(signal.lastSeq);
         void this.#fill();
         return;

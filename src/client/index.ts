@@ -14,6 +14,7 @@ export { ChatError, isRetryable, type ChatErrorCode, type ClientErrorCode, type 
 // Building blocks, for custom stores, transports and tuning.
 export { Outbox, MemoryOutboxStore, IndexedDbOutboxStore, newCmid, type OutboxStore, type OutboxEntry } from './outbox.js';
 export { BACKOFF_DEFAULTS, nextDelay, type BackoffOptions } from './backoff.js';
+export { ReconnectPolicy, STABLE_MS, OUTAGE_SHARE, NEVER_WAKE, wakeSource, type WakeSignal } from './reconnect.js';
 export { ReorderBuffer, GAP_FILL_DELAY_MS, MAX_BUFFERED_EVENTS, type Gap } from './reorder.js';
 export { KEEPALIVE_DEFAULTS, type KeepaliveOptions, type Transport, type TransportContext, type TransportFactory, type TransportKind, type TransportSignal, type WebSocketLike } from './transports/types.js';
 export { webSocketTransport } from './transports/websocket.js';

@@ -96,7 +96,26 @@ export const ACCOUNT_LIMITS = {
   loginsPerAddress: { limit: 30, windowMs: 15 * MINUTE },
   /** Registrations from one client address. */
   registrationsPerAddress: { limit: 10, windowMs: HOUR },
+  /**
+   * Registrations from this machine (a loopback address) when not in production: under
+   * `wrangler dev` every local client, browser or script, is the same address and the
+   * count is kept on disk across restarts, so 10 an hour would lock local development
+   * (and the README's tour) out. Production never uses it (`registrationRule`).
+   */
+  localRegistrationsPerAddress: { limit: 1_000, windowMs: HOUR },
 } as const satisfies Record<string, WindowRule>;
+
+/** Addresses of this machine, as `cf-connecting-ip` (or its absence, `local`) shows them. */
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|local)$/;
+
+/**
+ * The registration limit for a client `address`: the local one only for a loopback
+ * address outside production (`ENVIRONMENT` is "production" there); otherwise, and
+ * always in production, `registrationsPerAddress`.
+ */
+export function registrationRule(environment: string | undefined, address: string): WindowRule {
+  return environment !== 'production' && LOOPBACK.test(address) ? ACCOUNT_LIMITS.localRegistrationsPerAddress : ACCOUNT_LIMITS.registrationsPerAddress;
+}
 
 /**
  * Failed logins to one handle: after `freeFailures` in a row, the next attempt must wait

@@ -13,13 +13,14 @@ import { login, refresh, register } from '../auth/accounts.js';
 import { signConnectTicket } from '../auth/tokens.js';
 import { deviceCreated, signOutDevice } from '../auth/standing.js';
 import { AppError } from '../errors.js';
-import { ACCOUNT_LIMITS, TIER_LIMITS } from '../ratelimit/rules.js';
+import { ACCOUNT_LIMITS, TIER_LIMITS, registrationRule } from '../ratelimit/rules.js';
 import { clientAddress, limiter, rateLimited, take } from '../ratelimit/limiters.js';
 
 export const authRoutes = new Hono<AppBindings>()
   .post('/register', async (c) => {
     const body = await readJson(c, RegisterBody);
-    await take(c.env, `address:register:${clientAddress(c)}`, ACCOUNT_LIMITS.registrationsPerAddress, 'registrations from this address');
+    const address = clientAddress(c);
+    await take(c.env, `address:register:${address}`, registrationRule(c.env.ENVIRONMENT, address), 'registrations from this address');
     const session = await register(c.env.DB, authSecret(c.env), body);
     await deviceCreated(c.env, session.user.id, session.deviceId, Date.now());
     return c.json(session, 201);

@@ -118,7 +118,7 @@ describe('web client in Chromium', () => {
     // Alice finds Bob by handle (he is online: his device stream runs with only the list
     // open) and writes first.
     await startChat(a.page, bob);
-    await a.page.getByTestId('connection').getByText('Online via WebSocket').waitFor(WAIT);
+    await a.page.getByTestId('connection').getByText('Connected via WebSocket').waitFor(WAIT);
     await a.page.locator('[data-testid="chat-presence"][data-online="true"]', { hasText: 'online' }).waitFor(WAIT);
     await send(a.page, 'Hi Bob!');
 
@@ -211,12 +211,13 @@ describe('web client in Chromium', () => {
     expect(await message(b.page, 'Sent while offline').count()).toBe(0);
     await a.context.setOffline(false);
     await message(b.page, 'Sent while offline').waitFor({ timeout: 30_000 });
-    await a.page.getByTestId('connection').getByText('Online via WebSocket').waitFor({ timeout: 30_000 });
+    await a.page.getByTestId('connection').getByText('Connected via WebSocket').waitFor({ timeout: 30_000 });
     expect(await message(b.page, 'Sent while offline').count()).toBe(1);
 
     // Delete for everyone leaves a tombstone on the other side.
     await message(a.page, 'Sent while offline').locator('summary').click();
     await a.page.getByRole('button', { name: 'Delete for everyone' }).click();
+    await a.page.getByRole('button', { name: 'Yes, delete for everyone' }).click();
     await message(b.page, 'This message was deleted.').waitFor(WAIT);
 
     // Presence, live in Alice's open chat: Bob signs out (offline, last seen), and back in.
@@ -270,11 +271,11 @@ describe('web client in Chromium', () => {
     await register(d.page, dave, 'Dave long poll', '/?transport=long-poll');
 
     await startChat(c.page, dave);
-    await c.page.getByTestId('connection').getByText('Online via SSE').waitFor(WAIT);
+    await c.page.getByTestId('connection').getByText('Connected via SSE').waitFor(WAIT);
     await send(c.page, 'Over SSE');
     await row(d.page, 'Carol').getByLabel('1 unread').waitFor(WAIT);
     await row(d.page, 'Carol').click();
-    await d.page.getByTestId('connection').getByText('Online via long polling').waitFor(WAIT);
+    await d.page.getByTestId('connection').getByText('Connected via long polling').waitFor(WAIT);
     await message(d.page, 'Over SSE').waitFor(WAIT);
     // No live receipt frames on these wires: the read mark comes from the receipts poll.
     await message(c.page, 'Over SSE').locator('.status[data-status="read"]').waitFor(WAIT);
@@ -289,7 +290,7 @@ describe('web client in Chromium', () => {
     await signIn(c2.page, carol, 'Carol phone');
     await row(c2.page, 'Dave').click();
     await message(c2.page, 'Back over long polling').waitFor(WAIT);
-    await c2.page.getByTestId('connection').getByText('Online via WebSocket').waitFor(WAIT);
+    await c2.page.getByTestId('connection').getByText('Connected via WebSocket').waitFor(WAIT);
     await message(c.page, 'Back over long polling').locator('summary').click();
     await c.page.getByRole('button', { name: 'Delete for me' }).click();
     await expect.poll(() => message(c.page, 'Back over long polling').count(), WAIT).toBe(0);

@@ -20,16 +20,16 @@ function ceiling(n: number, o: BackoffOptions): number {
 }
 
 describe('nextDelay', () => {
-  it('starts at half a second and doubles up to 30 s by default', () => {
+  it('starts at half a second and doubles up to 10 s by default', () => {
     const top = { ...BACKOFF_DEFAULTS, jitter: 'none' as const };
-    expect([0, 1, 2, 5, 6, 50].map((n) => nextDelay(n, 0, top))).toEqual([500, 1000, 2000, 16_000, 30_000, 30_000]);
+    expect([0, 1, 2, 4, 5, 50].map((n) => nextDelay(n, 0, top))).toEqual([500, 1000, 2000, 8_000, 10_000, 10_000]);
     expect(nextDelay(0, 0.5)).toBe(250);
     expect(nextDelay(0, 0)).toBe(0);
   });
 
   it('treats an endless run of failures as the longest wait', () => {
     const top = { ...BACKOFF_DEFAULTS, jitter: 'none' as const };
-    expect(nextDelay(Infinity, 0, top)).toBe(30_000);
+    expect(nextDelay(Infinity, 0, top)).toBe(10_000);
     expect(nextDelay(Infinity, 0, { ...top, factor: 1 })).toBe(500); // 1 ** Infinity is NaN
     expect(nextDelay(NaN, 0, top)).toBe(500);
   });

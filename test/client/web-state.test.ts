@@ -30,7 +30,7 @@ describe('message status from watermarks', () => {
 
 describe('connection badge', () => {
   it('says online with the transport only while the stream is open and the browser online', () => {
-    expect(connectionView({ status: 'open', browserOnline: true, queued: 0, transport: 'websocket' })).toEqual({ tone: 'online', text: 'Online via WebSocket' });
+    expect(connectionView({ status: 'open', browserOnline: true, queued: 0, transport: 'websocket' })).toEqual({ tone: 'online', text: 'Connected via WebSocket' });
     expect(connectionView({ status: 'open', browserOnline: false, queued: 2, transport: 'websocket' })).toEqual({ tone: 'offline', text: 'Offline · 2 queued' });
     expect(connectionView({ status: 'reconnecting', browserOnline: true, queued: 1, transport: 'websocket' })).toEqual({ tone: 'offline', text: 'Offline, reconnecting · 1 queued' });
     expect(connectionView({ status: 'connecting', browserOnline: true, queued: 0, transport: null }).tone).toBe('connecting');
@@ -84,7 +84,19 @@ describe('conversation list from the device event stream', () => {
     expect(applyInboxEvents(list, [membership], 'u_me', null).stale).toBe(true);
     const withPreview = [{ ...summary('c_a', 500, 5), preview: { seq: 5, authorId: 'u_peer', text: 'x' } }];
     const deleted: DeviceEvent = { kind: 'event', cursor: 10, conversationId: 'c_a', event: { type: 'message_deleted', seq: 6, ts: 1, author: { userId: 'u_peer', deviceId: 'd' }, targetSeq: 5, scope: 'everyone' } };
-    expect(applyInboxEvents(withPreview, [deleted], 'u_me', null).stale).toBe(true);
+    expect(applyInboxEvents(withPreview, [deleted], 'u_me', null)).toMatchObject({ stale: false, list: [{ preview: { seq: 5, text: 'This message was deleted.' } }] });
+  });
+
+  it('follows an edit of the previewed message, and leaves the preview alone for an edit of an older one', () => {
+    const withPreview = [{ ...summary('c_a', 500, 5), preview: { seq: 5, authorId: 'u_peer', text: 'before' } }];
+    const edit = (targetSeq: number): DeviceEvent => ({
+      kind: 'event',
+      cursor: 11,
+      conversationId: 'c_a',
+      event: { type: 'message_edited', seq: 6, ts: 1, author: { userId: 'u_peer', deviceId: 'd' }, targetSeq, content: { type: 'text', text: 'after' } },
+    });
+    expect(applyInboxEvents(withPreview, [edit(5)], 'u_me', null)).toMatchObject({ stale: false, list: [{ preview: { seq: 5, authorId: 'u_peer', text: 'after' } }] });
+    expect(applyInboxEvents(withPreview, [edit(4)], 'u_me', null)).toMatchObject({ stale: false, list: [{ preview: { seq: 5, text: 'before' } }] });
   });
 });
 

@@ -18,10 +18,23 @@ export interface Wrangler {
   url: string;
   /** Puts the account on the `service` rate-limit tier (for tests that send far past a person's limits). */
   markService(userId: string): Promise<void>;
+  /** The last few kB wrangler printed, to explain a failure. */
+  output(): string;
   stop(): Promise<void>;
 }
 
-export async function startWrangler(port: number): Promise<Wrangler> {
+/**
+ * `vars` override wrangler.toml's `[vars]` for this run (`--var NAME:VALUE`), e.g. to run
+ * the local config as production would (`ENVIRONMENT: 'production'`).
+ */
+export async function startWrangler(port: number, vars: Record<string, string> = {}): Promise<Wrangler> {
+  // Something already answering here (e.g. a wrangler left over from an aborted run) would
+  // pass the health check below in place of the server started now.
+  const taken = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1_000) }).then(
+    () => true,
+    () => false,
+  );
+  if (taken) throw new Error(`port ${port} is already in use: stop what runs there first`);
   const persist = join(ROOT, '.wrangler', `e2e-${port}`);
   rmSync(persist, { recursive: true, force: true });
   // The assets binding needs its directory; the API under test does not need the web build.
@@ -29,7 +42,8 @@ export async function startWrangler(port: number): Promise<Wrangler> {
   const env = { ...process.env, X_LOCAL_OBSERVABILITY: 'false', WRANGLER_SEND_METRICS: 'false' };
   await promisify(execFile)(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
 
-  const child = spawn(WRANGLER, ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false'], {
+  const varArgs = Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]);
+  const child = spawn(WRANGLER, ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false', ...varArgs], {
     cwd: ROOT,
     env,
     detached: true, // own process group, so stop() also ends workerd
@@ -72,7 +86,7 @@ export async function startWrangler(port: number): Promise<Wrangler> {
       }
     }
   };
-  return { url, markService, stop: () => stop(child) };
+  return { url, markService, output: () => output, stop: () => stop(child) };
 }
 
 function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {

@@ -43,6 +43,14 @@ export function afterConnected(state: FallbackState): FallbackState {
   return state.failures === 0 ? state : { ...state, failures: 0 };
 }
 
+/**
+ * The network came back (the browser's `online`): failures seen while it was away, or
+ * flapping, say nothing about a blocked wire, so the count starts over.
+ */
+export function afterNetworkBack(state: FallbackState): FallbackState {
+  return afterConnected(state);
+}
+
 /** A connect of the current kind failed before ready. */
 export function afterFailure(state: FallbackState, now: number, options: FallbackOptions): FallbackState {
   const failures = state.failures + 1;

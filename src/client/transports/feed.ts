@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import { FEED } from '../../protocol/index.js';
 import { nextDelay, type BackoffOptions } from '../backoff.js';
+import type { WakeSignal } from '../reconnect.js';
 import { ChatError, isRetryable } from '../errors.js';
 import type { HttpApi } from '../http.js';
 import { SseParser } from '../sse.js';
@@ -28,6 +29,8 @@ export interface ConversationFeedOptions {
   kind: 'sse' | 'long-poll';
   timing: FeedTiming;
   backoff: BackoffOptions;
+  /** "Try again now" (the browser is online again): a wait between attempts ends at once. */
+  wake?: WakeSignal;
   /** New events, in seq order, each after every one delivered before. */
   onEvents(events: IncomingEvent[]): void;
   /** The feed stopped for good (e.g. the user is no longer a member); no more calls follow. */
@@ -185,10 +188,12 @@ export class ConversationFeed {
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
+        offWake?.();
         this.#abort.signal.removeEventListener('abort', done);
         resolve();
       };
       const timer = setTimeout(done, ms);
+      const offWake = this.#o.wake?.(done);
       this.#abort.signal.addEventListener('abort', done, { once: true });
     });
   }

@@ -13,7 +13,8 @@
  */
 import { z } from 'zod';
 import { INBOX, PING_FRAME, isTerminalClose, type DeviceEvent } from '../../protocol/index.js';
-import { nextDelay, type BackoffOptions } from '../backoff.js';
+import type { BackoffOptions } from '../backoff.js';
+import { ReconnectPolicy, type WakeSignal } from '../reconnect.js';
 import { Emitter } from '../emitter.js';
 import { ChatError } from '../errors.js';
 import type { HttpApi } from '../http.js';
@@ -23,6 +24,7 @@ import {
   FALLBACK_DEFAULTS,
   afterConnected,
   afterFailure,
+  afterNetworkBack,
   afterUpgradeProbe,
   currentKind,
   initialFallback,
@@ -82,6 +84,8 @@ export interface InboxStreamOptions {
   timing: StreamTimingOptions;
   /** Resume after this cursor: events up to it were handed to the app already (by an earlier stream). */
   after?: number;
+  /** "Try again now" (the browser is online again): a wait between attempts ends at once. */
+  wake?: WakeSignal;
 }
 
 /**
@@ -89,7 +93,7 @@ export interface InboxStreamOptions {
  * (the ticket, or the ack that opens an SSE connect), so a failure to get ready says the
  * wire is blocked rather than the network down; only those count toward a fallback.
  */
-type Ending = { ready: boolean; reason: string; again?: boolean; reachable?: boolean };
+type Ending = { ready: boolean; reason: string; again?: boolean; reachable?: boolean; notBeforeMs?: number };
 
 interface WireHandlers {
   ready(): void;
@@ -109,6 +113,10 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
   #upgradeTimer: ReturnType<typeof setInterval> | null = null;
   #ackTimer: ReturnType<typeof setTimeout> | null = null;
   #wake: (() => void) | null = null;
+  #offWake: (() => void) | null = null;
+  /** Between attempts (in `#sleep`), where a wake-up may cut the wait short. */
+  #waiting = false;
+  readonly #reconnect: ReconnectPolicy;
 
   constructor(options: InboxStreamOptions) {
     super();
@@ -116,6 +124,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
     this.#state = initialFallback(options.order, options.forced, Date.now());
     this.#status = { kind: currentKind(this.#state), state: 'connecting' };
     this.#cursor = options.after ?? 0;
+    this.#reconnect = new ReconnectPolicy(options.backoff);
   }
 
   /** The highest cursor handed to listeners: what a later stream resumes after. */
@@ -139,6 +148,13 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
   start(): void {
     if (this.#running || this.#stopped) return;
     this.#running = true;
+    this.#offWake = this.#o.wake?.(() => {
+      this.#state = afterNetworkBack(this.#state);
+      // Only a wait between attempts is cut short; a live connection keeps its own deadlines.
+      if (!this.#waiting) return;
+      this.#reconnect.reset();
+      this.#wake?.();
+    }) ?? null;
     this.#upgradeTimer = setInterval(() => void this.#maybeUpgrade(), Math.max(1_000, this.#o.fallback.upgradeAfterMs / 4));
     void this.#loop();
   }
@@ -146,6 +162,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    this.#offWake?.();
     if (this.#upgradeTimer) clearInterval(this.#upgradeTimer);
     if (this.#ackTimer) clearTimeout(this.#ackTimer);
     this.#connection?.abort();
@@ -153,7 +170,6 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
   }
 
   async #loop(): Promise<void> {
-    let attempts = 0;
     while (!this.#stopped) {
       const kind = currentKind(this.#state);
       const connection = new AbortController();
@@ -164,20 +180,20 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       } catch (error) {
         if (error instanceof ChatError && isTerminal(error)) return this.#terminate(error);
         ending = { ready: false, reason: error instanceof Error ? error.message : String(error) };
+        // Refused for now (e.g. too many connect tickets): not before the server says.
+        if (error instanceof ChatError && error.retryAfterMs) ending.notBeforeMs = error.retryAfterMs;
       }
       connection.abort();
       if (this.#stopped) return;
       if (currentKind(this.#state) !== kind) {
         // Upgraded while this connection ran: switch at once.
-        attempts = 0;
+        this.#reconnect.reset();
         continue;
       }
-      if (ending.ready) {
-        attempts = 0;
-      } else if (ending.reachable) {
+      if (!ending.ready && ending.reachable) {
         this.#state = afterFailure(this.#state, Date.now(), this.#o.fallback);
         if (currentKind(this.#state) !== kind) {
-          attempts = 0;
+          this.#reconnect.reset();
           this.#emitKind();
           continue;
         }
@@ -185,7 +201,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       this.#setStatus('reconnecting');
       this.emit('signal', { type: 'down', reason: ending.reason });
       // A stream that ended by itself (its lifetime) is resumed at once.
-      if (!ending.again) await this.#sleep(nextDelay(attempts++, Math.random(), this.#o.backoff));
+      if (!ending.again) await this.#sleep(Math.max(ending.notBeforeMs ?? 0, this.#reconnect.next(Math.random())));
     }
   }
 
@@ -195,6 +211,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       ready: () => {
         if (ready) return;
         ready = true;
+        this.#reconnect.up();
         this.#state = afterConnected(this.#state);
         this.#setStatus('open');
         this.emit('signal', { type: 'open', kind });
@@ -241,6 +258,8 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       const { intervalMs, timeoutMs } = this.#o.keepalive;
       let deadline: ReturnType<typeof setTimeout> | null = null;
       let rejection: ChatError | null = null;
+      /** The upgrade went through: whatever ends this socket, the wire is not blocked. */
+      let opened = false;
       const arm = (reason: string) => {
         if (deadline) clearTimeout(deadline);
         deadline = setTimeout(() => finish({ ready: false, reason, reachable: true }), timeoutMs);
@@ -277,9 +296,13 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
           ws.send(JSON.stringify({ type: 'ack', cursor: this.#cursor }));
         }
       };
+      ws.onopen = () => {
+        opened = true;
+      };
       ws.onclose = (event: CloseEvent) => {
         if (isTerminalClose(event.code)) finish(rejection ?? new ChatError(event.code === 4004 ? 'device_revoked' : 'unauthenticated', event.reason || `closed ${event.code}`));
-        else finish({ ready: false, reason: `closed ${event.code}`, reachable: true });
+        // A socket cut after its upgrade went through is a network drop, not a blocked wire.
+        else finish({ ready: false, reason: `closed ${event.code}`, reachable: !opened });
       };
       ws.onerror = () => undefined;
     });
@@ -426,8 +449,11 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       const timer = setTimeout(done, ms);
+      const self = this;
+      this.#waiting = true;
       function done() {
         clearTimeout(timer);
+        self.#waiting = false;
         resolve();
       }
       this.#wake = done;

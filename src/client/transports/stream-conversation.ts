@@ -43,7 +43,9 @@ class StreamConversationTransport implements Transport {
   /** Bumped on every stream (re)open, so a slow lastSeq read, or a feed, from an older one is ignored. */
   #generation = 0;
   #feed: ConversationFeed | null = null;
-  readonly #timers = new Set<ReturnType<typeof setTimeout>>();
+  /** Pending waits between attempts, each with the function that ends it now. */
+  readonly #timers = new Map<ReturnType<typeof setTimeout>, () => void>();
+  #offWake: (() => void) | null = null;
 
   constructor(stream: InboxStream, context: TransportContext) {
     this.#stream = stream;
@@ -57,6 +59,10 @@ class StreamConversationTransport implements Transport {
   start(): void {
     if (this.#off || this.#closed) return;
     this.#off = this.#stream.on('signal', (signal) => this.#onStream(signal));
+    // The network is back: a lastSeq read or a post waiting to retry goes now.
+    this.#offWake = this.#ctx.wake?.(() => {
+      for (const end of [...this.#timers.values()]) end();
+    }) ?? null;
     if (this.#stream.status.state === 'open') void this.#announce();
   }
 
@@ -70,9 +76,10 @@ class StreamConversationTransport implements Transport {
   close(): void {
     this.#closed = true;
     this.#off?.();
+    this.#offWake?.();
     this.#feed?.stop();
     this.#feed = null;
-    for (const timer of this.#timers) clearTimeout(timer);
+    for (const timer of this.#timers.keys()) clearTimeout(timer);
     this.#timers.clear();
   }
 
@@ -155,6 +162,7 @@ class StreamConversationTransport implements Transport {
       kind,
       timing: this.#stream.timing,
       backoff: this.#ctx.backoff,
+      ...(this.#ctx.wake ? { wake: this.#ctx.wake } : {}),
       onEvents: (events) => {
         if (current()) this.#ctx.signal({ type: 'events', conversationId: id, events });
       },
@@ -196,11 +204,13 @@ class StreamConversationTransport implements Transport {
 
   #wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const end = () => {
+        clearTimeout(timer);
         this.#timers.delete(timer);
         resolve();
-      }, ms);
-      this.#timers.add(timer);
+      };
+      const timer = setTimeout(end, ms);
+      this.#timers.set(timer, end);
     });
   }
 }

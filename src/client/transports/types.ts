@@ -8,6 +8,7 @@
  */
 import type { Ack, MessageContent } from '../../protocol/index.js';
 import type { BackoffOptions } from '../backoff.js';
+import type { WakeSignal } from '../reconnect.js';
 import type { ChatError } from '../errors.js';
 import type { HttpApi } from '../http.js';
 import type { IncomingEvent, WireError } from '../wire.js';
@@ -70,6 +71,8 @@ export interface TransportContext {
   backoff: BackoffOptions;
   keepalive: KeepaliveOptions;
   WebSocket: WebSocketLike;
+  /** "Try again now": the browser is online again or the page visible again (./reconnect.ts). */
+  wake?: WakeSignal;
 }
 
 export type TransportFactory = (context: TransportContext) => Transport;

@@ -8,7 +8,7 @@
  * forever because nothing is ever written to them.
  */
 import { CLOSE_CODES, PING_FRAME, isTerminalClose } from '../../protocol/index.js';
-import { nextDelay } from '../backoff.js';
+import { ReconnectPolicy } from '../reconnect.js';
 import { ChatError } from '../errors.js';
 import { parseServerFrame, type WireError } from '../wire.js';
 import type { Transport, TransportContext } from './types.js';
@@ -34,8 +34,9 @@ class WebSocketTransport implements Transport {
   readonly kind = 'websocket';
   readonly #ctx: TransportContext;
   #ws: WebSocket | null = null;
-  /** Reconnect attempts since the last `ready`, for the backoff window. */
-  #failures = 0;
+  /** When to try again after a loss (./reconnect.ts). */
+  readonly #reconnect: ReconnectPolicy;
+  #offWake: (() => void) | null = null;
   #ready = false;
   #stopped = false;
   /** An error frame that came before `ready`: the reason for the close that follows. */
@@ -46,11 +47,39 @@ class WebSocketTransport implements Transport {
 
   constructor(context: TransportContext) {
     this.#ctx = context;
+    this.#reconnect = new ReconnectPolicy(context.backoff);
   }
 
   start(): void {
     if (this.#stopped || this.#ws || this.#retryTimer) return;
+    this.#offWake ??= this.#ctx.wake?.(() => this.#onWake()) ?? null;
     void this.#connect();
+  }
+
+  /**
+   * The browser is online again (or the page visible again): a pending retry goes now,
+   * from the first delay; an open socket is pinged at once, since after a network change
+   * it may be dead without knowing it.
+   */
+  #onWake(): void {
+    if (this.#stopped) return;
+    if (this.#retryTimer) {
+      clearTimeout(this.#retryTimer);
+      this.#retryTimer = null;
+      this.#reconnect.reset();
+      void this.#connect();
+      return;
+    }
+    const ws = this.#ws;
+    if (ws && this.#ready && ws.readyState === ws.OPEN && !this.#deadline) {
+      ws.send(PING_FRAME);
+      this.#deadline = setTimeout(() => {
+        if (ws !== this.#ws) return;
+        this.#discard(CLOSE_CODES.normal);
+        this.#reconnect.reset();
+        this.#retry('no answer after the network came back');
+      }, this.#ctx.keepalive.timeoutMs);
+    }
   }
 
   send(message: { cmid: string; content: unknown }): boolean {
@@ -62,6 +91,8 @@ class WebSocketTransport implements Transport {
 
   close(): void {
     this.#stopped = true;
+    this.#offWake?.();
+    this.#offWake = null;
     this.#clearTimers();
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
@@ -76,7 +107,9 @@ class WebSocketTransport implements Transport {
       if (this.#stopped) return;
       // 401/403: the session is gone; retrying would only repeat the refusal.
       if (error instanceof ChatError && (error.status === 401 || error.status === 403)) return this.#terminate(error);
-      return this.#retry(`ticket: ${error instanceof Error ? error.message : String(error)}`);
+      // Refused for now (too many tickets): not before the server says, or the retry only burns the window.
+      const notBefore = error instanceof ChatError ? (error.retryAfterMs ?? 0) : 0;
+      return this.#retry(`ticket: ${error instanceof Error ? error.message : String(error)}`, notBefore);
     }
     if (this.#stopped) return;
     const url = `${toWebSocketUrl(this.#ctx.api.baseUrl)}/v1/conversations/${encodeURIComponent(this.#ctx.conversationId)}/ws?ticket=${encodeURIComponent(ticket)}`;
@@ -112,7 +145,7 @@ class WebSocketTransport implements Transport {
     switch (frame.type) {
       case 'ready':
         this.#ready = true;
-        this.#failures = 0;
+        this.#reconnect.up();
         this.#ctx.signal({ type: 'open', lastSeq: frame.lastSeq });
         return;
       case 'events':
@@ -174,11 +207,11 @@ class WebSocketTransport implements Transport {
     }
   }
 
-  #retry(reason: string): void {
+  #retry(reason: string, notBeforeMs = 0): void {
     if (this.#stopped) return;
     this.#ready = false;
     this.#ctx.signal({ type: 'down', reason });
-    const delay = nextDelay(this.#failures++, Math.random(), this.#ctx.backoff);
+    const delay = Math.max(notBeforeMs, this.#reconnect.next(Math.random()));
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
       if (!this.#stopped) void this.#connect();
@@ -187,6 +220,8 @@ class WebSocketTransport implements Transport {
 
   #terminate(error: ChatError): void {
     this.#stopped = true;
+    this.#offWake?.();
+    this.#offWake = null;
     this.#clearTimers();
     this.#ctx.signal({ type: 'closed', error });
   }

@@ -5,6 +5,7 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Session } from '../../client/index.js';
+import { forgetList } from '../lib/known.js';
 import { client } from '../lib/session.js';
 import { AuthScreen } from './AuthScreen.js';
 import { ChatView } from './ChatView.js';
@@ -56,7 +57,14 @@ export function App() {
           </div>
           <div class="topbar-actions">
             <PushToggle />
-            <button type="button" class="ghost" onClick={() => void client.logout().catch(() => undefined)}>
+            <button
+              type="button"
+              class="ghost"
+              onClick={() => {
+                forgetList(session.user.id);
+                void client.logout().catch(() => undefined);
+              }}
+            >
               Sign out
             </button>
           </div>

@@ -1,8 +1,8 @@
 /** Register or sign in, naming this browser as a device of the account. */
 import { useState } from 'preact/hooks';
-import { ChatError } from '../../client/index.js';
 import { client, defaultDeviceName, rememberDeviceName } from '../lib/session.js';
 import { ErrorNote } from './Form.js';
+import { errorText } from '../lib/errors.js';
 
 export function AuthScreen() {
   const [mode, setMode] = useState<'login' | 'register'>('login');
@@ -24,7 +24,7 @@ export function AuthScreen() {
       }
       rememberDeviceName(deviceName);
     } catch (err) {
-      setError(err instanceof ChatError ? err.message : 'Could not reach the service.');
+      setError(errorText(err));
     } finally {
       setBusy(false);
     }

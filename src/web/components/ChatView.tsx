@@ -6,7 +6,7 @@
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type MessageEvent } from '../../client/index.js';
-import { connectionView, useBrowserOnline } from '../lib/connection.js';
+import { TRANSPORT_NAMES, connectionView, useBrowserOnline } from '../lib/connection.js';
 import { upload } from '../lib/media.js';
 import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
@@ -15,8 +15,9 @@ import { useConversation, visibleMessages } from '../lib/useConversation.js';
 import { nameOf, useUserName } from '../lib/users.js';
 import { ErrorNote } from './Form.js';
 import { MembersDialog } from './GroupDialog.js';
-import { MessageItem, type MessageAction } from './MessageItem.js';
+import { MessageItem, closeMenus, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
+import { errorText } from '../lib/errors.js';
 
 /** Re-announce typing at most this often (the server expires a start after 5 s). */
 const TYPING_REFRESH_MS = 3_000;
@@ -48,15 +49,18 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const lastTyping = useRef(0);
 
   const info = state.info;
-  const peerId = info?.kind === 'direct' ? (info.members.find((m) => m.userId !== me)?.userId ?? null) : null;
+  // Until its details arrive (offline, they may not for a while), the list's summary says what the chat is.
+  const kind = info?.kind ?? state.summary?.kind ?? null;
+  const peerId = kind === 'direct' ? (info ? (info.members.find((m) => m.userId !== me)?.userId ?? null) : (state.summary?.peerId ?? null)) : null;
   const peerName = useUserName(peerId);
   const knownPresence = usePresence(peerId);
-  const title = info ? (info.kind === 'direct' ? peerName : (info.title ?? 'Group')) : '…';
+  const title = kind === 'direct' ? peerName : kind === 'group' ? (info?.title ?? state.summary?.title ?? 'Group') : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
   const messages = visibleMessages(state.timeline);
   const sending = [...state.sending.values()];
   const queued = sending.filter((s) => s.state === 'sending').length;
-  const connection = connectionView({ status: state.status, browserOnline: online, queued, transport: state.handle?.transport ?? null });
+  const wire = state.handle?.transport ?? null;
+  const connection = connectionView({ status: state.status, browserOnline: online, queued, transport: wire });
   // Offline, this device cannot hear presence changes: showing the last state would be a guess.
   const presence = connection.tone === 'online' ? knownPresence : undefined;
   const typingNames = [...state.typing.keys()].filter((id) => id !== me).map(nameOf);
@@ -85,6 +89,8 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const onScroll = () => {
     const list = listRef.current;
     if (!list) return;
+    // An open menu is fixed to the viewport: it would float away from its message.
+    closeMenus();
     atBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     if (list.scrollTop < LOAD_OLDER_MARGIN && state.hasMore && !state.loadingOlder) {
       heightBefore.current = list.scrollHeight;
@@ -128,7 +134,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       }
       props.onChanged();
     } catch (err) {
-      if (!(err instanceof ChatError && err.code === 'closed')) setNotice(err instanceof Error ? err.message : String(err));
+      if (!(err instanceof ChatError && err.code === 'closed')) setNotice(errorText(err));
     }
   };
 
@@ -151,7 +157,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       atBottom.current = true;
       await state.handle.send({ type: 'media', mediaId: media.mediaId });
     } catch (err) {
-      setNotice(`Upload failed: ${err instanceof Error ? err.message : String(err)}`);
+      setNotice(`Upload failed: ${errorText(err)}`);
     } finally {
       setProgress(null);
     }
@@ -185,7 +191,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           return;
       }
     } catch (err) {
-      setNotice(err instanceof Error ? err.message : String(err));
+      setNotice(errorText(err));
     }
   };
 
@@ -218,6 +224,11 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       </header>
       <ErrorNote error={state.error} />
       <ol class="messages" ref={listRef} onScroll={onScroll} aria-label={`Messages with ${title}`} aria-live="polite" aria-relevant="additions" tabIndex={0}>
+        {!state.loaded && (
+          <li class="older muted" data-testid="history-status">
+            {online ? 'Loading messages…' : 'Offline: messages load when the network is back. You can write now; it is sent then.'}
+          </li>
+        )}
         {state.hasMore && (
           <li class="older">
             <button type="button" class="ghost" disabled={state.loadingOlder} onClick={() => ((heightBefore.current = listRef.current?.scrollHeight ?? null), void loadOlder())}>
@@ -262,6 +273,13 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       </ol>
       <p class="typing" aria-live="polite" data-testid="typing">
         {typingNames.length > 0 ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
+        {typingNames.length === 0 && wire && wire !== 'websocket' && state.status === 'open' && (
+          // The fallback wires carry messages and receipts, not typing (docs/PROTOCOL.md,
+          // "A conversation's feed over HTTP"): say so rather than look as if nobody types.
+          <span class="muted" data-testid="typing-unavailable">
+            Typing is not shown over {TRANSPORT_NAMES[wire] ?? wire}, either way.
+          </span>
+        )}
       </p>
       <ErrorNote error={notice}>
         {' '}

@@ -9,11 +9,13 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationSummary } from '../../client/index.js';
 import { useBrowserOnline } from '../lib/connection.js';
 import { applyInboxEvents } from '../lib/inbox.js';
+import { rememberSummaries, saveList, savedList } from '../lib/known.js';
 import { notePresence, PRESENCE_REFRESH_MS, presenceText, usePresence } from '../lib/presence.js';
 import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
 import { ErrorNote, HandleForm } from './Form.js';
 import { GroupDialog } from './GroupDialog.js';
+import { errorText } from '../lib/errors.js';
 
 /**
  * The safety net: what the stream does not carry still shows within this long. That is
@@ -25,11 +27,18 @@ const LIST_SAFETY_REFRESH_MS = 60_000;
 type Summary = ConversationSummary;
 
 export function ConversationList(props: { openId: string | null; onOpen: (id: string) => void; version: number }) {
-  const [items, setItems] = useState<Summary[] | null>(null);
+  // The list last shown, until the service answers (offline: for as long as it is away).
+  const [items, setItems] = useState<Summary[] | null>(() => savedList(client.user?.id ?? ''));
   const [error, setError] = useState<string | null>(null);
+  /** The list could not be read for want of a network: a quiet note, not an error. */
+  const [stale, setStale] = useState(false);
   const [creating, setCreating] = useState(false);
   const itemsRef = useRef<Summary[] | null>(null);
   itemsRef.current = items;
+  if (items) rememberSummaries(items);
+  useEffect(() => {
+    if (items && client.user) saveList(client.user.id, items);
+  }, [items]);
   const openRef = useRef(props.openId);
   openRef.current = props.openId;
   const online = useBrowserOnline();
@@ -40,14 +49,21 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
     try {
       setItems(await client.conversations());
       setError(null);
+      setStale(false);
     } catch (err) {
-      setError(err instanceof ChatError && err.code === 'network' ? 'Offline: showing the last list.' : 'Could not load conversations.');
+      if (err instanceof ChatError && err.code === 'network') setStale(true);
+      else setError('Could not load conversations.');
     }
   };
 
   useEffect(() => {
     void load();
   }, [props.version, props.openId]);
+
+  // Back online: what was missed while away (the stream may not have dropped to say so).
+  useEffect(() => {
+    if (online && stale) void load();
+  }, [online]);
 
   useEffect(() => {
     const timer = setInterval(() => void load(), LIST_SAFETY_REFRESH_MS);
@@ -88,7 +104,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
       await load();
       props.onOpen(conversation.id);
     } catch (err) {
-      setError(err instanceof ChatError && err.code === 'user_not_found' ? `Nobody has the handle @${handle}.` : err instanceof Error ? err.message : String(err));
+      setError(err instanceof ChatError && err.code === 'user_not_found' ? `Nobody has the handle @${handle}.` : errorText(err));
     }
   };
 
@@ -100,6 +116,11 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
         </button>
       </HandleForm>
       <ErrorNote error={error} />
+      {stale && (
+        <p class="muted pad" role="status">
+          Offline: showing the last list.
+        </p>
+      )}
       {items === null ? (
         <p class="muted pad">Loading…</p>
       ) : items.length === 0 ? (

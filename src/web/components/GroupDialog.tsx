@@ -4,10 +4,11 @@
  * and Escape closes it.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { ChatError, type ConversationInfo } from '../../client/index.js';
+import type { ConversationInfo } from '../../client/index.js';
 import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
 import { ErrorNote, HandleForm } from './Form.js';
+import { errorText } from '../lib/errors.js';
 
 function useModal(onClose: () => void) {
   const ref = useRef<HTMLDialogElement>(null);
@@ -23,7 +24,7 @@ function useModal(onClose: () => void) {
 }
 
 function message(err: unknown): string {
-  return err instanceof ChatError || err instanceof Error ? err.message : String(err);
+  return errorText(err);
 }
 
 async function idsOfHandles(text: string): Promise<string[]> {
@@ -74,6 +75,9 @@ export function GroupDialog(props: { onClose: () => void; onCreated: (id: string
   );
 }
 
+/** Owner first, then admins, then members (each group in the order the service gives). */
+const ROLE_ORDER: Record<string, number> = { owner: 0, admin: 1, member: 2 };
+
 export function MembersDialog(props: { info: ConversationInfo; onClose: () => void; onLeft: () => void }) {
   const ref = useModal(props.onClose);
   const [error, setError] = useState<string | null>(null);
@@ -105,7 +109,7 @@ export function MembersDialog(props: { info: ConversationInfo; onClose: () => vo
     <dialog ref={ref} class="dialog" aria-labelledby="members-title">
       <h2 id="members-title">{props.info.title ?? 'Group'} · members</h2>
       <ul class="members">
-        {props.info.members.map((m) => (
+        {[...props.info.members].sort((a, b) => (ROLE_ORDER[a.role] ?? 3) - (ROLE_ORDER[b.role] ?? 3)).map((m) => (
           <MemberRow key={m.userId} userId={m.userId} role={m.role} removable={canManage && m.userId !== me && m.role !== 'owner'} onRemove={() => void remove(m.userId)} />
         ))}
       </ul>

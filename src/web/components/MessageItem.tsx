@@ -4,6 +4,7 @@
  * blue ✓✓ read; "Read by k of n" in groups, which opens the detail). Actions sit in a
  * disclosure menu reachable by keyboard.
  */
+import { useEffect, useRef, useState } from 'preact/hooks';
 import type { MessageEvent } from '../../client/index.js';
 import type { MessageStatus } from '../lib/receipts.js';
 import { client } from '../lib/session.js';
@@ -20,6 +21,36 @@ export type MessageAction =
 const QUICK_REACTIONS = ['👍', '❤️', '😂', '😮', '😢'];
 const STATUS_TEXT = { sent: 'Sent', delivered: 'Delivered', read: 'Read' } as const;
 
+/** Space kept between a menu and the viewport's edges, in px. */
+const EDGE = 8;
+
+/**
+ * Puts an opened ⋯ menu beside its button and inside the viewport: below the button, or
+ * above it when there is no room below (the newest messages sit at the bottom); its
+ * right edge at the button's for your own messages (they are on the right), its left
+ * edge for others'; then clamped to the edges. The menu is `position: fixed`, so the
+ * message list's scrolling box cannot clip it. Set through the CSSOM, which the CSP allows.
+ */
+export function placeMenu(details: HTMLDetailsElement, mine: boolean): void {
+  const menu = details.querySelector<HTMLElement>('.menu');
+  const button = details.querySelector('summary');
+  if (!details.open || !menu || !button) return;
+  const anchor = button.getBoundingClientRect();
+  const { width, height } = menu.getBoundingClientRect();
+  const viewport = { width: document.documentElement.clientWidth, height: document.documentElement.clientHeight };
+  const below = anchor.bottom + 4;
+  const top = below + height <= viewport.height - EDGE ? below : Math.max(EDGE, anchor.top - 4 - height);
+  const wanted = mine ? anchor.right - width : anchor.left;
+  const left = Math.min(Math.max(EDGE, wanted), Math.max(EDGE, viewport.width - EDGE - width));
+  menu.style.top = `${Math.round(top)}px`;
+  menu.style.left = `${Math.round(left)}px`;
+}
+
+/** Closes every open message menu but `except` (one menu at a time; scrolling closes them). */
+export function closeMenus(except?: Element): void {
+  for (const open of document.querySelectorAll('details.actions[open]')) if (open !== except) open.removeAttribute('open');
+}
+
 function time(ts: number): string {
   return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
@@ -29,6 +60,12 @@ export function MessageItem(props: { message: MessageEvent; mine: boolean; group
   const author = useUserName(m.author.userId);
   const me = client.user?.id ?? '';
   const deleted = Boolean(m.deleted);
+  const [confirming, setConfirming] = useState(false);
+  const detailsRef = useRef<HTMLDetailsElement>(null);
+  // The menu grew or shrank: keep it inside the viewport.
+  useEffect(() => {
+    if (detailsRef.current) placeMenu(detailsRef.current, mine);
+  }, [confirming]);
   const close = (event: Event) => (event.currentTarget as HTMLElement).closest('details')?.removeAttribute('open');
   const act = (a: MessageAction) => (event: Event) => {
     close(event);
@@ -91,7 +128,16 @@ export function MessageItem(props: { message: MessageEvent; mine: boolean; group
         </span>
       </article>
       {!deleted && (
-        <details class="actions">
+        <details
+          ref={detailsRef}
+          class="actions"
+          onToggle={(event) => {
+            const details = event.currentTarget as HTMLDetailsElement;
+            if (!details.open) return setConfirming(false);
+            closeMenus(details);
+            placeMenu(details, mine);
+          }}
+        >
           <summary aria-label="Message actions">⋯</summary>
           <div class="menu">
             <div class="quick" role="group" aria-label="React">
@@ -117,11 +163,22 @@ export function MessageItem(props: { message: MessageEvent; mine: boolean; group
             <button type="button" class="ghost" onClick={act({ kind: 'delete', scope: 'me' })}>
               Delete for me
             </button>
-            {mine && (
-              <button type="button" class="ghost danger" onClick={act({ kind: 'delete', scope: 'everyone' })}>
-                Delete for everyone
-              </button>
-            )}
+            {mine &&
+              (confirming ? (
+                // Erasing for everyone cannot be undone: a second, explicit click.
+                <div class="confirm" role="group" aria-label="Delete for everyone?">
+                  <button type="button" class="ghost danger" onClick={act({ kind: 'delete', scope: 'everyone' })}>
+                    Yes, delete for everyone
+                  </button>
+                  <button type="button" class="ghost" onClick={() => setConfirming(false)}>
+                    Keep it
+                  </button>
+                </div>
+              ) : (
+                <button type="button" class="ghost danger" onClick={() => setConfirming(true)}>
+                  Delete for everyone
+                </button>
+              ))}
           </div>
         </details>
       )}

@@ -1,6 +1,7 @@
 /** Opt in to (or out of) push notifications for this browser. */
 import { useEffect, useState } from 'preact/hooks';
 import { disablePush, enablePush, pushEnabled, pushSupported } from '../lib/push.js';
+import { errorText } from '../lib/errors.js';
 
 export function PushToggle() {
   const [on, setOn] = useState(false);
@@ -16,7 +17,7 @@ export function PushToggle() {
       else await enablePush();
       setOn(!on);
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(errorText(err));
     }
   };
   return (

@@ -13,7 +13,7 @@ export interface ConnectionView {
   text: string;
 }
 
-const TRANSPORT_NAMES: Record<string, string> = { websocket: 'WebSocket', sse: 'SSE', 'long-poll': 'long polling', longpoll: 'long polling' };
+export const TRANSPORT_NAMES: Record<string, string> = { websocket: 'WebSocket', sse: 'SSE', 'long-poll': 'long polling', longpoll: 'long polling' };
 
 export function connectionView(input: { status: ConnectionStatus | 'idle'; browserOnline: boolean; queued: number; transport: string | null }): ConnectionView {
   const queued = input.queued > 0 ? ` · ${input.queued} queued` : '';
@@ -21,7 +21,8 @@ export function connectionView(input: { status: ConnectionStatus | 'idle'; brows
   switch (input.status) {
     case 'open': {
       const via = input.transport ? ` via ${TRANSPORT_NAMES[input.transport] ?? input.transport}` : '';
-      return { tone: 'online', text: `Online${via}${queued}` };
+      // "Connected", not "Online": the header's other line is the peer's presence ("online").
+      return { tone: 'online', text: `Connected${via}${queued}` };
     }
     case 'connecting':
       return { tone: 'connecting', text: `Connecting…${queued}` };

@@ -3,12 +3,16 @@
  * Keeps the conversation list live from the device event stream: a new message moves
  * its conversation to the top with the new preview and, from someone else in a
  * conversation not on screen, one more unread. Whatever the list cannot derive from an
- * event alone (a conversation it does not know, a membership change, an edit or delete
- * of the message it previews) makes it `stale`: the caller reads the list again.
+ * event alone (a conversation it does not know, a membership change) makes it `stale`:
+ * the caller reads the list again. An edit or delete of the previewed message updates
+ * the preview in place.
  * Pure, so it is unit tested in Node.
  */
 import type { ConversationSummary, DeviceEvent } from '../../client/index.js';
 import { INBOX, previewOf } from '../../protocol/index.js';
+
+/** What the list shows for a last message that was deleted. */
+export const DELETED_PREVIEW = 'This message was deleted.';
 
 export interface InboxFold {
   list: ConversationSummary[];
@@ -38,9 +42,15 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
         else if (device.conversationId !== openId) item.unreadCount = Math.min(item.unreadCount + 1, INBOX.maxUnreadCount);
         break;
       }
+      // An edit or delete of the previewed message is folded here, not read again: the
+      // service's list keeps the old text after an edit and no preview after a delete.
       case 'message_edited':
+        if (item.preview && item.preview.seq === event.targetSeq && event.content) {
+          item.preview = previewOf({ seq: item.preview.seq, author: { userId: item.preview.authorId, deviceId: '' }, content: event.content } as never, INBOX.maxPreviewLength) ?? item.preview;
+        }
+        break;
       case 'message_deleted':
-        if (item.preview?.seq === event.targetSeq) stale = true;
+        if (item.preview?.seq === event.targetSeq) item.preview = { ...item.preview, text: DELETED_PREVIEW };
         break;
       case 'reaction':
         break;

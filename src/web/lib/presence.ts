@@ -15,11 +15,22 @@ import type { Presence } from '../../client/index.js';
 export const PRESENCE_REFRESH_MS = 20_000;
 
 const known = new Map<string, Presence>();
+/** When each user's presence was last heard, so callers can skip asking again so soon. */
+const heardAt = new Map<string, number>();
 const listeners = new Set<() => void>();
 
 export function notePresence(updates: readonly Presence[]): void {
-  for (const p of updates) known.set(p.userId, p);
+  const now = Date.now();
+  for (const p of updates) {
+    known.set(p.userId, p);
+    heardAt.set(p.userId, now);
+  }
   for (const listener of listeners) listener();
+}
+
+/** Whether `userId`'s presence was heard within `maxAgeMs` (queries are rate limited: ask only when stale). */
+export function presenceFresh(userId: string, maxAgeMs: number): boolean {
+  return Date.now() - (heardAt.get(userId) ?? 0) < maxAgeMs;
 }
 
 export function usePresence(userId: string | null | undefined): Presence | undefined {

@@ -1,75 +1,118 @@
 /**
  * @module web/lib/useConversation
- * One open conversation as the chat view needs it, built on a ConversationHandle: the
- * newest page of history, then live events folded by the SDK's timeline; sends shown at
- * once (from the `queued` event) until their own message arrives; receipt watermarks
- * (fetched on every (re)connect, then live over WebSocket, polled every RECEIPTS_POLL_MS
- * over SSE and long polling, which carry no live frames); who is typing; members'
- * presence (into `lib/presence.ts`); older pages on demand.
+ * One open conversation as the chat view needs it, built on a ConversationHandle opened
+ * at once (`after: 'latest'`: no request first, so a chat opened offline can still queue
+ * sends): the title from the list's summary until the details arrive; when the wire first
+ * connects, the newest page of history below the live events; sends shown at once (from
+ * the `queued` event) until their own message is in the timeline, matched by cmid (so a
+ * send restored after a reload whose message history already shows appears once);
+ * receipt watermarks (fetched on every (re)connect, then live over WebSocket, polled
+ * every RECEIPTS_POLL_MS over SSE and long polling, which carry no live frames); who is
+ * typing; members' presence (into `lib/presence.ts`); older pages on demand.
+ *
+ * What fails for want of a network (details, history, receipts) is tried again on every
+ * reconnect, when the browser says it is online, and every few seconds meanwhile: it is
+ * never shown as an error, since the connection badge already says the app is offline.
  */
 import { useEffect, useReducer, useRef } from 'preact/hooks';
-import type { ConnectionStatus, ConversationHandle, ConversationInfo, MessageContent, MessageEvent, Watermark } from '../../client/index.js';
+import type { ConnectionStatus, ConversationEvent, ConversationHandle, ConversationInfo, ConversationSummary, MessageEvent, Watermark } from '../../client/index.js';
 import { ChatError } from '../../client/index.js';
 import { applyEvents, type Timeline } from '../../client/timeline.js';
-import { notePresence } from './presence.js';
+import { knownSummary } from './known.js';
+import { reconcileSends, type LocalSend } from './sends.js';
+import { notePresence, presenceFresh } from './presence.js';
 import { mergeWatermarks, type Watermarks } from './receipts.js';
 import { client } from './session.js';
+import { errorText } from './errors.js';
 
 /** Messages per history page when scrolling back. */
 export const PAGE_SIZE = 30;
 /** How often receipts are read over HTTP while the conversation has no socket. */
 export const RECEIPTS_POLL_MS = 3_000;
+/**
+ * How often members' presence is asked while the conversation has no socket (the
+ * fallback wires carry no presence frames). A new account may ask 20 times a minute
+ * (TIER_LIMITS.new.presenceQueries); this and the list's PRESENCE_REFRESH_MS stay under it.
+ */
+export const PRESENCE_POLL_MS = 5_000;
+/** Waits before reading what failed to load again, while the wire is up (the last one repeats). */
+export const CATCH_UP_RETRY_MS = [1_000, 2_000, 5_000];
 
-export interface LocalSend {
-  cmid: string;
-  content: MessageContent;
-  state: 'sending' | 'acked' | 'failed';
-  error?: string;
-}
+export type { LocalSend };
+
 
 export interface ConversationState {
   info: ConversationInfo | null;
+  /** The list's summary of this conversation, if the list knew it: shown until `info` arrives. */
+  summary: ConversationSummary | null;
   handle: ConversationHandle | null;
   timeline: Timeline;
   sending: Map<string, LocalSend>;
   watermarks: Watermarks;
   typing: Map<string, ReturnType<typeof setTimeout>>;
   status: ConnectionStatus;
+  /** The newest page of history is in (false until the wire first connects and it is read). */
+  loaded: boolean;
   hasMore: boolean;
   loadingOlder: boolean;
+  /** An error worth showing: not a network failure (the badge says offline), which is retried. */
   error: string | null;
 }
 
-function fresh(): ConversationState {
-  return { info: null, handle: null, timeline: new Map(), sending: new Map(), watermarks: new Map(), typing: new Map(), status: 'connecting', hasMore: false, loadingOlder: false, error: null };
+function fresh(id: string): ConversationState {
+  return {
+    info: null,
+    summary: knownSummary(id),
+    handle: null,
+    timeline: new Map(),
+    sending: new Map(),
+    watermarks: new Map(),
+    typing: new Map(),
+    status: 'connecting',
+    loaded: false,
+    hasMore: false,
+    loadingOlder: false,
+    error: null,
+  };
 }
 
 function describe(error: unknown): string {
-  return error instanceof ChatError || error instanceof Error ? error.message : String(error);
+  return errorText(error);
+}
+
+/** A failure the next reconnect can fix: say nothing, try again. */
+function isPassing(error: unknown): boolean {
+  return error instanceof ChatError && (error.code === 'network' || error.code === 'rate_limited' || error.code === 'internal' || (error.status ?? 0) >= 500);
+}
+
+/** Puts an older page under what the timeline holds (a newer state already shown is kept). */
+function mergeUnder(timeline: Timeline, events: ConversationEvent[]): void {
+  const merged: Timeline = applyEvents(new Map(), events);
+  for (const [seq, m] of timeline) merged.set(seq, m);
+  timeline.clear();
+  for (const [seq, m] of [...merged].sort(([a], [b]) => a - b)) timeline.set(seq, m);
 }
 
 export function useConversation(id: string, onOthersMessage: (m: MessageEvent) => void) {
   const [, rerender] = useReducer((n: number) => n + 1, 0);
-  const state = useRef<ConversationState>(fresh());
+  const state = useRef<ConversationState>(fresh(id));
   const notify = useRef(onOthersMessage);
   notify.current = onOthersMessage;
 
   useEffect(() => {
-    const s = fresh();
+    const s = fresh(id);
     state.current = s;
     rerender(0);
     let cancelled = false;
     const me = client.user?.id;
+    /** The conversation's head when the wire first connected: history is read below it. */
+    let head: number | null = null;
+    /** Live events that came before the newest page of history: applied again on top of it. */
+    const early: ConversationEvent[] = [];
+    let catching = false;
+    let retries = 0;
+    let retryTimer: ReturnType<typeof setTimeout> | null = null;
 
-    const refreshInfo = async () => {
-      try {
-        s.info = await client.conversation(id);
-        rerender(0);
-      } catch (error) {
-        s.error = describe(error);
-        rerender(0);
-      }
-    };
     const refreshReceipts = async (handle: ConversationHandle) => {
       try {
         s.watermarks = mergeWatermarks(s.watermarks, await handle.receipts());
@@ -79,15 +122,70 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       }
     };
 
+    /** Reads what is not loaded yet (details, the newest page, receipts); idempotent. */
+    const catchUp = async (): Promise<void> => {
+      const handle = s.handle;
+      if (cancelled || catching || !handle || s.status !== 'open' || head === null) return;
+      catching = true;
+      if (retryTimer) clearTimeout(retryTimer);
+      retryTimer = null;
+      try {
+        if (!s.info) s.info = await client.conversation(id);
+        if (!s.loaded) {
+          const page = await handle.history({ before: head + 1, limit: PAGE_SIZE });
+          if (cancelled) return;
+          mergeUnder(s.timeline, page.events);
+          applyEvents(s.timeline, early.splice(0));
+          s.hasMore = page.hasMore;
+          s.loaded = true;
+          reconcileSends(s.timeline, s.sending);
+          const newest = [...s.timeline.values()].filter((m) => m.author.userId !== me).at(-1);
+          if (newest) notify.current(newest);
+        }
+        s.error = null;
+        retries = 0;
+        await refreshReceipts(handle);
+      } catch (error) {
+        if (cancelled) return;
+        if (isPassing(error)) {
+          retryTimer = setTimeout(() => void catchUp(), CATCH_UP_RETRY_MS[Math.min(retries++, CATCH_UP_RETRY_MS.length - 1)]);
+        } else {
+          s.error = describe(error);
+        }
+      } finally {
+        catching = false;
+        if (!cancelled) rerender(0);
+      }
+    };
+    const onOnline = () => void catchUp();
+    window.addEventListener('online', onOnline);
+
+    const refreshInfo = async () => {
+      try {
+        s.info = await client.conversation(id);
+        rerender(0);
+      } catch (error) {
+        if (!isPassing(error)) s.error = describe(error);
+        rerender(0);
+      }
+    };
+
     const receiptsPoll = setInterval(() => {
       if (s.handle && s.status === 'open' && s.handle.transport !== 'websocket') void refreshReceipts(s.handle);
     }, RECEIPTS_POLL_MS);
+    /** Asks members' presence, skipping those heard within `maxAgeMs` (queries are rate limited). */
+    const refreshPresence = (maxAgeMs = PRESENCE_POLL_MS - 500) => {
+      const others = (s.info?.members.map((m) => m.userId) ?? (s.summary?.peerId ? [s.summary.peerId] : [])).filter(
+        (userId) => userId !== me && !presenceFresh(userId, maxAgeMs),
+      );
+      if (others.length > 0) void client.presence(others).then(notePresence, () => undefined);
+    };
+    const presencePoll = setInterval(() => {
+      if (s.handle && s.status === 'open' && s.handle.transport !== 'websocket') refreshPresence();
+    }, PRESENCE_POLL_MS);
 
     void (async () => {
-      const info = await client.conversation(id);
-      if (cancelled) return;
-      s.info = info;
-      const handle = await client.open(id, { after: info.lastSeq });
+      const handle = await client.open(id, { after: 'latest' });
       if (cancelled) {
         handle.close();
         return;
@@ -102,6 +200,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       handle.on('ack', (ack) => {
         const local = s.sending.get(ack.cmid);
         if (local) local.state = 'acked';
+        reconcileSends(s.timeline, s.sending);
         rerender(0);
       });
       handle.on('failed', ({ cmid, error }) => {
@@ -110,6 +209,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         rerender(0);
       });
       handle.on('event', (event) => {
+        if (!s.loaded) early.push(event);
         applyEvents(s.timeline, [event]);
         if (event.type === 'message') {
           if (event.author.userId === me) s.sending.delete(event.cmid);
@@ -120,7 +220,13 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       });
       handle.on('status', (status) => {
         s.status = status;
-        if (status === 'open') void refreshReceipts(handle);
+        if (status === 'open') {
+          head ??= handle.lastSeq;
+          retries = 0;
+          void catchUp();
+          // Presence heard before (or missed while away) may be stale; the socket's frames only tell changes.
+          refreshPresence(0);
+        }
         rerender(0);
       });
       handle.on('receipts', (watermarks: Watermark[]) => {
@@ -146,13 +252,8 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         }
         rerender(0);
       });
-      const page = await handle.history({ before: info.lastSeq + 1, limit: PAGE_SIZE });
-      if (cancelled) return;
-      applyEvents(s.timeline, page.events);
-      s.hasMore = page.hasMore;
-      await refreshReceipts(handle);
-      const newest = [...s.timeline.values()].filter((m) => m.author.userId !== me).at(-1);
-      if (newest) notify.current(newest);
+      // The details are worth having before the wire is up (the members, the group's title).
+      void refreshInfo();
       rerender(0);
     })().catch((error: unknown) => {
       s.error = describe(error);
@@ -162,6 +263,9 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     return () => {
       cancelled = true;
       clearInterval(receiptsPoll);
+      clearInterval(presencePoll);
+      if (retryTimer) clearTimeout(retryTimer);
+      window.removeEventListener('online', onOnline);
       s.handle?.close();
       for (const timer of s.typing.values()) clearTimeout(timer);
     };
@@ -176,13 +280,10 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     try {
       const page = await s.handle.history({ before: oldest, limit: PAGE_SIZE });
       // Older events first: a newer state already shown is kept (the fold ignores stale events).
-      const merged: Timeline = applyEvents(new Map(), page.events);
-      for (const [seq, m] of s.timeline) merged.set(seq, m);
-      s.timeline.clear();
-      for (const [seq, m] of [...merged].sort(([a], [b]) => a - b)) s.timeline.set(seq, m);
+      mergeUnder(s.timeline, page.events);
       s.hasMore = page.hasMore;
     } catch (error) {
-      s.error = describe(error);
+      if (!isPassing(error)) s.error = describe(error);
     } finally {
       s.loadingOlder = false;
       rerender(0);

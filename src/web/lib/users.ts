@@ -6,11 +6,35 @@ import { useEffect, useState } from 'preact/hooks';
 import type { User } from '../../client/index.js';
 import { client } from './session.js';
 
-const known = new Map<string, User>();
+const USERS_KEY = 'edge-chat.users';
+/** Most users kept for offline use (the oldest go first). */
+const MAX_SAVED_USERS = 500;
+
+/** Names seen before, kept in localStorage so the app shows them offline after a reload. */
+const known = new Map<string, User>(load());
 const pending = new Map<string, Promise<User | null>>();
 
+function load(): [string, User][] {
+  try {
+    const saved = JSON.parse(localStorage.getItem(USERS_KEY) ?? '[]') as User[];
+    return Array.isArray(saved) ? saved.map((u) => [u.id, u]) : [];
+  } catch {
+    return [];
+  }
+}
+
+function save(): void {
+  try {
+    localStorage.setItem(USERS_KEY, JSON.stringify([...known.values()].slice(-MAX_SAVED_USERS)));
+  } catch {
+    // Storage full or unavailable: names are looked up again.
+  }
+}
+
 export function rememberUser(user: User): void {
+  known.delete(user.id);
   known.set(user.id, user);
+  save();
 }
 
 export function lookupUser(id: string): Promise<User | null> {
@@ -20,7 +44,7 @@ export function lookupUser(id: string): Promise<User | null> {
   if (!p) {
     p = client.userById(id).then(
       (user) => {
-        known.set(id, user);
+        rememberUser(user);
         return user;
       },
       () => null,

@@ -1,0 +1,50 @@
+/**
+ * @module web/lib/known
+ * What the app last heard about each conversation (the list's summaries), so a chat can
+ * show its title and kind at once, also while offline, before its own details arrive;
+ * and the last list read, kept in localStorage per user, so the app opens offline (after
+ * a reload, served by the service worker) with the list it last showed.
+ */
+import type { ConversationSummary } from '../../client/index.js';
+
+const summaries = new Map<string, ConversationSummary>();
+
+export function rememberSummaries(list: readonly ConversationSummary[]): void {
+  for (const item of list) summaries.set(item.id, item);
+}
+
+export function knownSummary(id: string): ConversationSummary | null {
+  return summaries.get(id) ?? null;
+}
+
+const LIST_KEY = 'edge-chat.list.';
+
+/** Keeps the list for `userId` for the next start (a small JSON array: summaries only). */
+export function saveList(userId: string, list: readonly ConversationSummary[]): void {
+  try {
+    localStorage.setItem(LIST_KEY + userId, JSON.stringify(list));
+  } catch {
+    // Storage full or unavailable: the list is just not there offline.
+  }
+}
+
+/** The list kept for `userId`, or null. */
+export function savedList(userId: string): ConversationSummary[] | null {
+  try {
+    const raw = localStorage.getItem(LIST_KEY + userId);
+    const list = raw ? (JSON.parse(raw) as ConversationSummary[]) : null;
+    if (list) rememberSummaries(list);
+    return Array.isArray(list) ? list : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Forgets the list kept for `userId` (signing out: the next person on this browser must not see it). */
+export function forgetList(userId: string): void {
+  try {
+    localStorage.removeItem(LIST_KEY + userId);
+  } catch {
+    // nothing kept
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * What the browser test files share: Debian's Chromium (never a downloaded browser),
+ * a device (a browser context with its own storage) that records CSP violations and page
+ * errors, and short steps a person takes in the web client (register, start a chat, send).
+ * Every wait is bounded.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+export const SHOTS = resolve(import.meta.dirname, '../../test-results/screenshots');
+export const WAIT = { timeout: 15_000 };
+/** The widths the issue names: a laptop and a phone. */
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+export async function launchChromium(): Promise<Browser> {
+  mkdirSync(SHOTS, { recursive: true });
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+export interface Device {
+  context: BrowserContext;
+  page: Page;
+  problems: string[];
+}
+
+/** A fresh browser context (another device) that records CSP violations and page errors. */
+export async function device(browser: Browser, baseURL: string, viewport: { width: number; height: number }): Promise<Device> {
+  const context = await browser.newContext({ viewport, baseURL });
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && /Content Security Policy|Refused to/.test(msg.text())) problems.push(`csp: ${msg.text()}`);
+  });
+  return { context, page, problems };
+}
+
+export interface Person {
+  handle: string;
+  name: string;
+}
+
+export async function register(page: Page, who: Person, deviceName: string, path = '/'): Promise<void> {
+  await page.goto(path);
+  await page.getByRole('tab', { name: 'Create account' }).click();
+  await page.getByLabel('Handle').fill(who.handle);
+  await page.getByLabel('Display name').fill(who.name);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByLabel('Device name').fill(deviceName);
+  await page.getByRole('button', { name: 'Create account' }).last().click();
+  await page.getByText(`@${who.handle}`).waitFor(WAIT);
+}
+
+/** The list's row for a conversation (its button, named by title, presence and unread count). */
+export function row(page: Page, title: string) {
+  return page.locator('ul.conversations button', { hasText: title });
+}
+
+export async function startChat(page: Page, who: Person): Promise<void> {
+  await page.getByLabel('Handle to chat with').fill(`@${who.handle}`);
+  await page.getByRole('button', { name: 'Chat', exact: true }).click();
+  await page.getByRole('heading', { name: who.name }).waitFor(WAIT);
+}
+
+export function composer(page: Page) {
+  return page.getByLabel('Message', { exact: true });
+}
+
+export async function send(page: Page, text: string): Promise<void> {
+  await composer(page).fill(text);
+  await composer(page).press('Enter');
+}
+
+export function message(page: Page, text: string) {
+  return page.locator('li.message', { hasText: text });
+}
+
+export async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
+}
+
+/**
+ * Elements whose box reaches past the viewport's right or left edge (visible ones only:
+ * screen-reader-only text and closed menus are skipped), described for an assertion.
+ */
+export function overflowing(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const out: string[] = [];
+    for (const el of document.querySelectorAll<HTMLElement>('body *')) {
+      if (el.closest('.sr-only')) continue;
+      // Not rendered: display none, hidden, or the content of a closed <details>.
+      if (!el.checkVisibility({ visibilityProperty: true, contentVisibilityAuto: true })) continue;
+      const box = el.getBoundingClientRect();
+      if (box.width === 0 || box.height === 0) continue;
+      if (box.right > width + 0.5 || box.left < -0.5) {
+        const name = `${el.tagName.toLowerCase()}${el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : ''}`;
+        out.push(`${name} [${Math.round(box.left)}, ${Math.round(box.right)}] > ${width}`);
+      }
+    }
+    return out;
+  });
+}

@@ -1,0 +1,447 @@
+/**
+ * The web client under real conditions (issue 18), in Debian's Chromium against a real
+ * `wrangler dev` on port 8850: a chat opened while offline recovers when the network
+ * returns; a send queued offline and reloaded shows once; at phone width nothing is wider
+ * than the screen and every menu lies inside it; a burst of network drops is followed by
+ * a reconnect within two seconds. The other people in these stories are driven over the
+ * HTTP API, so only the person under test needs a browser.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { startProxy, type CutProxy } from '../e2e/proxy.js';
+import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
+import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, overflowing, register, row, send, shot, type Device, type Person } from './helpers.js';
+
+const PORT = 8850;
+
+let server: Wrangler;
+/** Between Alice's browser and the server, so the network can be cut under her. */
+let proxy: CutProxy;
+let browser: Browser;
+const run = crypto.randomUUID().slice(0, 6);
+const alice: Person = { handle: `alice_${run}`, name: 'Alice' };
+
+/** Someone on the HTTP API: a session and the few calls these stories need. */
+interface ApiUser {
+  id: string;
+  token: string;
+  person: Person;
+}
+
+async function call<T>(path: string, init: { token?: string; body?: unknown; method?: string } = {}): Promise<T> {
+  const res = await fetch(`${server.url}/v1${path}`, {
+    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
+    headers: { 'content-type': 'application/json', ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    signal: AbortSignal.timeout(15_000),
+  });
+  if (!res.ok) throw new Error(`${init.method ?? 'POST'} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function apiUser(person: Person): Promise<ApiUser> {
+  const session = await call<{ accessToken: string; user: { id: string } }>('/auth/register', {
+    body: { handle: person.handle, displayName: person.name, password: 'correct horse battery', deviceName: 'api' },
+  });
+  return { id: session.user.id, token: session.accessToken, person };
+}
+
+async function userId(handle: string, token: string): Promise<string> {
+  return (await call<{ user: { id: string } }>(`/users/by-handle/${handle}`, { token })).user.id;
+}
+
+async function directWith(from: ApiUser, peerId: string): Promise<string> {
+  return (await call<{ conversation: { id: string } }>('/conversations', { token: from.token, body: { kind: 'direct', peerId } })).conversation.id;
+}
+
+function newCmid(): string {
+  return crypto.randomUUID().replaceAll('-', '');
+}
+
+async function apiSend(from: ApiUser, conversationId: string, text: string, cmid = newCmid()): Promise<number> {
+  return (await call<{ seq: number }>(`/conversations/${conversationId}/messages`, { token: from.token, body: { cmid, content: { type: 'text', text } } })).seq;
+}
+
+function badge(page: Page) {
+  return page.getByTestId('connection');
+}
+
+let a: Device;
+let bob: ApiUser;
+let carol: ApiUser;
+let withBob: string;
+let withCarol: string;
+
+beforeAll(async () => {
+  server = await startWrangler(PORT);
+  proxy = await startProxy(PORT);
+  browser = await launchChromium();
+  a = await device(browser, proxy.url, DESKTOP);
+  await register(a.page, alice, 'Alice laptop');
+  bob = await apiUser({ handle: `bob_${run}`, name: 'Bob' });
+  carol = await apiUser({ handle: `carol_${run}`, name: 'Carol' });
+  const aliceId = await userId(alice.handle, bob.token);
+  withBob = await directWith(bob, aliceId);
+  withCarol = await directWith(carol, aliceId);
+  await apiSend(bob, withBob, 'Hello from Bob');
+  await apiSend(carol, withCarol, 'Hello from Carol');
+  await row(a.page, 'Carol').waitFor(WAIT);
+  await row(a.page, 'Bob').waitFor(WAIT);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await proxy?.close();
+  await server?.stop();
+});
+
+/** Alice's laptop back online on a freshly loaded list, so each story starts clean. */
+async function fresh(): Promise<{ page: Page; context: Device['context'] }> {
+  await a.context.setOffline(false);
+  await a.page.goto('/');
+  await row(a.page, 'Bob').waitFor(WAIT);
+  return a;
+}
+
+describe('the web client under real conditions', () => {
+  it('a chat opened while offline shows what it knows, queues a send, and recovers within seconds of the network returning', async () => {
+    const { page, context } = await fresh();
+    await row(page, 'Bob').click();
+    await message(page, 'Hello from Bob').waitFor(WAIT);
+    await badge(page).getByText('Connected via WebSocket').waitFor(WAIT);
+
+    await context.setOffline(true);
+    await badge(page).getByText(/Offline/).waitFor(WAIT);
+    await row(page, 'Carol').click();
+    // The title comes from the list; no raw request error; the composer takes a message.
+    await page.getByRole('heading', { name: 'Carol' }).waitFor(WAIT);
+    await expect.poll(() => composer(page).isEnabled(), WAIT).toBe(true);
+    expect(await page.getByRole('alert').allTextContents()).toEqual([]);
+    await send(page, 'Written while offline');
+    await badge(page).getByText('1 queued').waitFor(WAIT);
+    await shot(page, 'offline-open-desktop');
+
+    await context.setOffline(false);
+    const back = Date.now();
+    await message(page, 'Hello from Carol').waitFor({ timeout: 5_000 });
+    await badge(page).getByText('Connected via WebSocket').waitFor({ timeout: 5_000 });
+    await page.locator('li.message:not(.pending)', { hasText: 'Written while offline' }).waitFor({ timeout: 5_000 });
+    const recovered = Date.now() - back;
+    expect(await composer(page).isEnabled()).toBe(true);
+    expect(await page.getByRole('alert').allTextContents()).toEqual([]);
+    console.log(`offline-opened chat recovered ${recovered} ms after the network returned`);
+    expect(recovered).toBeLessThan(5_000);
+  });
+
+  it('going offline while a chat\'s history loads: it loads once the network returns', async () => {
+    const { page, context } = await fresh();
+    await row(page, 'Bob').click();
+    await message(page, 'Hello from Bob').waitFor(WAIT);
+    // Leave, then come back with the history request failing as the network goes.
+    await row(page, 'Carol').click();
+    await message(page, 'Hello from Carol').waitFor(WAIT);
+    let failed = 0;
+    await page.route('**/v1/conversations/*/events?*', async (route) => {
+      if (failed > 0) return route.continue();
+      failed++;
+      await context.setOffline(true);
+      await route.abort('internetdisconnected');
+    });
+    await row(page, 'Bob').click();
+    await expect.poll(() => failed, WAIT).toBe(1);
+    await page.getByRole('heading', { name: 'Bob' }).waitFor(WAIT);
+    await context.setOffline(false);
+    const back = Date.now();
+    await message(page, 'Hello from Bob').waitFor({ timeout: 5_000 });
+    await badge(page).getByText('Connected via WebSocket').waitFor({ timeout: 5_000 });
+    expect(await composer(page).isEnabled()).toBe(true);
+    console.log(`chat whose history failed to load recovered ${Date.now() - back} ms after the network returned`);
+    await page.unroute('**/v1/conversations/*/events?*');
+  });
+
+  it('a send queued offline and reloaded as it goes out shows once, with its status', async () => {
+    const { page, context } = await fresh();
+    await row(page, 'Bob').click();
+    await message(page, 'Hello from Bob').waitFor(WAIT);
+    await context.setOffline(true);
+    await badge(page).getByText(/Offline/).waitFor(WAIT);
+    await send(page, 'Queued, then reloaded');
+    await badge(page).getByText('1 queued').waitFor(WAIT);
+    // The race the issue saw, made certain: the server stored the send (its ack never
+    // reached the page) while the page's outbox still holds it, and the page reloads.
+    const cmid = await page.evaluate(
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const open = indexedDB.open('edge-chat-outbox');
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const all = open.result.transaction('outbox').objectStore('outbox').getAll();
+            all.onsuccess = () => resolve((all.result as { cmid: string }[]).at(-1)!.cmid);
+            all.onerror = () => reject(all.error);
+          };
+        }),
+    );
+    const aliceSession = JSON.parse((await page.evaluate(() => localStorage.getItem('edge-chat.session')))!) as { accessToken: string; user: { id: string } };
+    await apiSend({ id: aliceSession.user.id, token: aliceSession.accessToken, person: alice }, withBob, 'Queued, then reloaded', cmid);
+    await context.setOffline(false);
+    await page.reload();
+    await message(page, 'Queued, then reloaded').first().waitFor(WAIT);
+    await badge(page).getByText('Connected via WebSocket').waitFor(WAIT);
+    // The outbox's resend is answered as a duplicate; give it time to settle, then count.
+    await expect.poll(() => message(page, 'Queued, then reloaded').count(), { timeout: 5_000 }).toBe(1);
+    await page.waitForTimeout(1_500); // a quiet period: a stale "Sending…" copy would show by now
+    expect(await message(page, 'Queued, then reloaded').count()).toBe(1);
+    expect(await message(page, 'Queued, then reloaded').locator('.status').getAttribute('data-status')).toMatch(/^(sent|delivered|read)$/);
+    expect(await page.locator('li.message.pending').count()).toBe(0);
+  });
+
+  it('at 390x844 nothing is wider than the screen, and every message menu lies inside it', async () => {
+    const p = await device(browser, server.url, PHONE);
+    await p.page.goto('/');
+    await p.page.getByLabel('Handle').fill(alice.handle);
+    await p.page.getByLabel('Password').fill('correct horse battery');
+    await p.page.getByLabel('Device name').fill('Alice phone');
+    await p.page.getByRole('button', { name: 'Sign in' }).last().click();
+    await p.page.getByText(`@${alice.handle}`).waitFor(WAIT);
+    await apiSend(carol, withCarol, 'A rather long last message, the kind that runs on: https://example.com/a/very/long/path/without/any/spaces/at/all/to/break/it/up');
+    await row(p.page, 'Carol').locator('.preview', { hasText: 'A rather long' }).waitFor(WAIT);
+    expect(await overflowing(p.page)).toEqual([]);
+    expect(await p.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    for (const name of ['Sign out', 'New group']) {
+      const box = (await p.page.getByRole('button', { name }).boundingBox())!;
+      expect(box.x + box.width, name).toBeLessThanOrEqual(PHONE.width);
+    }
+    await shot(p.page, 'list-long-preview-phone');
+
+    await row(p.page, 'Carol').click();
+    await send(p.page, 'Mine, with a menu');
+    const mine = p.page.locator('li.message.mine:not(.pending)', { hasText: 'Mine, with a menu' });
+    await mine.waitFor(WAIT);
+    expect(await overflowing(p.page)).toEqual([]);
+    for (const bubble of [mine, message(p.page, 'A rather long last message')]) {
+      await bubble.locator('summary').click();
+      const menu = bubble.locator('.menu');
+      await menu.waitFor(WAIT);
+      const box = (await menu.boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(PHONE.width);
+      expect(box.y).toBeGreaterThanOrEqual(0);
+      expect(box.y + box.height).toBeLessThanOrEqual(PHONE.height);
+      expect(await overflowing(p.page)).toEqual([]);
+      await shot(p.page, bubble === mine ? 'menu-mine-phone' : 'menu-theirs-phone');
+      await bubble.locator('summary').click();
+    }
+    expect(p.problems).toEqual([]);
+    await p.context.close();
+  });
+
+  /**
+   * Five drops within two seconds, as a phone on a flaky network sees them: every open
+   * connection is reset and new ones are refused for 350 ms, five times, 400 ms apart;
+   * `networkSignal` says whether the browser also knew (offline, then `online`) or only
+   * the connections died (a server or proxy restarting). Resolves with how long after the
+   * last drop the chat said "Connected via WebSocket" again, and what the badge said meanwhile.
+   */
+  async function burst(page: Page, context: Device['context'], networkSignal: boolean): Promise<{ ms: number; texts: string[] }> {
+    await page.evaluate(() => {
+      const seen: string[] = [];
+      (window as unknown as { badgeTexts: string[] }).badgeTexts = seen;
+      const target = document.querySelector('[data-testid="connection"]')!;
+      new MutationObserver(() => {
+        const text = target.textContent ?? '';
+        if (seen.at(-1) !== text) seen.push(text);
+      }).observe(target, { subtree: true, childList: true, characterData: true });
+    });
+    for (let i = 0; i < 5; i++) {
+      if (networkSignal) await context.setOffline(true);
+      proxy.cut(350);
+      await page.waitForTimeout(350);
+      if (networkSignal) await context.setOffline(false);
+      await page.waitForTimeout(50);
+    }
+    const back = Date.now();
+    await badge(page)
+      .getByText('Connected via WebSocket')
+      .waitFor({ timeout: 30_000 })
+      .catch(async (error: unknown) => {
+        const texts = await page.evaluate(() => (window as unknown as { badgeTexts: string[] }).badgeTexts);
+        throw new Error(`not back on WebSocket; the badge said: ${texts.join(' | ')}`, { cause: error });
+      });
+    const ms = Date.now() - back;
+    const texts = await page.evaluate(() => (window as unknown as { badgeTexts: string[] }).badgeTexts);
+    return { ms, texts };
+  }
+
+  it('a burst of five network drops within two seconds, then the network back: reconnected within 2 s', async () => {
+    // A device of its own: connect tickets are limited per device (30 a minute for a new
+    // account), and the stories above spent some of this laptop's.
+    const t = await device(browser, proxy.url, DESKTOP);
+    const { page, context } = t;
+    await page.goto('/');
+    await page.getByLabel('Handle').fill(alice.handle);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByLabel('Device name').fill('Alice tablet');
+    await page.getByRole('button', { name: 'Sign in' }).last().click();
+    await row(page, 'Bob').click();
+    await message(page, 'Hello from Bob').waitFor(WAIT);
+    await badge(page).getByText('Connected via WebSocket').waitFor(WAIT);
+    // Three bursts of each kind; each after a stable connection, each followed by a send that works.
+    const figures: Record<string, number[]> = { 'network drops the browser saw': [], 'connection drops only (no browser signal)': [] };
+    // Each burst costs connect tickets (a new account may take 30 a minute): one of each kind.
+    const tickets = { asked: 0, refused: 0 };
+    page.on('request', (r) => void (r.url().endsWith('/v1/auth/tickets') && tickets.asked++));
+    page.on('response', (r) => void (r.url().endsWith('/v1/auth/tickets') && r.status() === 429 && tickets.refused++));
+    for (let round = 0; round < 1; round++) {
+      for (const [name, networkSignal] of [['network drops the browser saw', true], ['connection drops only (no browser signal)', false]] as const) {
+        await page.waitForTimeout(2_200);
+        const { ms, texts } = await burst(page, context, networkSignal);
+        console.log(`${name}: reconnected ${ms} ms after the burst; the badge said: ${texts.join(' | ')}`);
+        expect(texts.some((t) => /reconnecting/.test(t))).toBe(true);
+        figures[name]!.push(ms);
+        await send(page, `After burst ${round} ${networkSignal}`);
+        await page.locator('li.message:not(.pending)', { hasText: `After burst ${round} ${networkSignal}` }).waitFor(WAIT);
+      }
+    }
+    console.log(`reconnect after a burst of five drops (ms): ${JSON.stringify(figures)}; connect tickets asked for: ${tickets.asked}, refused: ${tickets.refused}`);
+    for (const times of Object.values(figures)) expect(Math.max(...times)).toBeLessThan(2_000);
+    expect(t.problems).toEqual([]);
+    await t.context.close();
+  });
+});
+
+
+describe('smaller things a user notices (item 8)', () => {
+  it('my own @handle shows whole on the desktop', async () => {
+    const { page } = await fresh();
+    const cut = await page.getByText(`@${alice.handle}`).evaluate((el) => {
+      for (let node: HTMLElement | null = el as HTMLElement; node && node !== document.body; node = node.parentElement) {
+        const style = getComputedStyle(node);
+        if (style.overflow !== 'visible' && node.scrollWidth > node.clientWidth + 1) return `${node.className}: ${node.scrollWidth} > ${node.clientWidth}`;
+      }
+      return null;
+    });
+    expect(cut).toBeNull();
+  });
+
+  it('the chat header says "online" once: the peer\'s, not my own connection too', async () => {
+    // Someone new: presence queries are limited per user (20 a minute on a new account),
+    // and Alice's laptop has reloaded many times in the stories above.
+    const d = await device(browser, server.url, DESKTOP);
+    const { page } = d;
+    const dora: Person = { handle: `dora_${run}`, name: 'Dora' };
+    await register(page, dora, 'Dora laptop');
+    await directWith(bob, await userId(dora.handle, bob.token));
+    await row(page, 'Bob').waitFor(WAIT);
+    // Bob comes online: an inbox socket of his own.
+    const { ticket } = await call<{ ticket: string }>('/auth/tickets', { token: bob.token, body: {} });
+    const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/inbox/ws?ticket=${ticket}`);
+    await new Promise((resolve, reject) => {
+      socket.addEventListener('open', resolve, { once: true });
+      socket.addEventListener('error', reject, { once: true });
+      setTimeout(() => reject(new Error('Bob\'s inbox socket did not open')), 10_000);
+    });
+    const refused: string[] = [];
+    page.on('response', (r) => void (r.status() === 429 && refused.push(new URL(r.url()).pathname)));
+    try {
+      await row(page, 'Bob').click();
+      await page
+        .locator('[data-testid="chat-presence"][data-online="true"]')
+        .waitFor(WAIT)
+        .catch((error: unknown) => {
+          throw new Error(`Bob not shown online; refused meanwhile: ${refused.join(', ') || 'nothing'}`, { cause: error });
+        });
+      await badge(page).getByText(/WebSocket/).waitFor(WAIT);
+      const header = await page.locator('.chat-header').innerText();
+      expect(header.match(/\bonline\b/gi)?.length ?? 0, header).toBe(1);
+      await shot(page, 'chat-header-desktop');
+    } finally {
+      socket.close();
+      await d.context.close();
+    }
+  });
+
+  it('"Delete for everyone" asks first', async () => {
+    const { page } = await fresh();
+    await row(page, 'Bob').click();
+    await send(page, 'Maybe delete this');
+    const bubble = page.locator('li.message:not(.pending)', { hasText: 'Maybe delete this' });
+    await bubble.waitFor(WAIT);
+    await bubble.locator('summary').click();
+    await page.getByRole('button', { name: 'Delete for everyone' }).click();
+    const confirm = page.getByRole('button', { name: 'Yes, delete for everyone' });
+    await confirm.waitFor(WAIT);
+    expect(await bubble.locator('.text', { hasText: 'Maybe delete this' }).count()).toBe(1);
+    await shot(page, 'delete-confirm-desktop');
+    await confirm.click();
+    await message(page, 'This message was deleted.').waitFor(WAIT);
+  });
+
+  it('the list preview follows an edit and a delete of the last message', async () => {
+    const { page } = await fresh();
+    await row(page, 'Carol').click();
+    await send(page, 'Preview before edit');
+    const preview = row(page, 'Carol').locator('.preview');
+    await preview.getByText('Preview before edit').waitFor(WAIT);
+    const bubble = page.locator('li.message:not(.pending)', { hasText: 'Preview before edit' });
+    await bubble.locator('summary').click();
+    await bubble.getByRole('button', { name: 'Edit', exact: true }).click();
+    await composer(page).fill('Preview after edit');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await preview.getByText('Preview after edit').waitFor(WAIT);
+    await page.locator('li.message:not(.pending)', { hasText: 'Preview after edit' }).locator('summary').click();
+    await page.getByRole('button', { name: 'Delete for everyone' }).click();
+    await page.getByRole('button', { name: 'Yes, delete for everyone' }).click();
+    await preview.getByText(/deleted/i).waitFor(WAIT);
+    // A fresh read of the list does not agree yet: the service's list keeps the old text
+    // after an edit and drops the preview after a delete (src/user/inbox.ts; see the issue).
+  });
+
+  it('the Members dialog lists the owner first, in aligned columns', async () => {
+    const { page } = await fresh();
+    const aliceId = await userId(alice.handle, bob.token);
+    await call('/conversations', { token: bob.token, body: { kind: 'group', title: 'Owners first', memberIds: [aliceId, carol.id] } });
+    await row(page, 'Owners first').click();
+    await page.getByRole('button', { name: /Members/ }).click();
+    const dialog = page.getByRole('dialog', { name: /members/ });
+    await dialog.getByText('Carol').waitFor(WAIT);
+    const rows = await dialog.locator('ul.members li').evaluateAll((lis) =>
+      lis.map((li) => {
+        const [name, role] = [...li.children] as HTMLElement[];
+        return { name: name!.textContent, role: role!.textContent, roleLeft: Math.round(role!.getBoundingClientRect().left) };
+      }),
+    );
+    expect(rows[0]).toMatchObject({ name: 'Bob', role: 'owner' });
+    expect(new Set(rows.map((r) => r.roleLeft)).size).toBe(1);
+    await shot(page, 'members-desktop');
+    await page.keyboard.press('Escape');
+  });
+
+  it('reloading while offline opens the app, with the last list, not the browser\'s offline page', async () => {
+    // A device of its own: connect tickets are limited per device, and the laptop spent many.
+    const d = await device(browser, server.url, DESKTOP);
+    const { page, context } = d;
+    await page.goto('/');
+    await page.getByLabel('Handle').fill(alice.handle);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByLabel('Device name').fill('Alice desktop');
+    await page.getByRole('button', { name: 'Sign in' }).last().click();
+    await row(page, 'Bob').waitFor(WAIT);
+    // The service worker keeps the shell once it controls the page.
+    await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
+    await context.setOffline(true);
+    await page.reload();
+    await page.getByText(`@${alice.handle}`).waitFor(WAIT);
+    // Titles are names: those are kept too (a preview alone would say 'Hello from Bob').
+    await row(page, 'Bob').locator('.conversation-title', { hasText: 'Bob' }).waitFor(WAIT);
+    await row(page, 'Carol').locator('.conversation-title', { hasText: 'Carol' }).waitFor(WAIT);
+    await page.getByText('Offline: showing the last list.').waitFor(WAIT);
+    await shot(page, 'offline-reload-desktop');
+    await row(page, 'Bob').click();
+    await page.getByRole('heading', { name: 'Bob' }).waitFor(WAIT);
+    await badge(page).getByText(/Offline/).waitFor(WAIT);
+    await context.setOffline(false);
+    await message(page, 'Hello from Bob').waitFor(WAIT);
+    expect(d.problems).toEqual([]);
+    await d.context.close();
+  });
+});
