@@ -27,11 +27,14 @@ export interface TierLimits {
   typing: WindowRule;
   /** Read-receipt updates per device. */
   receipts: WindowRule;
-  /** Batch presence queries per user. */
+  /**
+   * Batch presence queries per user. A client on a fallback wire asks every few seconds
+   * for an open chat (it has no live presence frames), so new accounts get 60 a minute.
+   */
   presenceQueries: WindowRule;
   /** Media upload requests per user. */
   mediaUploads: WindowRule;
-  /** WebSocket connect tickets per device. */
+  /** WebSocket connect tickets per device: a burst of network drops asks for dozens, so not fewer than 60 a minute. */
   connectTickets: WindowRule;
   /** Reaction toggles per user in one conversation: each is logged, broadcast and fanned out like a message. */
   reactions: WindowRule;
@@ -51,9 +54,9 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     conversationMessages: { limit: 50, windowMs: MINUTE },
     typing: { limit: 30, windowMs: MINUTE },
     receipts: { limit: 120, windowMs: MINUTE },
-    presenceQueries: { limit: 60, windowMs: MINUTE },
+    presenceQueries: { limit: 120, windowMs: MINUTE },
     mediaUploads: { limit: 30, windowMs: MINUTE },
-    connectTickets: { limit: 60, windowMs: MINUTE },
+    connectTickets: { limit: 120, windowMs: MINUTE },
     reactions: { limit: 120, windowMs: MINUTE },
     edits: { limit: 30, windowMs: MINUTE },
     deletes: { limit: 60, windowMs: MINUTE },
@@ -65,9 +68,9 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     conversationMessages: { limit: 20, windowMs: MINUTE },
     typing: { limit: 20, windowMs: MINUTE },
     receipts: { limit: 60, windowMs: MINUTE },
-    presenceQueries: { limit: 20, windowMs: MINUTE },
+    presenceQueries: { limit: 60, windowMs: MINUTE },
     mediaUploads: { limit: 5, windowMs: MINUTE },
-    connectTickets: { limit: 30, windowMs: MINUTE },
+    connectTickets: { limit: 60, windowMs: MINUTE },
     reactions: { limit: 30, windowMs: MINUTE },
     edits: { limit: 10, windowMs: MINUTE },
     deletes: { limit: 10, windowMs: MINUTE },

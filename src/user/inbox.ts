@@ -82,8 +82,11 @@ export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdat
   let preview: string | null = row.preview;
   const unread = JSON.parse(row.unread) as number[];
   for (const event of fresh) {
-    if (event.type === 'message_deleted' && preview !== null && (JSON.parse(preview) as MessagePreview | null)?.seq === event.targetSeq) {
-      preview = null;
+    const shown = preview === null ? null : (JSON.parse(preview) as MessagePreview | null);
+    if (event.type === 'message_deleted' && shown?.seq === event.targetSeq) preview = null;
+    // The list shows the previewed message as it reads now: an edit of it replaces its text.
+    if (event.type === 'message_edited' && event.content && shown?.seq === event.targetSeq) {
+      preview = JSON.stringify(previewOf({ seq: shown.seq, author: { userId: shown.authorId, deviceId: '' }, content: event.content }, INBOX.maxPreviewLength));
     }
     // A message the user may not read (deleted before it reached them, or hidden: a blocked author's) neither previews nor counts.
     if (event.type !== 'message' || event.hidden || event.deleted) continue;

@@ -8,7 +8,7 @@ import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { pushCandidates } from '../../src/user/notifications.js';
 import { applyEvents, applyMembership } from '../../src/user/inbox.js';
-import type { DeviceEvent, MessageEvent } from '../../src/protocol/index.js';
+import type { ConversationEvent, DeviceEvent, MessageEvent } from '../../src/protocol/index.js';
 
 const author = { userId: 'u_sender', deviceId: 'd_sender' };
 const message = (seq: number, extra: Partial<MessageEvent> = {}): MessageEvent => ({ type: 'message', seq, ts: seq, author, cmid: `c${seq}`, content: { type: 'text', text: `m${seq}` }, ...extra });
@@ -34,5 +34,25 @@ describe('what a user may not read', () => {
     });
     expect(state.preview).toBeNull();
     expect(JSON.parse(state.unread)).toEqual([]);
+  });
+});
+
+describe('the conversation list preview', () => {
+  it('follows an edit of the previewed message, and goes with its deletion', async () => {
+    const preview = await runInDurableObject(env.USERS.getByName(`u_preview_${crypto.randomUUID()}`), (_instance, ctx) => {
+      const sql = ctx.storage.sql;
+      const read = () => JSON.parse(sql.exec<{ preview: string | null }>("SELECT preview FROM conversations WHERE conversation_id = 'g_p'").one().preview ?? 'null');
+      applyMembership(sql, { type: 'membership', conversationId: 'g_p', conversationKind: 'group', title: 'p', peerId: null, role: 'member', seq: 0, ts: 0 });
+      const events = (list: ConversationEvent[]) => applyEvents(sql, 'u_me', { type: 'events', conversationId: 'g_p', conversationKind: 'group', events: list });
+      events([message(1)]);
+      const sent = read();
+      events([{ type: 'message_edited', seq: 2, ts: 2, author, targetSeq: 1, content: { type: 'text', text: 'm1, fixed' } }]);
+      const edited = read();
+      events([{ type: 'message_deleted', seq: 3, ts: 3, author, targetSeq: 1, scope: 'everyone' }]);
+      return { sent, edited, deleted: read() };
+    });
+    expect(preview.sent).toMatchObject({ seq: 1, text: 'm1' });
+    expect(preview.edited).toMatchObject({ seq: 1, authorId: author.userId, text: 'm1, fixed' });
+    expect(preview.deleted).toBeNull();
   });
 });
