@@ -1,7 +1,8 @@
 /**
  * @module client/ChatClient
  * The SDK's entry point: accounts and session, conversations and members over HTTP,
- * and `open()` for a live conversation (see ConversationHandle).
+ * and `open()` for a live conversation (see ConversationHandle). About 400 lines: it is
+ * the SDK's public surface, each method a documented line or two over HttpApi.
  */
 import { z } from 'zod';
 import {

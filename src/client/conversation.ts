@@ -4,6 +4,11 @@
  * Events reach the app exactly once and strictly in seq order (ReorderBuffer); a gap is
  * filled from history at once after (re)connecting and after GAP_FILL_DELAY_MS mid-stream;
  * sends go through the outbox, are resent after every reconnect and resolve once.
+ *
+ * Longer than most modules (about 450 lines) because it is the public surface of an open
+ * conversation (each method a line or two of HTTP) around one state machine; the parts
+ * that stand alone are already out: the outbox, the reorder buffer, the send timers, the
+ * timeline fold, the transports.
  */
 import { z } from 'zod';
 import {
@@ -24,6 +29,7 @@ import { ChatError, isRetryable } from './errors.js';
 import type { HttpApi } from './http.js';
 import type { LiveFrame, SocketTap, TypingSignal } from './live.js';
 import { newCmid, type Outbox } from './outbox.js';
+import { SendTimers } from './send-timers.js';
 import { GAP_FILL_DELAY_MS, ReorderBuffer } from './reorder.js';
 import type { Transport, TransportSignal } from './transports/types.js';
 import { parseHistoryPage, type IncomingEvent } from './wire.js';
@@ -111,10 +117,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   #closedWith: ChatError | null = null;
   #filling: Promise<void> | null = null;
   #gapTimer: ReturnType<typeof setTimeout> | null = null;
-  readonly #retryTimers = new Set<ReturnType<typeof setTimeout>>();
-  /** Per cmid on the wire: when it is sent again if nothing answers it (ACK_DEADLINE_MS). */
-  readonly #deadlines = new Map<string, ReturnType<typeof setTimeout>>();
-  readonly #ackDeadlineMs: number;
+  /** Ack deadlines and retries of pending sends (ACK_DEADLINE_MS). */
+  readonly #timers: SendTimers;
   readonly #live: SocketTap | null;
   /**
    * Opened with `after: 'latest'` and not connected yet: the first `open` sets the start
@@ -128,7 +132,10 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#api = deps.api;
     this.#outbox = deps.outbox;
     this.#live = deps.live ?? null;
-    this.#ackDeadlineMs = deps.ackDeadlineMs ?? ACK_DEADLINE_MS;
+    this.#timers = new SendTimers(deps.ackDeadlineMs ?? ACK_DEADLINE_MS, (cmid) => {
+      const entry = this.#outbox.pending(this.id).find((e) => e.cmid === cmid);
+      if (entry && this.#status === 'open') this.#push(entry);
+    });
     this.#buffer = new ReorderBuffer<IncomingEvent>(deps.after === 'latest' ? 0 : deps.after);
     this.#startAtHead = deps.after === 'latest';
     this.#transport = this.#attach(deps.createTransport);
@@ -343,28 +350,11 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   #push(entry: { cmid: string; content: MessageContent }): void {
     if (!this.#transport.send(entry)) return;
     void this.#outbox.attempt(entry.cmid);
-    this.#armDeadline(entry.cmid);
-  }
-
-  /** Sends `cmid` again if nothing answers it in time, for as long as it is pending and the wire is up. */
-  #armDeadline(cmid: string): void {
-    this.#clearDeadline(cmid);
-    const timer = setTimeout(() => {
-      this.#deadlines.delete(cmid);
-      const entry = this.#outbox.pending(this.id).find((e) => e.cmid === cmid);
-      if (entry && this.#status === 'open') this.#push(entry);
-    }, this.#ackDeadlineMs);
-    this.#deadlines.set(cmid, timer);
-  }
-
-  #clearDeadline(cmid: string): void {
-    const timer = this.#deadlines.get(cmid);
-    if (timer !== undefined) clearTimeout(timer);
-    this.#deadlines.delete(cmid);
+    this.#timers.sent(entry.cmid);
   }
 
   async #onAck(ack: Ack): Promise<void> {
-    this.#clearDeadline(ack.cmid);
+    this.#timers.answered(ack.cmid);
     // The outbox tells a first ack from a repeat (a resend answered twice).
     if (!(await this.#outbox.ack(ack.cmid))) return;
     const waiter = this.#waiters.get(ack.cmid);
@@ -374,14 +364,9 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   }
 
   async #onSendError(cmid: string, error: ChatError): Promise<void> {
-    this.#clearDeadline(cmid);
+    this.#timers.answered(cmid);
     if (isRetryable(error.code)) {
-      const timer = setTimeout(() => {
-        this.#retryTimers.delete(timer);
-        const entry = this.#outbox.pending(this.id).find((e) => e.cmid === cmid);
-        if (entry && this.#status === 'open') this.#push(entry);
-      }, error.retryAfterMs ?? RETRY_SEND_MS);
-      this.#retryTimers.add(timer);
+      this.#timers.retryAfter(cmid, error.retryAfterMs ?? RETRY_SEND_MS);
       return;
     }
     if (!(await this.#outbox.fail(cmid))) return;
@@ -459,10 +444,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#closedWith = error;
     this.#setStatus('closed');
     if (this.#gapTimer) clearTimeout(this.#gapTimer);
-    for (const timer of this.#retryTimers) clearTimeout(timer);
-    this.#retryTimers.clear();
-    for (const timer of this.#deadlines.values()) clearTimeout(timer);
-    this.#deadlines.clear();
+    this.#timers.clear();
     for (const waiter of this.#waiters.values()) waiter.reject(error);
     this.#waiters.clear();
   }

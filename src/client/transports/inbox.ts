@@ -10,16 +10,16 @@
  * Half-open detection per wire: the socket's ping with an answer deadline; for SSE, no
  * byte (events or heartbeat comments, every INBOX.sseHeartbeatMs) within
  * `sseDeadlineMs`; for long polling, a request not answered within its hold plus a margin.
+ * Each wire's connection is in ./inbox-wires.ts; this module picks the wire, reconnects,
+ * delivers and acknowledges.
  */
-import { z } from 'zod';
-import { INBOX, PING_FRAME, isTerminalClose, type DeviceEvent } from '../../protocol/index.js';
+import { INBOX, type DeviceEvent } from '../../protocol/index.js';
 import type { BackoffOptions } from '../backoff.js';
 import { ReconnectPolicy, type WakeSignal } from '../reconnect.js';
 import { Emitter } from '../emitter.js';
 import { ChatError } from '../errors.js';
 import type { HttpApi } from '../http.js';
-import { SseParser } from '../sse.js';
-import { parseInboxFrame, parsePollPage, type IncomingDeviceEvent, type IncomingInboxFrame } from '../wire.js';
+import type { IncomingDeviceEvent, IncomingInboxFrame } from '../wire.js';
 import {
   FALLBACK_DEFAULTS,
   afterConnected,
@@ -32,7 +32,7 @@ import {
   type FallbackOptions,
   type FallbackState,
 } from './fallback.js';
-import { toWebSocketUrl } from './websocket.js';
+import { isTerminal, runPoll, runSocket, runSse, type Ending, type WireContext, type WireHandlers } from './inbox-wires.js';
 import type { KeepaliveOptions, TransportKind, WebSocketLike } from './types.js';
 
 /** Timing of the HTTP wires. */
@@ -88,18 +88,6 @@ export interface InboxStreamOptions {
   wake?: WakeSignal;
 }
 
-/**
- * How one connection ended. `reachable`: plain HTTP to the service worked just before
- * (the ticket, or the ack that opens an SSE connect), so a failure to get ready says the
- * wire is blocked rather than the network down; only those count toward a fallback.
- */
-type Ending = { ready: boolean; reason: string; again?: boolean; reachable?: boolean; notBeforeMs?: number };
-
-interface WireHandlers {
-  ready(): void;
-  frame(frame: IncomingInboxFrame): void;
-}
-
 export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamStatus }> {
   readonly #o: InboxStreamOptions;
   #state: FallbackState;
@@ -117,6 +105,8 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
   /** Between attempts (in `#sleep`), where a wake-up may cut the wait short. */
   #waiting = false;
   readonly #reconnect: ReconnectPolicy;
+  /** What each connection (./inbox-wires.ts) reads and moves of this stream. */
+  readonly #wire: WireContext;
 
   constructor(options: InboxStreamOptions) {
     super();
@@ -124,6 +114,17 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
     this.#state = initialFallback(options.order, options.forced, Date.now());
     this.#status = { kind: currentKind(this.#state), state: 'connecting' };
     this.#cursor = options.after ?? 0;
+    this.#wire = {
+      api: options.api,
+      WebSocket: options.WebSocket,
+      keepalive: options.keepalive,
+      timing: options.timing,
+      cursor: () => this.#cursor,
+      acked: () => this.#acked,
+      setAcked: (cursor) => {
+        this.#acked = Math.max(this.#acked, cursor);
+      },
+    };
     this.#reconnect = new ReconnectPolicy(options.backoff);
   }
 
@@ -218,7 +219,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       },
       frame: (frame) => this.#onFrame(frame, kind),
     };
-    const run = kind === 'websocket' ? this.#runSocket(signal, handlers) : kind === 'sse' ? this.#runSse(signal, handlers) : this.#runPoll(signal, handlers);
+    const run = kind === 'websocket' ? runSocket(this.#wire, signal, handlers) : kind === 'sse' ? runSse(this.#wire, signal, handlers) : runPoll(this.#wire, signal, handlers);
     return run.then((ending) => ({ ...ending, ready: ending.ready || ready, reachable: Boolean(ending.reachable) }));
   }
 
@@ -248,128 +249,6 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
     if (kind === 'sse') this.#scheduleAck();
   }
 
-  // ── The inbox WebSocket ──────────────────────────────────────────────────────
-
-  async #runSocket(signal: AbortSignal, on: WireHandlers): Promise<Ending> {
-    const ticket = await this.#o.api.ticket();
-    if (signal.aborted) return { ready: false, reason: 'stopped' };
-    const ws = new this.#o.WebSocket(`${toWebSocketUrl(this.#o.api.baseUrl)}/v1/inbox/ws?ticket=${encodeURIComponent(ticket)}`);
-    return new Promise<Ending>((resolve, reject) => {
-      const { intervalMs, timeoutMs } = this.#o.keepalive;
-      let deadline: ReturnType<typeof setTimeout> | null = null;
-      let rejection: ChatError | null = null;
-      /** The upgrade went through: whatever ends this socket, the wire is not blocked. */
-      let opened = false;
-      const arm = (reason: string) => {
-        if (deadline) clearTimeout(deadline);
-        deadline = setTimeout(() => finish({ ready: false, reason, reachable: true }), timeoutMs);
-      };
-      const ping = setInterval(() => {
-        if (ws.readyState !== ws.OPEN) return;
-        ws.send(PING_FRAME);
-        if (!deadline) arm('keepalive timeout');
-      }, intervalMs);
-      const finish = (ending: Ending | ChatError) => {
-        clearInterval(ping);
-        if (deadline) clearTimeout(deadline);
-        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
-        try {
-          ws.close(1000);
-        } catch {
-          // already closed
-        }
-        if (ending instanceof ChatError) reject(ending);
-        else resolve(ending);
-      };
-      arm('connect timeout');
-      signal.addEventListener('abort', () => finish({ ready: false, reason: 'stopped' }), { once: true });
-      ws.onmessage = (event: MessageEvent) => {
-        if (typeof event.data !== 'string') return;
-        if (deadline) clearTimeout(deadline);
-        deadline = null;
-        const frame = parseInboxFrame(event.data);
-        if (frame.type === 'inbox_ready') on.ready();
-        else if (frame.type === 'error') rejection = new ChatError(frame.error.code, frame.error.message, frame.error);
-        on.frame(frame);
-        if (frame.type === 'deliver' && this.#cursor > this.#acked && ws.readyState === ws.OPEN) {
-          this.#acked = this.#cursor;
-          ws.send(JSON.stringify({ type: 'ack', cursor: this.#cursor }));
-        }
-      };
-      ws.onopen = () => {
-        opened = true;
-      };
-      ws.onclose = (event: CloseEvent) => {
-        if (isTerminalClose(event.code)) finish(rejection ?? new ChatError(event.code === 4004 ? 'device_revoked' : 'unauthenticated', event.reason || `closed ${event.code}`));
-        // A socket cut after its upgrade went through is a network drop, not a blocked wire.
-        else finish({ ready: false, reason: `closed ${event.code}`, reachable: !opened });
-      };
-      ws.onerror = () => undefined;
-    });
-  }
-
-  // ── Server-Sent Events, read with fetch() ────────────────────────────────────
-
-  async #runSse(signal: AbortSignal, on: WireHandlers): Promise<Ending> {
-    // The ack doubles as the reachability check: if it works and the stream then does
-    // not, something between here and the service blocks streams.
-    await this.#o.api.request('POST', '/inbox/ack', { body: { cursor: this.#cursor }, signal });
-    this.#acked = Math.max(this.#acked, this.#cursor);
-    const headers: Record<string, string> = { accept: 'text/event-stream' };
-    if (this.#cursor > 0) headers['last-event-id'] = String(this.#cursor);
-    let response: Response;
-    try {
-      response = await this.#o.api.openStream('/inbox/events', headers, signal);
-    } catch (error) {
-      if (error instanceof ChatError && isTerminal(error)) throw error;
-      return { ready: false, reason: error instanceof Error ? error.message : String(error), reachable: true };
-    }
-    if (!response.body) return { ready: false, reason: 'no body', reachable: true };
-    const reader = response.body.getReader();
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
-    let silent: ReturnType<typeof setTimeout> | null = null;
-    let timedOut = false;
-    /** An `error` frame that ends the stream for good (the device was signed out). */
-    let refusal: ChatError | null = null;
-    const arm = () => {
-      if (silent) clearTimeout(silent);
-      silent = setTimeout(() => {
-        timedOut = true;
-        void reader.cancel().catch(() => undefined);
-      }, this.#o.timing.sseDeadlineMs);
-    };
-    const cancel = () => void reader.cancel().catch(() => undefined);
-    signal.addEventListener('abort', cancel, { once: true });
-    arm();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        arm();
-        for (const message of parser.push(decoder.decode(value, { stream: true }))) {
-          const frame = parseInboxFrame(message.data);
-          if (frame.type === 'inbox_ready') on.ready();
-          if (frame.type === 'error') {
-            const error = new ChatError(frame.error.code, frame.error.message, frame.error);
-            if (isTerminal(error)) refusal = error;
-          }
-          on.frame(frame);
-        }
-        if (refusal) break;
-      }
-    } catch {
-      // A cut connection: the loop reconnects after the last cursor.
-    } finally {
-      if (silent) clearTimeout(silent);
-      signal.removeEventListener('abort', cancel);
-    }
-    if (refusal) throw refusal;
-    if (timedOut) return { ready: false, reason: 'no heartbeat', reachable: true };
-    if (signal.aborted) return { ready: false, reason: 'stopped' };
-    return { ready: false, reason: 'stream ended', again: true, reachable: true };
-  }
-
   #scheduleAck(): void {
     if (this.#ackTimer) return;
     this.#ackTimer = setTimeout(() => {
@@ -383,31 +262,6 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
     }, this.#o.timing.ackDelayMs);
   }
 
-  // ── Long polling ─────────────────────────────────────────────────────────────
-
-  async #runPoll(signal: AbortSignal, on: WireHandlers): Promise<Ending> {
-    const { pollHoldMs, pollMarginMs } = this.#o.timing;
-    const hold = Math.min(pollHoldMs, INBOX.longPollMs);
-    for (let first = true; !signal.aborted; first = false) {
-      const query = new URLSearchParams({ timeoutMs: String(first ? 0 : hold) });
-      if (this.#cursor > 0) query.set('cursor', String(this.#cursor));
-      let raw: unknown;
-      try {
-        raw = await this.#o.api.request('GET', `/inbox/poll?${query}`, { schema: z.unknown(), timeoutMs: hold + pollMarginMs, signal });
-      } catch (error) {
-        if (error instanceof ChatError && isTerminal(error)) throw error;
-        return { ready: false, reason: error instanceof Error ? error.message : String(error) };
-      }
-      const page = parsePollPage(raw);
-      if (!page) return { ready: false, reason: 'unreadable poll answer' };
-      // The poll's cursor acknowledged everything up to it.
-      this.#acked = Math.max(this.#acked, this.#cursor);
-      on.ready();
-      if (page.truncated) on.frame({ type: 'queue_truncated', resumeCursor: this.#cursor });
-      on.frame({ type: 'deliver', events: page.events });
-    }
-    return { ready: false, reason: 'stopped' };
-  }
 
   // ── Upgrading back ───────────────────────────────────────────────────────────
 
@@ -429,7 +283,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
     if (kind !== 'websocket') return false;
     const controller = new AbortController();
     let ready = false;
-    const ending = this.#runSocket(controller.signal, {
+    const ending = runSocket(this.#wire, controller.signal, {
       ready: () => {
         ready = true;
         controller.abort();
@@ -474,7 +328,3 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
   }
 }
 
-/** A refusal that retrying cannot fix: the session or device is gone. */
-function isTerminal(error: ChatError): boolean {
-  return error.status === 401 || error.status === 403 || ['unauthenticated', 'device_revoked', 'invalid_token', 'invalid_ticket'].includes(error.code);
-}
