@@ -14,6 +14,7 @@ import { requestId } from 'hono/request-id';
 import { securityHeaders } from './middleware/security-headers.js';
 import { notFound, onError } from './middleware/errors.js';
 import { allowedOrigins } from './middleware/origin.js';
+import { requireConfigured } from './config.js';
 import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { userRoutes } from './routes/users.js';
@@ -64,6 +65,8 @@ export const app = new Hono<AppBindings>()
     }),
   )
   .get('/healthz', (c) => c.json({ ok: true }))
+  // A deployed environment with a missing or development secret refuses the API and says which (src/config.ts).
+  .use('/v1/*', requireConfigured())
   .route('/v1/auth', authRoutes)
   .route('/v1/devices', deviceRoutes)
   .route('/v1/users', userRoutes)
