@@ -27,6 +27,8 @@ import { searchRoutes } from './routes/search.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { presenceRoutes } from './routes/presence.js';
 import { blockRoutes, reportRoutes } from './routes/moderation.js';
+import { docsRoutes } from './routes/docs.js';
+import { doc } from './openapi/describe.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -64,7 +66,17 @@ export const app = new Hono<AppBindings>()
       maxAge: 600,
     }),
   )
-  .get('/healthz', (c) => c.json({ ok: true }))
+  .get(
+    '/healthz',
+    doc({
+      tag: 'operations',
+      auth: 'none',
+      summary: 'Liveness',
+      description: 'The Worker runs. Touches nothing else, and answers even when a deployed environment is misconfigured (readiness says so).',
+      responses: { 200: { description: 'Alive.', media: { type: 'application/json', schema: { type: 'object', properties: { ok: { const: true } } } } } },
+    }),
+    (c) => c.json({ ok: true }),
+  )
   // A deployed environment with a missing or development secret refuses the API and says which (src/config.ts).
   .use('/v1/*', requireConfigured())
   .route('/v1/auth', authRoutes)
@@ -78,6 +90,7 @@ export const app = new Hono<AppBindings>()
   .route('/v1/presence', presenceRoutes)
   .route('/v1/reports', reportRoutes)
   .route('/v1/blocks', blockRoutes)
+  .route('/', docsRoutes((): Hono<any> => app))
   .notFound(notFound)
   .onError(onError);
 

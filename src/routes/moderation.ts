@@ -8,7 +8,9 @@
  */
 import { Hono } from 'hono';
 import type { AppBindings, Env } from '../env.js';
-import { ReportBody, UserId } from '../protocol/index.js';
+import { Block, ReportBody, ReportReceipt, UserId } from '../protocol/index.js';
+import { z } from 'zod';
+import { doc } from '../openapi/describe.js';
 import { requireAuth } from '../middleware/auth.js';
 import { parseParams, readJson } from '../middleware/body.js';
 import { existingUserIds } from '../auth/accounts.js';
@@ -23,6 +25,42 @@ import { take } from '../ratelimit/limiters.js';
  * conversations they are in, which keep their devices' standing) so a demotion takes
  * effect now.
  */
+/** Each route's OpenAPI entry (src/openapi/describe.ts): the schemas are those the handler reads. */
+const docs = {
+  report: doc({
+    tag: 'moderation',
+    summary: 'Report a message or a user',
+    description: 'Only a member can report a message; nobody can report themselves or their own message. The third distinct reporter within 7 days demotes the account to the `new` tier.',
+    body: ReportBody,
+    responses: {
+      201: { description: 'Filed.', schema: ReportReceipt },
+      200: { description: 'The same report again (`duplicate: true`).', schema: ReportReceipt },
+    },
+    errors: ['conversation_not_found', 'user_not_found', 'rate_limited'],
+  }),
+  blocks: doc({
+    tag: 'moderation',
+    summary: 'Your blocks',
+    description: 'Whom you blocked, and when.',
+    responses: { 200: { description: 'The blocks.', schema: z.object({ blocks: z.array(Block) }) } },
+  }),
+  block: doc({
+    tag: 'moderation',
+    summary: 'Block a user',
+    description: 'One-way, at most 1,000; what the blocked user writes reaches you hidden or withheld (PROTOCOL.md, "Blocks").',
+    params: { userId: UserId },
+    responses: { 204: { description: 'Blocked.' } },
+    errors: ['user_not_found', 'conflict'],
+  }),
+  unblock: doc({
+    tag: 'moderation',
+    summary: 'Unblock a user',
+    description: 'History shows their messages again; copies already delivered stay as they were.',
+    params: { userId: UserId },
+    responses: { 204: { description: 'Unblocked.' } },
+  }),
+};
+
 async function report(env: Env, filed: NewReport): Promise<{ reportId: string; duplicate: boolean }> {
   const now = Date.now();
   const receipt = await fileReport(env.DB, filed, now);
@@ -36,7 +74,7 @@ async function report(env: Env, filed: NewReport): Promise<{ reportId: string; d
   return receipt;
 }
 
-export const reportRoutes = new Hono<AppBindings>().use(requireAuth()).post('/', async (c) => {
+export const reportRoutes = new Hono<AppBindings>().use(requireAuth()).post('/', docs.report, async (c) => {
   const body = await readJson(c, ReportBody);
   const reporterId = c.get('identity').userId;
   await take(c.env, `user:reports:${reporterId}`, TIER_LIMITS[c.get('tier')].reports, 'reports');
@@ -62,8 +100,8 @@ export const reportRoutes = new Hono<AppBindings>().use(requireAuth()).post('/',
 
 export const blockRoutes = new Hono<AppBindings>()
   .use(requireAuth())
-  .get('/', async (c) => c.json({ blocks: await c.env.USERS.getByName(c.get('identity').userId).listBlocks() }))
-  .put('/:userId', async (c) => {
+  .get('/', docs.blocks, async (c) => c.json({ blocks: await c.env.USERS.getByName(c.get('identity').userId).listBlocks() }))
+  .put('/:userId', docs.block, async (c) => {
     const target = parseParams(UserId, c.req.param('userId'));
     const me = c.get('identity').userId;
     if (target === me) throw new AppError('invalid_request', 'You cannot block yourself.');
@@ -71,7 +109,7 @@ export const blockRoutes = new Hono<AppBindings>()
     unwrap(await c.env.USERS.getByName(me).setBlock(target, true));
     return c.body(null, 204);
   })
-  .delete('/:userId', async (c) => {
+  .delete('/:userId', docs.unblock, async (c) => {
     const target = parseParams(UserId, c.req.param('userId'));
     unwrap(await c.env.USERS.getByName(c.get('identity').userId).setBlock(target, false));
     return c.body(null, 204);
