@@ -22,7 +22,7 @@ const DEV_VAPID_PUBLIC_KEY = 'BBQCL9n0o312sh2vVqNywOd2_Q4g--lCWZ5ERtRE1i65fbhvSP
 
 /** What is wrong with one setting: its name and why (never its value). */
 export interface ConfigProblem {
-  setting: 'AUTH_SECRET' | 'VAPID_PUBLIC_KEY' | 'VAPID_PRIVATE_KEY' | 'VAPID_SUBJECT';
+  setting: 'AUTH_SECRET' | 'VAPID_PUBLIC_KEY' | 'VAPID_PRIVATE_KEY' | 'VAPID_SUBJECT' | 'ADMIN_TOKEN';
   problem: 'missing' | 'too short' | 'malformed' | 'the development value';
 }
 
@@ -37,7 +37,7 @@ export function configProblems(env: Env): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const check = (setting: ConfigProblem['setting'], value: string | undefined, wellFormed: (v: string) => boolean, isDev: (v: string) => boolean) => {
     if (!value) problems.push({ setting, problem: 'missing' });
-    else if (!wellFormed(value)) problems.push({ setting, problem: setting === 'AUTH_SECRET' ? 'too short' : 'malformed' });
+    else if (!wellFormed(value)) problems.push({ setting, problem: setting === 'AUTH_SECRET' || setting === 'ADMIN_TOKEN' ? 'too short' : 'malformed' });
     else if (deployed && isDev(value)) problems.push({ setting, problem: 'the development value' });
   };
   check('AUTH_SECRET', env.AUTH_SECRET, (v) => v.length >= MIN_SECRET_LENGTH, (v) => v.startsWith(`${DEV_MARK}-`));
@@ -45,6 +45,10 @@ export function configProblems(env: Env): ConfigProblem[] {
   // The dev private key is recognised by its public half: a deployment with the dev public key already fails above.
   check('VAPID_PRIVATE_KEY', env.VAPID_PRIVATE_KEY, (v) => /^[A-Za-z0-9_-]{43}$/.test(v), () => false);
   check('VAPID_SUBJECT', env.VAPID_SUBJECT, (v) => /^(mailto:|https:)/.test(v), (v) => v.includes(DEV_MARK));
+  // Optional: unset, /v1/admin/stats is closed; set, it must be a real token.
+  if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN !== '') {
+    check('ADMIN_TOKEN', env.ADMIN_TOKEN, (v) => v.length >= MIN_SECRET_LENGTH, (v) => v.startsWith(`${DEV_MARK}-`));
+  }
   return problems;
 }
 
@@ -70,6 +74,15 @@ export function requireConfigured(): MiddlewareHandler<AppBindings> {
     if (problems.length > 0) refuse(problems);
     await next();
   };
+}
+
+/**
+ * The operator token for `/v1/admin/stats`, or null when none is set (the route is then
+ * closed). A token that is set but wrong for its environment already stops the service
+ * (`requireConfigured`).
+ */
+export function adminToken(env: Env): string | null {
+  return env.ADMIN_TOKEN ? env.ADMIN_TOKEN : null;
 }
 
 /** The token signing key, checked as `requireConfigured` checks it (the queue consumer and objects have no middleware). */

@@ -52,6 +52,7 @@ import { TIER_LIMITS } from '../ratelimit/rules.js';
 import { take } from '../ratelimit/limiters.js';
 import { doc } from '../openapi/describe.js';
 import { frameRef } from '../openapi/document.js';
+import { countOpen, record } from '../metrics.js';
 
 function conversation(env: Env, id: string) {
   return env.CONVERSATIONS.getByName(id);
@@ -358,7 +359,7 @@ export const conversationRoutes = new Hono<AppBindings>()
     const reader = c.get('identity');
     const source = conversation(c.env, id);
     const first = unwrap(await source.feed(reader, after, 0));
-    return new Response(feedStream(source, { reader, first, after: after ?? first.lastSeq }), { headers: SSE_HEADERS });
+    return new Response(countOpen(c.env, 'feed_sse', feedStream(source, { reader, first, after: after ?? first.lastSeq })), { headers: SSE_HEADERS });
   })
   .get('/:id/poll', docs.poll, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
@@ -370,6 +371,7 @@ export const conversationRoutes = new Hono<AppBindings>()
     const id = parseParams(ConversationId, c.req.param('id'));
     const body = await readJson(c, SendMessageBody);
     const ack = unwrap(await conversation(c.env, id).send(c.get('identity'), { cmid: body.cmid, content: body.content, replyToSeq: body.replyToSeq }));
+    record(c.env, { kind: 'send', wire: 'http', outcome: ack.duplicate ? 'duplicate' : 'stored' });
     return c.json(ack, ack.duplicate ? 200 : 201);
   })
   .patch('/:id/messages/:seq', docs.edit, async (c) => {

@@ -12,6 +12,7 @@ import type { AppBindings } from '../env.js';
 import { DeviceEventPage, INBOX, InboxAckBody, InboxAckResponse, InboxPollQuery, InboxStreamQuery } from '../protocol/index.js';
 import { doc } from '../openapi/describe.js';
 import { frameRef } from '../openapi/document.js';
+import { countOpen } from '../metrics.js';
 import { requireAuth } from '../middleware/auth.js';
 import { parseParams, readJson } from '../middleware/body.js';
 import { AppError, unwrap } from '../errors.js';
@@ -70,7 +71,7 @@ export const inboxRoutes = new Hono<AppBindings>()
     if (cursor === undefined) throw new AppError('invalid_request', 'Last-Event-ID must be a cursor (a non-negative integer).');
     const { userId, deviceId } = c.get('identity');
     const body = sseStream(c.env.USERS.getByName(userId), { userId, deviceId, cursor });
-    return new Response(body, { headers: SSE_HEADERS });
+    return new Response(countOpen(c.env, 'inbox_sse', body), { headers: SSE_HEADERS });
   })
   .get('/poll', docs.poll, async (c) => {
     const { cursor, timeoutMs } = parseParams(InboxPollQuery, c.req.query());

@@ -13,17 +13,23 @@ import { AppError } from '../errors.js';
 import { redeemConnectTicket, type SocketIdentity } from '../auth/accounts.js';
 import { standingOf } from '../auth/standing.js';
 import { IDENTITY_HEADERS, rejectSocket } from '../objects/sockets.js';
+import { record } from '../metrics.js';
+import type { ErrorBody } from '../protocol/index.js';
 
 /**
  * Checks an upgrade before anything else is looked at; `check` may refuse it further
  * (e.g. a malformed conversation id). Returns the identity, or the response that refuses.
  */
 export async function authenticateUpgrade(c: Context<AppBindings>, check?: () => Response | null): Promise<SocketIdentity | Response> {
+  const refuse = (body: ErrorBody, close: number) => {
+    record(c.env, { kind: 'rejection', wire: 'ws', code: body.code, route: `GET ${c.req.routePath}` });
+    return rejectSocket(body, close);
+  };
   if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
     throw new AppError('upgrade_required', 'This endpoint only accepts WebSocket upgrades.');
   }
   if (!isOriginAllowed(c.env, c.req.raw)) {
-    return rejectSocket({ code: 'origin_not_allowed', message: 'This origin may not open sockets here.' }, CLOSE_CODES.forbidden);
+    return refuse({ code: 'origin_not_allowed', message: 'This origin may not open sockets here.' }, CLOSE_CODES.forbidden);
   }
   const refused = check?.();
   if (refused) return refused;
@@ -32,11 +38,11 @@ export async function authenticateUpgrade(c: Context<AppBindings>, check?: () =>
     identity = await redeemConnectTicket(c.env.DB, c.req.query('ticket') ?? '');
   } catch (err) {
     if (!(err instanceof AppError)) throw err;
-    return rejectSocket(err.toBody(), CLOSE_CODES.unauthenticated);
+    return refuse(err.toBody(), CLOSE_CODES.unauthenticated);
   }
   // A socket outlives any cache: ask the UserDO itself (the object holding the socket checks again).
   const standing = await standingOf(c.env, identity, { fresh: true });
-  if (!standing.active) return rejectSocket({ code: 'device_revoked', message: 'This device has been signed out.' }, CLOSE_CODES.deviceRevoked);
+  if (!standing.active) return refuse({ code: 'device_revoked', message: 'This device has been signed out.' }, CLOSE_CODES.deviceRevoked);
   return { ...identity, tier: standing.tier };
 }
 

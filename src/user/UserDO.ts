@@ -26,7 +26,8 @@ import { INBOX, PRESENCE } from '../limits.js';
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { AlarmClock, earliest } from '../objects/alarm.js';
 import { directConversationId } from '../ids.js';
-import { log, reason } from '../log.js';
+import { log, reason, withRequestId } from '../log.js';
+import { record } from '../metrics.js';
 import type { LeaseGrant, LeaseRequest } from '../ratelimit/allowance.js';
 import { USER_MIGRATIONS } from './schema.js';
 import { UserStore } from './store.js';
@@ -110,8 +111,16 @@ export class UserDO extends DurableObject<Env> {
 
   // ── RPC: updates from conversations ──────────────────────────────────────────
 
-  /** Applies updates from a conversation, in order, each at most once. */
-  async apply(updates: UserUpdate[]): Promise<void> {
+  /**
+   * Applies updates from a conversation, in order, each at most once. `trace.rid` is the
+   * request id of what caused them (a send): it goes on this object's log lines for the
+   * work and on the push job it queues (src/log.ts).
+   */
+  async apply(updates: UserUpdate[], trace: { rid?: string } = {}): Promise<void> {
+    return withRequestId(trace.rid, () => this.applyNow(updates));
+  }
+
+  private applyNow(updates: UserUpdate[]): void {
     const now = Date.now();
     const { events, hints, blocksQueued } = this.store.transaction(() => {
       const applied = applyUpdates(this.store.sql, this.store.userId, updates, now);
@@ -265,7 +274,10 @@ export class UserDO extends DurableObject<Env> {
     await this.devices.ensureKnown(identity.deviceId);
     const now = Date.now();
     const response = this.sockets.accept(identity.deviceId, now);
-    if (response.webSocket && this.devices.isActive(identity.deviceId)) await this.deviceReading(now);
+    if (response.webSocket && this.devices.isActive(identity.deviceId)) {
+      record(this.env, { kind: 'socket', wire: 'inbox_ws', delta: 1 });
+      await this.deviceReading(now);
+    }
     return response;
   }
 
@@ -273,12 +285,16 @@ export class UserDO extends DurableObject<Env> {
     await this.sockets.message(ws, message, async (deviceId, cursor) => void unwrap(await this.ackEvents(deviceId, cursor)));
   }
 
+  // Open inbox sockets are counted +1 on accept and -1 when the runtime reports the close
+  // (src/metrics.ts): approximate, as a socket the runtime drops without a close is not seen.
   override async webSocketClose(ws: WebSocket, code: number, why: string): Promise<void> {
+    record(this.env, { kind: 'socket', wire: 'inbox_ws', delta: -1 });
     answerClose(ws, code, why);
     await this.relay.mayHaveChanged(Date.now(), [ws]);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    record(this.env, { kind: 'socket', wire: 'inbox_ws', delta: -1 });
     closeQuietly(ws, CLOSE_CODES.serverError, 'Socket error.');
     await this.relay.mayHaveChanged(Date.now(), [ws]);
   }

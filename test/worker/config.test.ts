@@ -16,6 +16,7 @@ const REAL = {
   VAPID_PUBLIC_KEY: `B${'x'.repeat(86)}`,
   VAPID_PRIVATE_KEY: 'y'.repeat(43),
   VAPID_SUBJECT: 'mailto:ops@example.com',
+  ADMIN_TOKEN: undefined,
 };
 
 function fetchAs(overrides: Partial<Env>, path: string): Promise<Response> {
@@ -35,7 +36,7 @@ describe('deployed configuration', () => {
       const body = await res.json<{ code: string; message: string }>();
       expect(body.code).toBe('internal');
       expect(body.message).toBe(
-        'The service is not configured: AUTH_SECRET (the development value), VAPID_PUBLIC_KEY (the development value), VAPID_SUBJECT (the development value).',
+        'The service is not configured: AUTH_SECRET (the development value), VAPID_PUBLIC_KEY (the development value), VAPID_SUBJECT (the development value), ADMIN_TOKEN (the development value).',
       );
       // The values themselves are never echoed.
       expect(body.message).not.toContain(env.AUTH_SECRET!);
@@ -43,16 +44,20 @@ describe('deployed configuration', () => {
   }
 
   it('names missing and malformed secrets', async () => {
-    const res = await fetchAs({ ENVIRONMENT: 'production', AUTH_SECRET: undefined, VAPID_PUBLIC_KEY: 'short', VAPID_PRIVATE_KEY: undefined, VAPID_SUBJECT: 'ops@example.com' }, '/v1/auth/tickets');
+    const res = await fetchAs({ ENVIRONMENT: 'production', AUTH_SECRET: undefined, VAPID_PUBLIC_KEY: 'short', VAPID_PRIVATE_KEY: undefined, VAPID_SUBJECT: 'ops@example.com', ADMIN_TOKEN: 'short' }, '/v1/auth/tickets');
     expect(res.status).toBe(500);
     expect((await res.json<{ message: string }>()).message).toBe(
-      'The service is not configured: AUTH_SECRET (missing), VAPID_PUBLIC_KEY (malformed), VAPID_PRIVATE_KEY (missing), VAPID_SUBJECT (malformed).',
+      'The service is not configured: AUTH_SECRET (missing), VAPID_PUBLIC_KEY (malformed), VAPID_PRIVATE_KEY (missing), VAPID_SUBJECT (malformed), ADMIN_TOKEN (too short).',
     );
     expect(configProblems({ ...env, ...REAL, ENVIRONMENT: 'production', AUTH_SECRET: 'x'.repeat(31) })).toEqual([{ setting: 'AUTH_SECRET', problem: 'too short' }]);
   });
 
   it('an unset ENVIRONMENT is treated as deployed', () => {
-    expect(configProblems({ ...env, ENVIRONMENT: undefined as unknown as string }).map((p) => p.setting)).toEqual(['AUTH_SECRET', 'VAPID_PUBLIC_KEY', 'VAPID_SUBJECT']);
+    expect(configProblems({ ...env, ENVIRONMENT: undefined as unknown as string }).map((p) => p.setting)).toEqual(['AUTH_SECRET', 'VAPID_PUBLIC_KEY', 'VAPID_SUBJECT', 'ADMIN_TOKEN']);
+  });
+
+  it('ADMIN_TOKEN is optional: unset keeps /v1/admin/stats closed, the service serves', () => {
+    expect(configProblems({ ...env, ...REAL, ENVIRONMENT: 'production' })).toEqual([]);
   });
 
   it('serves once every secret is real; /healthz answers either way', async () => {
