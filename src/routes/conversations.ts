@@ -53,9 +53,11 @@ import { take } from '../ratelimit/limiters.js';
 import { doc } from '../openapi/describe.js';
 import { frameRef } from '../openapi/document.js';
 import { countOpen, record } from '../metrics.js';
+import { conversationStub, placedId } from '../placement.js';
 
+/** The conversation's object, wherever it was placed (src/placement.ts). */
 function conversation(env: Env, id: string) {
-  return env.CONVERSATIONS.getByName(id);
+  return conversationStub(env, id);
 }
 
 /** Adds, removals and role changes are limited per user, across conversations (TIER_LIMITS.memberChanges). */
@@ -97,7 +99,8 @@ const docs = {
   create: doc({
     tag: 'conversations',
     summary: 'Create a conversation',
-    description: 'A direct conversation (unique per pair: creating it again returns it) or a group with its first members. Every member\'s block list goes with it.',
+    description:
+      'A direct conversation (unique per pair and placement: creating it again returns it) or a group with its first members. Every member\'s block list goes with it. `placement`: a jurisdiction (`eu`: the object, its messages and media stay there; the id starts `eu-`) or a location hint for where the object starts.',
     body: CreateConversationBody,
     responses: { 201: { description: 'The conversation.', schema: z.object({ conversation: ConversationInfo }) } },
     errors: ['user_not_found', 'forbidden'],
@@ -303,9 +306,10 @@ export const conversationRoutes = new Hono<AppBindings>()
     if (others.some((id) => blockLists[id]!.includes(creator.userId))) {
       throw new AppError('forbidden', body.kind === 'direct' ? 'You cannot start a conversation with this user.' : 'You cannot add this user to a conversation.');
     }
-    const id = body.kind === 'direct' ? await directConversationId(creator.userId, body.peerId) : newGroupId();
+    // A jurisdiction prefixes the id, so every later call finds the object where it was made.
+    const id = placedId(body.kind === 'direct' ? await directConversationId(creator.userId, body.peerId) : newGroupId(), body.placement);
     const title = body.kind === 'group' ? body.title : null;
-    const info = unwrap(await conversation(c.env, id).create({ id, kind: body.kind, title, creator, memberIds: others, blockLists }));
+    const info = unwrap(await conversationStub(c.env, id, body.placement).create({ id, kind: body.kind, title, creator, memberIds: others, blockLists }));
     return c.json({ conversation: info }, 201);
   })
   .get('/', docs.list, async (c) => {

@@ -19,6 +19,7 @@ import { checkGrant, complete, grantUpload, putPart, putWhole, status } from '..
 import { matchesEtag, mediaHeaders, parseRange } from '../media/download.js';
 import { TIER_LIMITS } from '../ratelimit/rules.js';
 import { take } from '../ratelimit/limiters.js';
+import { conversationStub, mediaBucket } from '../placement.js';
 
 const PartNumber = z.coerce.number().int().min(1).max(10_000);
 
@@ -136,7 +137,7 @@ export const mediaRoutes = new Hono<AppBindings>()
     const identity = c.get('identity');
     await take(c.env, `user:media:${identity.userId}`, TIER_LIMITS[c.get('tier')].mediaUploads, 'upload requests');
     // Membership first (non-members get conversation_not_found), so no row or R2 upload is made for them.
-    unwrap(await c.env.CONVERSATIONS.getByName(body.conversationId).info(identity));
+    unwrap(await conversationStub(c.env, body.conversationId).info(identity));
     return c.json(await grantUpload(c.env, authSecret(c.env), new URL(c.req.url).origin, identity, body), 201);
   })
   .get('/:id', docs.download, async (c) => serve(c, false))
@@ -148,7 +149,7 @@ async function authorise(c: Context<AppBindings>): Promise<store.MediaRow> {
   const mediaId = parseParams(MediaId, c.req.param('id'));
   const row = await store.get(c.env.DB, mediaId);
   if (!row || row.state !== 'ready') throw notFound();
-  const allowed = await c.env.CONVERSATIONS.getByName(row.conversation_id).mediaAccess(c.get('identity'), mediaId);
+  const allowed = await conversationStub(c.env, row.conversation_id).mediaAccess(c.get('identity'), mediaId);
   if (!allowed) throw notFound();
   return row;
 }
@@ -161,7 +162,8 @@ async function serve(c: Context<AppBindings>, thumbnail: boolean): Promise<Respo
   const etag = thumbnail ? `${row.sha256}-thumb` : row.sha256;
   const headers = mediaHeaders(row.id, contentType, etag);
   if (matchesEtag(c.req.header('if-none-match') ?? null, etag)) return new Response(null, { status: 304, headers });
-  const head = thumbnail ? await c.env.MEDIA.head(key) : null;
+  const bucket = mediaBucket(c.env, row.conversation_id);
+  const head = thumbnail ? await bucket.head(key) : null;
   const size = thumbnail ? (head?.size ?? 0) : row.size;
   const range = parseRange(c.req.header('range') ?? null, size);
   if (range === 'unsatisfiable') {
@@ -169,7 +171,7 @@ async function serve(c: Context<AppBindings>, thumbnail: boolean): Promise<Respo
     res.headers.set('Content-Range', `bytes */${size}`);
     return res;
   }
-  const object = await c.env.MEDIA.get(key, range ? { range } : {});
+  const object = await bucket.get(key, range ? { range } : {});
   if (!object) throw notFound();
   if (range) {
     headers.set('Content-Range', `bytes ${range.offset}-${range.offset + range.length - 1}/${size}`);

@@ -19,6 +19,7 @@ import { AppError, unwrap } from '../errors.js';
 import { fileReport, type NewReport } from '../moderation/reports.js';
 import { TIER_LIMITS } from '../ratelimit/rules.js';
 import { take } from '../ratelimit/limiters.js';
+import { conversationStub } from '../placement.js';
 
 /**
  * Stores the report, and tells the target's UserDO (and this isolate's cache, and the
@@ -69,7 +70,7 @@ async function report(env: Env, filed: NewReport): Promise<{ reportId: string; d
     await target.noteReport(filed.reporterId, now);
     standingCache.forget(filed.targetUserId);
     const conversations = await target.listConversations();
-    await Promise.all(conversations.map((c) => env.CONVERSATIONS.getByName(c.id).standingChanged(filed.targetUserId)));
+    await Promise.all(conversations.map((c) => conversationStub(env, c.id).standingChanged(filed.targetUserId)));
   }
   return receipt;
 }
@@ -85,7 +86,7 @@ export const reportRoutes = new Hono<AppBindings>().use(requireAuth()).post('/',
     return c.json(receipt, receipt.duplicate ? 200 : 201);
   }
   // Only a member can report a message, and only what they can see of it.
-  const message = unwrap(await c.env.CONVERSATIONS.getByName(body.conversationId).reportedMessage(reporterId, body.seq));
+  const message = unwrap(await conversationStub(c.env, body.conversationId).reportedMessage(reporterId, body.seq));
   if (message.authorId === reporterId) throw new AppError('invalid_request', 'You cannot report your own message.');
   const receipt = await report(c.env, {
     reporterId,

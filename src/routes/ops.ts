@@ -48,8 +48,8 @@ async function readiness(env: Env): Promise<z.infer<typeof Readiness>> {
   const problems = configProblems(env);
   const [d1, r2, durableObject] = await Promise.all([
     timed('d1', () => env.DB.prepare('SELECT 1').first()),
-    // A key that never exists: the bucket answers null.
-    timed('r2', () => env.MEDIA.head('readyz/probe')),
+    // A key that never exists: each bucket (the default and the EU one) answers null.
+    timed('r2', () => Promise.all([env.MEDIA.head('readyz/probe'), env.MEDIA_EU.head('readyz/probe')])),
     timed('durable_object', () => env.LIMITERS.getByName('readyz').ping()),
   ]);
   const config = problems.length === 0 ? { ok: true } : { ok: false, problems: describeProblems(problems) };

@@ -15,6 +15,7 @@ import { requireAuth } from '../middleware/auth.js';
 import { parseParams } from '../middleware/body.js';
 import { AppError, unwrap } from '../errors.js';
 import { toMatchQuery } from '../conversation/search.js';
+import { conversationStub } from '../placement.js';
 
 const CrossSearchParams = z.strictObject({
   q: z.string().min(1).max(LIMITS.maxSearchQueryLength),
@@ -40,7 +41,7 @@ export const searchRoutes = new Hono<AppBindings>().use(requireAuth()).get('/', 
   const out: CrossSearchResult = { results: [], searched: 0, skipped: all.length - chosen.length, unavailable: [] };
   for (let i = 0; i < chosen.length; i += SEARCH_FAN_IN.concurrency) {
     const batch = chosen.slice(i, i + SEARCH_FAN_IN.concurrency);
-    const pages = await Promise.all(batch.map((conv) => c.env.CONVERSATIONS.getByName(conv.id).search(identity, q, { limit })));
+    const pages = await Promise.all(batch.map((conv) => conversationStub(c.env, conv.id).search(identity, q, { limit })));
     pages.forEach((page, n) => {
       const id = batch[n]!.id;
       if (page.ok) {

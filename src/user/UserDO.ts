@@ -45,6 +45,7 @@ import * as inbox from './inbox.js';
 import * as queues from './queues.js';
 import * as presence from './presence.js';
 import * as blocks from './blocks.js';
+import { conversationStub } from '../placement.js';
 
 export class UserDO extends DurableObject<Env> {
   private readonly store: UserStore;
@@ -75,7 +76,7 @@ export class UserDO extends DurableObject<Env> {
     this.notifier = new Notifier(this.store, env);
     this.delivered = new DeliveredReports(async (conversationId, seq) => {
       try {
-        await env.CONVERSATIONS.getByName(conversationId).markDelivered(this.store.userId, seq);
+        await conversationStub(env, conversationId).markDelivered(this.store.userId, seq);
       } catch (err) {
         log.warn('delivered_report_failed', { userId: this.store.userId, conversationId, reason: reason(err) });
       }
@@ -202,7 +203,7 @@ export class UserDO extends DurableObject<Env> {
       inbox.list(this.store.sql).map(async ({ summary, onRead }) => {
         if (!onRead) return summary;
         try {
-          const fresh = await this.env.CONVERSATIONS.getByName(summary.id).inboxState(this.store.userId, summary.readSeq);
+          const fresh = await conversationStub(this.env, summary.id).inboxState(this.store.userId, summary.readSeq);
           return fresh.ok ? { ...summary, ...fresh.value } : summary;
         } catch (err) {
           // The hints already in the row are a fair answer when the conversation is unreachable.
