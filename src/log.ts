@@ -30,6 +30,20 @@ export function currentRequestId(): string | undefined {
   return scope.getStore();
 }
 
+/** What an RPC call carries of the request that made it: its id (the callee logs it with `withRequestId`). */
+export interface Trace {
+  rid?: string;
+}
+
+/** The `Trace` of the request in scope, for an RPC argument. */
+export function trace(): Trace {
+  const rid = scope.getStore();
+  return rid ? { rid } : {};
+}
+
+/** The header an upgrade forwarded to an object carries the request id in. */
+export const REQUEST_ID_HEADER = 'x-request-id';
+
 function write(level: Level, event: string, fields: LogFields): void {
   const requestId = scope.getStore();
   const line = JSON.stringify({ level, event, ...(requestId ? { requestId } : {}), ...fields });

@@ -54,6 +54,7 @@ import { doc } from '../openapi/describe.js';
 import { frameRef } from '../openapi/document.js';
 import { countOpen, record } from '../metrics.js';
 import { conversationStub, placedId } from '../placement.js';
+import { trace } from '../log.js';
 
 /** The conversation's object, wherever it was placed (src/placement.ts). */
 function conversation(env: Env, id: string) {
@@ -313,7 +314,7 @@ export const conversationRoutes = new Hono<AppBindings>()
     return c.json({ conversation: info }, 201);
   })
   .get('/', docs.list, async (c) => {
-    const conversations = await c.env.USERS.getByName(c.get('identity').userId).listConversations();
+    const conversations = await c.env.USERS.getByName(c.get('identity').userId).listConversations(trace());
     return c.json({ conversations });
   })
   .get('/:id', docs.info, async (c) => {

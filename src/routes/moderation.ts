@@ -20,6 +20,7 @@ import { fileReport, type NewReport } from '../moderation/reports.js';
 import { TIER_LIMITS } from '../ratelimit/rules.js';
 import { take } from '../ratelimit/limiters.js';
 import { conversationStub } from '../placement.js';
+import { trace } from '../log.js';
 
 /**
  * Stores the report, and tells the target's UserDO (and this isolate's cache, and the
@@ -69,7 +70,7 @@ async function report(env: Env, filed: NewReport): Promise<{ reportId: string; d
     const target = env.USERS.getByName(filed.targetUserId);
     await target.noteReport(filed.reporterId, now);
     standingCache.forget(filed.targetUserId);
-    const conversations = await target.listConversations();
+    const conversations = await target.listConversations(trace());
     await Promise.all(conversations.map((c) => conversationStub(env, c.id).standingChanged(filed.targetUserId)));
   }
   return receipt;
@@ -107,11 +108,11 @@ export const blockRoutes = new Hono<AppBindings>()
     const me = c.get('identity').userId;
     if (target === me) throw new AppError('invalid_request', 'You cannot block yourself.');
     if (!(await existingUserIds(c.env.DB, [target])).has(target)) throw new AppError('user_not_found', 'No such user.');
-    unwrap(await c.env.USERS.getByName(me).setBlock(target, true));
+    unwrap(await c.env.USERS.getByName(me).setBlock(target, true, trace()));
     return c.body(null, 204);
   })
   .delete('/:userId', docs.unblock, async (c) => {
     const target = parseParams(UserId, c.req.param('userId'));
-    unwrap(await c.env.USERS.getByName(c.get('identity').userId).setBlock(target, false));
+    unwrap(await c.env.USERS.getByName(c.get('identity').userId).setBlock(target, false, trace()));
     return c.body(null, 204);
   });

@@ -16,6 +16,7 @@ import { parseParams } from '../middleware/body.js';
 import { AppError, unwrap } from '../errors.js';
 import { toMatchQuery } from '../conversation/search.js';
 import { conversationStub } from '../placement.js';
+import { trace } from '../log.js';
 
 const CrossSearchParams = z.strictObject({
   q: z.string().min(1).max(LIMITS.maxSearchQueryLength),
@@ -36,7 +37,7 @@ export const searchRoutes = new Hono<AppBindings>().use(requireAuth()).get('/', 
   if (toMatchQuery(q) === null) throw new AppError('invalid_request', 'A search needs at least one word.');
   const identity = c.get('identity');
   const userId = identity.userId;
-  const all = await c.env.USERS.getByName(userId).listConversations();
+  const all = await c.env.USERS.getByName(userId).listConversations(trace());
   const chosen = all.slice(0, SEARCH_FAN_IN.maxConversations);
   const out: CrossSearchResult = { results: [], searched: 0, skipped: all.length - chosen.length, unavailable: [] };
   for (let i = 0; i < chosen.length; i += SEARCH_FAN_IN.concurrency) {

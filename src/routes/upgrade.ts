@@ -14,6 +14,7 @@ import { redeemConnectTicket, type SocketIdentity } from '../auth/accounts.js';
 import { standingOf } from '../auth/standing.js';
 import { IDENTITY_HEADERS, rejectSocket } from '../objects/sockets.js';
 import { record } from '../metrics.js';
+import { REQUEST_ID_HEADER, currentRequestId } from '../log.js';
 import type { ErrorBody } from '../protocol/index.js';
 
 /**
@@ -52,5 +53,8 @@ export function forwardUpgrade(target: { fetch(input: string, init: RequestInit)
   headers.set(IDENTITY_HEADERS.user, identity.userId);
   headers.set(IDENTITY_HEADERS.device, identity.deviceId);
   headers.set(IDENTITY_HEADERS.tier, identity.tier);
+  // For the object's log lines (the UserDO reads it; src/log.ts).
+  const rid = currentRequestId();
+  if (rid) headers.set(REQUEST_ID_HEADER, rid);
   return target.fetch(url, { headers });
 }

@@ -26,7 +26,7 @@ import { INBOX, PRESENCE } from '../limits.js';
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { AlarmClock, earliest } from '../objects/alarm.js';
 import { directConversationId } from '../ids.js';
-import { log, reason, withRequestId } from '../log.js';
+import { REQUEST_ID_HEADER, log, reason, withRequestId, type Trace } from '../log.js';
 import { record } from '../metrics.js';
 import type { LeaseGrant, LeaseRequest } from '../ratelimit/allowance.js';
 import { USER_MIGRATIONS } from './schema.js';
@@ -86,8 +86,8 @@ export class UserDO extends DurableObject<Env> {
   // ── RPC: device standing ─────────────────────────────────────────────────────
 
   /** Whether the device is signed in, and the account's tier: from this object's storage (D1 only to import or refresh). */
-  async standing(deviceId: string): Promise<Standing> {
-    return this.devices.standing(deviceId);
+  async standing(deviceId: string, trace: Trace = {}): Promise<Standing> {
+    return withRequestId(trace.rid, () => this.devices.standing(deviceId));
   }
 
   /** A device was made (register, login). */
@@ -181,7 +181,11 @@ export class UserDO extends DurableObject<Env> {
    * user and to the direct conversation of the two (even if it is not in the list). Resolves
    * once those calls were tried; any that failed are retried by the alarm until they land.
    */
-  async setBlock(userId: string, on: boolean): Promise<Result<void>> {
+  async setBlock(userId: string, on: boolean, trace: Trace = {}): Promise<Result<void>> {
+    return withRequestId(trace.rid, () => this.block(userId, on));
+  }
+
+  private async block(userId: string, on: boolean): Promise<Result<void>> {
     const direct = await directConversationId(this.store.userId, userId);
     const now = Date.now();
     const changed = this.store.transaction(() =>
@@ -198,7 +202,11 @@ export class UserDO extends DurableObject<Env> {
   // ── RPC: the conversation list ───────────────────────────────────────────────
 
   /** The user's current conversations, most recent activity first; large ones (fan-out on read) are asked for their state. */
-  async listConversations(): Promise<ConversationSummary[]> {
+  async listConversations(trace: Trace = {}): Promise<ConversationSummary[]> {
+    return withRequestId(trace.rid, () => this.conversations());
+  }
+
+  private async conversations(): Promise<ConversationSummary[]> {
     const summaries = await Promise.all(
       inbox.list(this.store.sql).map(async ({ summary, onRead }) => {
         if (!onRead) return summary;
@@ -269,7 +277,12 @@ export class UserDO extends DurableObject<Env> {
   // ── Runtime hooks: the inbox socket and the alarm ────────────────────────────
 
   /** Accepts an inbox socket the Worker authenticated; standing is checked again here. */
+  /** The inbox socket's upgrade, forwarded by the Worker with its request id (src/routes/upgrade.ts). */
   override async fetch(request: Request): Promise<Response> {
+    return withRequestId(request.headers.get(REQUEST_ID_HEADER) ?? undefined, () => this.upgrade(request));
+  }
+
+  private async upgrade(request: Request): Promise<Response> {
     const identity = upgradeIdentity(request);
     if (!identity || identity.userId !== this.store.userId) return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
     await this.devices.ensureKnown(identity.deviceId);

@@ -15,6 +15,8 @@ import { snapshot } from '../../src/metrics.js';
 import { base64url } from '../../src/ids.js';
 import type { Env } from '../../src/env.js';
 import type { UserUpdate } from '../../src/user/updates.js';
+import { forwardUpgrade } from '../../src/routes/upgrade.js';
+import { trace, withRequestId } from '../../src/log.js';
 import { call, createGroup, json, registerUser } from './helpers.js';
 
 const ADMIN = env.ADMIN_TOKEN!;
@@ -46,6 +48,15 @@ describe('request ids', () => {
     await fetchAs({ ENVIRONMENT: 'production' }, '/v1/users/me', { headers: { 'x-request-id': 'rid_worker_1' } });
     const line = lines.find((l) => l.event === 'config_invalid');
     expect(line?.requestId).toBe('rid_worker_1');
+  });
+
+  it('go with the Worker\'s calls to objects: an RPC argument, or a header on a forwarded upgrade', async () => {
+    expect(trace()).toEqual({});
+    expect(withRequestId('rid_rpc_7', trace)).toEqual({ rid: 'rid_rpc_7' });
+    let forwarded: Headers | undefined;
+    const target = { fetch: async (_url: string, init: RequestInit) => ((forwarded = new Headers(init.headers)), new Response(null)) };
+    await withRequestId('rid_upgrade_9', () => forwardUpgrade(target, { userId: 'u_x', deviceId: 'd_x', tier: 'standard' }, 'https://user.internal/inbox'));
+    expect(forwarded?.get('x-request-id')).toBe('rid_upgrade_9');
   });
 
   it('follow an update into the UserDO and its push job to the consumer\'s log line', async () => {
