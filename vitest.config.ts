@@ -3,7 +3,8 @@
  * - `workers`: the worker and its Durable Objects, inside workerd through
  *   @cloudflare/vitest-plugin, against real local D1, R2 and SQLite storage.
  * - `node`: the SDK's pure parts, end-to-end tests that start a real `wrangler dev` and
- *   talk to it over real sockets, and browser tests of the web client (Chromium).
+ *   talk to it over real sockets, browser tests of the web client (Chromium), and
+ *   checks of what operates the service (test/ops: the workflow, the API reference).
  */
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
@@ -49,7 +50,7 @@ export default defineConfig(async () => {
           test: {
             name: 'node',
             environment: 'node',
-            include: ['test/client/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts', 'test/reliability/**/*.test.ts'],
+            include: ['test/client/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts', 'test/reliability/**/*.test.ts', 'test/ops/**/*.test.ts'],
             testTimeout: 120_000,
             hookTimeout: 120_000,
           },

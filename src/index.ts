@@ -9,11 +9,12 @@ import { cors } from 'hono/cors';
 import type { MiddlewareHandler } from 'hono';
 import type { AppBindings } from './env.js';
 import { LIMITS, Rid } from './protocol/index.js';
-import { log } from './log.js';
+import { log, withRequestId } from './log.js';
 import { requestId } from 'hono/request-id';
 import { securityHeaders } from './middleware/security-headers.js';
 import { notFound, onError } from './middleware/errors.js';
 import { allowedOrigins } from './middleware/origin.js';
+import { requireConfigured } from './config.js';
 import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
 import { userRoutes } from './routes/users.js';
@@ -26,6 +27,9 @@ import { searchRoutes } from './routes/search.js';
 import { inboxRoutes } from './routes/inbox.js';
 import { presenceRoutes } from './routes/presence.js';
 import { blockRoutes, reportRoutes } from './routes/moderation.js';
+import { docsRoutes } from './routes/docs.js';
+import { opsRoutes } from './routes/ops.js';
+import { doc } from './openapi/describe.js';
 
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
@@ -36,6 +40,8 @@ export { LimiterDO } from './ratelimit/LimiterDO.js';
  * report can be matched to a log line: hono's request-id, keeping an offered id only when
  * it is a valid `Rid` (1-64 of A-Z a-z 0-9 _ -, like every id of the protocol). Hono's own
  * check would also let `=` through; such an id is replaced like any other invalid one.
+ * The rest of the request runs with the id in the logger's scope: every log line the
+ * Worker writes for it carries it (src/log.ts).
  */
 function requestIds(): MiddlewareHandler<AppBindings> {
   const hono = requestId({ headerName: 'X-Request-Id', limitLength: LIMITS.maxIdLength });
@@ -46,7 +52,7 @@ function requestIds(): MiddlewareHandler<AppBindings> {
         c.set('requestId', id);
         c.header('X-Request-Id', id);
       }
-      await next();
+      await withRequestId(c.get('requestId'), next);
     });
   };
 }
@@ -63,7 +69,19 @@ export const app = new Hono<AppBindings>()
       maxAge: 600,
     }),
   )
-  .get('/healthz', (c) => c.json({ ok: true }))
+  .get(
+    '/healthz',
+    doc({
+      tag: 'operations',
+      auth: 'none',
+      summary: 'Liveness',
+      description: 'The Worker runs. Touches nothing else, and answers even when a deployed environment is misconfigured (readiness says so).',
+      responses: { 200: { description: 'Alive.', media: { type: 'application/json', schema: { type: 'object', properties: { ok: { const: true } } } } } },
+    }),
+    (c) => c.json({ ok: true }),
+  )
+  // A deployed environment with a missing or development secret refuses the API and says which (src/config.ts).
+  .use('/v1/*', requireConfigured())
   .route('/v1/auth', authRoutes)
   .route('/v1/devices', deviceRoutes)
   .route('/v1/users', userRoutes)
@@ -75,6 +93,8 @@ export const app = new Hono<AppBindings>()
   .route('/v1/presence', presenceRoutes)
   .route('/v1/reports', reportRoutes)
   .route('/v1/blocks', blockRoutes)
+  .route('/', opsRoutes)
+  .route('/', docsRoutes((): Hono<any> => app))
   .notFound(notFound)
   .onError(onError);
 

@@ -13,7 +13,7 @@
  */
 import type { Env, Identity } from '../env.js';
 import type { Tier } from '../ratelimit/rules.js';
-import { log, reason } from '../log.js';
+import { log, reason, trace } from '../log.js';
 import { revokeDevice } from './accounts.js';
 
 export interface Standing {
@@ -83,7 +83,7 @@ export async function standingOf(env: Env, identity: Identity, options: { fresh?
     const cached = standingCache.get(identity, now);
     if (cached) return cached;
   }
-  const standing = await env.USERS.getByName(identity.userId).standing(identity.deviceId);
+  const standing = await env.USERS.getByName(identity.userId).standing(identity.deviceId, trace());
   standingCache.set(identity, standing, now);
   return standing;
 }

@@ -6,6 +6,7 @@
 import type { Env } from '../env.js';
 import { MEDIA } from '../protocol/index.js';
 import * as store from './store.js';
+import { conversationStub, mediaBucket } from '../placement.js';
 
 /** Rows looked at per sweep; the next hourly run takes the rest. */
 const SWEEP_BATCH = 500;
@@ -32,7 +33,7 @@ export async function sweepOrphans(env: Env, now = Date.now()): Promise<SweepRes
     byConversation.set(row.conversation_id, list);
   }
   for (const [conversationId, list] of byConversation) {
-    const verdict = await env.CONVERSATIONS.getByName(conversationId).claimOrphanedMedia(list.map((r) => r.id));
+    const verdict = await conversationStub(env, conversationId).claimOrphanedMedia(list.map((r) => r.id));
     await store.markReferenced(env.DB, verdict.referenced, now);
     kept.push(...verdict.referenced);
     doomed.push(...list.filter((r) => verdict.orphaned.includes(r.id)));
@@ -54,11 +55,15 @@ export async function deleteMediaOf(env: Env, mediaIds: string[]): Promise<void>
 
 async function removeBlobs(env: Env, rows: store.MediaRow[]): Promise<void> {
   if (rows.length === 0) return;
+  // Each row's blobs are in its conversation's bucket (src/placement.ts).
+  const byBucket = new Map<R2Bucket, store.MediaRow[]>();
   for (const row of rows) {
+    const bucket = mediaBucket(env, row.conversation_id);
+    byBucket.set(bucket, [...(byBucket.get(bucket) ?? []), row]);
     if (row.upload_id && row.state !== 'ready') {
-      await env.MEDIA.resumeMultipartUpload(row.r2_key, row.upload_id).abort().catch(() => undefined);
+      await bucket.resumeMultipartUpload(row.r2_key, row.upload_id).abort().catch(() => undefined);
     }
   }
-  await env.MEDIA.delete(rows.flatMap((r) => [r.r2_key, store.thumbnailKey(r.id)]));
+  for (const [bucket, list] of byBucket) await bucket.delete(list.flatMap((r) => [r.r2_key, store.thumbnailKey(r.id)]));
   await store.remove(env.DB, rows.map((r) => r.id));
 }

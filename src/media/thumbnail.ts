@@ -21,11 +21,11 @@ export function wantsThumbnail(contentType: MediaType, encrypted: boolean): bool
 }
 
 /**
- * Makes and stores the thumbnail of the image at `sourceKey`. Returns null (and the
+ * Makes and stores the thumbnail of the image at `sourceKey` in `bucket` (its conversation's, src/placement.ts). Returns null (and the
  * upload still succeeds, without a preview) if the bytes cannot be decoded.
  */
-export async function makeThumbnail(env: Env, mediaId: string, sourceKey: string): Promise<{ key: string; width: number; height: number } | null> {
-  const source = await env.MEDIA.get(sourceKey);
+export async function makeThumbnail(env: Env, bucket: R2Bucket, mediaId: string, sourceKey: string): Promise<{ key: string; width: number; height: number } | null> {
+  const source = await bucket.get(sourceKey);
   if (!source) return null;
   try {
     const side = MEDIA.thumbnailMaxSide;
@@ -36,7 +36,7 @@ export async function makeThumbnail(env: Env, mediaId: string, sourceKey: string
     const size = imageDimensions('image/webp', bytes);
     if (!size) return null;
     const key = thumbnailKey(mediaId);
-    await env.MEDIA.put(key, bytes, { httpMetadata: { contentType: MEDIA.thumbnailType } });
+    await bucket.put(key, bytes, { httpMetadata: { contentType: MEDIA.thumbnailType } });
     return { key, ...size };
   } catch (err) {
     // The upload is still stored, without a preview.

@@ -15,6 +15,7 @@ import { imageDimensions, typeMatches } from './sniff.js';
 import * as store from './store.js';
 import { inspect, sha256Hex, uploadError } from './stream.js';
 import { makeThumbnail, wantsThumbnail } from './thumbnail.js';
+import { conversationStub, mediaBucket } from '../placement.js';
 
 /** Checks the declared size against the limit of its kind (413 beyond it). */
 export function checkSize(contentType: MediaType, size: number): void {
@@ -31,7 +32,7 @@ export async function grantUpload(env: Env, secret: string, origin: string, iden
   }
   const id = `m_${randomToken(16)}`;
   const multipart = body.size > MEDIA.multipartThreshold;
-  const uploadId = multipart ? (await env.MEDIA.createMultipartUpload(store.blobKey(id), { httpMetadata: { contentType: body.contentType } })).uploadId : null;
+  const uploadId = multipart ? (await mediaBucket(env, body.conversationId).createMultipartUpload(store.blobKey(id), { httpMetadata: { contentType: body.contentType } })).uploadId : null;
   await store.insert(env.DB, { id, ownerId: identity.userId, conversationId: body.conversationId, contentType: body.contentType, size: body.size, sha256: body.sha256, encrypted: body.encrypted, uploadId, now });
   const expiresAt = now + (multipart ? MEDIA.multipartUrlTtlMs : MEDIA.uploadUrlTtlMs);
   const base = `${origin}/v1/media/upload/${id}`;
@@ -83,7 +84,7 @@ export async function putWhole(env: Env, grant: UploadGrant, request: Request): 
   if (!row || row.upload_id !== null) throw new AppError('invalid_upload_url', 'This upload URL has already been used.');
   const piped = inspect(request.body!, grant.size, row.declared_type);
   try {
-    await env.MEDIA.put(row.r2_key, piped.readable, { sha256: row.sha256, httpMetadata: { contentType: row.declared_type } });
+    await mediaBucket(env, row.conversation_id).put(row.r2_key, piped.readable, { sha256: row.sha256, httpMetadata: { contentType: row.declared_type } });
   } catch (err) {
     // R2 commits nothing on a failed put; the URL may be used again until it expires.
     await store.transition(env.DB, row.id, 'uploading', 'pending');
@@ -100,7 +101,7 @@ export async function putPart(env: Env, grant: UploadGrant, request: Request): P
   const piped = inspect(request.body!, grant.size, grant.part === 1 ? row.declared_type : null);
   let etag: string;
   try {
-    etag = (await env.MEDIA.resumeMultipartUpload(row.r2_key, row.upload_id).uploadPart(grant.part, piped.readable)).etag;
+    etag = (await mediaBucket(env, row.conversation_id).resumeMultipartUpload(row.r2_key, row.upload_id).uploadPart(grant.part, piped.readable)).etag;
   } catch (err) {
     throw piped.failure() ?? uploadError(err);
   }
@@ -130,18 +131,18 @@ export async function complete(env: Env, grant: UploadGrant): Promise<MediaInfo>
     await store.transition(env.DB, row.id, 'uploading', 'pending');
     throw new AppError('upload_mismatch', `Parts missing or of the wrong size: ${missing.slice(0, 10).join(', ')}.`);
   }
-  await env.MEDIA.resumeMultipartUpload(row.r2_key, row.upload_id).complete(parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })));
-  const object = await env.MEDIA.get(row.r2_key);
+  await mediaBucket(env, row.conversation_id).resumeMultipartUpload(row.r2_key, row.upload_id).complete(parts.map((p) => ({ partNumber: p.part_number, etag: p.etag })));
+  const object = await mediaBucket(env, row.conversation_id).get(row.r2_key);
   const actual = object ? await sha256Hex(object.body) : '';
   if (actual !== row.sha256) {
-    await env.MEDIA.delete(row.r2_key);
+    await mediaBucket(env, row.conversation_id).delete(row.r2_key);
     await store.transition(env.DB, row.id, 'uploading', 'failed');
     throw new AppError('upload_mismatch', 'The bytes do not match the declared SHA-256; nothing was kept. Start a new upload.');
   }
-  const head = await env.MEDIA.get(row.r2_key, { range: { offset: 0, length: Math.min(row.size, 256 * 1024) } });
+  const head = await mediaBucket(env, row.conversation_id).get(row.r2_key, { range: { offset: 0, length: Math.min(row.size, 256 * 1024) } });
   const prefix = head ? new Uint8Array(await head.arrayBuffer()) : new Uint8Array(0);
   if (!typeMatches(row.declared_type, prefix)) {
-    await env.MEDIA.delete(row.r2_key);
+    await mediaBucket(env, row.conversation_id).delete(row.r2_key);
     await store.transition(env.DB, row.id, 'uploading', 'failed');
     throw new AppError('unsupported_media_type', `The file's bytes are not ${row.declared_type}.`);
   }
@@ -153,9 +154,9 @@ async function finish(env: Env, row: store.MediaRow, prefix: Uint8Array): Promis
   const contentType = row.declared_type;
   const encrypted = row.encrypted === 1;
   const size = encrypted ? null : imageDimensions(contentType, prefix);
-  const thumbnail = wantsThumbnail(contentType, encrypted) ? await makeThumbnail(env, row.id, row.r2_key) : null;
+  const thumbnail = wantsThumbnail(contentType, encrypted) ? await makeThumbnail(env, mediaBucket(env, row.conversation_id), row.id, row.r2_key) : null;
   await store.markReady(env.DB, row.id, { contentType, width: size?.width ?? null, height: size?.height ?? null, thumbnail, now: Date.now() });
   const info = store.toInfo({ ...row, state: 'ready', content_type: contentType, width: size?.width ?? null, height: size?.height ?? null, thumbnail_key: thumbnail?.key ?? null, thumbnail_width: thumbnail?.width ?? null, thumbnail_height: thumbnail?.height ?? null });
-  unwrap(await env.CONVERSATIONS.getByName(row.conversation_id).registerMedia(row.owner_id, info));
+  unwrap(await conversationStub(env, row.conversation_id).registerMedia(row.owner_id, info));
   return info;
 }

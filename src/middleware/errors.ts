@@ -10,8 +10,11 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AppError } from '../errors.js';
 import type { AppBindings } from '../env.js';
 import { log, reason } from '../log.js';
+import { record } from '../metrics.js';
 
 export function problem(c: Context<AppBindings>, error: AppError): Response {
+  // Every refusal and fault the Worker answers, by code and route pattern (never the path: ids are in it).
+  record(c.env, { kind: 'rejection', wire: 'http', code: error.code, route: `${c.req.method} ${c.req.routePath}` });
   const body = { ...error.toBody(), status: error.status, requestId: c.get('requestId') };
   const headers: Record<string, string> = { 'Content-Type': 'application/problem+json' };
   if (error.details.retryAfterMs !== undefined) headers['Retry-After'] = String(Math.ceil(error.details.retryAfterMs / 1000));

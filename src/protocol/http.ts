@@ -50,12 +50,22 @@ export type Session = z.infer<typeof Session>;
 
 export const TicketResponse = z.object({ ticket: z.string(), expiresAt: z.number().int() });
 
+/** Data-residency jurisdictions a conversation can be created in: its object, messages and media stay there. */
+export const JURISDICTIONS = ['eu'] as const;
+/** Where a conversation's object is first created, as a hint (no guarantee; it stays where it was created). */
+export const LOCATION_HINTS = ['wnam', 'enam', 'sam', 'weur', 'eeur', 'apac', 'oc', 'afr', 'me'] as const;
+
+/** `POST /conversations` `placement`: a jurisdiction (a guarantee) or a location hint (a preference), not both. */
+export const Placement = z.union([z.strictObject({ jurisdiction: z.enum(JURISDICTIONS) }), z.strictObject({ locationHint: z.enum(LOCATION_HINTS) })]);
+export type Placement = z.infer<typeof Placement>;
+
 export const CreateConversationBody = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('direct'), peerId: UserId }),
+  z.strictObject({ kind: z.literal('direct'), peerId: UserId, placement: Placement.optional() }),
   z.strictObject({
     kind: z.literal('group'),
     title: z.string().trim().min(1).max(LIMITS.maxTitleLength),
     memberIds: z.array(UserId).max(LIMITS.maxGroupMembers - 1).default([]),
+    placement: Placement.optional(),
   }),
 ]);
 export type CreateConversationBody = z.infer<typeof CreateConversationBody>;

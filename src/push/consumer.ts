@@ -13,7 +13,8 @@ import { PushJob, payloadFor } from './jobs.js';
 import { PUSH } from './settings.js';
 import { activeSubscriptions, removeExpired, type StoredSubscription } from './subscriptions.js';
 import { buildPushRequest, topicFor } from './webpush.js';
-import { log } from '../log.js';
+import { log, withRequestId } from '../log.js';
+import { record } from '../metrics.js';
 
 export type SendOutcome = 'sent' | 'gone' | 'retry' | 'rejected';
 
@@ -33,7 +34,22 @@ export async function handlePushBatch(batch: MessageBatch<unknown>, env: Env): P
         message.ack();
         return;
       }
-      const result = await deliver(env, job.data, vapid);
+      // The send's request id, when the job carries one, goes on every line logged for it.
+      const result = await withRequestId(job.data.rid, async () => {
+        const outcome = await deliver(env, job.data, vapid);
+        const tally = (o: SendOutcome) => outcome.outcomes.filter((x) => x === o).length;
+        log.info('push_job_done', {
+          userId: job.data.userId,
+          conversationId: job.data.conversationId,
+          seq: job.data.seq,
+          attempt: message.attempts,
+          sent: tally('sent'),
+          gone: tally('gone'),
+          retry: tally('retry'),
+          rejected: tally('rejected'),
+        });
+        return outcome;
+      });
       if (result.retryAfterSeconds === undefined) message.ack();
       else message.retry({ delaySeconds: Math.max(retryDelaySeconds(message.attempts), result.retryAfterSeconds) });
     }),
@@ -42,7 +58,11 @@ export async function handlePushBatch(batch: MessageBatch<unknown>, env: Env): P
 
 /** Sends one job to every active subscription of its user. */
 export async function deliver(env: Env, job: PushJob, vapid: VapidKeys): Promise<JobOutcome> {
-  if (!(await isBurstOpen(env.DB, job.userId, job.conversationId, job.seq))) return { outcomes: [] };
+  if (!(await isBurstOpen(env.DB, job.userId, job.conversationId, job.seq))) {
+    // A device came online meanwhile: the user is reading, nothing to send.
+    record(env, { kind: 'push', outcome: 'stale' });
+    return { outcomes: [] };
+  }
   const subscriptions = await activeSubscriptions(env.DB, job.userId);
   const payload = payloadFor(job);
   const options = { topic: await topicFor(job.userId, job.conversationId), urgency: 'high' } as const;
@@ -55,9 +75,11 @@ export async function deliver(env: Env, job: PushJob, vapid: VapidKeys): Promise
       } catch (err) {
         // Keys are validated on registration; one bad row must not hold back the other devices.
         logFailure(subscription, `encrypt: ${(err as Error).name}`);
+        record(env, { kind: 'push', outcome: 'rejected' });
         return 'rejected';
       }
       const result = await sendOne(subscription, request);
+      record(env, { kind: 'push', outcome: result.outcome });
       if (result.outcome === 'gone') await removeExpired(env.DB, subscription);
       if (result.outcome === 'retry') retryAfterSeconds = Math.max(retryAfterSeconds ?? 0, result.retryAfterSeconds ?? 0);
       return result.outcome;

@@ -4,7 +4,7 @@
  * notification it becomes. Pure functions: no I/O.
  */
 import { z } from 'zod';
-import { ConversationId, PUSH_LIMITS, Seq, UserId, type PushPayload } from '../protocol/index.js';
+import { ConversationId, PUSH_LIMITS, Rid, Seq, UserId, type PushPayload } from '../protocol/index.js';
 
 /** One event that reached a user none of whose devices is online. */
 export const PushJob = z.object({
@@ -20,6 +20,8 @@ export const PushJob = z.object({
   preview: z.string().nullable(),
   /** End-to-end encrypted: the server has no text, and names nobody in the notification. */
   e2e: z.boolean(),
+  /** The request id of the send that caused it, when known: on the consumer's log lines (src/log.ts). */
+  rid: Rid.optional(),
 });
 export type PushJob = z.infer<typeof PushJob>;
 

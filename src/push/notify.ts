@@ -6,6 +6,7 @@
 import type { Env } from '../env.js';
 import { clearBursts, dropBurst, openBurst } from './bursts.js';
 import type { PushJob } from './jobs.js';
+import { record } from '../metrics.js';
 
 /**
  * Queues a push for `job` unless it joins an open burst of its conversation (see
@@ -14,14 +15,19 @@ import type { PushJob } from './jobs.js';
  * from the queue consumer, so it never slows fan-out.
  */
 export async function notifyOffline(env: Env, job: PushJob): Promise<boolean> {
-  if (!(await openBurst(env.DB, job.userId, job.conversationId, job.seq, Date.now()))) return false;
+  if (!(await openBurst(env.DB, job.userId, job.conversationId, job.seq, Date.now()))) {
+    record(env, { kind: 'push', outcome: 'collapsed' });
+    return false;
+  }
   try {
     await env.PUSH_QUEUE.send(job, { contentType: 'json' });
   } catch (err) {
+    record(env, { kind: 'push', outcome: 'queue_failed' });
     // Without this the burst would swallow every message of the window with nothing sent.
     await dropBurst(env.DB, job.userId, job.conversationId, job.seq);
     throw err;
   }
+  record(env, { kind: 'push', outcome: 'queued' });
   return true;
 }
 

@@ -29,6 +29,11 @@ export class LimiterDO extends DurableObject<Env> {
     migrate(ctx.storage, MIGRATIONS);
   }
 
+  /** For the readiness check (`/readyz`): the object answers, its storage migrated. */
+  async ping(): Promise<true> {
+    return true;
+  }
+
   /** Records one hit if the rule allows it. */
   async take(rule: WindowRule): Promise<Decision> {
     const now = Date.now();

@@ -9,7 +9,9 @@
  */
 import { Hono } from 'hono';
 import type { AppBindings } from '../env.js';
-import { PresenceQueryBody, PresenceSettingsBody, type Presence } from '../protocol/index.js';
+import { Presence, PresenceQueryBody, PresenceSettingsBody } from '../protocol/index.js';
+import { z } from 'zod';
+import { doc } from '../openapi/describe.js';
 import { requireAuth } from '../middleware/auth.js';
 import { readJson } from '../middleware/body.js';
 import { existingUserIds } from '../auth/accounts.js';
@@ -18,9 +20,29 @@ import { take } from '../ratelimit/limiters.js';
 
 const hidden = (userId: string): Presence => ({ userId, online: false, lastSeenAt: null });
 
+/** Each route's OpenAPI entry (src/openapi/describe.ts): the schemas are those the handler reads. */
+const docs = {
+  query: doc({
+    tag: 'presence',
+    summary: 'Who is online',
+    description:
+      'Up to 200 users. The truth only about users who share a conversation with you and did not block you; everyone else answers `{ online: false, lastSeenAt: null }`, as an id nobody has.',
+    body: PresenceQueryBody,
+    responses: { 200: { description: 'Presence, in the order asked.', schema: z.object({ presence: z.array(Presence) }) } },
+    errors: ['rate_limited'],
+  }),
+  settings: doc({
+    tag: 'presence',
+    summary: 'Presence settings',
+    description: '`hideLastSeen`: your last-seen time is hidden from everyone.',
+    body: PresenceSettingsBody,
+    responses: { 200: { description: 'Your presence as others see it.', schema: z.object({ presence: Presence }) } },
+  }),
+};
+
 export const presenceRoutes = new Hono<AppBindings>()
   .use(requireAuth())
-  .post('/query', async (c) => {
+  .post('/query', docs.query, async (c) => {
     const { userIds } = await readJson(c, PresenceQueryBody);
     const viewerId = c.get('identity').userId;
     await take(c.env, `user:presence:${viewerId}`, TIER_LIMITS[c.get('tier')].presenceQueries, 'presence queries');
@@ -36,7 +58,7 @@ export const presenceRoutes = new Hono<AppBindings>()
     );
     return c.json({ presence });
   })
-  .put('/settings', async (c) => {
+  .put('/settings', docs.settings, async (c) => {
     const settings = await readJson(c, PresenceSettingsBody);
     return c.json({ presence: await c.env.USERS.getByName(c.get('identity').userId).setPresenceSettings(settings) });
   });

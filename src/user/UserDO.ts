@@ -26,7 +26,8 @@ import { INBOX, PRESENCE } from '../limits.js';
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { AlarmClock, earliest } from '../objects/alarm.js';
 import { directConversationId } from '../ids.js';
-import { log, reason } from '../log.js';
+import { REQUEST_ID_HEADER, log, reason, withRequestId, type Trace } from '../log.js';
+import { record } from '../metrics.js';
 import type { LeaseGrant, LeaseRequest } from '../ratelimit/allowance.js';
 import { USER_MIGRATIONS } from './schema.js';
 import { UserStore } from './store.js';
@@ -45,6 +46,7 @@ import * as queues from './queues.js';
 import * as presence from './presence.js';
 import * as blocks from './blocks.js';
 import * as tickets from './tickets.js';
+import { conversationStub } from '../placement.js';
 
 export class UserDO extends DurableObject<Env> {
   private readonly store: UserStore;
@@ -75,7 +77,7 @@ export class UserDO extends DurableObject<Env> {
     this.notifier = new Notifier(this.store, env);
     this.delivered = new DeliveredReports(async (conversationId, seq) => {
       try {
-        await env.CONVERSATIONS.getByName(conversationId).markDelivered(this.store.userId, seq);
+        await conversationStub(env, conversationId).markDelivered(this.store.userId, seq);
       } catch (err) {
         log.warn('delivered_report_failed', { userId: this.store.userId, conversationId, reason: reason(err) });
       }
@@ -85,8 +87,8 @@ export class UserDO extends DurableObject<Env> {
   // ── RPC: device standing ─────────────────────────────────────────────────────
 
   /** Whether the device is signed in, and the account's tier: from this object's storage (D1 only to import or refresh). */
-  async standing(deviceId: string): Promise<Standing> {
-    return this.devices.standing(deviceId);
+  async standing(deviceId: string, trace: Trace = {}): Promise<Standing> {
+    return withRequestId(trace.rid, () => this.devices.standing(deviceId));
   }
 
   /**
@@ -122,8 +124,16 @@ export class UserDO extends DurableObject<Env> {
 
   // ── RPC: updates from conversations ──────────────────────────────────────────
 
-  /** Applies updates from a conversation, in order, each at most once. */
-  async apply(updates: UserUpdate[]): Promise<void> {
+  /**
+   * Applies updates from a conversation, in order, each at most once. `trace.rid` is the
+   * request id of what caused them (a send): it goes on this object's log lines for the
+   * work and on the push job it queues (src/log.ts).
+   */
+  async apply(updates: UserUpdate[], trace: { rid?: string } = {}): Promise<void> {
+    return withRequestId(trace.rid, () => this.applyNow(updates));
+  }
+
+  private applyNow(updates: UserUpdate[]): void {
     const now = Date.now();
     const { events, hints, blocksQueued } = this.store.transaction(() => {
       const applied = applyUpdates(this.store.sql, this.store.userId, updates, now);
@@ -183,7 +193,11 @@ export class UserDO extends DurableObject<Env> {
    * user and to the direct conversation of the two (even if it is not in the list). Resolves
    * once those calls were tried; any that failed are retried by the alarm until they land.
    */
-  async setBlock(userId: string, on: boolean): Promise<Result<void>> {
+  async setBlock(userId: string, on: boolean, trace: Trace = {}): Promise<Result<void>> {
+    return withRequestId(trace.rid, () => this.block(userId, on));
+  }
+
+  private async block(userId: string, on: boolean): Promise<Result<void>> {
     const direct = await directConversationId(this.store.userId, userId);
     const now = Date.now();
     const changed = this.store.transaction(() =>
@@ -200,12 +214,16 @@ export class UserDO extends DurableObject<Env> {
   // ── RPC: the conversation list ───────────────────────────────────────────────
 
   /** The user's current conversations, most recent activity first; large ones (fan-out on read) are asked for their state. */
-  async listConversations(): Promise<ConversationSummary[]> {
+  async listConversations(trace: Trace = {}): Promise<ConversationSummary[]> {
+    return withRequestId(trace.rid, () => this.conversations());
+  }
+
+  private async conversations(): Promise<ConversationSummary[]> {
     const summaries = await Promise.all(
       inbox.list(this.store.sql).map(async ({ summary, onRead }) => {
         if (!onRead) return summary;
         try {
-          const fresh = await this.env.CONVERSATIONS.getByName(summary.id).inboxState(this.store.userId, summary.readSeq);
+          const fresh = await conversationStub(this.env, summary.id).inboxState(this.store.userId, summary.readSeq);
           return fresh.ok ? { ...summary, ...fresh.value } : summary;
         } catch (err) {
           // The hints already in the row are a fair answer when the conversation is unreachable.
@@ -271,13 +289,21 @@ export class UserDO extends DurableObject<Env> {
   // ── Runtime hooks: the inbox socket and the alarm ────────────────────────────
 
   /** Accepts an inbox socket the Worker authenticated; standing is checked again here. */
+  /** The inbox socket's upgrade, forwarded by the Worker with its request id (src/routes/upgrade.ts). */
   override async fetch(request: Request): Promise<Response> {
+    return withRequestId(request.headers.get(REQUEST_ID_HEADER) ?? undefined, () => this.upgrade(request));
+  }
+
+  private async upgrade(request: Request): Promise<Response> {
     const identity = upgradeIdentity(request);
     if (!identity || identity.userId !== this.store.userId) return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
     await this.devices.ensureKnown(identity.deviceId);
     const now = Date.now();
     const response = this.sockets.accept(identity.deviceId, now);
-    if (response.webSocket && this.devices.isActive(identity.deviceId)) await this.deviceReading(now);
+    if (response.webSocket && this.devices.isActive(identity.deviceId)) {
+      record(this.env, { kind: 'socket', wire: 'inbox_ws', delta: 1 });
+      await this.deviceReading(now);
+    }
     return response;
   }
 
@@ -285,12 +311,16 @@ export class UserDO extends DurableObject<Env> {
     await this.sockets.message(ws, message, async (deviceId, cursor) => void unwrap(await this.ackEvents(deviceId, cursor)));
   }
 
+  // Open inbox sockets are counted +1 on accept and -1 when the runtime reports the close
+  // (src/metrics.ts): approximate, as a socket the runtime drops without a close is not seen.
   override async webSocketClose(ws: WebSocket, code: number, why: string): Promise<void> {
+    record(this.env, { kind: 'socket', wire: 'inbox_ws', delta: -1 });
     answerClose(ws, code, why);
     await this.relay.mayHaveChanged(Date.now(), [ws]);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    record(this.env, { kind: 'socket', wire: 'inbox_ws', delta: -1 });
     closeQuietly(ws, CLOSE_CODES.serverError, 'Socket error.');
     await this.relay.mayHaveChanged(Date.now(), [ws]);
   }

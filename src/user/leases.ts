@@ -10,6 +10,7 @@ import { grantLease, needsSettling, type LeaseGrant, type LeaseRequest, type Sen
 import type { WindowRule } from '../ratelimit/sliding-window.js';
 import * as allowance from './allowance.js';
 import type { UserStore } from './store.js';
+import { conversationStub } from '../placement.js';
 
 export class Leases {
   #queue: Promise<unknown> = Promise.resolve();
@@ -53,7 +54,7 @@ export class Leases {
   private async settle(report: SendReport, rule: WindowRule): Promise<SendReport> {
     let fresh: SendReport;
     try {
-      const sent = await this.env.CONVERSATIONS.getByName(report.conversationId).sendReport(this.store.userId, rule.windowMs);
+      const sent = await conversationStub(this.env, report.conversationId).sendReport(this.store.userId, rule.windowMs);
       fresh = { ...report, hits: sent.hits, texts: sent.texts, leaseTokens: 0 };
     } catch (err) {
       log.warn('lease_settle_failed', { userId: this.store.userId, conversationId: report.conversationId, reason: reason(err) });

@@ -8,7 +8,7 @@ import type { Env } from '../env.js';
 import type { DeviceEvent } from '../protocol/index.js';
 import { PUSH, clearPushState, hasSubscription, notifyOffline } from '../push/index.js';
 import { findUser } from '../auth/accounts.js';
-import { log, reason } from '../log.js';
+import { currentRequestId, log, reason } from '../log.js';
 import { pushCandidates } from './notifications.js';
 import * as inbox from './inbox.js';
 import type { UserStore } from './store.js';
@@ -39,7 +39,9 @@ export class Notifier {
     if (candidates.length === 0 || !(await this.subscribed())) return;
     for (const { senderId, ...job } of candidates) {
       try {
-        await notifyOffline(this.env, { ...job, senderName: await this.displayName(senderId) });
+        // The request id of the send, when the conversation passed one (UserDO.apply): the consumer logs it.
+        const rid = currentRequestId();
+        await notifyOffline(this.env, { ...job, senderName: await this.displayName(senderId), ...(rid ? { rid } : {}) });
       } catch (err) {
         log.warn('push_queue_failed', { userId, conversationId: job.conversationId, reason: reason(err) });
       }

@@ -15,6 +15,7 @@ import { log, reason } from '../log.js';
 import * as blocks from './blocks.js';
 import * as state from './state.js';
 import type { UserStore } from './store.js';
+import { conversationStub } from '../placement.js';
 
 export const OUTBOX = {
   /** Calls in flight at once during a pass. */
@@ -124,7 +125,7 @@ export class ConversationOutbox {
 
   private async send(row: Row, list: string[], version: number): Promise<void> {
     const { userId } = this.store;
-    const conversation = this.env.CONVERSATIONS.getByName(row.conversation_id);
+    const conversation = conversationStub(this.env, row.conversation_id);
     try {
       if (row.kind === 'blocks') await conversation.setBlocks(userId, list);
       else await conversation.closeDevice(userId, row.device_id);

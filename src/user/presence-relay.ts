@@ -17,6 +17,7 @@ import { log, reason } from '../log.js';
 import * as presence from './presence.js';
 import * as blocks from './blocks.js';
 import type { UserStore } from './store.js';
+import { conversationStub } from '../placement.js';
 
 /** What anyone who may not see a user's presence gets: the same as for an unknown id. */
 export const hiddenPresence = (userId: string): Presence => ({ userId, online: false, lastSeenAt: null });
@@ -77,7 +78,7 @@ export class PresenceRelay {
     await Promise.all(
       conversationIds.map(async (id) => {
         try {
-          const stillOpen = await this.env.CONVERSATIONS.getByName(id).relayPresence(snapshot);
+          const stillOpen = await conversationStub(this.env, id).relayPresence(snapshot);
           if (!stillOpen) presence.unsubscribe(sql, id);
         } catch (err) {
           log.warn('presence_relay_failed', { userId: this.store.userId, conversationId: id, reason: reason(err) });

@@ -5,8 +5,9 @@
  * caller about themselves; either way no reply may carry the target conversation's
  * message text, title or member ids (beyond ids the request itself named), and nothing of
  * the conversation may change. A new route is one more row.
- * Public by design, and so not here: GET /healthz, GET /v1/push/vapid-public-key, and
- * register/login/refresh (they authenticate rather than require authentication).
+ * Public by design, and so not here: GET /healthz, GET /readyz, GET /v1/openapi.json,
+ * GET /docs, GET /v1/push/vapid-public-key, and register/login/refresh (they
+ * authenticate rather than require authentication). The operator's route denies every user.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exports } from 'cloudflare:workers';
@@ -39,7 +40,7 @@ interface Reply {
   request: string;
 }
 
-type Scope = 'conversation' | 'account';
+type Scope = 'conversation' | 'account' | 'operator';
 interface Row {
   name: string;
   scope: Scope;
@@ -179,12 +180,13 @@ const ROUTES: Row[] = [
   http('account', 'DELETE /v1/blocks/:userId', (w) => `/v1/blocks/${w.alice.user.id}`),
   http('account', 'POST /v1/reports', () => '/v1/reports', (w) => ({ kind: 'user', userId: w.alice.user.id, reason: 'x' })),
   http('account', 'POST /v1/auth/tickets', () => '/v1/auth/tickets'),
+  http('operator', 'GET /v1/admin/stats', () => '/v1/admin/stats'),
   // Last: it signs the caller's device out.
   http('account', 'POST /v1/auth/logout', () => '/v1/auth/logout'),
 ];
 
 /** Routes anyone may call: they authenticate (or are public by design). */
-const PUBLIC = new Set(['GET /healthz', 'GET /v1/push/vapid-public-key', 'POST /v1/auth/register', 'POST /v1/auth/login', 'POST /v1/auth/refresh']);
+const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'GET /v1/openapi.json', 'GET /docs', 'GET /v1/push/vapid-public-key', 'POST /v1/auth/register', 'POST /v1/auth/login', 'POST /v1/auth/refresh']);
 
 const DENIALS = new Set(['unauthenticated', 'invalid_token', 'device_revoked', 'invalid_ticket', 'forbidden', 'conversation_not_found', 'media_not_found', 'not_found', 'invalid_upload_url']);
 
@@ -234,7 +236,7 @@ describe('authorization on every route and socket', () => {
       const failures: string[] = [];
       for (const row of ROUTES) {
         const reply = await row.run(world, as);
-        const mustDeny = row.scope === 'conversation' || caller === 'revoked device' || caller === 'anonymous';
+        const mustDeny = row.scope !== 'account' || caller === 'revoked device' || caller === 'anonymous';
         const denied = reply.code !== null && DENIALS.has(reply.code) && [401, 403, 404, 4001, 4003, 4004].includes(reply.status);
         if (mustDeny && !denied) failures.push(`${row.name}: expected a denial, got ${reply.status} ${reply.text.slice(0, 160)}`);
         if (reply.status >= 500 && reply.status < 1000) failures.push(`${row.name}: ${reply.status}`);

@@ -1,0 +1,160 @@
+/**
+ * Operating the service: one request id on every log line of the Worker, handed to the
+ * UserDO with its updates and on to the push job's log line; metrics (Analytics Engine
+ * data points and this isolate's counters); readiness; the operator's statistics.
+ *
+ * The conversation object does not hand its sends' request ids to the UserDO yet (the
+ * lead's part, see docs/OPERATIONS.md): the UserDO's step is driven here as the
+ * conversation drives it, through `apply(updates, { rid })`.
+ */
+import { afterEach, describe, expect, inject, it, vi } from 'vitest';
+import { env } from 'cloudflare:workers';
+import { createExecutionContext } from 'cloudflare:test';
+import { app } from '../../src/index.js';
+import { snapshot } from '../../src/metrics.js';
+import { base64url } from '../../src/ids.js';
+import type { Env } from '../../src/env.js';
+import type { UserUpdate } from '../../src/user/updates.js';
+import { forwardUpgrade } from '../../src/routes/upgrade.js';
+import { trace, withRequestId } from '../../src/log.js';
+import { call, createGroup, json, registerUser } from './helpers.js';
+
+const ADMIN = env.ADMIN_TOKEN!;
+
+/** Every JSON line written to the console while a test runs. */
+function captureLogs(): Record<string, unknown>[] {
+  const lines: Record<string, unknown>[] = [];
+  for (const method of ['log', 'warn', 'error'] as const) {
+    vi.spyOn(console, method).mockImplementation((line: unknown) => {
+      try {
+        lines.push(JSON.parse(String(line)));
+      } catch {
+        // not one of ours
+      }
+    });
+  }
+  return lines;
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+function fetchAs(overrides: Partial<Env>, path: string, init: RequestInit = {}): Promise<Response> {
+  return Promise.resolve(app.fetch(new Request(`http://chat.test${path}`, init), { ...env, ...overrides } as Env, createExecutionContext()));
+}
+
+describe('request ids', () => {
+  it("are on every line the Worker logs for a request, the client's own when it offers one", async () => {
+    const lines = captureLogs();
+    await fetchAs({ ENVIRONMENT: 'production' }, '/v1/users/me', { headers: { 'x-request-id': 'rid_worker_1' } });
+    const line = lines.find((l) => l.event === 'config_invalid');
+    expect(line?.requestId).toBe('rid_worker_1');
+  });
+
+  it('go with the Worker\'s calls to objects: an RPC argument, or a header on a forwarded upgrade', async () => {
+    expect(trace()).toEqual({});
+    expect(withRequestId('rid_rpc_7', trace)).toEqual({ rid: 'rid_rpc_7' });
+    let forwarded: Headers | undefined;
+    const target = { fetch: async (_url: string, init: RequestInit) => ((forwarded = new Headers(init.headers)), new Response(null)) };
+    await withRequestId('rid_upgrade_9', () => forwardUpgrade(target, { userId: 'u_x', deviceId: 'd_x', tier: 'standard' }, 'https://user.internal/inbox'));
+    expect(forwarded?.get('x-request-id')).toBe('rid_upgrade_9');
+  });
+
+  it('follow an update into the UserDO and its push job to the consumer\'s log line', async () => {
+    const [bob, carol] = [await registerUser('bob'), await registerUser('carol')];
+    const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair;
+    const p256dh = base64url(new Uint8Array((await crypto.subtle.exportKey('raw', pair.publicKey)) as ArrayBuffer));
+    const endpoint = `${inject('pushReceiverUrl')}/push/trace-${crypto.randomUUID()}`;
+    await json('/v1/push/subscriptions', { token: bob.accessToken, body: { endpoint, keys: { p256dh, auth: base64url(crypto.getRandomValues(new Uint8Array(16))) } } }, 204);
+
+    const lines = captureLogs();
+    const conversationId = `g_trace${crypto.randomUUID().replaceAll('-', '')}`;
+    const updates: UserUpdate[] = [
+      { type: 'membership', conversationId, conversationKind: 'group', title: 'trace', peerId: null, role: 'member', seq: 0, ts: Date.now() },
+      {
+        type: 'events',
+        conversationId,
+        conversationKind: 'group',
+        events: [{ type: 'message', seq: 1, ts: Date.now(), author: { userId: carol.user.id, deviceId: carol.deviceId }, cmid: 'trace-cmid-1', content: { type: 'text', text: 'hello' } }],
+      },
+    ];
+    // As the ConversationDO's fan-out calls it (Bob has no device online, so a push is queued).
+    await env.USERS.getByName(bob.user.id).apply(updates, { rid: 'rid_send_42' });
+    await expect.poll(() => lines.find((l) => l.event === 'push_job_done' && l.conversationId === conversationId), { timeout: 10_000 }).toBeTruthy();
+    const done = lines.find((l) => l.event === 'push_job_done' && l.conversationId === conversationId)!;
+    expect(done).toMatchObject({ requestId: 'rid_send_42', userId: bob.user.id, seq: 1, sent: 1 });
+  });
+});
+
+describe('metrics', () => {
+  it('writes an Analytics Engine data point per send and per rejection, labelled by wire, outcome and code', async () => {
+    const points: AnalyticsEngineDataPoint[] = [];
+    const METRICS = { writeDataPoint: (p: AnalyticsEngineDataPoint) => void points.push(p) } as AnalyticsEngineDataset;
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    const send = { method: 'POST', headers: { authorization: `Bearer ${alice.accessToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ cmid: 'metric-cmid-1', content: { type: 'text', text: 'hi' } }) };
+    expect((await fetchAs({ METRICS }, `/v1/conversations/${id}/messages`, send)).status).toBe(201);
+    expect((await fetchAs({ METRICS }, `/v1/conversations/${id}/messages`, { ...send })).status).toBe(200);
+    expect((await fetchAs({ METRICS }, '/v1/conversations/nope!/messages', { ...send })).status).toBe(400);
+    expect(points.map((p) => p.blobs?.slice(0, 3))).toEqual([
+      ['send', 'http', 'stored'],
+      ['send', 'http', 'duplicate'],
+      ['rejection', 'http', 'invalid_request'],
+    ]);
+    expect(points[2]!.blobs!.slice(3)).toEqual(['POST /v1/conversations/:id/messages', 'development']);
+    expect(points.every((p) => p.indexes?.[0] === p.blobs?.[0] && p.doubles?.[0] === 1)).toBe(true);
+    // No id, path or text in a label: the route is its pattern.
+    expect(JSON.stringify(points)).not.toMatch(/nope|u_|g_|hi"/);
+  });
+
+  it('counts open event streams by wire, closed when the reader goes away', async () => {
+    const alice = await registerUser('alice');
+    const open = () => snapshot().counts['socket:inbox_sse'] ?? 0;
+    const before = open();
+    const res = await call('/v1/inbox/events', { token: alice.accessToken });
+    const reader = res.body!.getReader();
+    await reader.read();
+    expect(open()).toBe(before + 1);
+    await reader.cancel();
+    await expect.poll(open).toBe(before);
+  });
+});
+
+describe('readiness', () => {
+  it('touches D1, R2 and a Durable Object, timed, and passes locally', async () => {
+    const res = await call('/readyz');
+    expect(res.status).toBe(200);
+    const body = await res.json<{ ok: boolean; checks: Record<string, { ok: boolean; ms?: number }> }>();
+    expect(body.ok).toBe(true);
+    expect(Object.keys(body.checks)).toEqual(['config', 'd1', 'r2', 'durableObject']);
+    for (const name of ['d1', 'r2', 'durableObject']) expect(body.checks[name]).toMatchObject({ ok: true, ms: expect.any(Number) });
+  });
+
+  it('fails, naming the settings, where a deployed environment is misconfigured (liveness still passes)', async () => {
+    const res = await fetchAs({ ENVIRONMENT: 'staging' }, '/readyz');
+    expect(res.status).toBe(503);
+    const body = await res.json<{ ok: boolean; checks: { config: { ok: boolean; problems: string } } }>();
+    expect(body.checks.config).toEqual({ ok: false, problems: expect.stringContaining('AUTH_SECRET (the development value)') });
+    expect((await fetchAs({ ENVIRONMENT: 'staging' }, '/healthz')).status).toBe(200);
+  });
+});
+
+describe('/v1/admin/stats', () => {
+  it('is refused without the operator token, and closed when none is set', async () => {
+    expect((await call('/v1/admin/stats')).status).toBe(401);
+    expect((await call('/v1/admin/stats', { headers: { authorization: 'Bearer not-the-token' } })).status).toBe(403);
+    const user = await registerUser('mallory');
+    expect((await call('/v1/admin/stats', { token: user.accessToken })).status).toBe(403);
+    const closed = await fetchAs({ ADMIN_TOKEN: undefined }, '/v1/admin/stats', { headers: { authorization: `Bearer ${ADMIN}` } });
+    expect(closed.status).toBe(403);
+    expect((await closed.json<{ message: string }>()).message).toContain('no ADMIN_TOKEN');
+  });
+
+  it("summarises this isolate's counters and the database", async () => {
+    await registerUser('counted');
+    await call('/v1/conversations/nope!', { headers: { authorization: 'Bearer x' } });
+    const stats = await json('/v1/admin/stats', { headers: { authorization: `Bearer ${ADMIN}` } }, 200);
+    expect(stats.environment).toBe('development');
+    expect(stats.database.users).toBeGreaterThan(0);
+    expect(stats.isolate.counts['rejection:http:invalid_token']).toBeGreaterThan(0);
+  });
+});
