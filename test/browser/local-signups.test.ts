@@ -9,7 +9,7 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
+import { productionSecrets, startWrangler, type Wrangler } from '../e2e/wrangler.js';
 import { DESKTOP, PHONE, WAIT, device, launchChromium, register, shot } from './helpers.js';
 
 let local: Wrangler;
@@ -20,8 +20,8 @@ const run = crypto.randomUUID().slice(0, 6);
 beforeAll(async () => {
   // One after the other: two wrangler devs starting at the same moment can collide on a port of their own.
   local = await startWrangler(8852);
-  // A real secret: production refuses the dev default.
-  production = await startWrangler(8853, { ENVIRONMENT: 'production', AUTH_SECRET: `test-${crypto.randomUUID()}-${crypto.randomUUID()}` });
+  // Real secrets: production refuses the development values.
+  production = await startWrangler(8853, await productionSecrets());
   browser = await launchChromium();
 });
 

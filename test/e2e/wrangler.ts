@@ -24,6 +24,25 @@ export interface Wrangler {
 }
 
 /**
+ * Secrets a deployed environment accepts (`src/config.ts` refuses the development values
+ * of wrangler.toml): a fresh auth secret, operator token and VAPID key pair, for running
+ * the local config as production would.
+ */
+export async function productionSecrets(): Promise<Record<string, string>> {
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign'])) as CryptoKeyPair;
+  const raw = new Uint8Array((await crypto.subtle.exportKey('raw', pair.publicKey)) as ArrayBuffer);
+  const jwk = (await crypto.subtle.exportKey('jwk', pair.privateKey)) as JsonWebKey;
+  return {
+    ENVIRONMENT: 'production',
+    AUTH_SECRET: `test-${crypto.randomUUID()}-${crypto.randomUUID()}`,
+    ADMIN_TOKEN: `test-${crypto.randomUUID()}-${crypto.randomUUID()}`,
+    VAPID_PUBLIC_KEY: Buffer.from(raw).toString('base64url'),
+    VAPID_PRIVATE_KEY: jwk.d!,
+    VAPID_SUBJECT: 'mailto:operator@example.com',
+  };
+}
+
+/**
  * `vars` override wrangler.toml's `[vars]` for this run (`--var NAME:VALUE`), e.g. to run
  * the local config as production would (`ENVIRONMENT: 'production'`).
  */

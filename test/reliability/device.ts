@@ -132,7 +132,9 @@ async function post(c: string, cmid: string, text: string, copies: number, attem
           body: JSON.stringify({ cmid, content: { type: 'text', text } }),
           signal: AbortSignal.timeout(timing!.requestTimeoutMs),
         });
-        const body = (await res.json().catch(() => ({}))) as { seq?: number; duplicate?: boolean; code?: string; retryAfterMs?: number };
+        // A body cut off (by the timeout or a crash) after the status line is no answer at all:
+        // the catch below records it as a failure, as the SDK would treat it.
+        const body = (await res.json()) as { seq?: number; duplicate?: boolean; code?: string; retryAfterMs?: number };
         answers.push({ status: res.status, seq: body.seq, duplicate: body.duplicate, code: body.code, retryAfterMs: body.retryAfterMs, retryAfter: res.headers.get('retry-after') ?? undefined, at: Date.now() });
         if (res.ok || (res.status < 500 && res.status !== 429)) return;
       } catch {
