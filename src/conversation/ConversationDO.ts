@@ -14,6 +14,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
 import { AppError, attempt, attemptAsync, ok, type Result } from '../errors.js';
+import { REQUEST_ID_HEADER, withRequestId, type Trace } from '../log.js';
 import { migrate } from '../storage/migrate.js';
 import {
   INBOX,
@@ -86,29 +87,35 @@ export class ConversationDO extends DurableObject<Env> {
     });
   }
 
-  async addMember(actor: Reader, userId: string, role: Role): Promise<Result<ConversationInfo>> {
-    const standing = await attemptAsync(() => this.parts.standings.require(actor));
-    if (!standing.ok) return standing;
-    const added = await this.parts.membership.add(actor, userId, role);
-    if (added.ok) await this.parts.delivery.kick();
-    return added;
+  async addMember(actor: Reader, userId: string, role: Role, trace: Trace = {}): Promise<Result<ConversationInfo>> {
+    return withRequestId(trace.rid, async () => {
+      const standing = await attemptAsync(() => this.parts.standings.require(actor));
+      if (!standing.ok) return standing;
+      const added = await this.parts.membership.add(actor, userId, role);
+      if (added.ok) await this.parts.delivery.kick();
+      return added;
+    });
   }
 
   /** Removes a member, or lets a member leave (actor === userId). Their windows close and their held reads end at once. */
-  async removeMember(actor: Reader, userId: string): Promise<Result<{ seq: number }>> {
-    const result = await this.as(actor, () => this.parts.membership.remove(actor, userId));
-    if (!result.ok) return result;
-    this.parts.windows.flush();
-    this.parts.windows.closeUser(userId, result.value);
-    this.parts.feed.wake();
-    await this.parts.delivery.kick();
-    return ok({ seq: result.value.seq });
+  async removeMember(actor: Reader, userId: string, trace: Trace = {}): Promise<Result<{ seq: number }>> {
+    return withRequestId(trace.rid, async () => {
+      const result = await this.as(actor, () => this.parts.membership.remove(actor, userId));
+      if (!result.ok) return result;
+      this.parts.windows.flush();
+      this.parts.windows.closeUser(userId, result.value);
+      this.parts.feed.wake();
+      await this.parts.delivery.kick();
+      return ok({ seq: result.value.seq });
+    });
   }
 
-  async setRole(actor: Reader, userId: string, role: Exclude<Role, 'owner'>): Promise<Result<Member>> {
-    const result = await this.as(actor, () => this.parts.membership.setRole(actor, userId, role));
-    if (result.ok) await this.parts.delivery.kick();
-    return result;
+  async setRole(actor: Reader, userId: string, role: Exclude<Role, 'owner'>, trace: Trace = {}): Promise<Result<Member>> {
+    return withRequestId(trace.rid, async () => {
+      const result = await this.as(actor, () => this.parts.membership.setRole(actor, userId, role));
+      if (result.ok) await this.parts.delivery.kick();
+      return result;
+    });
   }
 
   /**
@@ -134,13 +141,18 @@ export class ConversationDO extends DurableObject<Env> {
 
   // ── RPC: messages and history ────────────────────────────────────────────────
 
-  /** Sends a message (the HTTP path; windows send the same way, and both join the same group commit). */
-  async send(reader: Reader, request: SendRequest): Promise<Result<Ack>> {
-    const grouped = this.parts.groupCommit.join(Date.now());
-    if (grouped) await grouped;
-    const result = await this.parts.sender.send(reader, request);
-    if (result.ok && !result.value.duplicate) void this.parts.delivery.kick();
-    return result;
+  /**
+   * Sends a message (the HTTP path; windows send the same way, and both join the same group
+   * commit). The fan-out pass this send starts carries its request id to the UserDOs.
+   */
+  async send(reader: Reader, request: SendRequest, trace: Trace = {}): Promise<Result<Ack>> {
+    return withRequestId(trace.rid, async () => {
+      const grouped = this.parts.groupCommit.join(Date.now());
+      if (grouped) await grouped;
+      const result = await this.parts.sender.send(reader, request);
+      if (result.ok && !result.value.duplicate) void this.parts.delivery.kick();
+      return result;
+    });
   }
 
   /** For the UserDO settling an expired lease: what `userId` really sent here within `windowMs`. */
@@ -162,18 +174,20 @@ export class ConversationDO extends DurableObject<Env> {
 
   // ── RPC: edits, deletes, reactions, receipts ─────────────────────────────────
 
-  async edit(reader: Reader, targetSeq: number, content: MessageContent): Promise<Result<{ seq: number | null }>> {
-    return this.as(reader, () => ({ seq: this.parts.writes.edit(reader, targetSeq, content) }));
+  async edit(reader: Reader, targetSeq: number, content: MessageContent, trace: Trace = {}): Promise<Result<{ seq: number | null }>> {
+    return withRequestId(trace.rid, () => this.as(reader, () => ({ seq: this.parts.writes.edit(reader, targetSeq, content) })));
   }
 
-  async deleteMessage(reader: Reader, targetSeq: number, scope: DeleteScopeRequest): Promise<Result<{ seq: number | null }>> {
-    const result = await this.as(reader, () => ({ seq: this.parts.writes.remove(reader, targetSeq, scope) }));
-    if (result.ok) await this.settle();
-    return result;
+  async deleteMessage(reader: Reader, targetSeq: number, scope: DeleteScopeRequest, trace: Trace = {}): Promise<Result<{ seq: number | null }>> {
+    return withRequestId(trace.rid, async () => {
+      const result = await this.as(reader, () => ({ seq: this.parts.writes.remove(reader, targetSeq, scope) }));
+      if (result.ok) await this.settle();
+      return result;
+    });
   }
 
-  async react(reader: Reader, targetSeq: number, emoji: string, op: 'add' | 'remove'): Promise<Result<{ seq: number | null }>> {
-    return this.as(reader, () => ({ seq: this.parts.writes.react(reader, targetSeq, emoji, op) }));
+  async react(reader: Reader, targetSeq: number, emoji: string, op: 'add' | 'remove', trace: Trace = {}): Promise<Result<{ seq: number | null }>> {
+    return withRequestId(trace.rid, () => this.as(reader, () => ({ seq: this.parts.writes.react(reader, targetSeq, emoji, op) })));
   }
 
   async versions(reader: Reader, seq: number): Promise<Result<ReturnType<typeof lifecycle.versions>>> {
@@ -302,11 +316,12 @@ export class ConversationDO extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const identity = upgradeIdentity(request);
     if (!identity) return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
-    return this.parts.windows.open(identity);
+    return withRequestId(request.headers.get(REQUEST_ID_HEADER) ?? undefined, () => this.parts.windows.open(identity));
   }
 
+  /** Each frame is a request of its own: an id for its log lines and the fan-out it starts. */
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    return this.frames.receive(ws, message);
+    return withRequestId(crypto.randomUUID(), () => this.frames.receive(ws, message));
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {

@@ -8,7 +8,7 @@
  * from the alarm.
  */
 import type { Env } from '../env.js';
-import { log, reason } from '../log.js';
+import { log, reason, trace } from '../log.js';
 import * as fanout from './fanout.js';
 import * as eventLog from './log.js';
 import { memberCount, memberIds } from './members.js';
@@ -79,7 +79,7 @@ export class Delivery {
         members: () => memberIds(this.store),
         tuning: this.tuning,
         viewsOf: (events) => storedViews(this.store, events),
-        deliver: (userId, update) => this.env.USERS.getByName(userId).apply([update]),
+        deliver: (userId, update) => this.env.USERS.getByName(userId).apply([update], trace()),
       });
     }
     this.indexBatch();
@@ -94,7 +94,7 @@ export class Delivery {
   private async deliverTo(userId: string, items: outbox.OutboxItem[]): Promise<void> {
     const ids = items.map((i) => i.id);
     try {
-      await this.env.USERS.getByName(userId).apply(items.map((i) => i.update));
+      await this.env.USERS.getByName(userId).apply(items.map((i) => i.update), trace());
       outbox.remove(this.store, ids);
     } catch (err) {
       const attempts = Math.max(...items.map((i) => i.attempts));

@@ -331,7 +331,7 @@ export const conversationRoutes = new Hono<AppBindings>()
     const body = await readJson(c, AddMemberBody);
     if (!(await existingUserIds(c.env.DB, [body.userId])).has(body.userId)) throw new AppError('user_not_found', 'No such user.');
     await memberChange(c);
-    const info = unwrap(await conversation(c.env, id).addMember(c.get('identity'), body.userId, body.role));
+    const info = unwrap(await conversation(c.env, id).addMember(c.get('identity'), body.userId, body.role, trace()));
     return c.json({ conversation: info }, 201);
   })
   .patch('/:id/members/:userId', docs.setRole, async (c) => {
@@ -339,13 +339,13 @@ export const conversationRoutes = new Hono<AppBindings>()
     const userId = parseParams(UserId, c.req.param('userId'));
     const { role } = await readJson(c, SetRoleBody);
     await memberChange(c);
-    return c.json({ member: unwrap(await conversation(c.env, id).setRole(c.get('identity'), userId, role)) });
+    return c.json({ member: unwrap(await conversation(c.env, id).setRole(c.get('identity'), userId, role, trace())) });
   })
   .delete('/:id/members/:userId', docs.removeMember, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const userId = parseParams(UserId, c.req.param('userId'));
     await memberChange(c);
-    unwrap(await conversation(c.env, id).removeMember(c.get('identity'), userId));
+    unwrap(await conversation(c.env, id).removeMember(c.get('identity'), userId, trace()));
     return c.body(null, 204);
   })
   .get('/:id/events', docs.history, async (c) => {
@@ -375,7 +375,7 @@ export const conversationRoutes = new Hono<AppBindings>()
   .post('/:id/messages', docs.send, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const body = await readJson(c, SendMessageBody);
-    const ack = unwrap(await conversation(c.env, id).send(c.get('identity'), { cmid: body.cmid, content: body.content, replyToSeq: body.replyToSeq }));
+    const ack = unwrap(await conversation(c.env, id).send(c.get('identity'), { cmid: body.cmid, content: body.content, replyToSeq: body.replyToSeq }, trace()));
     record(c.env, { kind: 'send', wire: 'http', outcome: ack.duplicate ? 'duplicate' : 'stored' });
     return c.json(ack, ack.duplicate ? 200 : 201);
   })
@@ -383,19 +383,19 @@ export const conversationRoutes = new Hono<AppBindings>()
     const id = parseParams(ConversationId, c.req.param('id'));
     const seq = parseParams(SeqParam, c.req.param('seq'));
     const { content } = await readJson(c, EditMessageBody);
-    return c.json(unwrap(await conversation(c.env, id).edit(c.get('identity'), seq, content)));
+    return c.json(unwrap(await conversation(c.env, id).edit(c.get('identity'), seq, content, trace())));
   })
   .delete('/:id/messages/:seq', docs.delete, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const seq = parseParams(SeqParam, c.req.param('seq'));
     const { scope } = parseParams(DeleteMessageQuery, c.req.query());
-    return c.json(unwrap(await conversation(c.env, id).deleteMessage(c.get('identity'), seq, scope)));
+    return c.json(unwrap(await conversation(c.env, id).deleteMessage(c.get('identity'), seq, scope, trace())));
   })
   .post('/:id/messages/:seq/reactions', docs.react, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const seq = parseParams(SeqParam, c.req.param('seq'));
     const { emoji, op } = await readJson(c, ReactBody);
-    return c.json(unwrap(await conversation(c.env, id).react(c.get('identity'), seq, emoji, op)));
+    return c.json(unwrap(await conversation(c.env, id).react(c.get('identity'), seq, emoji, op, trace())));
   })
   .get('/:id/messages/:seq/versions', docs.versions, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));

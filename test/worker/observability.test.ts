@@ -2,10 +2,6 @@
  * Operating the service: one request id on every log line of the Worker, handed to the
  * UserDO with its updates and on to the push job's log line; metrics (Analytics Engine
  * data points and this isolate's counters); readiness; the operator's statistics.
- *
- * The conversation object does not hand its sends' request ids to the UserDO yet (the
- * lead's part, see docs/OPERATIONS.md): the UserDO's step is driven here as the
- * conversation drives it, through `apply(updates, { rid })`.
  */
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
 import { env } from 'cloudflare:workers';
@@ -59,12 +55,23 @@ describe('request ids', () => {
     expect(forwarded?.get('x-request-id')).toBe('rid_upgrade_9');
   });
 
+  it('follow an HTTP send through the conversation object and the recipient\'s UserDO to the push job\'s log line', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    await subscribePush(bob.accessToken);
+    const conversationId = await createGroup(alice, [bob]);
+    const lines = captureLogs();
+    const send = { method: 'POST', headers: { authorization: `Bearer ${alice.accessToken}`, 'content-type': 'application/json', 'x-request-id': 'rid_http_send_1' }, body: JSON.stringify({ cmid: 'trace-http-1', content: { type: 'text', text: 'hello' } }) };
+    const res = await fetchAs({}, `/v1/conversations/${conversationId}/messages`, send);
+    expect(res.status).toBe(201);
+    const { seq } = await res.json<{ seq: number }>();
+    // Bob has no device online: his UserDO, called by the conversation's fan-out, queues a push.
+    await expect.poll(() => lines.find((l) => l.event === 'push_job_done' && l.conversationId === conversationId), { timeout: 10_000 }).toBeTruthy();
+    expect(lines.find((l) => l.event === 'push_job_done' && l.conversationId === conversationId)).toMatchObject({ requestId: 'rid_http_send_1', userId: bob.user.id, seq, sent: 1 });
+  });
+
   it('follow an update into the UserDO and its push job to the consumer\'s log line', async () => {
     const [bob, carol] = [await registerUser('bob'), await registerUser('carol')];
-    const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair;
-    const p256dh = base64url(new Uint8Array((await crypto.subtle.exportKey('raw', pair.publicKey)) as ArrayBuffer));
-    const endpoint = `${inject('pushReceiverUrl')}/push/trace-${crypto.randomUUID()}`;
-    await json('/v1/push/subscriptions', { token: bob.accessToken, body: { endpoint, keys: { p256dh, auth: base64url(crypto.getRandomValues(new Uint8Array(16))) } } }, 204);
+    await subscribePush(bob.accessToken);
 
     const lines = captureLogs();
     const conversationId = `g_trace${crypto.randomUUID().replaceAll('-', '')}`;
@@ -84,6 +91,14 @@ describe('request ids', () => {
     expect(done).toMatchObject({ requestId: 'rid_send_42', userId: bob.user.id, seq: 1, sent: 1 });
   });
 });
+
+/** A Web Push subscription for the user, to the test's push receiver. */
+async function subscribePush(token: string): Promise<void> {
+  const pair = (await crypto.subtle.generateKey({ name: 'ECDH', namedCurve: 'P-256' }, true, ['deriveBits'])) as CryptoKeyPair;
+  const p256dh = base64url(new Uint8Array((await crypto.subtle.exportKey('raw', pair.publicKey)) as ArrayBuffer));
+  const endpoint = `${inject('pushReceiverUrl')}/push/trace-${crypto.randomUUID()}`;
+  await json('/v1/push/subscriptions', { token, body: { endpoint, keys: { p256dh, auth: base64url(crypto.getRandomValues(new Uint8Array(16))) } } }, 204);
+}
 
 describe('metrics', () => {
   it('writes an Analytics Engine data point per send and per rejection, labelled by wire, outcome and code', async () => {
