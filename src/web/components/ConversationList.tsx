@@ -24,6 +24,9 @@ import { errorText } from '../lib/errors.js';
  */
 const LIST_SAFETY_REFRESH_MS = 60_000;
 
+/** How often a list read whose answer may predate folded events is made again before it is taken as it is. */
+const LIST_READ_RETRIES = 2;
+
 type Summary = ConversationSummary;
 
 export function ConversationList(props: { openId: string | null; onOpen: (id: string) => void; version: number }) {
@@ -45,12 +48,24 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
   // Bumped when the stream (re)connects, so presence is asked again at once.
   const [resyncs, setResyncs] = useState(0);
 
-  const load = async () => {
+  const reads = useRef({ started: 0, folds: 0 });
+  /**
+   * Reads the list. An answer is dropped when a newer read has started, and read again when
+   * events were folded in while it was on its way: it may predate them (a group created
+   * meanwhile would vanish from the list until the next read).
+   */
+  const load = async (retries = LIST_READ_RETRIES) => {
+    const read = ++reads.current.started;
+    const folds = reads.current.folds;
     try {
-      setItems(await client.conversations());
+      const list = await client.conversations();
+      if (read !== reads.current.started) return;
+      if (reads.current.folds !== folds && retries > 0) return void load(retries - 1);
+      setItems(list);
       setError(null);
       setStale(false);
     } catch (err) {
+      if (read !== reads.current.started) return;
       if (err instanceof ChatError && err.code === 'network') setStale(true);
       else setError('Could not load conversations.');
     }
@@ -72,6 +87,7 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
       if (update.type === 'resync') setResyncs((n) => n + 1);
       if (update.type !== 'events' || !current) return void load();
       const fold = applyInboxEvents(current, update.events, client.user?.id ?? '', openRef.current);
+      reads.current.folds++;
       setItems(fold.list);
       if (fold.stale) void load();
     });
