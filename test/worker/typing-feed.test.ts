@@ -51,7 +51,7 @@ async function openFeed(session: Session, id: string): Promise<FeedReader> {
 }
 
 describe('POST /v1/conversations/:id/typing', () => {
-  it('answers 204, refuses a bad body with a stable code, a stranger as for no conversation, and a second start within a second', async () => {
+  it('answers 204; refuses a bad body with a stable code, a stranger as for no conversation, a second start within a second, a signed-out device', async () => {
     const [alice, bob, stranger] = [await registerUser('alice'), await registerUser('bob'), await registerUser('stranger')];
     const id = await createDirect(alice, bob);
 
@@ -69,6 +69,10 @@ describe('POST /v1/conversations/:id/typing', () => {
     // A stop is never limited, and a stop when not typing is answered all the same.
     expect((await typing(alice, id, { state: 'stop' })).status).toBe(204);
     expect((await typing(alice, id, { state: 'stop' })).status).toBe(204);
+
+    // A device signed out may not type any more.
+    expect((await call('/v1/auth/logout', { token: alice.accessToken, method: 'POST' })).status).toBe(204);
+    expect(await problem(await typing(alice, id, { state: 'start' }))).toMatchObject({ status: 401, code: 'device_revoked' });
   });
 
   it('reaches the chat windows as the socket frame does: a start with its expiry, then the stop', async () => {
@@ -158,6 +162,17 @@ describe('the feed carries typing', () => {
     expect(aliceFeed.typing().some((f) => f.userId === bob.user.id)).toBe(false);
     aliceFeed.close();
     carolFeed.close();
+  });
+
+  it('opened while someone types, an SSE feed says so right after feed_ready', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createDirect(alice, bob);
+    expect((await typing(alice, id, { state: 'start' })).status).toBe(204);
+    const feed = await openFeed(bob, id);
+    await feed.until(() => feed.typing().length > 0, 'a typing frame');
+    expect(feed.frames.map((f) => f.type)).toEqual(['feed_ready', 'typing']);
+    expect(feed.typing()[0]).toMatchObject({ userId: alice.user.id, state: 'start' });
+    feed.close();
   });
 
   it('does not show a reader their own typing', async () => {
