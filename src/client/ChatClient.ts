@@ -377,7 +377,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /**
    * A conversation's transport on `kind`: with WebSocket, its own chat-window socket
    * (events, sends, and the live frames: typing, receipts, hidden); otherwise its share
-   * of the device event stream, with sends by POST.
+   * of the device event stream and the conversation's feed (events, typing), with sends
+   * and typing by POST.
    */
   #transportFor(id: string, kind: TransportKind, live: SocketTap): (signal: (signal: TransportSignal) => void) => Transport {
     return (signal) => {

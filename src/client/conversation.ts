@@ -51,7 +51,7 @@ export interface ConversationEvents extends Record<string, unknown> {
   status: ConnectionStatus;
   /** An error not tied to one send (e.g. a history fetch that failed). */
   error: ChatError;
-  /** Another member's device started or stopped typing (WebSocket transport). */
+  /** Another member's device started or stopped typing (every wire: a socket's frames, a fallback wire's feed). */
   typing: TypingSignal;
   /** Members' receipt watermarks that moved, coalesced by the server (WebSocket transport). */
   receipts: Watermark[];
@@ -246,13 +246,15 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   }
 
   /**
-   * Tells the others you started or stopped typing. Best effort: false when there is no
-   * open socket (the signal is ephemeral, so it is not queued). The server ends a start by
-   * itself after `TYPING.ttlMs` and limits a device to one update per `TYPING.minIntervalMs`.
+   * Tells the others you started or stopped typing: a frame on the chat-window socket, or
+   * on a fallback wire a post. Best effort: false while not connected (the signal is
+   * ephemeral, so it is not queued). The server ends a start by itself after
+   * `TYPING.ttlMs` and limits a device to one start per `TYPING.minIntervalMs`.
    */
   typing(state: 'start' | 'stop'): boolean {
-    if (this.#status !== 'open' || !this.#live) return false;
-    return this.#live.send({ type: 'typing', state });
+    if (this.#status !== 'open') return false;
+    if (this.#transport.typing) return this.#transport.typing(state);
+    return this.#live?.send({ type: 'typing', state }) ?? false;
   }
 
   /** Routes a frame from the live tap; called by ChatClient. */
@@ -329,6 +331,9 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
         return;
       case 'ack':
         void this.#onAck(signal.ack);
+        return;
+      case 'typing':
+        this.emit('typing', signal.typing);
         return;
       case 'error':
         if (signal.cmid !== undefined) void this.#onSendError(signal.cmid, new ChatError(signal.error.code, signal.error.message, signal.error));

@@ -4,19 +4,15 @@
  * for me" notices and members' presence changes. They are never stored and carry no seq, so they bypass the ordered
  * event stream: the SDK watches the frames of the transport's current WebSocket (through
  * a constructor wrapper, without the transport knowing) and can write a typing frame on
- * it. On a transport without a socket nothing arrives here, and `typing()` reports false;
- * receipts can still be read over HTTP (`ConversationHandle.receipts()`).
+ * it. On a transport without a socket nothing arrives here: typing then comes and goes
+ * through the transport itself (the conversation's feed, `POST …/typing`), receipts can
+ * be read over HTTP (`ConversationHandle.receipts()`), presence asked for.
  */
 import { HiddenFrame, PresenceFrame, ReceiptsFrame, TypingEventFrame, parseBoundedJson, type Presence, type Watermark } from '../protocol/index.js';
 import type { WebSocketLike } from './transports/types.js';
+import { typingSignalOf, type TypingSignal } from './wire.js';
 
-/** Someone else started or stopped typing; a start ends by itself after `expiresInMs`. */
-export interface TypingSignal {
-  userId: string;
-  deviceId: string;
-  state: 'start' | 'stop';
-  expiresInMs?: number;
-}
+export type { TypingSignal } from './wire.js';
 
 export type LiveFrame =
   | { type: 'typing'; typing: TypingSignal }
@@ -31,9 +27,7 @@ export function parseLiveFrame(text: string, conversationId: string): LiveFrame 
   const type = (parsed.value as { type?: unknown }).type;
   if (type === 'typing') {
     const frame = TypingEventFrame.safeParse(parsed.value);
-    if (!frame.success || frame.data.conversationId !== conversationId) return null;
-    const { userId, deviceId, state, expiresInMs } = frame.data;
-    return { type: 'typing', typing: expiresInMs === undefined ? { userId, deviceId, state } : { userId, deviceId, state, expiresInMs } };
+    return frame.success && frame.data.conversationId === conversationId ? { type: 'typing', typing: typingSignalOf(frame.data) } : null;
   }
   if (type === 'receipts') {
     const frame = ReceiptsFrame.safeParse(parsed.value);

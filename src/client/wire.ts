@@ -18,9 +18,11 @@ import {
   PONG_FRAME,
   Rid,
   Seq,
+  TypingEventFrame,
   UserId,
   parseBoundedJson,
   type ErrorBody,
+  type TypingSignalFrame,
 } from '../protocol/index.js';
 
 /**
@@ -209,6 +211,22 @@ export function parseInboxFrame(text: string): IncomingInboxFrame {
   }
 }
 
+// ── Typing ─────────────────────────────────────────────────────────────────────
+
+/** Someone else started or stopped typing; a start ends by itself after `expiresInMs`. */
+export interface TypingSignal {
+  userId: string;
+  deviceId: string;
+  state: 'start' | 'stop';
+  expiresInMs?: number;
+}
+
+/** A `typing` frame (a chat window's or a feed's) as the app gets it. */
+export function typingSignalOf(frame: TypingSignalFrame): TypingSignal {
+  const { userId, deviceId, state, expiresInMs } = frame;
+  return expiresInMs === undefined ? { userId, deviceId, state } : { userId, deviceId, state, expiresInMs };
+}
+
 /** A long-poll answer, tolerantly; null if it does not look like one. */
 export function parsePollPage(value: unknown): { events: IncomingDeviceEvent[]; lastCursor: number; truncated: boolean } | null {
   const page = z.object({ events: z.array(z.unknown()), lastCursor: Cursor, truncated: z.boolean() }).safeParse(value);
@@ -219,18 +237,23 @@ export function parsePollPage(value: unknown): { events: IncomingDeviceEvent[]; 
 
 export type IncomingFeedFrame =
   | { type: 'feed_ready'; conversationId: string; lastSeq: number }
+  | { type: 'typing'; conversationId: string; typing: TypingSignal }
   | Extract<IncomingFrame, { type: 'events' | 'error' | 'unknown' }>;
 
 /**
  * Parses one SSE message of a conversation's feed (`FeedFrame`); never throws. Its
- * `events` and `error` frames are the chat window's, read as tolerantly as there: an
- * event of a newer type still moves the seq, an unknown error code is kept.
+ * `events`, `typing` and `error` frames are the chat window's, read as tolerantly as
+ * there: an event of a newer type still moves the seq, an unknown error code is kept.
  */
 export function parseFeedFrame(text: string): IncomingFeedFrame {
   const value = parseObject(text);
   if (value?.type === 'feed_ready') {
     const ready = FeedReadyFrame.safeParse(value);
     return ready.success ? ready.data : { type: 'unknown' };
+  }
+  if (value?.type === 'typing') {
+    const typing = TypingEventFrame.safeParse(value);
+    return typing.success ? { type: 'typing', conversationId: typing.data.conversationId, typing: typingSignalOf(typing.data) } : { type: 'unknown' };
   }
   if (value?.type !== 'events' && value?.type !== 'error') return { type: 'unknown' };
   const frame = serverFrameOf(value);

@@ -24,6 +24,7 @@ import {
   type ConversationInfo,
   type ConversationKind,
   type DeleteScopeRequest,
+  type FeedPage,
   type HistoryPage,
   type HistoryQuery,
   type MediaInfo,
@@ -167,9 +168,23 @@ export class ConversationDO extends DurableObject<Env> {
     });
   }
 
-  /** The feed for clients without WebSockets (SSE and long polling; ./history.ts). */
-  async feed(reader: Reader, after: number | null, timeoutMs: number): Promise<Result<HistoryPage>> {
-    return this.parts.feed.read(reader, after, timeoutMs);
+  /**
+   * The feed for clients without WebSockets (SSE and long polling; ./history.ts). With
+   * `typing` (the token of who is typing the reader last saw) a held read also answers
+   * when that changes.
+   */
+  async feed(reader: Reader, after: number | null, timeoutMs: number, typing?: string): Promise<Result<FeedPage>> {
+    return this.parts.feed.read(reader, after, timeoutMs, typing);
+  }
+
+  /** The socket's `typing` frame over HTTP, for a client on a fallback wire: the same checks and limits (./typing.ts). */
+  async typing(reader: Reader, state: 'start' | 'stop'): Promise<Result<void>> {
+    const tier = await attemptAsync(() => this.parts.standings.require(reader));
+    if (!tier.ok) return tier;
+    return attempt(() => {
+      admit(this.parts.store, this.parts.standings, reader);
+      this.parts.typing.update(reader, state, tier.value, null);
+    });
   }
 
   // ── RPC: edits, deletes, reactions, receipts ─────────────────────────────────
@@ -325,7 +340,8 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.parts.windows.forgetTyping(ws);
+    const reader = this.parts.windows.attachmentOf(ws);
+    if (reader) this.parts.typing.forget(reader, ws);
     answerClose(ws, code, reason);
   }
 

@@ -56,7 +56,7 @@ export class FrameDispatcher {
 
   /** Answers one frame; true when what it changed needs delivering (`settle`). */
   private async dispatch(ws: WebSocket, reader: Reader, frame: ClientFrame): Promise<boolean> {
-    const { windows, writes, store, sender, delivery, standings } = this.parts;
+    const { typing, writes, store, sender, delivery, standings } = this.parts;
     if (frame.type === 'send') {
       const sent = await sender.send(reader, { cmid: frame.cmid, content: frame.content, replyToSeq: frame.replyToSeq });
       if (!sent.ok) throw AppError.from(sent.error);
@@ -80,7 +80,7 @@ export class FrameDispatcher {
       }
       case 'typing':
         admit(store, standings, reader);
-        windows.typingFrom(ws, reader, frame.state, tier);
+        typing.update(reader, frame.state, tier, ws);
         return false;
       case 'edit':
         sendFrame(ws, { type: 'done', rid: frame.rid, seq: writes.edit(reader, frame.targetSeq, frame.content) } satisfies ServerFrame);

@@ -16,6 +16,7 @@ import * as receipts from './receipts.js';
 import { SendPipeline } from './send.js';
 import { DeviceStandings } from './standing.js';
 import { ConversationStore } from './store.js';
+import { Typing } from './typing.js';
 import { Wakeups } from './wake.js';
 import { ChatWindows } from './windows.js';
 import { MemberWrites } from './writes.js';
@@ -25,6 +26,8 @@ export interface ConversationParts {
   standings: DeviceStandings;
   windows: ChatWindows;
   feed: Feed;
+  /** Who is typing (memory only), from windows and HTTP alike. */
+  typing: Typing;
   sender: SendPipeline;
   writes: MemberWrites;
   membership: Membership;
@@ -38,7 +41,12 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
   const store = new ConversationStore(ctx.storage);
   const standings = new DeviceStandings((reader) => env.USERS.getByName(reader.userId).standing(reader.deviceId));
   const windows = new ChatWindows(ctx, env, store, standings);
-  const feed = new Feed(store, standings);
+  // Who is typing changed: the windows are told, and held feed reads look again.
+  const typing: Typing = new Typing(store, standings, (subject, state, except) => {
+    windows.showTyping(subject, state, except);
+    feed.wake();
+  });
+  const feed = new Feed(store, standings, typing);
   // Everything new in the log is shown to the open windows and wakes the held feed reads.
   const announce = (events: ConversationEvent[]) => {
     windows.broadcast(events);
@@ -57,6 +65,7 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
     standings,
     windows,
     feed,
+    typing,
     sender: new SendPipeline(store, env, standings, announce),
     writes: new MemberWrites(store, env, ctx, standings, windows, announce),
     membership: new Membership(store, env, standings, announce),

@@ -15,7 +15,8 @@
  * 3. Blocks: a reader never sees what a user they blocked wrote. Their messages arrive
  *    `hidden` (same seq, no content), their edits and reactions as `withheld`, their
  *    reactions are left out of every message's list, and a reply quoting them quotes
- *    nothing. (Typing and presence are filtered the same way by the windows.)
+ *    nothing; their typing and presence are not passed on (`hearsFrom`: the windows'
+ *    frames and the feed's view of who is typing).
  */
 import { AppError } from '../errors.js';
 import type { ConversationEvent, Member, MessageEvent } from '../protocol/index.js';
@@ -42,6 +43,11 @@ export function admit(store: ConversationStore, standings: DeviceStandings, read
 /** Whether `reader` may read this conversation now (for broadcasts: no error to build). */
 export function admitted(store: ConversationStore, standings: DeviceStandings, reader: Reader): boolean {
   return member(store, reader.userId) !== null && !standings.isRevoked(reader.deviceId);
+}
+
+/** Whether `viewerId` hears `userId`'s ephemeral signals (typing, presence): not when they blocked them. */
+export function hearsFrom(store: ConversationStore, viewerId: string, userId: string): boolean {
+  return !blocks.has(store, viewerId, userId);
 }
 
 /** A page of stored events as `viewerId` sees them now (history, the feed, search). */

@@ -10,7 +10,7 @@
  * change made while the socket is open applies to the very next frame.
  */
 import type { Env } from '../env.js';
-import { AppError, attempt } from '../errors.js';
+import { attempt } from '../errors.js';
 import {
   CLOSE_CODES,
   TYPING,
@@ -21,7 +21,6 @@ import {
 import { PRESENCE } from '../limits.js';
 import { closeQuietly, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
 import type { SocketIdentity } from '../auth/accounts.js';
-import { TIER_LIMITS, type Tier } from '../ratelimit/rules.js';
 import { log } from '../log.js';
 import { EventBatcher, intervalMs } from './batcher.js';
 import * as blocks from './blocks.js';
@@ -30,8 +29,7 @@ import { memberIds } from './members.js';
 import { loadMeta, requireMeta } from './meta.js';
 import type { DeviceStandings } from './standing.js';
 import type { ConversationStore } from './store.js';
-import { TypingTracker } from './typing.js';
-import { admit, admitted, freshViews, type Reader } from './visibility.js';
+import { admit, admitted, freshViews, hearsFrom, type Reader } from './visibility.js';
 
 /** Kept in each socket's attachment, so it survives hibernation. */
 export interface SocketAttachment {
@@ -45,8 +43,6 @@ export class ChatWindows {
   /** Attachments already read: every frame needs one, and a structured-clone read per frame showed in a message's cost. */
   readonly #attachments = new WeakMap<WebSocket, SocketAttachment>();
   readonly #batcher: EventBatcher;
-  /** In memory only: typing is never stored. */
-  readonly #typing = new TypingTracker((userId, deviceId) => this.typing({ userId, deviceId }, 'stop', null));
   /** Until when members' UserDOs send presence changes here (renewed while windows are open). */
   #presenceUntil = 0;
 
@@ -170,29 +166,15 @@ export class ChatWindows {
 
   // ── Typing and presence ──────────────────────────────────────────────────────
 
-  /** A typing frame from `ws`: rate-limited per device, then shown to the others. */
-  typingFrom(ws: WebSocket, reader: Reader, state: 'start' | 'stop', tier: Tier): void {
-    const outcome = this.#typing.update(reader.userId, reader.deviceId, state, Date.now(), TIER_LIMITS[tier].typing);
-    if (outcome.kind === 'rate_limited') {
-      throw new AppError('rate_limited', 'Typing updates are limited per device; refresh less often.', { retryAfterMs: outcome.retryAfterMs });
-    }
-    if (outcome.kind === 'broadcast') this.typing(reader, outcome.state, ws);
-  }
-
-  /** A closing window's device stops typing. */
-  forgetTyping(ws: WebSocket): void {
-    const reader = this.attachmentOf(ws);
-    if (reader && this.#typing.forget(reader.userId, reader.deviceId)) this.typing(reader, 'stop', ws);
-  }
-
-  private typing(subject: Reader, state: 'start' | 'stop', except: WebSocket | null): void {
+  /** `subject` started or stopped typing (./typing.ts): every other window that may hear of it is told. */
+  showTyping(subject: Reader, state: 'start' | 'stop', except: WebSocket | null): void {
     const meta = loadMeta(this.store);
     if (!meta) return;
     const frame: ServerFrame = { type: 'typing', conversationId: meta.id, userId: subject.userId, deviceId: subject.deviceId, state };
     if (state === 'start') frame.expiresInMs = TYPING.ttlMs;
     this.#batcher.flush();
     const text = JSON.stringify(frame);
-    for (const [ws, reader] of this.readers()) if (ws !== except && !blocks.has(this.store, reader.userId, subject.userId)) sendText(ws, text);
+    for (const [ws, reader] of this.readers()) if (ws !== except && hearsFrom(this.store, reader.userId, subject.userId)) sendText(ws, text);
   }
 
   /** A member's presence change to the windows of those who may see it; false when no window is open (unsubscribe). */
@@ -200,7 +182,7 @@ export class ChatWindows {
     if (this.count === 0) return false;
     this.#batcher.flush();
     const text = JSON.stringify({ type: 'presence', ...presence } satisfies ServerFrame);
-    for (const [ws, reader] of this.readers()) if (!blocks.has(this.store, reader.userId, presence.userId)) sendText(ws, text);
+    for (const [ws, reader] of this.readers()) if (hearsFrom(this.store, reader.userId, presence.userId)) sendText(ws, text);
     return true;
   }
 

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import { LIMITS, MODERATION, PRESENCE } from './limits.js';
 import { ConversationInfo, MessageContent, MessageEvent, Role } from './events.js';
-import { DeleteScopeRequest, Emoji, Watermark } from './frames.js';
+import { DeleteScopeRequest, Emoji, TypingFrame, Watermark } from './frames.js';
 import { Cmid, ConversationId, DeviceId, Handle, Seq, UserId } from './ids.js';
 
 const Password = z.string().min(LIMITS.minPasswordLength).max(LIMITS.maxPasswordLength);
@@ -79,6 +79,8 @@ export const EditMessageBody = z.strictObject({ content: MessageContent });
 export const DeleteMessageQuery = z.strictObject({ scope: DeleteScopeRequest.default('everyone') });
 export const ReactBody = z.strictObject({ emoji: Emoji, op: z.enum(['add', 'remove']).default('add') });
 export const ReadBody = z.strictObject({ seq: Seq });
+/** `POST /conversations/:id/typing`: the socket's `typing` frame over HTTP, for clients on a fallback wire. */
+export const TypingBody = TypingFrame.pick({ state: true });
 export const ConversationSettingsBody = z.strictObject({ privateReads: z.boolean() });
 
 /** `PATCH/DELETE /messages/:seq`, `POST /messages/:seq/reactions`: the event caused, or null. */

@@ -1,8 +1,9 @@
 /**
  * @module routes/conversations
  * Conversations: create (direct or group), list, inspect, manage members, send over
- * HTTP, page history, open a chat-window WebSocket; receipts, edits, deletes, reactions
- * and search within one conversation. Every call is answered by the
+ * HTTP, page history, open a chat-window WebSocket or follow its feed (SSE, long polling)
+ * and say you are typing without one; receipts, edits, deletes, reactions and search
+ * within one conversation. Every call is answered by the
  * conversation's own Durable Object, which checks membership itself.
  */
 import { Hono, type Context } from 'hono';
@@ -28,6 +29,7 @@ import {
   DeleteMessageQuery,
   EditMessageBody,
   FEED,
+  FeedPage,
   FeedPollQuery,
   FeedStreamQuery,
   HistoryQuery,
@@ -37,6 +39,7 @@ import {
   SendMessageBody,
   Seq,
   SetRoleBody,
+  TypingBody,
   UserId,
 } from '../protocol/index.js';
 import { requireAuth } from '../middleware/auth.js';
@@ -178,10 +181,21 @@ const docs = {
   poll: doc({
     tag: 'conversations',
     summary: "The conversation's feed (long poll)",
-    description: 'Answers at once with the events after `after` (up to 100), or holds until one exists or `timeoutMs` (at most 25 s; 0 never holds) passes.',
+    description:
+      'Answers at once with the events after `after` (up to 100), or holds until one exists, who is typing differs from the `typing` token (when given: the last answer\'s, empty at first), or `timeoutMs` (at most 25 s; 0 never holds) passes. Every answer says who is typing now.',
     params: Id,
     query: FeedPollQuery,
-    responses: { 200: { description: 'A page (empty after a timeout).', schema: HistoryPage } },
+    responses: { 200: { description: 'A page (no events after a timeout or a typing change).', schema: FeedPage } },
+    errors: [NOT_MEMBER, 'rate_limited'],
+  }),
+  typing: doc({
+    tag: 'conversations',
+    summary: 'Say you are typing',
+    description:
+      "The socket's `typing` frame for a client on a fallback wire: others see it on their windows and feeds (never those who blocked you). Never stored; a start ends by itself after 5 s. One start per device per second, and the tier's per-minute limit.",
+    params: Id,
+    body: TypingBody,
+    responses: { 204: { description: 'Passed on (or nothing to say: a stop while not typing).' } },
     errors: [NOT_MEMBER, 'rate_limited'],
   }),
   send: doc({
@@ -363,14 +377,20 @@ export const conversationRoutes = new Hono<AppBindings>()
     if (after === undefined) throw new AppError('invalid_request', 'Last-Event-ID must be a seq (a non-negative integer).');
     const reader = c.get('identity');
     const source = conversation(c.env, id);
-    const first = unwrap(await source.feed(reader, after, 0));
+    const first = unwrap(await source.feed(reader, after, 0, ''));
     return new Response(countOpen(c.env, 'feed_sse', feedStream(source, { reader, first, after: after ?? first.lastSeq })), { headers: SSE_HEADERS });
   })
   .get('/:id/poll', docs.poll, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
-    const { after, timeoutMs } = parseParams(FeedPollQuery, c.req.query());
-    const page = unwrap(await conversation(c.env, id).feed(c.get('identity'), after, timeoutMs ?? FEED.longPollMs));
+    const { after, timeoutMs, typing } = parseParams(FeedPollQuery, c.req.query());
+    const page = unwrap(await conversation(c.env, id).feed(c.get('identity'), after, timeoutMs ?? FEED.longPollMs, typing));
     return c.json(page, 200, { 'cache-control': 'no-store' });
+  })
+  .post('/:id/typing', docs.typing, async (c) => {
+    const id = parseParams(ConversationId, c.req.param('id'));
+    const { state } = await readJson(c, TypingBody);
+    unwrap(await conversation(c.env, id).typing(c.get('identity'), state));
+    return c.body(null, 204);
   })
   .post('/:id/messages', docs.send, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));

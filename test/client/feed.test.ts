@@ -8,7 +8,7 @@ import { ConversationFeed, type ConversationFeedOptions } from '../../src/client
 import { STREAM_TIMING_DEFAULTS, type InboxStream, type StreamSignal, type StreamStatus } from '../../src/client/transports/inbox.js';
 import { streamConversationTransport } from '../../src/client/transports/stream-conversation.js';
 import { KEEPALIVE_DEFAULTS, type TransportSignal } from '../../src/client/transports/types.js';
-import { parseFeedFrame, type IncomingEvent } from '../../src/client/wire.js';
+import { parseFeedFrame, type IncomingEvent, type TypingSignal } from '../../src/client/wire.js';
 
 const CONV = 'c_feed';
 const author = { userId: 'u_alice', deviceId: 'd_phone' };
@@ -35,6 +35,8 @@ type Answer = unknown | ChatError;
 /** An HttpApi double: records every call and answers from a script. */
 class FakeApi {
   readonly polls: { path: string; query: URLSearchParams; options: RequestOptions<unknown> }[] = [];
+  /** Posts of typing signals (`POST …/typing`), answered at once. */
+  readonly typingPosts: { path: string; body: unknown }[] = [];
   readonly streams: { path: string; headers: Record<string, string>; feed: SseFeed }[] = [];
   readonly answers: Answer[] = [];
   readonly refusals: ChatError[] = [];
@@ -44,6 +46,10 @@ class FakeApi {
   request<T>(method: string, path: string, options: RequestOptions<T> = {}): Promise<T> {
     const [route, search] = path.split('?');
     if (route!.endsWith('/events')) return Promise.resolve(this.heads.shift() as T);
+    if (route!.endsWith('/typing')) {
+      this.typingPosts.push({ path: `${method} ${route}`, body: options.body });
+      return Promise.resolve(undefined as T);
+    }
     this.polls.push({ path: `${method} ${route}`, query: new URLSearchParams(search), options: options as RequestOptions<unknown> });
     if (this.answers.length > 0) {
       const answer = this.answers.shift();
@@ -100,6 +106,7 @@ class SseFeed {
 function follow(api: FakeApi, kind: ConversationFeedOptions['kind'], after: number) {
   const delivered: IncomingEvent[][] = [];
   const closed: ChatError[] = [];
+  const typing: TypingSignal[] = [];
   const feed = new ConversationFeed({
     api,
     conversationId: CONV,
@@ -107,11 +114,12 @@ function follow(api: FakeApi, kind: ConversationFeedOptions['kind'], after: numb
     timing: TIMING,
     backoff: BACKOFF,
     onEvents: (events) => delivered.push(events),
+    onTyping: (signals) => typing.push(...signals),
     onClosed: (error) => closed.push(error),
   });
   feed.start(after);
   const seqs = () => delivered.flat().map((e) => e.seq);
-  return { feed, delivered, closed, seqs };
+  return { feed, delivered, closed, seqs, typing };
 }
 
 describe('parseFeedFrame', () => {
@@ -364,5 +372,96 @@ describe('a conversation transport on a fallback wire', () => {
     await until(() => signals.some((s) => s.type === 'closed'), 1_000, 'closed');
     expect(signals.map((s) => (s.type === 'closed' ? s.error.code : s.type))).toEqual(['open', 'conversation_not_found']);
     expect(transport.send({ cmid: 'cmid00000001', content: { type: 'text', text: 'late' } })).toBe(false);
+  });
+});
+
+describe('typing on a fallback wire', () => {
+  const bob = { userId: 'u_bob', deviceId: 'd_bob' };
+  const carol = { userId: 'u_carol', deviceId: 'd_carol' };
+  const view = (token: string, typists: { userId: string; deviceId: string; expiresInMs: number }[]) => ({ token, typists });
+
+  it('parseFeedFrame reads a typing frame as the socket gives it', () => {
+    const frame = { type: 'typing', conversationId: CONV, ...bob, state: 'start', expiresInMs: 5_000 };
+    expect(parseFeedFrame(JSON.stringify(frame))).toEqual({ type: 'typing', conversationId: CONV, typing: { ...bob, state: 'start', expiresInMs: 5_000 } });
+    expect(parseFeedFrame(JSON.stringify({ type: 'typing', conversationId: CONV, state: 'start' }))).toEqual({ type: 'unknown' });
+  });
+
+  it('long polling: sends back the last token, turns each changed view into starts and stops, and never moves the seq', async () => {
+    const api = new FakeApi();
+    api.answers.push(
+      { ...page([]), lastSeq: 3, typing: view('1.100', [{ ...bob, expiresInMs: 4_000 }]) },
+      { ...page([]), lastSeq: 3, typing: view('2.200', [{ ...bob, expiresInMs: 3_000 }, { ...carol, expiresInMs: 5_000 }]) },
+      { ...page([4]), typing: view('1.200', [{ ...carol, expiresInMs: 4_500 }]) },
+      // A server that says nothing of typing: nothing changes.
+      page([5]),
+    );
+    const { feed, typing, seqs } = follow(api, 'long-poll', 3);
+    await until(() => api.polls.length === 5, 1_000, 'the fifth poll');
+    expect(api.polls.map((p) => [p.query.get('after'), p.query.get('typing')])).toEqual([
+      ['3', ''],
+      ['3', '1.100'],
+      ['3', '2.200'],
+      ['4', '1.200'],
+      ['5', '1.200'],
+    ]);
+    expect(typing).toEqual([
+      { ...bob, state: 'start', expiresInMs: 4_000 },
+      { ...bob, state: 'start', expiresInMs: 3_000 },
+      { ...carol, state: 'start', expiresInMs: 5_000 },
+      { ...bob, state: 'stop' },
+      { ...carol, state: 'start', expiresInMs: 4_500 },
+    ]);
+    expect(seqs()).toEqual([4, 5]);
+    feed.stop();
+  });
+
+  it('SSE: passes typing frames on, and a reconnect still resumes after the last seq', async () => {
+    const api = new FakeApi();
+    const { feed, typing } = follow(api, 'sse', 3);
+    await until(() => api.streams.length === 1, 1_000, 'the stream');
+    const first = api.streams[0]!.feed;
+    first.ready(3);
+    first.events([4]);
+    first.send({ type: 'typing', conversationId: CONV, ...bob, state: 'start', expiresInMs: 5_000 });
+    first.send({ type: 'typing', conversationId: 'c_other', ...carol, state: 'start', expiresInMs: 5_000 });
+    first.send({ type: 'typing', conversationId: CONV, ...bob, state: 'stop' });
+    await until(() => typing.length === 2, 1_000, 'two typing signals');
+    expect(typing).toEqual([
+      { ...bob, state: 'start', expiresInMs: 5_000 },
+      { ...bob, state: 'stop' },
+    ]);
+    first.end();
+    await until(() => api.streams.length === 2, 1_000, 'the reconnect');
+    expect(api.streams[1]!.headers['last-event-id']).toBe('4');
+    feed.stop();
+  });
+
+  it("the conversation transport posts the user's typing in order and passes others' on as typing signals", async () => {
+    const api = new FakeApi();
+    const signals: TransportSignal[] = [];
+    const transport = streamConversationTransport(new FakeStream() as unknown as InboxStream, {
+      api: api as unknown as HttpApi,
+      conversationId: CONV,
+      signal: (s) => signals.push(s),
+      backoff: BACKOFF,
+      keepalive: KEEPALIVE_DEFAULTS,
+      WebSocket: globalThis.WebSocket,
+    });
+    // Not open yet: nothing to say it on.
+    expect(transport.typing!('start')).toBe(false);
+    api.heads.push(page([2]));
+    api.answers.push({ ...page([]), lastSeq: 2, typing: view('1.7', [{ ...bob, expiresInMs: 5_000 }]) });
+    transport.start();
+    await until(() => signals.some((s) => s.type === 'typing'), 1_000, 'a typing signal');
+    expect(signals.filter((s) => s.type === 'typing')).toEqual([{ type: 'typing', typing: { ...bob, state: 'start', expiresInMs: 5_000 } }]);
+    expect(transport.typing!('start')).toBe(true);
+    expect(transport.typing!('stop')).toBe(true);
+    await until(() => api.typingPosts.length === 2, 1_000, 'two typing posts');
+    expect(api.typingPosts).toEqual([
+      { path: `POST /conversations/${CONV}/typing`, body: { state: 'start' } },
+      { path: `POST /conversations/${CONV}/typing`, body: { state: 'stop' } },
+    ]);
+    transport.close();
+    expect(transport.typing!('start')).toBe(false);
   });
 });

@@ -149,6 +149,7 @@ const ROUTES: Row[] = [
   socket('conversation', 'GET /v1/conversations/:id/ws', (w) => `/v1/conversations/${w.id}/ws`),
   stream('conversation', 'GET /v1/conversations/:id/stream', (w) => `/v1/conversations/${w.id}/stream?after=0`),
   http('conversation', 'GET /v1/conversations/:id/poll', (w) => `/v1/conversations/${w.id}/poll?after=0&timeoutMs=1`),
+  http('conversation', 'POST /v1/conversations/:id/typing', (w) => `/v1/conversations/${w.id}/typing`, () => ({ state: 'start' })),
   http('conversation', 'POST /v1/media', () => '/v1/media', (w) => ({ conversationId: w.id, contentType: 'image/png', size: 10, sha256: 'a'.repeat(64) })),
   http('conversation', 'GET /v1/media/:id', (w) => `/v1/media/${w.mediaId}`),
   http('conversation', 'GET /v1/media/:id/thumbnail', (w) => `/v1/media/${w.mediaId}/thumbnail`),

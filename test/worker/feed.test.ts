@@ -215,7 +215,7 @@ describe('the SSE feed of a conversation', () => {
 
   it('writes a heartbeat while quiet and ends at its lifetime (with a fake source and clock)', async () => {
     let clock = 0;
-    const page = (events: ConversationEvent[]) => ({ conversationId: 'g_feed', events, hasMore: false, lastSeq: 7 });
+    const page = (events: ConversationEvent[]) => ({ conversationId: 'g_feed', events, hasMore: false, lastSeq: 7, typing: { token: '', typists: [] } });
     const source: FeedSource = {
       async feed() {
         clock += 100;

@@ -5,6 +5,9 @@
  * conversation open on a fallback wire gets its events from the conversation's object
  * directly instead of through the member's UserDO. It resumes after the last seq it
  * delivered (Last-Event-ID, or the poll's `after`) and never hands out a seq twice.
+ * Who is typing comes along without moving that seq: the SSE feed's `typing` frames, or
+ * the view on each poll answer, whose token the next poll sends back so a held poll
+ * answers when someone starts or stops (the changes become the same typing signals).
  *
  * Passing failures (network, rate limit, server fault, a silent stream) are retried with
  * backoff; a refusal that retrying cannot fix ends the feed through `onClosed`, except a
@@ -12,13 +15,13 @@
  * stream still carries the conversation.
  */
 import { z } from 'zod';
-import { FEED } from '../../protocol/index.js';
+import { FEED, FeedTyping, typingChanges } from '../../protocol/index.js';
 import { nextDelay, type BackoffOptions } from '../backoff.js';
 import type { WakeSignal } from '../reconnect.js';
 import { ChatError, isRetryable } from '../errors.js';
 import type { HttpApi } from '../http.js';
 import { SseParser } from '../sse.js';
-import { parseFeedFrame, parseHistoryPage, type IncomingEvent } from '../wire.js';
+import { parseFeedFrame, parseHistoryPage, typingSignalOf, type IncomingEvent, type TypingSignal } from '../wire.js';
 import type { StreamTimingOptions } from './inbox.js';
 
 export type FeedTiming = Pick<StreamTimingOptions, 'sseDeadlineMs' | 'pollHoldMs' | 'pollMarginMs'>;
@@ -33,6 +36,8 @@ export interface ConversationFeedOptions {
   wake?: WakeSignal;
   /** New events, in seq order, each after every one delivered before. */
   onEvents(events: IncomingEvent[]): void;
+  /** Others started or stopped typing; without it, typing is not asked for. */
+  onTyping?(signals: TypingSignal[]): void;
   /** The feed stopped for good (e.g. the user is no longer a member); no more calls follow. */
   onClosed(error: ChatError): void;
 }
@@ -48,6 +53,8 @@ export class ConversationFeed {
   readonly #path: string;
   readonly #abort = new AbortController();
   #after = 0;
+  /** Who is typing as the last poll answer said (its token goes with the next poll). */
+  #typing: FeedTyping = { token: '', typists: [] };
   #started = false;
   /** The current request got an answer (a poll page, or `feed_ready`). */
   #healthy = false;
@@ -117,6 +124,7 @@ export class ConversationFeed {
   async #pollOnce(): Promise<void> {
     const hold = Math.min(this.#o.timing.pollHoldMs, FEED.longPollMs);
     const query = new URLSearchParams({ after: String(this.#after), timeoutMs: String(hold) });
+    if (this.#o.onTyping) query.set('typing', this.#typing.token);
     const raw = await this.#o.api.request('GET', `${this.#path}/poll?${query}`, {
       schema: z.unknown(),
       timeoutMs: hold + this.#o.timing.pollMarginMs,
@@ -126,6 +134,16 @@ export class ConversationFeed {
     if (!page || page.conversationId !== this.#o.conversationId) throw new ChatError('invalid_response', 'The feed page has an unexpected shape.');
     this.#healthy = true;
     this.#deliver(page.events);
+    this.#followTyping(raw);
+  }
+
+  /** A poll answer's view of who is typing, told as the changes since the last one (a server without it: nothing). */
+  #followTyping(raw: unknown): void {
+    const view = FeedTyping.safeParse((raw as { typing?: unknown }).typing);
+    if (!view.success || view.data.token === this.#typing.token || this.#stopped) return;
+    const changes = typingChanges(this.#o.conversationId, this.#typing.typists, view.data.typists);
+    this.#typing = view.data;
+    if (changes.length > 0) this.#o.onTyping?.(changes.map(typingSignalOf));
   }
 
   // ── Server-Sent Events ───────────────────────────────────────────────────────
@@ -162,6 +180,7 @@ export class ConversationFeed {
           const frame = parseFeedFrame(message.data);
           if (frame.type === 'feed_ready') ready = this.#healthy = true;
           else if (frame.type === 'events' && frame.conversationId === this.#o.conversationId) this.#deliver(frame.events);
+          else if (frame.type === 'typing' && frame.conversationId === this.#o.conversationId && !this.#stopped) this.#o.onTyping?.([frame.typing]);
           else if (frame.type === 'error') {
             refusal = new ChatError(frame.error.code, frame.error.message, frame.error);
             break reading;

@@ -12,7 +12,8 @@
  * socket's `ready`. From that seq on, the conversation's own feed (./feed.ts) is read
  * over the stream's wire, which is about as fast as a chat-window socket; the device
  * event stream's copies of the same events still count (the conversation drops repeats
- * by seq), so a feed that lags or fails costs speed, never events.
+ * by seq), so a feed that lags or fails costs speed, never events. The feed also says who
+ * is typing, and the user's own typing goes by `POST /v1/conversations/:id/typing`.
  */
 import { z } from 'zod';
 import { Ack, type DeviceEvent, type MessageContent } from '../../protocol/index.js';
@@ -46,6 +47,8 @@ class StreamConversationTransport implements Transport {
   /** Pending waits between attempts, each with the function that ends it now. */
   readonly #timers = new Map<ReturnType<typeof setTimeout>, () => void>();
   #offWake: (() => void) | null = null;
+  /** The typing posts, one after another, so a stop never overtakes its start. */
+  #typingPosts: Promise<unknown> = Promise.resolve();
 
   constructor(stream: InboxStream, context: TransportContext) {
     this.#stream = stream;
@@ -70,6 +73,14 @@ class StreamConversationTransport implements Transport {
     if (this.#closed || !this.#opened) return false;
     if (!this.#queue.some((m) => m.cmid === message.cmid)) this.#queue.push({ cmid: message.cmid, content: message.content });
     void this.#pump();
+    return true;
+  }
+
+  typing(state: 'start' | 'stop'): boolean {
+    if (this.#closed || !this.#opened) return false;
+    const path = `/conversations/${encodeURIComponent(this.#ctx.conversationId)}/typing`;
+    // Best effort, as on a socket: a lost or refused signal is not retried (typing again refreshes it).
+    this.#typingPosts = this.#typingPosts.then(() => this.#ctx.api.request('POST', path, { body: { state } })).catch(() => undefined);
     return true;
   }
 
@@ -165,6 +176,9 @@ class StreamConversationTransport implements Transport {
       ...(this.#ctx.wake ? { wake: this.#ctx.wake } : {}),
       onEvents: (events) => {
         if (current()) this.#ctx.signal({ type: 'events', conversationId: id, events });
+      },
+      onTyping: (signals) => {
+        if (current()) for (const typing of signals) this.#ctx.signal({ type: 'typing', typing });
       },
       onClosed: (error) => {
         if (!current()) return;

@@ -11,7 +11,7 @@ import type { BackoffOptions } from '../backoff.js';
 import type { WakeSignal } from '../reconnect.js';
 import type { ChatError } from '../errors.js';
 import type { HttpApi } from '../http.js';
-import type { IncomingEvent, WireError } from '../wire.js';
+import type { IncomingEvent, TypingSignal, WireError } from '../wire.js';
 
 /**
  * The transports this SDK version ships: `websocket` (the inbox socket, and a chat-window
@@ -28,6 +28,8 @@ export type TransportSignal =
   /** The conversation has events up to `lastSeq` that were not sent on this wire (a large group's activity hint): fetch them. */
   | { type: 'head'; lastSeq: number }
   | { type: 'ack'; ack: Ack }
+  /** Another member's device started or stopped typing, told by this wire itself (a socket's typing frames come through the live tap, client/live). */
+  | { type: 'typing'; typing: TypingSignal }
   /** A request failed; the transport stays up. `cmid` names the send it answers, if any. */
   | { type: 'error'; cmid?: string; error: WireError }
   /** The connection dropped; the transport is reconnecting by itself. */
@@ -44,6 +46,12 @@ export interface Transport {
    * keeps it and the conversation resends everything pending on the next `open`.
    */
   send(message: { cmid: string; content: MessageContent }): boolean;
+  /**
+   * Says the user started or stopped typing, on a wire that carries it itself (the
+   * fallback wires post it); absent where a socket frame does (client/live). Best effort:
+   * false when it could not go, and never queued.
+   */
+  typing?(state: 'start' | 'stop'): boolean;
   /** Stops for good; no more signals. */
   close(): void;
 }

@@ -6,7 +6,7 @@
  */
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type MessageEvent } from '../../client/index.js';
-import { TRANSPORT_NAMES, connectionView, useBrowserOnline } from '../lib/connection.js';
+import { connectionView, useBrowserOnline } from '../lib/connection.js';
 import { upload } from '../lib/media.js';
 import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
@@ -102,8 +102,8 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
     const text = (event.currentTarget as HTMLTextAreaElement).value;
     const now = Date.now();
     if (text && now - lastTyping.current > TYPING_REFRESH_MS) {
-      lastTyping.current = now;
-      state.handle?.typing('start');
+      // Counted only once it went out: typed before the chat connected, the next keystroke tries again.
+      if (state.handle?.typing('start')) lastTyping.current = now;
     } else if (!text && lastTyping.current) {
       lastTyping.current = 0;
       state.handle?.typing('stop');
@@ -273,13 +273,6 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       </ol>
       <p class="typing" aria-live="polite" data-testid="typing">
         {typingNames.length > 0 ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
-        {typingNames.length === 0 && wire && wire !== 'websocket' && state.status === 'open' && (
-          // The fallback wires carry messages and receipts, not typing (docs/PROTOCOL.md,
-          // "A conversation's feed over HTTP"): say so rather than look as if nobody types.
-          <span class="muted" data-testid="typing-unavailable">
-            Typing is not shown over {TRANSPORT_NAMES[wire] ?? wire}, either way.
-          </span>
-        )}
       </p>
       <ErrorNote error={notice}>
         {' '}
