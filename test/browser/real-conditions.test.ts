@@ -428,6 +428,38 @@ describe('smaller things a user notices (item 8)', () => {
     await page.unroute(/\/v1\/conversations(\?|$)/);
   });
 
+  it('opening a chat with unread messages shows "N new messages" before the first and starts there; days are separated', async () => {
+    const { page } = await fresh();
+    await row(page, 'Bob').click();
+    await message(page, 'Hello from Bob').waitFor(WAIT);
+    // Everything there is read now; leave the chat, and Bob writes more than a screenful
+    // (in few messages: his account is new, and its per-conversation limit is low).
+    await page.goto('/');
+    await row(page, 'Bob').waitFor(WAIT);
+    const long = 'A line of text long enough to wrap in the bubble, so that a few of them fill the screen. '.repeat(3);
+    for (let i = 1; i <= 8; i++) await apiSend(bob, withBob, `Unread number ${i}. ${long}`);
+    await row(page, 'Bob').getByLabel('8 unread').waitFor(WAIT);
+    await row(page, 'Bob').click();
+    const divider = page.locator('[data-mark="unread"]');
+    await divider.waitFor(WAIT);
+    expect(await divider.textContent()).toBe('8 new messages');
+    const list = page.getByRole('list', { name: /Messages with/ });
+    const [listBox, dividerBox, firstUnread, newest] = await Promise.all([
+      list.boundingBox(),
+      divider.boundingBox(),
+      message(page, 'Unread number 1').boundingBox(),
+      message(page, 'Unread number 8').boundingBox(),
+    ]);
+    // The divider and the first unread message are in view; the newest is below, out of it.
+    expect(dividerBox!.y).toBeGreaterThanOrEqual(listBox!.y - 1);
+    expect(firstUnread!.y + firstUnread!.height).toBeLessThanOrEqual(listBox!.y + listBox!.height);
+    expect(newest!.y).toBeGreaterThan(listBox!.y + listBox!.height);
+    // The divider sits right before the first unread message.
+    expect(await page.locator('[data-mark="unread"] + li.message').textContent()).toContain('Unread number 1');
+    expect(await page.locator('[data-mark="day"]').first().textContent()).toBe('Today');
+    await shot(page, 'unread-divider-desktop');
+  });
+
   it('the Members dialog lists the owner first, in aligned columns', async () => {
     const { page } = await fresh();
     const aliceId = await userId(alice.handle, bob.token);

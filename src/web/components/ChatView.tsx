@@ -4,9 +4,11 @@
  * an aria-live region), who is typing, and the composer (reply / edit bar, attachments
  * with an upload progress bar).
  */
+import { Fragment } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type MessageEvent } from '../../client/index.js';
 import { connectionView, useBrowserOnline } from '../lib/connection.js';
+import { marksBefore, type Mark } from '../lib/marks.js';
 import { upload } from '../lib/media.js';
 import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
@@ -21,6 +23,8 @@ import { errorText } from '../lib/errors.js';
 
 /** Re-announce typing at most this often (the server expires a start after 5 s). */
 const TYPING_REFRESH_MS = 3_000;
+/** How much of the read messages above the "new messages" divider a chat opens with in view. */
+const UNREAD_CONTEXT_PX = 32;
 /** Pixels from the top that trigger loading an older page. */
 const LOAD_OLDER_MARGIN = 120;
 
@@ -35,6 +39,10 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
     });
   };
   const { state, loadOlder, retry, dismiss, hide } = useConversation(props.id, markRead);
+  // Where "new messages" starts: the read watermark the list knew as the chat was opened.
+  const [readSeqAtOpen] = useState(() => state.summary?.readSeq ?? null);
+  /** The first page of history is in and the view has been placed (at the first unread, else the bottom). */
+  const placed = useRef(false);
   const online = useBrowserOnline();
   const [replyTo, setReplyTo] = useState<MessageEvent | null>(null);
   const [editing, setEditing] = useState<MessageEvent | null>(null);
@@ -57,6 +65,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const title = kind === 'direct' ? peerName : kind === 'group' ? (info?.title ?? state.summary?.title ?? 'Group') : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
   const messages = visibleMessages(state.timeline);
+  const marks = marksBefore(messages, me, readSeqAtOpen);
   const sending = [...state.sending.values()];
   const queued = sending.filter((s) => s.state === 'sending').length;
   const wire = state.handle?.transport ?? null;
@@ -72,6 +81,12 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
     if (heightBefore.current !== null) {
       list.scrollTop += list.scrollHeight - heightBefore.current;
       heightBefore.current = null;
+    } else if (!placed.current && state.loaded) {
+      placed.current = true;
+      const divider = list.querySelector<HTMLElement>('[data-mark="unread"]');
+      // A little of what was read above the divider stays in view, for context.
+      list.scrollTop = divider ? list.scrollTop + divider.getBoundingClientRect().top - list.getBoundingClientRect().top - UNREAD_CONTEXT_PX : list.scrollHeight;
+      atBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     } else if (atBottom.current) {
       list.scrollTop = list.scrollHeight;
     }
@@ -237,14 +252,16 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           </li>
         )}
         {messages.map((m) => (
-          <MessageItem
-            key={m.seq}
-            message={m}
-            mine={m.author.userId === me}
-            group={info?.kind === 'group'}
-            status={m.author.userId === me ? messageStatus(m.seq, me, memberIds, state.watermarks) : null}
-            onAction={(a) => void act(a, m)}
-          />
+          <Fragment key={m.seq}>
+            {marks.get(m.seq)?.map((mark) => <MarkItem key={mark.kind} mark={mark} />)}
+            <MessageItem
+              message={m}
+              mine={m.author.userId === me}
+              group={info?.kind === 'group'}
+              status={m.author.userId === me ? messageStatus(m.seq, me, memberIds, state.watermarks) : null}
+              onAction={(a) => void act(a, m)}
+            />
+          </Fragment>
         ))}
         {sending.map((s) => (
           <li key={s.cmid} class="message mine pending" data-state={s.state}>
@@ -325,5 +342,23 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         />
       )}
     </section>
+  );
+}
+
+/** A day separator, or the divider before the first message unread when the chat was opened. */
+function MarkItem(props: { mark: Mark }) {
+  const { mark } = props;
+  if (mark.kind === 'day') {
+    return (
+      <li class="mark day" role="separator" aria-label={mark.label} data-mark="day">
+        <span>{mark.label}</span>
+      </li>
+    );
+  }
+  const text = `${mark.count > 99 ? '99+' : mark.count} new message${mark.count === 1 ? '' : 's'}`;
+  return (
+    <li class="mark unread-divider" role="separator" aria-label={text} data-mark="unread">
+      <span>{text}</span>
+    </li>
   );
 }
