@@ -11,6 +11,7 @@ import {
   Member,
   PRESENCE,
   Presence,
+  SearchPage,
   Session,
   User,
   VapidKeyResponse,
@@ -276,6 +277,18 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   /** Removes a member; pass your own id to leave. */
   async removeMember(id: string, userId: string): Promise<void> {
     await this.#api.request('DELETE', `/conversations/${encodeURIComponent(id)}/members/${encodeURIComponent(userId)}`);
+  }
+
+  /**
+   * Messages of one conversation matching `query`, newest first; pass the page's
+   * `nextBefore` as `before` for older hits. End-to-end encrypted conversations answer
+   * `search_unavailable`: the server cannot read them.
+   */
+  async search(id: string, query: string, options: { before?: number; limit?: number } = {}): Promise<SearchPage> {
+    const params = new URLSearchParams({ q: query });
+    if (options.before !== undefined) params.set('before', String(options.before));
+    if (options.limit !== undefined) params.set('limit', String(options.limit));
+    return this.#api.request('GET', `/conversations/${encodeURIComponent(id)}/search?${params}`, { schema: SearchPage });
   }
 
   /**

@@ -27,4 +27,4 @@ export { Emitter, type Listener } from './emitter.js';
 export { SocketTap, parseLiveFrame, type LiveFrame, type TypingSignal } from './live.js';
 
 // Wire types an app handles.
-export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, DeleteScopeRequest, DeviceEvent, Member, MessageContent, MessageEvent, Presence, ReceiptDetail, Role, Session, User, Watermark } from '../protocol/index.js';
+export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, DeleteScopeRequest, DeviceEvent, Member, MessageContent, MessageEvent, Presence, ReceiptDetail, Role, SearchPage, Session, User, Watermark } from '../protocol/index.js';

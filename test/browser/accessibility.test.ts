@@ -1,8 +1,8 @@
 /**
  * Accessibility of the main screens (issue 18), checked by axe-core in Debian's Chromium
  * against a real `wrangler dev` on port 8862: the sign-in and create-account forms, the
- * conversation list with a chat open (messages both ways, a message's menu), the New
- * group dialog, at 1280x800; the list and a chat at 390x844. No
+ * conversation list with a chat open (messages both ways, a message's menu, search and
+ * its results), the New group dialog, at 1280x800; the list and a chat at 390x844. No
  * violation of impact "serious" or "critical" (WCAG 2.x A and AA rules) may stand.
  */
 import { readFileSync } from 'node:fs';
@@ -82,6 +82,13 @@ describe('the main screens have no serious accessibility violations', () => {
     await message(a.page, 'Perfectly, Ada.').locator('summary').click();
     expect(await seriousViolations(a.page)).toEqual([]);
     await a.page.keyboard.press('Escape');
+
+    await a.page.getByRole('button', { name: 'Search' }).click();
+    await a.page.getByLabel('Search messages').fill('readable');
+    await a.page.getByRole('button', { name: 'Find' }).click();
+    await a.page.getByRole('button', { name: /is this readable/ }).waitFor(WAIT);
+    expect(await seriousViolations(a.page)).toEqual([]);
+    await a.page.getByRole('button', { name: 'Close' }).click();
 
     await a.page.getByRole('button', { name: 'New group' }).click();
     await a.page.getByRole('dialog').waitFor(WAIT);

@@ -460,6 +460,44 @@ describe('smaller things a user notices (item 8)', () => {
     await shot(page, 'unread-divider-desktop');
   });
 
+  it('search finds a message and shows it in the chat, reading back the older pages it is on', async () => {
+    const { page } = await fresh();
+    // Two senders of their own: new accounts may send only so many messages a minute.
+    const [dan, erin] = [await apiUser({ handle: `dan_${run}`, name: 'Dan' }), await apiUser({ handle: `erin_${run}`, name: 'Erin' })];
+    const aliceId = await userId(alice.handle, dan.token);
+    const haystack = (await call<{ conversation: { id: string } }>('/conversations', { token: dan.token, body: { kind: 'group', title: 'Haystack', memberIds: [aliceId, erin.id] } })).conversation.id;
+    // Alice has the chat open as it all arrives, so she has read it.
+    await row(page, 'Haystack').click();
+    await page.getByRole('heading', { name: 'Haystack' }).waitFor(WAIT);
+    await apiSend(dan, haystack, 'The needle is under the blue cushion');
+    // More than a page (30) after it, so the chat opens again without it.
+    for (let i = 1; i <= 16; i++) {
+      await apiSend(dan, haystack, `Hay from Dan ${i}`);
+      await apiSend(erin, haystack, `Hay from Erin ${i}`);
+    }
+    await message(page, 'Hay from Erin 16').waitFor(WAIT);
+    await row(page, 'Bob').click();
+    await row(page, 'Haystack').click();
+    await message(page, 'Hay from Erin 16').waitFor(WAIT);
+    // Read here: the chat opens at the bottom, with no divider and no older page read.
+    expect(await page.locator('[data-mark="unread"]').count()).toBe(0);
+    expect(await message(page, 'blue cushion').count()).toBe(0);
+
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByLabel('Search messages').fill('velvet');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.getByText('No messages match.').waitFor(WAIT);
+    await page.getByLabel('Search messages').fill('cushion');
+    await page.getByRole('button', { name: 'Find' }).click();
+    await page.getByRole('button', { name: /blue cushion/ }).click();
+    const found = page.locator('li.message.found', { hasText: 'blue cushion' });
+    await found.waitFor(WAIT);
+    const [list, hit] = await Promise.all([page.getByRole('list', { name: /Messages with/ }).boundingBox(), found.boundingBox()]);
+    expect(hit!.y).toBeGreaterThanOrEqual(list!.y);
+    expect(hit!.y + hit!.height).toBeLessThanOrEqual(list!.y + list!.height);
+    await shot(page, 'search-desktop');
+  });
+
   it('the Members dialog lists the owner first, in aligned columns', async () => {
     const { page } = await fresh();
     const aliceId = await userId(alice.handle, bob.token);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MessageEvent } from '../../src/client/index.js';
-import { dayLabel, marksBefore } from '../../src/web/lib/marks.js';
+import { dayLabel, firstUnreadNotLoaded, marksBefore } from '../../src/web/lib/marks.js';
 
 /** Local times, so the tests hold in any time zone. */
 const at = (y: number, month: number, d: number, h = 12) => new Date(y, month - 1, d, h).getTime();
@@ -13,7 +13,7 @@ function msg(seq: number, ts: number, userId = 'peer'): MessageEvent {
 describe('day separators', () => {
   it('one before the first message of each local day, none between messages of one day', () => {
     const messages = [msg(1, at(2026, 12, 4, 9)), msg(2, at(2026, 12, 4, 23)), msg(3, at(2026, 12, 5, 0)), msg(4, at(2026, 12, 6, 8)), msg(5, at(2026, 12, 6, 14))];
-    const marks = marksBefore(messages, 'me', null, NOW);
+    const marks = marksBefore(messages, 'me', null, false, NOW);
     expect([...marks.keys()]).toEqual([1, 3, 4]);
     expect(marks.get(3)).toEqual([{ kind: 'day', label: 'Yesterday' }]);
     expect(marks.get(4)).toEqual([{ kind: 'day', label: 'Today' }]);
@@ -34,22 +34,36 @@ describe('day separators', () => {
 describe('the new-messages divider', () => {
   it('sits before the first message from someone else after the watermark, counting them', () => {
     const messages = [msg(1, NOW - 5_000), msg(2, NOW - 4_000, 'me'), msg(3, NOW - 3_000), msg(4, NOW - 2_000, 'me'), msg(5, NOW - 1_000)];
-    const marks = marksBefore(messages, 'me', 2, NOW);
+    const marks = marksBefore(messages, 'me', 2, false, NOW);
     expect(marks.get(3)).toEqual([{ kind: 'unread', count: 2 }]);
     expect(marks.get(1)).toEqual([{ kind: 'day', label: 'Today' }]);
   });
 
   it('is absent when everything was read, when only my own messages follow, or when the watermark is unknown', () => {
     const messages = [msg(1, NOW - 3_000), msg(2, NOW - 2_000, 'me'), msg(3, NOW - 1_000, 'me')];
-    const kinds = (readSeq: number | null) => [...marksBefore(messages, 'me', readSeq, NOW).values()].flat().map((m) => m.kind);
+    const kinds = (readSeq: number | null) => [...marksBefore(messages, 'me', readSeq, false, NOW).values()].flat().map((m) => m.kind);
     expect(kinds(3)).toEqual(['day']);
     expect(kinds(1)).toEqual(['day']);
     expect(kinds(null)).toEqual(['day']);
   });
 
+  it('is left out while the first unread message may be further back, and says when to read back for it', () => {
+    const messages = [msg(40, NOW - 3_000), msg(41, NOW - 2_000), msg(42, NOW - 1_000)];
+    const kinds = (readSeq: number, hasOlder: boolean) => [...marksBefore(messages, 'me', readSeq, hasOlder, NOW).values()].flat().map((m) => m.kind);
+    expect(kinds(10, true)).toEqual(['day']);
+    expect(firstUnreadNotLoaded(messages, 10, true)).toBe(true);
+    // All of history is here: the first loaded message is the first unread.
+    expect(kinds(10, false)).toEqual(['day', 'unread']);
+    expect(firstUnreadNotLoaded(messages, 10, false)).toBe(false);
+    // The last read message is loaded.
+    expect(kinds(40, true)).toEqual(['day', 'unread']);
+    expect(firstUnreadNotLoaded(messages, 39, true)).toBe(false);
+    expect(firstUnreadNotLoaded(messages, null, true)).toBe(false);
+  });
+
   it('shares a message with its day separator, the day first', () => {
     const messages = [msg(1, at(2026, 12, 5)), msg(2, at(2026, 12, 6, 9))];
-    expect(marksBefore(messages, 'me', 1, NOW).get(2)).toEqual([
+    expect(marksBefore(messages, 'me', 1, false, NOW).get(2)).toEqual([
       { kind: 'day', label: 'Today' },
       { kind: 'unread', count: 1 },
     ]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary, DeviceEvent } from '../../src/client/index.js';
 import { connectionView } from '../../src/web/lib/connection.js';
-import { applyInboxEvents } from '../../src/web/lib/inbox.js';
+import { applyInboxEvents, reconcileList } from '../../src/web/lib/inbox.js';
 import { presenceText } from '../../src/web/lib/presence.js';
 import { mergeWatermarks, messageStatus } from '../../src/web/lib/receipts.js';
 
@@ -110,5 +110,39 @@ describe('presence text', () => {
     expect(presenceText({ userId: 'u', online: false, lastSeenAt: now - 3 * 86_400_000 }, now)).toBe('last seen 3 days ago');
     expect(presenceText({ userId: 'u', online: false, lastSeenAt: null }, now)).toBe('offline');
     expect(presenceText(undefined, now)).toBe('');
+  });
+});
+
+describe('a list read merged with what the stream folded in meanwhile', () => {
+  const summary = (id: string, lastSeq: number, unreadCount: number, lastActivityAt = lastSeq): ConversationSummary => ({
+    id,
+    kind: 'direct',
+    title: null,
+    role: 'member',
+    joinedAt: 0,
+    peerId: 'u_peer',
+    lastSeq,
+    lastActivityAt,
+    preview: null,
+    unreadCount,
+    readSeq: 0,
+  });
+
+  it('keeps a conversation the stream moved past the answer, and takes the answer on a tie or when it is newer', () => {
+    const answer = [summary('dm_a', 2, 2), summary('dm_b', 9, 1), summary('dm_c', 5, 0)];
+    const shown = [summary('dm_a', 8, 8), summary('dm_b', 7, 3), summary('dm_c', 5, 4)];
+    const merged = reconcileList(answer, shown, true);
+    expect(Object.fromEntries(merged.list.map((c) => [c.id, c.unreadCount]))).toEqual({ dm_a: 8, dm_b: 1, dm_c: 0 });
+    expect(merged.list.map((c) => c.id)).toEqual(['dm_b', 'dm_a', 'dm_c']);
+    expect(merged.confirm).toBe(false);
+  });
+
+  it('keeps a conversation the answer lacks only when events came in during the read, and asks to confirm it', () => {
+    const answer = [summary('dm_a', 2, 0)];
+    const shown = [summary('dm_a', 2, 0), summary('g_new', 1, 1)];
+    expect(reconcileList(answer, shown, true)).toMatchObject({ confirm: true, list: [{ id: 'dm_a' }, { id: 'g_new' }] });
+    // No event during the read: the answer is the truth (the user left g_new, say).
+    expect(reconcileList(answer, shown, false)).toMatchObject({ confirm: false, list: [{ id: 'dm_a' }] });
+    expect(reconcileList(answer, null, true)).toMatchObject({ confirm: false, list: [{ id: 'dm_a' }] });
   });
 });

@@ -8,10 +8,11 @@ import { Fragment } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type MessageEvent } from '../../client/index.js';
 import { connectionView, useBrowserOnline } from '../lib/connection.js';
-import { marksBefore, type Mark } from '../lib/marks.js';
+import { firstUnreadNotLoaded, marksBefore, type Mark } from '../lib/marks.js';
 import { upload } from '../lib/media.js';
 import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
+import { knownReadSeq, noteRead } from '../lib/known.js';
 import { client } from '../lib/session.js';
 import { useConversation, visibleMessages } from '../lib/useConversation.js';
 import { nameOf, useUserName } from '../lib/users.js';
@@ -19,12 +20,19 @@ import { ErrorNote } from './Form.js';
 import { MembersDialog } from './GroupDialog.js';
 import { MessageItem, closeMenus, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
+import { SearchPanel } from './SearchPanel.js';
 import { errorText } from '../lib/errors.js';
 
 /** Re-announce typing at most this often (the server expires a start after 5 s). */
 const TYPING_REFRESH_MS = 3_000;
 /** How much of the read messages above the "new messages" divider a chat opens with in view. */
 const UNREAD_CONTEXT_PX = 32;
+/** At most this many older pages are read to open a chat at its first unread message. */
+const UNREAD_MAX_PAGES = 5;
+/** At most this many older pages are read to show a search hit. */
+const JUMP_MAX_PAGES = 20;
+/** How long a message shown from search stays highlighted. */
+const FOUND_HIGHLIGHT_MS = 2_500;
 /** Pixels from the top that trigger loading an older page. */
 const LOAD_OLDER_MARGIN = 120;
 
@@ -34,20 +42,23 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const markRead = (m: MessageEvent) => {
     if (m.seq <= readUpTo.current || document.visibilityState !== 'visible') return;
     readUpTo.current = m.seq;
+    noteRead(props.id, m.seq);
     void state.handle?.markRead(m.seq).then(props.onChanged, () => {
       readUpTo.current = 0;
     });
   };
   const { state, loadOlder, retry, dismiss, hide } = useConversation(props.id, markRead);
-  // Where "new messages" starts: the read watermark the list knew as the chat was opened.
-  const [readSeqAtOpen] = useState(() => state.summary?.readSeq ?? null);
+  // Where "new messages" starts: the read watermark as the chat was opened.
+  const [readSeqAtOpen] = useState(() => knownReadSeq(props.id));
   /** The first page of history is in and the view has been placed (at the first unread, else the bottom). */
   const placed = useRef(false);
+  const placingPages = useRef(0);
   const online = useBrowserOnline();
   const [replyTo, setReplyTo] = useState<MessageEvent | null>(null);
   const [editing, setEditing] = useState<MessageEvent | null>(null);
   const [detailSeq, setDetailSeq] = useState<number | null>(null);
   const [membersOpen, setMembersOpen] = useState(false);
+  const [searching, setSearching] = useState(false);
   const [progress, setProgress] = useState<{ name: string; loaded: number; total: number } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const listRef = useRef<HTMLOListElement>(null);
@@ -65,7 +76,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const title = kind === 'direct' ? peerName : kind === 'group' ? (info?.title ?? state.summary?.title ?? 'Group') : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
   const messages = visibleMessages(state.timeline);
-  const marks = marksBefore(messages, me, readSeqAtOpen);
+  const marks = marksBefore(messages, me, readSeqAtOpen, state.hasMore);
   const sending = [...state.sending.values()];
   const queued = sending.filter((s) => s.state === 'sending').length;
   const wire = state.handle?.transport ?? null;
@@ -82,6 +93,14 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       list.scrollTop += list.scrollHeight - heightBefore.current;
       heightBefore.current = null;
     } else if (!placed.current && state.loaded) {
+      // Read back to the first unread message (a few pages at most) before placing the view there.
+      if (firstUnreadNotLoaded(messages, readSeqAtOpen, state.hasMore) && placingPages.current < UNREAD_MAX_PAGES) {
+        if (!state.loadingOlder) {
+          placingPages.current++;
+          void loadOlder();
+        }
+        return;
+      }
       placed.current = true;
       const divider = list.querySelector<HTMLElement>('[data-mark="unread"]');
       // A little of what was read above the divider stays in view, for context.
@@ -100,6 +119,21 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
     document.addEventListener('visibilitychange', onVisible);
     return () => document.removeEventListener('visibilitychange', onVisible);
   });
+
+  /** Shows message `seq` (a search hit), reading older pages until it is loaded. */
+  const jumpTo = async (seq: number) => {
+    for (let pages = 0; !state.timeline.has(seq) && state.hasMore && pages < JUMP_MAX_PAGES; pages++) {
+      heightBefore.current = listRef.current?.scrollHeight ?? null;
+      await loadOlder();
+      await new Promise(requestAnimationFrame);
+    }
+    const item = listRef.current?.querySelector<HTMLElement>(`li.message[data-seq="${seq}"]`);
+    if (!item) return setNotice(state.timeline.has(seq) ? 'That message is no longer shown.' : 'That message is too far back to show here.');
+    atBottom.current = false;
+    item.scrollIntoView({ block: 'center' });
+    item.classList.add('found');
+    setTimeout(() => item.classList.remove('found'), FOUND_HIGHLIGHT_MS);
+  };
 
   const onScroll = () => {
     const list = listRef.current;
@@ -231,12 +265,18 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
             {connection.text}
           </p>
         </div>
+        {info && (
+          <button type="button" class="ghost" aria-expanded={searching} onClick={() => setSearching((open) => !open)}>
+            Search
+          </button>
+        )}
         {info?.kind === 'group' && (
           <button type="button" onClick={() => setMembersOpen(true)}>
             Members ({info.members.length})
           </button>
         )}
       </header>
+      {searching && <SearchPanel conversationId={props.id} onPick={(seq) => void jumpTo(seq)} onClose={() => setSearching(false)} />}
       <ErrorNote error={state.error} />
       <ol class="messages" ref={listRef} onScroll={onScroll} aria-label={`Messages with ${title}`} aria-live="polite" aria-relevant="additions" tabIndex={0}>
         {!state.loaded && (
@@ -350,14 +390,14 @@ function MarkItem(props: { mark: Mark }) {
   const { mark } = props;
   if (mark.kind === 'day') {
     return (
-      <li class="mark day" role="separator" aria-label={mark.label} data-mark="day">
+      <li class="mark day" data-mark="day">
         <span>{mark.label}</span>
       </li>
     );
   }
   const text = `${mark.count > 99 ? '99+' : mark.count} new message${mark.count === 1 ? '' : 's'}`;
   return (
-    <li class="mark unread-divider" role="separator" aria-label={text} data-mark="unread">
+    <li class="mark unread-divider" data-mark="unread">
       <span>{text}</span>
     </li>
   );

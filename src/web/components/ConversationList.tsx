@@ -8,7 +8,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationSummary } from '../../client/index.js';
 import { useBrowserOnline } from '../lib/connection.js';
-import { applyInboxEvents } from '../lib/inbox.js';
+import { applyInboxEvents, reconcileList } from '../lib/inbox.js';
 import { rememberSummaries, saveList, savedList } from '../lib/known.js';
 import { notePresence, PRESENCE_REFRESH_MS, presenceText, usePresence } from '../lib/presence.js';
 import { client } from '../lib/session.js';
@@ -24,20 +24,25 @@ import { errorText } from '../lib/errors.js';
  */
 const LIST_SAFETY_REFRESH_MS = 60_000;
 
-/** How often a list read whose answer may predate folded events is made again before it is taken as it is. */
-const LIST_READ_RETRIES = 2;
+/** How many reads in a row may be made to confirm conversations only the stream has shown. */
+const LIST_CONFIRMATIONS = 2;
 
 type Summary = ConversationSummary;
 
 export function ConversationList(props: { openId: string | null; onOpen: (id: string) => void; version: number }) {
   // The list last shown, until the service answers (offline: for as long as it is away).
-  const [items, setItems] = useState<Summary[] | null>(() => savedList(client.user?.id ?? ''));
+  const [items, setShown] = useState<Summary[] | null>(() => savedList(client.user?.id ?? ''));
   const [error, setError] = useState<string | null>(null);
   /** The list could not be read for want of a network: a quiet note, not an error. */
   const [stale, setStale] = useState(false);
   const [creating, setCreating] = useState(false);
   const itemsRef = useRef<Summary[] | null>(null);
   itemsRef.current = items;
+  /** The ref follows at once: a fold or an answer arriving before the next render builds on it. */
+  const setItems = (list: Summary[]) => {
+    itemsRef.current = list;
+    setShown(list);
+  };
   if (items) rememberSummaries(items);
   useEffect(() => {
     if (items && client.user) saveList(client.user.id, items);
@@ -50,18 +55,18 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
 
   const reads = useRef({ started: 0, folds: 0 });
   /**
-   * Reads the list. An answer is dropped when a newer read has started, and read again when
-   * events were folded in while it was on its way: it may predate them (a group created
-   * meanwhile would vanish from the list until the next read).
+   * Reads the list. An answer is dropped when a newer read has started, and merged with
+   * what events folded in while it was on its way (it may predate them: see reconcileList).
    */
-  const load = async (retries = LIST_READ_RETRIES) => {
+  const load = async (confirmations = LIST_CONFIRMATIONS) => {
     const read = ++reads.current.started;
     const folds = reads.current.folds;
     try {
-      const list = await client.conversations();
+      const answer = await client.conversations();
       if (read !== reads.current.started) return;
-      if (reads.current.folds !== folds && retries > 0) return void load(retries - 1);
-      setItems(list);
+      const merged = reconcileList(answer, itemsRef.current, reads.current.folds !== folds);
+      setItems(merged.list);
+      if (merged.confirm && confirmations > 0) void load(confirmations - 1);
       setError(null);
       setStale(false);
     } catch (err) {

@@ -42,8 +42,7 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
         else if (device.conversationId !== openId) item.unreadCount = Math.min(item.unreadCount + 1, INBOX.maxUnreadCount);
         break;
       }
-      // An edit or delete of the previewed message is folded here, not read again: the
-      // service's list keeps the old text after an edit and no preview after a delete.
+      // An edit or delete of the previewed message is folded here, not read again.
       case 'message_edited':
         if (item.preview && item.preview.seq === event.targetSeq && event.content) {
           item.preview = previewOf({ seq: item.preview.seq, author: { userId: item.preview.authorId, deviceId: '' }, content: event.content } as never, INBOX.maxPreviewLength) ?? item.preview;
@@ -59,6 +58,30 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
     }
   }
   return { list: sortByActivity([...byId.values()]), stale };
+}
+
+export interface ListAnswer {
+  list: ConversationSummary[];
+  /** Conversations kept from the stream that the answer lacks: read again to confirm them. */
+  confirm: boolean;
+}
+
+/**
+ * A list read's answer merged with the list shown, which events may have moved past the
+ * answer while it was on its way: per conversation, whichever has seen the later seq
+ * (the answer on a tie: its unread count and watermark are the service's). When events
+ * were folded during the read, conversations the answer lacks may have arrived meanwhile:
+ * they are kept, and the list is read again to confirm them (one left meanwhile goes then).
+ */
+export function reconcileList(answer: readonly ConversationSummary[], shown: readonly ConversationSummary[] | null, foldedDuringRead: boolean): ListAnswer {
+  const current = new Map((shown ?? []).map((c) => [c.id, c]));
+  const list = answer.map((item) => {
+    const folded = current.get(item.id);
+    return folded && folded.lastSeq > item.lastSeq ? folded : item;
+  });
+  const answered = new Set(answer.map((c) => c.id));
+  const kept = foldedDuringRead ? (shown ?? []).filter((c) => !answered.has(c.id)) : [];
+  return { list: sortByActivity([...list, ...kept]), confirm: kept.length > 0 };
 }
 
 /** Newest activity first, as the service sorts it. */

@@ -13,8 +13,10 @@ const DAY_MS = 24 * 60 * 60 * 1_000;
  * The marks to show before each message (keyed by its seq), for `messages` in seq order.
  * `readSeqAtOpen` is the reader's read watermark as the chat was opened (null: unknown, no
  * divider): the divider stays there while the chat is open, even as the messages are read.
+ * While older history is not loaded (`hasOlder`) and nothing read is, the first unread
+ * message may lie further back: no divider rather than a wrong one.
  */
-export function marksBefore(messages: readonly MessageEvent[], me: string, readSeqAtOpen: number | null, now = Date.now()): Map<number, Mark[]> {
+export function marksBefore(messages: readonly MessageEvent[], me: string, readSeqAtOpen: number | null, hasOlder: boolean, now = Date.now()): Map<number, Mark[]> {
   const marks = new Map<number, Mark[]>();
   const add = (seq: number, mark: Mark) => marks.set(seq, [...(marks.get(seq) ?? []), mark]);
   let previousDay: string | null = null;
@@ -23,7 +25,7 @@ export function marksBefore(messages: readonly MessageEvent[], me: string, readS
     if (day !== previousDay) add(m.seq, { kind: 'day', label: dayLabel(m.ts, now) });
     previousDay = day;
   }
-  if (readSeqAtOpen !== null) {
+  if (readSeqAtOpen !== null && !(hasOlder && (messages[0]?.seq ?? 0) > readSeqAtOpen)) {
     const unread = messages.filter((m) => m.seq > readSeqAtOpen && m.author.userId !== me);
     if (unread.length > 0) add(unread[0]!.seq, { kind: 'unread', count: unread.length });
   }
@@ -50,4 +52,9 @@ function dayKey(ts: number): string {
 function startOfDay(ts: number): number {
   const date = new Date(ts);
   return new Date(date.getFullYear(), date.getMonth(), date.getDate()).getTime();
+}
+
+/** Whether older pages must be read before the chat is placed at its first unread message. */
+export function firstUnreadNotLoaded(messages: readonly MessageEvent[], readSeqAtOpen: number | null, hasOlder: boolean): boolean {
+  return readSeqAtOpen !== null && hasOlder && messages.length > 0 && messages[0]!.seq > readSeqAtOpen + 1;
 }
