@@ -71,6 +71,7 @@ let bob: ApiUser;
 let carol: ApiUser;
 let withBob: string;
 let withCarol: string;
+let helloFromCarol: number;
 
 beforeAll(async () => {
   server = await startWrangler(PORT);
@@ -84,7 +85,7 @@ beforeAll(async () => {
   withBob = await directWith(bob, aliceId);
   withCarol = await directWith(carol, aliceId);
   await apiSend(bob, withBob, 'Hello from Bob');
-  await apiSend(carol, withCarol, 'Hello from Carol');
+  helloFromCarol = await apiSend(carol, withCarol, 'Hello from Carol');
   await row(a.page, 'Carol').waitFor(WAIT);
   await row(a.page, 'Bob').waitFor(WAIT);
 });
@@ -543,6 +544,51 @@ describe('smaller things a user notices (item 8)', () => {
     await badge(page).getByText(/Offline/).waitFor(WAIT);
     await context.setOffline(false);
     await message(page, 'Hello from Bob').waitFor(WAIT);
+    expect(d.problems).toEqual([]);
+    await d.context.close();
+  });
+
+  it('a chat read before reads offline after a reload, from what the device kept; back online it is the service\'s again; sign-out deletes it', async () => {
+    const d = await device(browser, server.url, DESKTOP);
+    const { page, context } = d;
+    await page.goto('/');
+    await page.getByLabel('Handle').fill(alice.handle);
+    await page.getByLabel('Password').fill('correct horse battery');
+    await page.getByLabel('Device name').fill('Alice tablet');
+    await page.getByRole('button', { name: 'Sign in' }).last().click();
+    await row(page, 'Carol').click();
+    await message(page, 'Hello from Carol').waitFor(WAIT);
+    await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
+    const kept = () =>
+      page.evaluate(
+        () =>
+          new Promise<number>((resolve) => {
+            const open = indexedDB.open('edge-chat');
+            open.onsuccess = () => {
+              const db = open.result;
+              if (!db.objectStoreNames.contains('recent-messages')) return resolve(0);
+              const count = db.transaction('recent-messages').objectStore('recent-messages').count();
+              count.onsuccess = () => resolve(count.result);
+            };
+            open.onerror = () => resolve(-1);
+          }),
+      );
+    await expect.poll(kept, WAIT).toBe(1);
+
+    await context.setOffline(true);
+    await page.reload();
+    await message(page, 'Hello from Carol').waitFor(WAIT);
+    await page.getByTestId('history-status').getByText(/kept on this device/).waitFor(WAIT);
+    await shot(page, 'offline-kept-chat-desktop');
+    // Meanwhile Carol edits her message: back online, the chat shows the service's version, once.
+    await call(`/conversations/${withCarol}/messages/${helloFromCarol}`, { token: carol.token, method: 'PATCH', body: { content: { type: 'text', text: 'Hello from Carol (edited)' } } });
+    await context.setOffline(false);
+    await message(page, 'Hello from Carol (edited)').waitFor(WAIT);
+    expect(await message(page, 'Hello from Carol').count()).toBe(1);
+    await expect.poll(() => page.getByTestId('history-status').count(), WAIT).toBe(0);
+
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await expect.poll(kept, WAIT).toBe(0);
     expect(d.problems).toEqual([]);
     await d.context.close();
   });

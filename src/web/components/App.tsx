@@ -6,6 +6,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Session } from '../../client/index.js';
 import { forgetList } from '../lib/known.js';
+import { forgetCachedChats } from '../lib/message-cache.js';
 import { client } from '../lib/session.js';
 import { AuthScreen } from './AuthScreen.js';
 import { ChatView } from './ChatView.js';
@@ -62,6 +63,7 @@ export function App() {
               class="ghost"
               onClick={() => {
                 forgetList(session.user.id);
+                void forgetCachedChats(session.user.id);
                 void client.logout().catch(() => undefined);
               }}
             >

@@ -281,7 +281,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       <ol class="messages" ref={listRef} onScroll={onScroll} aria-label={`Messages with ${title}`} aria-live="polite" aria-relevant="additions" tabIndex={0}>
         {!state.loaded && (
           <li class="older muted" data-testid="history-status">
-            {online ? 'Loading messages…' : 'Offline: messages load when the network is back. You can write now; it is sent then.'}
+            {historyNote(online, state.cached.size > 0)}
           </li>
         )}
         {state.hasMore && (
@@ -401,4 +401,12 @@ function MarkItem(props: { mark: Mark }) {
       <span>{text}</span>
     </li>
   );
+}
+
+/** What the top of the list says until the newest page of history is in. */
+function historyNote(online: boolean, kept: boolean): string {
+  if (online) return kept ? 'Updating…' : 'Loading messages…';
+  return kept
+    ? 'Offline: showing the messages kept on this device. You can write now; it is sent when the network is back.'
+    : 'Offline: messages load when the network is back. You can write now; it is sent then.';
 }

@@ -19,6 +19,7 @@ import type { ConnectionStatus, ConversationEvent, ConversationHandle, Conversat
 import { ChatError } from '../../client/index.js';
 import { applyEvents, type Timeline } from '../../client/timeline.js';
 import { knownSummary } from './known.js';
+import { cacheChat, readCachedChat } from './message-cache.js';
 import { reconcileSends, type LocalSend } from './sends.js';
 import { notePresence, presenceFresh } from './presence.js';
 import { mergeWatermarks, type Watermarks } from './receipts.js';
@@ -53,6 +54,8 @@ export interface ConversationState {
   status: ConnectionStatus;
   /** The newest page of history is in (false until the wire first connects and it is read). */
   loaded: boolean;
+  /** Until then, the timeline may show the messages this device kept (./message-cache.ts): their seqs. */
+  cached: Set<number>;
   hasMore: boolean;
   loadingOlder: boolean;
   /** An error worth showing: not a network failure (the badge says offline), which is retried. */
@@ -70,6 +73,7 @@ function fresh(id: string): ConversationState {
     typing: new Map(),
     status: 'connecting',
     loaded: false,
+    cached: new Set(),
     hasMore: false,
     loadingOlder: false,
     error: null,
@@ -134,11 +138,15 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         if (!s.loaded) {
           const page = await handle.history({ before: head + 1, limit: PAGE_SIZE });
           if (cancelled) return;
+          // What was kept on the device gives way to the service's page whole (edits and deletes made meanwhile).
+          for (const seq of s.cached) s.timeline.delete(seq);
+          s.cached.clear();
           mergeUnder(s.timeline, page.events);
           applyEvents(s.timeline, early.splice(0));
           s.hasMore = page.hasMore;
           s.loaded = true;
           reconcileSends(s.timeline, s.sending);
+          keep();
           const newest = [...s.timeline.values()].filter((m) => m.author.userId !== me).at(-1);
           if (newest) notify.current(newest);
         }
@@ -157,6 +165,24 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         if (!cancelled) rerender(0);
       }
     };
+    /** Keeps the newest messages on the device, once they are the service's. */
+    const keep = () => {
+      if (s.loaded && me) cacheChat(me, id, [...s.timeline.values()].sort((a, b) => a.seq - b.seq), s.hasMore);
+    };
+    // Shown until the first page arrives: offline, that may be a while.
+    if (me) {
+      void readCachedChat(me, id).then((chat) => {
+        if (cancelled || !chat || s.loaded) return;
+        for (const m of chat.messages) {
+          if (s.timeline.has(m.seq)) continue;
+          s.timeline.set(m.seq, m);
+          s.cached.add(m.seq);
+        }
+        s.hasMore = chat.hasMore;
+        reconcileSends(s.timeline, s.sending);
+        rerender(0);
+      });
+    }
     const onOnline = () => void catchUp();
     window.addEventListener('online', onOnline);
 
@@ -216,6 +242,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
           else notify.current(event);
         }
         if (event.type === 'member_added' || event.type === 'member_removed' || event.type === 'role_changed') void refreshInfo();
+        keep();
         rerender(0);
       });
       handle.on('status', (status) => {
@@ -236,6 +263,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       handle.on('presence', (presence) => notePresence([presence]));
       handle.on('hidden', (seq) => {
         hideIn(s, seq);
+        keep();
         rerender(0);
       });
       handle.on('typing', ({ userId, state: typing, expiresInMs }) => {

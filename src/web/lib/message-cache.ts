@@ -1,0 +1,110 @@
+/**
+ * @module web/lib/message-cache
+ * The newest messages of each chat this device opened, kept in IndexedDB so a chat reads
+ * offline (after a reload too, with the app shell from the service worker). What is kept
+ * is only a placeholder: the first page of history read from the service replaces it
+ * whole (edits and deletes made meanwhile included). Sign-out deletes the user's chats.
+ */
+import type { MessageEvent } from '../../client/index.js';
+
+/** Messages kept per chat: about a screenful and a half of scrolling back. */
+export const CACHED_MESSAGES = 100;
+/** Changes to one chat are written at most this often. */
+export const CACHE_WRITE_DELAY_MS = 500;
+
+const DB_NAME = 'edge-chat';
+const STORE = 'recent-messages';
+
+export interface CachedChat {
+  /** `${userId}:${conversationId}` */
+  key: string;
+  userId: string;
+  /** As the chat showed them (edits applied, deleted ones without content), in seq order. */
+  messages: MessageEvent[];
+  /** Whether older messages than these exist. */
+  hasMore: boolean;
+  savedAt: number;
+}
+
+let opened: Promise<IDBDatabase | null> | null = null;
+
+/** The database, or null where IndexedDB is unavailable (a private window may refuse it): the cache is then off. */
+function database(): Promise<IDBDatabase | null> {
+  opened ??= new Promise((resolve) => {
+    if (typeof indexedDB === 'undefined') return resolve(null);
+    const request = indexedDB.open(DB_NAME, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE, { keyPath: 'key' }).createIndex('userId', 'userId');
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => resolve(null);
+  });
+  return opened;
+}
+
+function done<T>(request: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+export async function readCachedChat(userId: string, conversationId: string): Promise<CachedChat | null> {
+  const db = await database();
+  if (!db) return null;
+  try {
+    return ((await done(db.transaction(STORE).objectStore(STORE).get(`${userId}:${conversationId}`))) as CachedChat | undefined) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+const pending = new Map<string, { timer: ReturnType<typeof setTimeout>; chat: CachedChat }>();
+
+/** Keeps the newest CACHED_MESSAGES of `messages` (seq order) for the chat, written a moment later. */
+export function cacheChat(userId: string, conversationId: string, messages: readonly MessageEvent[], hasOlder: boolean): void {
+  const key = `${userId}:${conversationId}`;
+  const kept = messages.slice(-CACHED_MESSAGES);
+  const chat: CachedChat = { key, userId, messages: kept, hasMore: hasOlder || kept.length < messages.length, savedAt: Date.now() };
+  const waiting = pending.get(key);
+  if (waiting) {
+    waiting.chat = chat;
+    return;
+  }
+  pending.set(key, {
+    chat,
+    timer: setTimeout(() => {
+      const latest = pending.get(key)!.chat;
+      pending.delete(key);
+      void write(latest);
+    }, CACHE_WRITE_DELAY_MS),
+  });
+}
+
+async function write(chat: CachedChat): Promise<void> {
+  const db = await database();
+  if (!db) return;
+  try {
+    await done(db.transaction(STORE, 'readwrite').objectStore(STORE).put(chat));
+  } catch {
+    // Out of quota, say: the chat simply is not kept.
+  }
+}
+
+/** Deletes every chat kept for `userId` (sign-out), including writes not yet made. */
+export async function forgetCachedChats(userId: string): Promise<void> {
+  for (const [key, { timer, chat }] of pending) {
+    if (chat.userId !== userId) continue;
+    clearTimeout(timer);
+    pending.delete(key);
+  }
+  const db = await database();
+  if (!db) return;
+  await new Promise<void>((resolve, reject) => {
+    const tx = db.transaction(STORE, 'readwrite');
+    const store = tx.objectStore(STORE);
+    const keys = store.index('userId').getAllKeys(userId);
+    // Deleted inside the callback, while the transaction is still active.
+    keys.onsuccess = () => keys.result.forEach((key) => store.delete(key));
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+  });
+}
