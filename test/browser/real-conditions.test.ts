@@ -548,6 +548,33 @@ describe('smaller things a user notices (item 8)', () => {
     await d.context.close();
   });
 
+  it('an edit made offline is shown at once, survives a reload, and is saved once back online', async () => {
+    const { page, context } = await fresh();
+    await row(page, 'Bob').click();
+    await send(page, 'Offline edits are hard to get rigth');
+    const sent = page.locator('li.message:not(.pending)', { hasText: 'Offline edits are hard' });
+    await sent.waitFor(WAIT);
+    const seq = Number(await sent.getAttribute('data-seq'));
+    await context.setOffline(true);
+    await badge(page).getByText(/Offline/).waitFor(WAIT);
+    await sent.locator('summary').click();
+    await sent.getByRole('button', { name: 'Edit', exact: true }).click();
+    await composer(page).fill('Offline edits are hard to get right');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await sent.getByText('(edit not saved yet)').waitFor(WAIT);
+    expect(await sent.textContent()).toContain('hard to get right');
+
+    await page.reload();
+    await sent.getByText('(edit not saved yet)').waitFor(WAIT);
+    await context.setOffline(false);
+    await expect.poll(() => sent.getByText('(edit not saved yet)').count(), WAIT).toBe(0);
+    expect(await sent.textContent()).toContain('hard to get right');
+    // Saved by the service, once: Bob's history has one edit of it.
+    const history = await call<{ events: { type: string; targetSeq?: number; content?: { text?: string } }[] }>(`/conversations/${withBob}/events?after=${seq - 1}&limit=50`, { token: bob.token });
+    const edits = history.events.filter((e) => e.type === 'message_edited' && e.targetSeq === seq);
+    expect(edits.map((e) => e.content?.text)).toEqual(['Offline edits are hard to get right']);
+  });
+
   it('a chat read before reads offline after a reload, from what the device kept; back online it is the service\'s again; sign-out deletes it', async () => {
     const d = await device(browser, server.url, DESKTOP);
     const { page, context } = d;

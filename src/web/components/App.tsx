@@ -7,6 +7,7 @@ import { useEffect, useState } from 'preact/hooks';
 import type { Session } from '../../client/index.js';
 import { forgetList } from '../lib/known.js';
 import { forgetCachedChats } from '../lib/message-cache.js';
+import { forgetEdits } from '../lib/pending-edits.js';
 import { client } from '../lib/session.js';
 import { AuthScreen } from './AuthScreen.js';
 import { ChatView } from './ChatView.js';
@@ -64,6 +65,7 @@ export function App() {
               onClick={() => {
                 forgetList(session.user.id);
                 void forgetCachedChats(session.user.id);
+                forgetEdits(session.user.id);
                 void client.logout().catch(() => undefined);
               }}
             >

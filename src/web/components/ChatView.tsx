@@ -47,7 +47,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       readUpTo.current = 0;
     });
   };
-  const { state, loadOlder, retry, dismiss, hide } = useConversation(props.id, markRead);
+  const { state, loadOlder, retry, dismiss, hide, edit } = useConversation(props.id, markRead);
   // Where "new messages" starts: the read watermark as the chat was opened.
   const [readSeqAtOpen] = useState(() => knownReadSeq(props.id));
   /** The first page of history is in and the view has been placed (at the first unread, else the bottom). */
@@ -174,7 +174,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
     try {
       if (editing) {
         setEditing(null);
-        await handle.edit(editing.seq, text);
+        edit(editing.seq, text);
       } else if (replyTo) {
         setReplyTo(null);
         await handle.reply(replyTo.seq, text);
@@ -296,6 +296,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
             {marks.get(m.seq)?.map((mark) => <MarkItem key={mark.kind} mark={mark} />)}
             <MessageItem
               message={m}
+              pendingText={state.edits.get(m.seq)}
               mine={m.author.userId === me}
               group={info?.kind === 'group'}
               status={m.author.userId === me ? messageStatus(m.seq, me, memberIds, state.watermarks) : null}

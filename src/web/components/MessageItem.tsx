@@ -55,7 +55,8 @@ function time(ts: number): string {
   return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 }
 
-export function MessageItem(props: { message: MessageEvent; mine: boolean; group: boolean; status: MessageStatus | null; onAction: (a: MessageAction) => void }) {
+/** `pendingText`: your edit of it, not taken by the service yet (offline, say): shown in place of the text. */
+export function MessageItem(props: { message: MessageEvent; pendingText?: string | undefined; mine: boolean; group: boolean; status: MessageStatus | null; onAction: (a: MessageAction) => void }) {
   const { message: m, mine, status } = props;
   const author = useUserName(m.author.userId);
   const me = client.user?.id ?? '';
@@ -85,6 +86,10 @@ export function MessageItem(props: { message: MessageEvent; mine: boolean; group
         {deleted ? (
           <p class="text muted">
             <em>This message was deleted.</em>
+          </p>
+        ) : props.pendingText !== undefined ? (
+          <p class="text">
+            {props.pendingText} <span class="status muted">(edit not saved yet)</span>
           </p>
         ) : m.content?.type === 'text' ? (
           <p class="text">{m.content.text}</p>

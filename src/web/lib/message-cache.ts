@@ -57,9 +57,13 @@ export async function readCachedChat(userId: string, conversationId: string): Pr
   }
 }
 
-const pending = new Map<string, { timer: ReturnType<typeof setTimeout>; chat: CachedChat }>();
+const pending = new Map<string, { timer: ReturnType<typeof setTimeout>; chat: CachedChat | null }>();
 
-/** Keeps the newest CACHED_MESSAGES of `messages` (seq order) for the chat, written a moment later. */
+/**
+ * Keeps the newest CACHED_MESSAGES of `messages` (seq order) for the chat: written at once,
+ * then at most every CACHE_WRITE_DELAY_MS while changes keep coming (the last one too), and
+ * whatever waits when the page goes away.
+ */
 export function cacheChat(userId: string, conversationId: string, messages: readonly MessageEvent[], hasOlder: boolean): void {
   const key = `${userId}:${conversationId}`;
   const kept = messages.slice(-CACHED_MESSAGES);
@@ -69,13 +73,19 @@ export function cacheChat(userId: string, conversationId: string, messages: read
     waiting.chat = chat;
     return;
   }
-  pending.set(key, {
-    chat,
-    timer: setTimeout(() => {
-      const latest = pending.get(key)!.chat;
-      pending.delete(key);
-      void write(latest);
-    }, CACHE_WRITE_DELAY_MS),
+  void write(chat);
+  const settle = () => {
+    const latest = pending.get(key)?.chat;
+    if (!latest) return void pending.delete(key);
+    void write(latest);
+    pending.set(key, { chat: null, timer: setTimeout(settle, CACHE_WRITE_DELAY_MS) });
+  };
+  pending.set(key, { chat: null, timer: setTimeout(settle, CACHE_WRITE_DELAY_MS) });
+}
+
+if (typeof addEventListener === 'function') {
+  addEventListener('pagehide', () => {
+    for (const waiting of pending.values()) if (waiting.chat) void write(waiting.chat);
   });
 }
 
@@ -91,8 +101,8 @@ async function write(chat: CachedChat): Promise<void> {
 
 /** Deletes every chat kept for `userId` (sign-out), including writes not yet made. */
 export async function forgetCachedChats(userId: string): Promise<void> {
-  for (const [key, { timer, chat }] of pending) {
-    if (chat.userId !== userId) continue;
+  for (const [key, { timer }] of pending) {
+    if (!key.startsWith(`${userId}:`)) continue;
     clearTimeout(timer);
     pending.delete(key);
   }

@@ -8,7 +8,9 @@
  * send restored after a reload whose message history already shows appears once);
  * receipt watermarks (fetched on every (re)connect, then live over WebSocket, polled
  * every RECEIPTS_POLL_MS over SSE and long polling, which carry no live frames); who is
- * typing; members' presence (into `lib/presence.ts`); older pages on demand.
+ * typing; members' presence (into `lib/presence.ts`); older pages on demand. Until the
+ * first page arrives, the messages this device kept (`lib/message-cache.ts`); your edits
+ * not yet taken, shown in place and handed over once connected (`lib/pending-edits.ts`).
  *
  * What fails for want of a network (details, history, receipts) is tried again on every
  * reconnect, when the browser says it is online, and every few seconds meanwhile: it is
@@ -20,6 +22,7 @@ import { ChatError } from '../../client/index.js';
 import { applyEvents, type Timeline } from '../../client/timeline.js';
 import { knownSummary } from './known.js';
 import { cacheChat, readCachedChat } from './message-cache.js';
+import { dropEdit, keepEdit, pendingEdits } from './pending-edits.js';
 import { reconcileSends, type LocalSend } from './sends.js';
 import { notePresence, presenceFresh } from './presence.js';
 import { mergeWatermarks, type Watermarks } from './receipts.js';
@@ -56,6 +59,8 @@ export interface ConversationState {
   loaded: boolean;
   /** Until then, the timeline may show the messages this device kept (./message-cache.ts): their seqs. */
   cached: Set<number>;
+  /** Your edits not yet taken by the service, by seq: shown in place of the text (./pending-edits.ts). */
+  edits: Map<number, string>;
   hasMore: boolean;
   loadingOlder: boolean;
   /** An error worth showing: not a network failure (the badge says offline), which is retried. */
@@ -74,6 +79,7 @@ function fresh(id: string): ConversationState {
     status: 'connecting',
     loaded: false,
     cached: new Set(),
+    edits: new Map(),
     hasMore: false,
     loadingOlder: false,
     error: null,
@@ -89,6 +95,12 @@ function isPassing(error: unknown): boolean {
   return error instanceof ChatError && (error.code === 'network' || error.code === 'rate_limited' || error.code === 'internal' || (error.status ?? 0) >= 500);
 }
 
+/**
+ * One pass over the waiting edits at a time, for the whole page: a chat view mounted again
+ * (a reload's session restore, say) must not send an edit the previous one is sending.
+ */
+let editsPass: Promise<void> = Promise.resolve();
+
 /** Puts an older page under what the timeline holds (a newer state already shown is kept). */
 function mergeUnder(timeline: Timeline, events: ConversationEvent[]): void {
   const merged: Timeline = applyEvents(new Map(), events);
@@ -102,6 +114,8 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
   const state = useRef<ConversationState>(fresh(id));
   const notify = useRef(onOthersMessage);
   notify.current = onOthersMessage;
+  /** Hands waiting edits to the service if the wire is up. */
+  const flushing = useRef<() => Promise<void>>(() => Promise.resolve());
 
   useEffect(() => {
     const s = fresh(id);
@@ -152,6 +166,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         }
         s.error = null;
         retries = 0;
+        await flushEdits(handle);
         await refreshReceipts(handle);
       } catch (error) {
         if (cancelled) return;
@@ -165,6 +180,30 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         if (!cancelled) rerender(0);
       }
     };
+    /**
+     * Hands the waiting edits to the service, in the order made, skipping one the service's
+     * text shows taken already (edits are not idempotent). One that fails for want of a
+     * network waits for the next reconnect; one refused (the edit window passed, say) is
+     * dropped and said.
+     */
+    const sendEdits = async (handle: ConversationHandle) => {
+      for (const edit of me ? pendingEdits(me, id) : []) {
+        if (cancelled) return;
+        try {
+          // Taken already (its answer was lost to a reload or the network): the service's text says so.
+          if (!alreadyEdited(s, edit.seq, edit.text)) await handle.edit(edit.seq, edit.text);
+        } catch (error) {
+          if (isPassing(error)) throw error;
+          s.error = `Your edit could not be saved: ${describe(error)}`;
+        }
+        dropEdit(me!, edit);
+        if (s.edits.get(edit.seq) === edit.text) s.edits.delete(edit.seq);
+      }
+    };
+    const flushEdits = (handle: ConversationHandle) => (editsPass = editsPass.catch(() => undefined).then(() => sendEdits(handle)));
+    flushing.current = () => (s.handle && s.status === 'open' ? flushEdits(s.handle).catch(() => undefined) : Promise.resolve());
+    for (const edit of me ? pendingEdits(me, id) : []) s.edits.set(edit.seq, edit.text);
+
     /** Keeps the newest messages on the device, once they are the service's. */
     const keep = () => {
       if (s.loaded && me) cacheChat(me, id, [...s.timeline.values()].sort((a, b) => a.seq - b.seq), s.hasMore);
@@ -332,12 +371,28 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     rerender(0);
   };
 
+  /** Edits your message `seq`: shown at once, kept on the device until the service takes it (offline: once back). */
+  const edit = (seq: number, text: string) => {
+    const me = client.user?.id;
+    if (!me) return;
+    keepEdit(me, { conversationId: id, seq, text });
+    state.current.edits.set(seq, text);
+    rerender(0);
+    void flushing.current().then(() => rerender(0));
+  };
+
   const dismiss = (cmid: string) => {
     state.current.sending.delete(cmid);
     rerender(0);
   };
 
-  return { state: state.current, loadOlder, retry, dismiss, hide };
+  return { state: state.current, loadOlder, retry, dismiss, hide, edit };
+}
+
+/** Whether the service's version of message `seq` (once loaded) already reads `text`. */
+function alreadyEdited(s: ConversationState, seq: number, text: string): boolean {
+  const m = s.timeline.get(seq);
+  return s.loaded && !s.cached.has(seq) && m?.content?.type === 'text' && m.content.text === text;
 }
 
 function hideIn(s: ConversationState, seq: number): void {
