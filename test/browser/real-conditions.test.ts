@@ -480,6 +480,8 @@ describe('smaller things a user notices (item 8)', () => {
     await row(page, 'Bob').click();
     await row(page, 'Haystack').click();
     await message(page, 'Hay from Erin 16').waitFor(WAIT);
+    // The messages kept on the device show first (the needle among them); the service's newest page replaces them.
+    await expect.poll(() => page.getByTestId('history-status').count(), WAIT).toBe(0);
     // Read here: the chat opens at the bottom, with no divider and no older page read.
     expect(await page.locator('[data-mark="unread"]').count()).toBe(0);
     expect(await message(page, 'blue cushion').count()).toBe(0);

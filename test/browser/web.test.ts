@@ -168,8 +168,22 @@ describe('web client in Chromium', () => {
     await expect.poll(() => a.page.getByTestId('typing').textContent(), WAIT).toBe('');
     await message(a.page, 'Yes, here.').waitFor(WAIT);
 
-    // An image: progress while uploading, a thumbnail on Bob's side, full view on click.
-    await a.page.locator('input[type=file]').setInputFiles({ name: 'landscape.png', mimeType: 'image/png', buffer: Buffer.from(LANDSCAPE_PNG) });
+    // An image: picked, it is previewed and nothing is sent; removed, it is gone; picked
+    // again, it goes with a caption on Send: progress while uploading, a thumbnail on Bob's
+    // side, full view on click.
+    const pick = () => a.page.locator('input[type=file]').setInputFiles({ name: 'landscape.png', mimeType: 'image/png', buffer: Buffer.from(LANDSCAPE_PNG) });
+    const staged = a.page.getByRole('group', { name: 'Attachment to send' });
+    await pick();
+    await staged.getByRole('img', { name: 'Preview of landscape.png' }).waitFor(WAIT);
+    await shot(a.page, 'image-staged-desktop');
+    await staged.getByRole('button', { name: 'Remove attachment' }).click();
+    await staged.waitFor({ state: 'detached', timeout: WAIT.timeout });
+    expect(await b.page.locator('li.message .thumb').count()).toBe(0);
+    await pick();
+    await a.page.getByLabel('Message', { exact: true }).fill('The view from here');
+    await a.page.getByRole('button', { name: 'Send' }).click();
+    await staged.waitFor({ state: 'detached', timeout: WAIT.timeout });
+    await b.page.locator('li.message figcaption', { hasText: 'The view from here' }).waitFor(WAIT);
     const thumb = b.page.locator('li.message .thumb img');
     await thumb.waitFor(WAIT);
     await expect.poll(() => thumb.evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth), WAIT).toBeGreaterThan(0);

@@ -13,7 +13,7 @@ function msg(seq: number, ts: number, userId = 'peer'): MessageEvent {
 describe('day separators', () => {
   it('one before the first message of each local day, none between messages of one day', () => {
     const messages = [msg(1, at(2026, 12, 4, 9)), msg(2, at(2026, 12, 4, 23)), msg(3, at(2026, 12, 5, 0)), msg(4, at(2026, 12, 6, 8)), msg(5, at(2026, 12, 6, 14))];
-    const marks = marksBefore(messages, 'me', null, false, NOW);
+    const marks = marksBefore(messages, { me: 'me', readSeqAtOpen: null, hasOlder: false, now: NOW });
     expect([...marks.keys()]).toEqual([1, 3, 4]);
     expect(marks.get(3)).toEqual([{ kind: 'day', label: 'Yesterday' }]);
     expect(marks.get(4)).toEqual([{ kind: 'day', label: 'Today' }]);
@@ -34,14 +34,20 @@ describe('day separators', () => {
 describe('the new-messages divider', () => {
   it('sits before the first message from someone else after the watermark, counting them', () => {
     const messages = [msg(1, NOW - 5_000), msg(2, NOW - 4_000, 'me'), msg(3, NOW - 3_000), msg(4, NOW - 2_000, 'me'), msg(5, NOW - 1_000)];
-    const marks = marksBefore(messages, 'me', 2, false, NOW);
+    const marks = marksBefore(messages, { me: 'me', readSeqAtOpen: 2, hasOlder: false, now: NOW });
     expect(marks.get(3)).toEqual([{ kind: 'unread', count: 2 }]);
     expect(marks.get(1)).toEqual([{ kind: 'day', label: 'Today' }]);
   });
 
+  it('does not count what arrives while the chat is on screen', () => {
+    const messages = [msg(1, NOW - 3_000), msg(2, NOW - 2_000), msg(3, NOW - 1_000)];
+    expect(marksBefore(messages, { me: 'me', readSeqAtOpen: 1, hasOlder: false, openedAt: 2, now: NOW }).get(2)).toEqual([{ kind: 'unread', count: 1 }]);
+    expect([...marksBefore(messages, { me: 'me', readSeqAtOpen: 2, hasOlder: false, openedAt: 2, now: NOW }).values()].flat().map((m) => m.kind)).toEqual(['day']);
+  });
+
   it('is absent when everything was read, when only my own messages follow, or when the watermark is unknown', () => {
     const messages = [msg(1, NOW - 3_000), msg(2, NOW - 2_000, 'me'), msg(3, NOW - 1_000, 'me')];
-    const kinds = (readSeq: number | null) => [...marksBefore(messages, 'me', readSeq, false, NOW).values()].flat().map((m) => m.kind);
+    const kinds = (readSeq: number | null) => [...marksBefore(messages, { me: 'me', readSeqAtOpen: readSeq, hasOlder: false, now: NOW }).values()].flat().map((m) => m.kind);
     expect(kinds(3)).toEqual(['day']);
     expect(kinds(1)).toEqual(['day']);
     expect(kinds(null)).toEqual(['day']);
@@ -49,7 +55,7 @@ describe('the new-messages divider', () => {
 
   it('is left out while the first unread message may be further back, and says when to read back for it', () => {
     const messages = [msg(40, NOW - 3_000), msg(41, NOW - 2_000), msg(42, NOW - 1_000)];
-    const kinds = (readSeq: number, hasOlder: boolean) => [...marksBefore(messages, 'me', readSeq, hasOlder, NOW).values()].flat().map((m) => m.kind);
+    const kinds = (readSeq: number, hasOlder: boolean) => [...marksBefore(messages, { me: 'me', readSeqAtOpen: readSeq, hasOlder, now: NOW }).values()].flat().map((m) => m.kind);
     expect(kinds(10, true)).toEqual(['day']);
     expect(firstUnreadNotLoaded(messages, 10, true)).toBe(true);
     // All of history is here: the first loaded message is the first unread.
@@ -63,7 +69,7 @@ describe('the new-messages divider', () => {
 
   it('shares a message with its day separator, the day first', () => {
     const messages = [msg(1, at(2026, 12, 5)), msg(2, at(2026, 12, 6, 9))];
-    expect(marksBefore(messages, 'me', 1, false, NOW).get(2)).toEqual([
+    expect(marksBefore(messages, { me: 'me', readSeqAtOpen: 1, hasOlder: false, now: NOW }).get(2)).toEqual([
       { kind: 'day', label: 'Today' },
       { kind: 'unread', count: 1 },
     ]);

@@ -6,7 +6,7 @@
  */
 import { Fragment } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
-import { ChatError, type MessageEvent } from '../../client/index.js';
+import { ChatError, type ConversationHandle, type MessageEvent } from '../../client/index.js';
 import { connectionView, useBrowserOnline } from '../lib/connection.js';
 import { firstUnreadNotLoaded, marksBefore, type Mark } from '../lib/marks.js';
 import { upload } from '../lib/media.js';
@@ -53,12 +53,16 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   /** The first page of history is in and the view has been placed (at the first unread, else the bottom). */
   const placed = useRef(false);
   const placingPages = useRef(0);
+  /** The newest seq once placed: messages after it came while the chat was on screen. */
+  const openedAt = useRef<number | null>(null);
   const online = useBrowserOnline();
   const [replyTo, setReplyTo] = useState<MessageEvent | null>(null);
   const [editing, setEditing] = useState<MessageEvent | null>(null);
   const [detailSeq, setDetailSeq] = useState<number | null>(null);
   const [membersOpen, setMembersOpen] = useState(false);
   const [searching, setSearching] = useState(false);
+  /** A file picked to send: previewed, with the composer's text as its caption, until Send or Remove. */
+  const [staged, setStaged] = useState<{ file: File; previewUrl: string | null } | null>(null);
   const [progress, setProgress] = useState<{ name: string; loaded: number; total: number } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const listRef = useRef<HTMLOListElement>(null);
@@ -76,7 +80,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const title = kind === 'direct' ? peerName : kind === 'group' ? (info?.title ?? state.summary?.title ?? 'Group') : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
   const messages = visibleMessages(state.timeline);
-  const marks = marksBefore(messages, me, readSeqAtOpen, state.hasMore);
+  const marks = marksBefore(messages, { me, readSeqAtOpen, hasOlder: state.hasMore, ...(openedAt.current === null ? {} : { openedAt: openedAt.current }) });
   const sending = [...state.sending.values()];
   const queued = sending.filter((s) => s.state === 'sending').length;
   const wire = state.handle?.transport ?? null;
@@ -102,6 +106,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         return;
       }
       placed.current = true;
+      openedAt.current = messages.at(-1)?.seq ?? 0;
       const divider = list.querySelector<HTMLElement>('[data-mark="unread"]');
       // A little of what was read above the divider stays in view, for context.
       list.scrollTop = divider ? list.scrollTop + divider.getBoundingClientRect().top - list.getBoundingClientRect().top - UNREAD_CONTEXT_PX : list.scrollHeight;
@@ -164,13 +169,14 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
     const input = inputRef.current;
     const handle = state.handle;
     const text = input?.value.trim() ?? '';
-    if (!input || !handle || !text) return;
+    if (!input || !handle || (!text && !staged)) return;
     if (lastTyping.current) {
       lastTyping.current = 0;
       handle.typing('stop');
     }
     input.value = '';
     atBottom.current = true;
+    if (staged && !editing) return sendStaged(handle, text);
     try {
       if (editing) {
         setEditing(null);
@@ -195,16 +201,30 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
     }
   };
 
-  const attach = async (event: Event) => {
+  /** Stages a picked file: nothing is uploaded until Send. */
+  const attach = (event: Event) => {
     const input = event.currentTarget as HTMLInputElement;
     const file = input.files?.[0];
     input.value = '';
-    if (!file || !state.handle) return;
+    if (!file) return;
+    unstage();
+    setStaged({ file, previewUrl: file.type.startsWith('image/') ? URL.createObjectURL(file) : null });
+    inputRef.current?.focus();
+  };
+
+  const unstage = () => setStaged(null);
+  // A preview's bytes are let go once it is replaced, removed, sent, or the view closes.
+  useEffect(() => () => void (staged?.previewUrl && URL.revokeObjectURL(staged.previewUrl)), [staged]);
+
+  /** Uploads the staged file and sends it, the composer's text as its caption. */
+  const sendStaged = async (handle: ConversationHandle, caption: string) => {
+    const { file } = staged!;
+    unstage();
     setProgress({ name: file.name, loaded: 0, total: file.size });
     try {
       const media = await upload(file, props.id, (p) => setProgress({ name: file.name, loaded: p.loaded, total: p.total }));
       atBottom.current = true;
-      await state.handle.send({ type: 'media', mediaId: media.mediaId });
+      await handle.send({ type: 'media', mediaId: media.mediaId, ...(caption ? { caption } : {}) });
     } catch (err) {
       setNotice(`Upload failed: ${errorText(err)}`);
     } finally {
@@ -344,6 +364,15 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           <progress id="upload-progress" max={progress.total} value={progress.loaded} />
         </div>
       )}
+      {staged && (
+        <div class="staged" role="group" aria-label="Attachment to send">
+          {staged.previewUrl ? <img src={staged.previewUrl} alt={`Preview of ${staged.file.name}`} /> : <span class="file-name">{staged.file.name}</span>}
+          <span class="muted">{formatSize(staged.file.size)} · add a caption below, then Send</span>
+          <button type="button" class="ghost" onClick={unstage}>
+            Remove attachment
+          </button>
+        </div>
+      )}
       {(replyTo || editing) && (
         <div class="composer-context">
           <span>
@@ -358,7 +387,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       <form class="composer" onSubmit={submit}>
         <label class="attach" title="Attach a file">
           <span class="sr-only">Attach a file</span>
-          <input type="file" class="sr-only" onChange={(e) => void attach(e)} disabled={!state.handle || progress !== null} />
+          <input type="file" class="sr-only" onChange={attach} disabled={!state.handle || progress !== null || editing !== null} />
           <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">
             <path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3L15 7.5" />
           </svg>
@@ -366,7 +395,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         <label class="sr-only" for="composer-input">
           Message
         </label>
-        <textarea id="composer-input" ref={inputRef} rows={1} placeholder="Message" onInput={onInput} onKeyDown={onKeyDown} disabled={!state.handle} />
+        <textarea id="composer-input" ref={inputRef} rows={1} placeholder={staged ? 'Caption (optional)' : 'Message'} onInput={onInput} onKeyDown={onKeyDown} disabled={!state.handle} />
         <button type="submit" class="primary" disabled={!state.handle}>
           {editing ? 'Save' : 'Send'}
         </button>
@@ -410,4 +439,10 @@ function historyNote(online: boolean, kept: boolean): string {
   return kept
     ? 'Offline: showing the messages kept on this device. You can write now; it is sent when the network is back.'
     : 'Offline: messages load when the network is back. You can write now; it is sent then.';
+}
+
+function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }

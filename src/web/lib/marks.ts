@@ -9,14 +9,25 @@ export type Mark = { kind: 'day'; label: string } | { kind: 'unread'; count: num
 
 const DAY_MS = 24 * 60 * 60 * 1_000;
 
+export interface MarkContext {
+  me: string;
+  /** The reader's read watermark as the chat was opened (null: unknown, no divider). */
+  readSeqAtOpen: number | null;
+  /** Older history exists that is not loaded. */
+  hasOlder: boolean;
+  /** The newest seq when the chat was opened: what arrives while it is on screen is not "new" (default: no bound). */
+  openedAt?: number;
+  now?: number;
+}
+
 /**
  * The marks to show before each message (keyed by its seq), for `messages` in seq order.
- * `readSeqAtOpen` is the reader's read watermark as the chat was opened (null: unknown, no
- * divider): the divider stays there while the chat is open, even as the messages are read.
- * While older history is not loaded (`hasOlder`) and nothing read is, the first unread
- * message may lie further back: no divider rather than a wrong one.
+ * The divider stays where it was put while the chat is open, even as the messages are
+ * read. While older history is not loaded and nothing read is, the first unread message
+ * may lie further back: no divider rather than a wrong one.
  */
-export function marksBefore(messages: readonly MessageEvent[], me: string, readSeqAtOpen: number | null, hasOlder: boolean, now = Date.now()): Map<number, Mark[]> {
+export function marksBefore(messages: readonly MessageEvent[], context: MarkContext): Map<number, Mark[]> {
+  const { me, readSeqAtOpen, hasOlder, openedAt = Number.POSITIVE_INFINITY, now = Date.now() } = context;
   const marks = new Map<number, Mark[]>();
   const add = (seq: number, mark: Mark) => marks.set(seq, [...(marks.get(seq) ?? []), mark]);
   let previousDay: string | null = null;
@@ -26,7 +37,7 @@ export function marksBefore(messages: readonly MessageEvent[], me: string, readS
     previousDay = day;
   }
   if (readSeqAtOpen !== null && !(hasOlder && (messages[0]?.seq ?? 0) > readSeqAtOpen)) {
-    const unread = messages.filter((m) => m.seq > readSeqAtOpen && m.author.userId !== me);
+    const unread = messages.filter((m) => m.seq > readSeqAtOpen && m.seq <= openedAt && m.author.userId !== me);
     if (unread.length > 0) add(unread[0]!.seq, { kind: 'unread', count: unread.length });
   }
   return marks;
