@@ -13,7 +13,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
-import { AppError, attempt, attemptAsync, ok, type Result } from '../errors.js';
+import { AppError, attempt, attemptAsync, fail, ok, type Result } from '../errors.js';
 import { migrate } from '../storage/migrate.js';
 import {
   INBOX,
@@ -52,7 +52,9 @@ import { assemble, type ConversationParts } from './parts.js';
 import * as receipts from './receipts.js';
 import * as search from './search.js';
 import type { SendRequest } from './send.js';
-import { admit, type Reader } from './visibility.js';
+import type { RelayPage } from './relays.js';
+import { admit, admitted, type Reader } from './visibility.js';
+import type { SocketIdentity } from '../auth/accounts.js';
 
 export type { CreateInit } from './membership.js';
 export type { SocketAttachment } from './windows.js';
@@ -100,6 +102,7 @@ export class ConversationDO extends DurableObject<Env> {
     if (!result.ok) return result;
     this.parts.windows.flush();
     this.parts.windows.closeUser(userId, result.value);
+    this.parts.relays.closeUser(userId);
     this.parts.feed.wake();
     await this.parts.delivery.kick();
     return ok({ seq: result.value.seq });
@@ -124,6 +127,7 @@ export class ConversationDO extends DurableObject<Env> {
   async closeDevice(userId: string, deviceId: string): Promise<number> {
     this.parts.standings.revoke(userId, deviceId);
     this.parts.feed.wakeDevice(deviceId);
+    this.parts.relays.closeDevice(userId, deviceId);
     return this.parts.windows.closeDevice(userId, deviceId);
   }
 
@@ -267,6 +271,32 @@ export class ConversationDO extends DurableObject<Env> {
     return this.parts.windows.relayPresence(presence);
   }
 
+  // ── RPC: relays (./relays.ts, src/relay/RelayDO.ts) ──────────────────────────
+
+  /**
+   * A relay asks before it accepts a socket the worker sent it: the same admission as a
+   * window here, for one of this conversation's relays. The relay accepts in the turn it
+   * gets the answer; `lastSeq` is where a relay with no readers yet starts.
+   */
+  async relayAdmit(identity: SocketIdentity, relay: number): Promise<Result<{ conversationId: string; lastSeq: number }>> {
+    const admitted = await this.parts.windows.admitSocket(identity);
+    if (!admitted.ok) return admitted;
+    if (!this.parts.relays.has(relay)) return fail('conversation_not_found', 'No such conversation, or you are not a member.');
+    return ok({ conversationId: requireMeta(this.parts.store).id, lastSeq: eventLog.lastSeq(this.parts.store) });
+  }
+
+  /** The events after `after` for a relay that missed some (evicted, a failed call). */
+  async relayPage(after: number): Promise<RelayPage> {
+    return this.parts.relays.page(after);
+  }
+
+  /** Of a relay's readers, those who may no longer read here (after a notice to it may have been lost). */
+  async relayCheck(readers: Reader[]): Promise<Reader[]> {
+    const { store, standings } = this.parts;
+    const standing = await Promise.all(readers.map((reader) => standings.fetch(reader)));
+    return readers.filter((reader, i) => !standing[i]!.active || !admitted(store, standings, reader));
+  }
+
   // ── RPC: media (logic in ./media.ts) ──────────────────────────────────────────
 
   /**
@@ -302,7 +332,7 @@ export class ConversationDO extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const identity = upgradeIdentity(request);
     if (!identity) return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
-    return this.parts.windows.open(identity);
+    return this.parts.windows.open(identity, (reader) => this.parts.relays.assign(reader));
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
@@ -327,6 +357,7 @@ export class ConversationDO extends DurableObject<Env> {
     lifecycle.purgeDue(store, Date.now());
     await delivery.kick();
     if (windows.count > 0) await windows.renewPresence();
+    await this.parts.relays.retryDue();
     await wakeups.schedule();
   }
 

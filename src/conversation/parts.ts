@@ -10,8 +10,11 @@ import { Delivery } from './delivery.js';
 import { fanoutTuning } from './fanout.js';
 import { GroupCommit } from './group-commit.js';
 import { Feed } from './history.js';
+import { requireMeta } from './meta.js';
 import * as lifecycle from './lifecycle.js';
 import { Membership } from './membership.js';
+import { Relays, relayTuning } from './relays.js';
+import { relayStub } from '../placement.js';
 import * as receipts from './receipts.js';
 import { SendPipeline } from './send.js';
 import { DeviceStandings } from './standing.js';
@@ -24,6 +27,8 @@ export interface ConversationParts {
   store: ConversationStore;
   standings: DeviceStandings;
   windows: ChatWindows;
+  /** The relays holding a large conversation's live readers. */
+  relays: Relays;
   feed: Feed;
   sender: SendPipeline;
   writes: MemberWrites;
@@ -39,9 +44,11 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
   const standings = new DeviceStandings((reader) => env.USERS.getByName(reader.userId).standing(reader.deviceId));
   const windows = new ChatWindows(ctx, env, store, standings);
   const feed = new Feed(store, standings);
-  // Everything new in the log is shown to the open windows and wakes the held feed reads.
+  const relays: Relays = new Relays(store, ctx, relayTuning(env), (index) => relayStub(env, requireMeta(store).id, index), () => wakeups.schedule());
+  // Everything new in the log is shown to the open windows and the relays, and wakes the held feed reads.
   const announce = (events: ConversationEvent[]) => {
     windows.broadcast(events);
+    relays.broadcast(events);
     feed.wake();
   };
   const wakeups: Wakeups = new Wakeups(ctx.storage, (): (number | null)[] => [
@@ -50,12 +57,14 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
     lifecycle.nextPurge(store),
     windows.presenceRenewalAt(),
     delivery.indexingDueAt(),
+    relays.dueAt(),
   ]);
   const delivery: Delivery = new Delivery(store, env, ctx, fanoutTuning(env), wakeups);
   return {
     store,
     standings,
     windows,
+    relays,
     feed,
     sender: new SendPipeline(store, env, standings, announce),
     writes: new MemberWrites(store, env, ctx, standings, windows, announce),

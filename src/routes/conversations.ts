@@ -44,7 +44,7 @@ import { parseParams, readJson } from '../middleware/body.js';
 import { AppError, unwrap } from '../errors.js';
 import { directConversationId, newGroupId } from '../ids.js';
 import { existingUserIds } from '../auth/accounts.js';
-import { rejectSocket } from '../objects/sockets.js';
+import { RELAY_HEADER, RELAY_TARGET_HEADERS, rejectSocket } from '../objects/sockets.js';
 import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
 import { SSE_HEADERS, resumePosition } from '../sse.js';
 import { feedStream } from '../conversation/stream.js';
@@ -53,7 +53,7 @@ import { take } from '../ratelimit/limiters.js';
 import { doc } from '../openapi/describe.js';
 import { frameRef } from '../openapi/document.js';
 import { countOpen, record } from '../metrics.js';
-import { conversationStub, placedId } from '../placement.js';
+import { conversationStub, placedId, relayStub } from '../placement.js';
 import { trace } from '../log.js';
 
 /** The conversation's object, wherever it was placed (src/placement.ts). */
@@ -286,7 +286,12 @@ export const conversationRoutes = new Hono<AppBindings>()
       id.success ? null : rejectSocket({ code: 'conversation_not_found', message: 'No such conversation.' }, CLOSE_CODES.forbidden),
     );
     if (identity instanceof Response) return identity;
-    return forwardUpgrade(conversation(c.env, id.data!), identity, 'https://conversation.internal/ws');
+    const answer = await forwardUpgrade(conversation(c.env, id.data!), identity, 'https://conversation.internal/ws');
+    const relay = answer.headers.get(RELAY_HEADER);
+    if (answer.status !== 307 || relay === null) return answer;
+    // A large conversation's live readers are on relays; the conversation said which one.
+    const target = { [RELAY_TARGET_HEADERS.conversation]: id.data!, [RELAY_TARGET_HEADERS.index]: relay };
+    return forwardUpgrade(relayStub(c.env, id.data!, Number(relay)), identity, 'https://relay.internal/ws', target);
   })
   .use(requireAuth())
   .post('/', docs.create, async (c) => {

@@ -1,0 +1,189 @@
+/**
+ * Relays (src/relay/RelayDO.ts, src/conversation/relays.ts): a conversation of at least
+ * RELAY_MIN_MEMBERS members puts its chat-window sockets on relays, each holding at most
+ * RELAY_MAX_SOCKETS (2 in the tests, vitest.config.ts, so a few sockets span several
+ * relays). Admission only with the conversation's say-so; removals and sign-outs close
+ * relay sockets too; every socket gets every event once, in order, across relay and
+ * conversation evictions and a batch the relays never got.
+ */
+import { describe, expect, it } from 'vitest';
+import { env } from 'cloudflare:workers';
+import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { createGroup, json, openWindow, quietPeriod, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
+import { secondDevice, silentUsers, range, text } from './inbox-helpers.js';
+import { cmid } from './lifecycle-helpers.js';
+import { service } from './abuse-helpers.js';
+import { RELAY_DEFAULTS, relayName, relayTuning } from '../../src/conversation/relays.js';
+import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
+import * as eventLog from '../../src/conversation/log.js';
+import type { ConversationParts } from '../../src/conversation/parts.js';
+import { CLOSE_CODES, type Session } from '../../src/protocol/index.js';
+
+const MAX_SOCKETS = relayTuning(env).maxSockets;
+
+/** A group of `members` (real users) and enough silent ones to put its windows on relays. */
+async function channel(owner: Session, members: Session[]): Promise<string> {
+  const silent = await silentUsers(RELAY_DEFAULTS.minMembers);
+  return createGroup(owner, [...members, ...silent.map((id) => ({ user: { id } }) as Session)], 'channel');
+}
+
+const send = (from: Session, id: string, words: string) =>
+  json(`/v1/conversations/${id}/messages`, { token: from.accessToken, body: { cmid: cmid(), content: text(words) } }, 201);
+
+/** Sockets each relay of the conversation holds (index → count), and the windows the conversation holds itself. */
+async function placement(id: string, relays: number): Promise<{ relays: number[]; own: number }> {
+  const counts = await Promise.all(
+    Array.from({ length: relays }, (_, i) => runInDurableObject(env.RELAYS.getByName(relayName(id, i)), (_o, state) => state.getWebSockets().length)),
+  );
+  const own = await runInDurableObject(env.CONVERSATIONS.getByName(id), (_o, state) => state.getWebSockets().length);
+  return { relays: counts, own };
+}
+
+const seqsOf = (socket: TestSocket) => socket.events().map((e) => e.seq);
+const readyOf = async (socket: TestSocket) => (await socket.next('ready')).lastSeq;
+
+describe('relay admission', () => {
+  it('a large conversation puts its windows on relays, at most RELAY_MAX_SOCKETS each, and the conversation holds none', async () => {
+    expect(MAX_SOCKETS).toBe(2);
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await channel(alice, [bob]);
+    const sockets = [await openWindow(alice, id), await openWindow(bob, id), await openWindow(bob, id), await openWindow(alice, id), await openWindow(bob, id)];
+    const where = await placement(id, 3);
+    expect(where.own).toBe(0);
+    expect(where.relays.reduce((a, b) => a + b, 0)).toBe(5);
+    expect(Math.max(...where.relays)).toBeLessThanOrEqual(MAX_SOCKETS);
+    const ready = await sockets[1]!.next('ready');
+    expect(ready).toMatchObject({ conversationId: id, userId: bob.user.id, deviceId: bob.deviceId, lastSeq: 0 });
+    for (const s of sockets) s.close();
+  });
+
+  it('refuses a non-member and a signed-out device, as a window would', async () => {
+    const [alice, bob, mallory] = [await registerUser('alice'), await registerUser('bob'), await registerUser('mallory')];
+    const id = await channel(alice, [bob]);
+    const outsider = await upgrade(`/v1/conversations/${id}/ws?ticket=${await ticket(mallory)}`);
+    expect(await outsider.waitClosed()).toMatchObject({ code: CLOSE_CODES.forbidden });
+    expect(outsider.frames[0]).toMatchObject({ type: 'error', code: 'conversation_not_found' });
+
+    // Signed out between the ticket and the relay's question to the conversation.
+    const phone = await secondDevice(bob, 'phone');
+    const phoneTicket = await ticket(phone);
+    await env.CONVERSATIONS.getByName(id).closeDevice(bob.user.id, phone.deviceId);
+    const revoked = await upgrade(`/v1/conversations/${id}/ws?ticket=${phoneTicket}`);
+    expect(await revoked.waitClosed()).toMatchObject({ code: CLOSE_CODES.deviceRevoked });
+  });
+
+  it('a socket on a relay sends as a window does: acks, history, errors with the rid', async () => {
+    const alice = await service(await registerUser('alice'));
+    const id = await channel(alice, []);
+    const window = await openWindow(alice, id);
+    const sent = cmid();
+    window.send({ type: 'send', rid: 'r1', cmid: sent, content: text('through the relay') });
+    expect(await window.next('ack')).toMatchObject({ rid: 'r1', cmid: sent, seq: 1 });
+    await window.until(() => seqsOf(window).length === 1, 'its own message');
+    window.send({ type: 'history', rid: 'r2', after: 0 });
+    expect((await window.next('history')).events.map((e) => e.seq)).toEqual([1]);
+    window.send({ type: 'edit', rid: 'r3', targetSeq: 99, content: text('nothing there') });
+    expect(await window.next('error')).toMatchObject({ rid: 'r3', code: 'not_found' });
+    window.close();
+  });
+});
+
+describe('relay delivery', () => {
+  it('a burst reaches every socket on every relay once, in seq order', async () => {
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await channel(alice, [bob]);
+    const readers = [await openWindow(bob, id), await openWindow(bob, id), await openWindow(bob, id), await openWindow(bob, id)];
+    const poster = await openWindow(alice, id);
+    const count = 60;
+    for (let n = 0; n < count; n++) poster.send({ type: 'send', cmid: cmid(), content: text(`burst ${n}`) });
+    await poster.until((f) => f.filter((x) => x.type === 'ack').length === count, 'all acks', 20_000);
+    for (const r of [...readers, poster]) {
+      await r.until(() => seqsOf(r).length >= count, 'all events', 20_000);
+      expect(seqsOf(r)).toEqual(range(1, count));
+    }
+    expect((await placement(id, 3)).relays.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
+    for (const s of [...readers, poster]) s.close();
+  });
+
+  it('after relays and the conversation are evicted, the hibernated sockets get what follows, in order', async () => {
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await channel(alice, [bob]);
+    const readers = [await openWindow(bob, id), await openWindow(bob, id), await openWindow(bob, id)];
+    await send(alice, id, 'before');
+    for (const r of readers) await r.until(() => seqsOf(r).length === 1, 'the first message');
+    for (let i = 0; i < 2; i++) await evictDurableObject(env.RELAYS.getByName(relayName(id, i)));
+    await evictDurableObject(env.CONVERSATIONS.getByName(id));
+    for (let n = 0; n < 5; n++) await send(alice, id, `after ${n}`);
+    for (const r of readers) {
+      await r.until(() => seqsOf(r).length >= 6, 'the messages after the eviction');
+      expect(seqsOf(r)).toEqual(range(1, 6));
+      expect(r.closed).toBeNull();
+    }
+    for (const s of readers) s.close();
+  });
+
+  it('a relay that missed a batch catches up from the conversation by seq, not skipping', async () => {
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await channel(alice, [bob]);
+    const readers = [await openWindow(bob, id), await openWindow(bob, id), await openWindow(bob, id)];
+    await send(alice, id, 'first');
+    for (const r of readers) await r.until(() => seqsOf(r).length === 1, 'the first message');
+    // Three messages stored but never sent to the relays: as if the conversation was
+    // evicted with them still in its batcher.
+    await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
+      const { store } = (instance as unknown as { parts: ConversationParts }).parts;
+      for (let n = 0; n < 3; n++) eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text(`lost ${n}`) });
+    });
+    await send(alice, id, 'next');
+    for (const r of readers) {
+      await r.until(() => seqsOf(r).length >= 5, 'the missed messages and the next');
+      expect(seqsOf(r)).toEqual(range(1, 5));
+    }
+    expect(readers[0]!.events().map((e) => (e.type === 'message' && e.content?.type === 'text' ? e.content.text : null))).toEqual(['first', 'lost 0', 'lost 1', 'lost 2', 'next']);
+    for (const s of readers) s.close();
+  });
+});
+
+describe('relay revocation and removal while the socket is open', () => {
+  it('a removed member gets their removal, then the close; nothing after', async () => {
+    const alice = await service(await registerUser('alice'));
+    const [bob, carol] = [await registerUser('bob'), await registerUser('carol')];
+    const id = await channel(alice, [bob, carol]);
+    const bobs = [await openWindow(bob, id), await openWindow(bob, id), await openWindow(bob, id)];
+    const carols = await openWindow(carol, id);
+    await send(alice, id, 'before');
+    for (const b of bobs) await b.until(() => seqsOf(b).length === 1, 'the first message');
+    await json(`/v1/conversations/${id}/members/${bob.user.id}`, { token: alice.accessToken, method: 'DELETE' }, 204);
+    for (const b of bobs) {
+      expect(await b.waitClosed()).toMatchObject({ code: CLOSE_CODES.forbidden });
+      expect(b.events().at(-1)).toMatchObject({ type: 'member_removed', userId: bob.user.id });
+    }
+    await send(alice, id, 'after');
+    await carols.until(() => seqsOf(carols).length === 3, 'the message after the removal');
+    await quietPeriod(200); // the closed sockets must not carry it
+    for (const b of bobs) expect(seqsOf(b)).toEqual([1, 2]);
+    carols.close();
+  });
+
+  it('a signed-out device stops receiving on every relay at once; the user\'s other device goes on', async () => {
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const phone = await secondDevice(bob, 'phone');
+    const id = await channel(alice, [bob]);
+    const phones = [await openWindow(phone, id), await openWindow(phone, id), await openWindow(phone, id)];
+    const laptop = await openWindow(bob, id);
+    await send(alice, id, 'before');
+    for (const p of [...phones, laptop]) await p.until(() => seqsOf(p).length === 1, 'the first message');
+    await json(`/v1/devices/${phone.deviceId}`, { token: bob.accessToken, method: 'DELETE' }, 204);
+    for (const p of phones) expect(await p.waitClosed()).toMatchObject({ code: CLOSE_CODES.deviceRevoked });
+    await send(alice, id, 'after');
+    await laptop.until(() => seqsOf(laptop).length === 2, 'the message after the sign-out');
+    await quietPeriod(200); // the closed sockets must not carry it
+    for (const p of phones) expect(seqsOf(p)).toEqual([1]);
+    laptop.close();
+  });
+});
