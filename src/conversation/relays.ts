@@ -192,9 +192,12 @@ export class Relays {
     const first = events[0];
     if (!first) return;
     const batch: RelayBatch = { conversationId: requireMeta(this.store).id, after: first.seq - 1, ...relayViews(this.store, events, true) };
+    const upTo = events.at(-1)!.seq;
     for (const [index, row] of this.store.get(RELAYS)) {
-      // One with no readers gets nothing; when a reader comes, it starts from the tip.
-      if (row.sockets > 0) this.ctx.waitUntil(this.call(index, (relay) => relay.deliver(batch)));
+      // One with no readers gets nothing; when a reader comes, it starts from the tip. One
+      // whose last call failed may have missed a notice: it checks its readers before it
+      // gets more (`sync`, which fetches these events from the log).
+      if (row.sockets > 0) this.ctx.waitUntil(this.call(index, (relay) => (row.attempts > 0 ? relay.sync(upTo) : relay.deliver(batch))));
     }
   }
 

@@ -141,9 +141,9 @@ export class RelayReaders {
    */
   sync(upTo: number): Promise<RelayReport> {
     return this.serially(async () => {
-      await this.catchUp(upTo);
       const state = this.state();
       if (!state || this.count === 0) return;
+      // Readers first: what the catch-up delivers must not reach one who may no longer read.
       const readers = new Map<string, Reader>();
       for (const ws of this.ctx.getWebSockets()) {
         const reader = this.attachmentOf(ws);
@@ -151,6 +151,7 @@ export class RelayReaders {
       }
       const refused = await conversationStub(this.env, state.conversationId).relayCheck([...readers.values()]);
       for (const reader of refused) this.closeDeviceNow(reader.userId, reader.deviceId);
+      await this.catchUp(upTo);
     });
   }
 

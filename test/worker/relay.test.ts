@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
-import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { createGroup, json, openWindow, quietPeriod, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
 import { secondDevice, silentUsers, range } from './inbox-helpers.js';
 import { cmid, text } from './lifecycle-helpers.js';
@@ -184,6 +184,38 @@ describe('relay revocation and removal while the socket is open', () => {
     await laptop.until(() => seqsOf(laptop).length === 2, 'the message after the sign-out');
     await quietPeriod(200); // the closed sockets must not carry it
     for (const p of phones) expect(seqsOf(p)).toEqual([1]);
+    laptop.close();
+  });
+
+  it('when calls to the relays failed, the alarm brings them up to date: the events, and the sign-out they never heard of', async () => {
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const phone = await secondDevice(bob, 'phone');
+    const id = await channel(alice, [bob]);
+    const phones = [await openWindow(phone, id), await openWindow(phone, id)];
+    const laptop = await openWindow(bob, id);
+    await send(alice, id, 'before');
+    for (const p of [...phones, laptop]) await p.until(() => seqsOf(p).length === 1, 'the first message');
+    // As if the calls carrying two messages and the phone's sign-out had failed: the
+    // conversation knows, the relays do not, and each relay is due a retry.
+    const conversation = env.CONVERSATIONS.getByName(id);
+    await runInDurableObject(conversation, async (instance: ConversationDO, state) => {
+      const { store, standings } = (instance as unknown as { parts: ConversationParts }).parts;
+      for (let n = 0; n < 2; n++) eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text(`unsent ${n}`) });
+      standings.revoke(bob.user.id, phone.deviceId);
+      state.storage.sql.exec('UPDATE relays SET attempts = 1, retry_at = ?', Date.now() - 1);
+      store.reset();
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(conversation)).toBe(true);
+    await laptop.until(() => seqsOf(laptop).length === 3, 'the two messages no batch carried');
+    expect(seqsOf(laptop)).toEqual([1, 2, 3]);
+    for (const p of phones) {
+      expect(await p.waitClosed()).toMatchObject({ code: CLOSE_CODES.deviceRevoked });
+      expect(seqsOf(p)).toEqual([1]);
+    }
+    const due = await runInDurableObject(conversation, (_i, state) => state.storage.sql.exec('SELECT count(*) AS n FROM relays WHERE retry_at IS NOT NULL').one().n);
+    expect(due).toBe(0);
     laptop.close();
   });
 });
