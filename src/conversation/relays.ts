@@ -12,7 +12,9 @@
  * - Admission: the relay asks here before it accepts a socket (`ConversationDO.relayAdmit`),
  *   with the same check a window gets (windows.admitSocket); removals and sign-outs are
  *   told to every relay (`notify`), which closes those sockets.
- * - Order and catch-up: a batch says which seq it follows. A relay that missed one (it
+ * - Order and catch-up: one call per relay in flight, so calls arrive in order, and
+ *   batches that pile up behind a busy relay go as one. A batch says which seq it
+ *   follows. A relay that missed one (it
  *   was evicted, or a call failed) asks for what it lacks by seq (`page`) before it
  *   delivers more. A relay whose call failed is retried from the alarm (`retryDue`), so a
  *   conversation that went quiet still brings it up to date.
@@ -110,8 +112,18 @@ const RELAYS = fact<Map<number, RelayRow>>('relays', (sql) => {
   return new Map([...rows].map((r) => [r.idx, { sockets: r.sockets, attempts: r.attempts, retryAt: r.retry_at }]));
 });
 
+/** A call to a relay waiting its turn: a batch (consecutive ones go as one call), or any other call. */
+type Job = RelayBatch | ((relay: RelayStub) => Promise<RelayReport>);
+
+/** Per relay: the jobs waiting, and the drain sending them, one call at a time. */
+interface Lane {
+  waiting: Job[];
+  running: Promise<void> | null;
+}
+
 export class Relays {
   readonly #batcher = new EventBatcher((events) => this.sendBatch(events));
+  readonly #lanes = new Map<number, Lane>();
 
   constructor(
     private readonly store: ConversationStore,
@@ -179,7 +191,7 @@ export class Relays {
     const now = Date.now();
     const upTo = eventLog.lastSeq(this.store);
     const due = [...this.store.get(RELAYS)].filter(([, row]) => row.retryAt !== null && row.retryAt <= now);
-    await Promise.all(due.map(([index]) => this.call(index, (relay) => relay.sync(upTo))));
+    await Promise.all(due.map(([index]) => this.enqueue(index, (relay) => relay.sync(upTo))));
   }
 
   private reserve(index: number): number {
@@ -192,18 +204,49 @@ export class Relays {
     const first = events[0];
     if (!first) return;
     const batch: RelayBatch = { conversationId: requireMeta(this.store).id, after: first.seq - 1, ...relayViews(this.store, events, true) };
-    const upTo = events.at(-1)!.seq;
-    for (const [index, row] of this.store.get(RELAYS)) {
-      // One with no readers gets nothing; when a reader comes, it starts from the tip. One
-      // whose last call failed may have missed a notice: it checks its readers before it
-      // gets more (`sync`, which fetches these events from the log).
-      if (row.sockets > 0) this.ctx.waitUntil(this.call(index, (relay) => (row.attempts > 0 ? relay.sync(upTo) : relay.deliver(batch))));
-    }
+    // One with no readers gets nothing; when a reader comes, it starts from the tip.
+    for (const [index, row] of this.store.get(RELAYS)) if (row.sockets > 0) this.ctx.waitUntil(this.enqueue(index, batch));
   }
 
   private notify(send: (relay: RelayStub) => Promise<RelayReport>): void {
     this.flush();
-    for (const index of this.store.get(RELAYS).keys()) this.ctx.waitUntil(this.call(index, send));
+    for (const index of this.store.get(RELAYS).keys()) this.ctx.waitUntil(this.enqueue(index, send));
+  }
+
+  /**
+   * Queues a call to a relay behind the ones before it. One call per relay is in flight:
+   * so calls arrive in the order they were made, and batches that pile up behind a slow
+   * relay go to it as one call. Resolves once the job was sent (or failed); never rejects.
+   */
+  private enqueue(index: number, job: Job): Promise<void> {
+    let lane = this.#lanes.get(index);
+    if (!lane) {
+      lane = { waiting: [], running: null };
+      this.#lanes.set(index, lane);
+    }
+    lane.waiting.push(job);
+    lane.running ??= this.drain(index, lane).finally(() => {
+      lane.running = null;
+    });
+    return lane.running;
+  }
+
+  /** Sends a lane's jobs until none waits: each turn takes every batch waiting (as one), else one other call. */
+  private async drain(index: number, lane: Lane): Promise<void> {
+    while (lane.waiting.length > 0) {
+      const first = lane.waiting[0]!;
+      if (typeof first === 'function') {
+        lane.waiting.shift();
+        await this.call(index, first);
+        continue;
+      }
+      const count = lane.waiting.findIndex((job) => typeof job === 'function');
+      const batch = merge(lane.waiting.splice(0, count < 0 ? lane.waiting.length : count) as RelayBatch[]);
+      const upTo = batch.events.at(-1)?.seq ?? batch.after;
+      // A relay whose last call failed may have missed a notice: it checks its readers
+      // before it gets more (`sync`, which fetches these events from the log).
+      await this.call(index, (relay) => (this.store.get(RELAYS).get(index)!.attempts > 0 ? relay.sync(upTo) : relay.deliver(batch)));
+    }
   }
 
   /** One call to a relay; never rejects. A failure is retried from the alarm (`sync` catches it up). */
@@ -232,6 +275,14 @@ export class Relays {
     );
     this.store.get(RELAYS).set(index, row);
   }
+}
+
+/** Consecutive batches as one: the events in order, and each differing reader's view across all of them. */
+function merge(batches: RelayBatch[]): RelayBatch {
+  if (batches.length === 1) return batches[0]!;
+  const exceptions: Record<string, ConversationEvent[]> = {};
+  for (const userId of new Set(batches.flatMap((b) => Object.keys(b.exceptions)))) exceptions[userId] = batches.flatMap((b) => b.exceptions[userId] ?? b.events);
+  return { conversationId: batches[0]!.conversationId, after: batches[0]!.after, events: batches.flatMap((b) => b.events), exceptions };
 }
 
 /** FNV-1a: a stable spread of device ids over relays. */

@@ -193,7 +193,9 @@ export class RelayReaders {
     const events = fresh(batch.events);
     const first = events[0];
     if (!first) return;
-    if (first.seq !== state.deliveredSeq + 1) throw new Error(`relay gap: delivered ${state.deliveredSeq}, batch starts at ${first.seq}`);
+    if (first.seq !== state.deliveredSeq + 1 || events.some((e, i) => e.seq !== first.seq + i)) {
+      throw new Error(`relay gap: delivered ${state.deliveredSeq}, batch ${events.map((e) => e.seq).join(',').slice(0, 80)}`);
+    }
     this.broadcast(batch.conversationId, { events, exceptions: Object.fromEntries(Object.entries(batch.exceptions).map(([id, own]) => [id, fresh(own)])) });
     this.save({ ...state, deliveredSeq: events.at(-1)!.seq });
   }
