@@ -91,7 +91,7 @@ const docs = {
     auth: 'ticket',
     summary: 'Open a chat window (WebSocket)',
     description:
-      'Upgrades to a chat-window socket: ChatClientFrame in, ChatServerFrame out (PROTOCOL.md, "Chat-window WebSocket frames"). A refused upgrade is accepted, sent an `error` frame naming the reason, and closed (4001 bad ticket, 4003 not a member or origin, 4004 device revoked).',
+      'Upgrades to a chat-window socket: ChatClientFrame in, ChatServerFrame out (PROTOCOL.md, "Chat-window WebSocket frames"). A refused upgrade is accepted, sent an `error` frame naming the reason, and closed (4001 bad ticket, 4003 not a member or origin, 4004 device revoked, 1013 a large conversation\'s relays all full: try later). In a conversation of RELAY_MIN_MEMBERS or more the socket is held by a relay: the same frames, without typing, presence or receipts.',
     params: Id,
     responses: { 101: { description: 'Switching protocols: the socket is open; the first frame is `ready`.' } },
     errors: ['upgrade_required'],
