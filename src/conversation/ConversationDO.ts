@@ -68,6 +68,7 @@ export class ConversationDO extends DurableObject<Env> {
     migrate(ctx.storage, CONVERSATION_MIGRATIONS);
     this.parts = assemble(ctx, env);
     this.frames = new FrameDispatcher(this.parts, () => this.settle());
+    this.parts.relays.resume();
     // Keepalive pings are answered by the runtime without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
   }

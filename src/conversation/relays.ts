@@ -29,7 +29,7 @@ import type { ConversationEvent } from '../protocol/index.js';
 import { EventBatcher } from './batcher.js';
 import * as eventLog from './log.js';
 import { memberCount } from './members.js';
-import { requireMeta } from './meta.js';
+import { loadMeta, requireMeta } from './meta.js';
 import { OUTBOX } from './outbox.js';
 import { fact, type ConversationStore } from './store.js';
 import { relayViews, type Reader, type RelayViews } from './visibility.js';
@@ -177,6 +177,19 @@ export class Relays {
   page(after: number): RelayPage {
     const events = eventLog.page(this.store.sql, { after, limit: RELAY.pageEvents }).events;
     return { ...relayViews(this.store, events, false), lastSeq: eventLog.lastSeq(this.store) };
+  }
+
+  /**
+   * For a fresh instance: a batch the last one held for ≤ RELAY.batchIntervalMs died with
+   * it (an eviction, a restart). Each relay with readers is told the tip, and fetches what
+   * it lacks; one that has it all does nothing.
+   */
+  resume(): void {
+    const meta = loadMeta(this.store);
+    const relays = this.store.get(RELAYS);
+    if (!meta || relays.size === 0) return;
+    const tip: RelayBatch = { conversationId: meta.id, after: eventLog.lastSeq(this.store), events: [], exceptions: {} };
+    for (const [index, row] of relays) if (row.sockets > 0) this.ctx.waitUntil(this.enqueue(index, tip));
   }
 
   /** When a relay whose call failed is next retried, or null. */

@@ -146,6 +146,26 @@ describe('relay delivery', () => {
     expect(readers[0]!.events().map((e) => (e.type === 'message' && e.content?.type === 'text' ? e.content.text : null))).toEqual(['first', 'lost 0', 'lost 1', 'lost 2', 'next']);
     for (const s of readers) s.close();
   });
+  it('a batch that died with the conversation reaches the relays when it wakes, with no message after it', async () => {
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await channel(alice, [bob]);
+    const readers = [await openWindow(bob, id), await openWindow(bob, id), await openWindow(bob, id)];
+    await send(alice, id, 'first');
+    for (const r of readers) await r.until(() => seqsOf(r).length === 1, 'the first message');
+    const conversation = env.CONVERSATIONS.getByName(id);
+    await runInDurableObject(conversation, (instance: ConversationDO) => {
+      const { store } = (instance as unknown as { parts: ConversationParts }).parts;
+      eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text('in the batcher') });
+    });
+    await evictDurableObject(conversation);
+    await json(`/v1/conversations/${id}`, { token: alice.accessToken }, 200); // wakes it, sends nothing
+    for (const r of readers) {
+      await r.until(() => seqsOf(r).length >= 2, 'the message the lost batch held');
+      expect(seqsOf(r)).toEqual([1, 2]);
+    }
+    for (const s of readers) s.close();
+  });
 });
 
 describe('relay revocation and removal while the socket is open', () => {
