@@ -522,7 +522,7 @@ function log(line) {
 }
 
 /** What the shape modules (bench/shapes/) use of this process: the service, setup calls, sockets and samples. */
-const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, snapshot, usage, log, nextCmid, timeouts: TIMEOUTS };
+const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, snapshot, usage, untilQuiet, log, nextCmid, timeouts: TIMEOUTS };
 
 async function main() {
   const t0 = performance.now();
@@ -581,7 +581,8 @@ async function main() {
 
   const channelRounds = [];
   for (let round = 0; round < PLAN.rounds; round++) {
-    for (const spec of channelSpecs) {
+    // Rounds alternate the order, so neither path always runs first.
+    for (const spec of round % 2 === 0 ? channelSpecs : [...channelSpecs].reverse()) {
       const result = await runChannel(harness, users, spec);
       channelRounds.push(result);
       log(`${result.shape.padEnd(20)} ${result.msgsPerS} msg/s, ${result.deliveriesPerS} deliveries/s, recv p50 ${result.recv.p50} ms p99 ${result.recv.p99} ms, lost ${result.lost}`);

@@ -36,10 +36,10 @@ const inspectorPort = Number(process.argv.find((a) => a.startsWith('--inspect=')
 const PORT_BASE = Number(process.env.BENCH_PORT_BASE) || 8800;
 /**
  * The channel shape's relayed group has 102 members (bench/shapes/channel.mjs); every
- * other shape's rooms have at most 100, so their windows stay on the conversation. 1,000
- * sockets a relay puts 1,000 readers on two relays (with the poster) and 5,000 on six.
+ * other room has at most 101, so its windows stay on the conversation. 1,000 sockets a
+ * relay puts 1,000 readers on two relays (with the poster) and 5,000 on six.
  */
-const RELAY_VARS = { RELAY_MIN_MEMBERS: '101', RELAY_MAX_SOCKETS: '1000' };
+const RELAY_VARS = { RELAY_MIN_MEMBERS: '102', RELAY_MAX_SOCKETS: '1000' };
 const SERVERS = {
   // The bench's accounts send far above what people may: they are `service` accounts
   // (see the trigger below), with that tier's message limit raised past any rate here.
