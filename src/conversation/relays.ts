@@ -98,7 +98,7 @@ export interface RelayStub {
 }
 
 interface RelayRow {
-  /** Sockets it holds, as last reported (plus those sent to it since). */
+  /** Sockets it holds, as last reported (plus those sent to it since): for choosing one with room, never for leaving one out. */
   sockets: number;
   /** Failed calls in a row (0: up to date). */
   attempts: number;
@@ -153,7 +153,7 @@ export class Relays {
     return this.store.get(RELAYS).has(index);
   }
 
-  /** New events, to every relay with readers (batched). */
+  /** New events, to every relay (batched). */
   broadcast(events: ConversationEvent[]): void {
     if (this.store.get(RELAYS).size > 0) this.#batcher.add(events, RELAY.batchIntervalMs);
   }
@@ -181,15 +181,15 @@ export class Relays {
 
   /**
    * For a fresh instance: a batch the last one held for ≤ RELAY.batchIntervalMs died with
-   * it (an eviction, a restart). Each relay with readers is told the tip, and fetches what
-   * it lacks; one that has it all does nothing.
+   * it (an eviction, a restart). Each relay is told the tip, and fetches what it lacks;
+   * one that has it all does nothing.
    */
   resume(): void {
     const meta = loadMeta(this.store);
     const relays = this.store.get(RELAYS);
     if (!meta || relays.size === 0) return;
     const tip: RelayBatch = { conversationId: meta.id, after: eventLog.lastSeq(this.store), events: [], exceptions: {} };
-    for (const [index, row] of relays) if (row.sockets > 0) this.ctx.waitUntil(this.enqueue(index, tip));
+    for (const index of relays.keys()) this.ctx.waitUntil(this.enqueue(index, tip));
   }
 
   /** When a relay whose call failed is next retried, or null. */
@@ -217,8 +217,9 @@ export class Relays {
     const first = events[0];
     if (!first) return;
     const batch: RelayBatch = { conversationId: requireMeta(this.store).id, after: first.seq - 1, ...relayViews(this.store, events, true) };
-    // One with no readers gets nothing; when a reader comes, it starts from the tip.
-    for (const [index, row] of this.store.get(RELAYS)) if (row.sockets > 0) this.ctx.waitUntil(this.enqueue(index, batch));
+    // Every relay, even one that last said it was empty: a count cannot include a reader
+    // still on its way, and a relay left out would starve it. An empty relay's call is cheap.
+    for (const index of this.store.get(RELAYS).keys()) this.ctx.waitUntil(this.enqueue(index, batch));
   }
 
   private notify(send: (relay: RelayStub) => Promise<RelayReport>): void {
