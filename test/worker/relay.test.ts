@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { createGroup, json, openWindow, quietPeriod, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
+import { call, createGroup, json, openWindow, quietPeriod, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
 import { secondDevice, silentUsers, range } from './inbox-helpers.js';
 import { cmid, text } from './lifecycle-helpers.js';
 import { service } from './abuse-helpers.js';
@@ -165,6 +165,30 @@ describe('relay delivery', () => {
       expect(seqsOf(r)).toEqual([1, 2]);
     }
     for (const s of readers) s.close();
+  });
+});
+
+describe('relay visibility', () => {
+  it('a reader who blocks the poster gets their messages hidden on a relay, live and when the relay catches up', async () => {
+    const alice = await service(await registerUser('alice'));
+    const [bob, carol] = [await registerUser('bob'), await registerUser('carol')];
+    const id = await channel(alice, [bob, carol]);
+    expect((await call(`/v1/blocks/${alice.user.id}`, { token: carol.accessToken, method: 'PUT' })).status).toBe(204);
+    await expect.poll(() => runInDurableObject(env.CONVERSATIONS.getByName(id), (_o, state) => state.storage.sql.exec('SELECT count(*) AS n FROM blocks').one().n), { timeout: 5_000 }).toBe(1);
+    const [bobs, carols] = [await openWindow(bob, id), await openWindow(carol, id)];
+    await send(alice, id, 'live');
+    // One the relays never got in a batch: they fetch it, rendered the same way.
+    await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
+      const { store } = (instance as unknown as { parts: ConversationParts }).parts;
+      eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text('caught up') });
+    });
+    await send(bob, id, 'from bob');
+    for (const r of [bobs, carols]) await r.until(() => seqsOf(r).length === 3, 'three messages');
+    const textsOf = (r: TestSocket) => r.events().map((e) => (e.type === 'message' ? (e.hidden ? 'hidden' : e.content?.type === 'text' ? e.content.text : null) : null));
+    expect(textsOf(bobs)).toEqual(['live', 'caught up', 'from bob']);
+    expect(textsOf(carols)).toEqual(['hidden', 'hidden', 'from bob']);
+    bobs.close();
+    carols.close();
   });
 });
 
