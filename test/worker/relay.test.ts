@@ -13,7 +13,7 @@ import { call, createGroup, json, openWindow, quietPeriod, registerUser, ticket,
 import { secondDevice, silentUsers, range } from './inbox-helpers.js';
 import { cmid, text } from './lifecycle-helpers.js';
 import { service } from './abuse-helpers.js';
-import { RELAY_DEFAULTS, relayName, relayTuning } from '../../src/conversation/relays.js';
+import { RELAY_DEFAULTS, relayName, relayTuning, type RelayStub } from '../../src/conversation/relays.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
 import * as eventLog from '../../src/conversation/log.js';
 import type { ConversationParts } from '../../src/conversation/parts.js';
@@ -105,6 +105,41 @@ describe('relay delivery', () => {
     }
     expect((await placement(id, 3)).relays.filter((n) => n > 0).length).toBeGreaterThanOrEqual(2);
     for (const s of [...readers, poster]) s.close();
+  });
+
+  it('the conversation makes one call per relay per batch, whatever the sockets on it', async () => {
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await channel(alice, [bob]);
+    const readers = await Promise.all(Array.from({ length: 6 }, () => openWindow(bob, id)));
+    // Every call the conversation makes to a relay, seen from inside it.
+    const calls: { relay: number; seqs: number[] }[] = [];
+    await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
+      const relays = (instance as unknown as { parts: ConversationParts }).parts.relays as unknown as { stubOf: (i: number) => RelayStub };
+      const original = relays.stubOf;
+      relays.stubOf = (relay) => {
+        const stub = original(relay);
+        return {
+          deliver: (batch) => {
+            calls.push({ relay, seqs: batch.events.map((e) => e.seq) });
+            return stub.deliver(batch);
+          },
+          closeUser: (userId) => stub.closeUser(userId),
+          closeDevice: (userId, deviceId) => stub.closeDevice(userId, deviceId),
+          sync: (upTo) => stub.sync(upTo),
+        };
+      };
+    });
+    const count = 30;
+    await Promise.all(Array.from({ length: count }, (_, n) => send(alice, id, `post ${n}`)));
+    for (const r of readers) await r.until(() => seqsOf(r).length === count, 'every post');
+    const relaysUsed = new Set(calls.map((c) => c.relay));
+    expect(relaysUsed.size).toBe(3);
+    // Each seq went to each relay in exactly one call, not once per socket.
+    for (const relay of relaysUsed) expect(calls.filter((c) => c.relay === relay).flatMap((c) => c.seqs)).toEqual(range(1, count));
+    expect(calls.length).toBeLessThanOrEqual(relaysUsed.size * count);
+    console.log(`${count} posts, ${readers.length} sockets on ${relaysUsed.size} relays: ${calls.length} calls from the conversation`);
+    for (const r of readers) r.close();
   });
 
   it('after relays and the conversation are evicted, the hibernated sockets get what follows, in order', async () => {
