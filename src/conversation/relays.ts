@@ -239,6 +239,9 @@ export class Relays {
       this.#lanes.set(index, lane);
     }
     lane.waiting.push(job);
+    // Behind a slow relay, what waits is bounded: past a page of events the batches are
+    // dropped for the seq they reach, and the relay fetches them from the log.
+    if (waitingEvents(lane) > RELAY.pageEvents) lane.waiting = lane.waiting.map((j) => (typeof j === 'function' ? j : tipOf(j)));
     lane.running ??= this.drain(index, lane).finally(() => {
       lane.running = null;
     });
@@ -291,9 +294,21 @@ export class Relays {
   }
 }
 
+function waitingEvents(lane: Lane): number {
+  return lane.waiting.reduce((n, job) => n + (typeof job === 'function' ? 0 : job.events.length), 0);
+}
+
+/** A batch without its events: "the log reaches here", for the relay to fetch. */
+function tipOf(batch: RelayBatch): RelayBatch {
+  return { conversationId: batch.conversationId, after: batch.events.at(-1)?.seq ?? batch.after, events: [], exceptions: {} };
+}
+
 /** Consecutive batches as one: the events in order, and each differing reader's view across all of them. */
 function merge(batches: RelayBatch[]): RelayBatch {
   if (batches.length === 1) return batches[0]!;
+  // Tips say how far the log reaches; the events after the last one follow it without a gap.
+  const lastTip = batches.findLastIndex((b) => b.events.length === 0);
+  if (lastTip > 0) return merge(batches.slice(lastTip));
   const exceptions: Record<string, ConversationEvent[]> = {};
   for (const userId of new Set(batches.flatMap((b) => Object.keys(b.exceptions)))) exceptions[userId] = batches.flatMap((b) => b.exceptions[userId] ?? b.events);
   return { conversationId: batches[0]!.conversationId, after: batches[0]!.after, events: batches.flatMap((b) => b.events), exceptions };

@@ -13,7 +13,7 @@ import { call, createGroup, json, openWindow, quietPeriod, registerUser, ticket,
 import { secondDevice, silentUsers, range } from './inbox-helpers.js';
 import { cmid, text } from './lifecycle-helpers.js';
 import { service } from './abuse-helpers.js';
-import { RELAY_DEFAULTS, relayName, relayTuning, type RelayStub } from '../../src/conversation/relays.js';
+import { RELAY, RELAY_DEFAULTS, relayName, relayTuning, type RelayStub } from '../../src/conversation/relays.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
 import * as eventLog from '../../src/conversation/log.js';
 import type { ConversationParts } from '../../src/conversation/parts.js';
@@ -140,6 +140,47 @@ describe('relay delivery', () => {
     expect(calls.length).toBeLessThanOrEqual(relaysUsed.size * count);
     console.log(`${count} posts, ${readers.length} sockets on ${relaysUsed.size} relays: ${calls.length} calls from the conversation`);
     for (const r of readers) r.close();
+  });
+
+  it('behind a relay that does not answer, at most a page of events waits in the conversation; the rest is fetched by seq', async () => {
+    const alice = await service(await registerUser('alice'));
+    const bob = await registerUser('bob');
+    const id = await channel(alice, [bob]);
+    const reader = await openWindow(bob, id);
+    const calls: number[][] = [];
+    let release = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    // The first call to the relay hangs until released; every call is recorded.
+    await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
+      const relays = (instance as unknown as { parts: ConversationParts }).parts.relays as unknown as { stubOf: (i: number) => RelayStub };
+      const original = relays.stubOf;
+      relays.stubOf = (relay) => {
+        const stub = original(relay);
+        return {
+          deliver: async (batch) => {
+            calls.push(batch.events.map((e) => e.seq));
+            if (calls.length === 1) await held;
+            return stub.deliver(batch);
+          },
+          closeUser: (userId) => stub.closeUser(userId),
+          closeDevice: (userId, deviceId) => stub.closeDevice(userId, deviceId),
+          sync: (upTo) => stub.sync(upTo),
+        };
+      };
+    });
+    const count = 300;
+    for (let n = 0; n < count; n += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => send(alice, id, `post ${n + k}`)));
+    release();
+    await reader.until(() => seqsOf(reader).length >= count, 'every post', 20_000);
+    expect(seqsOf(reader)).toEqual(range(1, count));
+    // The held call, then one carrying less than a page: what waited beyond that was
+    // dropped for the seq it reached, and the relay fetched it from the log.
+    expect(calls.length).toBe(2);
+    expect(calls[1]!.length).toBeLessThanOrEqual(RELAY.pageEvents);
+    expect(calls.flat().length).toBeLessThan(count);
+    reader.close();
   });
 
   it('after relays and the conversation are evicted, the hibernated sockets get what follows, in order', async () => {
