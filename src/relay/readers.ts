@@ -84,7 +84,7 @@ export class RelayReaders {
     if (answer.ok && admission.refused) answer = fail('conversation_not_found', 'No longer a member.');
     if (!answer.ok) return refuseSocket(answer.error);
     const state = this.state();
-    // With no readers the watermark is stale (the conversation sends nothing here then): start at the tip.
+    // With no readers there is nobody to catch up for (and the watermark may be far behind): start at the tip.
     if (!state || this.count === 0) this.save({ conversationId, index, deliveredSeq: Math.max(state?.deliveredSeq ?? 0, answer.value.lastSeq) });
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
