@@ -52,8 +52,8 @@ import { assemble, type ConversationParts } from './parts.js';
 import * as receipts from './receipts.js';
 import * as search from './search.js';
 import type { SendRequest } from './send.js';
-import type { RelayPage } from './relays.js';
-import { admit, admitted, type Reader } from './visibility.js';
+import type { RelayPage, RelayRefusal } from './relays.js';
+import { admit, type Reader } from './visibility.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 
 export type { CreateInit } from './membership.js';
@@ -291,11 +291,14 @@ export class ConversationDO extends DurableObject<Env> {
     return this.parts.relays.page(after);
   }
 
-  /** Of a relay's readers, those who may no longer read here (after a notice to it may have been lost). */
-  async relayCheck(readers: Reader[]): Promise<Reader[]> {
+  /** Of a relay's readers, those who may no longer read here and why (after a notice to it may have been lost). */
+  async relayCheck(readers: Reader[]): Promise<RelayRefusal[]> {
     const { store, standings } = this.parts;
     const standing = await Promise.all(readers.map((reader) => standings.fetch(reader)));
-    return readers.filter((reader, i) => !standing[i]!.active || !admitted(store, standings, reader));
+    return readers.flatMap((reader, i): RelayRefusal[] => {
+      if (!member(store, reader.userId)) return [{ ...reader, code: 'conversation_not_found' }];
+      return !standing[i]!.active || standings.isRevoked(reader.deviceId) ? [{ ...reader, code: 'device_revoked' }] : [];
+    });
   }
 
   // ── RPC: media (logic in ./media.ts) ──────────────────────────────────────────

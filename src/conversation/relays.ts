@@ -84,6 +84,11 @@ export interface RelayPage extends RelayViews {
   lastSeq: number;
 }
 
+/** A reader of a relay who may no longer read: a member no more, or a device signed out. */
+export interface RelayRefusal extends Reader {
+  code: 'conversation_not_found' | 'device_revoked';
+}
+
 /** What a relay answers every call with, so the conversation knows how full it is. */
 export interface RelayReport {
   sockets: number;

@@ -124,9 +124,7 @@ export class RelayReaders {
   /** A member left or was removed: their sockets close (after the batches before this notice). */
   closeUser(userId: string): Promise<RelayReport> {
     for (const admission of this.#admitting) if (admission.reader.userId === userId) admission.refused = true;
-    return this.serially(() => {
-      for (const ws of this.ctx.getWebSockets(userTag(userId))) closeQuietly(ws, CLOSE_CODES.forbidden, 'You are no longer a member of this conversation.');
-    });
+    return this.serially(() => this.closeUserNow(userId));
   }
 
   /** A device was signed out: its sockets close. */
@@ -150,7 +148,10 @@ export class RelayReaders {
         if (reader) readers.set(reader.deviceId, reader);
       }
       const refused = await conversationStub(this.env, state.conversationId).relayCheck([...readers.values()]);
-      for (const reader of refused) this.closeDeviceNow(reader.userId, reader.deviceId);
+      for (const reader of refused) {
+        if (reader.code === 'device_revoked') this.closeDeviceNow(reader.userId, reader.deviceId);
+        else this.closeUserNow(reader.userId);
+      }
       await this.catchUp(upTo);
     });
   }
@@ -162,6 +163,10 @@ export class RelayReaders {
     const run = this.#queue.then(fn).then(() => ({ sockets: this.count }));
     this.#queue = run.catch(() => undefined);
     return run;
+  }
+
+  private closeUserNow(userId: string): void {
+    for (const ws of this.ctx.getWebSockets(userTag(userId))) closeQuietly(ws, CLOSE_CODES.forbidden, 'You are no longer a member of this conversation.');
   }
 
   private closeDeviceNow(userId: string, deviceId: string): void {

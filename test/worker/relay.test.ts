@@ -16,6 +16,7 @@ import { service } from './abuse-helpers.js';
 import { RELAY, RELAY_DEFAULTS, relayName, relayTuning, type RelayStub } from '../../src/conversation/relays.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
 import * as eventLog from '../../src/conversation/log.js';
+import * as members from '../../src/conversation/members.js';
 import type { ConversationParts } from '../../src/conversation/parts.js';
 import { CLOSE_CODES, type Session } from '../../src/protocol/index.js';
 
@@ -307,22 +308,24 @@ describe('relay revocation and removal while the socket is open', () => {
     laptop.close();
   });
 
-  it('when calls to the relays failed, the alarm brings them up to date: the events, and the sign-out they never heard of', async () => {
+  it('when calls to the relays failed, the alarm brings them up to date: the events, and the sign-out and removal they never heard of', async () => {
     const alice = await service(await registerUser('alice'));
-    const bob = await registerUser('bob');
+    const [bob, carol] = [await registerUser('bob'), await registerUser('carol')];
     const phone = await secondDevice(bob, 'phone');
-    const id = await channel(alice, [bob]);
+    const id = await channel(alice, [bob, carol]);
     const phones = [await openWindow(phone, id), await openWindow(phone, id)];
     const laptop = await openWindow(bob, id);
+    const carols = await openWindow(carol, id);
     await send(alice, id, 'before');
-    for (const p of [...phones, laptop]) await p.until(() => seqsOf(p).length === 1, 'the first message');
-    // As if the calls carrying two messages and the phone's sign-out had failed: the
-    // conversation knows, the relays do not, and each relay is due a retry.
+    for (const p of [...phones, laptop, carols]) await p.until(() => seqsOf(p).length === 1, 'the first message');
+    // As if the calls carrying two messages, the phone's sign-out and carol's removal had
+    // failed: the conversation knows, the relays do not, and each relay is due a retry.
     const conversation = env.CONVERSATIONS.getByName(id);
     await runInDurableObject(conversation, async (instance: ConversationDO, state) => {
       const { store, standings } = (instance as unknown as { parts: ConversationParts }).parts;
       for (let n = 0; n < 2; n++) eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text(`unsent ${n}`) });
       standings.revoke(bob.user.id, phone.deviceId);
+      members.deleteMember(store, carol.user.id);
       state.storage.sql.exec('UPDATE relays SET attempts = 1, retry_at = ?', Date.now() - 1);
       store.reset();
       await state.storage.setAlarm(Date.now() + 60_000);
@@ -334,6 +337,8 @@ describe('relay revocation and removal while the socket is open', () => {
       expect(await p.waitClosed()).toMatchObject({ code: CLOSE_CODES.deviceRevoked });
       expect(seqsOf(p)).toEqual([1]);
     }
+    expect(await carols.waitClosed()).toMatchObject({ code: CLOSE_CODES.forbidden });
+    expect(seqsOf(carols)).toEqual([1]);
     const due = await runInDurableObject(conversation, (_i, state) => state.storage.sql.exec('SELECT count(*) AS n FROM relays WHERE retry_at IS NOT NULL').one().n);
     expect(due).toBe(0);
     laptop.close();
