@@ -45,7 +45,8 @@ interface RelayState {
 
 interface Admission {
   reader: Reader;
-  refused: boolean;
+  /** Set by a notice that arrived while the admission waited. */
+  refused: 'conversation_not_found' | 'device_revoked' | null;
 }
 
 const userTag = (userId: string) => `user:${userId}`;
@@ -73,7 +74,7 @@ export class RelayReaders {
    * device standing, as for a chat window), and sends it `ready`.
    */
   async open(identity: SocketIdentity, conversationId: string, index: number): Promise<Response> {
-    const admission: Admission = { reader: { userId: identity.userId, deviceId: identity.deviceId }, refused: false };
+    const admission: Admission = { reader: { userId: identity.userId, deviceId: identity.deviceId }, refused: null };
     this.#admitting.add(admission);
     let answer: Result<{ conversationId: string; lastSeq: number }>;
     try {
@@ -81,7 +82,7 @@ export class RelayReaders {
     } finally {
       this.#admitting.delete(admission);
     }
-    if (answer.ok && admission.refused) answer = fail('conversation_not_found', 'No longer a member.');
+    if (answer.ok && admission.refused) answer = fail(admission.refused, 'Refused while the conversation was asked.');
     if (!answer.ok) return refuseSocket(answer.error);
     const state = this.state();
     // With no readers there is nobody to catch up for (and the watermark may be far behind): start at the tip.
@@ -123,13 +124,13 @@ export class RelayReaders {
 
   /** A member left or was removed: their sockets close (after the batches before this notice). */
   closeUser(userId: string): Promise<RelayReport> {
-    for (const admission of this.#admitting) if (admission.reader.userId === userId) admission.refused = true;
+    for (const admission of this.#admitting) if (admission.reader.userId === userId) admission.refused = 'conversation_not_found';
     return this.serially(() => this.closeUserNow(userId));
   }
 
   /** A device was signed out: its sockets close. */
   closeDevice(userId: string, deviceId: string): Promise<RelayReport> {
-    for (const admission of this.#admitting) if (admission.reader.deviceId === deviceId) admission.refused = true;
+    for (const admission of this.#admitting) if (admission.reader.deviceId === deviceId) admission.refused = 'device_revoked';
     return this.serially(() => this.closeDeviceNow(userId, deviceId));
   }
 
