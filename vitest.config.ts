@@ -35,7 +35,9 @@ export default defineConfig(async () => {
           plugins: [
             cloudflareTest({
               wrangler: { configPath: './wrangler.toml' },
-              miniflare: { bindings: { TEST_MIGRATIONS: migrations } },
+              // RELAY_MAX_SOCKETS: 2, so a test's few sockets span several relays
+              // (test/worker/relay.test.ts; only conversations of RELAY_MIN_MEMBERS have relays).
+              miniflare: { bindings: { TEST_MIGRATIONS: migrations, RELAY_MAX_SOCKETS: '2' } },
             }),
           ],
           test: {

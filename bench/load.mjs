@@ -14,6 +14,7 @@ import { cpuSample, isAlive, rssBytes } from './proc.mjs';
 import { delay, openLoop, percentiles, pool, round } from './util.mjs';
 import { STREAM_USERS, runStreamLatency, streamShapes } from './shapes/stream.mjs';
 import { inboxPhases, runInboxFanout } from './shapes/inbox.mjs';
+import { CHANNEL_MEMBERS, channelShapes, runChannel } from './shapes/channel.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const SERVICE = config.service.url;
@@ -521,14 +522,15 @@ function log(line) {
 }
 
 /** What the shape modules (bench/shapes/) use of this process: the service, setup calls, sockets and samples. */
-const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, snapshot, usage, log, nextCmid, timeouts: TIMEOUTS };
+const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, snapshot, usage, untilQuiet, log, nextCmid, timeouts: TIMEOUTS };
 
 async function main() {
   const t0 = performance.now();
   const streamSpecs = streamShapes(PLAN).filter((s) => selected(s.shape));
   const inboxSpecs = inboxPhases(PLAN, config.quick).filter((s) => selected(s.shape));
-  // Each inbox needs a member of its own.
-  const userCount = Math.max(PLAN.users, streamSpecs.length > 0 ? STREAM_USERS : 0, inboxSpecs[0]?.members ?? 0);
+  const channelSpecs = channelShapes(PLAN, config.quick).filter((s) => selected(s.shape));
+  // Each inbox needs a member of its own; the relayed channel, more members than RELAY_MIN_MEMBERS.
+  const userCount = Math.max(PLAN.users, streamSpecs.length > 0 ? STREAM_USERS : 0, inboxSpecs[0]?.members ?? 0, channelSpecs.length > 0 ? CHANNEL_MEMBERS : 0);
   log(`registering ${userCount} users`);
   const users = await registerUsers(userCount);
   log(`registered in ${round((performance.now() - t0) / 1000)} s`);
@@ -577,6 +579,17 @@ async function main() {
   }
   const inbox = combineRounds(inboxRounds);
 
+  const channelRounds = [];
+  for (let round = 0; round < PLAN.rounds; round++) {
+    // Rounds alternate the order, so neither path always runs first.
+    for (const spec of round % 2 === 0 ? channelSpecs : [...channelSpecs].reverse()) {
+      const result = await runChannel(harness, users, spec);
+      channelRounds.push(result);
+      log(`${result.shape.padEnd(20)} ${result.msgsPerS} msg/s, ${result.deliveriesPerS} deliveries/s, recv p50 ${result.recv.p50} ms p99 ${result.recv.p99} ms, lost ${result.lost}`);
+    }
+  }
+  const channel = combineRounds(channelRounds);
+
   const idle = [];
   for (const target of TARGETS.filter((t) => t.name !== 'memory' && selected('idle'))) {
     const result = await runIdle(target, users);
@@ -584,7 +597,7 @@ async function main() {
     log(`idle             ${target.name.padEnd(8)} held ${result.held}/${result.attempted}, ${result.kbPerSocketIdle} KiB/socket, hibernated ${result.hibernated}`);
   }
 
-  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, streams, streamRounds, inbox, inboxRounds, idle, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
+  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, streams, streamRounds, inbox, inboxRounds, channel, channelRounds, idle, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
 }
 
 main().catch((err) => {

@@ -118,7 +118,7 @@ export function buildReport({ load, ...meta }) {
       met: load.plan.idle >= IDLE_TARGET ? idle.held >= IDLE_TARGET : null,
     });
   }
-  return { ...meta, plan: load.plan, loadSeconds: load.loadSeconds, ratios, chat: load.chat, history: load.history, streams: load.streams, inbox: load.inbox, idle: load.idle, streamRounds: load.streamRounds, inboxRounds: load.inboxRounds };
+  return { ...meta, plan: load.plan, loadSeconds: load.loadSeconds, ratios, chat: load.chat, history: load.history, streams: load.streams, inbox: load.inbox, channel: load.channel ?? [], idle: load.idle, streamRounds: load.streamRounds, inboxRounds: load.inboxRounds };
 }
 
 // ── Text and Markdown tables ─────────────────────────────────────────────────────
@@ -160,6 +160,10 @@ const INBOX_HEAD = ['shape', 'inboxes', 'msgs/s', 'inbox deliveries/s', 'ack p50
 const inboxRows = (report) =>
   report.inbox.map((r) => [r.shape, r.inboxes, r.msgsPerS, r.deliveriesPerS, lat(r.ack), lat(r.recv), r.runtimeCpu, r.loadCpu, r.runtimeRssMb, r.drainS, r.lost, r.missing, r.repeated]);
 
+const CHANNEL_HEAD = ['shape', 'sockets', 'msgs/s', 'deliveries/s', 'recv p50/95/99 ms', 'runtime cpu', 'cpu ms/msg', 'load cpu', 'rss MB', 'lost'];
+const channelRows = (report) =>
+  report.channel.map((r) => [r.shape, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.recv), r.runtimeCpu, r.cpuPerMsgMs, r.loadCpu, r.runtimeRssMb, r.lost]);
+
 const IDLE_HEAD = ['target', 'sockets', 'held after idle', 'runtime alive', 'first connect error', 'hibernated', 'connects/s', 'wake + broadcast ms', 'runtime rss before → connected → idle MB', 'runtime KiB/socket', 'proxy KiB/socket'];
 const idleRows = (report) =>
   report.idle.map((r) => [r.target, r.connected, r.held, r.runtimeAlive, r.firstError ?? '–', r.hibernated ?? 'not observable', r.connectPerS, r.wakeBroadcastMs, `${r.rssBeforeMb} → ${r.rssConnectedMb} → ${r.rssIdleMb}`, r.kbPerSocketIdle, r.proxyKbPerSocketIdle]);
@@ -181,6 +185,7 @@ export function renderTable(report) {
     [HISTORY_HEAD, historyRows(report)],
     [STREAM_HEAD, streamRows(report), streamNotes(report)],
     [INBOX_HEAD, inboxRows(report)],
+    [CHANNEL_HEAD, channelRows(report)],
     [IDLE_HEAD, idleRows(report)],
     [RATIO_HEAD, ratioRows(report)],
   ].filter(([, rows]) => rows.length > 0);
@@ -223,6 +228,10 @@ function markdown(report) {
     '### Fan-out to 100 inbox sockets',
     '',
     mdTable(INBOX_HEAD, inboxRows(report)),
+    '',
+    '### Channel: 1 poster, N readers, on relays and on one object',
+    '',
+    mdTable(CHANNEL_HEAD, channelRows(report)),
     '',
     '### Idle capacity',
     '',

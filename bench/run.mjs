@@ -32,13 +32,19 @@ const harnessKind = process.argv.find((a) => a.startsWith('--harness='))?.slice(
 /** `--inspect=<port>`: the service's V8 inspector on this port, for bench/profile.mjs during the run (direct and miniflare harnesses). */
 const inspectorPort = Number(process.argv.find((a) => a.startsWith('--inspect='))?.slice('--inspect='.length)) || undefined;
 
-/** Only these ports, only 127.0.0.1 (shared machine); BENCH_PORT_BASE moves both, for two benches side by side. */
+/** Only these ports, only 127.0.0.1 (shared machine); BENCH_PORT_BASE moves both, for two benches side by side (BENCH_BASELINE_PORT moves the baseline alone). */
 const PORT_BASE = Number(process.env.BENCH_PORT_BASE) || 8800;
+/**
+ * The channel shape's relayed group has 102 members (bench/shapes/channel.mjs); every
+ * other room has at most 101, so its windows stay on the conversation. 1,000 sockets a
+ * relay puts 1,000 readers on two relays (with the poster) and 5,000 on six.
+ */
+const RELAY_VARS = { RELAY_MIN_MEMBERS: '102', RELAY_MAX_SOCKETS: '1000' };
 const SERVERS = {
   // The bench's accounts send far above what people may: they are `service` accounts
   // (see the trigger below), with that tier's message limit raised past any rate here.
-  service: { name: 'service', port: PORT_BASE + 3, config: join(ROOT, 'wrangler.toml'), persist: join(STATE, 'service'), bundleDir: join(STATE, 'service-bundle'), health: '/healthz', vars: { SERVICE_TIER_MESSAGES_PER_MINUTE: '100000000' }, inspectorPort },
-  baseline: { name: 'baseline', port: PORT_BASE + 13, config: join(ROOT, 'bench/baseline/wrangler.toml'), persist: join(STATE, 'baseline'), bundleDir: join(STATE, 'baseline-bundle'), health: '/sqlite/health/stats' },
+  service: { name: 'service', port: PORT_BASE + 3, config: join(ROOT, 'wrangler.toml'), persist: join(STATE, 'service'), bundleDir: join(STATE, 'service-bundle'), health: '/healthz', vars: { SERVICE_TIER_MESSAGES_PER_MINUTE: '100000000', ...RELAY_VARS }, inspectorPort },
+  baseline: { name: 'baseline', port: Number(process.env.BENCH_BASELINE_PORT) || PORT_BASE + 13, config: join(ROOT, 'bench/baseline/wrangler.toml'), persist: join(STATE, 'baseline'), bundleDir: join(STATE, 'baseline-bundle'), health: '/sqlite/health/stats' },
 };
 /**
  * The issue's target is 10,000 idle sockets on one object, bounded here by the open-files

@@ -48,6 +48,10 @@ declare global {
       FANOUT_SETTLE_MS?: string;
       FANOUT_MIN_PASS_INTERVAL_MS?: string;
       FANOUT_PASS_INTERVAL_PER_MEMBER_MS?: string;
+      /** Conversations with at least this many members put their live readers on relays. Default 250 (src/conversation/relays.ts). */
+      RELAY_MIN_MEMBERS?: string;
+      /** Sockets one relay holds at most. Default 2,000 (src/conversation/relays.ts). */
+      RELAY_MAX_SOCKETS?: string;
       /** Raises the `service` tier's message limits (per minute, per user and per conversation); unset keeps the table's. */
       SERVICE_TIER_MESSAGES_PER_MINUTE?: string;
       /** Comma-separated blocked terms for the content filter; replaces the defaults in src/moderation/filter.ts. */

@@ -34,6 +34,7 @@ import { doc } from './openapi/describe.js';
 export { ConversationDO } from './conversation/ConversationDO.js';
 export { UserDO } from './user/UserDO.js';
 export { LimiterDO } from './ratelimit/LimiterDO.js';
+export { RelayDO } from './relay/RelayDO.js';
 
 /**
  * Every request gets an id, echoed in `X-Request-Id` and in problem bodies, so a user's

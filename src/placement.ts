@@ -18,6 +18,7 @@
 import type { Env } from './env.js';
 import { isDeployed } from './config.js';
 import type { Placement } from './protocol/index.js';
+import { relayName } from './conversation/relays.js';
 
 type Jurisdiction = 'eu';
 
@@ -43,6 +44,16 @@ export function conversationStub(env: Pick<Env, 'CONVERSATIONS' | 'ENVIRONMENT'>
   // Locally the default namespace stands in for the jurisdiction's (see the module doc).
   const namespace = jurisdiction && isDeployed(env) ? env.CONVERSATIONS.jurisdiction(jurisdiction) : env.CONVERSATIONS;
   return placement && 'locationHint' in placement ? namespace.getByName(conversationId, { locationHint: placement.locationHint }) : namespace.getByName(conversationId);
+}
+
+/**
+ * A relay of the conversation (src/relay/RelayDO.ts), in the conversation's jurisdiction:
+ * the events it holds for live readers must not leave it either.
+ */
+export function relayStub(env: Pick<Env, 'RELAYS' | 'ENVIRONMENT'>, conversationId: string, index: number) {
+  const jurisdiction = jurisdictionOf(conversationId);
+  const namespace = jurisdiction && isDeployed(env) ? env.RELAYS.jurisdiction(jurisdiction) : env.RELAYS;
+  return namespace.getByName(relayName(conversationId, index));
 }
 
 /** The R2 bucket of a conversation's media: its jurisdiction's, else the default. */

@@ -13,7 +13,7 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
-import { AppError, attempt, attemptAsync, ok, type Result } from '../errors.js';
+import { AppError, attempt, attemptAsync, fail, ok, type Result } from '../errors.js';
 import { REQUEST_ID_HEADER, withRequestId, type Trace } from '../log.js';
 import { migrate } from '../storage/migrate.js';
 import {
@@ -54,7 +54,9 @@ import { assemble, type ConversationParts } from './parts.js';
 import * as receipts from './receipts.js';
 import * as search from './search.js';
 import type { SendRequest } from './send.js';
+import type { RelayPage, RelayRefusal } from './relays.js';
 import { admit, type Reader } from './visibility.js';
+import type { SocketIdentity } from '../auth/accounts.js';
 
 export type { CreateInit } from './membership.js';
 export type { SocketAttachment } from './windows.js';
@@ -68,6 +70,7 @@ export class ConversationDO extends DurableObject<Env> {
     migrate(ctx.storage, CONVERSATION_MIGRATIONS);
     this.parts = assemble(ctx, env);
     this.frames = new FrameDispatcher(this.parts, () => this.settle());
+    this.parts.relays.resume();
     // Keepalive pings are answered by the runtime without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
   }
@@ -105,6 +108,7 @@ export class ConversationDO extends DurableObject<Env> {
       if (!result.ok) return result;
       this.parts.windows.flush();
       this.parts.windows.closeUser(userId, result.value);
+      this.parts.relays.closeUser(userId);
       this.parts.feed.wake();
       await this.parts.delivery.kick();
       return ok({ seq: result.value.seq });
@@ -132,6 +136,7 @@ export class ConversationDO extends DurableObject<Env> {
   async closeDevice(userId: string, deviceId: string): Promise<number> {
     this.parts.standings.revoke(userId, deviceId);
     this.parts.feed.wakeDevice(deviceId);
+    this.parts.relays.closeDevice(userId, deviceId);
     return this.parts.windows.closeDevice(userId, deviceId);
   }
 
@@ -296,6 +301,35 @@ export class ConversationDO extends DurableObject<Env> {
     return this.parts.windows.relayPresence(presence);
   }
 
+  // ── RPC: relays (./relays.ts, src/relay/RelayDO.ts) ──────────────────────────
+
+  /**
+   * A relay asks before it accepts a socket the worker sent it: the same admission as a
+   * window here, for one of this conversation's relays. The relay accepts in the turn it
+   * gets the answer; `lastSeq` is where a relay with no readers yet starts.
+   */
+  async relayAdmit(identity: SocketIdentity, relay: number): Promise<Result<{ conversationId: string; lastSeq: number }>> {
+    const admitted = await this.parts.windows.admitSocket(identity);
+    if (!admitted.ok) return admitted;
+    if (!this.parts.relays.has(relay)) return fail('conversation_not_found', 'No such conversation, or you are not a member.');
+    return ok({ conversationId: requireMeta(this.parts.store).id, lastSeq: eventLog.lastSeq(this.parts.store) });
+  }
+
+  /** The events after `after` for a relay that missed some (evicted, a failed call). */
+  async relayPage(after: number): Promise<RelayPage> {
+    return this.parts.relays.page(after);
+  }
+
+  /** Of a relay's readers, those who may no longer read here and why (after a notice to it may have been lost). */
+  async relayCheck(readers: Reader[]): Promise<RelayRefusal[]> {
+    const { store, standings } = this.parts;
+    const standing = await Promise.all(readers.map((reader) => standings.fetch(reader)));
+    return readers.flatMap((reader, i): RelayRefusal[] => {
+      if (!member(store, reader.userId)) return [{ ...reader, code: 'conversation_not_found' }];
+      return !standing[i]!.active || standings.isRevoked(reader.deviceId) ? [{ ...reader, code: 'device_revoked' }] : [];
+    });
+  }
+
   // ── RPC: media (logic in ./media.ts) ──────────────────────────────────────────
 
   /**
@@ -331,7 +365,7 @@ export class ConversationDO extends DurableObject<Env> {
   override async fetch(request: Request): Promise<Response> {
     const identity = upgradeIdentity(request);
     if (!identity) return new Response('Expected an authenticated WebSocket upgrade.', { status: 426 });
-    return withRequestId(request.headers.get(REQUEST_ID_HEADER) ?? undefined, () => this.parts.windows.open(identity));
+    return withRequestId(request.headers.get(REQUEST_ID_HEADER) ?? undefined, () => this.parts.windows.open(identity, (reader) => this.parts.relays.assign(reader)));
   }
 
   /** Each frame is a request of its own: an id for its log lines and the fan-out it starts. */
@@ -358,6 +392,7 @@ export class ConversationDO extends DurableObject<Env> {
     lifecycle.purgeDue(store, Date.now());
     await delivery.kick();
     if (windows.count > 0) await windows.renewPresence();
+    await this.parts.relays.retryDue();
     await wakeups.schedule();
   }
 

@@ -10,8 +10,11 @@ import { Delivery } from './delivery.js';
 import { fanoutTuning } from './fanout.js';
 import { GroupCommit } from './group-commit.js';
 import { Feed } from './history.js';
+import { requireMeta } from './meta.js';
 import * as lifecycle from './lifecycle.js';
 import { Membership } from './membership.js';
+import { Relays, relayTuning } from './relays.js';
+import { relayStub } from '../placement.js';
 import * as receipts from './receipts.js';
 import { SendPipeline } from './send.js';
 import { DeviceStandings } from './standing.js';
@@ -25,6 +28,8 @@ export interface ConversationParts {
   store: ConversationStore;
   standings: DeviceStandings;
   windows: ChatWindows;
+  /** The relays holding a large conversation's live readers. */
+  relays: Relays;
   feed: Feed;
   /** Who is typing (memory only), from windows and HTTP alike. */
   typing: Typing;
@@ -47,9 +52,11 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
     feed.wake();
   });
   const feed = new Feed(store, standings, typing);
-  // Everything new in the log is shown to the open windows and wakes the held feed reads.
+  const relays: Relays = new Relays(store, ctx, relayTuning(env), (index) => relayStub(env, requireMeta(store).id, index), () => wakeups.schedule());
+  // Everything new in the log is shown to the open windows and the relays, and wakes the held feed reads.
   const announce = (events: ConversationEvent[]) => {
     windows.broadcast(events);
+    relays.broadcast(events);
     feed.wake();
   };
   const wakeups: Wakeups = new Wakeups(ctx.storage, (): (number | null)[] => [
@@ -58,12 +65,14 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
     lifecycle.nextPurge(store),
     windows.presenceRenewalAt(),
     delivery.indexingDueAt(),
+    relays.dueAt(),
   ]);
   const delivery: Delivery = new Delivery(store, env, ctx, fanoutTuning(env), wakeups);
   return {
     store,
     standings,
     windows,
+    relays,
     feed,
     typing,
     sender: new SendPipeline(store, env, standings, announce),

@@ -164,4 +164,14 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
     // once, when they open a chat window.
     `CREATE TABLE block_lists (user_id TEXT PRIMARY KEY) WITHOUT ROWID`,
   ],
+  [
+    // v9: the relays that hold this conversation's live readers (src/conversation/relays.ts):
+    // how full each is, and when one whose call failed is tried again.
+    `CREATE TABLE relays (
+       idx      INTEGER PRIMARY KEY,
+       sockets  INTEGER NOT NULL,
+       attempts INTEGER NOT NULL DEFAULT 0,
+       retry_at INTEGER
+     )`,
+  ],
 ];

@@ -81,6 +81,41 @@ export function freshViews(store: ConversationStore, events: ConversationEvent[]
   };
 }
 
+/**
+ * Events for a relay (src/relay/): one array for every reader on it, plus the views of
+ * the few readers who see something else (they block someone, or hid a message an edit
+ * concerns), so what the conversation renders per batch grows with those readers, never
+ * with the audience. `fresh`: just stored (as `freshViews`); else read back from the log
+ * (as `storedViews`, for a relay catching up).
+ */
+export function relayViews(store: ConversationStore, events: ConversationEvent[], fresh: boolean): RelayViews {
+  let shared = events;
+  let view: (userId: string) => ConversationEvent[];
+  let hiders: Map<string, Set<number>>;
+  if (fresh) {
+    view = freshViews(store, events);
+    hiders = usersWhoHid(store, events.filter((e) => e.type === 'message_edited'));
+  } else {
+    // As storedViews, but sharing its one rendering, so a reader who sees it gets the same array.
+    shared = lifecycle.renderAsSent(store.sql, events, null);
+    hiders = usersWhoHid(store, events);
+    view = (userId) => withoutBlocked(store, userId, hiders.has(userId) ? lifecycle.renderAsSent(store.sql, events, userId) : shared);
+  }
+  const differing = new Set([...store.get(blocks.BLOCKS).keys(), ...hiders.keys()]);
+  const exceptions: Record<string, ConversationEvent[]> = {};
+  for (const userId of differing) {
+    const own = view(userId);
+    if (own !== shared) exceptions[userId] = own;
+  }
+  return { events: shared, exceptions };
+}
+
+/** What a relay gets: the events as most readers see them, and by user the views that differ. */
+export interface RelayViews {
+  events: ConversationEvent[];
+  exceptions: Record<string, ConversationEvent[]>;
+}
+
 /** Who hid any message these events render or edit, and which (one query per batch, usually empty). */
 function usersWhoHid(store: ConversationStore, events: ConversationEvent[]): Map<string, Set<number>> {
   const seqs = events.flatMap((e) => (e.type === 'message' ? [e.seq] : e.type === 'message_edited' ? [e.targetSeq] : []));

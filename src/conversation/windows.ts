@@ -10,16 +10,17 @@
  * change made while the socket is open applies to the very next frame.
  */
 import type { Env } from '../env.js';
-import { attempt } from '../errors.js';
+import { AppError, attempt, ok, type Result } from '../errors.js';
 import {
   CLOSE_CODES,
   TYPING,
   type ConversationEvent,
+  type ErrorBody,
   type Presence,
   type ServerFrame,
 } from '../protocol/index.js';
 import { PRESENCE } from '../limits.js';
-import { closeQuietly, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
+import { RELAY_HEADER, closeQuietly, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { log } from '../log.js';
 import { EventBatcher, intervalMs } from './batcher.js';
@@ -60,23 +61,16 @@ export class ChatWindows {
   }
 
   /**
-   * Opens a window for a socket the worker authenticated. The worker redeemed its ticket
-   * against the user's object a moment ago, so the device's standing comes with the
-   * upgrade (`seed`). Membership and standing are checked; if this conversation never got
-   * the member's block list it is awaited, and during that await the member may be
-   * removed or the device signed out, so both are checked again before the socket is
-   * accepted.
+   * Opens a window for a socket the worker authenticated (`admitSocket`), or, in a
+   * conversation whose live readers are on relays (./relays.ts), says which relay takes it.
    */
-  async open(identity: SocketIdentity): Promise<Response> {
-    const reader: Reader = { userId: identity.userId, deviceId: identity.deviceId };
-    this.standings.seed(reader, { active: true, tier: identity.tier });
-    const first = attempt(() => admit(this.store, this.standings, reader));
-    if (!first.ok) return refuse(first.error.code === 'device_revoked' ? 'device_revoked' : 'conversation_not_found');
-    if (!blocks.isKnown(this.store, reader.userId)) {
-      await this.syncBlocks(reader.userId);
-      const again = attempt(() => admit(this.store, this.standings, reader));
-      if (!again.ok) return refuse(again.error.code === 'device_revoked' ? 'device_revoked' : 'conversation_not_found');
-    }
+  async open(identity: SocketIdentity, relayFor: (reader: Reader) => Result<number | null>): Promise<Response> {
+    const admitted = await this.admitSocket(identity);
+    if (!admitted.ok) return refuseSocket(admitted.error);
+    const relay = relayFor(admitted.value);
+    if (!relay.ok) return refuseSocket(relay.error);
+    if (relay.value !== null) return new Response(null, { status: 307, headers: { [RELAY_HEADER]: String(relay.value) } });
+    const reader = admitted.value;
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(reader.userId)]);
@@ -86,6 +80,27 @@ export class ChatWindows {
     sendFrame(server, { type: 'ready', conversationId: requireMeta(this.store).id, ...reader, lastSeq: eventLog.lastSeq(this.store) });
     this.ctx.waitUntil(this.renewPresence());
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /**
+   * Whether a socket the worker authenticated may be opened, here or on a relay. The
+   * worker redeemed its ticket against the user's object a moment ago, so the device's
+   * standing comes with the upgrade (`seed`). Membership and standing are checked; if this
+   * conversation never got the member's block list it is awaited, and during that await
+   * the member may be removed or the device signed out, so both are checked again. The
+   * caller accepts the socket in the same turn as the answer.
+   */
+  async admitSocket(identity: SocketIdentity): Promise<Result<Reader>> {
+    const reader: Reader = { userId: identity.userId, deviceId: identity.deviceId };
+    this.standings.seed(reader, { active: true, tier: identity.tier });
+    const first = attempt(() => admit(this.store, this.standings, reader));
+    if (!first.ok) return first;
+    if (!blocks.isKnown(this.store, reader.userId)) {
+      await this.syncBlocks(reader.userId);
+      const again = attempt(() => admit(this.store, this.standings, reader));
+      if (!again.ok) return again;
+    }
+    return ok(reader);
   }
 
   /** The member's block list from their UserDO, for a member this conversation never got it for. */
@@ -235,8 +250,9 @@ export class ChatWindows {
   }
 }
 
-function refuse(code: 'device_revoked' | 'conversation_not_found'): Response {
-  return code === 'device_revoked'
-    ? rejectSocket({ code, message: 'This device has been signed out.' }, CLOSE_CODES.deviceRevoked)
-    : rejectSocket({ code, message: 'No such conversation, or you are not a member.' }, CLOSE_CODES.forbidden);
+/** A refused socket, as browsers can see it: signed out, full for now, or (anything else) not a member. */
+export function refuseSocket(error: ErrorBody): Response {
+  if (error.code === 'device_revoked') return rejectSocket({ code: 'device_revoked', message: 'This device has been signed out.' }, CLOSE_CODES.deviceRevoked);
+  if (error.code === 'rate_limited') return rejectSocket(error, CLOSE_CODES.tryAgainLater);
+  return rejectSocket({ code: 'conversation_not_found', message: 'No such conversation, or you are not a member.' }, CLOSE_CODES.forbidden);
 }

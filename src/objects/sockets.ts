@@ -20,6 +20,14 @@ export interface FrameNames {
 /** Headers the worker sets when it forwards an authenticated upgrade. */
 export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id', tier: 'x-chat-tier' } as const;
 
+/**
+ * A large conversation's answer to a window upgrade (307): which of its relays takes the
+ * socket (src/conversation/relays.ts). The worker forwards the upgrade there with
+ * RELAY_TARGET_HEADERS, which tell the relay whom it serves.
+ */
+export const RELAY_HEADER = 'x-chat-relay';
+export const RELAY_TARGET_HEADERS = { conversation: 'x-chat-conversation-id', index: 'x-chat-relay-index' } as const;
+
 /** The identity the worker put on a forwarded upgrade, or null when it is not one. */
 export function upgradeIdentity(request: Request): { userId: string; deviceId: string; tier: Tier } | null {
   const userId = request.headers.get(IDENTITY_HEADERS.user);

@@ -68,6 +68,8 @@ export const CLOSE_CODES = {
   policyViolation: 1008,
   serverError: 1011,
   serviceRestart: 1012,
+  /** Not terminal: the server is full for now (a channel whose relays are all full); reconnect with backoff. */
+  tryAgainLater: 1013,
   unauthenticated: 4001,
   forbidden: 4003,
   deviceRevoked: 4004,

@@ -47,7 +47,7 @@ import { parseParams, readJson } from '../middleware/body.js';
 import { AppError, unwrap } from '../errors.js';
 import { directConversationId, newGroupId } from '../ids.js';
 import { existingUserIds } from '../auth/accounts.js';
-import { rejectSocket } from '../objects/sockets.js';
+import { RELAY_HEADER, RELAY_TARGET_HEADERS, rejectSocket } from '../objects/sockets.js';
 import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
 import { SSE_HEADERS, resumePosition } from '../sse.js';
 import { feedStream } from '../conversation/stream.js';
@@ -56,7 +56,7 @@ import { take } from '../ratelimit/limiters.js';
 import { doc } from '../openapi/describe.js';
 import { frameRef } from '../openapi/document.js';
 import { countOpen, record } from '../metrics.js';
-import { conversationStub, placedId } from '../placement.js';
+import { conversationStub, placedId, relayStub } from '../placement.js';
 import { trace } from '../log.js';
 
 /** The conversation's object, wherever it was placed (src/placement.ts). */
@@ -94,7 +94,7 @@ const docs = {
     auth: 'ticket',
     summary: 'Open a chat window (WebSocket)',
     description:
-      'Upgrades to a chat-window socket: ChatClientFrame in, ChatServerFrame out (PROTOCOL.md, "Chat-window WebSocket frames"). A refused upgrade is accepted, sent an `error` frame naming the reason, and closed (4001 bad ticket, 4003 not a member or origin, 4004 device revoked).',
+      'Upgrades to a chat-window socket: ChatClientFrame in, ChatServerFrame out (PROTOCOL.md, "Chat-window WebSocket frames"). A refused upgrade is accepted, sent an `error` frame naming the reason, and closed (4001 bad ticket, 4003 not a member or origin, 4004 device revoked, 1013 a large conversation\'s relays all full: try later). In a conversation of RELAY_MIN_MEMBERS or more the socket is held by a relay: the same frames, without typing, presence or receipts.',
     params: Id,
     responses: { 101: { description: 'Switching protocols: the socket is open; the first frame is `ready`.' } },
     errors: ['upgrade_required'],
@@ -300,7 +300,12 @@ export const conversationRoutes = new Hono<AppBindings>()
       id.success ? null : rejectSocket({ code: 'conversation_not_found', message: 'No such conversation.' }, CLOSE_CODES.forbidden),
     );
     if (identity instanceof Response) return identity;
-    return forwardUpgrade(conversation(c.env, id.data!), identity, 'https://conversation.internal/ws');
+    const answer = await forwardUpgrade(conversation(c.env, id.data!), identity, 'https://conversation.internal/ws');
+    const relay = answer.headers.get(RELAY_HEADER);
+    if (answer.status !== 307 || relay === null) return answer;
+    // A large conversation's live readers are on relays; the conversation said which one.
+    const target = { [RELAY_TARGET_HEADERS.conversation]: id.data!, [RELAY_TARGET_HEADERS.index]: relay };
+    return forwardUpgrade(relayStub(c.env, id.data!, Number(relay)), identity, 'https://relay.internal/ws', target);
   })
   .use(requireAuth())
   .post('/', docs.create, async (c) => {

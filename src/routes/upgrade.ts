@@ -55,8 +55,13 @@ export async function authenticateUpgrade(c: Context<AppBindings>, check?: () =>
 }
 
 /** Forwards an authenticated upgrade to the object that will hold the socket. */
-export function forwardUpgrade(target: { fetch(input: string, init: RequestInit): Promise<Response> }, identity: SocketIdentity, url: string): Promise<Response> {
-  const headers = new Headers({ upgrade: 'websocket' });
+export function forwardUpgrade(
+  target: { fetch(input: string, init: RequestInit): Promise<Response> },
+  identity: SocketIdentity,
+  url: string,
+  extra: Record<string, string> = {},
+): Promise<Response> {
+  const headers = new Headers({ ...extra, upgrade: 'websocket' });
   headers.set(IDENTITY_HEADERS.user, identity.userId);
   headers.set(IDENTITY_HEADERS.device, identity.deviceId);
   headers.set(IDENTITY_HEADERS.tier, identity.tier);
