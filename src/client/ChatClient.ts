@@ -187,12 +187,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   }
 
   /** Revokes this device on the server and closes every open conversation. */
+  /** Signs this device out; its unsent messages are discarded with the session. */
   async logout(): Promise<void> {
+    const userId = this.#api.session?.user.id;
     try {
       await this.#api.request('POST', '/auth/logout');
     } finally {
       this.close();
       this.#api.setSession(null);
+      this.#restored = null;
+      if (userId) await this.#outbox.discard(userId);
     }
   }
 
@@ -297,7 +301,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
    */
   async open(id: string, options: OpenOptions = {}): Promise<ConversationHandle> {
     if (!this.#api.session) throw new ChatError('unauthenticated', 'Not logged in: call login() or register() first.');
-    this.#restored ??= this.#outbox.restore();
+    this.#restored ??= this.#outbox.restore(this.#api.session.user.id);
     await this.#restored;
     const stream = this.#ensureStream();
     const live = new SocketTap(id, (frame) => handle.onLive(frame));

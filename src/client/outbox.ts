@@ -7,12 +7,14 @@
  * everything pending without creating doubles.
  */
 import { z } from 'zod';
-import { Cmid, ConversationId, MessageContent } from '../protocol/index.js';
+import { Cmid, ConversationId, MessageContent, UserId } from '../protocol/index.js';
 
 /** One pending message, as stored. */
 export const OutboxEntry = z.object({
   cmid: Cmid,
   conversationId: ConversationId,
+  /** Whose message it is: another user signed in on this device never sends it. Absent in records from before it was kept. */
+  userId: UserId.optional(),
   content: MessageContent,
   /** When `add()` was called, ms since the epoch. */
   createdAt: z.number().int(),
@@ -64,6 +66,8 @@ export class Outbox {
   /** Insertion order is send order. */
   readonly #entries = new Map<string, OutboxEntry>();
   #queue: Promise<unknown> = Promise.resolve();
+  /** The signed-in user, from `restore()`: new entries carry it, and only theirs are loaded. */
+  #owner: string | undefined;
 
   constructor(store: OutboxStore = new MemoryOutboxStore(), options: OutboxOptions = {}) {
     this.#store = store;
@@ -79,6 +83,7 @@ export class Outbox {
     const entry = OutboxEntry.parse({
       cmid: this.#newCmid(),
       conversationId,
+      ...(this.#owner === undefined ? {} : { userId: this.#owner }),
       content,
       createdAt: this.#now(),
       attempts: 0,
@@ -120,21 +125,45 @@ export class Outbox {
 
   /**
    * Loads what the store kept (after a reload) ahead of anything added since, and
-   * returns all pending entries. Records this version cannot read are skipped and left
-   * in the store: the outbox never deletes a message it has not delivered.
+   * returns all pending entries. With `userId`, only that user's entries (and those of
+   * records that name nobody) are loaded, and new entries carry it. Records this version
+   * cannot read, or another user's, are skipped and left in the store: the outbox never
+   * deletes a message it has not delivered, except on `discard()`.
    */
-  restore(): Promise<OutboxEntry[]> {
+  restore(userId?: string): Promise<OutboxEntry[]> {
     return this.#serial(async () => {
+      this.#owner = userId;
       const loaded = await this.#store.load();
       const merged = new Map<string, OutboxEntry>();
       for (const record of loaded) {
         const parsed = OutboxEntry.safeParse(record);
-        if (parsed.success) merged.set(parsed.data.cmid, parsed.data);
+        if (!parsed.success) continue;
+        if (userId !== undefined && parsed.data.userId !== undefined && parsed.data.userId !== userId) continue;
+        merged.set(parsed.data.cmid, parsed.data);
       }
       for (const [cmid, entry] of this.#entries) if (!merged.has(cmid)) merged.set(cmid, entry);
       this.#entries.clear();
       for (const [cmid, entry] of merged) this.#entries.set(cmid, entry);
       return this.pending();
+    });
+  }
+
+  /**
+   * Drops `userId`'s pending entries (and those that name nobody), from memory and the
+   * store, restored or not: at sign-out nothing of theirs stays behind on the device.
+   */
+  discard(userId: string): Promise<void> {
+    return this.#serial(async () => {
+      const stored = (await this.#store.load()).flatMap((record) => {
+        const parsed = OutboxEntry.safeParse(record);
+        return parsed.success ? [parsed.data] : [];
+      });
+      for (const entry of [...stored, ...this.#entries.values()]) {
+        if (entry.userId !== undefined && entry.userId !== userId) continue;
+        await this.#store.delete(entry.cmid);
+        this.#entries.delete(entry.cmid);
+      }
+      this.#owner = undefined;
     });
   }
 

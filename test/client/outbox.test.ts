@@ -91,6 +91,23 @@ describe('Outbox', () => {
     expect(await store.load()).toEqual([added]);
   });
 
+  it("is one user's: another user signed in on the device never loads it, and sign-out discards it", async () => {
+    const store = new MemoryOutboxStore();
+    const alice = new Outbox(store);
+    await alice.restore('u_alice');
+    const hers = await alice.add('dm_shared', text('from alice'));
+    expect(hers.userId).toBe('u_alice');
+    // A reload, and Bob signs in on the same device: Alice's unsent message is not his to send.
+    const bob = new Outbox(store);
+    expect(await bob.restore('u_bob')).toEqual([]);
+    const his = await bob.add('dm_shared', text('from bob'));
+    // Alice comes back: hers only.
+    expect((await new Outbox(store).restore('u_alice')).map((e) => e.cmid)).toEqual([hers.cmid]);
+    // Alice signs out from an outbox that never restored: her entries go, Bob's stay.
+    await new Outbox(store).discard('u_alice');
+    expect((await store.load()).map((e) => e.cmid)).toEqual([his.cmid]);
+  });
+
   it('refuses what the server would reject, storing nothing', async () => {
     const store = new MemoryOutboxStore();
     const outbox = new Outbox(store);
