@@ -62,7 +62,7 @@ const REVOCATION_ROWS: RevocationRow[] = [
   { wire: 'conversation feed SSE', open: (d, id) => feedSseWire(d, id), ends: { code: 'device_revoked' } },
   { wire: 'conversation feed poll (held)', open: (d, id, lastSeq) => feedPollWire(d, id, lastSeq), ends: { status: 401, code: 'device_revoked' } },
   { wire: 'device event SSE', open: (d) => deviceSseWire(d), ends: { code: 'device_revoked' } },
-  { wire: 'device event poll (held)', open: (d) => inboxPollWire(d), ends: { status: 401, code: 'device_revoked' } },
+  { wire: 'device event poll (held)', open: (d, id, lastSeq) => inboxPollWire(d, { conversationId: id, seq: lastSeq }), ends: { status: 401, code: 'device_revoked' } },
   { wire: 'chat window socket', open: (d, id) => windowWire(d, id), ends: { close: 4004 } },
   { wire: 'inbox socket', open: (d) => inboxWire(d), ends: { close: 4004 } },
 ];

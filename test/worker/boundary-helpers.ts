@@ -308,10 +308,17 @@ export async function feedPollWire(session: Session, conversationId: string, aft
 }
 
 /** A device event long poll, held (the device has nothing unread), with a head start to be waiting (see `headStart`). */
-export async function inboxPollWire(session: Session, timeoutMs = 20_000): Promise<Wire> {
-  // First drain what is waiting, so the next poll is held.
-  const first = await json(`/v1/inbox/poll?timeoutMs=0`, { token: session.accessToken }, 200);
-  const cursor = first.events.at(-1)?.cursor ?? null;
+export async function inboxPollWire(session: Session, upTo?: { conversationId: string; seq: number }, timeoutMs = 20_000): Promise<Wire> {
+  // First drain what is waiting (up to `upTo`, whose fan-out may still be on its way), so
+  // the next poll is held rather than answered with an event from before the test's change.
+  let cursor: number | null = null;
+  for (const deadline = Date.now() + 5_000; ; ) {
+    const page: { events: any[] } = await json(`/v1/inbox/poll?timeoutMs=0${cursor === null ? '' : `&cursor=${cursor}`}`, { token: session.accessToken }, 200);
+    cursor = page.events.at(-1)?.cursor ?? cursor;
+    const reached = (e: any) => e.conversationId === upTo?.conversationId && (e.kind === 'event' ? e.event.seq : e.seq) >= upTo!.seq;
+    if (!upTo || page.events.some(reached) || Date.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const query = cursor === null ? `timeoutMs=${timeoutMs}` : `cursor=${cursor}&timeoutMs=${timeoutMs}`;
   const wire = heldRequestWire('device event poll (held)', `/v1/inbox/poll?${query}`, session, (body) => body.events ?? []);
   await headStart(300);
