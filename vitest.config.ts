@@ -30,6 +30,9 @@ export default defineConfig(async () => {
       // it is scoped by the test file the error names; one that names none is forgiven too,
       // since vitest reports teardown errors of any pool without a file.
       onUnhandledError: (error) => !isWorkerdTeardownRace(error),
+      // Two files at a time: most of the suite waits on a wrangler dev, a browser or a
+      // timer, so on two cores the second file costs little (vitest's default here is one).
+      maxWorkers: 2,
       projects: [
         {
           plugins: [
