@@ -13,6 +13,11 @@ const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
 /** Tries of one `wrangler d1 execute` against a database the server has open. */
 const MARK_SERVICE_ATTEMPTS = 8;
 const START_TIMEOUT_MS = 60_000;
+/**
+ * Each wrangler dev gets its own devtools port (its port plus this): test files run two
+ * at a time, and two wranglers starting at once would both pick the same free default.
+ */
+export const INSPECTOR_PORT_OFFSET = 20_000;
 
 export interface Wrangler {
   url: string;
@@ -62,7 +67,7 @@ export async function startWrangler(port: number, vars: Record<string, string> =
   await promisify(execFile)(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
 
   const varArgs = Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]);
-  const child = spawn(WRANGLER, ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false', ...varArgs], {
+  const child = spawn(WRANGLER, ['dev', '--port', String(port), '--inspector-port', String(port + INSPECTOR_PORT_OFFSET), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false', ...varArgs], {
     cwd: ROOT,
     env,
     detached: true, // own process group, so stop() also ends workerd

@@ -12,6 +12,7 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { INSPECTOR_PORT_OFFSET } from '../e2e/wrangler.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
@@ -52,7 +53,7 @@ export async function startServer(port: number, vars: Record<string, string> = {
   const varArgs = Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
 
   const startOnce = async (): Promise<void> => {
-    const proc = spawn(WRANGLER, ['dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false', ...varArgs], {
+    const proc = spawn(WRANGLER, ['dev', '--port', String(port), '--inspector-port', String(port + INSPECTOR_PORT_OFFSET), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false', ...varArgs], {
       cwd: ROOT,
       env,
       detached: true, // its own process group, so kill() also ends workerd

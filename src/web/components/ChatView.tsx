@@ -1,14 +1,17 @@
 /**
- * One conversation: header (title, the peer's presence, connection state, members), the message list (scrolls
- * back through history at the top, follows new messages at the bottom, announced through
- * an aria-live region), who is typing, and the composer (reply / edit bar, attachments
- * with an upload progress bar).
+ * One conversation: header (title, the peer's presence, connection state, search, members),
+ * the message list (opens at the first unread message, scrolls back through history at
+ * the top, follows new messages at the bottom, announced through an aria-live region),
+ * who is typing, and the composer (reply / edit bar, a staged attachment with its caption,
+ * an upload progress bar). About 420 lines: the view's state and handlers are one
+ * closure over the open conversation; its pieces are components (MessageItem, MarkItem,
+ * SearchPanel, StagedAttachment) and the logic lives in lib/ (useConversation, marks).
  */
 import { Fragment } from 'preact';
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationHandle, type MessageEvent } from '../../client/index.js';
 import { connectionView, useBrowserOnline } from '../lib/connection.js';
-import { firstUnreadNotLoaded, marksBefore, type Mark } from '../lib/marks.js';
+import { firstUnreadNotLoaded, marksBefore } from '../lib/marks.js';
 import { upload } from '../lib/media.js';
 import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
@@ -21,6 +24,8 @@ import { MembersDialog } from './GroupDialog.js';
 import { MessageItem, closeMenus, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
 import { SearchPanel } from './SearchPanel.js';
+import { MarkItem } from './MarkItem.js';
+import { StagedAttachment } from './StagedAttachment.js';
 import { errorText } from '../lib/errors.js';
 
 /** Re-announce typing at most this often (the server expires a start after 5 s). */
@@ -180,7 +185,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
     try {
       if (editing) {
         setEditing(null);
-        edit(editing.seq, text);
+        await edit(editing.seq, text);
       } else if (replyTo) {
         setReplyTo(null);
         await handle.reply(replyTo.seq, text);
@@ -364,15 +369,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           <progress id="upload-progress" max={progress.total} value={progress.loaded} />
         </div>
       )}
-      {staged && (
-        <div class="staged" role="group" aria-label="Attachment to send">
-          {staged.previewUrl ? <img src={staged.previewUrl} alt={`Preview of ${staged.file.name}`} /> : <span class="file-name">{staged.file.name}</span>}
-          <span class="muted">{formatSize(staged.file.size)} · add a caption below, then Send</span>
-          <button type="button" class="ghost" onClick={unstage}>
-            Remove attachment
-          </button>
-        </div>
-      )}
+      {staged && <StagedAttachment file={staged.file} previewUrl={staged.previewUrl} onRemove={unstage} />}
       {(replyTo || editing) && (
         <div class="composer-context">
           <span>
@@ -415,34 +412,10 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   );
 }
 
-/** A day separator, or the divider before the first message unread when the chat was opened. */
-function MarkItem(props: { mark: Mark }) {
-  const { mark } = props;
-  if (mark.kind === 'day') {
-    return (
-      <li class="mark day" data-mark="day">
-        <span>{mark.label}</span>
-      </li>
-    );
-  }
-  const text = `${mark.count > 99 ? '99+' : mark.count} new message${mark.count === 1 ? '' : 's'}`;
-  return (
-    <li class="mark unread-divider" data-mark="unread">
-      <span>{text}</span>
-    </li>
-  );
-}
-
 /** What the top of the list says until the newest page of history is in. */
 function historyNote(online: boolean, kept: boolean): string {
   if (online) return kept ? 'Updating…' : 'Loading messages…';
   return kept
     ? 'Offline: showing the messages kept on this device. You can write now; it is sent when the network is back.'
     : 'Offline: messages load when the network is back. You can write now; it is sent then.';
-}
-
-function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
-  return `${(bytes / (1024 * 1024)).toFixed(1)} MB`;
 }

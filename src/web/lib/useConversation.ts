@@ -12,6 +12,9 @@
  * first page arrives, the messages this device kept (`lib/message-cache.ts`); your edits
  * not yet taken, shown in place and handed over once connected (`lib/pending-edits.ts`).
  *
+ * About 410 lines: one effect wires a handle's events into one state object, and splitting
+ * it would pass that state and its rerender around.
+ *
  * What fails for want of a network (details, history, receipts) is tried again on every
  * reconnect, when the browser says it is online, and every few seconds meanwhile: it is
  * never shown as an error, since the connection badge already says the app is offline.
@@ -371,14 +374,18 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     rerender(0);
   };
 
-  /** Edits your message `seq`: shown at once, kept on the device until the service takes it (offline: once back). */
-  const edit = (seq: number, text: string) => {
+  /**
+   * Edits your message `seq`: shown at once, kept on the device until the service takes it
+   * (offline: once back). Resolves when this attempt to hand it over is done.
+   */
+  const edit = async (seq: number, text: string): Promise<void> => {
     const me = client.user?.id;
     if (!me) return;
     keepEdit(me, { conversationId: id, seq, text });
     state.current.edits.set(seq, text);
     rerender(0);
-    void flushing.current().then(() => rerender(0));
+    await flushing.current();
+    rerender(0);
   };
 
   const dismiss = (cmid: string) => {
