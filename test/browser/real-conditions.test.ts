@@ -8,6 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import { startProxy, type CutProxy } from '../e2e/proxy.js';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
 import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, overflowing, register, row, send, shot, type Device, type Person } from './helpers.js';
@@ -232,6 +233,19 @@ describe('the web client under real conditions', () => {
       await shot(p.page, bubble === mine ? 'menu-mine-phone' : 'menu-theirs-phone');
       await bubble.locator('summary').click();
     }
+    // Search and its results, and a staged image with its caption field, fit too.
+    await p.page.getByRole('button', { name: 'Search' }).click();
+    await p.page.getByLabel('Search messages').fill('rather');
+    await p.page.getByRole('button', { name: 'Find' }).click();
+    await p.page.getByRole('button', { name: /A rather long last message/ }).waitFor(WAIT);
+    expect(await overflowing(p.page)).toEqual([]);
+    await shot(p.page, 'search-phone');
+    await p.page.getByRole('button', { name: 'Close' }).click();
+    await p.page.locator('input[type=file]').setInputFiles({ name: 'a-photo-with-a-rather-long-file-name.png', mimeType: 'image/png', buffer: Buffer.from(LANDSCAPE_PNG) });
+    await p.page.getByRole('group', { name: 'Attachment to send' }).waitFor(WAIT);
+    expect(await overflowing(p.page)).toEqual([]);
+    await shot(p.page, 'image-staged-phone');
+    await p.page.getByRole('button', { name: 'Remove attachment' }).click();
     expect(p.problems).toEqual([]);
     await p.context.close();
   });

@@ -9,8 +9,6 @@ import type { MessageEvent } from '../../client/index.js';
 
 /** Messages kept per chat: about a screenful and a half of scrolling back. */
 export const CACHED_MESSAGES = 100;
-/** Changes to one chat are written at most this often. */
-export const CACHE_WRITE_DELAY_MS = 500;
 
 const DB_NAME = 'edge-chat';
 const STORE = 'recent-messages';
@@ -57,36 +55,30 @@ export async function readCachedChat(userId: string, conversationId: string): Pr
   }
 }
 
-const pending = new Map<string, { timer: ReturnType<typeof setTimeout>; chat: CachedChat | null }>();
+/** Per chat: a write in flight, and the newest state waiting for it to finish (null: none). */
+const writing = new Map<string, CachedChat | null>();
 
 /**
- * Keeps the newest CACHED_MESSAGES of `messages` (seq order) for the chat: written at once,
- * then at most every CACHE_WRITE_DELAY_MS while changes keep coming (the last one too), and
- * whatever waits when the page goes away.
+ * Keeps the newest CACHED_MESSAGES of `messages` (seq order) for the chat. Written at once;
+ * changes made while a write is in flight are coalesced into one write after it, so what
+ * is stored trails what is shown by one write at most (a reload right after a change keeps it).
  */
 export function cacheChat(userId: string, conversationId: string, messages: readonly MessageEvent[], hasOlder: boolean): void {
   const key = `${userId}:${conversationId}`;
   const kept = messages.slice(-CACHED_MESSAGES);
   const chat: CachedChat = { key, userId, messages: kept, hasMore: hasOlder || kept.length < messages.length, savedAt: Date.now() };
-  const waiting = pending.get(key);
-  if (waiting) {
-    waiting.chat = chat;
+  if (writing.has(key)) {
+    writing.set(key, chat);
     return;
   }
-  void write(chat);
-  const settle = () => {
-    const latest = pending.get(key)?.chat;
-    if (!latest) return void pending.delete(key);
-    void write(latest);
-    pending.set(key, { chat: null, timer: setTimeout(settle, CACHE_WRITE_DELAY_MS) });
-  };
-  pending.set(key, { chat: null, timer: setTimeout(settle, CACHE_WRITE_DELAY_MS) });
-}
-
-if (typeof addEventListener === 'function') {
-  addEventListener('pagehide', () => {
-    for (const waiting of pending.values()) if (waiting.chat) void write(waiting.chat);
-  });
+  writing.set(key, null);
+  void (async () => {
+    for (let next: CachedChat | null = chat; next; next = writing.get(key) ?? null) {
+      writing.set(key, null);
+      await write(next);
+    }
+    writing.delete(key);
+  })();
 }
 
 async function write(chat: CachedChat): Promise<void> {
@@ -101,11 +93,8 @@ async function write(chat: CachedChat): Promise<void> {
 
 /** Deletes every chat kept for `userId` (sign-out), including writes not yet made. */
 export async function forgetCachedChats(userId: string): Promise<void> {
-  for (const [key, { timer }] of pending) {
-    if (!key.startsWith(`${userId}:`)) continue;
-    clearTimeout(timer);
-    pending.delete(key);
-  }
+  // A write in flight finishes first; nothing waiting after it is written.
+  for (const key of writing.keys()) if (key.startsWith(`${userId}:`)) writing.set(key, null);
   const db = await database();
   if (!db) return;
   await new Promise<void>((resolve, reject) => {
