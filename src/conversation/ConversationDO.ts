@@ -10,6 +10,10 @@
  * methods return a `Result` rather than throwing a refusal, because an error's class does
  * not survive RPC. A failure that is not a refusal still throws, and the caller answers
  * `internal` (retries are safe: sends are idempotent by cmid).
+ *
+ * About 420 lines because the object's whole RPC surface is here, one short method each
+ * (the writes wrapped in their caller's request id): reading the class is reading what
+ * the Worker and the other objects may ask of a conversation.
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';

@@ -5,10 +5,10 @@
  * the chat header, and "last seen" once the other leaves, within a few seconds. (Typing
  * on every pairing: typing-wires.test.ts.)
  */
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
-import { DESKTOP, PHONE, WAIT, device, launchChromium, register, row, shot, startChat, type Device, type Person } from './helpers.js';
+import { launchChromium, shot, openChat, threeWires, type Device } from './helpers.js';
 
 const PORT = 8851;
 /** How soon a live signal must show on the other side (a fallback's presence is polled). */
@@ -16,10 +16,6 @@ const LIVE = { timeout: 8_000 };
 
 let server: Wrangler;
 let browser: Browser;
-const run = crypto.randomUUID().slice(0, 6);
-const wes: Person = { handle: `wes_${run}`, name: 'Wes' };
-const sam: Person = { handle: `sam_${run}`, name: 'Sam' };
-const pat: Person = { handle: `pat_${run}`, name: 'Pat' };
 let w: Device;
 let s: Device;
 let p: Device;
@@ -27,14 +23,7 @@ let p: Device;
 beforeAll(async () => {
   server = await startWrangler(PORT);
   browser = await launchChromium();
-  [w, s, p] = await Promise.all([device(browser, server.url, DESKTOP), device(browser, server.url, DESKTOP), device(browser, server.url, PHONE)]);
-  await register(w.page, wes, 'Wes laptop');
-  await register(s.page, sam, 'Sam laptop', '/?transport=sse');
-  await register(p.page, pat, 'Pat phone', '/?transport=long-poll');
-  await startChat(w.page, sam);
-  await row(s.page, 'Wes').waitFor(WAIT);
-  await startChat(w.page, pat);
-  await row(p.page, 'Wes').waitFor(WAIT);
+  ({ w, s, p } = await threeWires(browser, server.url));
 });
 
 afterAll(async () => {
@@ -42,13 +31,6 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function open(page: Page, title: string): Promise<void> {
-  if (await page.getByRole('heading', { name: title }).isVisible()) return;
-  const back = page.getByRole('button', { name: 'Back to conversations' });
-  if (await back.isVisible()) await back.click();
-  await row(page, title).click();
-  await page.getByRole('heading', { name: title }).waitFor(WAIT);
-}
 
 describe('presence on every pairing of wires', () => {
   it('presence: each sees the other online in the chat header, and last seen once the other leaves', async () => {
@@ -60,7 +42,7 @@ describe('presence on every pairing of wires', () => {
     ];
     const seen: Record<string, string> = {};
     for (const [watcher, watcherName, subject, subjectName] of pairs) {
-      await open(watcher.page, subjectName);
+      await openChat(watcher.page, subjectName);
       const started = Date.now();
       await watcher.page.locator('[data-testid="chat-presence"][data-online="true"]', { hasText: 'online' }).waitFor(LIVE);
       seen[`${watcherName} sees ${subjectName} online`] = `${Date.now() - started} ms`;
@@ -70,7 +52,7 @@ describe('presence on every pairing of wires', () => {
     const left = Date.now();
     await w.page.getByRole('button', { name: 'Sign out' }).click();
     for (const [watcher, name] of [[s, 'Sam'], [p, 'Pat']] as const) {
-      await open(watcher.page, 'Wes');
+      await openChat(watcher.page, 'Wes');
       await watcher.page.locator('[data-testid="chat-presence"][data-online="false"]', { hasText: /last seen/ }).waitFor(LIVE);
       seen[`${name} sees Wes leave`] = `${Date.now() - left} ms`;
     }

@@ -107,3 +107,43 @@ export function overflowing(page: Page): Promise<string[]> {
     return out;
   });
 }
+
+/** One person per wire, each with a device: Wes on WebSocket (desktop), Sam on SSE (desktop), Pat on long polling (phone). */
+export interface ThreeWires {
+  w: Device;
+  s: Device;
+  p: Device;
+}
+
+/**
+ * Registers the three people of the wire-pairing tests in their own devices and starts the
+ * direct chats Wes–Sam and Wes–Pat, and Sam–Pat with `samWithPat`.
+ */
+export async function threeWires(browser: Browser, url: string, options: { samWithPat?: boolean } = {}): Promise<ThreeWires> {
+  const run = crypto.randomUUID().slice(0, 6);
+  const wes: Person = { handle: `wes_${run}`, name: 'Wes' };
+  const sam: Person = { handle: `sam_${run}`, name: 'Sam' };
+  const pat: Person = { handle: `pat_${run}`, name: 'Pat' };
+  const [w, s, p] = await Promise.all([device(browser, url, DESKTOP), device(browser, url, DESKTOP), device(browser, url, PHONE)]);
+  await register(w.page, wes, 'Wes laptop');
+  await register(s.page, sam, 'Sam laptop', '/?transport=sse');
+  await register(p.page, pat, 'Pat phone', '/?transport=long-poll');
+  await startChat(w.page, sam);
+  await row(s.page, 'Wes').waitFor(WAIT);
+  await startChat(w.page, pat);
+  await row(p.page, 'Wes').waitFor(WAIT);
+  if (options.samWithPat) {
+    await startChat(s.page, pat);
+    await row(p.page, 'Sam').waitFor(WAIT);
+  }
+  return { w, s, p };
+}
+
+/** Opens the chat titled `title` from wherever the page is (on a phone, back to the list first). */
+export async function openChat(page: Page, title: string): Promise<void> {
+  if (await page.getByRole('heading', { name: title }).isVisible()) return;
+  const back = page.getByRole('button', { name: 'Back to conversations' });
+  if (await back.isVisible()) await back.click();
+  await row(page, title).click();
+  await page.getByRole('heading', { name: title }).waitFor(WAIT);
+}

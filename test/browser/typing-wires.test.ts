@@ -9,7 +9,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
-import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, register, row, shot, startChat, type Device, type Person } from './helpers.js';
+import { WAIT, composer, launchChromium, shot, openChat, threeWires, type Device } from './helpers.js';
 
 const PORT = 8960;
 /** How soon typing must show on the other side, and go once the box is cleared. */
@@ -17,10 +17,6 @@ const LIVE = { timeout: 5_000 };
 
 let server: Wrangler;
 let browser: Browser;
-const run = crypto.randomUUID().slice(0, 6);
-const wes: Person = { handle: `wes_${run}`, name: 'Wes' };
-const sam: Person = { handle: `sam_${run}`, name: 'Sam' };
-const pat: Person = { handle: `pat_${run}`, name: 'Pat' };
 let w: Device;
 let s: Device;
 let p: Device;
@@ -28,16 +24,7 @@ let p: Device;
 beforeAll(async () => {
   server = await startWrangler(PORT);
   browser = await launchChromium();
-  [w, s, p] = await Promise.all([device(browser, server.url, DESKTOP), device(browser, server.url, DESKTOP), device(browser, server.url, PHONE)]);
-  await register(w.page, wes, 'Wes laptop');
-  await register(s.page, sam, 'Sam laptop', '/?transport=sse');
-  await register(p.page, pat, 'Pat phone', '/?transport=long-poll');
-  await startChat(w.page, sam);
-  await row(s.page, 'Wes').waitFor(WAIT);
-  await startChat(w.page, pat);
-  await row(p.page, 'Wes').waitFor(WAIT);
-  await startChat(s.page, pat);
-  await row(p.page, 'Sam').waitFor(WAIT);
+  ({ w, s, p } = await threeWires(browser, server.url, { samWithPat: true }));
 });
 
 afterAll(async () => {
@@ -47,12 +34,7 @@ afterAll(async () => {
 
 /** Opens the chat titled `title` and waits until it is connected. */
 async function open(page: Page, title: string): Promise<void> {
-  if (!(await page.getByRole('heading', { name: title }).isVisible())) {
-    const back = page.getByRole('button', { name: 'Back to conversations' });
-    if (await back.isVisible()) await back.click();
-    await row(page, title).click();
-    await page.getByRole('heading', { name: title }).waitFor(WAIT);
-  }
+  await openChat(page, title);
   await page.getByTestId('connection').getByText(/^Connected/).waitFor(WAIT);
 }
 
