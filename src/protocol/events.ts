@@ -7,21 +7,58 @@
  * (and still advance their seq cursor past them).
  */
 import { z } from 'zod';
-import { LIMITS } from './limits.js';
+import { E2EE, LIMITS } from './limits.js';
 import { Cmid, ConversationId, DeviceId, Seq, UserId } from './ids.js';
-import { MediaContent } from './media.js';
+import { MediaContent, MediaId } from './media.js';
 import { codePointSlice, codePointString } from './text.js';
 
 /**
  * What a message carries. A discriminated union so new kinds (media, end-to-end
  * encrypted envelopes per recipient device) are one more member, not a new field.
  */
+/** Opaque ciphertext as base64url (no padding), at most `max` characters. */
+export const Ciphertext = (max: number) => z.string().min(1).max(max).regex(/^[A-Za-z0-9_-]+$/, 'must be base64url');
+
+/**
+ * One recipient device's ciphertext in an encrypted message: a Double Ratchet message
+ * (`prekey` when it also starts the session: a PQXDH prekey message) for exactly that
+ * device. A device is sent only its own entry, wherever the service can filter.
+ */
+export const EncryptedEntry = z.strictObject({
+  userId: UserId,
+  deviceId: DeviceId,
+  kind: z.enum(['prekey', 'message']),
+  data: Ciphertext(E2EE.maxEntryLength),
+});
+export type EncryptedEntry = z.infer<typeof EncryptedEntry>;
+
+/**
+ * The only content an end-to-end encrypted conversation accepts (docs/E2E.md):
+ * - `pairwise`: `body` is the payload sealed once with a fresh key (AES-256-GCM), and each
+ *   entry carries that key to one device in its pairwise session, for every recipient
+ *   device and every other device of the sender;
+ * - `sender_key`: `body` is a Sender Key message every member's device can open with the
+ *   sender's chain, and entries (if any) carry sender-key distribution messages to the
+ *   devices that do not have it yet.
+ * `mediaIds` names the encrypted media the payload refers to (their keys are inside it),
+ * so the service can attach them to the message as it does for plain media.
+ */
+export const EncryptedContent = z.strictObject({
+  type: z.literal('encrypted'),
+  scheme: z.enum(['pairwise', 'sender_key']),
+  body: Ciphertext(E2EE.maxBodyLength),
+  entries: z.array(EncryptedEntry).max(E2EE.maxEntries).default([]),
+  mediaIds: z.array(MediaId).max(E2EE.maxMediaPerMessage).optional(),
+});
+export type EncryptedContent = z.infer<typeof EncryptedContent>;
+
 export const MessageContent = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('text'),
     text: codePointString(LIMITS.maxTextLength).min(1),
   }),
   MediaContent,
+  EncryptedContent,
 ]);
 export type MessageContent = z.infer<typeof MessageContent>;
 
@@ -117,6 +154,18 @@ export const RoleChangedEvent = z.object({
 });
 
 /**
+ * In an end-to-end encrypted conversation: `userId`'s set of devices with keys changed
+ * (a device added its keys, or was revoked), now at `version`. Senders fetch the user's
+ * device list (`GET /v1/users/:userId/keys`) before encrypting for them again.
+ */
+export const DevicesChangedEvent = z.object({
+  ...base,
+  type: z.literal('devices_changed'),
+  userId: UserId,
+  version: z.number().int().min(1),
+});
+
+/**
  * An event this reader may not see, in its place so seqs stay gap-free: for now, an edit
  * or reaction by a user the reader blocked (their messages arrive `hidden`). Never stored.
  */
@@ -133,6 +182,7 @@ export const ConversationEvent = z.discriminatedUnion('type', [
   MessageEditedEvent,
   MessageDeletedEvent,
   ReactionEvent,
+  DevicesChangedEvent,
   WithheldEvent,
 ]);
 export type ConversationEvent = z.infer<typeof ConversationEvent>;
@@ -141,6 +191,7 @@ export type MessageEditedEvent = z.infer<typeof MessageEditedEvent>;
 export type MessageDeletedEvent = z.infer<typeof MessageDeletedEvent>;
 export type ReactionEvent = z.infer<typeof ReactionEvent>;
 export type WithheldEvent = z.infer<typeof WithheldEvent>;
+export type DevicesChangedEvent = z.infer<typeof DevicesChangedEvent>;
 
 /** The quote a reply shows of `content`: the start of its text, or null for other kinds. */
 export function quoteOf(content: MessageContent | undefined): string | null {
@@ -160,6 +211,8 @@ export const ConversationInfo = z.object({
   createdAt: z.number().int(),
   lastSeq: Seq,
   members: z.array(Member),
+  /** End-to-end encrypted (docs/E2E.md): fixed at creation. */
+  encrypted: z.boolean(),
 });
 export type ConversationInfo = z.infer<typeof ConversationInfo>;
 

@@ -60,12 +60,14 @@ export const Placement = z.union([z.strictObject({ jurisdiction: z.enum(JURISDIC
 export type Placement = z.infer<typeof Placement>;
 
 export const CreateConversationBody = z.discriminatedUnion('kind', [
-  z.strictObject({ kind: z.literal('direct'), peerId: UserId, placement: Placement.optional() }),
+  z.strictObject({ kind: z.literal('direct'), peerId: UserId, placement: Placement.optional(), encrypted: z.boolean().default(false) }),
   z.strictObject({
     kind: z.literal('group'),
     title: z.string().trim().min(1).max(LIMITS.maxTitleLength),
     memberIds: z.array(UserId).max(LIMITS.maxGroupMembers - 1).default([]),
     placement: Placement.optional(),
+    /** End-to-end encrypted (docs/E2E.md): fixed at creation; at most E2EE.maxEncryptedGroupMembers members. */
+    encrypted: z.boolean().default(false),
   }),
 ]);
 export type CreateConversationBody = z.infer<typeof CreateConversationBody>;

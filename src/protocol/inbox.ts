@@ -33,6 +33,19 @@ export const MembershipDeviceEvent = z.object({
   peerId: UserId.nullable(),
   role: Role.nullable(),
   seq: Seq,
+  /** End-to-end encrypted (fixed at creation). */
+  encrypted: z.boolean().optional(),
+});
+
+/**
+ * For this device only: its stock of one-time prekeys of a kind fell below
+ * `E2EE.lowPreKeyThreshold` after claims; upload more (`POST /v1/keys/prekeys`).
+ */
+export const PreKeysLowDeviceEvent = z.object({
+  kind: z.literal('prekeys_low'),
+  cursor: Cursor,
+  oneTimePreKeys: z.number().int(),
+  pqOneTimePreKeys: z.number().int(),
 });
 
 export const DeviceEvent = z.discriminatedUnion('kind', [ConversationDeviceEvent, MembershipDeviceEvent]);

@@ -15,4 +15,5 @@ export * from './preview.js';
 export * from './json.js';
 export * from './push.js';
 export * from './media.js';
+export * from './keys.js';
 export * from './text.js';

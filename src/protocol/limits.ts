@@ -92,3 +92,30 @@ export const MODERATION = {
   /** Longest reason a reporter can give. */
   maxReportReasonLength: 500,
 } as const;
+
+/**
+ * End-to-end encryption (docs/E2E.md). The server stores and relays ciphertext it cannot
+ * read; these bound what it stores per device and what one encrypted message may carry.
+ */
+export const E2EE = {
+  /** Devices of one user that may hold keys (and so receive end-to-end encrypted messages). */
+  maxDevicesPerUser: 10,
+  /** One-time prekeys (each kind: classic and post-quantum) one device may have stored. */
+  maxOneTimePreKeys: 200,
+  /** One-time prekeys of each kind in one upload. */
+  maxPreKeysPerUpload: 100,
+  /** Below this many one-time prekeys of a kind left, the device is told to upload more. */
+  lowPreKeyThreshold: 20,
+  /** Longest public key or signature field, base64url characters (an ML-KEM-1024 key is 1,569 bytes: 2,092). */
+  maxKeyLength: 2_200,
+  /** Longest shared body of an encrypted message, base64url characters (~36 KiB of ciphertext). */
+  maxBodyLength: 49_152,
+  /** Longest per-device ciphertext, base64url characters (a prekey message carries an ML-KEM ciphertext). */
+  maxEntryLength: 4_096,
+  /** Per-device entries in one encrypted message. */
+  maxEntries: 100,
+  /** Members of an end-to-end encrypted group (Sender Keys distribute per device). */
+  maxEncryptedGroupMembers: 100,
+  /** Media items one encrypted message may refer to. */
+  maxMediaPerMessage: 10,
+} as const;
