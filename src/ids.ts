@@ -26,10 +26,14 @@ export async function sha256(text: string): Promise<string> {
   return base64url(new Uint8Array(digest));
 }
 
-/** The one direct conversation between two users, whoever starts it. */
-export async function directConversationId(a: string, b: string): Promise<string> {
+/**
+ * The one direct conversation between two users, whoever starts it; `encrypted`: the one
+ * end-to-end encrypted direct conversation between them, a conversation of its own (a
+ * plain one cannot become encrypted, so the two may exist side by side).
+ */
+export async function directConversationId(a: string, b: string, encrypted = false): Promise<string> {
   const [first, second] = a < b ? [a, b] : [b, a];
-  return `dm_${(await sha256(`direct:${first}:${second}`)).slice(0, 32)}`;
+  return `dm_${(await sha256(`${encrypted ? 'direct-e2e' : 'direct'}:${first}:${second}`)).slice(0, 32)}`;
 }
 
 export function newGroupId(): string {

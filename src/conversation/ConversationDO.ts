@@ -59,7 +59,7 @@ import * as receipts from './receipts.js';
 import * as search from './search.js';
 import type { SendRequest } from './send.js';
 import type { RelayPage, RelayRefusal } from './relays.js';
-import { admit, type Reader } from './visibility.js';
+import { admit, contentForDevice, messagesForDevice, type Reader } from './visibility.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 
 export type { CreateInit } from './membership.js';
@@ -173,7 +173,7 @@ export class ConversationDO extends DurableObject<Env> {
   async history(reader: Reader, query: HistoryQuery): Promise<Result<HistoryPage>> {
     return this.as(reader, () => {
       admit(this.parts.store, this.parts.standings, reader);
-      return historyPage(this.parts.store, query, reader.userId);
+      return historyPage(this.parts.store, query, reader);
     });
   }
 
@@ -215,7 +215,10 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   async versions(reader: Reader, seq: number): Promise<Result<ReturnType<typeof lifecycle.versions>>> {
-    return this.as(reader, () => lifecycle.versions(this.parts.store.sql, seq, requireMeta(this.parts.store).kind, admit(this.parts.store, this.parts.standings, reader).role));
+    return this.as(reader, () => {
+      const all = lifecycle.versions(this.parts.store.sql, seq, requireMeta(this.parts.store).kind, admit(this.parts.store, this.parts.standings, reader).role);
+      return { ...all, versions: all.versions.map((v) => ({ ...v, content: contentForDevice(v.content, reader) })) };
+    });
   }
 
   async markRead(reader: Reader, seq: number): Promise<Result<receipts.OwnReceipts>> {
@@ -268,7 +271,9 @@ export class ConversationDO extends DurableObject<Env> {
       search.assertSearchable(store.sql);
       this.parts.delivery.indexAll();
       const hits = search.find(store.sql, query, reader.userId, options);
-      const results = lifecycle.messagesAt(store.sql, hits.seqs, reader.userId).filter((m) => !blocks.has(store, reader.userId, m.author.userId));
+      const found = lifecycle.messagesAt(store.sql, hits.seqs, reader.userId).filter((m) => !blocks.has(store, reader.userId, m.author.userId));
+      // Never an envelope here (an encrypted conversation is not searchable), but through the one rule all the same.
+      const results = messagesForDevice(found, reader);
       return { conversationId: requireMeta(store).id, results, nextBefore: hits.nextBefore };
     });
   }

@@ -70,7 +70,7 @@ export class FrameDispatcher {
       case 'history': {
         admit(store, standings, reader);
         const { type: _type, rid, ...query } = frame;
-        sendFrame(ws, { type: 'history', rid, ...historyPage(store, query, reader.userId) } satisfies ServerFrame);
+        sendFrame(ws, { type: 'history', rid, ...historyPage(store, query, reader) } satisfies ServerFrame);
         return false;
       }
       case 'read': {

@@ -20,10 +20,10 @@ import type { ConversationStore } from './store.js';
 import type { Typing } from './typing.js';
 import { admit, pageFor, type Reader } from './visibility.js';
 
-/** A page of history with each message in its current state as `viewerId` sees it. */
-export function historyPage(store: ConversationStore, query: HistoryQuery, viewerId: string): HistoryPage {
+/** A page of history with each message in its current state as `reader`'s device sees it (./visibility.ts). */
+export function historyPage(store: ConversationStore, query: HistoryQuery, reader: Reader): HistoryPage {
   const page = eventLog.page(store.sql, query);
-  return { conversationId: requireMeta(store).id, lastSeq: eventLog.lastSeq(store), events: pageFor(store, page.events, viewerId), hasMore: page.hasMore };
+  return { conversationId: requireMeta(store).id, lastSeq: eventLog.lastSeq(store), events: pageFor(store, page.events, reader), hasMore: page.hasMore };
 }
 
 export class Feed {
@@ -49,7 +49,7 @@ export class Feed {
       // Re-admitted after every wait: membership and standing may have changed meanwhile.
       const page = attempt(() => {
         admit(this.store, this.standings, reader);
-        const history = historyPage(this.store, { after: from, limit: FEED.pageSize }, reader.userId);
+        const history = historyPage(this.store, { after: from, limit: FEED.pageSize }, reader);
         return { ...history, typing: this.typing.viewFor(reader, Date.now()) };
       });
       // Nothing new for this reader yet: wait for the next event or typing change (or the end of the hold).

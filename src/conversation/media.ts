@@ -43,9 +43,18 @@ function ownLive(sql: SqlStorage, senderId: string, mediaId: string): MediaInfo 
 /**
  * Checks a message's media against the register and returns the content as stored:
  * only media the sender uploaded to this conversation may be referenced, and the
- * type, size, dimensions and thumbnail are the server's, not the client's.
+ * type, size, dimensions and thumbnail are the server's, not the client's. An encrypted
+ * envelope may refer only to media uploaded as encrypted, and is stored unchanged.
  */
 export function resolve(sql: SqlStorage, senderId: string, content: MessageContent): MessageContent {
+  if (content.type === 'encrypted') {
+    // The envelope is stored as sent (the server cannot read what it says of its media):
+    // each item must be the sender's, uploaded here as encrypted.
+    for (const id of content.mediaIds ?? []) {
+      if (!ownLive(sql, senderId, id).encrypted) throw new AppError('media_not_found', `No encrypted media ${id} uploaded by you to this conversation.`);
+    }
+    return content;
+  }
   if (content.type !== 'media') return content;
   const info = ownLive(sql, senderId, content.mediaId);
   if (content.thumbnailId) ownLive(sql, senderId, content.thumbnailId);

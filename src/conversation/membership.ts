@@ -12,7 +12,7 @@
  */
 import type { Env, Identity } from '../env.js';
 import { AppError, attempt, fail, ok, type Result } from '../errors.js';
-import { LIMITS, type ConversationEvent, type ConversationInfo, type ConversationKind, type Member, type Role } from '../protocol/index.js';
+import { E2EE, LIMITS, type ConversationEvent, type ConversationInfo, type ConversationKind, type Member, type Role } from '../protocol/index.js';
 import type { UserUpdate } from '../user/updates.js';
 import * as blocks from './blocks.js';
 import * as eventLog from './log.js';
@@ -32,7 +32,16 @@ export interface CreateInit {
   memberIds: string[];
   /** Every member's block list (the creator's included), as their UserDOs hold them. */
   blockLists: Record<string, string[]>;
+  /** End-to-end encrypted (fixed here, never turned off): only `encrypted` content, at most E2EE.maxEncryptedGroupMembers members. */
+  encrypted?: boolean;
 }
+
+/** The most members a conversation may have: fewer for an end-to-end encrypted one (Sender Keys are distributed per device). */
+export function memberCap(encrypted: boolean): number {
+  return encrypted ? Math.min(E2EE.maxEncryptedGroupMembers, LIMITS.maxGroupMembers) : LIMITS.maxGroupMembers;
+}
+
+export const TOO_MANY_ENCRYPTED = `End-to-end encrypted groups are limited to ${memberCap(true)} members.`;
 
 type Change = { type: 'member_added'; userId: string; role: Role } | { type: 'member_removed'; userId: string } | { type: 'role_changed'; userId: string; role: Role };
 
@@ -50,17 +59,19 @@ export class Membership {
   /** Creates the conversation; creating an existing direct conversation returns it. */
   create(init: CreateInit): Result<ConversationInfo> {
     const existing = loadMeta(this.store);
+    const encrypted = init.encrypted === true;
     if (existing) {
-      return existing.kind === 'direct' && init.kind === 'direct' && members.member(this.store, init.creator.userId)
+      return existing.kind === 'direct' && init.kind === 'direct' && existing.encrypted === encrypted && members.member(this.store, init.creator.userId)
         ? ok(this.describe())
         : fail('conflict', 'This conversation already exists.');
     }
     const all = [init.creator.userId, ...init.memberIds.filter((id) => id !== init.creator.userId)];
+    if (encrypted && all.length > memberCap(true)) return fail('too_many_members', TOO_MANY_ENCRYPTED);
     if (all.some((id) => init.blockLists[id]?.includes(init.creator.userId))) return fail('forbidden', BLOCKED_ADD);
     const now = Date.now();
     const creatorRole: Role = init.kind === 'group' ? 'owner' : 'member';
     this.store.transaction(() => {
-      writeMeta(this.store, { id: init.id, kind: init.kind, title: init.title, createdAt: now });
+      writeMeta(this.store, { id: init.id, kind: init.kind, title: init.title, createdAt: now, encrypted });
       all.forEach((userId, i) => members.putMember(this.store, { userId, role: i === 0 ? creatorRole : 'member', joinedAt: now }));
       for (const userId of all) {
         if (init.blockLists[userId]) blocks.replace(this.store, userId, init.blockLists[userId]);
@@ -83,6 +94,7 @@ export class Membership {
       if (members.memberCount(this.store) >= LIMITS.maxGroupMembers) {
         throw new AppError('forbidden', `Groups are limited to ${LIMITS.maxGroupMembers} members.`);
       }
+      if (meta.encrypted && members.memberCount(this.store) >= memberCap(true)) throw new AppError('too_many_members', TOO_MANY_ENCRYPTED);
     };
     const before = attempt(check);
     if (!before.ok) return before;
@@ -145,6 +157,6 @@ export class Membership {
     const meta = requireMeta(this.store);
     const ids = all ?? members.memberIds(this.store);
     const peerId = meta.kind === 'direct' ? (ids.find((id) => id !== userId) ?? null) : null;
-    return { type: 'membership', conversationId: meta.id, conversationKind: meta.kind, title: meta.title, peerId, role, seq, ts };
+    return { type: 'membership', conversationId: meta.id, conversationKind: meta.kind, title: meta.title, peerId, role, seq, ts, encrypted: meta.encrypted };
   }
 }

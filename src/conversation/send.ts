@@ -16,6 +16,7 @@ import { messageRules, type Tier } from '../ratelimit/rules.js';
 import { assertAcceptable, filterConfig, filterableText, isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
 import { SendAllowance, SenderWindows, report } from './allowance.js';
 import * as blocks from './blocks.js';
+import { assertContentFits } from './envelopes.js';
 import * as lifecycle from './lifecycle.js';
 import * as eventLog from './log.js';
 import * as media from './media.js';
@@ -139,7 +140,9 @@ export class SendPipeline {
   }
 
   private checkSend(reader: Reader, tier: Tier, request: SendRequest): void {
-    blocks.assertMayWrite(this.store, requireMeta(this.store), reader.userId);
+    const meta = requireMeta(this.store);
+    blocks.assertMayWrite(this.store, meta, reader.userId);
+    assertContentFits(this.store, meta, reader, request.content);
     const perConversation = this.#senders.decide(reader.userId, messageRules(tier, this.env).conversationMessages, Date.now());
     if (!perConversation.allowed) {
       throw new AppError('rate_limited', 'Too many messages in this conversation; wait before sending more.', { retryAfterMs: perConversation.retryAfterMs });

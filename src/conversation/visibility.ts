@@ -17,9 +17,13 @@
  *    reactions are left out of every message's list, and a reply quoting them quotes
  *    nothing; their typing and presence are not passed on (`hearsFrom`: the windows'
  *    frames and the feed's view of who is typing).
+ * 4. End-to-end encrypted envelopes (src/protocol/envelopes.ts): a device receives the
+ *    shared body and only its own entry (matched by user and device), on every wire
+ *    (`forDevice`; the relays and the user's queues apply the same function). Everything
+ *    else, `devices_changed` included, passes unchanged. The log keeps the whole envelope.
  */
 import { AppError } from '../errors.js';
-import type { ConversationEvent, Member, MessageEvent } from '../protocol/index.js';
+import { envelopeFor, eventForDevice, eventsForDevice, type ConversationEvent, type Member, type MessageContent, type MessageEvent } from '../protocol/index.js';
 import type { Identity } from '../env.js';
 import * as blocks from './blocks.js';
 import * as lifecycle from './lifecycle.js';
@@ -50,9 +54,28 @@ export function hearsFrom(store: ConversationStore, viewerId: string, userId: st
   return !blocks.has(store, viewerId, userId);
 }
 
-/** A page of stored events as `viewerId` sees them now (history, the feed, search). */
-export function pageFor(store: ConversationStore, events: ConversationEvent[], viewerId: string): ConversationEvent[] {
-  return withoutBlocked(store, viewerId, lifecycle.render(store.sql, events, viewerId));
+/** A page of stored events as `reader`'s device sees them now (history, the feed). */
+export function pageFor(store: ConversationStore, events: ConversationEvent[], reader: Reader): ConversationEvent[] {
+  return forDevice(withoutBlocked(store, reader.userId, lifecycle.render(store.sql, events, reader.userId)), reader);
+}
+
+/**
+ * Events already rendered for a user, as one of their devices may have them: envelopes
+ * narrowed to that device's entry (src/protocol/envelopes.ts). The same array when
+ * nothing in it is an envelope, so a plain broadcast keeps sharing one encoded frame.
+ */
+export function forDevice(events: ConversationEvent[], reader: Reader): ConversationEvent[] {
+  return eventsForDevice(events, reader);
+}
+
+/** One message's content (a version of it, a search hit) as `reader`'s device may have it. */
+export function contentForDevice(content: MessageContent, reader: Reader): MessageContent {
+  return content.type === 'encrypted' ? envelopeFor(content, reader) : content;
+}
+
+/** Messages (search hits) as `reader`'s device may have them. */
+export function messagesForDevice(messages: MessageEvent[], reader: Reader): MessageEvent[] {
+  return messages.map((m) => eventForDevice(m, reader));
 }
 
 /**

@@ -14,6 +14,7 @@ import { AppError, attempt, ok, type Result } from '../errors.js';
 import {
   CLOSE_CODES,
   TYPING,
+  carriesEnvelopes,
   type ConversationEvent,
   type ErrorBody,
   type Presence,
@@ -30,7 +31,7 @@ import { memberIds } from './members.js';
 import { loadMeta, requireMeta } from './meta.js';
 import type { DeviceStandings } from './standing.js';
 import type { ConversationStore } from './store.js';
-import { admit, admitted, freshViews, hearsFrom, type Reader } from './visibility.js';
+import { admit, admitted, forDevice, freshViews, hearsFrom, type Reader } from './visibility.js';
 
 /** Kept in each socket's attachment, so it survives hibernation. */
 export interface SocketAttachment {
@@ -137,13 +138,20 @@ export class ChatWindows {
     this.#batcher.flush();
   }
 
+  /**
+   * One `events` frame per socket, encoded once per distinct view: in a plain conversation
+   * once for everyone but the few who block someone. An end-to-end encrypted one's
+   * envelopes differ per device (each gets its own entry: `forDevice`), so a batch carrying
+   * them is encoded once per socket (docs/PROTOCOL.md, "End-to-end encrypted conversations").
+   */
   private writeEvents(events: ConversationEvent[]): void {
     const meta = loadMeta(this.store);
     if (!meta) return;
     const views = freshViews(this.store, events);
     const texts = new Map<ConversationEvent[], string>();
+    const perDevice = meta.encrypted && carriesEnvelopes(events);
     for (const [ws, reader] of this.readers()) {
-      const seen = views(reader.userId);
+      const seen = perDevice ? forDevice(views(reader.userId), reader) : views(reader.userId);
       let text = texts.get(seen);
       if (text === undefined) {
         text = JSON.stringify({ type: 'events', conversationId: meta.id, events: seen } satisfies ServerFrame);

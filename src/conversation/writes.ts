@@ -17,6 +17,7 @@ import { TIER_LIMITS, type TierLimits } from '../ratelimit/rules.js';
 import { WindowCounter } from '../ratelimit/window-counter.js';
 import { deleteMediaOf } from '../media/cleanup.js';
 import * as blocks from './blocks.js';
+import { assertContentFits } from './envelopes.js';
 import * as lifecycle from './lifecycle.js';
 import * as eventLog from './log.js';
 import * as media from './media.js';
@@ -52,7 +53,14 @@ export class MemberWrites {
   /** Only the author edits, within the edit window. Returns the edit's seq. */
   edit(reader: Reader, targetSeq: number, content: MessageContent): number {
     this.check(reader, 'edits', true);
-    const event = this.store.transaction(() => lifecycle.edit(this.store, reader, targetSeq, content, Date.now()));
+    // The same content rule as a send: an envelope replaces an envelope, addressed the same way.
+    assertContentFits(this.store, requireMeta(this.store), reader, content);
+    if (content.type === 'encrypted') media.resolve(this.store.sql, reader.userId, content);
+    const event = this.store.transaction(() => {
+      const edited = lifecycle.edit(this.store, reader, targetSeq, content, Date.now());
+      if (content.type === 'encrypted') media.markReferenced(this.store.sql, content, edited.seq);
+      return edited;
+    });
     this.announce([event]);
     return event.seq;
   }

@@ -34,6 +34,14 @@ export const ERROR_STATUS = {
   range_not_satisfiable: 416,
   upload_mismatch: 422,
   content_rejected: 422,
+  /** Plain content sent to (or an edit of) an end-to-end encrypted conversation: only `encrypted` content is accepted there. */
+  encryption_required: 422,
+  /** `encrypted` content sent to a conversation that is not end-to-end encrypted. */
+  encryption_not_enabled: 422,
+  /** An envelope's entries name a non-member, the sending device itself, or one device twice. */
+  invalid_envelope: 422,
+  /** The conversation would have more members than it may (an end-to-end encrypted group: E2EE.maxEncryptedGroupMembers). */
+  too_many_members: 422,
   search_unavailable: 409,
   window_expired: 403,
   upgrade_required: 426,

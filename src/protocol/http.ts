@@ -154,6 +154,8 @@ export const ConversationSummary = z.object({
   unreadCount: z.number().int().min(0),
   /** This user's read watermark. */
   readSeq: Seq,
+  /** End-to-end encrypted (fixed at creation): no preview, no server search. */
+  encrypted: z.boolean(),
 });
 export type ConversationSummary = z.infer<typeof ConversationSummary>;
 

@@ -16,4 +16,5 @@ export * from './json.js';
 export * from './push.js';
 export * from './media.js';
 export * from './keys.js';
+export * from './envelopes.js';
 export * from './text.js';

@@ -146,8 +146,9 @@ export const MediaContent = z.strictObject({
 });
 export type MediaContent = z.infer<typeof MediaContent>;
 
-/** The media ids a message refers to (the item and a client-made thumbnail). */
+/** The media ids a message refers to (the item and a client-made thumbnail; an encrypted envelope's `mediaIds`). */
 export function mediaIdsOf(content: { type: string }): string[] {
+  if (content.type === 'encrypted') return [...((content as { mediaIds?: string[] }).mediaIds ?? [])];
   if (content.type !== 'media') return [];
   const media = content as MediaContent;
   return media.thumbnailId ? [media.mediaId, media.thumbnailId] : [media.mediaId];

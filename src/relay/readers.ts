@@ -19,7 +19,7 @@
 import type { Env } from '../env.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { fail, type Result } from '../errors.js';
-import { CLOSE_CODES, type ConversationEvent, type ServerFrame } from '../protocol/index.js';
+import { CLOSE_CODES, carriesEnvelopes, eventsForDevice, type ConversationEvent, type ServerFrame } from '../protocol/index.js';
 import { closeQuietly, sendFrame, sendText } from '../objects/sockets.js';
 import { conversationStub } from '../placement.js';
 import { refuseSocket } from '../conversation/windows.js';
@@ -206,14 +206,22 @@ export class RelayReaders {
     this.save({ ...state, deliveredSeq: events.at(-1)!.seq });
   }
 
-  /** One `events` frame per socket: the shared text, or the reader's own view where it differs. */
+  /**
+   * One `events` frame per socket: the shared text, or the reader's own view where it
+   * differs. End-to-end encrypted envelopes differ per device (each gets its own entry,
+   * src/protocol/envelopes.ts: the rule the conversation applies to its own windows), so a
+   * batch carrying them is encoded per socket.
+   */
   private broadcast(conversationId: string, views: RelayViews): void {
-    const shared = JSON.stringify({ type: 'events', conversationId, events: views.events } satisfies ServerFrame);
+    const encode = (events: ConversationEvent[]) => JSON.stringify({ type: 'events', conversationId, events } satisfies ServerFrame);
+    const sealed = carriesEnvelopes(views.events) || Object.values(views.exceptions).some(carriesEnvelopes);
+    const shared = sealed ? '' : encode(views.events);
     for (const ws of this.ctx.getWebSockets()) {
       const reader = this.attachmentOf(ws);
       if (!reader) continue;
       const own = views.exceptions[reader.userId];
-      sendText(ws, own ? JSON.stringify({ type: 'events', conversationId, events: own } satisfies ServerFrame) : shared);
+      if (sealed) sendText(ws, encode(eventsForDevice(own ?? views.events, reader)));
+      else sendText(ws, own ? encode(own) : shared);
     }
   }
 

@@ -37,6 +37,7 @@ import { RELAY_HEADER, RELAY_TARGET_HEADERS, rejectSocket } from '../objects/soc
 import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
 import { SSE_HEADERS, resumePosition } from '../sse.js';
 import { feedStream } from '../conversation/stream.js';
+import { TOO_MANY_ENCRYPTED, memberCap } from '../conversation/membership.js';
 import { TIER_LIMITS } from '../ratelimit/rules.js';
 import { take } from '../ratelimit/limiters.js';
 import { countOpen, record } from '../metrics.js';
@@ -76,6 +77,7 @@ export const conversationRoutes = new Hono<AppBindings>()
     const body = await readJson(c, CreateConversationBody);
     const creator = c.get('identity');
     const others = body.kind === 'direct' ? [body.peerId] : [...new Set(body.memberIds)].filter((id) => id !== creator.userId);
+    if (body.encrypted && others.length + 1 > memberCap(true)) throw new AppError('too_many_members', TOO_MANY_ENCRYPTED);
     if (body.kind === 'direct' && body.peerId === creator.userId) {
       throw new AppError('invalid_request', 'A direct conversation needs another user.');
     }
@@ -91,9 +93,11 @@ export const conversationRoutes = new Hono<AppBindings>()
       throw new AppError('forbidden', body.kind === 'direct' ? 'You cannot start a conversation with this user.' : 'You cannot add this user to a conversation.');
     }
     // A jurisdiction prefixes the id, so every later call finds the object where it was made.
-    const id = placedId(body.kind === 'direct' ? await directConversationId(creator.userId, body.peerId) : newGroupId(), body.placement);
+    // An end-to-end encrypted direct conversation is its own conversation, beside any plain one (src/ids.ts).
+    const id = placedId(body.kind === 'direct' ? await directConversationId(creator.userId, body.peerId, body.encrypted) : newGroupId(), body.placement);
     const title = body.kind === 'group' ? body.title : null;
-    const info = unwrap(await conversationStub(c.env, id, body.placement).create({ id, kind: body.kind, title, creator, memberIds: others, blockLists }));
+    const create = { id, kind: body.kind, title, creator, memberIds: others, blockLists, encrypted: body.encrypted };
+    const info = unwrap(await conversationStub(c.env, id, body.placement).create(create));
     return c.json({ conversation: info }, 201);
   })
   .get('/', docs.list, async (c) => {

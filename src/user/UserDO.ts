@@ -21,7 +21,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
 import { migrate } from '../storage/migrate.js';
 import { attempt, fail, ok, unwrap, type Result } from '../errors.js';
-import { CLOSE_CODES, PING_FRAME, PONG_FRAME, type ConversationSummary, type DeviceEvent, type DeviceEventPage, type InboxFrame, type Presence, type PresenceSettings } from '../protocol/index.js';
+import { CLOSE_CODES, PING_FRAME, PONG_FRAME, carriesEnvelopes, deviceEventFor, type ConversationSummary, type DeviceEvent, type DeviceEventPage, type InboxFrame, type Presence, type PresenceSettings } from '../protocol/index.js';
 import { INBOX, PRESENCE } from '../limits.js';
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { AlarmClock, earliest } from '../objects/alarm.js';
@@ -199,12 +199,13 @@ export class UserDO extends DurableObject<Env> {
 
   private async block(userId: string, on: boolean): Promise<Result<void>> {
     const direct = await directConversationId(this.store.userId, userId);
+    const directEncrypted = await directConversationId(this.store.userId, userId, true);
     const now = Date.now();
     const changed = this.store.transaction(() =>
       attempt(() => {
         if (on) blocks.block(this.store.sql, userId, now);
         else blocks.unblock(this.store.sql, userId);
-        this.outbox.queueBlocks([...inbox.memberOf(this.store.sql), direct], now);
+        this.outbox.queueBlocks([...new Set([...inbox.memberOf(this.store.sql), direct, directEncrypted])], now);
       }),
     );
     if (changed.ok) await this.outbox.drain();
@@ -364,7 +365,15 @@ export class UserDO extends DurableObject<Env> {
     const texts: string[] = [];
     if (events.length > 0) texts.push(JSON.stringify({ type: 'deliver', events } satisfies InboxFrame));
     for (const hint of hints) texts.push(JSON.stringify({ type: 'activity', ...hint } satisfies InboxFrame));
-    const reached = this.sockets.broadcast(texts);
+    // Envelopes differ per device (each gets its own entry): those frames are encoded per
+    // device; everything else keeps one encoding for all (src/protocol/envelopes.ts).
+    const sealed = events.some((e) => e.kind === 'event' && carriesEnvelopes([e.event]));
+    const userId = this.store.userId;
+    const perDevice = (deviceId: string) => {
+      const own = events.map((e) => deviceEventFor(e, { userId, deviceId }));
+      return [JSON.stringify({ type: 'deliver', events: own } satisfies InboxFrame), ...texts.slice(1)];
+    };
+    const reached = this.sockets.broadcast(sealed ? perDevice : texts);
     return reached + (events.length > 0 ? this.stream.wakeAll() : 0);
   }
 }

@@ -4,8 +4,12 @@
  * one transaction, each update at most once. What it yields: the new device events (with
  * their cursors), activity hints for large conversations, and the conversations the user
  * just joined (they get the user's block list: src/user/outbox.ts).
+ *
+ * The queue is stored once per user, so it holds an envelope with the entries of all of
+ * the user's devices; what a device is handed is narrowed to its own entry when it is
+ * read (./queues.ts `read`) or pushed live (UserDO.pushLive).
  */
-import type { ActivityFrame, DeviceEvent } from '../protocol/index.js';
+import { eventsForUser, type ActivityFrame, type DeviceEvent } from '../protocol/index.js';
 import * as inbox from './inbox.js';
 import * as queues from './queues.js';
 import type { UserUpdate } from './updates.js';
@@ -35,7 +39,9 @@ export function applyUpdates(sql: SqlStorage, userId: string, updates: readonly 
         break;
       }
       case 'events':
-        for (const event of inbox.applyEvents(sql, userId, update)) {
+        // Of an end-to-end encrypted envelope, only the entries for this user's devices are
+        // kept (src/protocol/envelopes.ts); each device then reads only its own (./queues.ts).
+        for (const event of inbox.applyEvents(sql, userId, { ...update, events: eventsForUser(update.events, userId) })) {
           if (event.type === 'message_deleted') {
             queues.scrubMessage(sql, update.conversationId, event);
             // The message (or an edit of it) may be in this very batch, not queued yet: not with its content either.

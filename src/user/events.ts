@@ -46,7 +46,7 @@ export class EventStream {
       if (!this.devices.isActive(deviceId)) return fail('device_revoked', REVOKED);
       queues.registerDevice(this.store.sql, deviceId, now);
       queues.trimExpired(this.store.sql, now);
-      return ok(queues.read(this.store.sql, deviceId, after, limit));
+      return ok(queues.read(this.store.sql, { userId: this.store.userId, deviceId }, after, limit));
     });
   }
 
@@ -102,7 +102,7 @@ export class EventStream {
     }
     let after = start.acked;
     for (;;) {
-      const page = queues.read(sql, deviceId, after);
+      const page = queues.read(sql, { userId: this.store.userId, deviceId }, after);
       const last = page.events.at(-1);
       if (!last) break;
       frames.push({ type: 'deliver', events: page.events });

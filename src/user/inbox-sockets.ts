@@ -71,8 +71,12 @@ export class InboxSockets {
     );
   }
 
-  /** Sends each text to every open socket of a signed-in device; returns how many sockets got them. */
-  broadcast(texts: string[]): number {
+  /**
+   * Sends each text to every open socket of a signed-in device; returns how many sockets
+   * got them. `texts` may be a function of the device, for frames that differ per device
+   * (end-to-end encrypted envelopes: each device gets its own entry only).
+   */
+  broadcast(texts: string[] | ((deviceId: string) => string[])): number {
     let reached = 0;
     for (const ws of this.open()) {
       const { deviceId } = ws.deserializeAttachment() as presence.InboxAttachment;
@@ -81,7 +85,7 @@ export class InboxSockets {
         closeQuietly(ws, CLOSE_CODES.deviceRevoked, REVOKED);
         continue;
       }
-      for (const text of texts) sendText(ws, text);
+      for (const text of typeof texts === 'function' ? texts(deviceId) : texts) sendText(ws, text);
       reached++;
     }
     return reached;

@@ -22,6 +22,8 @@ interface ConversationRow {
   fanout: 'write' | 'read';
   /** JSON: seqs of messages from others after read_seq, ascending (see `keepUnread`). */
   unread: string;
+  /** 1: end-to-end encrypted (from the membership updates). */
+  encrypted: number;
   [key: string]: SqlStorageValue;
 }
 
@@ -47,10 +49,10 @@ export function applyMembership(sql: SqlStorage, update: MembershipUpdate): bool
   // seq 0 is the creation; a later re-join has a higher seq. A row made by events that
   // arrived first has membership_seq -1, so any membership update wins over it.
   const cursor = sql.exec(
-    `INSERT INTO conversations (conversation_id, kind, title, peer_id, role, joined_at, membership_seq)
-     VALUES (?, ?, ?, ?, ?, ?, ?)
+    `INSERT INTO conversations (conversation_id, kind, title, peer_id, role, joined_at, membership_seq, encrypted)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
      ON CONFLICT (conversation_id) DO UPDATE SET
-       title = excluded.title, peer_id = excluded.peer_id, role = excluded.role,
+       title = excluded.title, peer_id = excluded.peer_id, role = excluded.role, encrypted = max(conversations.encrypted, excluded.encrypted),
        joined_at = CASE WHEN conversations.role IS NULL THEN excluded.joined_at ELSE conversations.joined_at END,
        membership_seq = excluded.membership_seq
      WHERE excluded.membership_seq > conversations.membership_seq`,
@@ -61,6 +63,7 @@ export function applyMembership(sql: SqlStorage, update: MembershipUpdate): bool
     update.role,
     update.ts,
     update.seq,
+    update.encrypted ? 1 : 0,
   );
   return wrote(cursor);
 }
@@ -172,6 +175,7 @@ export function list(sql: SqlStorage): ListedConversation[] {
         preview: row.preview ? (JSON.parse(row.preview) as MessagePreview | null) : null,
         unreadCount: keepUnread(JSON.parse(row.unread) as number[], row.read_seq).length,
         readSeq: row.read_seq,
+        encrypted: row.encrypted === 1,
       },
     }));
 }
@@ -203,8 +207,8 @@ function getRow(sql: SqlStorage, conversationId: string): ConversationRow | unde
   return sql.exec<ConversationRow>('SELECT * FROM conversations WHERE conversation_id = ?', conversationId).toArray()[0];
 }
 
-/** What a notification about this conversation may say of it: its kind and group title. */
-export function describe(sql: SqlStorage, conversationId: string): { kind: 'direct' | 'group'; title: string | null } | null {
+/** What a notification about this conversation may say of it: its kind and group title, and whether it is end-to-end encrypted (then: nothing). */
+export function describe(sql: SqlStorage, conversationId: string): { kind: 'direct' | 'group'; title: string | null; encrypted: boolean } | null {
   const row = getRow(sql, conversationId);
-  return row ? { kind: row.kind, title: row.title } : null;
+  return row ? { kind: row.kind, title: row.title, encrypted: row.encrypted === 1 } : null;
 }

@@ -12,7 +12,7 @@ export type PushCandidate = Omit<PushJob, 'senderName'> & { senderId: string };
 export function pushCandidates(
   userId: string,
   events: DeviceEvent[],
-  describe: (conversationId: string) => { kind: 'direct' | 'group'; title: string | null } | null,
+  describe: (conversationId: string) => { kind: 'direct' | 'group'; title: string | null; encrypted?: boolean } | null,
 ): PushCandidate[] {
   const seen = new Set<string>();
   const candidates: PushCandidate[] = [];
@@ -24,16 +24,17 @@ export function pushCandidates(
     const conversation = describe(item.conversationId);
     if (!conversation) continue;
     seen.add(item.conversationId);
+    // End-to-end encrypted: the job carries no text and no title, and becomes "New message" (src/push/jobs.ts).
+    const e2e = conversation.encrypted === true || item.event.content.type === 'encrypted';
     candidates.push({
       userId,
       conversationId: item.conversationId,
       conversationKind: conversation.kind,
-      conversationTitle: conversation.title,
+      conversationTitle: e2e ? null : conversation.title,
       senderId: item.event.author.userId,
       seq: item.event.seq,
-      preview: previewOf(item.event, PUSH_LIMITS.maxPreviewLength)?.text ?? null,
-      // End-to-end encrypted conversations do not exist yet; their jobs will say true here.
-      e2e: false,
+      preview: e2e ? null : (previewOf(item.event, PUSH_LIMITS.maxPreviewLength)?.text ?? null),
+      e2e,
     });
   }
   return candidates;

@@ -41,7 +41,9 @@ export class Notifier {
       try {
         // The request id of the send, when the conversation passed one (UserDO.apply): the consumer logs it.
         const rid = currentRequestId();
-        await notifyOffline(this.env, { ...job, senderName: await this.displayName(senderId), ...(rid ? { rid } : {}) });
+        // An end-to-end encrypted job names nobody (its notification is "New message"): no name is looked up for it.
+        const senderName = job.e2e ? senderId : await this.displayName(senderId);
+        await notifyOffline(this.env, { ...job, senderName, ...(rid ? { rid } : {}) });
       } catch (err) {
         log.warn('push_queue_failed', { userId, conversationId: job.conversationId, reason: reason(err) });
       }

@@ -10,7 +10,7 @@
  * are dropped; `trimmed_through` remembers the last dropped cursor, so a device whose
  * acknowledged cursor is below it is told it missed events.
  */
-import { type DeviceEvent, type DeviceEventPage, type MessageDeletedEvent, type MessageEvent } from '../protocol/index.js';
+import { deviceEventFor, type DeviceEvent, type DeviceEventPage, type DeviceRef, type MessageDeletedEvent, type MessageEvent } from '../protocol/index.js';
 import { INBOX } from '../limits.js';
 import * as state from './state.js';
 
@@ -88,15 +88,17 @@ export function skipDropped(sql: SqlStorage, deviceId: string): number {
 
 /**
  * The device's events after `after` (or after what it acknowledged, whichever is later),
- * in cursor order. Reading does not acknowledge.
+ * in cursor order, as that device may have them (an encrypted envelope with its own entry
+ * only: src/protocol/envelopes.ts). Reading does not acknowledge.
  */
-export function read(sql: SqlStorage, deviceId: string, after: number, limit: number = INBOX.maxEventsPerRead): DeviceEventPage {
+export function read(sql: SqlStorage, device: DeviceRef, after: number, limit: number = INBOX.maxEventsPerRead): DeviceEventPage {
+  const { deviceId } = device;
   const truncated = isTruncated(sql, deviceId) && after < state.get(sql, 'trimmed_through');
   const from = Math.max(after, ackedCursor(sql, deviceId), truncated ? state.get(sql, 'trimmed_through') : 0);
   const rows = sql
     .exec<QueueRow>('SELECT cursor, payload FROM queue WHERE cursor > ? ORDER BY cursor LIMIT ?', from, Math.min(limit, INBOX.maxEventsPerRead))
     .toArray();
-  return { events: rows.map(toDeviceEvent), lastCursor: lastCursor(sql), truncated };
+  return { events: rows.map((row) => deviceEventFor(toDeviceEvent(row), device)), lastCursor: lastCursor(sql), truncated };
 }
 
 export interface Acked {

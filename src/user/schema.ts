@@ -134,4 +134,9 @@ export const USER_MIGRATIONS: readonly Migration[] = [
        expires_at INTEGER NOT NULL
      ) WITHOUT ROWID`,
   ],
+  [
+    // Whether the conversation is end-to-end encrypted (fixed at its creation; from its
+    // membership updates): the list says so, and push says nothing but "New message".
+    `ALTER TABLE conversations ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0`,
+  ],
 ];

@@ -18,6 +18,8 @@ export interface MembershipUpdate {
   /** The seq of the membership event (0 for membership from creation). */
   seq: number;
   ts: number;
+  /** End-to-end encrypted (fixed at creation). Absent from updates queued before it existed: not encrypted. */
+  encrypted?: boolean;
 }
 
 /**

@@ -50,6 +50,7 @@ describe('conversation list from the device event stream', () => {
     preview: null,
     unreadCount: 0,
     readSeq: 0,
+    encrypted: false,
   });
   const message = (conversationId: string, seq: number, from: string, text: string, cursor = seq): DeviceEvent => ({
     kind: 'event',
@@ -126,6 +127,7 @@ describe('a list read merged with what the stream folded in meanwhile', () => {
     preview: null,
     unreadCount,
     readSeq: 0,
+    encrypted: false,
   });
 
   it('keeps a conversation the stream moved past the answer, and takes the answer on a tie or when it is newer', () => {
