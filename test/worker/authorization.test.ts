@@ -20,6 +20,9 @@ import type { Session } from '../../src/protocol/index.js';
 interface World {
   id: string;
   seq: number;
+  /** An end-to-end encrypted group with the same members, and its message's seq. */
+  e2eId: string;
+  e2eSeq: number;
   mediaId: string;
   alice: Session;
   bob: Session;
@@ -127,6 +130,8 @@ function stream(scope: Scope, route: string, path: (w: World) => string): Row {
 }
 
 const text = (t: string) => ({ cmid: crypto.randomUUID(), content: { type: 'text', text: t } });
+/** An envelope with an entry for Bob's device (an id the request names itself). */
+const sealed = (w: World) => ({ type: 'encrypted', scheme: 'pairwise', body: 'c2VhbGVk', entries: [{ userId: w.bob.user.id, deviceId: w.bob.deviceId, kind: 'message', data: 'Yg' }] });
 
 /** Every route and socket. */
 const ROUTES: Row[] = [
@@ -138,6 +143,9 @@ const ROUTES: Row[] = [
   http('conversation', 'GET /v1/conversations/:id/events', (w) => `/v1/conversations/${w.id}/events?after=0`),
   http('conversation', 'POST /v1/conversations/:id/messages', (w) => `/v1/conversations/${w.id}/messages`, () => text('intruder')),
   http('conversation', 'PATCH /v1/conversations/:id/messages/:seq', (w) => `/v1/conversations/${w.id}/messages/${w.seq}`, () => ({ content: { type: 'text', text: 'x' } })),
+  // An end-to-end encrypted envelope (issue 17): refused as any send is, before its content is looked at (no hint whether the conversation is encrypted).
+  http('conversation', 'POST /v1/conversations/:id/messages', (w) => `/v1/conversations/${w.id}/messages`, (w) => ({ cmid: crypto.randomUUID(), content: sealed(w) })),
+  http('conversation', 'PATCH /v1/conversations/:id/messages/:seq', (w) => `/v1/conversations/${w.id}/messages/${w.seq}`, (w) => ({ content: sealed(w) })),
   http('conversation', 'DELETE /v1/conversations/:id/messages/:seq', (w) => `/v1/conversations/${w.id}/messages/${w.seq}?scope=everyone`),
   http('conversation', 'POST /v1/conversations/:id/messages/:seq/reactions', (w) => `/v1/conversations/${w.id}/messages/${w.seq}/reactions`, () => ({ emoji: '👍' })),
   http('conversation', 'GET /v1/conversations/:id/messages/:seq/versions', (w) => `/v1/conversations/${w.id}/messages/${w.seq}/versions`),
@@ -159,8 +167,19 @@ const ROUTES: Row[] = [
   http('conversation', 'GET /v1/media/upload/:id/status', (w) => `/v1/media/upload/${w.mediaId}/status`),
   http('conversation', 'POST /v1/media/upload/:id/complete', (w) => `/v1/media/upload/${w.mediaId}/complete`),
   http('conversation', 'POST /v1/reports', () => '/v1/reports', (w) => ({ kind: 'message', conversationId: w.id, seq: w.seq, reason: 'x' })),
+  // The same routes on an end-to-end encrypted conversation: the ciphertext is a secret too.
+  http('conversation', 'GET /v1/conversations/:id', (w) => `/v1/conversations/${w.e2eId}`),
+  http('conversation', 'GET /v1/conversations/:id/events', (w) => `/v1/conversations/${w.e2eId}/events?after=0`),
+  http('conversation', 'POST /v1/conversations/:id/messages', (w) => `/v1/conversations/${w.e2eId}/messages`, (w) => ({ cmid: crypto.randomUUID(), content: sealed(w) })),
+  http('conversation', 'PATCH /v1/conversations/:id/messages/:seq', (w) => `/v1/conversations/${w.e2eId}/messages/${w.e2eSeq}`, (w) => ({ content: sealed(w) })),
+  http('conversation', 'GET /v1/conversations/:id/messages/:seq/versions', (w) => `/v1/conversations/${w.e2eId}/messages/${w.e2eSeq}/versions`),
+  http('conversation', 'GET /v1/conversations/:id/search', (w) => `/v1/conversations/${w.e2eId}/search?q=secret`),
+  socket('conversation', 'GET /v1/conversations/:id/ws', (w) => `/v1/conversations/${w.e2eId}/ws`),
+  stream('conversation', 'GET /v1/conversations/:id/stream', (w) => `/v1/conversations/${w.e2eId}/stream?after=0`),
+  http('conversation', 'GET /v1/conversations/:id/poll', (w) => `/v1/conversations/${w.e2eId}/poll?after=0&timeoutMs=1`),
   http('account', 'GET /v1/conversations', () => '/v1/conversations'),
   http('account', 'POST /v1/conversations', () => '/v1/conversations', (w) => ({ kind: 'group', title: 'mine', memberIds: [w.alice.user.id] })),
+  http('account', 'POST /v1/conversations', () => '/v1/conversations', (w) => ({ kind: 'group', title: 'mine', memberIds: [w.alice.user.id], encrypted: true })),
   http('account', 'GET /v1/search', () => '/v1/search?q=secret'),
   socket('account', 'GET /v1/inbox/ws', () => '/v1/inbox/ws'),
   stream('account', 'GET /v1/inbox/events', () => '/v1/inbox/events?cursor=0'),
@@ -196,9 +215,14 @@ let callers: Caller[];
 let before: string;
 
 async function snapshot(w: World): Promise<string> {
-  const info = await json(`/v1/conversations/${w.id}`, { token: w.alice.accessToken }, 200);
-  const history = await json(`/v1/conversations/${w.id}/events?after=0`, { token: w.alice.accessToken }, 200);
-  return JSON.stringify({ members: info.conversation.members, events: history.events });
+  const parts = await Promise.all(
+    [w.id, w.e2eId].map(async (id) => {
+      const info = await json(`/v1/conversations/${id}`, { token: w.alice.accessToken }, 200);
+      const history = await json(`/v1/conversations/${id}/events?after=0`, { token: w.alice.accessToken }, 200);
+      return { members: info.conversation.members, events: history.events };
+    }),
+  );
+  return JSON.stringify(parts);
 }
 
 beforeAll(async () => {
@@ -220,7 +244,23 @@ beforeAll(async () => {
   const laptop = await json<Session>('/v1/auth/login', { body: { handle: dave.user.handle, password: 'correct horse battery', deviceName: 'laptop' } }, 200);
   const staleTickets = [await ticket(laptop), await ticket(laptop)];
   await call(`/v1/devices/${laptop.deviceId}`, { token: dave.accessToken, method: 'DELETE' });
-  world = { id, seq: sent.seq, mediaId: media.mediaId, alice, bob, stranger: await registerUser('frank'), secrets: [secret, title, alice.user.id, bob.user.id, dave.user.id] };
+  const e2eTitle = `e2e-title-${crypto.randomUUID()}`;
+  const e2eId = (await json('/v1/conversations', { token: alice.accessToken, body: { kind: 'group', title: e2eTitle, memberIds: [bob.user.id, carol.user.id, dave.user.id], encrypted: true } }, 201)).conversation.id;
+  const cipher = `c${crypto.randomUUID().replace(/-/g, '')}`;
+  const envelope = { type: 'encrypted', scheme: 'pairwise', body: cipher, entries: [{ userId: bob.user.id, deviceId: bob.deviceId, kind: 'message', data: `${cipher}x` }] };
+  const e2eSent = await json(`/v1/conversations/${e2eId}/messages`, { token: alice.accessToken, body: { cmid: crypto.randomUUID(), content: envelope } }, 201);
+  await call(`/v1/conversations/${e2eId}/members/${carol.user.id}`, { token: alice.accessToken, method: 'DELETE' });
+  world = {
+    id,
+    seq: sent.seq,
+    e2eId,
+    e2eSeq: e2eSent.seq,
+    mediaId: media.mediaId,
+    alice,
+    bob,
+    stranger: await registerUser('frank'),
+    secrets: [secret, title, e2eTitle, cipher, alice.user.id, bob.user.id, dave.user.id],
+  };
   callers = [
     { name: 'non-member', token: eve.accessToken, ticket: () => ticket(eve) },
     { name: 'removed member', token: carol.accessToken, ticket: () => ticket(carol) },
