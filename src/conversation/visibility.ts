@@ -19,8 +19,10 @@
  *    frames and the feed's view of who is typing).
  * 4. End-to-end encrypted envelopes (src/protocol/envelopes.ts): a device receives the
  *    shared body and only its own entry (matched by user and device), on every wire
- *    (`forDevice`; the relays and the user's queues apply the same function). Everything
- *    else, `devices_changed` included, passes unchanged. The log keeps the whole envelope.
+ *    (`forDevice`; the user's queues apply the same function, and the sockets of the
+ *    windows, relays and inbox its encoder, `perDeviceEncoder`, which gives the same
+ *    text). Everything else, `devices_changed` included, passes unchanged. The log keeps
+ *    the whole envelope.
  */
 import { AppError } from '../errors.js';
 import { envelopeFor, eventForDevice, eventsForDevice, type ConversationEvent, type Member, type MessageContent, type MessageEvent } from '../protocol/index.js';

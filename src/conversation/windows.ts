@@ -15,6 +15,7 @@ import {
   CLOSE_CODES,
   TYPING,
   carriesEnvelopes,
+  perDeviceEncoder,
   type ConversationEvent,
   type ErrorBody,
   type Presence,
@@ -31,7 +32,7 @@ import { memberIds } from './members.js';
 import { loadMeta, requireMeta } from './meta.js';
 import type { DeviceStandings } from './standing.js';
 import type { ConversationStore } from './store.js';
-import { admit, admitted, forDevice, freshViews, hearsFrom, type Reader } from './visibility.js';
+import { admit, admitted, freshViews, hearsFrom, type Reader } from './visibility.js';
 
 /** Kept in each socket's attachment, so it survives hibernation. */
 export interface SocketAttachment {
@@ -141,17 +142,32 @@ export class ChatWindows {
   /**
    * One `events` frame per socket, encoded once per distinct view: in a plain conversation
    * once for everyone but the few who block someone. An end-to-end encrypted one's
-   * envelopes differ per device (each gets its own entry: `forDevice`), so a batch carrying
-   * them is encoded once per socket (docs/PROTOCOL.md, "End-to-end encrypted conversations").
+   * envelopes differ per device (each gets its own entry: the rule of `forDevice`), so a
+   * batch carrying them gets a text per socket: the batch is encoded once without the
+   * entries and each device's own are spliced in (`perDeviceEncoder`; the cost is in
+   * docs/PROTOCOL.md, "End-to-end encrypted conversations"). A plain batch pays one check.
    */
   private writeEvents(events: ConversationEvent[]): void {
     const meta = loadMeta(this.store);
     if (!meta) return;
     const views = freshViews(this.store, events);
+    if (meta.encrypted && carriesEnvelopes(events)) {
+      // Encoded once per distinct view with the entries left out; each socket's text splices in its device's own.
+      const encoders = new Map<ConversationEvent[], (reader: Reader) => string>();
+      for (const [ws, reader] of this.readers()) {
+        const seen = views(reader.userId);
+        let encode = encoders.get(seen);
+        if (!encode) {
+          encode = perDeviceEncoder({ type: 'events', conversationId: meta.id, events: seen } satisfies ServerFrame);
+          encoders.set(seen, encode);
+        }
+        sendText(ws, encode(reader));
+      }
+      return;
+    }
     const texts = new Map<ConversationEvent[], string>();
-    const perDevice = meta.encrypted && carriesEnvelopes(events);
     for (const [ws, reader] of this.readers()) {
-      const seen = perDevice ? forDevice(views(reader.userId), reader) : views(reader.userId);
+      const seen = views(reader.userId);
       let text = texts.get(seen);
       if (text === undefined) {
         text = JSON.stringify({ type: 'events', conversationId: meta.id, events: seen } satisfies ServerFrame);

@@ -11,7 +11,7 @@
  * back as the very same object (and a list with nothing to change as the very same
  * array): callers keep their per-array caches, and plain conversations pay one scan.
  */
-import type { ConversationEvent, EncryptedContent, MessageContent } from './events.js';
+import type { ConversationEvent, EncryptedContent, EncryptedEntry, MessageContent } from './events.js';
 import type { DeviceEvent } from './inbox.js';
 
 /** A device of a user: whose entries it may have. */
@@ -75,4 +75,54 @@ export function deviceEventFor(item: DeviceEvent, device: DeviceRef): DeviceEven
   if (item.kind !== 'event') return item;
   const event = eventForDevice(item.event, device);
   return event === item.event ? item : { ...item, event };
+}
+
+/**
+ * Encodes `value` (a frame carrying events or device events) as JSON for many devices,
+ * each seeing envelopes with its own entry only: the same text, for each device, as
+ * `JSON.stringify` of the value narrowed by `eventsForDevice`, but the value is encoded
+ * once with a placeholder where each envelope's entries go, and each device's text is
+ * that encoding with its own entries spliced in. So a broadcast to n devices costs one
+ * encoding of the shared body plus n small ones, not n encodings of everything.
+ */
+export function perDeviceEncoder(value: unknown): (device: DeviceRef) => string {
+  const nonce = `\u0000entries-${crypto.randomUUID()}-`;
+  const slots: Map<string, EncryptedEntry[]>[] = [];
+  const template = JSON.stringify(value, (_key, val: unknown) => {
+    if (!isEnvelopeObject(val)) return val;
+    const byDevice = new Map<string, EncryptedEntry[]>();
+    for (const entry of val.entries) {
+      const key = deviceKey(entry);
+      const list = byDevice.get(key);
+      if (list) list.push(entry);
+      else byDevice.set(key, [entry]);
+    }
+    slots.push(byDevice);
+    return { ...val, entries: `${nonce}${slots.length - 1}` };
+  });
+  const parts: string[] = [];
+  let from = 0;
+  for (let i = 0; i < slots.length; i++) {
+    const token = JSON.stringify(`${nonce}${i}`);
+    const at = template.indexOf(token, from);
+    // Cannot happen (the nonce is random and escaped the same way each time); if it did, encode per device.
+    if (at < 0) return (device) => JSON.stringify(value, (_key, val: unknown) => (isEnvelopeObject(val) ? envelopeFor(val, device) : val));
+    parts.push(template.slice(from, at));
+    from = at + token.length;
+  }
+  parts.push(template.slice(from));
+  return (device) => {
+    const key = deviceKey(device);
+    let text = parts[0]!;
+    for (let i = 0; i < slots.length; i++) text += JSON.stringify(slots[i]!.get(key) ?? []) + parts[i + 1]!;
+    return text;
+  };
+}
+
+function isEnvelopeObject(val: unknown): val is EncryptedContent {
+  return typeof val === 'object' && val !== null && (val as { type?: unknown }).type === 'encrypted' && Array.isArray((val as { entries?: unknown }).entries);
+}
+
+function deviceKey(device: DeviceRef): string {
+  return `${device.userId}\u0000${device.deviceId}`;
 }

@@ -19,7 +19,7 @@
 import type { Env } from '../env.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { fail, type Result } from '../errors.js';
-import { CLOSE_CODES, carriesEnvelopes, eventsForDevice, type ConversationEvent, type ServerFrame } from '../protocol/index.js';
+import { CLOSE_CODES, carriesEnvelopes, perDeviceEncoder, type ConversationEvent, type ServerFrame } from '../protocol/index.js';
 import { closeQuietly, sendFrame, sendText } from '../objects/sockets.js';
 import { conversationStub } from '../placement.js';
 import { refuseSocket } from '../conversation/windows.js';
@@ -210,18 +210,19 @@ export class RelayReaders {
    * One `events` frame per socket: the shared text, or the reader's own view where it
    * differs. End-to-end encrypted envelopes differ per device (each gets its own entry,
    * src/protocol/envelopes.ts: the rule the conversation applies to its own windows), so a
-   * batch carrying them is encoded per socket.
+   * batch carrying them gets a text per socket (`perDeviceEncoder`: encoded once, each
+   * device's own entries spliced in).
    */
   private broadcast(conversationId: string, views: RelayViews): void {
-    const encode = (events: ConversationEvent[]) => JSON.stringify({ type: 'events', conversationId, events } satisfies ServerFrame);
+    const frame = (events: ConversationEvent[]) => ({ type: 'events', conversationId, events }) satisfies ServerFrame;
     const sealed = carriesEnvelopes(views.events) || Object.values(views.exceptions).some(carriesEnvelopes);
-    const shared = sealed ? '' : encode(views.events);
+    const shared = sealed ? perDeviceEncoder(frame(views.events)) : JSON.stringify(frame(views.events));
     for (const ws of this.ctx.getWebSockets()) {
       const reader = this.attachmentOf(ws);
       if (!reader) continue;
       const own = views.exceptions[reader.userId];
-      if (sealed) sendText(ws, encode(eventsForDevice(own ?? views.events, reader)));
-      else sendText(ws, own ? encode(own) : shared);
+      if (typeof shared === 'function') sendText(ws, own ? perDeviceEncoder(frame(own))(reader) : shared(reader));
+      else sendText(ws, own ? JSON.stringify(frame(own)) : shared);
     }
   }
 

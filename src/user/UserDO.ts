@@ -21,7 +21,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
 import { migrate } from '../storage/migrate.js';
 import { attempt, fail, ok, unwrap, type Result } from '../errors.js';
-import { CLOSE_CODES, PING_FRAME, PONG_FRAME, carriesEnvelopes, deviceEventFor, type ConversationSummary, type DeviceEvent, type DeviceEventPage, type InboxFrame, type Presence, type PresenceSettings } from '../protocol/index.js';
+import { CLOSE_CODES, PING_FRAME, PONG_FRAME, carriesEnvelopes, perDeviceEncoder, type ConversationSummary, type DeviceEvent, type DeviceEventPage, type InboxFrame, type Presence, type PresenceSettings } from '../protocol/index.js';
 import { INBOX, PRESENCE } from '../limits.js';
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { AlarmClock, earliest } from '../objects/alarm.js';
@@ -362,18 +362,20 @@ export class UserDO extends DurableObject<Env> {
   /** Pushes new events and hints to every open inbox socket and wakes held reads; returns how many got them (0: no device online). */
   private pushLive(events: DeviceEvent[], hints: ActivityHint[]): number {
     if (events.length === 0 && hints.length === 0) return 0;
-    const texts: string[] = [];
-    if (events.length > 0) texts.push(JSON.stringify({ type: 'deliver', events } satisfies InboxFrame));
-    for (const hint of hints) texts.push(JSON.stringify({ type: 'activity', ...hint } satisfies InboxFrame));
-    // Envelopes differ per device (each gets its own entry): those frames are encoded per
-    // device; everything else keeps one encoding for all (src/protocol/envelopes.ts).
+    const hintTexts = hints.map((hint) => JSON.stringify({ type: 'activity', ...hint } satisfies InboxFrame));
+    const deliver: InboxFrame = { type: 'deliver', events };
+    // Envelopes differ per device (each gets its own entry, src/protocol/envelopes.ts): a
+    // batch carrying them gets a text per device; anything else one encoding for all.
     const sealed = events.some((e) => e.kind === 'event' && carriesEnvelopes([e.event]));
-    const userId = this.store.userId;
-    const perDevice = (deviceId: string) => {
-      const own = events.map((e) => deviceEventFor(e, { userId, deviceId }));
-      return [JSON.stringify({ type: 'deliver', events: own } satisfies InboxFrame), ...texts.slice(1)];
-    };
-    const reached = this.sockets.broadcast(sealed ? perDevice : texts);
+    let texts: string[] | ((deviceId: string) => string[]);
+    if (sealed) {
+      const encode = perDeviceEncoder(deliver);
+      const userId = this.store.userId;
+      texts = (deviceId) => [encode({ userId, deviceId }), ...hintTexts];
+    } else {
+      texts = events.length > 0 ? [JSON.stringify(deliver), ...hintTexts] : hintTexts;
+    }
+    const reached = this.sockets.broadcast(texts);
     return reached + (events.length > 0 ? this.stream.wakeAll() : 0);
   }
 }

@@ -10,7 +10,9 @@ import { describe, expect, it } from 'vitest';
 import {
   FeedFrame,
   E2EE,
+  deviceEventFor,
   eventsForDevice,
+  perDeviceEncoder,
   type ConversationEvent,
   type DeviceEvent,
   type EncryptedContent,
@@ -344,6 +346,24 @@ describe('each device gets its own entry only', () => {
     expect(out[4]).toMatchObject({ content: { entries: [{ deviceId: 'd_c' }] } });
     // The same device id under another user is not that device.
     expect(eventsForDevice([sealed], { userId: 'u_x', deviceId: 'd_b' })[0]).toMatchObject({ content: { entries: [] } });
+  });
+
+  it("the sockets' encoder gives each device exactly the text of its narrowed events, for any batch", () => {
+    const author = { userId: 'u_a', deviceId: 'd_a' };
+    const devices = [{ userId: 'u_b', deviceId: 'd_1' }, { userId: 'u_b', deviceId: 'd_2' }, { userId: 'u_c', deviceId: 'd_1' }, { userId: 'u_d', deviceId: 'd_9' }];
+    const entries = devices.slice(0, 3).map((d, i) => ({ ...d, kind: 'message' as const, data: `x${i}` }));
+    const batch: ConversationEvent[] = [
+      { type: 'message', seq: 1, ts: 1, author, cmid: 'cmid-0001', content: { type: 'encrypted', scheme: 'pairwise', body: 'Ym9keQ', entries, mediaIds: ['m_1'] } },
+      { type: 'devices_changed', seq: 2, ts: 2, author, userId: 'u_b', version: 3 },
+      { type: 'message', seq: 3, ts: 3, author, cmid: 'cmid-0002', content: { type: 'text', text: 'entries "encrypted" \u0000' } },
+      { type: 'message_edited', seq: 4, ts: 4, author, targetSeq: 1, content: { type: 'encrypted', scheme: 'sender_key', body: 'c2s', entries: entries.slice(1) } },
+    ];
+    const frame = { type: 'events', conversationId: 'g_1', events: batch };
+    const encode = perDeviceEncoder(frame);
+    for (const d of devices) expect(encode(d)).toBe(JSON.stringify({ ...frame, events: eventsForDevice(batch, d) }));
+    const deliver = { type: 'deliver', events: batch.map((event, i) => ({ kind: 'event' as const, cursor: i + 1, conversationId: 'g_1', event })) };
+    const encodeDeliver = perDeviceEncoder(deliver);
+    for (const d of devices) expect(encodeDeliver(d)).toBe(JSON.stringify({ ...deliver, events: deliver.events.map((e) => deviceEventFor(e, d)) }));
   });
 });
 
