@@ -73,10 +73,10 @@ export const docs = {
     tag: 'conversations',
     summary: 'Create a conversation',
     description:
-      'A direct conversation (unique per pair and placement: creating it again returns it) or a group with its first members. Every member\'s block list goes with it. `placement`: a jurisdiction (`eu`: the object, its messages and media stay there; the id starts `eu-`) or a location hint for where the object starts.',
+      'A direct conversation (unique per pair and placement: creating it again returns it) or a group with its first members. Every member\'s block list goes with it. `placement`: a jurisdiction (`eu`: the object, its messages and media stay there; the id starts `eu-`) or a location hint for where the object starts. `encrypted: true`: end-to-end encrypted, for good (only `encrypted` envelopes are accepted; a group has at most 100 members; an encrypted direct conversation is a conversation of its own, beside a plain one).',
     body: CreateConversationBody,
     responses: { 201: { description: 'The conversation.', schema: z.object({ conversation: ConversationInfo }) } },
-    errors: ['user_not_found', 'forbidden'],
+    errors: ['user_not_found', 'forbidden', 'too_many_members'],
   }),
   list: doc({
     tag: 'conversations',
@@ -107,7 +107,7 @@ export const docs = {
     params: Id,
     body: AddMemberBody,
     responses: { 201: { description: 'The conversation after the change.', schema: z.object({ conversation: ConversationInfo }) } },
-    errors: [NOT_MEMBER, 'user_not_found', 'forbidden', 'conflict', 'rate_limited'],
+    errors: [NOT_MEMBER, 'user_not_found', 'forbidden', 'conflict', 'too_many_members', 'rate_limited'],
   }),
   setRole: doc({
     tag: 'conversations',
@@ -178,7 +178,7 @@ export const docs = {
       201: { description: 'Stored and durable.', schema: Ack },
       200: { description: 'A retried cmid: the original ack, `duplicate: true`.', schema: Ack },
     },
-    errors: [NOT_MEMBER, 'forbidden', 'media_not_found', 'content_rejected', 'rate_limited'],
+    errors: [NOT_MEMBER, 'forbidden', 'media_not_found', 'content_rejected', 'encryption_required', 'encryption_not_enabled', 'invalid_envelope', 'rate_limited'],
   }),
   edit: doc({
     tag: 'conversations',
@@ -187,7 +187,7 @@ export const docs = {
     params: IdSeq,
     body: EditMessageBody,
     responses: { 200: { description: 'The seq of the `message_edited` event.', schema: LifecycleResult } },
-    errors: [NOT_MEMBER, 'forbidden', 'conflict', 'window_expired', 'content_rejected', 'rate_limited'],
+    errors: [NOT_MEMBER, 'forbidden', 'conflict', 'window_expired', 'content_rejected', 'media_not_found', 'encryption_required', 'encryption_not_enabled', 'invalid_envelope', 'rate_limited'],
   }),
   delete: doc({
     tag: 'conversations',
