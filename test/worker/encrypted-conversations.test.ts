@@ -105,6 +105,7 @@ async function pairOfPairs() {
 describe('creating end-to-end encrypted conversations', () => {
   it('makes direct and group conversations encrypted, says so everywhere, and keeps a plain direct one apart', async () => {
     const [alice, bob, carol] = [await registerUser('alice'), await registerUser('bob'), await registerUser('carol')];
+    const { lastCursor } = await poll(bob, { timeoutMs: 0 });
     const direct = await createEncrypted(alice, { kind: 'direct', peerId: bob.user.id });
     expect(direct.encrypted).toBe(true);
     // Asking again (from either side) finds the same one.
@@ -120,6 +121,9 @@ describe('creating end-to-end encrypted conversations', () => {
     const list = await json('/v1/conversations', { token: bob.accessToken }, 200);
     const flags = Object.fromEntries(list.conversations.map((c: { id: string; encrypted: boolean }) => [c.id, c.encrypted]));
     expect(flags).toEqual({ [direct.id]: true, [plain.id]: false, [group.id]: true });
+    // Bob's devices heard of each through a membership event saying whether it is encrypted.
+    const joined = (await poll(bob, { cursor: lastCursor, timeoutMs: 0 })).events.flatMap((e) => (e.kind === 'membership' ? [[e.conversationId, e.encrypted]] : []));
+    expect(Object.fromEntries(joined)).toEqual(flags);
   });
 
   it(`limits an encrypted group to ${E2EE.maxEncryptedGroupMembers} members, at creation and when adding`, async () => {
@@ -401,6 +405,21 @@ describe('around the messages', () => {
     const payload = payloadFor({ ...job!, senderName: 'Alice' });
     expect({ title: payload.title, body: payload.body }).toEqual(GENERIC_NOTIFICATION);
     expect(JSON.stringify(payload)).not.toContain('Alice');
+  });
+
+  it('never filters content: the same envelope to many conversations is fine, and a report keeps no ciphertext', async () => {
+    const alice = await registerUser('alice');
+    const peers = [await registerUser('p'), await registerUser('p'), await registerUser('p'), await registerUser('p'), await registerUser('p')];
+    // Plain text like this is refused from the fourth conversation on (repeated_text); envelopes are never inspected.
+    const same = { type: 'encrypted', scheme: 'sender_key', body: 'VGhlIHNhbWUgbG9uZyBtZXNzYWdlIHNlbnQgZXZlcnl3aGVyZSwgYWdhaW4gYW5kIGFnYWlu' };
+    let last = { id: '', seq: 0 };
+    for (const peer of peers) {
+      const { id } = await createEncrypted(alice, { kind: 'direct', peerId: peer.user.id });
+      last = { id, seq: await sendOk(alice, id, same) };
+    }
+    await json('/v1/reports', { token: peers.at(-1)!.accessToken, body: { kind: 'message', conversationId: last.id, seq: last.seq, reason: 'spam' } }, 201);
+    const row = await env.DB.prepare('SELECT content FROM reports WHERE conversation_id = ? AND seq = ?').bind(last.id, last.seq).first<{ content: string | null }>();
+    expect(row).toEqual({ content: null });
   });
 
   it('lists the conversation as encrypted with no preview, and search says it is unavailable', async () => {
