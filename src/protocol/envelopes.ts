@@ -25,9 +25,14 @@ export function isEnvelope(content: MessageContent | undefined): content is Encr
   return content?.type === 'encrypted';
 }
 
-/** Whether any of `events` carries an envelope (a message or an edit): only those differ per device. */
+/** Whether `event` carries an envelope (a message or an edit): only those differ per device. */
+export function carriesEnvelope(event: ConversationEvent): boolean {
+  return (event.type === 'message' || event.type === 'message_edited') && isEnvelope(event.content);
+}
+
+/** Whether any of `events` carries an envelope. */
 export function carriesEnvelopes(events: readonly ConversationEvent[]): boolean {
-  return events.some((e) => (e.type === 'message' || e.type === 'message_edited') && isEnvelope(e.content));
+  return events.some(carriesEnvelope);
 }
 
 /** The envelope as `device` may have it: its own entry only. The same object when that changes nothing. */

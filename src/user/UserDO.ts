@@ -21,7 +21,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
 import { migrate } from '../storage/migrate.js';
 import { attempt, fail, ok, unwrap, type Result } from '../errors.js';
-import { CLOSE_CODES, PING_FRAME, PONG_FRAME, carriesEnvelopes, perDeviceEncoder, type ConversationSummary, type DeviceEvent, type DeviceEventPage, type InboxFrame, type Presence, type PresenceSettings } from '../protocol/index.js';
+import { CLOSE_CODES, PING_FRAME, PONG_FRAME, carriesEnvelope, perDeviceEncoder, type ConversationSummary, type DeviceEvent, type DeviceEventPage, type InboxFrame, type Presence, type PresenceSettings } from '../protocol/index.js';
 import { INBOX, PRESENCE } from '../limits.js';
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { AlarmClock, earliest } from '../objects/alarm.js';
@@ -366,7 +366,7 @@ export class UserDO extends DurableObject<Env> {
     const deliver: InboxFrame = { type: 'deliver', events };
     // Envelopes differ per device (each gets its own entry, src/protocol/envelopes.ts): a
     // batch carrying them gets a text per device; anything else one encoding for all.
-    const sealed = events.some((e) => e.kind === 'event' && carriesEnvelopes([e.event]));
+    const sealed = events.some((e) => e.kind === 'event' && carriesEnvelope(e.event));
     let texts: string[] | ((deviceId: string) => string[]);
     if (sealed) {
       const encode = perDeviceEncoder(deliver);
