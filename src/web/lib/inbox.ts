@@ -54,6 +54,8 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
         if (item.preview?.seq === event.targetSeq) item.preview = { ...item.preview, text: DELETED_PREVIEW };
         break;
       case 'reaction':
+      // A member's device list changed (end-to-end encryption): nothing the list shows.
+      case 'devices_changed':
         break;
       default:
         stale = true;
