@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
-import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { call, createGroup, json, randomAddress, registerUser } from './helpers.js';
 import { E2EE } from '../../src/limits.js';
 import type { ClaimedKeys, ConversationEvent, DeviceEvent, DeviceList, KeyStatus, KeyUploadBody, PreKey, Session, SignedPreKey } from '../../src/protocol/index.js';
@@ -69,6 +69,24 @@ async function refused(res: Response, status: number, code: string): Promise<voi
   expect(res.status, text).toBe(status);
   expect(JSON.parse(text).code, text).toBe(code);
 }
+
+/**
+ * A group made as usual, then marked end-to-end encrypted. Nothing on this branch creates
+ * encrypted conversations yet: this writes what `writeMeta({ encrypted: true })` writes
+ * (the meta row `e2e`) and evicts the object, so it reads its meta afresh.
+ */
+async function encryptedGroup(owner: Session, members: Session[]): Promise<string> {
+  const id = await createGroup(owner, members, 'encrypted');
+  const stub = env.CONVERSATIONS.getByName(id);
+  await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('e2e', '1')"));
+  await evictDurableObject(stub);
+  expect((await json(`/v1/conversations/${id}`, { token: owner.accessToken }, 200)).conversation.encrypted).toBe(true);
+  return id;
+}
+
+/** The `devices_changed` events of a conversation, as `reader` reads its history. */
+const devicesChanged = async (reader: Session, conversationId: string) =>
+  ((await json(`/v1/conversations/${conversationId}/events?after=0`, { token: reader.accessToken }, 200)).events as ConversationEvent[]).filter((e) => e.type === 'devices_changed');
 
 /** The device's queued events (it reads once first, so it is known to the queue). */
 const deviceEvents = async (s: Session) => (await json('/v1/inbox/poll?cursor=0&timeoutMs=0', { token: s.accessToken }, 200)).events as DeviceEvent[];
@@ -303,18 +321,11 @@ describe('the device list', () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
     // Bob's device reads its stream first: a device's queue starts where it first reads.
     await deviceEvents(bob);
-    const encrypted = await createGroup(alice, [bob], 'encrypted');
+    const encrypted = await encryptedGroup(alice, [bob]);
     const plain = await createGroup(alice, [bob], 'plain');
     await expect.poll(async () => (await json('/v1/conversations', { token: alice.accessToken }, 200)).conversations.length, { timeout: 5_000 }).toBe(2);
-    // Nothing on this branch creates encrypted conversations yet: mark one as `writeMeta({ encrypted: true })` would
-    // (its meta row `e2e`), then evict it so it reads its meta afresh.
     const stub = env.CONVERSATIONS.getByName(encrypted);
-    await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('e2e', '1')"));
-    await evictDurableObject(stub);
-    expect((await json(`/v1/conversations/${encrypted}`, { token: bob.accessToken }, 200)).conversation.encrypted).toBe(true);
-
-    const changes = async (id: string) =>
-      ((await json(`/v1/conversations/${id}/events?after=0`, { token: bob.accessToken }, 200)).events as ConversationEvent[]).filter((e) => e.type === 'devices_changed');
+    const changes = (id: string) => devicesChanged(bob, id);
     await uploaded(alice, keysFor());
     expect(await changes(encrypted)).toEqual([expect.objectContaining({ type: 'devices_changed', userId: alice.user.id, version: 1, author: { userId: alice.user.id, deviceId: alice.deviceId } })]);
     const phone = await login(alice);
@@ -332,6 +343,27 @@ describe('the device list', () => {
     expect(await stub.noteDevicesChanged(alice.user.id, phone.deviceId, 3)).toBe(false);
     expect(await env.CONVERSATIONS.getByName(plain).noteDevicesChanged(alice.user.id, phone.deviceId, 4)).toBe(false);
     expect(await changes(encrypted)).toHaveLength(3);
+  });
+
+  it('a devices_changed call that failed stays in the outbox, and the alarm finishes it', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const group = await encryptedGroup(alice, [bob]);
+    await expect.poll(async () => (await json('/v1/conversations', { token: alice.accessToken }, 200)).conversations.length, { timeout: 5_000 }).toBe(1);
+    await uploaded(alice, keysFor());
+    const user = env.USERS.getByName(alice.user.id);
+    // As if a second device's first upload had found the group unreachable: the version moved, the outbox kept a row due now.
+    await runInDurableObject(user, async (_i, state) => {
+      state.storage.sql.exec("UPDATE state SET value = 2 WHERE key = 'devices_version'");
+      state.storage.sql.exec("INSERT INTO outbox (conversation_id, kind, device_id, version, attempts, due_at) VALUES (?, 'devices_changed', 'd_phone', 2, 1, ?)", group, Date.now());
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect((await devicesChanged(bob, group)).map((e) => e.version)).toEqual([1]);
+    expect(await runDurableObjectAlarm(user)).toBe(true);
+    expect((await devicesChanged(bob, group)).map((e) => [e.version, e.author.deviceId])).toEqual([
+      [1, alice.deviceId],
+      [2, 'd_phone'],
+    ]);
+    expect(await runInDurableObject(user, (_i, state) => state.storage.sql.exec('SELECT * FROM outbox').toArray())).toEqual([]);
   });
 
   it('keeps every key through an eviction between upload and claim', async () => {
