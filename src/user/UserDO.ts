@@ -183,14 +183,9 @@ export class UserDO extends DurableObject<Env> {
   async claimKeys(viewerId: string, deviceIds?: string[], trace: Trace = {}): Promise<Result<ClaimedKeys>> {
     return withRequestId(trace.rid, () => {
       if (this.hides(viewerId)) return fail('user_not_found', 'No such user.');
-      const now = Date.now();
-      const { claimed, low } = this.store.transaction(() => {
-        const { bundles, low } = this.keys.claim(deviceIds, (id) => this.devices.isActive(id));
-        const claimed: ClaimedKeys = { userId: this.store.userId, version: this.keys.version(), bundles };
-        return { claimed, low: low.map((stock) => this.queuePreKeysLow(stock, now)) };
-      });
-      for (const events of low) this.pushToDevice(events);
-      return ok(claimed);
+      const { bundles, low } = this.store.transaction(() => this.keys.claim(deviceIds, (id) => this.devices.isActive(id), Date.now()));
+      for (const stock of low) this.pushToDevice(stock);
+      return ok({ userId: this.store.userId, version: this.keys.version(), bundles });
     });
   }
 
@@ -476,14 +471,8 @@ export class UserDO extends DurableObject<Env> {
     return viewerId !== this.store.userId && blocks.isBlocked(this.store.sql, viewerId);
   }
 
-  /** Queues `prekeys_low` for the device alone (inside the claim's transaction). */
-  private queuePreKeysLow(stock: LowStock, now: number): { deviceId: string; events: DeviceEvent[] } {
-    const { deviceId, ...counts } = stock;
-    return { deviceId, events: queues.append(this.store.sql, [{ kind: 'prekeys_low', ...counts }], now, deviceId) };
-  }
-
   /** Pushes a device's own events to its socket and wakes its held reads. */
-  private pushToDevice({ deviceId, events }: { deviceId: string; events: DeviceEvent[] }): void {
+  private pushToDevice({ deviceId, events }: LowStock): void {
     if (events.length === 0) return;
     this.sockets.sendTo(deviceId, [JSON.stringify({ type: 'deliver', events } satisfies InboxFrame)]);
     this.stream.wakeDevice(deviceId);

@@ -14,7 +14,8 @@
  */
 import { AppError } from '../errors.js';
 import { E2EE } from '../limits.js';
-import type { KeyDevice, KeyStatus, KeyUploadBody, PreKey, PreKeyBatchBody, PreKeyBundle, SignedPreKey } from '../protocol/index.js';
+import type { DeviceEvent, KeyDevice, KeyStatus, KeyUploadBody, PreKey, PreKeyBatchBody, PreKeyBundle, SignedPreKey } from '../protocol/index.js';
+import * as queues from './queues.js';
 import * as state from './state.js';
 import type { UserStore } from './store.js';
 
@@ -43,11 +44,10 @@ interface OneTimeRow {
   [key: string]: SqlStorageValue;
 }
 
-/** A device whose stock of one-time prekeys fell below E2EE.lowPreKeyThreshold: what it has left. */
+/** A device whose stock of one-time prekeys fell below E2EE.lowPreKeyThreshold, and its `prekeys_low` event (queued for it alone). */
 export interface LowStock {
   deviceId: string;
-  oneTimePreKeys: number;
-  pqOneTimePreKeys: number;
+  events: DeviceEvent[];
 }
 
 export const NO_KEYS = 'This device has not uploaded its keys yet (PUT /v1/keys).';
@@ -128,11 +128,11 @@ export class DeviceKeys {
   /**
    * One bundle per device holding keys (those named in `deviceIds`, or all), each with a
    * one-time prekey of each kind taken from its stock (the post-quantum last resort, and
-   * no classic one, once a stock is empty). Returns the bundles and the devices whose
-   * stock just fell below E2EE.lowPreKeyThreshold: each is reported once per crossing,
-   * until an upload brings it back to the threshold.
+   * no classic one, once a stock is empty). A device whose stock just fell below
+   * E2EE.lowPreKeyThreshold gets a `prekeys_low` event in its queue, once per crossing
+   * (until an upload brings that kind back to the threshold); returned for live delivery.
    */
-  claim(deviceIds: readonly string[] | undefined, isActive: (deviceId: string) => boolean): { bundles: PreKeyBundle[]; low: LowStock[] } {
+  claim(deviceIds: readonly string[] | undefined, isActive: (deviceId: string) => boolean, now: number): { bundles: PreKeyBundle[]; low: LowStock[] } {
     const wanted = deviceIds ? new Set(deviceIds) : null;
     const bundles: PreKeyBundle[] = [];
     const low: LowStock[] = [];
@@ -159,7 +159,8 @@ export class DeviceKeys {
           crossed.pq ? 1 : 0,
           row.device_id,
         );
-        low.push({ deviceId: row.device_id, oneTimePreKeys: left.classic, pqOneTimePreKeys: left.pq });
+        const event = { kind: 'prekeys_low' as const, oneTimePreKeys: left.classic, pqOneTimePreKeys: left.pq };
+        low.push({ deviceId: row.device_id, events: queues.append(this.store.sql, [event], now, row.device_id) });
       }
     }
     return { bundles, low };
