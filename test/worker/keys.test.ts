@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { call, createGroup, json, randomAddress, registerUser } from './helpers.js';
+import { call, createGroup, json, quietPeriod, randomAddress, registerUser } from './helpers.js';
+import { openInbox } from './inbox-helpers.js';
 import { E2EE } from '../../src/limits.js';
 import type { ClaimedKeys, ConversationEvent, DeviceEvent, DeviceList, KeyStatus, KeyUploadBody, PreKey, Session, SignedPreKey } from '../../src/protocol/index.js';
 
@@ -260,6 +261,21 @@ describe('claiming bundles', () => {
     const events = await deviceEvents(bob);
     expect(events).toHaveLength(3);
     expect(events[2]).toMatchObject({ kind: 'prekeys_low', oneTimePreKeys: threshold - 1, pqOneTimePreKeys: threshold - 7 });
+  });
+
+  it("reaches the device's open inbox socket live, and no other device's", async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const tablet = await login(bob);
+    await uploaded(bob, keysFor({ oneTime: E2EE.lowPreKeyThreshold, pqOneTime: E2EE.lowPreKeyThreshold }));
+    const [own, other] = [await openInbox(bob), await openInbox(tablet)];
+    await claimed(alice, bob.user.id);
+    const low = await own.until(() => own.events().find((e) => e.kind === 'prekeys_low'), 'prekeys_low');
+    expect(low).toMatchObject({ oneTimePreKeys: E2EE.lowPreKeyThreshold - 1, pqOneTimePreKeys: E2EE.lowPreKeyThreshold - 1 });
+    // Time for a stray delivery to the tablet to arrive: none does.
+    await quietPeriod(200);
+    expect(other.events()).toEqual([]);
+    own.close();
+    other.close();
   });
 
   it('is rate limited per caller', async () => {
