@@ -104,9 +104,10 @@ export const MODERATION = {
 
 /**
  * The key directory (protocol) and what the UserDO keeps of it (src/user/keys.ts). A
- * rotated signed prekey stays this long (Signal's clients archive theirs for 30 days): a
- * prekey message made from a bundle claimed just before the rotation can still be
- * answered by the device, and the directory can say which keys it handed out.
+ * rotated signed prekey is kept this long, then deleted: as long as a device keeps the
+ * private half to answer prekey messages made from bundles claimed before the rotation
+ * (Signal's clients archive theirs for 30 days). Nothing serves the retired keys yet;
+ * they are kept so the directory can say which keys it handed out during that time.
  */
 export const E2EE = {
   ...WIRE_E2EE,
