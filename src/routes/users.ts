@@ -43,8 +43,6 @@ const docs = {
 
 export const userRoutes = new Hono<AppBindings>()
   .use(requireAuth())
-  // A user's device list and prekey bundles (src/routes/keys.ts), under this requireAuth.
-  .route('/', userKeyRoutes)
   .get('/me', docs.me, async (c) => {
     const identity = c.get('identity');
     const user = await findUser(c.env.DB, { id: identity.userId });
@@ -62,4 +60,7 @@ export const userRoutes = new Hono<AppBindings>()
     const user = await findUser(c.env.DB, { id });
     if (!user) throw new AppError('user_not_found', 'No such user.');
     return c.json({ user });
-  });
+  })
+  // A user's device list and prekey bundles (src/routes/keys.ts), under this requireAuth.
+  // Last, so `/by-handle/keys` stays the look-up of the handle "keys".
+  .route('/', userKeyRoutes);

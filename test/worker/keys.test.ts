@@ -315,6 +315,12 @@ describe('the device list', () => {
     expect(rows).toEqual([0, 0, 0]);
   });
 
+  it('leaves the handle look-up alone: /v1/users/by-handle/keys finds the user whose handle is "keys"', async () => {
+    const keys = await json<Session>('/v1/auth/register', { body: { handle: 'keys', displayName: 'Keys', password: 'correct horse battery', deviceName: 'd' }, headers: { 'cf-connecting-ip': randomAddress() } }, 201);
+    const alice = await registerUser('alice');
+    expect((await json('/v1/users/by-handle/keys', { token: alice.accessToken }, 200)).user.id).toBe(keys.user.id);
+  });
+
   it('answers someone the user blocked as if the user did not exist', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
     await uploaded(bob, keysFor({ oneTime: 5 }));
