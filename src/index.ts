@@ -17,6 +17,7 @@ import { allowedOrigins } from './middleware/origin.js';
 import { requireConfigured } from './config.js';
 import { authRoutes } from './routes/auth.js';
 import { deviceRoutes } from './routes/devices.js';
+import { keyRoutes } from './routes/keys.js';
 import { userRoutes } from './routes/users.js';
 import { conversationRoutes } from './routes/conversations.js';
 import { pushRoutes } from './routes/push.js';
@@ -85,6 +86,7 @@ export const app = new Hono<AppBindings>()
   .use('/v1/*', requireConfigured())
   .route('/v1/auth', authRoutes)
   .route('/v1/devices', deviceRoutes)
+  .route('/v1/keys', keyRoutes)
   .route('/v1/users', userRoutes)
   .route('/v1/conversations', conversationRoutes)
   .route('/v1/push', pushRoutes)

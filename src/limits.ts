@@ -5,7 +5,7 @@
  * modules import these; src/client and src/web must not (nothing here is on the wire).
  * docs/PROTOCOL.md lists the numbers; change them there too.
  */
-import { FEED as WIRE_FEED, INBOX as WIRE_INBOX, LIFECYCLE as WIRE_LIFECYCLE, MODERATION as WIRE_MODERATION, PRESENCE as WIRE_PRESENCE } from './protocol/index.js';
+import { E2EE as WIRE_E2EE, FEED as WIRE_FEED, INBOX as WIRE_INBOX, LIFECYCLE as WIRE_LIFECYCLE, MODERATION as WIRE_MODERATION, PRESENCE as WIRE_PRESENCE } from './protocol/index.js';
 
 /** Message lifecycle: the authors' windows (protocol) and how long moderated content is kept. */
 export const LIFECYCLE = {
@@ -100,4 +100,16 @@ export const MODERATION = {
   ...WIRE_MODERATION,
   /** Most users one user can block. */
   maxBlocks: 1_000,
+} as const;
+
+/**
+ * The key directory (protocol) and what the UserDO keeps of it (src/user/keys.ts). A
+ * rotated signed prekey is kept this long, then deleted: as long as a device keeps the
+ * private half to answer prekey messages made from bundles claimed before the rotation
+ * (Signal's clients archive theirs for 30 days). Nothing serves the retired keys yet;
+ * they are kept so the directory can say which keys it handed out during that time.
+ */
+export const E2EE = {
+  ...WIRE_E2EE,
+  signedPreKeyGraceMs: 30 * 24 * 60 * 60 * 1000,
 } as const;

@@ -78,6 +78,18 @@ export interface ChatClientEvents extends Record<string, unknown> {
   transport: StreamStatus;
   /** What the device event stream says about the user's conversations (see `InboxUpdate`). */
   inbox: InboxUpdate;
+  /**
+   * This device's stock of one-time prekeys (end-to-end encryption) fell below
+   * `E2EE.lowPreKeyThreshold` after other users claimed bundles: upload more
+   * (`POST /v1/keys/prekeys`). What is left of each kind. Never part of `inbox`.
+   */
+  prekeysLow: PreKeysLow;
+}
+
+/** What a `prekeys_low` device event says: the one-time prekeys this device has left, by kind. */
+export interface PreKeysLow {
+  oneTimePreKeys: number;
+  pqOneTimePreKeys: number;
 }
 
 /**
@@ -372,9 +384,13 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         case 'kind':
           for (const [handle, live] of this.#open) handle.replaceTransport(this.#transportFor(handle.id, signal.kind, live));
           return;
-        case 'events':
-          this.emit('inbox', { type: 'events', events: signal.events });
+        case 'events': {
+          // The device's own events (prekeys_low) are not about a conversation: an event of their own.
+          const conversational = signal.events.filter((e) => e.kind !== 'prekeys_low');
+          for (const e of signal.events) if (e.kind === 'prekeys_low') this.emit('prekeysLow', { oneTimePreKeys: e.oneTimePreKeys, pqOneTimePreKeys: e.pqOneTimePreKeys });
+          if (conversational.length > 0) this.emit('inbox', { type: 'events', events: conversational });
           return;
+        }
         case 'activity':
           this.emit('inbox', { type: 'activity', conversationId: signal.conversationId, lastSeq: signal.lastSeq });
           return;

@@ -4,7 +4,7 @@
  */
 
 // The client and a live conversation.
-export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEvents, type Credentials, type InboxUpdate, type OpenOptions } from './ChatClient.js';
+export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEvents, type Credentials, type InboxUpdate, type OpenOptions, type PreKeysLow } from './ChatClient.js';
 export { ACK_DEADLINE_MS, ConversationHandle, type ConversationEvents, type ConnectionStatus, type HistoryResult } from './conversation.js';
 
 // Errors: one class, with the server's stable codes.

@@ -44,6 +44,7 @@ import {
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { CLOSE_CODES } from '../protocol/index.js';
 import { CONVERSATION_MIGRATIONS } from './schema.js';
+import { noteDevicesChanged } from './devices-changed.js';
 import type { SentReport } from './allowance.js';
 import * as blocks from './blocks.js';
 import { FrameDispatcher } from './frames.js';
@@ -142,6 +143,17 @@ export class ConversationDO extends DurableObject<Env> {
     this.parts.feed.wakeDevice(deviceId);
     this.parts.relays.closeDevice(userId, deviceId);
     return this.parts.windows.closeDevice(userId, deviceId);
+  }
+
+  /**
+   * `userId`'s device list with keys changed to `version` (from their UserDO's outbox, at
+   * least once): an encrypted conversation logs `devices_changed` and delivers it; true if
+   * it did (./devices-changed.ts).
+   */
+  async noteDevicesChanged(userId: string, deviceId: string, version: number): Promise<boolean> {
+    const event = noteDevicesChanged(this.parts, userId, deviceId, version, Date.now());
+    if (event) await this.parts.delivery.kick();
+    return event !== null;
   }
 
   /** The user's tier may have changed (reports, an operator): their devices' standing is asked for again. */

@@ -186,8 +186,9 @@ function scrubMessage(message: MessageEvent, blocked: ReadonlySet<string>): Mess
   return out;
 }
 
+/** Events about who is in the conversation, and with which devices: a reader needs them even from a user they blocked (they still encrypt for that user). */
 function isMembership(event: ConversationEvent): boolean {
-  return event.type === 'member_added' || event.type === 'member_removed' || event.type === 'role_changed';
+  return event.type === 'member_added' || event.type === 'member_removed' || event.type === 'role_changed' || event.type === 'devices_changed';
 }
 
 function withoutContent<E extends { content?: unknown }>(event: E): Omit<E, 'content'> {

@@ -9,11 +9,12 @@ import type { z } from 'zod';
 import { AppError } from '../errors.js';
 import { LIMITS, parseBoundedJson } from '../protocol/index.js';
 
-export async function readJson<S extends z.ZodType>(c: Context, schema: S): Promise<z.output<S>> {
+/** `maxBytes`: a route with a larger documented bound of its own (the key uploads: `E2EE.maxKeyUploadBytes`). */
+export async function readJson<S extends z.ZodType>(c: Context, schema: S, maxBytes: number = LIMITS.maxFrameBytes): Promise<z.output<S>> {
   const declared = Number(c.req.header('content-length') ?? '0');
-  if (declared > LIMITS.maxFrameBytes) throw new AppError('payload_too_large', `Bodies are limited to ${LIMITS.maxFrameBytes} bytes.`);
-  const text = await readLimited(c.req.raw, LIMITS.maxFrameBytes);
-  const parsed = parseBoundedJson(text);
+  if (declared > maxBytes) throw new AppError('payload_too_large', `Bodies are limited to ${maxBytes} bytes.`);
+  const text = await readLimited(c.req.raw, maxBytes);
+  const parsed = parseBoundedJson(text, maxBytes);
   if (!parsed.ok) {
     const code = parsed.error.code === 'frame_too_large' ? 'payload_too_large' : parsed.error.code;
     throw new AppError(code, parsed.error.message);

@@ -26,6 +26,7 @@ export const TAGS = [
   { name: 'moderation', description: 'Reports and blocks.' },
   { name: 'push', description: 'Web Push subscriptions.' },
   { name: 'search', description: 'Full-text search across conversations.' },
+  { name: 'keys', description: 'The key directory for end-to-end encryption: device keys, device lists, prekey bundles.' },
   { name: 'operations', description: 'Health, readiness, the API description, operator statistics.' },
 ] as const;
 export type Tag = (typeof TAGS)[number]['name'];

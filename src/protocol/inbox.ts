@@ -48,13 +48,20 @@ export const PreKeysLowDeviceEvent = z.object({
   pqOneTimePreKeys: z.number().int(),
 });
 
-export const DeviceEvent = z.discriminatedUnion('kind', [ConversationDeviceEvent, MembershipDeviceEvent]);
+/**
+ * Not every device event belongs to a conversation: `prekeys_low` is the device's own.
+ * Clients ignore kinds they do not know (and still move their cursor past them).
+ */
+export const DeviceEvent = z.discriminatedUnion('kind', [ConversationDeviceEvent, MembershipDeviceEvent, PreKeysLowDeviceEvent]);
 export type DeviceEvent = z.infer<typeof DeviceEvent>;
 
 /** What `readEvents` returns, and what SSE and long polling carry. */
 export const DeviceEventPage = z.object({
   events: z.array(DeviceEvent),
-  /** The highest cursor that exists now; more events are waiting when it is past the last one returned. */
+  /**
+   * The highest cursor that exists now. More events may be waiting when it is past the last
+   * one returned; or the cursors between were another device's own (`prekeys_low`).
+   */
   lastCursor: Cursor,
   /**
    * Set when events this device had not acknowledged were dropped (retention or queue

@@ -118,4 +118,10 @@ export const E2EE = {
   maxEncryptedGroupMembers: 100,
   /** Media items one encrypted message may refer to. */
   maxMediaPerMessage: 10,
+  /**
+   * Largest body of `PUT /v1/keys` and `POST /v1/keys/prekeys`, instead of
+   * `LIMITS.maxFrameBytes`: a full batch of post-quantum one-time prekeys (100 ML-KEM-1024
+   * keys with signatures, ~2.2 KB each) is over 200 KiB.
+   */
+  maxKeyUploadBytes: 512 * 1024,
 } as const;

@@ -46,6 +46,12 @@ export interface TierLimits {
   memberChanges: WindowRule;
   /** Reports filed per user. */
   reports: WindowRule;
+  /**
+   * Key claims (`POST /v1/users/:userId/keys/claim`) per user: each takes one-time prekeys
+   * another user's devices must replace, so draining them is bounded. Starting an encrypted
+   * group of E2EE.maxEncryptedGroupMembers (100) takes one claim per member.
+   */
+  keyClaims: WindowRule;
 }
 
 export const TIER_LIMITS: Record<Tier, TierLimits> = {
@@ -62,6 +68,7 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     deletes: { limit: 60, windowMs: MINUTE },
     memberChanges: { limit: 60, windowMs: MINUTE },
     reports: { limit: 20, windowMs: HOUR },
+    keyClaims: { limit: 300, windowMs: MINUTE },
   },
   new: {
     userMessages: { limit: 30, windowMs: MINUTE },
@@ -76,6 +83,7 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     deletes: { limit: 10, windowMs: MINUTE },
     memberChanges: { limit: 20, windowMs: MINUTE },
     reports: { limit: 5, windowMs: HOUR },
+    keyClaims: { limit: 120, windowMs: MINUTE },
   },
   service: {
     userMessages: { limit: 10_000, windowMs: MINUTE },
@@ -90,6 +98,7 @@ export const TIER_LIMITS: Record<Tier, TierLimits> = {
     deletes: { limit: 3_000, windowMs: MINUTE },
     memberChanges: { limit: 600, windowMs: MINUTE },
     reports: { limit: 100, windowMs: HOUR },
+    keyClaims: { limit: 3_000, windowMs: MINUTE },
   },
 };
 

@@ -1,6 +1,7 @@
 /**
  * @module routes/users
- * Looking people up: yourself, a user by id, or by handle (to start a conversation).
+ * Looking people up: yourself, a user by id, or by handle (to start a conversation), and
+ * a user's keys for end-to-end encryption (./keys.ts).
  */
 import { Hono } from 'hono';
 import type { AppBindings } from '../env.js';
@@ -11,6 +12,7 @@ import { requireAuth } from '../middleware/auth.js';
 import { parseParams } from '../middleware/body.js';
 import { findUser } from '../auth/accounts.js';
 import { AppError } from '../errors.js';
+import { userKeyRoutes } from './keys.js';
 
 /** Each route's OpenAPI entry (src/openapi/describe.ts): the schemas are those the handler reads. */
 const docs = {
@@ -58,4 +60,7 @@ export const userRoutes = new Hono<AppBindings>()
     const user = await findUser(c.env.DB, { id });
     if (!user) throw new AppError('user_not_found', 'No such user.');
     return c.json({ user });
-  });
+  })
+  // A user's device list and prekey bundles (src/routes/keys.ts), under this requireAuth.
+  // Last, so `/by-handle/keys` stays the look-up of the handle "keys".
+  .route('/', userKeyRoutes);

@@ -13,6 +13,7 @@
  * | blocks, and passing them to conversations | ./blocks.ts, ./outbox.ts |
  * | the per-user send allowance (leases) | ./leases.ts, ./allowance.ts |
  * | push notifications while offline | ./notifier.ts |
+ * | the key directory (end-to-end encryption): keys, claims, the device list's version | ./keys.ts, ./outbox.ts |
  *
  * Conversations feed it through their durable outboxes; applying an update is idempotent,
  * so a retried delivery changes nothing twice.
@@ -20,8 +21,25 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
 import { migrate } from '../storage/migrate.js';
-import { attempt, fail, ok, unwrap, type Result } from '../errors.js';
-import { CLOSE_CODES, PING_FRAME, PONG_FRAME, carriesEnvelope, perDeviceEncoder, type ConversationSummary, type DeviceEvent, type DeviceEventPage, type InboxFrame, type Presence, type PresenceSettings } from '../protocol/index.js';
+import { AppError, attempt, fail, ok, unwrap, type Result } from '../errors.js';
+import {
+  CLOSE_CODES,
+  PING_FRAME,
+  PONG_FRAME,
+  carriesEnvelope,
+  perDeviceEncoder,
+  type ClaimedKeys,
+  type ConversationSummary,
+  type DeviceEvent,
+  type DeviceEventPage,
+  type DeviceList,
+  type InboxFrame,
+  type KeyStatus,
+  type KeyUploadBody,
+  type PreKeyBatchBody,
+  type Presence,
+  type PresenceSettings,
+} from '../protocol/index.js';
 import { INBOX, PRESENCE } from '../limits.js';
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { AlarmClock, earliest } from '../objects/alarm.js';
@@ -39,6 +57,7 @@ import { ConversationOutbox } from './outbox.js';
 import { Leases } from './leases.js';
 import { Notifier } from './notifier.js';
 import { DeliveredReports } from './delivered.js';
+import { DeviceKeys, type LowStock } from './keys.js';
 import { applyUpdates, type ActivityHint } from './apply.js';
 import type { UserUpdate } from './updates.js';
 import * as inbox from './inbox.js';
@@ -59,6 +78,7 @@ export class UserDO extends DurableObject<Env> {
   private readonly leases: Leases;
   private readonly notifier: Notifier;
   private readonly delivered: DeliveredReports;
+  private readonly keys: DeviceKeys;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -75,6 +95,7 @@ export class UserDO extends DurableObject<Env> {
     this.outbox = new ConversationOutbox(this.store, env, wakeAt);
     this.leases = new Leases(this.store, env);
     this.notifier = new Notifier(this.store, env);
+    this.keys = new DeviceKeys(this.store);
     this.delivered = new DeliveredReports(async (conversationId, seq) => {
       try {
         await conversationStub(env, conversationId).markDelivered(this.store.userId, seq);
@@ -120,6 +141,63 @@ export class UserDO extends DurableObject<Env> {
   /** A report against this user was stored: counts toward a demotion now. */
   async noteReport(reporterId: string, at: number): Promise<void> {
     this.devices.noteReport(reporterId, at);
+  }
+
+  // ── RPC: the key directory (./keys.ts) ───────────────────────────────────────
+
+  /**
+   * `PUT /v1/keys` for the calling device. Its first upload adds it to the device list
+   * (the version grows, and every conversation of the user hears of it: ./outbox.ts).
+   */
+  async uploadKeys(deviceId: string, body: KeyUploadBody, trace: Trace = {}): Promise<Result<KeyStatus>> {
+    return withRequestId(trace.rid, () =>
+      this.changeKeys(deviceId, (now) => {
+        const version = this.keys.upload(deviceId, body, now);
+        if (version !== null) this.outbox.queueDevicesChanged(inbox.memberOf(this.store.sql), deviceId, version, now);
+      }),
+    );
+  }
+
+  /** `POST /v1/keys/prekeys` for the calling device. */
+  async addPreKeys(deviceId: string, body: PreKeyBatchBody): Promise<Result<KeyStatus>> {
+    return this.changeKeys(deviceId, () => this.keys.addPreKeys(deviceId, body));
+  }
+
+  async keyStatus(deviceId: string): Promise<Result<KeyStatus>> {
+    return attempt(() => this.keys.status(deviceId));
+  }
+
+  /**
+   * The user's devices with keys as `viewerId` may see them: someone this user blocked is
+   * told the user does not exist (as for an id nobody has).
+   */
+  async deviceList(viewerId: string): Promise<Result<DeviceList>> {
+    if (this.hides(viewerId)) return fail('user_not_found', 'No such user.');
+    return ok({ userId: this.store.userId, version: this.keys.version(), devices: this.keys.list((id) => this.devices.isActive(id)) });
+  }
+
+  /**
+   * A bundle for each of the user's devices with keys (or those named), for `viewerId` to
+   * start sessions with: each one-time prekey is handed out once (the claim is one
+   * synchronous transaction: concurrent claims never share a key). A device whose stock
+   * just fell low is told, by an event for it alone.
+   */
+  async claimKeys(viewerId: string, deviceIds?: string[], trace: Trace = {}): Promise<Result<ClaimedKeys>> {
+    return withRequestId(trace.rid, () => {
+      if (this.hides(viewerId)) return fail('user_not_found', 'No such user.');
+      const { bundles, low } = this.store.transaction(() => this.keys.claim(deviceIds, (id) => this.devices.isActive(id), Date.now()));
+      for (const stock of low) this.pushToDevice(stock);
+      return ok({ userId: this.store.userId, version: this.keys.version(), bundles });
+    });
+  }
+
+  /**
+   * Deletes signed prekeys whose grace after a rotation has passed (E2EE.signedPreKeyGraceMs);
+   * returns how many. Run by the alarm; `now` is a parameter so the bound can be checked
+   * without waiting for it.
+   */
+  async pruneKeys(now: number = Date.now()): Promise<number> {
+    return this.keys.pruneRetired(now);
   }
 
   // ── RPC: updates from conversations ──────────────────────────────────────────
@@ -334,9 +412,10 @@ export class UserDO extends DurableObject<Env> {
     const pending = this.relay.pendingAt();
     if (pending !== null && pending <= now) await this.relay.relay(now);
     queues.trimExpired(this.store.sql, now);
+    this.keys.pruneRetired(now);
     await this.outbox.drain();
     const online = this.sockets.open().length > 0 || this.stream.hasHttpReaders;
-    const next = earliest([online ? now + PRESENCE.checkIntervalMs : null, this.relay.pendingAt(), this.outbox.nextDueAt()]);
+    const next = earliest([online ? now + PRESENCE.checkIntervalMs : null, this.relay.pendingAt(), this.outbox.nextDueAt(), this.keys.nextPruneAt()]);
     if (next !== null) await this.clock.arm(next);
   }
 
@@ -349,14 +428,57 @@ export class UserDO extends DurableObject<Env> {
     this.ctx.waitUntil(this.notifier.deviceReading());
   }
 
-  /** Ends every wire of a revoked device: here at once, in its conversations through the outbox. */
+  /**
+   * Ends every wire of a revoked device: here at once, in its conversations through the
+   * outbox. Its keys go in the same step; if it held any, the device list changed and the
+   * conversations hear of that too.
+   */
   private async endWires(deviceId: string): Promise<void> {
     this.sockets.closeDevice(deviceId, CLOSE_CODES.deviceRevoked, REVOKED);
     this.stream.revoke(deviceId);
     const now = Date.now();
-    this.store.transaction(() => this.outbox.queueCloseDevice(inbox.memberOf(this.store.sql), deviceId, now));
+    this.store.transaction(() => {
+      const conversationIds = inbox.memberOf(this.store.sql);
+      this.outbox.queueCloseDevice(conversationIds, deviceId, now);
+      const version = this.keys.remove(deviceId);
+      if (version !== null) this.outbox.queueDevicesChanged(conversationIds, deviceId, version, now);
+    });
     await this.relay.mayHaveChanged(now);
     await this.outbox.drain();
+  }
+
+  /**
+   * A change to the calling device's keys, in one transaction: refused (nothing stored)
+   * unless the device is signed in, or when `change` throws. Then the device list's news,
+   * if any, goes out to the conversations, and the alarm is set for a retired key's end.
+   */
+  private async changeKeys(deviceId: string, change: (now: number) => void): Promise<Result<KeyStatus>> {
+    await this.devices.ensureKnown(deviceId);
+    const now = Date.now();
+    const result = attempt(() =>
+      this.store.transaction(() => {
+        if (!this.devices.isActive(deviceId)) throw new AppError('device_revoked', REVOKED);
+        change(now);
+        return this.keys.status(deviceId);
+      }),
+    );
+    if (!result.ok) return result;
+    const pruneAt = this.keys.nextPruneAt();
+    if (pruneAt !== null) await this.clock.arm(pruneAt);
+    await this.outbox.drain();
+    return result;
+  }
+
+  /** Whether `viewerId` is someone this user blocked (their own devices never are). */
+  private hides(viewerId: string): boolean {
+    return viewerId !== this.store.userId && blocks.isBlocked(this.store.sql, viewerId);
+  }
+
+  /** Pushes a device's own events to its socket and wakes its held reads. */
+  private pushToDevice({ deviceId, events }: LowStock): void {
+    if (events.length === 0) return;
+    this.sockets.sendTo(deviceId, [JSON.stringify({ type: 'deliver', events } satisfies InboxFrame)]);
+    this.stream.wakeDevice(deviceId);
   }
 
   /** Pushes new events and hints to every open inbox socket and wakes held reads; returns how many got them (0: no device online). */

@@ -119,6 +119,11 @@ export class EventStream {
     return held;
   }
 
+  /** New events for one device alone: its held reads wake and read. */
+  wakeDevice(deviceId: string): void {
+    this.#waiters.wake(deviceId);
+  }
+
   /** The device was revoked: its cursor goes (its queue stops holding events back), its held reads end now and refuse. */
   revoke(deviceId: string): void {
     this.store.transaction(() => queues.forgetDevice(this.store.sql, deviceId));

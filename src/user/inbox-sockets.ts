@@ -91,6 +91,14 @@ export class InboxSockets {
     return reached;
   }
 
+  /** Sends each text to the device's own socket (an event for it alone); returns how many sockets got them. */
+  sendTo(deviceId: string, texts: string[]): number {
+    if (!this.devices.isActive(deviceId)) return 0;
+    const sockets = this.ctx.getWebSockets(deviceTag(deviceId)).filter((ws) => ws.readyState === WebSocket.OPEN);
+    for (const ws of sockets) for (const text of texts) sendText(ws, text);
+    return sockets.length;
+  }
+
   /** Closes the device's sockets (revoked: 4004). */
   closeDevice(deviceId: string, code: number, why: string): void {
     for (const ws of this.ctx.getWebSockets(deviceTag(deviceId))) closeQuietly(ws, code, why);

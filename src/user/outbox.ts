@@ -1,8 +1,10 @@
 /**
  * @module user/outbox
  * Calls from the user to their conversations that must not be lost: the user's block list
- * (`setBlocks`, after every change and on every join) and a revoked device's chat windows
- * and feeds (`closeDevice`). Each is a row first, so an eviction or a failed call is
+ * (`setBlocks`, after every change and on every join), a revoked device's chat windows
+ * and feeds (`closeDevice`), and a change of the user's device list with keys
+ * (`noteDevicesChanged`: an encrypted conversation logs a `devices_changed` event, a plain
+ * one ignores it). Each is a row first, so an eviction or a failed call is
  * finished later by the alarm, with backoff; a row goes only once its call succeeded.
  *
  * Block lists are sent whole (the conversation replaces the member's list), and the
@@ -25,7 +27,7 @@ export const OUTBOX = {
   maxRetryMs: 10 * 60_000,
 } as const;
 
-type Kind = 'blocks' | 'close_device';
+type Kind = 'blocks' | 'close_device' | 'devices_changed';
 
 interface Row {
   conversation_id: string;
@@ -69,6 +71,15 @@ export class ConversationOutbox {
   /** A device was revoked: each conversation closes its windows and feeds. */
   queueCloseDevice(conversationIds: Iterable<string>, deviceId: string, now: number): void {
     for (const id of new Set(conversationIds)) this.queue(id, 'close_device', deviceId, 0, now);
+  }
+
+  /**
+   * The user's device list changed (`deviceId` added its keys, or was revoked) and is now at
+   * `version`: each conversation is told. A later change of the same device before the call
+   * landed raises the row's version, so one call carries the latest.
+   */
+  queueDevicesChanged(conversationIds: Iterable<string>, deviceId: string, version: number, now: number): void {
+    for (const id of new Set(conversationIds)) this.queue(id, 'devices_changed', deviceId, version, now);
   }
 
   /** When the next retry is due, or null. */
@@ -128,7 +139,8 @@ export class ConversationOutbox {
     const conversation = conversationStub(this.env, row.conversation_id);
     try {
       if (row.kind === 'blocks') await conversation.setBlocks(userId, list);
-      else await conversation.closeDevice(userId, row.device_id);
+      else if (row.kind === 'close_device') await conversation.closeDevice(userId, row.device_id);
+      else await conversation.noteDevicesChanged(userId, row.device_id, row.version);
       // Gone only if nothing newer was queued meanwhile.
       this.store.sql.exec(
         'DELETE FROM outbox WHERE conversation_id = ? AND kind = ? AND device_id = ? AND version <= ?',

@@ -33,9 +33,10 @@ export function hasDevices(sql: SqlStorage): boolean {
 
 /**
  * Gives each event the next cursor and queues it. With no known device there is nobody
- * to queue for, so nothing is stored but the cursor still advances.
+ * to queue for, so nothing is stored but the cursor still advances. `forDevice`: the
+ * events are that device's alone (`prekeys_low`); every other device reads past them.
  */
-export function append(sql: SqlStorage, events: NewDeviceEvent[], now: number): DeviceEvent[] {
+export function append(sql: SqlStorage, events: NewDeviceEvent[], now: number, forDevice: string | null = null): DeviceEvent[] {
   if (events.length === 0) return [];
   let cursor = lastCursor(sql);
   const store = hasDevices(sql);
@@ -43,14 +44,16 @@ export function append(sql: SqlStorage, events: NewDeviceEvent[], now: number): 
     cursor += 1;
     const withCursor = { ...event, cursor } as DeviceEvent;
     if (store) {
-      const seq = event.kind === 'event' ? event.event.seq : event.seq;
+      // Events of no conversation (a device's own) are stored under '' and seq 0: no conversation's receipts move for them.
+      const [conversationId, seq] = event.kind === 'prekeys_low' ? ['', 0] : [event.conversationId, event.kind === 'event' ? event.event.seq : event.seq];
       sql.exec(
-        'INSERT INTO queue (cursor, conversation_id, seq, payload, created_at) VALUES (?, ?, ?, ?, ?)',
+        'INSERT INTO queue (cursor, conversation_id, seq, payload, created_at, device_id) VALUES (?, ?, ?, ?, ?, ?)',
         cursor,
-        event.conversationId,
+        conversationId,
         seq,
         JSON.stringify(event),
         now,
+        forDevice,
       );
     }
     return withCursor;
@@ -96,7 +99,12 @@ export function read(sql: SqlStorage, device: DeviceRef, after: number, limit: n
   const truncated = isTruncated(sql, deviceId) && after < state.get(sql, 'trimmed_through');
   const from = Math.max(after, ackedCursor(sql, deviceId), truncated ? state.get(sql, 'trimmed_through') : 0);
   const rows = sql
-    .exec<QueueRow>('SELECT cursor, payload FROM queue WHERE cursor > ? ORDER BY cursor LIMIT ?', from, Math.min(limit, INBOX.maxEventsPerRead))
+    .exec<QueueRow>(
+      'SELECT cursor, payload FROM queue WHERE cursor > ? AND (device_id IS NULL OR device_id = ?) ORDER BY cursor LIMIT ?',
+      from,
+      deviceId,
+      Math.min(limit, INBOX.maxEventsPerRead),
+    )
     .toArray();
   return { events: rows.map((row) => deviceEventFor(toDeviceEvent(row), device)), lastCursor: lastCursor(sql), truncated };
 }
@@ -115,7 +123,7 @@ export function ack(sql: SqlStorage, deviceId: string, cursor: number): Acked {
   const reached = new Map<string, number>();
   if (to <= before) return { cursor: before, reached };
   const rows = sql.exec<{ conversation_id: string; seq: number }>(
-    'SELECT conversation_id, max(seq) AS seq FROM queue WHERE cursor > ? AND cursor <= ? GROUP BY conversation_id',
+    "SELECT conversation_id, max(seq) AS seq FROM queue WHERE cursor > ? AND cursor <= ? AND conversation_id != '' GROUP BY conversation_id",
     before,
     to,
   );

@@ -139,4 +139,47 @@ export const USER_MIGRATIONS: readonly Migration[] = [
     // membership updates): the list says so, and push says nothing but "New message".
     `ALTER TABLE conversations ADD COLUMN encrypted INTEGER NOT NULL DEFAULT 0`,
   ],
+  [
+    // v8: the key directory (src/user/keys.ts). A row per device that uploaded keys (revoked
+    // devices' rows are deleted): its fixed identity and its current signed prekeys, classic
+    // (signed_*) and post-quantum last resort (pq_*). low_*: a `prekeys_low` event was
+    // queued for that kind and the stock has not been refilled since (once per crossing).
+    `CREATE TABLE device_keys (
+       device_id       TEXT PRIMARY KEY,
+       registration_id INTEGER NOT NULL,
+       identity_key    TEXT NOT NULL,
+       signed_id       INTEGER NOT NULL,
+       signed_key      TEXT NOT NULL,
+       signed_sig      TEXT NOT NULL,
+       pq_id           INTEGER NOT NULL,
+       pq_key          TEXT NOT NULL,
+       pq_sig          TEXT NOT NULL,
+       added_at        INTEGER NOT NULL,
+       low_classic     INTEGER NOT NULL DEFAULT 0,
+       low_pq          INTEGER NOT NULL DEFAULT 0
+     )`,
+    // One-time prekeys, each handed out once (deleted as it is claimed). kind: 'classic'
+    // (no signature) or 'pq' (signed). Rows hold ML-KEM keys of ~2 KB: not WITHOUT ROWID.
+    `CREATE TABLE one_time_prekeys (
+       device_id  TEXT NOT NULL,
+       kind       TEXT NOT NULL,
+       key_id     INTEGER NOT NULL,
+       public_key TEXT NOT NULL,
+       signature  TEXT,
+       PRIMARY KEY (device_id, kind, key_id)
+     )`,
+    // Signed prekeys replaced by a rotation, kept until retired_at + E2EE.signedPreKeyGraceMs.
+    // kind: 'signed' or 'pq_last_resort'.
+    `CREATE TABLE retired_prekeys (
+       device_id  TEXT NOT NULL,
+       kind       TEXT NOT NULL,
+       key_id     INTEGER NOT NULL,
+       public_key TEXT NOT NULL,
+       signature  TEXT NOT NULL,
+       retired_at INTEGER NOT NULL,
+       PRIMARY KEY (device_id, kind, key_id)
+     )`,
+    // A device event for one device only (`prekeys_low`); NULL: for every device.
+    `ALTER TABLE queue ADD COLUMN device_id TEXT`,
+  ],
 ];

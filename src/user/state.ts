@@ -13,7 +13,9 @@ export type StateKey =
   | 'relay_pending'
   | 'hide_last_seen'
   /** Bumped by every change to the block list (src/user/outbox.ts). */
-  | 'blocks_version';
+  | 'blocks_version'
+  /** The key directory's device list version (src/user/keys.ts). */
+  | 'devices_version';
 
 export function get(sql: SqlStorage, key: StateKey, fallback = 0): number {
   const row = sql.exec<{ value: number }>('SELECT value FROM state WHERE key = ?', key).toArray()[0];

@@ -88,6 +88,14 @@ describe('conversation list from the device event stream', () => {
     expect(applyInboxEvents(withPreview, [deleted], 'u_me', null)).toMatchObject({ stale: false, list: [{ preview: { seq: 5, text: 'This message was deleted.' } }] });
   });
 
+  it("ignores the key directory's signals: prekeys_low (the SDK's prekeysLow) and devices_changed", () => {
+    const list = [summary('c_a', 500, 5)];
+    const low: DeviceEvent = { kind: 'prekeys_low', cursor: 12, oneTimePreKeys: 3, pqOneTimePreKeys: 30 };
+    expect(applyInboxEvents(list, [low], 'u_me', null)).toEqual({ list, stale: false });
+    const changed: DeviceEvent = { kind: 'event', cursor: 13, conversationId: 'c_a', event: { type: 'devices_changed', seq: 6, ts: 1, author: { userId: 'u_peer', deviceId: 'd' }, userId: 'u_peer', version: 2 } };
+    expect(applyInboxEvents(list, [changed], 'u_me', null)).toMatchObject({ stale: false, list: [{ id: 'c_a', lastSeq: 6, unreadCount: 0, lastActivityAt: 500 }] });
+  });
+
   it('follows an edit of the previewed message, and leaves the preview alone for an edit of an older one', () => {
     const withPreview = [{ ...summary('c_a', 500, 5), preview: { seq: 5, authorId: 'u_peer', text: 'before' } }];
     const edit = (targetSeq: number): DeviceEvent => ({

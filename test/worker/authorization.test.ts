@@ -133,6 +133,13 @@ const text = (t: string) => ({ cmid: crypto.randomUUID(), content: { type: 'text
 /** An envelope with an entry for Bob's device (an id the request names itself). */
 const sealed = (w: World) => ({ type: 'encrypted', scheme: 'pairwise', body: 'c2VhbGVk', entries: [{ userId: w.bob.user.id, deviceId: w.bob.deviceId, kind: 'message', data: 'Yg' }] });
 
+/** A well-formed key upload (random bytes of libsignal's sizes: the server checks shapes only). */
+function keyUpload() {
+  const b64 = (n: number) => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(n)))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const signed = (bytes: number) => ({ keyId: 1, publicKey: b64(bytes), signature: b64(64) });
+  return { registrationId: 1, identityKey: b64(33), signedPreKey: signed(33), pqLastResortPreKey: signed(1_569), oneTimePreKeys: [{ keyId: 2, publicKey: b64(33) }] };
+}
+
 /** Every route and socket. */
 const ROUTES: Row[] = [
   http('conversation', 'GET /v1/conversations/:id', (w) => `/v1/conversations/${w.id}`),
@@ -191,6 +198,11 @@ const ROUTES: Row[] = [
   http('account', 'GET /v1/users/:userId', (w) => `/v1/users/${w.alice.user.id}`),
   http('account', 'GET /v1/users/by-handle/:handle', (w) => `/v1/users/by-handle/${w.stranger.user.handle}`),
   http('account', 'GET /v1/devices', () => '/v1/devices'),
+  http('account', 'PUT /v1/keys', () => '/v1/keys', () => keyUpload()),
+  http('account', 'POST /v1/keys/prekeys', () => '/v1/keys/prekeys', () => ({ oneTimePreKeys: [{ keyId: 9, publicKey: 'BQ' }] })),
+  http('account', 'GET /v1/keys/status', () => '/v1/keys/status'),
+  http('account', 'GET /v1/users/:userId/keys', (w) => `/v1/users/${w.alice.user.id}/keys`),
+  http('account', 'POST /v1/users/:userId/keys/claim', (w) => `/v1/users/${w.alice.user.id}/keys/claim`, () => ({})),
   http('account', 'DELETE /v1/devices/:deviceId', () => '/v1/devices/d_not_mine'),
   http('account', 'POST /v1/push/subscriptions', () => '/v1/push/subscriptions', () => ({ endpoint: 'https://push.example/x', keys: { p256dh: 'x', auth: 'x' } })),
   http('account', 'GET /v1/push/subscriptions', () => '/v1/push/subscriptions'),
@@ -237,6 +249,8 @@ beforeAll(async () => {
   const id = await createGroup(alice, [bob, carol, dave], title);
   const secret = `secret-${crypto.randomUUID()}`;
   const sent = await json(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: text(secret) }, 201);
+  // Alice has keys: the key rows read and claim real ones.
+  expect((await call('/v1/keys', { token: alice.accessToken, method: 'PUT', body: keyUpload() })).status).toBe(200);
   const media = await uploadWhole(alice, id, LANDSCAPE_PNG, 'image/png');
   await json(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: { cmid: crypto.randomUUID(), content: { type: 'media', mediaId: media.mediaId } } }, 201);
   // Carol is removed; Dave's laptop is signed out (its token still has a valid signature).

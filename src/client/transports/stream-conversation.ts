@@ -123,7 +123,8 @@ class StreamConversationTransport implements Transport {
     const id = this.#ctx.conversationId;
     const mine: unknown[] = [];
     for (const e of events) {
-      if (e.conversationId !== id) continue;
+      // A device's own events (prekeys_low) belong to no conversation.
+      if (e.kind === 'prekeys_low' || e.conversationId !== id) continue;
       if (e.kind === 'event') mine.push(e.event);
       else if (e.role === null) {
         // Removed or left: as a chat window closing with 4003, for good.

@@ -24,6 +24,8 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
   const byId = new Map(list.map((c) => [c.id, { ...c }]));
   let stale = false;
   for (const device of events) {
+    // The key directory's signal to this device (the SDK's `prekeysLow`): nothing in the list changes.
+    if (device.kind === 'prekeys_low') continue;
     const item = byId.get(device.conversationId);
     if (device.kind === 'membership' || !item) {
       stale = true;
@@ -52,6 +54,8 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
         if (item.preview?.seq === event.targetSeq) item.preview = { ...item.preview, text: DELETED_PREVIEW };
         break;
       case 'reaction':
+      // A member's device list changed (end-to-end encryption): nothing the list shows.
+      case 'devices_changed':
         break;
       default:
         stale = true;
