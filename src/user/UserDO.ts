@@ -147,13 +147,13 @@ export class UserDO extends DurableObject<Env> {
 
   /**
    * `PUT /v1/keys` for the calling device. Its first upload adds it to the device list
-   * (the version grows, and every conversation of the user hears of it: ./outbox.ts).
+   * (the version grows, and each encrypted conversation of the user hears of it: ./outbox.ts).
    */
   async uploadKeys(deviceId: string, body: KeyUploadBody, trace: Trace = {}): Promise<Result<KeyStatus>> {
     return withRequestId(trace.rid, () =>
       this.changeKeys(deviceId, (now) => {
         const version = this.keys.upload(deviceId, body, now);
-        if (version !== null) this.outbox.queueDevicesChanged(inbox.memberOf(this.store.sql), deviceId, version, now);
+        if (version !== null) this.outbox.queueDevicesChanged(inbox.encryptedMemberOf(this.store.sql), deviceId, version, now);
       }),
     );
   }
@@ -438,10 +438,9 @@ export class UserDO extends DurableObject<Env> {
     this.stream.revoke(deviceId);
     const now = Date.now();
     this.store.transaction(() => {
-      const conversationIds = inbox.memberOf(this.store.sql);
-      this.outbox.queueCloseDevice(conversationIds, deviceId, now);
+      this.outbox.queueCloseDevice(inbox.memberOf(this.store.sql), deviceId, now);
       const version = this.keys.remove(deviceId);
-      if (version !== null) this.outbox.queueDevicesChanged(conversationIds, deviceId, version, now);
+      if (version !== null) this.outbox.queueDevicesChanged(inbox.encryptedMemberOf(this.store.sql), deviceId, version, now);
     });
     await this.relay.mayHaveChanged(now);
     await this.outbox.drain();

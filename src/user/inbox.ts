@@ -44,6 +44,14 @@ export function memberOf(sql: SqlStorage): string[] {
   return sql.exec<{ conversation_id: string }>('SELECT conversation_id FROM conversations WHERE role IS NOT NULL').toArray().map((r) => r.conversation_id);
 }
 
+/** The end-to-end encrypted conversations the user is a member of: where a change of their device list is announced. */
+export function encryptedMemberOf(sql: SqlStorage): string[] {
+  return sql
+    .exec<{ conversation_id: string }>('SELECT conversation_id FROM conversations WHERE role IS NOT NULL AND encrypted = 1')
+    .toArray()
+    .map((r) => r.conversation_id);
+}
+
 /** Applies a membership change if it is newer than the stored one; true when it changed. */
 export function applyMembership(sql: SqlStorage, update: MembershipUpdate): boolean {
   // seq 0 is the creation; a later re-join has a higher seq. A row made by events that

@@ -3,8 +3,8 @@
  * Calls from the user to their conversations that must not be lost: the user's block list
  * (`setBlocks`, after every change and on every join), a revoked device's chat windows
  * and feeds (`closeDevice`), and a change of the user's device list with keys
- * (`noteDevicesChanged`: an encrypted conversation logs a `devices_changed` event, a plain
- * one ignores it). Each is a row first, so an eviction or a failed call is
+ * (`noteDevicesChanged`, to the user's encrypted conversations only: each logs a
+ * `devices_changed` event; a plain one would ignore it). Each is a row first, so an eviction or a failed call is
  * finished later by the alarm, with backoff; a row goes only once its call succeeded.
  *
  * Block lists are sent whole (the conversation replaces the member's list), and the

@@ -71,16 +71,10 @@ async function refused(res: Response, status: number, code: string): Promise<voi
   expect(JSON.parse(text).code, text).toBe(code);
 }
 
-/**
- * A group made as usual, then marked end-to-end encrypted. Nothing on this branch creates
- * encrypted conversations yet: this writes what `writeMeta({ encrypted: true })` writes
- * (the meta row `e2e`) and evicts the object, so it reads its meta afresh.
- */
+/** An end-to-end encrypted group, created as an app creates one. */
 async function encryptedGroup(owner: Session, members: Session[]): Promise<string> {
-  const id = await createGroup(owner, members, 'encrypted');
-  const stub = env.CONVERSATIONS.getByName(id);
-  await runInDurableObject(stub, (_i, state) => state.storage.sql.exec("INSERT INTO meta (key, value) VALUES ('e2e', '1')"));
-  await evictDurableObject(stub);
+  const body = { kind: 'group', title: 'encrypted', memberIds: members.map((m) => m.user.id), encrypted: true };
+  const id = (await json('/v1/conversations', { token: owner.accessToken, body }, 201)).conversation.id as string;
   expect((await json(`/v1/conversations/${id}`, { token: owner.accessToken }, 200)).conversation.encrypted).toBe(true);
   return id;
 }
