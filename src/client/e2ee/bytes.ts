@@ -9,7 +9,8 @@
 /** Bytes backed by a plain ArrayBuffer (what WebCrypto, fetch and libsignal's types take). */
 export type Bytes = Uint8Array<ArrayBuffer>;
 
-export function concat(...parts: Uint8Array[]): Bytes {
+/** Joins byte strings; a plain array stands for a few literal bytes (a type or version byte). */
+export function concat(...parts: (Uint8Array | readonly number[])[]): Bytes {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {
