@@ -3,8 +3,8 @@
  * Safety numbers: Signal's NumericFingerprint (version 0) and ScannableFingerprint.
  *
  * Each side's fingerprint is SHA-512 iterated 5,200 times: first over
- * 0x0000 (the version) ‖ identity key ‖ stable identifier, then over the previous hash ‖
- * identity key. Its first 30 bytes give 30 digits (six 5-byte big-endian chunks, each mod
+ * 0x0000 (the version) ‖ identity key ‖ stable identifier ‖ identity key, then over the
+ * previous hash ‖ identity key. Its first 30 bytes give 30 digits (six 5-byte big-endian chunks, each mod
  * 100,000, zero-padded). The 60 digits shown put the smaller of the two 30-digit strings
  * first, so both people see the same number. The scannable form (for a QR code) is the
  * protobuf CombinedFingerprints { 1 version, 2 { 1 local hash[0..32] }, 3 { 1 remote hash[0..32] } }.
@@ -19,7 +19,7 @@ export const SCANNABLE_FINGERPRINT_VERSION = 2;
 const NUMERIC_VERSION = Uint8Array.of(0, 0);
 
 function iteratedHash(iterations: number, identifier: Uint8Array, identityKey: Uint8Array): Bytes {
-  let hash = sha512(concat(NUMERIC_VERSION, identityKey, identifier));
+  let hash = sha512(concat(NUMERIC_VERSION, identityKey, identifier, identityKey));
   for (let i = 1; i < iterations; i++) hash = sha512(concat(hash, identityKey));
   return hash as Bytes;
 }

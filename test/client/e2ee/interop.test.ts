@@ -15,7 +15,7 @@
  *   and first DH ratchet step give exactly the root and chain keys libsignal stored; our
  *   SignalMessage (layout and MAC) is byte-for-byte libsignal's; libsignal parses our
  *   PreKeySignalMessage and refuses it only for the missing SPQR data.
- * - Kyber-1024: our KEM decapsulates the round-3 NIST known answer (kem.test.ts).
+ * - Kyber-1024: our KEM decapsulates the round-3 NIST known answer (kat.test.ts).
  * - Sender Keys both ways: distribution messages and group messages.
  */
 import * as S from '@signalapp/libsignal-client';

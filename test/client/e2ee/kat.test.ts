@@ -6,6 +6,10 @@
  *   derivation is PQXDH's without the KEM secret and with the info "WhisperText".
  * - rust/protocol/src/ratchet/keys.rs: `test_chain_key_derivation` (message key, MAC key
  *   and next chain key from a fixed chain key).
+ * - rust/protocol/src/fingerprint.rs: `fingerprint_test_v1` / `fingerprint_test_v2` (the
+ *   60-digit safety number and both scannable encodings for fixed keys and phone numbers).
+ * - CRYSTALS-Kyber-1024 round 3: count 0 of the NIST submission's PQCkemKAT_3168.rsp
+ *   (decapsulation gives its shared secret: our composition over ML-KEM is Kyber).
  * RFC 7748 (X25519) and FIPS 203 vectors are the noble libraries' own tests.
  */
 import { describe, expect, it } from 'vitest';
@@ -13,6 +17,10 @@ import { fromHex, toHex } from '../../../src/client/e2ee/bytes.js';
 import { keyPairFromPrivate } from '../../../src/client/e2ee/curve.js';
 import { deriveMessageKeys, messageKeySeed, nextChainKey } from '../../../src/client/e2ee/kdf.js';
 import { initializeAliceSession, initializeBobSession } from '../../../src/client/e2ee/session.js';
+import { compareScannable, safetyNumber } from '../../../src/client/e2ee/fingerprint.js';
+import { concat, utf8 } from '../../../src/client/e2ee/bytes.js';
+import { kemDecapsulate, KEM_TYPE_KYBER1024 } from '../../../src/client/e2ee/kem.js';
+import { KYBER1024_R3_CT, KYBER1024_R3_SK, KYBER1024_R3_SS } from './kyber-kat.js';
 
 const BOB_EPHEMERAL_PUBLIC = '052cb49776b8770205745a3a6e24f579cdb4ba7a89041005928ebbadc9c05ad458';
 const BOB_EPHEMERAL_PRIVATE = 'a1cab48f7c893fafa9880a28c3b4999d28d6329562d27a4ea4e22e9ff1bdd65a';
@@ -70,5 +78,39 @@ describe('libsignal ratchet vectors', () => {
     expect(toHex(keys.cipherKey)).toBe('bf51e9d75e0e31031051f82a2491ffc084fa298b7793bd9db620056febf45217');
     expect(toHex(keys.macKey)).toBe('c6c77d6a73a354337a56435e34607dfe48e3ace14e77314dc6abc172e7a7030b');
     expect(toHex(nextChainKey(chainKey))).toBe('28e8f8fee54b801eef7c5cfb2f17f32c7b334485bbb70fac6ec10342a246d15d');
+  });
+});
+
+describe('libsignal fingerprint vectors', () => {
+  const ALICE_IDENTITY = fromHex('0506863bc66d02b40d27b8d49ca7c09e9239236f9d7d25d6fcca5ce13c7064d868');
+  const BOB_IDENTITY = fromHex('05f781b6fb32fed9ba1cf2de978d4d5da28dc34046ae814402b5c0dbd96fda907b');
+  const [ALICE_ID, BOB_ID] = [utf8('+14152222222'), utf8('+14153333333')];
+  const alice = (version: number) => safetyNumber({ version, localIdentifier: ALICE_ID, localKey: ALICE_IDENTITY, remoteIdentifier: BOB_ID, remoteKey: BOB_IDENTITY });
+  const bob = (version: number) => safetyNumber({ version, localIdentifier: BOB_ID, localKey: BOB_IDENTITY, remoteIdentifier: ALICE_ID, remoteKey: ALICE_IDENTITY });
+
+  it('the displayable number is DISPLAYABLE_FINGERPRINT_V1 for both sides and both versions', () => {
+    for (const v of [1, 2]) {
+      expect(alice(v).displayable).toBe('300354477692869396892869876765458257569162576843440918079131');
+      expect(bob(v).displayable).toBe('300354477692869396892869876765458257569162576843440918079131');
+    }
+  });
+
+  it('the scannable encodings are libsignal’s, and each side matches the other’s', () => {
+    const A = '12220a201e301a0353dce3dbe7684cb8336e85136cdc0ee96219494ada305d62a7bd61df1a220a20d62cbf73a11592015b6b9f1682ac306fea3aaf3885b84d12bca631e9d4fb3a4d';
+    const B = '12220a20d62cbf73a11592015b6b9f1682ac306fea3aaf3885b84d12bca631e9d4fb3a4d1a220a201e301a0353dce3dbe7684cb8336e85136cdc0ee96219494ada305d62a7bd61df';
+    expect(toHex(alice(1).scannable)).toBe('0801' + A);
+    expect(toHex(bob(1).scannable)).toBe('0801' + B);
+    expect(toHex(alice(2).scannable)).toBe('0802' + A);
+    expect(toHex(bob(2).scannable)).toBe('0802' + B);
+    expect(compareScannable(alice(2).scannable, bob(2).scannable)).toBe(true);
+    expect(compareScannable(alice(2).scannable, alice(2).scannable)).toBe(false);
+    expect(compareScannable(alice(1).scannable, bob(2).scannable)).toBe(false);
+  });
+});
+
+describe('Kyber-1024 round 3 known answer', () => {
+  it('decapsulating the NIST count-0 ciphertext gives its shared secret', () => {
+    const ss = kemDecapsulate(concat([KEM_TYPE_KYBER1024], fromHex(KYBER1024_R3_CT)), concat([KEM_TYPE_KYBER1024], fromHex(KYBER1024_R3_SK)));
+    expect(toHex(ss)).toBe(KYBER1024_R3_SS.toLowerCase());
   });
 });
