@@ -1,0 +1,54 @@
+/**
+ * @module client/e2ee
+ * End-to-end encryption for the SDK (docs/E2E.md): PQXDH sessions (X25519 + Kyber-1024),
+ * the Double Ratchet and Sender Keys in libsignal's message layout, safety numbers, and a
+ * pluggable store. Built on @noble's audited primitives only; runs in browsers, Node 22
+ * and workerd.
+ */
+
+// The high-level API and where it keeps its state.
+export { E2ee, type E2eeOptions } from './protocol.js';
+export { InMemoryProtocolStore, addressKey, type Address, type ProtocolStore, type TrustedIdentity } from './store.js';
+export { generateDeviceKeys, storeDeviceKeys, inMemoryDevice, deviceUploadBody, type DeviceKeys } from './device.js';
+
+// Errors: one class with a literal code, and a subclass per failure.
+export {
+  E2eeError,
+  NoSessionError,
+  UntrustedIdentityError,
+  InvalidKeyError,
+  InvalidMessageError,
+  DecryptionFailedError,
+  DuplicateMessageError,
+  MissingPreKeyError,
+  type E2eeErrorCode,
+} from './errors.js';
+
+// Keys and bundles.
+export {
+  generateIdentityKeyPair,
+  generateRegistrationId,
+  generatePreKeys,
+  generateSignedPreKey,
+  generateKyberPreKey,
+  bundleFromWire,
+  verifyBundle,
+  keyUploadBody,
+  MAX_REGISTRATION_ID,
+  MAX_PREKEY_ID,
+  type PreKeyBundle,
+  type PreKeyRecord,
+  type SignedPreKeyRecord,
+  type KyberPreKeyRecord,
+} from './keys.js';
+export { generateKeyPair, keyPairFromPrivate, xeddsaSign, xeddsaVerify, DJB_TYPE, type KeyPair } from './curve.js';
+export { KEM_TYPE_KYBER1024, type KemKeyPair } from './kem.js';
+
+// Safety numbers.
+export { safetyNumber, compareScannable, FINGERPRINT_ITERATIONS, SCANNABLE_FINGERPRINT_VERSION, type SafetyNumber, type SafetyNumberInput } from './fingerprint.js';
+
+// Bounds and formats, for stores and tests.
+export { MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS, MAX_RECEIVER_CHAINS, ARCHIVED_STATES_MAX_LENGTH, type CiphertextKind } from './session.js';
+export { MAX_SENDER_KEY_STATES } from './sender-keys.js';
+export { toJson, fromJson, type Json } from './serialize.js';
+export { toBase64url, fromBase64url, utf8, type Bytes } from './bytes.js';
