@@ -21,6 +21,9 @@ import {
 } from '../protocol/index.js';
 import { BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
 import { ConversationHandle } from './conversation.js';
+import { EndToEnd, MemoryE2eeStorage, type E2eeStorage } from './e2ee/end-to-end.js';
+import type { Undecryptable } from './e2ee/codec.js';
+import type { SafetyNumber } from './e2ee/fingerprint.js';
 import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
 import { HttpApi, type FetchLike } from './http.js';
@@ -80,10 +83,14 @@ export interface ChatClientEvents extends Record<string, unknown> {
   inbox: InboxUpdate;
   /**
    * This device's stock of one-time prekeys (end-to-end encryption) fell below
-   * `E2EE.lowPreKeyThreshold` after other users claimed bundles: upload more
-   * (`POST /v1/keys/prekeys`). What is left of each kind. Never part of `inbox`.
+   * `E2EE.lowPreKeyThreshold` after other users claimed bundles. With `enableEncryption()`
+   * the client uploads more by itself. What is left of each kind. Never part of `inbox`.
    */
   prekeysLow: PreKeysLow;
+  /** End-to-end encryption: a device's identity key changed (its safety number is new). Show it in the conversation. */
+  identityChanged: { userId: string; deviceId: string };
+  /** End-to-end encryption: one message could not be decrypted on this device (the others still can). */
+  undecryptable: Undecryptable & { conversationId: string };
 }
 
 /** What a `prekeys_low` device event says: the one-time prekeys this device has left, by kind. */
@@ -143,6 +150,8 @@ export class ChatClient extends Emitter<ChatClientEvents> {
   #restored: Promise<unknown> | null = null;
   /** "Try again now" for every wire: the browser's signals, `options.wake`, and `reconnectNow()`. */
   readonly #wake = wakeSource();
+  /** End-to-end encryption, once `enableEncryption()` ran for this session. */
+  #e2e: EndToEnd | null = null;
 
   constructor(options: ChatClientOptions) {
     super();
@@ -208,6 +217,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       this.close();
       this.#api.setSession(null);
       this.#restored = null;
+      this.#e2e = null;
       if (userId) await this.#outbox.discard(userId);
     }
   }
@@ -267,14 +277,52 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return (await this.#api.request('GET', '/conversations', { schema: z.object({ conversations: z.array(ConversationSummary) }) })).conversations;
   }
 
-  /** The direct conversation with `peerId`, created if it does not exist yet. */
-  createDirect(peerId: string): Promise<ConversationInfo> {
-    return this.#create({ kind: 'direct', peerId });
+  /**
+   * The direct conversation with `peerId`, created if it does not exist yet. With
+   * `encrypted: true`, the end-to-end encrypted one (a conversation of its own beside a
+   * plain one; call `enableEncryption()` first to send and read in it).
+   */
+  createDirect(peerId: string, options: { encrypted?: boolean } = {}): Promise<ConversationInfo> {
+    return this.#create({ kind: 'direct', peerId, encrypted: options.encrypted ?? false });
   }
 
-  /** A new group, with you as owner. */
-  createGroup(title: string, memberIds: string[] = []): Promise<ConversationInfo> {
-    return this.#create({ kind: 'group', title, memberIds });
+  /** A new group, with you as owner; `encrypted: true` makes it end-to-end encrypted for good. */
+  createGroup(title: string, memberIds: string[] = [], options: { encrypted?: boolean } = {}): Promise<ConversationInfo> {
+    return this.#create({ kind: 'group', title, memberIds, encrypted: options.encrypted ?? false });
+  }
+
+  // ── End-to-end encryption ───────────────────────────────────────────────────
+
+  /**
+   * Turns end-to-end encryption on for this device (docs/E2E.md): its keys are made and
+   * published the first time, and conversations opened from now on encrypt what is sent
+   * and decrypt what arrives in encrypted conversations. `storage` keeps the keys and
+   * sessions (memory by default: a restarted app is then a new device, which must sign in
+   * again). Idempotent.
+   */
+  async enableEncryption(storage: E2eeStorage = new MemoryE2eeStorage()): Promise<void> {
+    const session = this.#api.session;
+    if (!session) throw new ChatError('unauthenticated', 'Not logged in: call login() or register() first.');
+    if (this.#e2e) return;
+    const e2e = await EndToEnd.start(this.#api, { userId: session.user.id, deviceId: session.deviceId }, storage);
+    e2e.on('identityChanged', (address) => this.emit('identityChanged', address));
+    e2e.on('undecryptable', (notice) => this.emit('undecryptable', notice));
+    this.#e2e = e2e;
+  }
+
+  /** The 60-digit safety number between this device and one device of another user (after a session exists). */
+  safetyNumber(userId: string, deviceId: string): Promise<SafetyNumber> {
+    return this.#requireE2e().safetyNumber({ userId, deviceId });
+  }
+
+  /** Marks that device's identity as compared: a later change of its key is never accepted silently. */
+  setVerified(userId: string, deviceId: string, verified = true): Promise<void> {
+    return this.#requireE2e().setVerified({ userId, deviceId }, verified);
+  }
+
+  #requireE2e(): EndToEnd {
+    if (!this.#e2e) throw new ChatError('e2ee_disabled', 'End-to-end encryption is not enabled on this client: call enableEncryption() first.');
+    return this.#e2e;
   }
 
   async conversation(id: string): Promise<ConversationInfo> {
@@ -324,6 +372,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       conversationId: id,
       after: options.after ?? 0,
       createTransport: this.#transportFor(id, stream.kind, live),
+      ...(this.#e2e ? { codec: this.#e2e.codec(id, () => this.conversation(id)) } : {}),
     });
     this.#open.set(handle, live);
     handle.on('status', (status) => {
@@ -387,7 +436,13 @@ export class ChatClient extends Emitter<ChatClientEvents> {
         case 'events': {
           // The device's own events (prekeys_low) are not about a conversation: an event of their own.
           const conversational = signal.events.filter((e) => e.kind !== 'prekeys_low');
-          for (const e of signal.events) if (e.kind === 'prekeys_low') this.emit('prekeysLow', { oneTimePreKeys: e.oneTimePreKeys, pqOneTimePreKeys: e.pqOneTimePreKeys });
+          for (const e of signal.events) {
+            if (e.kind !== 'prekeys_low') continue;
+            this.emit('prekeysLow', { oneTimePreKeys: e.oneTimePreKeys, pqOneTimePreKeys: e.pqOneTimePreKeys });
+            // Best effort: a failed top-up is tried again at the next event or enableEncryption().
+            void this.#e2e?.replenish().catch(() => undefined);
+          }
+          for (const e of conversational) if (e.kind === 'event' && e.event.type === 'devices_changed') this.#e2e?.noteDevicesChanged(e.event.userId, e.event.version);
           if (conversational.length > 0) this.emit('inbox', { type: 'events', events: conversational });
           return;
         }

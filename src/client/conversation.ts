@@ -82,6 +82,17 @@ const REPLY_ATTEMPTS = 3;
  */
 export const ACK_DEADLINE_MS = 10_000;
 
+/**
+ * Content on its way in and out (end-to-end encryption: client/e2ee/codec): sends are
+ * encoded before they enter the outbox, events decoded before the app sees them, in order.
+ * Null from `decode`: nothing for the app (a message that only carries keys).
+ */
+export interface EventCodec {
+  encode(content: MessageContent, cmid: string): Promise<MessageContent>;
+  acked(cmid: string): Promise<void>;
+  decode(event: ConversationEvent): Promise<ConversationEvent | null>;
+}
+
 export interface ConversationDeps {
   api: HttpApi;
   outbox: Outbox;
@@ -93,6 +104,7 @@ export interface ConversationDeps {
   live?: SocketTap;
   /** Defaults to ACK_DEADLINE_MS. */
   ackDeadlineMs?: number;
+  codec?: EventCodec;
 }
 
 /**
@@ -125,6 +137,11 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
    * (its `lastSeq`); events before it are the app's to read with `history()`.
    */
   #startAtHead: boolean;
+  readonly #codec: EventCodec | null;
+  /** What the app sent, by cmid, when the outbox holds it encoded (shown by `pending()`). */
+  readonly #plain = new Map<string, MessageContent>();
+  /** Decoding is asynchronous: events go through this chain so the app gets them in order. */
+  #decoding: Promise<void> = Promise.resolve();
 
   constructor(deps: ConversationDeps) {
     super();
@@ -132,6 +149,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#api = deps.api;
     this.#outbox = deps.outbox;
     this.#live = deps.live ?? null;
+    this.#codec = deps.codec ?? null;
     this.#timers = new SendTimers(deps.ackDeadlineMs ?? ACK_DEADLINE_MS, (cmid) => {
       const entry = this.#outbox.pending(this.id).find((e) => e.cmid === cmid);
       if (entry && this.#status === 'open') this.#push(entry);
@@ -162,7 +180,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
 
   /** Sends not yet acked (including ones restored from a persistent outbox). */
   pending(): { cmid: string; content: MessageContent }[] {
-    return this.#outbox.pending(this.id).map(({ cmid, content }) => ({ cmid, content }));
+    return this.#outbox.pending(this.id).map(({ cmid, content }) => ({ cmid, content: this.#plain.get(cmid) ?? content }));
   }
 
   /**
@@ -173,14 +191,17 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   async send(content: string | MessageContent): Promise<Ack> {
     if (this.#closedWith) throw this.#closedWith;
     const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
+    const cmid = newCmid();
     let entry;
     try {
-      entry = await this.#outbox.add(this.id, message);
+      entry = await this.#outbox.add(this.id, await this.#encode(message, cmid), cmid);
     } catch (cause) {
+      if (cause instanceof ChatError) throw cause;
       throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters, counted in Unicode code points).`, { cause });
     }
+    if (this.#codec) this.#plain.set(cmid, message);
     const acked = new Promise<Ack>((resolve, reject) => this.#waiters.set(entry.cmid, { resolve, reject }));
-    this.emit('queued', { cmid: entry.cmid, content: entry.content });
+    this.emit('queued', { cmid: entry.cmid, content: message });
     this.#push(entry);
     return acked;
   }
@@ -188,7 +209,12 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   /** A page of history, e.g. `{ before: oldestShownSeq }` to scroll back. Does not touch the live stream. */
   async history(query: { after?: number; before?: number; limit?: number } = {}): Promise<HistoryResult> {
     const page = await this.#page(query);
-    return { events: page.events.flatMap((e) => (e.event ? [e.event] : [])), hasMore: page.hasMore, lastSeq: page.lastSeq };
+    const events: ConversationEvent[] = [];
+    for (const { event } of page.events) {
+      const decoded = event && this.#codec ? await this.#codec.decode(event) : event;
+      if (decoded) events.push(decoded);
+    }
+    return { events, hasMore: page.hasMore, lastSeq: page.lastSeq };
   }
 
   /**
@@ -199,7 +225,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   async reply(replyToSeq: number, content: string | MessageContent): Promise<Ack> {
     if (this.#closedWith) throw this.#closedWith;
     const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
-    const body = { cmid: newCmid(), content: message, replyToSeq };
+    const cmid = newCmid();
+    const body = { cmid, content: await this.#encode(message, cmid), replyToSeq };
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#api.request('POST', `${this.#path}/messages`, { body, schema: Ack });
@@ -213,7 +240,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   /** Replaces the content of your message `seq` (within the edit window). Resolves with the edit event's seq. */
   async edit(seq: number, content: string | MessageContent): Promise<number | null> {
     const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
-    return (await this.#api.request('PATCH', `${this.#path}/messages/${seq}`, { body: { content: message }, schema: LifecycleResult })).seq;
+    const body = { content: await this.#encode(message, newCmid()) };
+    return (await this.#api.request('PATCH', `${this.#path}/messages/${seq}`, { body, schema: LifecycleResult })).seq;
   }
 
   /**
@@ -362,6 +390,8 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     this.#timers.answered(ack.cmid);
     // The outbox tells a first ack from a repeat (a resend answered twice).
     if (!(await this.#outbox.ack(ack.cmid))) return;
+    this.#plain.delete(ack.cmid);
+    await this.#codec?.acked(ack.cmid);
     const waiter = this.#waiters.get(ack.cmid);
     this.#waiters.delete(ack.cmid);
     this.emit('ack', ack);
@@ -382,12 +412,27 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   }
 
   #deliver(ready: IncomingEvent[]): void {
-    for (const { event } of ready) {
-      if (!event) continue; // a type this SDK does not know: skipped, but the cursor moved past it
-      if (this.#status === 'closed') return;
-      this.emit('event', event);
-      if (event.type === 'message') this.emit('message', event);
+    const codec = this.#codec;
+    if (!codec) {
+      for (const { event } of ready) this.#emitEvent(event);
+      return;
     }
+    this.#decoding = this.#decoding
+      .then(async () => {
+        for (const { event } of ready) this.#emitEvent(event && (await codec.decode(event)));
+      })
+      .catch((cause: unknown) => this.emit('error', cause instanceof ChatError ? cause : new ChatError('e2ee_store_failed', 'The device could not read or update its encryption state.', { cause })));
+  }
+
+  #emitEvent(event: ConversationEvent | null | undefined): void {
+    // Undefined: a type this SDK does not know (skipped, but the cursor moved past it); null: nothing to show.
+    if (!event || this.#status === 'closed') return;
+    this.emit('event', event);
+    if (event.type === 'message') this.emit('message', event);
+  }
+
+  async #encode(message: MessageContent, cmid: string): Promise<MessageContent> {
+    return this.#codec ? this.#codec.encode(message, cmid) : message;
   }
 
   /** Reads history until nothing is known to be missing. One fill at a time. */

@@ -76,12 +76,13 @@ export class Outbox {
   }
 
   /**
-   * Queues a message and resolves once it is persisted. Throws a `ZodError` at once for
+   * Queues a message (under `cmid` when the caller chose it first, e.g. to encrypt under
+   * it) and resolves once it is persisted. Throws a `ZodError` at once for
    * input the server would reject anyway, so such a message never enters the outbox.
    */
-  add(conversationId: string, content: MessageContent): Promise<OutboxEntry> {
+  add(conversationId: string, content: MessageContent, cmid: string = this.#newCmid()): Promise<OutboxEntry> {
     const entry = OutboxEntry.parse({
-      cmid: this.#newCmid(),
+      cmid,
       conversationId,
       ...(this.#owner === undefined ? {} : { userId: this.#owner }),
       content,

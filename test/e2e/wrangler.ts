@@ -21,6 +21,8 @@ export const INSPECTOR_PORT_OFFSET = 20_000;
 
 export interface Wrangler {
   url: string;
+  /** Its state on disk (D1, R2, every Durable Object's SQLite), e.g. to search it for what must not be stored. */
+  persist: string;
   /** Puts the account on the `service` rate-limit tier (for tests that send far past a person's limits). */
   markService(userId: string): Promise<void>;
   /** The last few kB wrangler printed, to explain a failure. */
@@ -110,7 +112,7 @@ export async function startWrangler(port: number, vars: Record<string, string> =
       }
     }
   };
-  return { url, markService, output: () => output, stop: () => stop(child) };
+  return { url, persist, markService, output: () => output, stop: () => stop(child) };
 }
 
 function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {

@@ -1,0 +1,113 @@
+/**
+ * @module client/e2ee/codec
+ * One conversation's events and sends through end-to-end encryption, for the
+ * ConversationHandle: what the app sends is encrypted before it enters the outbox (so a
+ * retry resends the same ciphertext), and what arrives is decrypted before the app sees
+ * it, in seq order. A conversation that is not encrypted passes through untouched.
+ *
+ * What the app receives for an encrypted message is the message with its plain content
+ * (`text`, or `media` whose `sealed` holds the key); one that cannot be decrypted keeps
+ * its `encrypted` content and is reported once as an `undecryptable` notice, and the
+ * messages after it still decrypt. Messages that carry only keys are not shown at all.
+ */
+import type { ConversationEvent, ConversationInfo, EncryptedContent, MessageContent } from '../../protocol/index.js';
+import { ChatError } from '../errors.js';
+import type { Messenger } from './messenger.js';
+import type { InnerContent } from './payload.js';
+
+export interface Undecryptable {
+  seq: number;
+  error: ChatError;
+}
+
+export class ConversationCodec {
+  #info: Promise<ConversationInfo> | null = null;
+  #members: Set<string> | null = null;
+  /** The head when the member list was read: membership events up to it are already in it. */
+  #membersAt = 0;
+  /** The highest seq decoded: a sender key made now covers the conversation up to here. */
+  #seen = 0;
+  /** Sends whose envelope hands out this device's sender key, until acked. */
+  readonly #distributions = new Map<string, string[]>();
+
+  constructor(
+    readonly conversationId: string,
+    private readonly messenger: Messenger,
+    private readonly fetchInfo: () => Promise<ConversationInfo>,
+    private readonly onUndecryptable: (notice: Undecryptable) => void,
+  ) {}
+
+  /** The content to put on the wire for `content` sent under `cmid`. */
+  async encode(content: MessageContent, cmid: string): Promise<MessageContent> {
+    const info = await this.#load();
+    if (!info.encrypted) return content;
+    if (content.type === 'encrypted') throw new ChatError('invalid_request', 'Send plain content: the SDK encrypts it.');
+    const inner: InnerContent = content;
+    const mediaIds = inner.type === 'media' ? [inner.mediaId, ...(inner.thumbnailId ? [inner.thumbnailId] : [])] : undefined;
+    const sealed = await this.messenger.encrypt({ id: info.id, kind: info.kind, memberIds: [...(this.#members ?? [])] }, inner, mediaIds);
+    if (sealed.distributedTo.length) this.#distributions.set(cmid, sealed.distributedTo);
+    return sealed.content;
+  }
+
+  /** A send was stored: the devices its envelope gave the sender key to now have it. */
+  async acked(cmid: string): Promise<void> {
+    const devices = this.#distributions.get(cmid);
+    this.#distributions.delete(cmid);
+    if (devices) await this.messenger.noteDistributed(this.conversationId, devices, this.#seen);
+  }
+
+  /**
+   * The event as the app should see it, or null for one that carries only keys. Called
+   * in seq order: membership changes update who the next send is for, and a departure or
+   * a revoked device rotates this device's sender key before anything else is sent.
+   */
+  async decode(event: ConversationEvent): Promise<ConversationEvent | null> {
+    this.#seen = Math.max(this.#seen, event.seq);
+    switch (event.type) {
+      case 'member_added':
+        if (event.seq > this.#membersAt) this.#members?.add(event.userId);
+        return event;
+      case 'member_removed':
+        if (event.seq > this.#membersAt) this.#members?.delete(event.userId);
+        await this.messenger.departed(this.conversationId, event.seq);
+        return event;
+      case 'devices_changed':
+        await this.messenger.devicesChanged(this.conversationId, event.userId, event.version, event.seq);
+        return event;
+      case 'message':
+      case 'message_edited': {
+        if (event.content?.type !== 'encrypted') return event;
+        const content = await this.#open(event.seq, event.author, event.content);
+        if (content === null) return null;
+        return content === undefined ? event : { ...event, content };
+      }
+      default:
+        return event;
+    }
+  }
+
+  async #open(seq: number, author: { userId: string; deviceId: string }, content: EncryptedContent): Promise<InnerContent | null | undefined> {
+    try {
+      return await this.messenger.decrypt(this.conversationId, seq, author, content);
+    } catch (cause) {
+      const error = cause instanceof ChatError ? cause : new ChatError('e2ee_decrypt_failed', 'This message could not be decrypted on this device.', { cause });
+      this.onUndecryptable({ seq, error });
+      return undefined;
+    }
+  }
+
+  #load(): Promise<ConversationInfo> {
+    this.#info ??= this.fetchInfo().then(
+      (info) => {
+        this.#members = new Set(info.members.map((m) => m.userId));
+        this.#membersAt = info.lastSeq;
+        return info;
+      },
+      (error: unknown) => {
+        this.#info = null;
+        throw error;
+      },
+    );
+    return this.#info;
+  }
+}

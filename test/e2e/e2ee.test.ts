@@ -1,0 +1,203 @@
+/**
+ * End-to-end encryption over a real `wrangler dev` with the real SDK: three users with two
+ * devices each exchange direct and group messages; every message reads as sent on every
+ * intended device; a device that joins later reads only what follows; a removed member's
+ * keys open nothing sent after the removal; a signed-out device leaves the recipients; and
+ * the server's whole state on disk (D1, R2, every object's SQLite) holds none of the text.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ChatClient, MemoryE2eeStorage, type ConversationEvent, type ConversationHandle, type MessageEvent } from '../../src/client/index.js';
+import { fromBase64url } from '../../src/client/e2ee/bytes.js';
+import { E2ee } from '../../src/client/e2ee/protocol.js';
+import type { DeviceList, EncryptedContent } from '../../src/protocol/index.js';
+import { startWrangler, type Wrangler } from './wrangler.js';
+import { textOf, until } from './exchange.js';
+
+const PORT = 8980;
+const PASSWORD = 'correct horse battery';
+let server: Wrangler;
+/** Every text sent in this file: none may be found in the server's state. */
+const sent: string[] = [];
+
+beforeAll(async () => {
+  server = await startWrangler(PORT);
+}, 90_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+interface Device {
+  client: ChatClient;
+  storage: MemoryE2eeStorage;
+  userId: string;
+  deviceId: string;
+  handle: string;
+}
+
+async function device(handle: string, register: boolean): Promise<Device> {
+  const client = new ChatClient({ baseUrl: server.url, backoff: { initialDelayMs: 50, maxDelayMs: 400 }, requestTimeoutMs: 5_000 });
+  const session = register
+    ? await client.register({ handle, displayName: handle, password: PASSWORD, deviceName: 'first' })
+    : await client.login({ handle, password: PASSWORD, deviceName: 'another' });
+  const storage = new MemoryE2eeStorage();
+  await client.enableEncryption(storage);
+  return { client, storage, userId: session.user.id, deviceId: session.deviceId, handle };
+}
+
+/** A user with two devices, both with encryption on. */
+async function person(name: string): Promise<[Device, Device]> {
+  const handle = `${name}_${crypto.randomUUID().slice(0, 8)}`;
+  const first = await device(handle, true);
+  return [first, await device(handle, false)];
+}
+
+function secret(label: string): string {
+  const text = `${label} ${crypto.randomUUID()}`;
+  sent.push(text);
+  return text;
+}
+
+interface Open {
+  chat: ConversationHandle;
+  events: ConversationEvent[];
+  messages: MessageEvent[];
+  undecryptable: number[];
+}
+
+async function open(d: Device, conversationId: string): Promise<Open> {
+  const chat = await d.client.open(conversationId);
+  const events: ConversationEvent[] = [];
+  const messages: MessageEvent[] = [];
+  const undecryptable: number[] = [];
+  chat.on('event', (e) => events.push(e));
+  chat.on('message', (m) => messages.push(m));
+  d.client.on('undecryptable', (n) => n.conversationId === conversationId && undecryptable.push(n.seq));
+  await until(() => chat.status === 'open', 10_000, `${d.handle} to open`);
+  return { chat, events, messages, undecryptable };
+}
+
+const texts = (o: Open) => o.messages.map(textOf);
+const sawDevicesChanged = (o: Open, deviceId: string) => o.events.some((e) => e.type === 'devices_changed' && e.author.deviceId === deviceId);
+
+async function deviceList(d: Device, userId: string): Promise<DeviceList> {
+  const res = await fetch(`${server.url}/v1/users/${userId}/keys`, { headers: { authorization: `Bearer ${await d.client.accessToken()}` } });
+  return (await res.json()) as DeviceList;
+}
+
+/** The envelope of message `seq` exactly as `d` is served it over HTTP (its own entry only). */
+async function envelopeAt(d: Device, conversationId: string, seq: number): Promise<EncryptedContent> {
+  const token = await d.client.accessToken();
+  const res = await fetch(`${server.url}/v1/conversations/${conversationId}/events?after=${seq - 1}&limit=1`, { headers: { authorization: `Bearer ${token}` } });
+  const page = (await res.json()) as { events: MessageEvent[] };
+  const content = page.events[0]?.content;
+  if (content?.type !== 'encrypted') throw new Error(`seq ${seq} is not an envelope`);
+  return content;
+}
+
+describe('end-to-end encryption over wrangler dev', () => {
+  let alice: [Device, Device];
+  let bob: [Device, Device];
+  let carol: [Device, Device];
+
+  beforeAll(async () => {
+    [alice, bob, carol] = await Promise.all([person('alice'), person('bob'), person('carol')]);
+  }, 60_000);
+
+  it('a direct conversation: each message reads as sent on the peer devices and the sender’s other device', async () => {
+    const conversation = await alice[0].client.createDirect(bob[0].userId, { encrypted: true });
+    expect(conversation.encrypted).toBe(true);
+    const views = await Promise.all([...alice, ...bob].map((d) => open(d, conversation.id)));
+    const [a1, a2, b1, b2] = views;
+    const fromAlice = [secret('alice 1'), secret('alice 2'), secret('alice 3')];
+    for (const text of fromAlice) await a1!.chat.send(text);
+    const fromBob = secret('bob 1');
+    await b2!.chat.send(fromBob);
+    const all = [...fromAlice, fromBob];
+    await until(() => views.every((v) => v.messages.length === all.length), 15_000, 'every device to read all four');
+    for (const view of views) expect(texts(view)).toEqual(all);
+    for (const view of views) expect(view.undecryptable).toEqual([]);
+    // The server served each device its own entry: Bob's first device got one, for itself.
+    const envelope = await envelopeAt(bob[0], conversation.id, a1!.messages[0]!.seq);
+    expect(envelope.scheme).toBe('pairwise');
+    expect(envelope.entries.map((e) => e.deviceId)).toEqual([bob[0].deviceId]);
+    // Carol is no member: she cannot open it.
+    await expect(carol[0].client.conversation(conversation.id)).rejects.toMatchObject({ code: 'conversation_not_found' });
+    for (const v of [a1, a2, b1, b2]) v!.chat.close();
+  }, 60_000);
+
+  it('a group: Sender Keys, then a later device, a removal and a sign-out', async () => {
+    const group = await alice[0].client.createGroup('encrypted', [bob[0].userId, carol[0].userId], { encrypted: true });
+    const views = await Promise.all([...alice, ...bob, ...carol].map((d) => open(d, group.id)));
+    const first = [secret('group from alice'), secret('group from bob'), secret('group from carol')];
+    await views[0]!.chat.send(first[0]!);
+    await views[3]!.chat.send(first[1]!);
+    await views[4]!.chat.send(first[2]!);
+    await until(() => views.every((v) => v.messages.length === 3), 15_000, 'every device to read the first three');
+    for (const view of views) expect(texts(view)).toEqual(first);
+    for (const view of views) expect(view.undecryptable).toEqual([]);
+    expect((await envelopeAt(bob[0], group.id, views[0]!.messages[0]!.seq)).scheme).toBe('sender_key');
+
+    // A third device of Bob's joins: it reads what is sent after it, and nothing from before.
+    const b3 = await device(bob[0].handle, false);
+    const late = await open(b3, group.id);
+    await until(() => late.undecryptable.length === 3, 10_000, 'the earlier messages to be unreadable on the new device');
+    const afterJoin = secret('after bob joined');
+    await until(() => sawDevicesChanged(views[0]!, b3.deviceId), 10_000, 'alice to see the device list change');
+    await views[0]!.chat.send(afterJoin);
+    await until(() => texts(late).includes(afterJoin), 10_000, 'the new device to read what followed');
+
+    // Carol is removed: her stored sender keys cannot open what Alice sends next.
+    await alice[0].client.removeMember(group.id, carol[0].userId);
+    await until(() => views[0]!.events.some((e) => e.type === 'member_removed' && e.userId === carol[0].userId), 10_000, 'alice to see the removal');
+    const afterRemoval = secret('after carol left');
+    await views[0]!.chat.send(afterRemoval);
+    await until(() => texts(views[2]!).includes(afterRemoval), 10_000, 'bob to read it');
+    const body = (await envelopeAt(bob[0], group.id, views[2]!.messages.at(-1)!.seq)).body;
+    const carolState = await carol[0].storage.open({ userId: carol[0].userId, deviceId: carol[0].deviceId });
+    const carolCipher = new E2ee({ store: carolState!.store, localAddress: { userId: carol[0].userId, deviceId: carol[0].deviceId } });
+    await expect(carolCipher.groupDecrypt(group.id, { userId: alice[0].userId, deviceId: alice[0].deviceId }, fromBase64url(body))).rejects.toThrow();
+    expect(texts(views[4]!)).not.toContain(afterRemoval);
+
+    // Bob signs his second device out: it leaves his device list, and the rest still read.
+    await bob[1].client.logout();
+    await until(() => sawDevicesChanged(views[0]!, bob[1].deviceId), 10_000, 'alice to see the device list change');
+    const list = await deviceList(alice[0], bob[0].userId);
+    expect(list.devices.map((d) => d.deviceId).sort()).toEqual([bob[0].deviceId, b3.deviceId].sort());
+    const afterSignOut = secret('after bob signed one device out');
+    await views[0]!.chat.send(afterSignOut);
+    await until(() => texts(views[2]!).includes(afterSignOut) && texts(late).includes(afterSignOut), 10_000, 'bob’s remaining devices to read it');
+    for (const v of [...views, late]) v.chat.close();
+  }, 90_000);
+
+  it('leaves no sent text anywhere in the server’s state (D1, R2, every object’s SQLite), where a plain text is found', async () => {
+    // The control: the same search finds a text sent in a plain conversation.
+    const plain = await alice[0].client.createDirect(bob[0].userId);
+    const chat = await alice[0].client.open(plain.id);
+    const control = `plain control ${crypto.randomUUID()}`;
+    await chat.send(control);
+    chat.close();
+    await until(() => search([control]).length > 0, 10_000, 'the plain text to reach the disk');
+    expect(sent.length).toBeGreaterThan(5);
+    expect(search(sent)).toEqual([]);
+  });
+});
+
+/** Files of the server's state holding any of `texts` (or the random part of one). */
+function search(texts: string[]): string[] {
+  const found: string[] = [];
+  for (const file of filesUnder(server.persist)) {
+    const bytes = readFileSync(file).toString('latin1');
+    for (const text of texts) if (bytes.includes(text.split(' ').at(-1)!)) found.push(`${file}: ${text}`);
+  }
+  return found;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
