@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'vitest';
 import { generateDeviceKeys } from '../../../src/client/e2ee/index.js';
-import { bundleOf, device, pair, text } from './helpers.js';
+import { bundleOf, device, pair, text, type TestDevice } from './helpers.js';
 
 const time = async (n: number, f: (i: number) => Promise<unknown>) => {
   const t = performance.now();
@@ -24,7 +24,7 @@ describe.runIf(process.env.E2EE_BENCH)('e2ee figures', () => {
       await to.e2ee.decrypt(from.address, m.kind, m.data);
     });
     const keys = await time(5, async () => generateDeviceKeys({ preKeys: 100, kyberPreKeys: 100 }));
-    const setups = [];
+    const setups: (readonly [TestDevice, TestDevice])[] = [];
     for (let i = 0; i < 20; i++) setups.push([await device('a'), await device('b')] as const);
     const setup = await time(20, async (i) => {
       const [a, b] = setups[i]!;
