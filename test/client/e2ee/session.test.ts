@@ -54,6 +54,17 @@ describe('pairwise sessions', () => {
     expect(read(await dave.e2ee.decrypt(carol.address, c2.kind, c2.data))).toBe('again');
   });
 
+  it('without a one-time prekey (none left): the signed prekey and the last-resort Kyber key still make a session', async () => {
+    const alice = await device('alice');
+    const bob = await device('bob', 'd1', { preKeys: 0, kyberPreKeys: 0 });
+    const bundle = bundleOf(bob);
+    expect(bundle.preKey).toBeUndefined();
+    await alice.e2ee.processPreKeyBundle(bob.address, bundle);
+    const m = await alice.e2ee.encrypt(bob.address, text('no one-time key'));
+    expect(read(await bob.e2ee.decrypt(alice.address, m.kind, m.data))).toBe('no one-time key');
+    expect(bob.store.kyberPreKeys.size).toBe(1);
+  });
+
   it('a prekey message naming a consumed one-time prekey from a new session fails with MissingPreKey', async () => {
     const bob = await device('bob', 'd1', { preKeys: 1, kyberPreKeys: 2 });
     const a1 = await device('alice');
