@@ -4,6 +4,23 @@
  * the Double Ratchet and Sender Keys in libsignal's message layout, safety numbers, and a
  * pluggable store. Built on @noble's audited primitives only; runs in browsers, Node 22
  * and workerd.
+ *
+ * | file | owns |
+ * | --- | --- |
+ * | protocol.ts | `E2ee`: the API an app (or ChatClient) calls; loads, works on copies, stores on success |
+ * | store.ts | the `ProtocolStore` interface and `InMemoryProtocolStore` |
+ * | device.ts | a new device's keys, stored and as the `PUT /v1/keys` body |
+ * | keys.ts | identity, registration id, prekeys of each kind, bundles and their signatures |
+ * | curve.ts | Curve25519 keys (0x05 ‖ u), X25519, XEdDSA |
+ * | kem.ts | Kyber-1024 (libsignal's 0x08) over @noble's ML-KEM-1024 |
+ * | pqxdh.ts | the PQXDH secret and the initial root and chain keys |
+ * | session.ts | the Double Ratchet state, skipped keys and their bounds |
+ * | messages.ts | SignalMessage and PreKeySignalMessage layout and MAC |
+ * | sender-keys.ts | Sender Key chains, distribution and group messages |
+ * | fingerprint.ts | safety numbers (numeric and scannable) |
+ * | kdf.ts, cipher.ts | HKDF/HMAC derivations with libsignal's labels; AES-256-CBC |
+ * | protobuf.ts, bytes.ts, serialize.ts | wire encoding, byte helpers, JSON-safe records |
+ * | errors.ts | `E2eeError` and its subclasses |
  */
 
 // The high-level API and where it keeps its state.

@@ -7,7 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { toBase64url, toJson, DuplicateMessageError, InvalidKeyError, InvalidMessageError, MissingPreKeyError, NoSessionError, UntrustedIdentityError, E2ee, type Json } from '../../../src/client/e2ee/index.js';
 import { fromJson } from '../../../src/client/e2ee/serialize.js';
-import { deriveMessageKeys, messageKeySeed } from '../../../src/client/e2ee/kdf.js';
+import { deriveMessageKeys, messageKeySeed, nextChainKey } from '../../../src/client/e2ee/kdf.js';
+import { encryptWithState, MAX_FORWARD_JUMPS, MAX_MESSAGE_KEYS } from '../../../src/client/e2ee/session.js';
 import type { SessionRecord } from '../../../src/client/e2ee/session.js';
 import { bundleOf, device, pair, read, text } from './helpers.js';
 
@@ -51,6 +52,17 @@ describe('pairwise sessions', () => {
     // A second prekey message of the same session still decrypts (the session exists; no key needed).
     const c2 = await carol.e2ee.encrypt(dave.address, text('again'));
     expect(read(await dave.e2ee.decrypt(carol.address, c2.kind, c2.data))).toBe('again');
+  });
+
+  it('without a one-time prekey (none left): the signed prekey and the last-resort Kyber key still make a session', async () => {
+    const alice = await device('alice');
+    const bob = await device('bob', 'd1', { preKeys: 0, kyberPreKeys: 0 });
+    const bundle = bundleOf(bob);
+    expect(bundle.preKey).toBeUndefined();
+    await alice.e2ee.processPreKeyBundle(bob.address, bundle);
+    const m = await alice.e2ee.encrypt(bob.address, text('no one-time key'));
+    expect(read(await bob.e2ee.decrypt(alice.address, m.kind, m.data))).toBe('no one-time key');
+    expect(bob.store.kyberPreKeys.size).toBe(1);
   });
 
   it('a prekey message naming a consumed one-time prekey from a new session fails with MissingPreKey', async () => {
@@ -170,5 +182,29 @@ describe('pairwise sessions', () => {
     expect(counters.size).toBe(20);
     const out = await Promise.all(ms.map((m) => bob.e2ee.decrypt(alice.address, m.kind, m.data)));
     expect(out.map(read)).toEqual(Array.from({ length: 20 }, (_, i) => `c${i}`));
+  });
+
+  it('bounds: a jump beyond MAX_FORWARD_JUMPS is refused without harm; at most MAX_MESSAGE_KEYS skipped keys are kept, oldest dropped', async () => {
+    const { alice, bob } = await pair();
+    const aliceRecord = () => fromJson<SessionRecord>(alice.store.sessions.get('bob.d1') as Json);
+    /** Alice's next message as if she had sent `skip` messages that never arrived. */
+    const jumped = (skip: number) => {
+      const state = structuredClone(aliceRecord().current!);
+      for (let i = 0; i < skip; i++) state.senderChain.chainKey = nextChainKey(state.senderChain.chainKey);
+      state.senderChain.index += skip;
+      return encryptWithState(state, text(`after ${skip}`)).data;
+    };
+    const bobBefore = JSON.stringify(bob.store.sessions.get('alice.d1'));
+    await expect(bob.e2ee.decrypt(alice.address, 'message', jumped(MAX_FORWARD_JUMPS + 1))).rejects.toThrow(/too far into the future/);
+    expect(JSON.stringify(bob.store.sessions.get('alice.d1'))).toBe(bobBefore);
+
+    const lost = [];
+    for (let i = 0; i < MAX_MESSAGE_KEYS + 500; i++) lost.push(await alice.e2ee.encrypt(bob.address, text(`m${i}`)));
+    const last = await alice.e2ee.encrypt(bob.address, text('last'));
+    expect(read(await bob.e2ee.decrypt(alice.address, last.kind, last.data))).toBe('last');
+    const chain = fromJson<SessionRecord>(bob.store.sessions.get('alice.d1') as Json).current!.receiverChains.at(-1)!;
+    expect(chain.skipped.length).toBe(MAX_MESSAGE_KEYS);
+    await expect(bob.e2ee.decrypt(alice.address, 'message', lost[499]!.data)).rejects.toBeInstanceOf(DuplicateMessageError);
+    expect(read(await bob.e2ee.decrypt(alice.address, 'message', lost[500]!.data))).toBe('m500');
   });
 });
