@@ -2,14 +2,15 @@
  * @module protocol/keys
  * The key directory for end-to-end encryption (docs/E2E.md). Each device uploads its
  * public keys to its user's object: an identity key, a signed prekey, a signed
- * post-quantum (ML-KEM-1024) last-resort prekey, and batches of one-time prekeys of both
+ * post-quantum (Kyber-1024) last-resort prekey, and batches of one-time prekeys of both
  * kinds. A sender claims one bundle per device of a recipient: each one-time prekey is
  * handed out once, and the signed ones stand in when none is left. The server checks
  * shapes and bounds only; signatures are checked by the devices that use the keys.
  *
  * Keys are the libsignal serialisations, base64url without padding: a Curve25519 public
- * key is 33 bytes (type byte 0x05), an ML-KEM-1024 public key 1,569 bytes (type byte
- * 0x0A), a signature 64 bytes (XEdDSA, by the identity key).
+ * key is 33 bytes (type byte 0x05), a Kyber-1024 public key 1,569 bytes (type byte 0x08,
+ * what libsignal deploys; see docs/E2E.md on Kyber and ML-KEM), a signature 64 bytes
+ * (XEdDSA, by the identity key).
  */
 import { z } from 'zod';
 import { E2EE } from './limits.js';

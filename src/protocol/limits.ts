@@ -106,11 +106,11 @@ export const E2EE = {
   maxPreKeysPerUpload: 100,
   /** Below this many one-time prekeys of a kind left, the device is told to upload more. */
   lowPreKeyThreshold: 20,
-  /** Longest public key or signature field, base64url characters (an ML-KEM-1024 key is 1,569 bytes: 2,092). */
+  /** Longest public key or signature field, base64url characters (a Kyber-1024 key is 1,569 bytes: 2,092). */
   maxKeyLength: 2_200,
   /** Longest shared body of an encrypted message, base64url characters (~36 KiB of ciphertext). */
   maxBodyLength: 49_152,
-  /** Longest per-device ciphertext, base64url characters (a prekey message carries an ML-KEM ciphertext). */
+  /** Longest per-device ciphertext, base64url characters (a prekey message carries a Kyber-1024 ciphertext). */
   maxEntryLength: 4_096,
   /** Per-device entries in one encrypted message. */
   maxEntries: 100,
@@ -120,7 +120,7 @@ export const E2EE = {
   maxMediaPerMessage: 10,
   /**
    * Largest body of `PUT /v1/keys` and `POST /v1/keys/prekeys`, instead of
-   * `LIMITS.maxFrameBytes`: a full batch of post-quantum one-time prekeys (100 ML-KEM-1024
+   * `LIMITS.maxFrameBytes`: a full batch of post-quantum one-time prekeys (100 Kyber-1024
    * keys with signatures, ~2.2 KB each) is over 200 KiB.
    */
   maxKeyUploadBytes: 512 * 1024,

@@ -108,6 +108,9 @@ describe('ratchet properties', () => {
     const positions = fc.nat(first.data.length - 1).filter((at) => at < regAt.start || at >= regAt.end);
     await fc.assert(
       fc.asyncProperty(positions, fc.integer({ min: 1, max: 255 }), async (at, xor) => {
+        // The low nibble of the outer version byte is the highest version the sender speaks:
+        // read but not authenticated (as in libsignal), so flipping only it is no tampering.
+        fc.pre(!(at === 0 && (xor & 0xf0) === 0));
         const bad = Uint8Array.from(first.data);
         bad[at]! ^= xor;
         const got = await outcome(bob.e2ee.decrypt(alice.address, 'prekey', bad));
