@@ -21,8 +21,7 @@ import {
 } from '../protocol/index.js';
 import { BACKOFF_DEFAULTS, type BackoffOptions } from './backoff.js';
 import { ConversationHandle } from './conversation.js';
-import { EndToEnd, MemoryE2eeStorage, type E2eeStorage } from './e2ee/end-to-end.js';
-import type { Undecryptable } from './e2ee/codec.js';
+import { EndToEnd, MemoryE2eeStorage, type E2eeStorage, type SessionReset, type Undecryptable } from './e2ee/end-to-end.js';
 import type { SafetyNumber } from './e2ee/fingerprint.js';
 import { Emitter } from './emitter.js';
 import { ChatError } from './errors.js';
@@ -90,7 +89,12 @@ export interface ChatClientEvents extends Record<string, unknown> {
   /** End-to-end encryption: a device's identity key changed (its safety number is new). Show it in the conversation. */
   identityChanged: { userId: string; deviceId: string };
   /** End-to-end encryption: one message could not be decrypted on this device (the others still can). */
-  undecryptable: Undecryptable & { conversationId: string };
+  undecryptable: Undecryptable;
+  /**
+   * End-to-end encryption: a device started a new secure session with this one because it
+   * could not decrypt (messages it missed are lost). Nothing to do; worth a notice.
+   */
+  sessionReset: SessionReset;
 }
 
 /** What a `prekeys_low` device event says: the one-time prekeys this device has left, by kind. */
@@ -307,6 +311,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     const e2e = await EndToEnd.start(this.#api, { userId: session.user.id, deviceId: session.deviceId }, storage);
     e2e.on('identityChanged', (address) => this.emit('identityChanged', address));
     e2e.on('undecryptable', (notice) => this.emit('undecryptable', notice));
+    e2e.on('sessionReset', (notice) => this.emit('sessionReset', notice));
     this.#e2e = e2e;
   }
 

@@ -31,9 +31,9 @@ export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, Del
 
 // End-to-end encryption: what an app needs beside ChatClient's methods (keep the state
 // where it likes, show safety numbers, read a message's plain content).
-export { EndToEnd, MemoryE2eeStorage, type E2eeStorage, type E2eeState } from './e2ee/end-to-end.js';
+export { EndToEnd, MemoryE2eeStorage, type E2eeStorage, type E2eeState, type SessionReset, type Undecryptable } from './e2ee/end-to-end.js';
 export { MemoryE2eeMemory, type E2eeMemory, type Distribution } from './e2ee/messenger.js';
-export type { Undecryptable } from './e2ee/codec.js';
+export { RESET_INTERVAL_MS, type E2eeNotice } from './e2ee/codec.js';
 export type { InnerContent } from './e2ee/payload.js';
 export { InMemoryProtocolStore, type ProtocolStore } from './e2ee/store.js';
 export { E2eeError, type E2eeErrorCode } from './e2ee/errors.js';

@@ -49,6 +49,11 @@ export const EncryptedContent = z.strictObject({
   body: Ciphertext(E2EE.maxBodyLength),
   entries: z.array(EncryptedEntry).max(E2EE.maxEntries).default([]),
   mediaIds: z.array(MediaId).max(E2EE.maxMediaPerMessage).optional(),
+  /**
+   * `session_reset`: no message for people, only a new session for the devices its entries
+   * name (one that could not decrypt asks the sender's device to start over); others skip it.
+   */
+  notice: z.literal('session_reset').optional(),
 });
 export type EncryptedContent = z.infer<typeof EncryptedContent>;
 

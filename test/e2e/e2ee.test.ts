@@ -2,8 +2,9 @@
  * End-to-end encryption over a real `wrangler dev` with the real SDK: three users with two
  * devices each exchange direct and group messages; every message reads as sent on every
  * intended device; a device that joins later reads only what follows; a removed member's
- * keys open nothing sent after the removal; a signed-out device leaves the recipients; and
- * the server's whole state on disk (D1, R2, every object's SQLite) holds none of the text.
+ * keys open nothing sent after the removal; a signed-out device leaves the recipients; a
+ * session lost on one side repairs itself; and the server's whole state on disk (D1, R2,
+ * every object's SQLite) holds none of the text.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -171,6 +172,26 @@ describe('end-to-end encryption over wrangler dev', () => {
     await until(() => texts(views[2]!).includes(afterSignOut) && texts(late).includes(afterSignOut), 10_000, 'bob’s remaining devices to read it');
     for (const v of [...views, late]) v.chat.close();
   }, 90_000);
+
+  it('repairs a broken session by itself: the device that cannot decrypt starts a new one, and what follows reads', async () => {
+    const conversation = await alice[0].client.createDirect(bob[0].userId, { encrypted: true });
+    const [a1, b1] = await Promise.all([open(alice[0], conversation.id), open(bob[0], conversation.id)]);
+    const resets: string[] = [];
+    alice[0].client.on('sessionReset', (n) => n.conversationId === conversation.id && resets.push(n.deviceId));
+    const bobState = await bob[0].storage.open({ userId: bob[0].userId, deviceId: bob[0].deviceId });
+    await bobState!.store.removeSession({ userId: alice[0].userId, deviceId: alice[0].deviceId });
+
+    const lost = secret('lost to the broken session');
+    const ack = await a1.chat.send(lost);
+    await until(() => b1.undecryptable.includes(ack.seq), 10_000, 'bob to fail on it');
+    await until(() => resets.includes(bob[0].deviceId), 10_000, 'alice to take bob’s new session');
+    const repaired = secret('after the repair');
+    await a1.chat.send(repaired);
+    await until(() => texts(b1).includes(repaired), 10_000, 'bob to read what followed');
+    expect(texts(b1)).not.toContain(lost);
+    a1.chat.close();
+    b1.chat.close();
+  }, 60_000);
 
   it('leaves no sent text anywhere in the server’s state (D1, R2, every object’s SQLite), where a plain text is found', async () => {
     // The control: the same search finds a text sent in a plain conversation.

@@ -7,18 +7,27 @@
  *
  * What the app receives for an encrypted message is the message with its plain content
  * (`text`, or `media` whose `sealed` holds the key); one that cannot be decrypted keeps
- * its `encrypted` content and is reported once as an `undecryptable` notice, and the
- * messages after it still decrypt. Messages that carry only keys are not shown at all.
+ * its `encrypted` content and is reported as an `undecryptable` notice, and the messages
+ * after it still decrypt. If its session with the sender is broken (e.g. this device lost
+ * it), the codec asks that device to start over (`session_reset`, without the user doing
+ * anything). Messages that carry only keys are not shown at all.
  */
 import type { ConversationEvent, ConversationInfo, EncryptedContent, MessageContent } from '../../protocol/index.js';
 import { ChatError } from '../errors.js';
 import type { Messenger } from './messenger.js';
 import type { InnerContent } from './payload.js';
+import type { Address } from './store.js';
 
-export interface Undecryptable {
-  seq: number;
-  error: ChatError;
-}
+/**
+ * What the app may show about encryption in a conversation:
+ * - `undecryptable`: message `seq` cannot be read on this device (the others still can);
+ * - `session_reset`: `device` started a new secure session with this one (it could not
+ *   read something: its messages before the reset may be lost).
+ */
+export type E2eeNotice = { type: 'undecryptable'; seq: number; error: ChatError } | { type: 'session_reset'; seq: number; device: Address };
+
+/** A broken session is repaired at most this often per peer device (a history read again retries nothing sooner). */
+export const RESET_INTERVAL_MS = 60_000;
 
 export class ConversationCodec {
   #info: Promise<ConversationInfo> | null = null;
@@ -30,11 +39,16 @@ export class ConversationCodec {
   /** Sends whose envelope hands out this device's sender key, until acked. */
   readonly #distributions = new Map<string, string[]>();
 
+  /** When this device last asked each peer device (`userId/deviceId`) to start over. */
+  readonly #resetAt = new Map<string, number>();
+
   constructor(
     readonly conversationId: string,
     private readonly messenger: Messenger,
     private readonly fetchInfo: () => Promise<ConversationInfo>,
-    private readonly onUndecryptable: (notice: Undecryptable) => void,
+    private readonly notify: (notice: E2eeNotice) => void,
+    /** Sends an envelope as its own message (a session reset), outside the app's outbox. */
+    private readonly post: (content: EncryptedContent) => Promise<void>,
   ) {}
 
   /** The content to put on the wire for `content` sent under `cmid`. */
@@ -86,13 +100,30 @@ export class ConversationCodec {
     }
   }
 
-  async #open(seq: number, author: { userId: string; deviceId: string }, content: EncryptedContent): Promise<InnerContent | null | undefined> {
+  async #open(seq: number, author: Address, content: EncryptedContent): Promise<InnerContent | null | undefined> {
     try {
-      return await this.messenger.decrypt(this.conversationId, seq, author, content);
+      const opened = await this.messenger.decrypt(this.conversationId, seq, author, content);
+      if (content.notice === 'session_reset' && content.entries.length > 0) this.notify({ type: 'session_reset', seq, device: author });
+      return opened;
     } catch (cause) {
       const error = cause instanceof ChatError ? cause : new ChatError('e2ee_decrypt_failed', 'This message could not be decrypted on this device.', { cause });
-      this.onUndecryptable({ seq, error });
+      this.notify({ type: 'undecryptable', seq, error });
+      if (error.code === 'e2ee_session_broken') void this.#reset(author);
       return undefined;
+    }
+  }
+
+  /** Asks the sending device to start a new session with this one, at most once per RESET_INTERVAL_MS. */
+  async #reset(peer: Address): Promise<void> {
+    const key = `${peer.userId}/${peer.deviceId}`;
+    const last = this.#resetAt.get(key);
+    if (last !== undefined && Date.now() - last < RESET_INTERVAL_MS) return;
+    this.#resetAt.set(key, Date.now());
+    try {
+      await this.post(await this.messenger.reset(this.conversationId, peer));
+    } catch {
+      // Offline, or the device is gone: the next message that fails to decrypt tries again.
+      this.#resetAt.delete(key);
     }
   }
 

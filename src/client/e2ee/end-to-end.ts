@@ -9,10 +9,12 @@
  * restarted process is a new device to its contacts (it must sign in again: the server
  * keeps a device's identity key fixed).
  */
-import type { ConversationInfo } from '../../protocol/index.js';
+import { Ack, type ConversationInfo, type EncryptedContent } from '../../protocol/index.js';
 import { Emitter } from '../emitter.js';
+import type { ChatError } from '../errors.js';
 import type { HttpApi } from '../http.js';
-import { ConversationCodec, type Undecryptable } from './codec.js';
+import { newCmid } from '../outbox.js';
+import { ConversationCodec, type E2eeNotice } from './codec.js';
 import { generateDeviceKeys, deviceUploadBody, storeDeviceKeys, type DeviceKeys } from './device.js';
 import { KeyDirectory } from './directory.js';
 import { toBase64url } from './bytes.js';
@@ -52,11 +54,26 @@ export class MemoryE2eeStorage implements E2eeStorage {
   }
 }
 
+export interface Undecryptable {
+  conversationId: string;
+  seq: number;
+  error: ChatError;
+}
+
+export interface SessionReset {
+  conversationId: string;
+  seq: number;
+  userId: string;
+  deviceId: string;
+}
+
 export interface EndToEndEvents extends Record<string, unknown> {
   /** A device's identity key changed (a new install, or an attack): its safety number is new. */
   identityChanged: Address;
   /** One message could not be decrypted on this device (the others still can). */
-  undecryptable: Undecryptable & { conversationId: string };
+  undecryptable: Undecryptable;
+  /** A device started a new secure session with this one, after it could not decrypt (it needs no action). */
+  sessionReset: SessionReset;
 }
 
 /** Ids of one-time prekeys made after the first batch continue from these counters. */
@@ -68,6 +85,7 @@ export class EndToEnd extends Emitter<EndToEndEvents> {
   readonly #e2ee: E2ee;
   readonly #messenger: Messenger;
   readonly #state: E2eeState;
+  readonly #api: HttpApi;
   #replenishing: Promise<void> | null = null;
 
   private constructor(
@@ -77,6 +95,7 @@ export class EndToEnd extends Emitter<EndToEndEvents> {
   ) {
     super();
     this.#state = state;
+    this.#api = api;
     this.directory = new KeyDirectory(api);
     this.#e2ee = new E2ee({ store: state.store, localAddress: self, onIdentityChange: (address) => this.emit('identityChanged', address) });
     this.#messenger = new Messenger(self, this.directory, this.#e2ee, state.memory);
@@ -99,7 +118,14 @@ export class EndToEnd extends Emitter<EndToEndEvents> {
   }
 
   codec(conversationId: string, fetchInfo: () => Promise<ConversationInfo>): ConversationCodec {
-    return new ConversationCodec(conversationId, this.#messenger, fetchInfo, (notice) => this.emit('undecryptable', { ...notice, conversationId }));
+    const notify = (notice: E2eeNotice) => {
+      if (notice.type === 'undecryptable') this.emit('undecryptable', { conversationId, seq: notice.seq, error: notice.error });
+      else this.emit('sessionReset', { conversationId, seq: notice.seq, ...notice.device });
+    };
+    const post = async (content: EncryptedContent) => {
+      await this.#api.request('POST', `/conversations/${encodeURIComponent(conversationId)}/messages`, { body: { cmid: newCmid(), content }, schema: Ack });
+    };
+    return new ConversationCodec(conversationId, this.#messenger, fetchInfo, notify, post);
   }
 
   /** Tops the one-time prekeys up to a full stock when either kind is low; one run at a time. */

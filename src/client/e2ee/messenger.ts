@@ -22,6 +22,7 @@ import { ChatError } from '../errors.js';
 import { fromBase64url, toBase64url } from './bytes.js';
 import type { KeyDirectory } from './directory.js';
 import { decodePayload, encodePayload, openBody, sealBody, type InnerContent } from './payload.js';
+import { E2eeError } from './errors.js';
 import type { E2ee } from './protocol.js';
 import type { Address } from './store.js';
 
@@ -142,6 +143,21 @@ export class Messenger {
   }
 
   /**
+   * This device could not decrypt what `peer` sent it: a new session with that device
+   * (PQXDH from a freshly claimed bundle) and the `session_reset` envelope that carries it,
+   * addressed to that device alone. Its first message replaces the peer's old session, and
+   * the peer hands this device its sender key again.
+   */
+  async reset(conversationId: string, peer: Address): Promise<EncryptedContent> {
+    const claimed = await this.directory.claim(peer.userId, [peer.deviceId]);
+    const bundle = claimed.bundles.find((b) => b.deviceId === peer.deviceId);
+    if (!bundle) throw new ChatError('e2ee_no_device', 'That device no longer has keys: it was signed out.');
+    await this.e2ee.processPreKeyBundle(peer, bundle);
+    const { content } = await this.#pairwise(conversationId, [peer], encodePayload(conversationId, null));
+    return { ...content, notice: 'session_reset' };
+  }
+
+  /**
    * The content of an encrypted message or edit as this device reads it: from memory if
    * it was read (or sent) before, else decrypted once and remembered. Null: a message
    * that carries only keys (nothing to show).
@@ -149,6 +165,7 @@ export class Messenger {
   async decrypt(conversationId: string, seq: number, author: Address, content: EncryptedContent): Promise<InnerContent | null> {
     const known = await this.memory.getContent(conversationId, String(seq));
     if (known !== undefined) return known;
+    if (isSelf(author, this.self) && content.notice) return null;
     const opened = isSelf(author, this.self) ? await this.#sent(conversationId, content) : await this.#open(conversationId, author, content);
     await this.memory.putContent(conversationId, String(seq), opened);
     return opened;
@@ -163,7 +180,14 @@ export class Messenger {
 
   async #open(conversationId: string, author: Address, content: EncryptedContent): Promise<InnerContent | null> {
     const entry = content.entries.find((e) => isSelf(e, this.self));
-    const inner = entry ? await this.e2ee.decrypt(author, entry.kind, fromBase64url(entry.data)) : null;
+    if (content.notice === 'session_reset') {
+      if (!entry) return null;
+      // The peer started over: its session is now the one this entry starts, and it lost our sender key.
+      await this.#decryptEntry(author, entry);
+      await this.#forgetDistribution(conversationId, author);
+      return null;
+    }
+    const inner = entry ? await this.#decryptEntry(author, entry) : null;
     if (content.scheme === 'pairwise') {
       if (!inner || inner[0] !== ENTRY_BODY_KEY) throw new ChatError('e2ee_no_entry', 'The message was not encrypted for this device.');
       return decodePayload(conversationId, openBody(conversationId, inner.subarray(1), fromBase64url(content.body)));
@@ -173,6 +197,22 @@ export class Messenger {
       await this.e2ee.processDistribution(conversationId, author, inner.subarray(1));
     }
     return decodePayload(conversationId, await this.e2ee.groupDecrypt(conversationId, author, fromBase64url(content.body)));
+  }
+
+  /** An entry for this device that does not decrypt means the pairwise session is broken (`e2ee_session_broken`): `reset` repairs it. */
+  async #decryptEntry(author: Address, entry: EncryptedEntry): Promise<Uint8Array> {
+    try {
+      return await this.e2ee.decrypt(author, entry.kind, fromBase64url(entry.data));
+    } catch (cause) {
+      if (cause instanceof E2eeError && cause.code === 'duplicate_message') throw cause;
+      throw new ChatError('e2ee_session_broken', 'The secure session with the sending device is broken on this device.', { cause });
+    }
+  }
+
+  async #forgetDistribution(conversationId: string, device: Address): Promise<void> {
+    const current = await this.memory.getDistribution(conversationId);
+    if (!current) return;
+    await this.memory.setDistribution(conversationId, { ...current, devices: current.devices.filter((d) => d !== deviceKey(device)) });
   }
 
   async #recipients(memberIds: readonly string[]): Promise<Address[]> {

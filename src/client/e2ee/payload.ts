@@ -30,7 +30,8 @@ export const InnerContent = z.discriminatedUnion('type', [
 ]);
 export type InnerContent = z.infer<typeof InnerContent>;
 
-const Payload = z.strictObject({ v: z.literal(PAYLOAD_VERSION), conversationId: z.string(), content: InnerContent });
+/** `content` null: the message only carries keys (a session reset). */
+const Payload = z.strictObject({ v: z.literal(PAYLOAD_VERSION), conversationId: z.string(), content: InnerContent.nullable() });
 
 export class PayloadError extends Error {
   constructor(message: string) {
@@ -39,12 +40,12 @@ export class PayloadError extends Error {
   }
 }
 
-export function encodePayload(conversationId: string, content: InnerContent): Uint8Array {
+export function encodePayload(conversationId: string, content: InnerContent | null): Uint8Array {
   return pad(new TextEncoder().encode(JSON.stringify({ v: PAYLOAD_VERSION, conversationId, content })));
 }
 
 /** The content of a payload, checked against its conversation. */
-export function decodePayload(conversationId: string, bytes: Uint8Array): InnerContent {
+export function decodePayload(conversationId: string, bytes: Uint8Array): InnerContent | null {
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(unpad(bytes)));
