@@ -325,6 +325,14 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.#requireE2e().setVerified({ userId, deviceId }, verified);
   }
 
+  /**
+   * Takes a new device of a contact who has a verified device: until then, sends to them
+   * fail with `untrusted_identity` (a new identity is never taken silently for a verified contact).
+   */
+  acceptDevice(userId: string, deviceId: string): Promise<void> {
+    return this.#requireE2e().acceptDevice({ userId, deviceId });
+  }
+
   #requireE2e(): EndToEnd {
     if (!this.#e2e) throw new ChatError('e2ee_disabled', 'End-to-end encryption is not enabled on this client: call enableEncryption() first.');
     return this.#e2e;

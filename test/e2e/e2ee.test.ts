@@ -193,6 +193,26 @@ describe('end-to-end encryption over wrangler dev', () => {
     b1.chat.close();
   }, 60_000);
 
+  it('never takes a verified contact’s new device silently: sends fail until it is accepted', async () => {
+    const conversation = await alice[0].client.createDirect(carol[0].userId, { encrypted: true });
+    const [a1, c1] = await Promise.all([open(alice[0], conversation.id), open(carol[0], conversation.id)]);
+    await a1.chat.send(secret('before verifying'));
+    const digits = (await alice[0].client.safetyNumber(carol[0].userId, carol[0].deviceId)).displayable;
+    expect(digits).toMatch(/^\d{60}$/);
+    expect((await carol[0].client.safetyNumber(alice[0].userId, alice[0].deviceId)).displayable).toBe(digits);
+    await alice[0].client.setVerified(carol[0].userId, carol[0].deviceId);
+
+    const c3 = await device(carol[0].handle, false);
+    await until(() => sawDevicesChanged(a1, c3.deviceId), 10_000, 'alice to see carol’s new device');
+    await expect(a1.chat.send(secret('refused'))).rejects.toMatchObject({ code: 'untrusted_identity' });
+    await alice[0].client.acceptDevice(carol[0].userId, c3.deviceId);
+    const accepted = secret('after accepting the device');
+    await a1.chat.send(accepted);
+    const c3view = await open(c3, conversation.id);
+    await until(() => texts(c3view).includes(accepted) && texts(c1).includes(accepted), 10_000, 'carol’s devices to read it');
+    for (const v of [a1, c1, c3view]) v.chat.close();
+  }, 60_000);
+
   it('leaves no sent text anywhere in the server’s state (D1, R2, every object’s SQLite), where a plain text is found', async () => {
     // The control: the same search finds a text sent in a plain conversation.
     const plain = await alice[0].client.createDirect(bob[0].userId);

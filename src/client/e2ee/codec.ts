@@ -14,6 +14,7 @@
  */
 import type { ConversationEvent, ConversationInfo, EncryptedContent, MessageContent } from '../../protocol/index.js';
 import { ChatError } from '../errors.js';
+import { E2eeError } from './errors.js';
 import type { Messenger } from './messenger.js';
 import type { InnerContent } from './payload.js';
 import type { Address } from './store.js';
@@ -58,7 +59,14 @@ export class ConversationCodec {
     if (content.type === 'encrypted') throw new ChatError('invalid_request', 'Send plain content: the SDK encrypts it.');
     const inner: InnerContent = content;
     const mediaIds = inner.type === 'media' ? [inner.mediaId, ...(inner.thumbnailId ? [inner.thumbnailId] : [])] : undefined;
-    const sealed = await this.messenger.encrypt({ id: info.id, kind: info.kind, memberIds: [...(this.#members ?? [])] }, inner, mediaIds);
+    let sealed;
+    try {
+      sealed = await this.messenger.encrypt({ id: info.id, kind: info.kind, memberIds: [...(this.#members ?? [])] }, inner, mediaIds);
+    } catch (cause) {
+      // The SDK's one error class, with the encryption failure's code (e.g. untrusted_identity).
+      if (cause instanceof E2eeError) throw new ChatError(cause.code, cause.message, { cause });
+      throw cause;
+    }
     if (sealed.distributedTo.length) this.#distributions.set(cmid, sealed.distributedTo);
     return sealed.content;
   }

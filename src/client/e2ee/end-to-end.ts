@@ -165,6 +165,11 @@ export class EndToEnd extends Emitter<EndToEndEvents> {
     return this.#e2ee.safetyNumber(device);
   }
 
+  /** Takes a new device of a verified contact after the user saw it (sends to that user fail with `untrusted_identity` until then). */
+  acceptDevice(device: Address): Promise<void> {
+    return this.#messenger.acceptDevice(device);
+  }
+
   /** Marks a device's current identity as compared in person (a later change is then never accepted silently). */
   setVerified(device: Address, verified: boolean): Promise<void> {
     return this.#e2ee.setVerified(device, verified);

@@ -22,9 +22,9 @@ import { ChatError } from '../errors.js';
 import { fromBase64url, toBase64url } from './bytes.js';
 import type { KeyDirectory } from './directory.js';
 import { decodePayload, encodePayload, openBody, sealBody, type InnerContent } from './payload.js';
-import { E2eeError } from './errors.js';
+import { E2eeError, UntrustedIdentityError } from './errors.js';
 import type { E2ee } from './protocol.js';
-import type { Address } from './store.js';
+import { addressKey, type Address } from './store.js';
 
 /**
  * Who has this device's current sender key for a conversation (`userId/deviceId`), and
@@ -227,6 +227,7 @@ export class Messenger {
     const missing = new Map<string, string[]>();
     for (const device of devices) {
       if (await this.e2ee.hasSession(device)) continue;
+      await this.#checkNewDevice(device, devices);
       missing.set(device.userId, [...(missing.get(device.userId) ?? []), device.deviceId]);
     }
     await Promise.all(
@@ -235,6 +236,28 @@ export class Messenger {
         for (const bundle of claimed.bundles) await this.e2ee.processPreKeyBundle({ userId, deviceId: bundle.deviceId }, bundle);
       }),
     );
+  }
+
+  /**
+   * A device never seen before, of a user with a verified device, is not encrypted to until
+   * the user accepts it (`acceptDevice`): for a verified contact a new identity is never
+   * taken silently, whether it is a changed key or a new device (keys are per device).
+   */
+  async #checkNewDevice(device: Address, all: Address[]): Promise<void> {
+    if (await this.e2ee.trustedIdentity(device)) return;
+    for (const other of all) {
+      if (other.userId !== device.userId || other.deviceId === device.deviceId) continue;
+      if (!(await this.e2ee.trustedIdentity(other))?.verified) continue;
+      const listed = (await this.directory.devices(device.userId)).devices.find((d) => d.deviceId === device.deviceId);
+      throw new UntrustedIdentityError(addressKey(device), listed ? fromBase64url(listed.identityKey) : new Uint8Array());
+    }
+  }
+
+  /** Takes a new device of a verified contact (after the user saw its safety number); it is not verified itself. */
+  async acceptDevice(device: Address): Promise<void> {
+    const listed = (await this.directory.devices(device.userId)).devices.find((d) => d.deviceId === device.deviceId);
+    if (!listed) throw new ChatError('e2ee_no_device', 'That device has no keys: it may have been signed out.');
+    await this.e2ee.trustIdentity(device, fromBase64url(listed.identityKey), false);
   }
 
   async #pairwise(conversationId: string, devices: Address[], payload: Uint8Array): Promise<Sealed> {

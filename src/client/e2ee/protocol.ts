@@ -161,6 +161,12 @@ export class E2ee {
     await this.store.saveIdentity(address, { identityKey: Uint8Array.from(identityKey), verified });
   }
 
+  /** The identity key on record for a device (and whether it was verified), if any. */
+  async trustedIdentity(address: Address): Promise<{ identityKey: Bytes; verified: boolean } | undefined> {
+    const known = await this.store.getIdentity(address);
+    return known && { identityKey: Uint8Array.from(known.identityKey), verified: known.verified };
+  }
+
   /** Marks (or unmarks) the device's current identity key as verified. */
   async setVerified(address: Address, verified: boolean): Promise<void> {
     const known = await this.store.getIdentity(address);
