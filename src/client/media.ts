@@ -14,6 +14,7 @@ import {
   UploadStatus,
   UploadTicket,
   type ErrorBody,
+  type MediaContent,
   type MediaType,
 } from '../protocol/index.js';
 import { BACKOFF_DEFAULTS, nextDelay } from './backoff.js';
@@ -187,6 +188,27 @@ export async function uploadEncryptedMedia(
     ref.thumbnail = { mediaId: storedThumb.mediaId, key: thumb.key, digest: thumb.digest };
   }
   return ref;
+}
+
+/**
+ * The message to send for encrypted media in an end-to-end encrypted conversation: the
+ * reference (key, digest, real type) rides in `sealed`, which the SDK then encrypts with
+ * the rest of the message; the server sees only the media ids.
+ */
+export function encryptedMediaContent(ref: EncryptedMediaRef, caption?: string): MediaContent {
+  const sealed = toBase64url(new TextEncoder().encode(JSON.stringify(ref)));
+  return { type: 'media', mediaId: ref.mediaId, ...(ref.thumbnail ? { thumbnailId: ref.thumbnail.mediaId } : {}), ...(caption ? { caption } : {}), sealed };
+}
+
+/** The reference inside a decrypted media message of an encrypted conversation, or null if it carries none. */
+export function encryptedMediaRefOf(content: MediaContent): EncryptedMediaRef | null {
+  if (!content.sealed) return null;
+  try {
+    const ref = JSON.parse(new TextDecoder().decode(fromBase64url(content.sealed))) as EncryptedMediaRef;
+    return ref.mediaId === content.mediaId && typeof ref.key === 'string' && typeof ref.digest === 'string' ? ref : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Downloads and decrypts media from a reference found in an encrypted message. */

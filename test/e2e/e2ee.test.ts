@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient, MemoryE2eeStorage, type ConversationEvent, type ConversationHandle, type MessageEvent } from '../../src/client/index.js';
 import { fromBase64url } from '../../src/client/e2ee/bytes.js';
+import { downloadEncryptedMedia, encryptedMediaContent, encryptedMediaRefOf, uploadEncryptedMedia, type MediaClientOptions } from '../../src/client/media.js';
 import { E2ee } from '../../src/client/e2ee/protocol.js';
 import type { DeviceList, EncryptedContent } from '../../src/protocol/index.js';
 import { startWrangler, type Wrangler } from './wrangler.js';
@@ -81,6 +82,7 @@ async function open(d: Device, conversationId: string): Promise<Open> {
 }
 
 const texts = (o: Open) => o.messages.map(textOf);
+const mediaClient = (d: Device): MediaClientOptions => ({ baseUrl: server.url, token: () => d.client.accessToken(), useXhr: false });
 const sawDevicesChanged = (o: Open, deviceId: string) => o.events.some((e) => e.type === 'devices_changed' && e.author.deviceId === deviceId);
 
 async function deviceList(d: Device, userId: string): Promise<DeviceList> {
@@ -124,6 +126,17 @@ describe('end-to-end encryption over wrangler dev', () => {
     const envelope = await envelopeAt(bob[0], conversation.id, a1!.messages[0]!.seq);
     expect(envelope.scheme).toBe('pairwise');
     expect(envelope.entries.map((e) => e.deviceId)).toEqual([bob[0].deviceId]);
+    // Media: only ciphertext is uploaded; the key travels inside the encrypted message.
+    const marker = secret('image bytes');
+    const image = new TextEncoder().encode(`not really a PNG: ${marker}`) as Uint8Array<ArrayBuffer>;
+    const ref = await uploadEncryptedMedia(mediaClient(alice[0]), image, { conversationId: conversation.id, contentType: 'image/png' });
+    await a1!.chat.send(encryptedMediaContent(ref, secret('a caption')));
+    await until(() => b2!.messages.length === all.length + 1, 10_000, 'bob to get the media message');
+    const received = b2!.messages.at(-1)!.content;
+    expect(received?.type).toBe('media');
+    const got = received?.type === 'media' ? encryptedMediaRefOf(received) : null;
+    expect(got?.contentType).toBe('image/png');
+    expect(new TextDecoder().decode(await downloadEncryptedMedia(mediaClient(bob[1]), got!))).toBe(`not really a PNG: ${marker}`);
     // Carol is no member: she cannot open it.
     await expect(carol[0].client.conversation(conversation.id)).rejects.toMatchObject({ code: 'conversation_not_found' });
     for (const v of [a1, a2, b1, b2]) v!.chat.close();
