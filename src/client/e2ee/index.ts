@@ -7,6 +7,11 @@
  *
  * | file | owns |
  * | --- | --- |
+ * | end-to-end.ts | `EndToEnd`: one signed-in device's encryption as ChatClient uses it (keys published, prekeys topped up, a codec per conversation, safety numbers) |
+ * | codec.ts | one conversation's sends encrypted and events decrypted, in order; session repair |
+ * | messenger.ts | who a message is encrypted for, sessions started, envelopes built and opened; what the device remembers |
+ * | payload.ts | what an envelope carries inside, padded; the pairwise body's seal |
+ * | directory.ts | the server's key directory over HTTP (uploads, device lists, claims) |
  * | protocol.ts | `E2ee`: the API an app (or ChatClient) calls; loads, works on copies, stores on success |
  * | store.ts | the `ProtocolStore` interface and `InMemoryProtocolStore` |
  * | device.ts | a new device's keys, stored and as the `PUT /v1/keys` body |
