@@ -1,8 +1,8 @@
 /**
  * @module client/e2ee/end-to-end
  * End-to-end encryption for one signed-in device, as ChatClient uses it: the device's keys
- * made once and published, its one-time prekeys topped up when the server says they run
- * low, a codec for each open conversation, device-list changes noted wherever they are
+ * made once and published, its signed prekeys rotated when due (./rotation.ts) at each
+ * start, its one-time prekeys topped up when the server says they run low, a codec for each open conversation, device-list changes noted wherever they are
  * seen, and safety numbers with a verified mark.
  *
  * Where the state lives is the app's choice (`E2eeStorage`): memory by default, so a
@@ -19,6 +19,7 @@ import { generateDeviceKeys, deviceUploadBody, storeDeviceKeys, type DeviceKeys 
 import { KeyDirectory } from './directory.js';
 import { toBase64url } from './bytes.js';
 import { generateKyberPreKey, generatePreKeys } from './keys.js';
+import { NEXT_KYBER_ID, recordFirstGeneration, rotateSignedPreKeys } from './rotation.js';
 import { MemoryE2eeMemory, Messenger, type E2eeMemory } from './messenger.js';
 import { E2ee } from './protocol.js';
 import { InMemoryProtocolStore, type Address, type ProtocolStore } from './store.js';
@@ -76,9 +77,8 @@ export interface EndToEndEvents extends Record<string, unknown> {
   sessionReset: SessionReset;
 }
 
-/** Ids of one-time prekeys made after the first batch continue from these counters. */
+/** Ids of one-time prekeys made after the first batch continue from this counter (Kyber's: rotation.ts). */
 const NEXT_PREKEY_ID = 'nextPreKeyId';
-const NEXT_KYBER_ID = 'nextKyberPreKeyId';
 
 export class EndToEnd extends Emitter<EndToEndEvents> {
   readonly directory: KeyDirectory;
@@ -110,9 +110,11 @@ export class EndToEnd extends Emitter<EndToEndEvents> {
       state = await storage.create(self, keys);
       await state.memory.setCounter(NEXT_PREKEY_ID, keys.preKeys.length + 1);
       await state.memory.setCounter(NEXT_KYBER_ID, keys.kyberPreKeys.length + 2);
+      await recordFirstGeneration(state.memory, keys);
       await directory.upload(deviceUploadBody(keys));
     }
     const endToEnd = new EndToEnd(self, api, state);
+    await rotateSignedPreKeys(state.store, state.memory, directory);
     await endToEnd.replenish();
     return endToEnd;
   }
