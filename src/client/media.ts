@@ -196,7 +196,7 @@ export async function uploadEncryptedMedia(
  * the rest of the message; the server sees only the media ids.
  */
 export function encryptedMediaContent(ref: EncryptedMediaRef, caption?: string): MediaContent {
-  const sealed = toBase64url(new TextEncoder().encode(JSON.stringify(ref)));
+  const sealed = toBase64url(new Uint8Array(new TextEncoder().encode(JSON.stringify(ref))));
   return { type: 'media', mediaId: ref.mediaId, ...(ref.thumbnail ? { thumbnailId: ref.thumbnail.mediaId } : {}), ...(caption ? { caption } : {}), sealed };
 }
 
