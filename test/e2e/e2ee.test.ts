@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient, MemoryE2eeStorage, type ConversationEvent, type ConversationHandle, type MessageEvent } from '../../src/client/index.js';
-import { fromBase64url } from '../../src/client/e2ee/bytes.js';
+import { fromBase64url, toBase64url } from '../../src/client/e2ee/bytes.js';
 import { downloadEncryptedMedia, encryptedMediaContent, encryptedMediaRefOf, uploadEncryptedMedia, type MediaClientOptions } from '../../src/client/media.js';
 import { E2ee } from '../../src/client/e2ee/protocol.js';
 import type { DeviceList, EncryptedContent } from '../../src/protocol/index.js';
@@ -226,7 +226,7 @@ describe('end-to-end encryption over wrangler dev', () => {
     for (const v of [a1, c1, c3view]) v.chat.close();
   }, 60_000);
 
-  it('leaves no sent text anywhere in the server’s state (D1, R2, every object’s SQLite), where a plain text is found', async () => {
+  it('leaves no sent text and no private key anywhere in the server’s state (D1, R2, every object’s SQLite), where a plain text is found', async () => {
     // The control: the same search finds a text sent in a plain conversation.
     const plain = await alice[0].client.createDirect(bob[0].userId);
     const chat = await alice[0].client.open(plain.id);
@@ -236,15 +236,27 @@ describe('end-to-end encryption over wrangler dev', () => {
     await until(() => search([control]).length > 0, 10_000, 'the plain text to reach the disk');
     expect(sent.length).toBeGreaterThan(5);
     expect(search(sent)).toEqual([]);
+    // Nor any device's private identity key, in any encoding (raw, base64url, hex).
+    const privateKeys: string[] = [];
+    for (const d of [...alice, ...bob, ...carol]) {
+      const state = await d.storage.open({ userId: d.userId, deviceId: d.deviceId });
+      const key = (await state!.store.getIdentityKeyPair()).privateKey;
+      privateKeys.push(Buffer.from(key).toString('latin1'), toBase64url(key), Buffer.from(key).toString('hex'));
+    }
+    expect(searchRaw(privateKeys)).toEqual([]);
   });
 });
 
 /** Files of the server's state holding any of `texts` (or the random part of one). */
 function search(texts: string[]): string[] {
+  return searchRaw(texts.map((text) => text.split(' ').at(-1)!));
+}
+
+function searchRaw(needles: string[]): string[] {
   const found: string[] = [];
   for (const file of filesUnder(server.persist)) {
     const bytes = readFileSync(file).toString('latin1');
-    for (const text of texts) if (bytes.includes(text.split(' ').at(-1)!)) found.push(`${file}: ${text}`);
+    needles.forEach((needle, i) => bytes.includes(needle) && found.push(`${file}: needle ${i}`));
   }
   return found;
 }
