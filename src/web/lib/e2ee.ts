@@ -84,6 +84,23 @@ export function encryptionReady(): Promise<void> {
   return ready;
 }
 
+/**
+ * A session that ends without "Sign out" (the device was revoked elsewhere: its refresh is
+ * refused) takes the device's keys with it too: they can open nothing new.
+ */
+let signedIn = client.session ? { userId: client.session.user.id, deviceId: client.session.deviceId } : null;
+client.on('session', (session) => {
+  if (session) {
+    signedIn = { userId: session.user.id, deviceId: session.deviceId };
+    return;
+  }
+  current?.cancel();
+  current = null;
+  setStatus({ state: 'off' });
+  if (signedIn) void e2eeStorage.clear(signedIn).catch(() => undefined);
+  signedIn = null;
+});
+
 /** Where turning encryption on stands, for a note in encrypted chats while it is not on yet. */
 export function useEncryptionStatus(): EncryptionStatus {
   const [shown, setShown] = useState(status);
