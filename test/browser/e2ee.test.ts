@@ -10,9 +10,11 @@
  * both ways again, in the direct chat and in an encrypted group made with the New group
  * dialog's toggle. Search is off in the chat, with its reason. Screenshots of the
  * safety-number screen and of the chat with its lock and notice, at 1280x800 and 390x844,
- * go to /tmp/e2ee-screenshots (test/browser has no screenshot folder of its own).
+ * go to /tmp/e2ee-screenshots (test/browser has no screenshot folder of its own); axe-core
+ * finds no serious violation on the safety-number screen or in the chat with its notice.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +25,7 @@ const PORT = 8981;
 const SHOTS = '/tmp/e2ee-screenshots';
 const PASSWORD = 'correct horse battery';
 const E2EE_DB_PREFIX = 'edge-chat-e2ee:';
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let server: Wrangler;
 let browser: Browser;
@@ -75,6 +78,16 @@ async function groups(page: Page): Promise<string[]> {
 /** Names of this browser's encryption databases (one per device). */
 function e2eeDatabases(page: Page): Promise<string[]> {
   return page.evaluate(async (prefix) => (await indexedDB.databases()).flatMap((d) => (d.name?.startsWith(prefix) ? [d.name] : [])), E2EE_DB_PREFIX);
+}
+
+/** axe-core's serious and critical WCAG 2.x A/AA violations on the page now (as test/browser/accessibility.test.ts checks). */
+async function seriousViolations(page: Page): Promise<string[]> {
+  await page.evaluate(AXE_SOURCE);
+  return page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(context: Document, options: object): Promise<{ violations: { id: string; impact: string | null; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] }, resultTypes: ['violations'] });
+    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id}: ${JSON.stringify(v.nodes.slice(0, 3).map((n) => n.target))}`);
+  });
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -138,6 +151,7 @@ describe('end-to-end encryption in the web client', () => {
     await verify.check();
     await expect.poll(() => a.page.getByRole('dialog', { name: 'Safety numbers' }).locator('.verified').count(), WAIT).toBe(1);
     expect(await verify.isChecked()).toBe(true);
+    expect(await seriousViolations(a.page)).toEqual([]);
     await shot(a.page, 'safety-numbers-desktop');
     await a.page.setViewportSize(PHONE);
     await shot(a.page, 'safety-numbers-phone');
@@ -209,6 +223,8 @@ describe('end-to-end encryption in the web client', () => {
     await lockedRow(a.page, 'Bob').click();
     await notice.waitFor(WAIT);
 
+    expect(await seriousViolations(a.page)).toEqual([]);
+    expect(await seriousViolations(b.page)).toEqual([]);
     await shot(a.page, 'encrypted-chat-desktop');
     await a.page.setViewportSize(PHONE);
     await notice.scrollIntoViewIfNeeded();
