@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
-import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, register, send, type Device, type Person } from './helpers.js';
+import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, overflowing, register, send, type Device, type Person } from './helpers.js';
 
 const PORT = 8981;
 const SHOTS = '/tmp/e2ee-screenshots';
@@ -168,6 +168,8 @@ describe('end-to-end encryption in the web client', () => {
     await message(b.page, 'Still there after your reload?').waitFor(WAIT);
     await send(b.page, 'Yes, same device, same keys');
     await message(a.page, 'Yes, same device, same keys').waitFor(WAIT);
+    // Had the reload lost the keys, the device would have published new ones, and Alice would be told.
+    expect(await a.page.locator('li[data-mark="key-change"]').count()).toBe(0);
     expect(await b.page.locator('.undecryptable').count()).toBe(0);
     const bobDatabases = await e2eeDatabases(b.page);
     expect(bobDatabases).toHaveLength(1);
@@ -212,6 +214,7 @@ describe('end-to-end encryption in the web client', () => {
     await dialog.getByLabel('Name').fill(`Plans ${run}`);
     await dialog.getByLabel('Members').fill(`@${bob.handle}`);
     await dialog.getByLabel('End-to-end encrypted').check();
+    await shot(a.page, 'new-group-dialog-desktop');
     await dialog.getByRole('button', { name: 'Create' }).click();
     await a.page.getByRole('heading', { name: `Plans ${run}` }).waitFor(WAIT);
     await a.page.getByTestId('chat-lock').waitFor(WAIT);
@@ -231,6 +234,14 @@ describe('end-to-end encryption in the web client', () => {
     await shot(a.page, 'encrypted-chat-phone');
     await b.page.setViewportSize(PHONE);
     await shot(b.page, 'new-device-chat-phone');
+    expect(await overflowing(a.page)).toEqual([]);
+    expect(await overflowing(b.page)).toEqual([]);
+    // The list on a phone: both encrypted chats with their lock and what this device decrypted.
+    await b.page.getByRole('button', { name: 'Back to conversations' }).click();
+    await expect.poll(() => b.page.getByTestId('row-lock').count(), WAIT).toBe(2);
+    await expect.poll(() => lockedRow(b.page, 'Alice').textContent(), WAIT).toContain('Reading you on my new keys');
+    expect(await overflowing(b.page)).toEqual([]);
+    await shot(b.page, 'list-phone');
     await a.page.setViewportSize(DESKTOP);
 
     expect(await composer(a.page).isEnabled()).toBe(true);
