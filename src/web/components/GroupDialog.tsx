@@ -62,13 +62,15 @@ export function GroupDialog(props: { onClose: () => void; onCreated: (id: string
           <input name="members" placeholder="@alice, @bob" autoCapitalize="none" spellcheck={false} />
           <span class="hint">Handles, separated by commas or spaces.</span>
         </label>
-        <label class="check">
-          <input type="checkbox" name="encrypted" aria-describedby="group-e2ee-hint" />
-          End-to-end encrypted
-        </label>
-        <span id="group-e2ee-hint" class="hint">
-          Only members' devices can read it; it cannot be turned off later, and search is not available.
-        </span>
+        <div class="toggle-field">
+          <label class="check">
+            <input type="checkbox" name="encrypted" aria-describedby="group-e2ee-hint" />
+            End-to-end encrypted
+          </label>
+          <span id="group-e2ee-hint" class="hint">
+            Only members' devices can read it; it cannot be turned off later, and search is not available.
+          </span>
+        </div>
         <ErrorNote error={error} />
         <div class="dialog-actions">
           <button type="button" onClick={() => ref.current?.close()}>
