@@ -2,7 +2,7 @@
  * End-to-end encryption in the web client (issue 17), in Debian's Chromium against a real
  * `wrangler dev` on port 8981: two people register (each browser makes and publishes its
  * device's keys), one starts an encrypted direct chat with the toggle, and they write both
- * ways; both open the safety-number screen and see the same 60 digits for each other's
+ * ways (a reply shows its quote, an edit reaches the other side); both open the safety-number screen and see the same 60 digits for each other's
  * device; one reloads and still reads and writes (the keys and sessions are in IndexedDB);
  * then that one signs out (the device's database is deleted) and signs in again as a new
  * device with new keys: the other sees the key-change notice in the timeline, the new
@@ -159,11 +159,23 @@ describe('end-to-end encryption in the web client', () => {
     await a.page.getByRole('dialog', { name: 'Safety numbers' }).getByRole('button', { name: 'Close' }).click();
     await b.page.getByRole('dialog', { name: 'Safety numbers' }).getByRole('button', { name: 'Close' }).click();
 
+    // A reply shows its quote from the device's own timeline (the service cannot send it), and an edit is encrypted too.
+    await message(a.page, 'Hi Alice, sealed both ways').locator('summary').click();
+    await a.page.getByRole('button', { name: 'Reply' }).click();
+    await send(a.page, 'Replying under seal');
+    await message(b.page, 'Replying under seal').locator('blockquote', { hasText: 'Hi Alice, sealed both ways' }).waitFor(WAIT);
+    await message(a.page, 'Hello Bob, only we can read this').locator('summary').click();
+    await a.page.getByRole('button', { name: 'Edit' }).click();
+    await composer(a.page).fill('Hello Bob, only we can read this (edited)');
+    await a.page.getByRole('button', { name: 'Save' }).click();
+    await message(b.page, 'Hello Bob, only we can read this (edited)').locator('.edited').waitFor(WAIT);
+
     // Bob reloads: the same device, its sessions read back from IndexedDB. What he read
     // before still shows (remembered, as message keys are single-use), and new messages open.
     await b.page.reload();
     await encryptionOn(b.page);
-    await message(b.page, 'Hello Bob, only we can read this').waitFor(WAIT);
+    await message(b.page, 'Hello Bob, only we can read this (edited)').locator('.edited').waitFor(WAIT);
+    await message(b.page, 'Replying under seal').locator('blockquote', { hasText: 'Hi Alice, sealed both ways' }).waitFor(WAIT);
     await send(a.page, 'Still there after your reload?');
     await message(b.page, 'Still there after your reload?').waitFor(WAIT);
     await send(b.page, 'Yes, same device, same keys');
