@@ -305,7 +305,8 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         s.awaitingKeys = false;
         if (cancelled) return;
       }
-      const handle = await client.open(id, { after: 'latest' });
+      // Known plain: opened without the encryption codec, which would read the details before a send (offline, it could not).
+      const handle = await client.open(id, { after: 'latest', encrypted });
       if (cancelled) {
         handle.close();
         return;
