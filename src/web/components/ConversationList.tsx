@@ -2,9 +2,10 @@
  * The conversation list: newest activity first, with unread counts, last-message previews
  * and presence dots; a form to start a direct chat by handle (end-to-end encrypted if
  * ticked), and a dialog to create a group. Encrypted conversations carry a lock, and
- * their preview is what this device decrypted (lib/encrypted-previews.ts). Kept live by the device event stream (`lib/inbox.ts`): it is read again only
- * when an event cannot be folded in, when the stream (re)connects, when the app changed
- * something (`version`), and every LIST_SAFETY_REFRESH_MS.
+ * their preview is what this device decrypted (lib/encrypted-previews.ts). Kept live by
+ * the device event stream (`lib/inbox.ts`): it is read again only when an event cannot
+ * be folded in, when the stream (re)connects, when the app changed something
+ * (`version`), and every LIST_SAFETY_REFRESH_MS.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationSummary } from '../../client/index.js';

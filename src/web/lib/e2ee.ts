@@ -101,6 +101,11 @@ client.on('session', (session) => {
   signedIn = null;
 });
 
+/** Where turning encryption on stands now. */
+export function encryptionStatus(): EncryptionStatus {
+  return status;
+}
+
 /** Where turning encryption on stands, for a note in encrypted chats while it is not on yet. */
 export function useEncryptionStatus(): EncryptionStatus {
   const [shown, setShown] = useState(status);

@@ -23,7 +23,7 @@ import { useEffect, useReducer, useRef } from 'preact/hooks';
 import type { ConnectionStatus, ConversationEvent, ConversationHandle, ConversationInfo, ConversationSummary, MessageEvent, Watermark } from '../../client/index.js';
 import { ChatError } from '../../client/index.js';
 import { applyEvents, type Timeline } from '../../client/timeline.js';
-import { encryptionReady } from './e2ee.js';
+import { encryptionReady, encryptionStatus } from './e2ee.js';
 import { notePreview } from './encrypted-previews.js';
 import { noticeOf, type KeyNotice } from './key-notices.js';
 import { knownSummary } from './known.js';
@@ -299,9 +299,13 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         );
       }
       if (encrypted) {
-        s.awaitingKeys = true;
-        rerender(0);
-        await encryptionReady();
+        const ready = encryptionReady();
+        // Said only while it is not on yet (a reload, or offline), not for a blink on every opening.
+        if (encryptionStatus().state !== 'ready') {
+          s.awaitingKeys = true;
+          rerender(0);
+        }
+        await ready;
         s.awaitingKeys = false;
         if (cancelled) return;
       }
