@@ -17,11 +17,12 @@ import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
 import { knownReadSeq, noteRead } from '../lib/known.js';
 import { useEncryptionStatus } from '../lib/e2ee.js';
-import { noticeText, placeNotices, type KeyNotice } from '../lib/key-notices.js';
+import { placeNotices } from '../lib/key-notices.js';
 import { client } from '../lib/session.js';
 import { useConversation, visibleMessages } from '../lib/useConversation.js';
 import { nameOf, useUserName } from '../lib/users.js';
 import { ErrorNote } from './Form.js';
+import { KeyNoticeItem, LockIcon } from './KeyNotice.js';
 import { MembersDialog } from './GroupDialog.js';
 import { MessageItem, closeMenus, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
@@ -462,31 +463,6 @@ function quoteFrom(m: MessageEvent | undefined): string | undefined {
 /** What an encrypted chat says while this device's encryption is being turned on. */
 function keysNote(error: string | undefined): string {
   return error ? `Setting up encryption on this device: ${error} Trying again…` : 'Setting up encryption on this device…';
-}
-
-function LockIcon() {
-  return (
-    <svg aria-hidden="true" class="lock-icon" viewBox="0 0 24 24" width="14" height="14" fill="none" stroke="currentColor" stroke-width="2.2" stroke-linecap="round">
-      <rect x="5" y="11" width="14" height="10" rx="2" />
-      <path d="M8 11V7a4 4 0 0 1 8 0v4" />
-    </svg>
-  );
-}
-
-/** A key change in the timeline, with a way to compare the new safety number. */
-function KeyNoticeItem(props: { notice: KeyNotice; me: string; onVerify: () => void }) {
-  const name = useUserName(props.notice.userId);
-  return (
-    <li class="mark key-change" data-mark="key-change" data-user={props.notice.userId}>
-      <span>
-        <LockIcon />
-        {noticeText(props.notice, name, props.notice.userId === props.me)}{' '}
-        <button type="button" class="ghost link" onClick={props.onVerify}>
-          View safety numbers
-        </button>
-      </span>
-    </li>
-  );
 }
 
 /** What the top of the list says until the newest page of history is in. */

@@ -20,6 +20,7 @@ import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
 import { ErrorNote, HandleForm } from './Form.js';
 import { GroupDialog } from './GroupDialog.js';
+import { LockIcon } from './KeyNotice.js';
 import { errorText } from '../lib/errors.js';
 
 /**
@@ -218,10 +219,7 @@ function ConversationRow(props: { item: Summary; active: boolean; showPresence: 
             {title}
             {item.encrypted && (
               <span class="lock-mark" data-testid="row-lock">
-                <svg aria-hidden="true" class="lock-icon" viewBox="0 0 24 24" width="13" height="13" fill="none" stroke="currentColor" stroke-width="2.4" stroke-linecap="round">
-                  <rect x="5" y="11" width="14" height="10" rx="2" />
-                  <path d="M8 11V7a4 4 0 0 1 8 0v4" />
-                </svg>
+                <LockIcon size={13} />
                 <span class="sr-only">, end-to-end encrypted</span>
               </span>
             )}
