@@ -254,6 +254,13 @@ describe('end-to-end encryption in the web client', () => {
     await expect.poll(() => lockedRow(b.page, 'Alice').textContent(), WAIT).toContain('Reading you on my new keys');
     expect(await overflowing(b.page)).toEqual([]);
     await shot(b.page, 'list-phone');
+    // The group's header on a phone: back, title, lock, Search (off) and Members fit.
+    await lockedRow(b.page, `Plans ${run}`).click();
+    await message(b.page, 'Heard, in the group').waitFor(WAIT);
+    await b.page.getByRole('button', { name: /^Members/ }).waitFor(WAIT);
+    await b.page.getByTestId('connection').getByText(/Connected/).waitFor(WAIT);
+    expect(await overflowing(b.page)).toEqual([]);
+    await shot(b.page, 'group-chat-phone');
     await a.page.setViewportSize(DESKTOP);
 
     expect(await composer(a.page).isEnabled()).toBe(true);
