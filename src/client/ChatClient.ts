@@ -132,6 +132,13 @@ export interface OpenOptions {
    * a conversation can be opened (and sent to) while offline.
    */
   after?: number | 'latest';
+  /**
+   * Whether the conversation is end-to-end encrypted, when the app knows it (e.g. from
+   * `ConversationSummary.encrypted`). With encryption enabled, `false` opens it without
+   * the encryption codec, which must otherwise read the conversation's details before the
+   * first send: so a plain conversation still takes sends while offline. Default: unknown.
+   */
+  encrypted?: boolean;
 }
 
 /**
@@ -385,7 +392,7 @@ export class ChatClient extends Emitter<ChatClientEvents> {
       conversationId: id,
       after: options.after ?? 0,
       createTransport: this.#transportFor(id, stream.kind, live),
-      ...(this.#e2e ? { codec: this.#e2e.codec(id, () => this.conversation(id)) } : {}),
+      ...(this.#e2e && options.encrypted !== false ? { codec: this.#e2e.codec(id, () => this.conversation(id)) } : {}),
     });
     this.#open.set(handle, live);
     handle.on('status', (status) => {

@@ -32,6 +32,7 @@ export type { Ack, ConversationEvent, ConversationInfo, ConversationSummary, Del
 // End-to-end encryption: what an app needs beside ChatClient's methods (keep the state
 // where it likes, show safety numbers, read a message's plain content).
 export { EndToEnd, MemoryE2eeStorage, type E2eeStorage, type E2eeState, type SessionReset, type Undecryptable } from './e2ee/end-to-end.js';
+export { IndexedDbE2eeStorage, IndexedDbProtocolStore, IndexedDbE2eeMemory, DEFAULT_E2EE_DATABASE_PREFIX } from './e2ee/indexeddb.js';
 export { MemoryE2eeMemory, type E2eeMemory, type Distribution } from './e2ee/messenger.js';
 export { RESET_INTERVAL_MS, type E2eeNotice } from './e2ee/codec.js';
 export type { InnerContent } from './e2ee/payload.js';

@@ -5,6 +5,8 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 import type { Session } from '../../client/index.js';
+import { encryptionReady, signOutWithKeys, useEncryptionStatus } from '../lib/e2ee.js';
+import { forgetPreviews } from '../lib/encrypted-previews.js';
 import { forgetList } from '../lib/known.js';
 import { forgetCachedChats } from '../lib/message-cache.js';
 import { forgetEdits } from '../lib/pending-edits.js';
@@ -23,6 +25,7 @@ export function App() {
   const [session, setSession] = useState<Session | null>(client.session);
   const [openId, setOpenId] = useState<string | null>(hashConversation);
   const [listVersion, setListVersion] = useState(0);
+  const encryption = useEncryptionStatus();
 
   useEffect(() => client.on('session', setSession), []);
   // The device stream runs whenever signed in, not only with a chat open: it is what
@@ -30,6 +33,11 @@ export function App() {
   useEffect(() => {
     if (session) client.connect();
   }, [session]);
+  // End-to-end encryption for this device, after sign-in and after every reload (encrypted chats wait for it).
+  const deviceId = session?.deviceId;
+  useEffect(() => {
+    if (deviceId) void encryptionReady().catch(() => undefined);
+  }, [deviceId]);
   useEffect(() => {
     const onHash = () => setOpenId(hashConversation());
     window.addEventListener('hashchange', onHash);
@@ -45,7 +53,8 @@ export function App() {
   if (!session) return <AuthScreen />;
 
   return (
-    <div class={`shell ${openId ? 'has-chat' : 'no-chat'}`}>
+    // data-e2ee: whether this device's encryption is on (for tests and styles).
+    <div class={`shell ${openId ? 'has-chat' : 'no-chat'}`} data-e2ee={encryption.state}>
       <aside class="sidebar" aria-label="Conversations">
         <header class="topbar">
           <div class="me">
@@ -66,7 +75,9 @@ export function App() {
                 forgetList(session.user.id);
                 void forgetCachedChats(session.user.id);
                 forgetEdits(session.user.id);
-                void client.logout().catch(() => undefined);
+                forgetPreviews();
+                // The device's keys, sessions and decrypted messages go too.
+                void signOutWithKeys().catch(() => undefined);
               }}
             >
               Sign out

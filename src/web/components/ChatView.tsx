@@ -16,13 +16,17 @@ import { upload } from '../lib/media.js';
 import { presenceText, usePresence } from '../lib/presence.js';
 import { messageStatus } from '../lib/receipts.js';
 import { knownReadSeq, noteRead } from '../lib/known.js';
+import { useEncryptionStatus } from '../lib/e2ee.js';
+import { placeNotices } from '../lib/key-notices.js';
 import { client } from '../lib/session.js';
 import { useConversation, visibleMessages } from '../lib/useConversation.js';
 import { nameOf, useUserName } from '../lib/users.js';
 import { ErrorNote } from './Form.js';
+import { KeyNoticeItem, LockIcon } from './KeyNotice.js';
 import { MembersDialog } from './GroupDialog.js';
 import { MessageItem, closeMenus, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
+import { SafetyNumbersDialog } from './SafetyNumbers.js';
 import { SearchPanel } from './SearchPanel.js';
 import { MarkItem } from './MarkItem.js';
 import { StagedAttachment } from './StagedAttachment.js';
@@ -40,6 +44,8 @@ const JUMP_MAX_PAGES = 20;
 const FOUND_HIGHLIGHT_MS = 2_500;
 /** Pixels from the top that trigger loading an older page. */
 const LOAD_OLDER_MARGIN = 120;
+/** Why the Search button of an end-to-end encrypted chat is off. */
+export const SEARCH_OFF_REASON = 'Search is off in end-to-end encrypted chats: the server cannot read the messages to search them.';
 
 export function ChatView(props: { id: string; onBack: () => void; onChanged: () => void }) {
   const me = client.user!.id;
@@ -66,6 +72,8 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const [detailSeq, setDetailSeq] = useState<number | null>(null);
   const [membersOpen, setMembersOpen] = useState(false);
   const [searching, setSearching] = useState(false);
+  const [safetyOpen, setSafetyOpen] = useState(false);
+  const encryption = useEncryptionStatus();
   /** A file picked to send: previewed, with the composer's text as its caption, until Send or Remove. */
   const [staged, setStaged] = useState<{ file: File; previewUrl: string | null } | null>(null);
   const [progress, setProgress] = useState<{ name: string; loaded: number; total: number } | null>(null);
@@ -84,7 +92,9 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const knownPresence = usePresence(peerId);
   const title = kind === 'direct' ? peerName : kind === 'group' ? (info?.title ?? state.summary?.title ?? 'Group') : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
+  const encrypted = info?.encrypted ?? state.summary?.encrypted ?? false;
   const messages = visibleMessages(state.timeline);
+  const notices = placeNotices(messages, state.notices.values(), state.hasMore);
   const marks = marksBefore(messages, { me, readSeqAtOpen, hasOlder: state.hasMore, ...(openedAt.current === null ? {} : { openedAt: openedAt.current }) });
   const sending = [...state.sending.values()];
   const queued = sending.filter((s) => s.state === 'sending').length;
@@ -278,6 +288,15 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         <div class="chat-heading">
           <div class="title-row">
             <h2 id="chat-title">{title}</h2>
+            {encrypted && (
+              <button type="button" class="ghost lock-mark" data-testid="chat-lock" title="End-to-end encrypted: compare safety numbers" onClick={() => setSafetyOpen(true)}>
+                <LockIcon />
+                <span class="lock-label" aria-hidden="true">
+                  Encrypted
+                </span>
+                <span class="sr-only">End-to-end encrypted: safety numbers</span>
+              </button>
+            )}
             {presence && (
               <span class="chat-presence" data-testid="chat-presence" data-online={String(presence.online)}>
                 <span class={`presence-dot ${presence.online ? 'online' : 'offline'}`} aria-hidden="true" />
@@ -290,23 +309,34 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
             {connection.text}
           </p>
         </div>
-        {info && (
-          <button type="button" class="ghost" aria-expanded={searching} onClick={() => setSearching((open) => !open)}>
-            Search
-          </button>
-        )}
+        {info &&
+          (encrypted ? (
+            // Off, with its reason on hover and for screen readers (not an error after trying).
+            <span class="search-off" title={SEARCH_OFF_REASON}>
+              <button type="button" class="ghost" disabled aria-describedby="search-off-reason">
+                Search
+              </button>
+              <span id="search-off-reason" class="sr-only">
+                {SEARCH_OFF_REASON}
+              </span>
+            </span>
+          ) : (
+            <button type="button" class="ghost" aria-expanded={searching} onClick={() => setSearching((open) => !open)}>
+              Search
+            </button>
+          ))}
         {info?.kind === 'group' && (
           <button type="button" onClick={() => setMembersOpen(true)}>
             Members ({info.members.length})
           </button>
         )}
       </header>
-      {searching && <SearchPanel conversationId={props.id} onPick={(seq) => void jumpTo(seq)} onClose={() => setSearching(false)} />}
+      {searching && !encrypted && <SearchPanel conversationId={props.id} onPick={(seq) => void jumpTo(seq)} onClose={() => setSearching(false)} />}
       <ErrorNote error={state.error} />
       <ol class="messages" ref={listRef} onScroll={onScroll} aria-label={`Messages with ${title}`} aria-live="polite" aria-relevant="additions" tabIndex={0}>
         {!state.loaded && (
           <li class="older muted" data-testid="history-status">
-            {historyNote(online, state.cached.size > 0)}
+            {state.awaitingKeys ? keysNote(encryption.state === 'starting' ? encryption.error : undefined) : historyNote(online, state.cached.size > 0)}
           </li>
         )}
         {state.hasMore && (
@@ -319,20 +349,30 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         {messages.map((m) => (
           <Fragment key={m.seq}>
             {marks.get(m.seq)?.map((mark) => <MarkItem key={mark.kind} mark={mark} />)}
+            {notices.before.get(m.seq)?.map((n) => <KeyNoticeItem key={`n${n.seq}`} notice={n} me={me} onVerify={() => setSafetyOpen(true)} />)}
             <MessageItem
               message={m}
               pendingText={state.edits.get(m.seq)}
               mine={m.author.userId === me}
               group={info?.kind === 'group'}
+              localQuote={m.replyTo && m.replyTo.quote == null ? quoteFrom(state.timeline.get(m.replyTo.seq)) : undefined}
               status={m.author.userId === me ? messageStatus(m.seq, me, memberIds, state.watermarks) : null}
               onAction={(a) => void act(a, m)}
             />
           </Fragment>
         ))}
+        {notices.after.map((n) => (
+          <KeyNoticeItem key={`n${n.seq}`} notice={n} me={me} onVerify={() => setSafetyOpen(true)} />
+        ))}
         {sending.map((s) => (
           <li key={s.cmid} class="message mine pending" data-state={s.state}>
             <div class="bubble">
-              {s.content.type === 'text' ? <p class="text">{s.content.text}</p> : <p class="text muted">Attachment</p>}
+              {s.content.type === 'text' ? (
+                <p class="text">{s.content.text}</p>
+              ) : (
+                // Restored after a reload, an encrypted send is only its envelope: its text stays sealed until it is in.
+                <p class="text muted">{s.content.type === 'encrypted' ? 'Encrypted message' : 'Attachment'}</p>
+              )}
               <span class="meta">
                 {s.state === 'failed' ? (
                   <>
@@ -398,6 +438,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         </button>
       </form>
       {detailSeq !== null && state.handle && <ReceiptDialog handle={state.handle} seq={detailSeq} onClose={() => setDetailSeq(null)} />}
+      {safetyOpen && <SafetyNumbersDialog memberIds={memberIds.length ? memberIds : peerId ? [peerId] : []} onClose={() => setSafetyOpen(false)} />}
       {membersOpen && info && (
         <MembersDialog
           info={info}
@@ -410,6 +451,18 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       )}
     </section>
   );
+}
+
+/** The text a reply quotes, when the service could not send it (end-to-end encrypted chats) and the message is loaded. */
+function quoteFrom(m: MessageEvent | undefined): string | undefined {
+  if (m?.content?.type === 'text') return m.content.text.slice(0, 200);
+  if (m?.content?.type === 'media') return m.content.caption ?? 'Attachment';
+  return undefined;
+}
+
+/** What an encrypted chat says while this device's encryption is being turned on. */
+function keysNote(error: string | undefined): string {
+  return error ? `Setting up encryption on this device: ${error} Trying again…` : 'Setting up encryption on this device…';
 }
 
 /** What the top of the list says until the newest page of history is in. */

@@ -1,20 +1,26 @@
 /**
  * The conversation list: newest activity first, with unread counts, last-message previews
- * and presence dots; a form to start a direct chat by handle, and a dialog to create a
- * group. Kept live by the device event stream (`lib/inbox.ts`): it is read again only
- * when an event cannot be folded in, when the stream (re)connects, when the app changed
- * something (`version`), and every LIST_SAFETY_REFRESH_MS.
+ * and presence dots; a form to start a direct chat by handle (end-to-end encrypted if
+ * ticked), and a dialog to create a group. Encrypted conversations carry a lock, and
+ * their preview is what this device decrypted (lib/encrypted-previews.ts). Kept live by
+ * the device event stream (`lib/inbox.ts`): it is read again only when an event cannot
+ * be folded in, when the stream (re)connects, when the app changed something
+ * (`version`), and every LIST_SAFETY_REFRESH_MS.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationSummary } from '../../client/index.js';
 import { useBrowserOnline } from '../lib/connection.js';
+import { devicesOf } from '../lib/e2ee.js';
+import { encryptedPreviewText, knownPreview, notePreview, usePreviewChanges } from '../lib/encrypted-previews.js';
 import { applyInboxEvents, reconcileList } from '../lib/inbox.js';
+import { readCachedChat } from '../lib/message-cache.js';
 import { rememberSummaries, saveList, savedList } from '../lib/known.js';
 import { notePresence, PRESENCE_REFRESH_MS, presenceText, usePresence } from '../lib/presence.js';
 import { client } from '../lib/session.js';
 import { rememberUser, useUserName } from '../lib/users.js';
 import { ErrorNote, HandleForm } from './Form.js';
 import { GroupDialog } from './GroupDialog.js';
+import { LockIcon } from './KeyNotice.js';
 import { errorText } from '../lib/errors.js';
 
 /**
@@ -102,6 +108,20 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
     };
   }, []);
 
+  // After a reload, encrypted conversations' previews come from the messages this device kept.
+  const hydrated = useRef(new Set<string>());
+  useEffect(() => {
+    const me = client.user?.id;
+    if (!me) return;
+    for (const item of items ?? []) {
+      if (!item.encrypted || hydrated.current.has(item.id) || knownPreview(item.id)) continue;
+      hydrated.current.add(item.id);
+      void readCachedChat(me, item.id).then((chat) => {
+        if (chat) notePreview(item.id, chat.messages, chat.upTo ?? chat.messages.at(-1)?.seq ?? 0);
+      });
+    }
+  }, [items]);
+
   const peers = [...new Set((items ?? []).flatMap((c) => (c.peerId ? [c.peerId] : [])))].sort().join(',');
   useEffect(() => {
     if (!peers) return;
@@ -114,13 +134,20 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
   const startDirect = async (event: SubmitEvent) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
-    const handle = String(new FormData(form).get('handle') ?? '').trim().replace(/^@/, '').toLowerCase();
+    const data = new FormData(form);
+    const handle = String(data.get('handle') ?? '').trim().replace(/^@/, '').toLowerCase();
+    const encrypted = data.get('encrypted') === 'on';
     if (!handle) return;
     setError(null);
     try {
       const user = await client.userByHandle(handle);
       rememberUser(user);
-      const conversation = await client.createDirect(user.id);
+      // Nothing sent now could ever be read by someone with no keys: say so rather than start a chat they cannot read.
+      if (encrypted && (await devicesOf(user.id)).devices.length === 0) {
+        setError(`${user.displayName} has no device set up for end-to-end encryption yet: they can read encrypted chats once they sign in again.`);
+        return;
+      }
+      const conversation = await client.createDirect(user.id, { encrypted });
       form.reset();
       await load();
       props.onOpen(conversation.id);
@@ -135,6 +162,10 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
         <button type="button" onClick={() => setCreating(true)}>
           New group
         </button>
+        <label class="check">
+          <input type="checkbox" name="encrypted" />
+          End-to-end encrypted
+        </label>
       </HandleForm>
       <ErrorNote error={error} />
       {stale && (
@@ -174,7 +205,8 @@ function ConversationRow(props: { item: Summary; active: boolean; showPresence: 
   const presence = usePresence(item.kind === 'direct' && props.showPresence ? item.peerId : null);
   const title = item.kind === 'direct' ? peerName : (item.title ?? 'Group');
   const unread = item.unreadCount;
-  const preview = item.preview?.text ?? (item.kind === 'group' ? 'Group' : 'Direct chat');
+  usePreviewChanges();
+  const preview = item.encrypted ? encryptedPreviewText(item, knownPreview(item.id)) : (item.preview?.text ?? (item.kind === 'group' ? 'Group' : 'Direct chat'));
   return (
     <li>
       <button type="button" class={`conversation ${props.active ? 'active' : ''}`} aria-current={props.active ? 'true' : undefined} onClick={() => props.onOpen(item.id)}>
@@ -185,6 +217,12 @@ function ConversationRow(props: { item: Summary; active: boolean; showPresence: 
         <span class="conversation-text">
           <span class="conversation-title">
             {title}
+            {item.encrypted && (
+              <span class="lock-mark" data-testid="row-lock">
+                <LockIcon size={13} />
+                <span class="sr-only">, end-to-end encrypted</span>
+              </span>
+            )}
             {presence && <span class="sr-only">, {presenceText(presence, Date.now())}</span>}
           </span>
           <span class="preview">{preview}</span>

@@ -10,7 +10,8 @@ import { rememberUser, useUserName } from '../lib/users.js';
 import { ErrorNote, HandleForm } from './Form.js';
 import { errorText } from '../lib/errors.js';
 
-function useModal(onClose: () => void) {
+/** A native <dialog> shown modal at once; `onClose` when it closes (Escape, or `ref.current.close()`). */
+export function useModal(onClose: () => void) {
   const ref = useRef<HTMLDialogElement>(null);
   useEffect(() => {
     const dialog = ref.current;
@@ -42,7 +43,7 @@ export function GroupDialog(props: { onClose: () => void; onCreated: (id: string
     const data = new FormData(event.currentTarget as HTMLFormElement);
     try {
       const memberIds = await idsOfHandles(String(data.get('members') ?? ''));
-      const group = await client.createGroup(String(data.get('title') ?? '').trim(), memberIds);
+      const group = await client.createGroup(String(data.get('title') ?? '').trim(), memberIds, { encrypted: data.get('encrypted') === 'on' });
       props.onCreated(group.id);
     } catch (err) {
       setError(message(err));
@@ -61,6 +62,15 @@ export function GroupDialog(props: { onClose: () => void; onCreated: (id: string
           <input name="members" placeholder="@alice, @bob" autoCapitalize="none" spellcheck={false} />
           <span class="hint">Handles, separated by commas or spaces.</span>
         </label>
+        <div class="toggle-field">
+          <label class="check">
+            <input type="checkbox" name="encrypted" aria-describedby="group-e2ee-hint" />
+            End-to-end encrypted
+          </label>
+          <span id="group-e2ee-hint" class="hint">
+            Only members' devices can read it; it cannot be turned off later, and search is not available.
+          </span>
+        </div>
         <ErrorNote error={error} />
         <div class="dialog-actions">
           <button type="button" onClick={() => ref.current?.close()}>

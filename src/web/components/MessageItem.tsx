@@ -56,7 +56,19 @@ function time(ts: number): string {
 }
 
 /** `pendingText`: your edit of it, not taken by the service yet (offline, say): shown in place of the text. */
-export function MessageItem(props: { message: MessageEvent; pendingText?: string | undefined; mine: boolean; group: boolean; status: MessageStatus | null; onAction: (a: MessageAction) => void }) {
+/**
+ * `localQuote`: the quoted text from this device's timeline, for a reply whose quote the
+ * service could not send (end-to-end encrypted chats).
+ */
+export function MessageItem(props: {
+  message: MessageEvent;
+  pendingText?: string | undefined;
+  mine: boolean;
+  group: boolean;
+  status: MessageStatus | null;
+  localQuote?: string | undefined;
+  onAction: (a: MessageAction) => void;
+}) {
   const { message: m, mine, status } = props;
   const author = useUserName(m.author.userId);
   const me = client.user?.id ?? '';
@@ -80,7 +92,7 @@ export function MessageItem(props: { message: MessageEvent; pendingText?: string
         {m.replyTo && (
           <blockquote class="quote">
             <span class="author">{m.replyTo.userId ? nameOf(m.replyTo.userId) : 'Reply'}</span>
-            {m.replyTo.quote ?? <em>Message unavailable</em>}
+            {m.replyTo.quote ?? props.localQuote ?? <em>Message unavailable</em>}
           </blockquote>
         )}
         {deleted ? (
@@ -95,6 +107,11 @@ export function MessageItem(props: { message: MessageEvent; pendingText?: string
           <p class="text">{m.content.text}</p>
         ) : m.content?.type === 'media' ? (
           <MediaView content={m.content} />
+        ) : m.content?.type === 'encrypted' ? (
+          // End-to-end encrypted and not readable here (not sent to this device, or its keys do not open it): never the envelope.
+          <p class="text muted undecryptable">
+            <em>This message could not be decrypted on this device.</em>
+          </p>
         ) : null}
         {m.reactions && m.reactions.length > 0 && (
           <ul class="reactions" aria-label="Reactions">

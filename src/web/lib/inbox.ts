@@ -13,6 +13,11 @@ import { INBOX, previewOf } from '../../protocol/index.js';
 
 /** What the list shows for a last message that was deleted. */
 export const DELETED_PREVIEW = 'This message was deleted.';
+/**
+ * What the list shows for a message of an end-to-end encrypted conversation: the service
+ * cannot read it. The device may have decrypted it (see lib/encrypted-previews.ts).
+ */
+export const ENCRYPTED_PREVIEW = 'Encrypted message';
 
 export interface InboxFold {
   list: ConversationSummary[];
@@ -38,7 +43,8 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
     switch (event.type) {
       case 'message': {
         item.lastActivityAt = Math.max(item.lastActivityAt, event.ts);
-        item.preview = previewOf(event, INBOX.maxPreviewLength);
+        // Encrypted: the seq is kept, so the list can tell whether this device read that message.
+        item.preview = event.content?.type === 'encrypted' ? { seq: event.seq, authorId: event.author.userId, text: ENCRYPTED_PREVIEW } : previewOf(event, INBOX.maxPreviewLength);
         // The server's rule: your own message means you saw everything before it.
         if (event.author.userId === me) item.unreadCount = 0;
         else if (device.conversationId !== openId) item.unreadCount = Math.min(item.unreadCount + 1, INBOX.maxUnreadCount);

@@ -21,6 +21,8 @@ export interface CachedChat {
   messages: MessageEvent[];
   /** Whether older messages than these exist. */
   hasMore: boolean;
+  /** The conversation's seq the chat had read up to (events after the last message included); absent in older records. */
+  upTo?: number;
   savedAt: number;
 }
 
@@ -63,10 +65,10 @@ const writing = new Map<string, CachedChat | null>();
  * changes made while a write is in flight are coalesced into one write after it, so what
  * is stored trails what is shown by one write at most (a reload right after a change keeps it).
  */
-export function cacheChat(userId: string, conversationId: string, messages: readonly MessageEvent[], hasOlder: boolean): void {
+export function cacheChat(userId: string, conversationId: string, messages: readonly MessageEvent[], hasOlder: boolean, upTo?: number): void {
   const key = `${userId}:${conversationId}`;
   const kept = messages.slice(-CACHED_MESSAGES);
-  const chat: CachedChat = { key, userId, messages: kept, hasMore: hasOlder || kept.length < messages.length, savedAt: Date.now() };
+  const chat: CachedChat = { key, userId, messages: kept, hasMore: hasOlder || kept.length < messages.length, ...(upTo === undefined ? {} : { upTo }), savedAt: Date.now() };
   if (writing.has(key)) {
     writing.set(key, chat);
     return;

@@ -23,6 +23,9 @@ import { useEffect, useReducer, useRef } from 'preact/hooks';
 import type { ConnectionStatus, ConversationEvent, ConversationHandle, ConversationInfo, ConversationSummary, MessageEvent, Watermark } from '../../client/index.js';
 import { ChatError } from '../../client/index.js';
 import { applyEvents, type Timeline } from '../../client/timeline.js';
+import { encryptionReady, encryptionStatus } from './e2ee.js';
+import { notePreview } from './encrypted-previews.js';
+import { noticeOf, type KeyNotice } from './key-notices.js';
 import { knownSummary } from './known.js';
 import { cacheChat, readCachedChat } from './message-cache.js';
 import { dropEdit, keepEdit, pendingEdits } from './pending-edits.js';
@@ -68,6 +71,10 @@ export interface ConversationState {
   loadingOlder: boolean;
   /** An error worth showing: not a network failure (the badge says offline), which is retried. */
   error: string | null;
+  /** End-to-end encrypted chats: key changes to show in the timeline, by seq (./key-notices.ts). */
+  notices: Map<number, KeyNotice>;
+  /** Waiting for this device's encryption to be on before the chat can open (encrypted chats). */
+  awaitingKeys: boolean;
 }
 
 function fresh(id: string): ConversationState {
@@ -86,6 +93,8 @@ function fresh(id: string): ConversationState {
     hasMore: false,
     loadingOlder: false,
     error: null,
+    notices: new Map(),
+    awaitingKeys: false,
   };
 }
 
@@ -103,6 +112,19 @@ function isPassing(error: unknown): boolean {
  * (a reload's session restore, say) must not send an edit the previous one is sending.
  */
 let editsPass: Promise<void> = Promise.resolve();
+
+/** Notes the key-change notices among `events`. */
+function noteNotices(s: ConversationState, events: readonly ConversationEvent[]): void {
+  for (const event of events) {
+    const notice = noticeOf(event);
+    if (notice) s.notices.set(notice.seq, notice);
+  }
+}
+
+/** Whether the chat is end-to-end encrypted, as far as this app knows (null: not known yet). */
+function isEncrypted(s: ConversationState): boolean | null {
+  return s.info?.encrypted ?? s.summary?.encrypted ?? null;
+}
 
 /** Puts an older page under what the timeline holds (a newer state already shown is kept). */
 function mergeUnder(timeline: Timeline, events: ConversationEvent[]): void {
@@ -159,6 +181,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
           for (const seq of s.cached) s.timeline.delete(seq);
           s.cached.clear();
           mergeUnder(s.timeline, page.events);
+          noteNotices(s, page.events);
           applyEvents(s.timeline, early.splice(0));
           s.hasMore = page.hasMore;
           s.loaded = true;
@@ -209,7 +232,12 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
 
     /** Keeps the newest messages on the device, once they are the service's. */
     const keep = () => {
-      if (s.loaded && me) cacheChat(me, id, [...s.timeline.values()].sort((a, b) => a.seq - b.seq), s.hasMore);
+      if (!s.loaded || !me) return;
+      const messages = [...s.timeline.values()].sort((a, b) => a.seq - b.seq);
+      const upTo = Math.max(s.handle?.lastSeq ?? 0, messages.at(-1)?.seq ?? 0);
+      cacheChat(me, id, messages, s.hasMore, upTo);
+      // The list cannot get this from the service: it shows what this device decrypted.
+      if (isEncrypted(s)) notePreview(id, messages, upTo);
     };
     // Shown until the first page arrives: offline, that may be a while.
     if (me) {
@@ -252,8 +280,37 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       if (s.handle && s.status === 'open' && s.handle.transport !== 'websocket') refreshPresence();
     }, PRESENCE_POLL_MS);
 
+    // A member's key changed (the SDK saw a new identity key for one of their devices).
+    const offIdentity = client.on('identityChanged', ({ userId }) => {
+      if (!s.info?.members.some((m) => m.userId === userId) && s.summary?.peerId !== userId) return;
+      const last = Math.max(0, ...s.timeline.keys(), ...s.notices.keys(), s.handle?.lastSeq ?? 0);
+      const seq = Math.floor(last) + 0.5;
+      s.notices.set(seq, { seq, userId, kind: 'identity' });
+      rerender(0);
+    });
+
     void (async () => {
-      const handle = await client.open(id, { after: 'latest' });
+      // An encrypted chat opens once this device's encryption is on: opened before, it could neither read nor send.
+      let encrypted = isEncrypted(s);
+      if (encrypted === null) {
+        encrypted = await client.conversation(id).then(
+          (info) => ((s.info = info), info.encrypted),
+          () => true,
+        );
+      }
+      if (encrypted) {
+        const ready = encryptionReady();
+        // Said only while it is not on yet (a reload, or offline), not for a blink on every opening.
+        if (encryptionStatus().state !== 'ready') {
+          s.awaitingKeys = true;
+          rerender(0);
+        }
+        await ready;
+        s.awaitingKeys = false;
+        if (cancelled) return;
+      }
+      // Known plain: opened without the encryption codec, which would read the details before a send (offline, it could not).
+      const handle = await client.open(id, { after: 'latest', encrypted });
       if (cancelled) {
         handle.close();
         return;
@@ -279,6 +336,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       handle.on('event', (event) => {
         if (!s.loaded) early.push(event);
         applyEvents(s.timeline, [event]);
+        noteNotices(s, [event]);
         if (event.type === 'message') {
           if (event.author.userId === me) s.sending.delete(event.cmid);
           else notify.current(event);
@@ -336,6 +394,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       clearInterval(presencePoll);
       if (retryTimer) clearTimeout(retryTimer);
       window.removeEventListener('online', onOnline);
+      offIdentity();
       s.handle?.close();
       for (const timer of s.typing.values()) clearTimeout(timer);
     };
@@ -351,6 +410,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       const page = await s.handle.history({ before: oldest, limit: PAGE_SIZE });
       // Older events first: a newer state already shown is kept (the fold ignores stale events).
       mergeUnder(s.timeline, page.events);
+      noteNotices(s, page.events);
       s.hasMore = page.hasMore;
     } catch (error) {
       if (!isPassing(error)) s.error = describe(error);
