@@ -103,20 +103,31 @@ export class EndToEnd extends Emitter<EndToEndEvents> {
 
   /** The device's encryption, its keys made and published on first use. */
   static async start(api: HttpApi, self: Address, storage: E2eeStorage): Promise<EndToEnd> {
-    const directory = new KeyDirectory(api);
-    let state = await storage.open(self);
-    if (!state) {
-      const keys = generateDeviceKeys();
-      state = await storage.create(self, keys);
-      await state.memory.setCounter(NEXT_PREKEY_ID, keys.preKeys.length + 1);
-      await state.memory.setCounter(NEXT_KYBER_ID, keys.kyberPreKeys.length + 2);
-      await recordFirstGeneration(state.memory, keys);
-      await directory.upload(deviceUploadBody(keys));
-    }
+    const state = (await storage.open(self)) ?? (await EndToEnd.#create(api, self, storage));
     const endToEnd = new EndToEnd(self, api, state);
-    await rotateSignedPreKeys(state.store, state.memory, directory);
-    await endToEnd.replenish();
+    // Upkeep needs the network; a device that has its keys works offline without it.
+    void endToEnd.upkeep().catch(() => undefined);
     return endToEnd;
+  }
+
+  /**
+   * A new device's keys: published first and kept only once the server has them, so a
+   * failed upload leaves nothing half made (the next start makes new ones).
+   */
+  static async #create(api: HttpApi, self: Address, storage: E2eeStorage): Promise<E2eeState> {
+    const keys = generateDeviceKeys();
+    await new KeyDirectory(api).upload(deviceUploadBody(keys));
+    const state = await storage.create(self, keys);
+    await state.memory.setCounter(NEXT_PREKEY_ID, keys.preKeys.length + 1);
+    await state.memory.setCounter(NEXT_KYBER_ID, keys.kyberPreKeys.length + 2);
+    await recordFirstGeneration(state.memory, keys);
+    return state;
+  }
+
+  /** Rotates the signed prekeys when due and tops the one-time ones up; run at each start. */
+  async upkeep(): Promise<void> {
+    await rotateSignedPreKeys(this.#state.store, this.#state.memory, this.directory);
+    await this.replenish();
   }
 
   codec(conversationId: string, fetchInfo: () => Promise<ConversationInfo>): ConversationCodec {
