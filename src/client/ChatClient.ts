@@ -340,6 +340,11 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.#requireE2e().acceptDevice({ userId, deviceId });
   }
 
+  /** Whether sends to that device wait for `acceptDevice` (a new device of a contact this device verified). */
+  awaitsAcceptance(userId: string, deviceId: string): Promise<boolean> {
+    return this.#requireE2e().awaitsAcceptance({ userId, deviceId });
+  }
+
   #requireE2e(): EndToEnd {
     if (!this.#e2e) throw new ChatError('e2ee_disabled', 'End-to-end encryption is not enabled on this client: call enableEncryption() first.');
     return this.#e2e;

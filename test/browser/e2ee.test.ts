@@ -207,8 +207,17 @@ describe('end-to-end encryption in the web client', () => {
     expect(await b.page.locator('.messages').textContent()).not.toMatch(/"scheme"|sender_key|pairwise/);
     expect(await b.page.locator('.undecryptable').first().textContent()).toBe('This message could not be decrypted on this device.');
 
-    // Messages flow both ways with the new device.
+    // Alice had verified Bob: his new device is not taken silently. Her send is refused
+    // (the text stays in the box) until she accepts the device on the safety-number screen.
     await send(a.page, 'Welcome back, new device');
+    await a.page.getByRole('alert').filter({ hasText: 'new device or a new key' }).waitFor(WAIT);
+    expect(await composer(a.page).inputValue()).toBe('Welcome back, new device');
+    await a.page.getByRole('button', { name: /safety numbers/i }).first().click();
+    await a.page.getByRole('dialog', { name: 'Safety numbers' }).getByRole('button', { name: 'Accept this device' }).click();
+    await a.page.getByRole('dialog', { name: 'Safety numbers' }).getByRole('button', { name: 'Close' }).click();
+    await composer(a.page).press('Enter');
+
+    // Then messages flow both ways with the new device.
     await message(b.page, 'Welcome back, new device').waitFor(WAIT);
     await send(b.page, 'Reading you on my new keys');
     await message(a.page, 'Reading you on my new keys').waitFor(WAIT);

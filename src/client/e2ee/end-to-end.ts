@@ -178,6 +178,11 @@ export class EndToEnd extends Emitter<EndToEndEvents> {
     return this.#e2ee.safetyNumber(device);
   }
 
+  /** Whether sends to that device wait for `acceptDevice` (a new device of a contact this device verified). */
+  awaitsAcceptance(device: Address): Promise<boolean> {
+    return this.#messenger.awaitsAcceptance(device);
+  }
+
   /** Takes a new device of a verified contact after the user saw it (sends to that user fail with `untrusted_identity` until then). */
   acceptDevice(device: Address): Promise<void> {
     return this.#messenger.acceptDevice(device);
@@ -185,6 +190,6 @@ export class EndToEnd extends Emitter<EndToEndEvents> {
 
   /** Marks a device's current identity as compared in person (a later change is then never accepted silently). */
   setVerified(device: Address, verified: boolean): Promise<void> {
-    return this.#e2ee.setVerified(device, verified);
+    return this.#messenger.setVerified(device, verified);
   }
 }

@@ -227,7 +227,7 @@ export class Messenger {
     const missing = new Map<string, string[]>();
     for (const device of devices) {
       if (await this.e2ee.hasSession(device)) continue;
-      await this.#checkNewDevice(device, devices);
+      await this.#checkNewDevice(device);
       missing.set(device.userId, [...(missing.get(device.userId) ?? []), device.deviceId]);
     }
     await Promise.all(
@@ -239,18 +239,27 @@ export class Messenger {
   }
 
   /**
-   * A device never seen before, of a user with a verified device, is not encrypted to until
-   * the user accepts it (`acceptDevice`): for a verified contact a new identity is never
-   * taken silently, whether it is a changed key or a new device (keys are per device).
+   * A device never seen before, of a user this device verified (any of their devices, now
+   * or before: a re-registered device replaces the verified one), is not encrypted to
+   * until the user accepts it (`acceptDevice`): for a verified contact a new identity is
+   * never taken silently, whether it is a changed key or a new device (keys are per device).
    */
-  async #checkNewDevice(device: Address, all: Address[]): Promise<void> {
-    if (await this.e2ee.trustedIdentity(device)) return;
-    for (const other of all) {
-      if (other.userId !== device.userId || other.deviceId === device.deviceId) continue;
-      if (!(await this.e2ee.trustedIdentity(other))?.verified) continue;
-      const listed = (await this.directory.devices(device.userId)).devices.find((d) => d.deviceId === device.deviceId);
-      throw new UntrustedIdentityError(addressKey(device), listed ? fromBase64url(listed.identityKey) : new Uint8Array());
-    }
+  async #checkNewDevice(device: Address): Promise<void> {
+    if (!(await this.awaitsAcceptance(device))) return;
+    const listed = (await this.directory.devices(device.userId)).devices.find((d) => d.deviceId === device.deviceId);
+    throw new UntrustedIdentityError(addressKey(device), listed ? fromBase64url(listed.identityKey) : new Uint8Array());
+  }
+
+  /** Whether sends to this device wait for `acceptDevice`: new to this device, of a user it verified. */
+  async awaitsAcceptance(device: Address): Promise<boolean> {
+    if (await this.e2ee.trustedIdentity(device)) return false;
+    return (await this.memory.getCounter(verifiedUserKey(device.userId))) !== undefined;
+  }
+
+  /** Marks a device verified (or not); a user once verified stays guarded against new devices. */
+  async setVerified(device: Address, verified: boolean): Promise<void> {
+    await this.e2ee.setVerified(device, verified);
+    if (verified) await this.memory.setCounter(verifiedUserKey(device.userId), 1);
   }
 
   /** Takes a new device of a verified contact (after the user saw its safety number); it is not verified itself. */
@@ -283,6 +292,9 @@ export class Messenger {
     return entries;
   }
 }
+
+/** The counter that says this device verified some device of `userId`. */
+const verifiedUserKey = (userId: string) => `verified:${userId}`;
 
 function isSelf(a: Address, b: Address): boolean {
   return a.userId === b.userId && a.deviceId === b.deviceId;

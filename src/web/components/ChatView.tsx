@@ -204,7 +204,10 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       }
       props.onChanged();
     } catch (err) {
-      if (!(err instanceof ChatError && err.code === 'closed')) setNotice(errorText(err));
+      if (err instanceof ChatError && err.code === 'closed') return;
+      setNotice(errorText(err));
+      // Refused before it was queued (e.g. it could not be encrypted): the text is not lost.
+      if (!input.value) input.value = text;
     }
   };
 

@@ -2,8 +2,9 @@
  * The safety-number screen of an end-to-end encrypted chat: for each device of each other
  * member, the 60-digit number this device shares with it (12 groups of 5, as Signal shows
  * them), to compare in person or on a call, and a "Mark as verified" control (a verified
- * device's key change is then never accepted silently). Identity keys are per device
- * here, so each device has its own number. No QR code: no QR library is part of the app.
+ * device's key change is then never accepted silently, nor a new device of that person:
+ * it is listed with "Accept this device"). Identity keys are per device here, so each
+ * device has its own number. No QR code: no QR library is part of the app.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { devicesOf, isVerified } from '../lib/e2ee.js';
@@ -40,6 +41,8 @@ interface DeviceRow {
   /** The 60 digits, or null when this device has no session with it yet (nothing exchanged). */
   digits: string | null;
   verified: boolean;
+  /** A new device of someone this device verified: sends wait until it is accepted. */
+  awaitsAcceptance: boolean;
 }
 
 function MemberDevices(props: { userId: string }) {
@@ -56,7 +59,8 @@ function MemberDevices(props: { userId: string }) {
             (n) => n.displayable,
             () => null,
           );
-          return { deviceId: d.deviceId, digits, verified: digits !== null && (await isVerified(props.userId, d.deviceId)) };
+          const verified = digits !== null && (await isVerified(props.userId, d.deviceId));
+          return { deviceId: d.deviceId, digits, verified, awaitsAcceptance: await client.awaitsAcceptance(props.userId, d.deviceId) };
         }),
       );
       setRows(read);
@@ -76,6 +80,14 @@ function MemberDevices(props: { userId: string }) {
     }
   };
 
+  const accept = async (row: DeviceRow) => {
+    try {
+      await client.acceptDevice(props.userId, row.deviceId);
+      await load();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
   const headingId = `safety-${props.userId}`;
   return (
     <section class="safety-member" aria-labelledby={headingId}>
@@ -101,6 +113,13 @@ function MemberDevices(props: { userId: string }) {
                   <input type="checkbox" checked={row.verified} onChange={() => void toggle(row)} />
                   Mark as verified
                 </label>
+              </>
+            ) : row.awaitsAcceptance ? (
+              <>
+                <p class="muted">A new device of {name}'s, not verified: messages to {name} wait until you accept it.</p>
+                <button type="button" onClick={() => void accept(row)}>
+                  Accept this device
+                </button>
               </>
             ) : (
               <p class="muted">No message exchanged with this device yet: its safety number shows once one is.</p>

@@ -20,6 +20,7 @@ export function waitText(ms: number): string {
 export function errorText(error: unknown): string {
   if (error instanceof ChatError) {
     if (error.code === 'network') return 'Could not reach the service: check the connection and try again.';
+    if (error.code === 'untrusted_identity') return 'Someone you verified has a new device or a new key: open the safety numbers (the lock) to check and accept it, then send again.';
     if (error.retryAfterMs !== undefined && /try again in \d+ s/.test(error.message)) return error.message.replace(/try again in \d+ s/, `try again in ${waitText(error.retryAfterMs)}`);
     return error.message;
   }
