@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { Cmid, ConversationId, MessageContent, UserId } from '../protocol/index.js';
+import { committed, settled } from './idb.js';
 
 /** One pending message, as stored. */
 export const OutboxEntry = z.object({
@@ -269,19 +270,4 @@ export class IndexedDbOutboxStore implements OutboxStore {
     });
     return this.#db;
   }
-}
-
-function settled<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-function committed(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve();
-    // A failed request aborts its transaction, and only then is `tx.error` set.
-    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
-  });
 }

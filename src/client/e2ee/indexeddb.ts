@@ -27,6 +27,7 @@ import type { Distribution, E2eeMemory } from './messenger.js';
 import type { InnerContent } from './payload.js';
 import { storeDeviceKeys, type DeviceKeys } from './device.js';
 import type { E2eeState, E2eeStorage } from './end-to-end.js';
+import { committed, settled } from '../idb.js';
 
 /** The schema's version: bump it (and migrate in `onupgradeneeded`) when the stores change. */
 const SCHEMA_VERSION = 1;
@@ -276,19 +277,4 @@ function remove(db: IDBDatabase, store: string, key: IDBValidKey): Promise<void>
   const tx = db.transaction(store, 'readwrite');
   tx.objectStore(store).delete(key);
   return committed(tx);
-}
-
-function settled<T>(request: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-function committed(tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => resolve();
-    // A failed request aborts its transaction, and only then is `tx.error` set.
-    tx.onabort = () => reject(tx.error ?? new Error('IndexedDB transaction aborted'));
-  });
 }
