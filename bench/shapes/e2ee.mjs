@@ -54,7 +54,7 @@ export async function runE2eeSend(h, users, specs, planRounds) {
       for (let round = 0; round < rounds; round++) {
         for (const variant of round % 2 === 0 ? variants : [...variants].reverse()) {
           const { result } = await h.runChat({ name: variant.name, server: 'service' }, sessions, { ...spec, rooms: [sessions.map((_, i) => i)], ...variant.hooks });
-          results.push({ ...result, scheme: variant.name, envelopeBytes: variant.bytes() });
+          results.push({ ...result, round, envelopeBytes: variant.bytes() });
           h.log(`${spec.shape.padEnd(20)} ${variant.name.padEnd(10)} ${result.msgsPerS} msg/s, ack p50 ${result.ack.p50} ms, recv p50 ${result.recv.p50} ms, lost ${result.lost}`);
         }
       }
