@@ -215,7 +215,7 @@ const E2EE_HEAD = ['shape', 'sent', 'sockets', 'msgs/s', 'deliveries/s', 'ack p5
 const e2eeRows = (report) =>
   (report.e2ee ?? []).map((r) => [r.shape, r.target, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.ack), lat(r.recv), r.runtimeCpu, r.cpuPerMsgMs, r.cpuPerMsgUntilQuietMs, r.loadCpu, Math.round(r.envelopeBytes), r.lost]);
 const e2eeCryptoNote = (report) =>
-  report.e2eeCrypto ? [`SDK crypto (Node ${report.versions.node}): µs per message, median of ${report.e2eeCrypto.runs} runs; payload ${report.e2eeCrypto.payloadBytes} bytes (a short text, padded); load average ${report.e2eeCrypto.loadAverage?.join(' ') ?? '–'} after.`] : [];
+  report.e2eeCrypto ? [`SDK crypto (Node ${report.versions.node}): CPU µs per message (the process's user + system time), median of ${report.e2eeCrypto.runs} runs; payload ${report.e2eeCrypto.payloadBytes} bytes (a short text, padded); load average ${report.e2eeCrypto.loadAverage?.join(' ') ?? '–'} after.`] : [];
 
 const IDLE_HEAD = ['target', 'sockets', 'held after idle', 'runtime alive', 'first connect error', 'hibernated', 'connects/s', 'wake + broadcast ms', 'runtime rss before → connected → idle MB', 'runtime KiB/socket', 'proxy KiB/socket'];
 const idleRows = (report) =>
