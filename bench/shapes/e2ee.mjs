@@ -6,7 +6,7 @@
  *
  * - `e2ee-send group 10`: a group of 10, a chat window per member, the first 2 members
  *   sending with `window` sends in flight each (as `group 10 max`). `plain` sends a short
- *   text; `sender_key` sends what the SDK sends for that text in a group's steady state: a
+ *   text (48 characters, numbered); `sender_key` sends what the SDK sends for that text in a group's steady state: a
  *   Sender Key message and no entries (every device already has the sender's key). The
  *   server then writes each socket a text of its own (src/protocol/envelopes.ts
  *   `perDeviceEncoder`) where a plain group shares one, and the envelope goes through the
@@ -88,14 +88,20 @@ function createBody(spec, sessions, encrypted) {
   return encrypted ? { ...body, encrypted: true } : body;
 }
 
+/**
+ * The text the envelopes carry, numbered and cut back to its length: the same text sent
+ * to more than 3 conversations in 10 minutes is refused as spam (`repeated_text`), and
+ * every round makes new conversations.
+ */
+const plainText = (seq) => ({ type: 'text', text: `${seq} ${SHORT_TEXT}`.slice(0, SHORT_TEXT.length) });
+
 function plain(h, spec) {
-  const text = { type: 'text', text: SHORT_TEXT };
   return {
     name: 'plain',
-    bytes: () => JSON.stringify(text).length,
+    bytes: () => JSON.stringify(plainText(0)).length,
     hooks: {
       create: async (sessions) => (await createConversation(h, sessions, createBody(spec, sessions, false))).id,
-      content: () => text,
+      content: (_senderIdx, seq) => plainText(seq),
     },
   };
 }
