@@ -89,19 +89,20 @@ function createBody(spec, sessions, encrypted) {
 }
 
 /**
- * The text the envelopes carry, numbered and cut back to its length: the same text sent
- * to more than 3 conversations in 10 minutes is refused as spam (`repeated_text`), and
- * every round makes new conversations.
+ * The text the envelopes carry, numbered across the whole load process and cut back to
+ * its length: the same text sent to more than 3 conversations in 10 minutes is refused as
+ * spam (`repeated_text`), and every round makes new conversations.
  */
-const plainText = (seq) => ({ type: 'text', text: `${seq} ${SHORT_TEXT}`.slice(0, SHORT_TEXT.length) });
+let texts = 0;
+const plainText = () => ({ type: 'text', text: `${++texts} ${SHORT_TEXT}`.slice(0, SHORT_TEXT.length) });
 
 function plain(h, spec) {
   return {
     name: 'plain',
-    bytes: () => JSON.stringify(plainText(0)).length,
+    bytes: () => JSON.stringify({ type: 'text', text: SHORT_TEXT }).length,
     hooks: {
       create: async (sessions) => (await createConversation(h, sessions, createBody(spec, sessions, false))).id,
-      content: (_senderIdx, seq) => plainText(seq),
+      content: () => plainText(),
     },
   };
 }
