@@ -4,14 +4,16 @@
  * same load generator (bench/load.mjs `runChat`: sockets, closed loop, measurements), the
  * same users and sockets, the same run, only the conversation and what is sent differ.
  *
- * - `e2ee-send group 10`: a group of 10, a chat window per member, the first 2 members
- *   sending with `window` sends in flight each (as `group 10 max`). `plain` sends a short
- *   text (48 characters, numbered); `sender_key` sends what the SDK sends for that text in a group's steady state: a
- *   Sender Key message and no entries (every device already has the sender's key). The
- *   server then writes each socket a text of its own (src/protocol/envelopes.ts
- *   `perDeviceEncoder`) where a plain group shares one, and the envelope goes through the
- *   same fan-out to the members' objects.
- * - `e2ee-send direct 2x2`: a direct conversation, both users with two devices, a chat
+ * - `e2ee-send group 10 max`: a group of 10, a chat window per member, the first 2
+ *   members sending with `window` sends in flight each (as `group 10 max`). `plain`
+ *   sends a short text (48 characters, numbered); `sender_key` sends what the SDK sends
+ *   for that text in a group's steady state: a Sender Key message and no entries (every
+ *   device already has the sender's key). The server then writes each socket a text of
+ *   its own (src/protocol/envelopes.ts `perDeviceEncoder`) where a plain group shares
+ *   one, and the envelope goes through the same fan-out to the members' objects.
+ *   `e2ee-send group 10 100/s`: the same at 100 messages a second in total (open loop),
+ *   for latencies without queues.
+ * - `e2ee-send direct 2x2 max`: a direct conversation, both users with two devices, a chat
  *   window per device, the first device of each user sending. `plain` sends the text;
  *   `pairwise`, the SDK's pairwise envelope: the payload sealed once and an entry for each
  *   of the 3 other devices (a Double Ratchet message, sessions answered); each device
@@ -34,8 +36,10 @@ const LOGIN_ADDRESS = 3_000;
 export function e2eeSendShapes(plan) {
   const common = { warmupMs: plan.warmupMs, window: plan.window, senders: 2, mode: 'max', durationMs: plan.durationMs, settle: true };
   return [
-    { ...common, shape: `e2ee-send group ${GROUP}`, kind: 'group', scheme: 'sender_key' },
-    { ...common, shape: 'e2ee-send direct 2x2', kind: 'direct', scheme: 'pairwise' },
+    { ...common, shape: `e2ee-send group ${GROUP} max`, kind: 'group', scheme: 'sender_key' },
+    // Latency when nothing queues: the open loop of the `1:1 100/s` shape.
+    { ...common, shape: `e2ee-send group ${GROUP} ${plan.rate}/s`, kind: 'group', scheme: 'sender_key', mode: 'rate', rate: plan.rate, durationMs: plan.rateMs },
+    { ...common, shape: 'e2ee-send direct 2x2 max', kind: 'direct', scheme: 'pairwise' },
   ];
 }
 
