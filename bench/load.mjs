@@ -15,6 +15,7 @@ import { delay, openLoop, percentiles, pool, round } from './util.mjs';
 import { STREAM_USERS, runStreamLatency, streamShapes } from './shapes/stream.mjs';
 import { inboxPhases, runInboxFanout } from './shapes/inbox.mjs';
 import { CHANNEL_MEMBERS, channelShapes, runChannel } from './shapes/channel.mjs';
+import { e2eeSendShapes, runE2eeSend } from './shapes/e2ee.mjs';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const SERVICE = config.service.url;
@@ -129,6 +130,11 @@ async function loginDevices(i, count) {
   );
 }
 
+/** Signs user `i` in on one more device, from made-up address `addressIdx` (apart from those the other logins use). */
+function loginDevice(i, deviceName, addressIdx) {
+  return http('POST', '/v1/auth/login', { body: { handle: `b${runId}_${i}`, password: PASSWORD, deviceName }, address: benchAddress(addressIdx) });
+}
+
 /** Registers the users once: scrypt makes each registration cost ~80 ms of server CPU. */
 async function registerUsers(count) {
   return pool(Array.from({ length: count }, (_, i) => i), 2, (i) =>
@@ -144,10 +150,11 @@ async function registerUsers(count) {
  * On the service it is a real conversation (direct for pairs, else a group); on a
  * baseline it is just a fresh object name.
  */
-async function createRoom(target, users, memberIdx, label) {
+async function createRoom(target, users, memberIdx, label, create) {
   if (target.server === 'baseline') {
     return { target, id: `${target.name}-${label}-${runId}`, memberIdx };
   }
+  if (create) return { target, id: await create(users, memberIdx, label), memberIdx };
   const owner = users[memberIdx[0]];
   const others = [...new Set(memberIdx.slice(1))].filter((i) => i !== memberIdx[0]).map((i) => users[i].user.id);
   const body = memberIdx.length === 2 ? { kind: 'direct', peerId: others[0] } : { kind: 'group', title: label, memberIds: others };
@@ -203,10 +210,17 @@ function usage(server, start, end) {
  * for messages sent inside the window. After the window, sending stops and the run
  * waits (bounded) until every measured message is acked and delivered, and reports
  * what never arrived as `lost`.
+ *
+ * Shape modules may pass `spec.create(users, memberIdx, label)` (makes the service's
+ * conversation, returns its id), `spec.content(userIdx, seq)` (what a sender sends; a
+ * short text by default) and `spec.settle` (start once the runtime is quiet after the
+ * set-up): bench/shapes/e2ee.mjs sends envelopes this way.
  */
 async function runChat(target, users, spec) {
-  const rooms = await pool(spec.rooms, 8, (memberIdx, r) => createRoom(target, users, memberIdx, `${spec.shape}-${r}`));
+  const rooms = await pool(spec.rooms, 8, (memberIdx, r) => createRoom(target, users, memberIdx, `${spec.shape}-${r}`, spec.create));
   const socketsByRoom = await pool(rooms, 4, (room) => openRoom(room, users));
+  // A new conversation leaves work behind (its members' objects hear of it): `settle` waits it out.
+  if (spec.settle) await untilQuiet(target.server);
   const sent = new Map();
   const ackLat = [];
   const recvLat = [];
@@ -215,7 +229,7 @@ async function runChat(target, users, spec) {
   const senders = [];
   socketsByRoom.forEach((sockets, r) => {
     sockets.forEach((ws, s) => {
-      const sender = s < spec.senders ? { ws, key: `${r}:${s}`, inflight: 0 } : null;
+      const sender = s < spec.senders ? { ws, key: `${r}:${s}`, userIdx: rooms[r].memberIdx[s], inflight: 0 } : null;
       if (sender) senders.push(sender);
       ws.onmessage = (ev) => onFrame(ev.data, `${r}:${s}`, sender);
     });
@@ -264,7 +278,8 @@ async function runChat(target, users, spec) {
     }
     sender.inflight += 1;
     state.seq += 1;
-    sender.ws.send(JSON.stringify({ type: 'send', cmid, content: { type: 'text', text: `bench message ${state.seq}` } }));
+    const content = spec.content ? spec.content(sender.userIdx, state.seq) : { type: 'text', text: `bench message ${state.seq}` };
+    sender.ws.send(JSON.stringify({ type: 'send', cmid, content }));
   }
 
   const roomSizeOf = (sender) => socketsByRoom[Number(sender.key.split(':')[0])].length;
@@ -522,7 +537,7 @@ function log(line) {
 }
 
 /** What the shape modules (bench/shapes/) use of this process: the service, setup calls, sockets and samples. */
-const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, snapshot, usage, untilQuiet, log, nextCmid, timeouts: TIMEOUTS };
+const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, snapshot, usage, untilQuiet, log, nextCmid, loginDevice, runChat, timeouts: TIMEOUTS };
 
 async function main() {
   const t0 = performance.now();
@@ -590,6 +605,10 @@ async function main() {
   }
   const channel = combineRounds(channelRounds);
 
+  const e2eeSpecs = e2eeSendShapes(PLAN).filter((s) => selected(s.shape));
+  const e2eeRounds = e2eeSpecs.length > 0 ? await runE2eeSend(harness, users, e2eeSpecs, PLAN.rounds) : [];
+  const e2ee = combineRounds(e2eeRounds);
+
   const idle = [];
   for (const target of TARGETS.filter((t) => t.name !== 'memory' && selected('idle'))) {
     const result = await runIdle(target, users);
@@ -597,7 +616,7 @@ async function main() {
     log(`idle             ${target.name.padEnd(8)} held ${result.held}/${result.attempted}, ${result.kbPerSocketIdle} KiB/socket, hibernated ${result.hibernated}`);
   }
 
-  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, streams, streamRounds, inbox, inboxRounds, channel, channelRounds, idle, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
+  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, streams, streamRounds, inbox, inboxRounds, channel, channelRounds, e2ee, e2eeRounds, idle, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
 }
 
 main().catch((err) => {

@@ -5,6 +5,7 @@
  * numbers, and the generated part of docs/BENCHMARKS.md.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { E2EE_CRYPTO_HEAD, e2eeCryptoRows } from './e2ee-crypto.mjs';
 
 /** The targets of issue 6, each read from figures of one run. */
 const TARGETS = [
@@ -46,6 +47,51 @@ const STREAM_TARGETS = [
   { name: 'p50 delivery at 100 msg/s, SSE device stream / inbox WebSocket', shape: 'sse-latency', wire: 'sse-inbox', vs: 'inbox' },
   { name: 'p50 delivery at 100 msg/s, long-poll device stream / inbox WebSocket', shape: 'long-poll-latency', wire: 'long-poll-inbox', vs: 'inbox' },
 ];
+
+/**
+ * End-to-end encrypted conversations against plain ones of the same shape, same run
+ * (bench/shapes/e2ee.mjs): informational, no target in issue 17.
+ */
+const E2EE_RATIOS = [
+  { what: 'msgs/s', metric: (r) => r.msgsPerS },
+  { what: 'p50 send→ack', metric: (r) => r.ack.p50 },
+  { what: 'p50 send→receive', metric: (r) => r.recv.p50 },
+  { what: 'p95 send→receive', metric: (r) => r.recv.p95 },
+  { what: 'runtime CPU per message', metric: (r) => r.cpuPerMsgMs },
+  { what: 'runtime CPU per message until quiet', metric: (r) => r.cpuPerMsgUntilQuietMs },
+];
+
+/** Ratios of the means over the rounds, as for every other shape. */
+function e2eeRatios(rows) {
+  const shapes = [...new Set(rows.map((r) => r.shape))];
+  return shapes.flatMap((shape) => {
+    const plain = rows.find((r) => r.shape === shape && r.target === 'plain');
+    const enc = rows.find((r) => r.shape === shape && r.target !== 'plain');
+    if (!plain || !enc) return [];
+    return E2EE_RATIOS.map((spec) => ratioOf({ name: `${shape.replace(/^e2ee-send /, '')} ${spec.what}, ${enc.target} / plain` }, spec.metric(enc), spec.metric(plain)));
+  }).filter(Boolean);
+}
+
+/**
+ * The same ratios per round: each round runs plain and encrypted back to back, so a ratio
+ * of one round compares neighbouring moments, and the spread of these says how far the
+ * machine's noise moved it (a round where other work starved the runtime stands out).
+ */
+function e2eePerRound(rounds) {
+  const shapes = [...new Set(rounds.map((r) => r.shape))];
+  return shapes.map((shape) => {
+    const of = rounds.filter((r) => r.shape === shape);
+    const byRound = [...new Set(of.map((r) => r.round))].map((n) => [of.find((r) => r.round === n && r.target === 'plain'), of.find((r) => r.round === n && r.target !== 'plain')]).filter(([a, b]) => a && b);
+    const scheme = byRound[0]?.[1].target ?? '?';
+    const per = (metric) => {
+      const values = byRound.map(([plain, enc]) => (metric(plain) ? Math.round((metric(enc) / metric(plain)) * 100) / 100 : null)).filter((v) => v !== null);
+      const sorted = [...values].sort((a, b) => a - b);
+      const median = sorted.length === 0 ? null : sorted.length % 2 ? sorted[sorted.length >> 1] : Math.round(((sorted[sorted.length / 2 - 1] + sorted[sorted.length / 2]) / 2) * 100) / 100;
+      return `${values.join(', ')} (median ${median})`;
+    };
+    return `${shape}, ${scheme} / plain by round: msgs/s ${per((r) => r.msgsPerS)}; p50 send→receive ${per((r) => r.recv.p50)}; runtime CPU per message ${per((r) => r.cpuPerMsgMs)}.`;
+  });
+}
 
 const IDLE_TARGET = 10_000;
 
@@ -100,11 +146,12 @@ function inboxRatio(load) {
   return ratioOf({ name: 'group 100 deliveries/s at max rate, inbox sockets / chat windows' }, inbox.deliveriesPerS, chat.deliveriesPerS);
 }
 
-export function buildReport({ load, ...meta }) {
+export function buildReport({ load, e2eeCrypto = null, ...meta }) {
   const ratios = [
     ...[...TARGETS, ...STEADY_TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec)),
     ...STREAM_TARGETS.map((spec) => streamRatio(load.streams, spec)),
     inboxRatio(load),
+    ...e2eeRatios(load.e2ee ?? []),
   ].filter(Boolean);
   const idle = load.idle.find((r) => r.target === 'service');
   if (idle) {
@@ -118,7 +165,7 @@ export function buildReport({ load, ...meta }) {
       met: load.plan.idle >= IDLE_TARGET ? idle.held >= IDLE_TARGET : null,
     });
   }
-  return { ...meta, plan: load.plan, loadSeconds: load.loadSeconds, ratios, chat: load.chat, history: load.history, streams: load.streams, inbox: load.inbox, channel: load.channel ?? [], idle: load.idle, streamRounds: load.streamRounds, inboxRounds: load.inboxRounds };
+  return { ...meta, plan: load.plan, loadSeconds: load.loadSeconds, ratios, chat: load.chat, history: load.history, streams: load.streams, inbox: load.inbox, channel: load.channel ?? [], e2ee: load.e2ee ?? [], e2eePerRound: e2eePerRound(load.e2eeRounds ?? []), e2eeCrypto, idle: load.idle, streamRounds: load.streamRounds, inboxRounds: load.inboxRounds };
 }
 
 // ── Text and Markdown tables ─────────────────────────────────────────────────────
@@ -164,6 +211,12 @@ const CHANNEL_HEAD = ['shape', 'sockets', 'msgs/s', 'deliveries/s', 'recv p50/95
 const channelRows = (report) =>
   report.channel.map((r) => [r.shape, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.recv), r.runtimeCpu, r.cpuPerMsgMs, r.loadCpu, r.runtimeRssMb, r.lost]);
 
+const E2EE_HEAD = ['shape', 'sent', 'sockets', 'msgs/s', 'deliveries/s', 'ack p50/95/99 ms', 'recv p50/95/99 ms', 'runtime cpu', 'cpu ms/msg', 'cpu ms/msg until quiet', 'load cpu', 'content bytes', 'lost'];
+const e2eeRows = (report) =>
+  (report.e2ee ?? []).map((r) => [r.shape, r.target, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.ack), lat(r.recv), r.runtimeCpu, r.cpuPerMsgMs, r.cpuPerMsgUntilQuietMs, r.loadCpu, Math.round(r.envelopeBytes), r.lost]);
+const e2eeCryptoNote = (report) =>
+  report.e2eeCrypto ? [`SDK crypto (Node ${report.versions.node}): CPU µs per message (the process's user + system time), median of ${report.e2eeCrypto.runs} runs; payload ${report.e2eeCrypto.payloadBytes} bytes (a short text, padded); load average ${report.e2eeCrypto.loadAverage?.join(' ') ?? '–'} after.`] : [];
+
 const IDLE_HEAD = ['target', 'sockets', 'held after idle', 'runtime alive', 'first connect error', 'hibernated', 'connects/s', 'wake + broadcast ms', 'runtime rss before → connected → idle MB', 'runtime KiB/socket', 'proxy KiB/socket'];
 const idleRows = (report) =>
   report.idle.map((r) => [r.target, r.connected, r.held, r.runtimeAlive, r.firstError ?? '–', r.hibernated ?? 'not observable', r.connectPerS, r.wakeBroadcastMs, `${r.rssBeforeMb} → ${r.rssConnectedMb} → ${r.rssIdleMb}`, r.kbPerSocketIdle, r.proxyKbPerSocketIdle]);
@@ -186,6 +239,8 @@ export function renderTable(report) {
     [STREAM_HEAD, streamRows(report), streamNotes(report)],
     [INBOX_HEAD, inboxRows(report)],
     [CHANNEL_HEAD, channelRows(report)],
+    [E2EE_HEAD, e2eeRows(report), report.e2eePerRound ?? []],
+    [E2EE_CRYPTO_HEAD, e2eeCryptoRows(report.e2eeCrypto), e2eeCryptoNote(report)],
     [IDLE_HEAD, idleRows(report)],
     [RATIO_HEAD, ratioRows(report)],
   ].filter(([, rows]) => rows.length > 0);
@@ -232,6 +287,18 @@ function markdown(report) {
     '### Channel: 1 poster, N readers, on relays and on one object',
     '',
     mdTable(CHANNEL_HEAD, channelRows(report)),
+    '',
+    '### End-to-end encrypted against plain conversations (send path)',
+    '',
+    mdTable(E2EE_HEAD, e2eeRows(report)),
+    '',
+    ...(report.e2eePerRound ?? []).map((n) => `- ${n}`),
+    '',
+    '### End-to-end encryption in the SDK (Node, µs per message)',
+    '',
+    mdTable(E2EE_CRYPTO_HEAD, e2eeCryptoRows(report.e2eeCrypto)),
+    '',
+    ...e2eeCryptoNote(report),
     '',
     '### Idle capacity',
     '',

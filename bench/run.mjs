@@ -8,6 +8,10 @@
  *
  * `--quick` is a smoke run of every shape at small sizes (about a minute); it writes
  * bench/results/quick.json and leaves the docs alone.
+ *
+ * Before any server starts, the SDK's crypto micro-benchmark (bench/e2ee-crypto.mjs) runs
+ * in a process of its own, on a machine not yet busy with the runtime; `--only=e2ee-crypto`
+ * runs it alone, without servers.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +29,10 @@ const quick = process.argv.includes('--quick');
 /** `--rounds=N`: rounds per shape (default: 1 quick, 2 full); more rounds average out a noisy machine. */
 const rounds = Number(process.argv.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length)) || null;
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',') ?? null;
+/** The crypto micro-benchmark is a "shape" for `--only` too; when it is all `--only` names, no server starts. */
+const CRYPTO_SHAPE = 'e2ee-crypto';
+const cryptoSelected = !only || only.some((prefix) => CRYPTO_SHAPE.startsWith(prefix));
+const cryptoOnly = only !== null && only.every((prefix) => prefix.length > 'e2ee-'.length && CRYPTO_SHAPE.startsWith(prefix));
 
 /** `--harness=direct|miniflare|wrangler`: how the Worker runs on workerd (bench/harness.mjs); direct by default. */
 const harnessKind = process.argv.find((a) => a.startsWith('--harness='))?.slice('--harness='.length) ?? 'direct';
@@ -74,6 +82,19 @@ function log(line) {
 const ENV = { ...process.env, X_LOCAL_OBSERVABILITY: 'false', WRANGLER_SEND_METRICS: 'false' };
 const harness = createHarness(harnessKind, { root: ROOT, env: ENV });
 
+/** bench/e2ee-crypto.mjs in its own process (its table goes to the report, not to stdout); resolves to its results. */
+function runCrypto() {
+  const out = join(STATE, 'e2ee-crypto.json');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bench/e2ee-crypto.mjs'), `--json=${out}`, ...(quick ? ['--quick'] : [])], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+    children.push(child);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(readFileSync(out, 'utf8'))) : reject(new Error(`e2ee-crypto exited with ${code}`))));
+  });
+}
+
+/** What the load generator writes when no server shape ran (`--only=e2ee-crypto`). */
+const NO_LOAD = { plan: null, loadSeconds: 0, chat: [], history: [], streams: [], streamRounds: [], inbox: [], inboxRounds: [], channel: [], e2ee: [], idle: [] };
+
 function runLoad(configPath) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(ROOT, 'bench/load.mjs'), configPath], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
@@ -110,6 +131,8 @@ async function main() {
   rmSync(STATE, { recursive: true, force: true });
   mkdirSync(STATE, { recursive: true });
   mkdirSync(RESULTS, { recursive: true });
+  const e2eeCrypto = cryptoSelected ? await runCrypto() : null;
+  if (cryptoOnly) return writeResults({ startedAt, host, e2eeCrypto, load: NO_LOAD });
   if (!existsSync(join(ROOT, 'dist/web'))) {
     log('building the web client (wrangler dev serves its assets)');
     execFileSync(process.execPath, [join(ROOT, 'node_modules/vite/bin/vite.js'), 'build', '--logLevel', 'warn'], { cwd: ROOT, stdio: 'inherit' });
@@ -139,14 +162,18 @@ async function main() {
   };
   writeFileSync(configPath, JSON.stringify(config, null, 2));
   await runLoad(configPath);
+  writeResults({ startedAt, host, e2eeCrypto, load: JSON.parse(readFileSync(out, 'utf8')) });
+}
 
+function writeResults({ startedAt, host, e2eeCrypto, load }) {
   const report = buildReport({
     startedAt: startedAt.toISOString(),
     quick,
     machine: host,
     versions: versions(),
-    harness: harness.description,
-    load: JSON.parse(readFileSync(out, 'utf8')),
+    harness: cryptoOnly ? 'none (Node only)' : harness.description,
+    e2eeCrypto,
+    load,
   });
   const resultFile = join(RESULTS, only ? 'only.json' : quick ? 'quick.json' : 'latest.json');
   writeFileSync(resultFile, JSON.stringify(report, null, 2));
