@@ -9,7 +9,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ChatClient, MemoryE2eeStorage, type ConversationEvent, type ConversationHandle, type MessageEvent } from '../../src/client/index.js';
+import { ChatClient, InMemoryProtocolStore, MemoryE2eeStorage, type ConversationEvent, type ConversationHandle, type MessageEvent } from '../../src/client/index.js';
+import type { Json } from '../../src/client/e2ee/serialize.js';
 import { fromBase64url, toBase64url } from '../../src/client/e2ee/bytes.js';
 import { downloadEncryptedMedia, encryptedMediaContent, encryptedMediaRefOf, uploadEncryptedMedia, type MediaClientOptions } from '../../src/client/media.js';
 import { E2ee } from '../../src/client/e2ee/protocol.js';
@@ -226,7 +227,7 @@ describe('end-to-end encryption over wrangler dev', () => {
     for (const v of [a1, c1, c3view]) v.chat.close();
   }, 60_000);
 
-  it('leaves no sent text and no private key anywhere in the server’s state (D1, R2, every object’s SQLite), where a plain text is found', async () => {
+  it('leaves no sent text and no key of any device anywhere in the server’s state (D1, R2, every object’s SQLite), where a plain text is found', async () => {
     // The control: the same search finds a text sent in a plain conversation.
     const plain = await alice[0].client.createDirect(bob[0].userId);
     const chat = await alice[0].client.open(plain.id);
@@ -236,16 +237,33 @@ describe('end-to-end encryption over wrangler dev', () => {
     await until(() => search([control]).length > 0, 10_000, 'the plain text to reach the disk');
     expect(sent.length).toBeGreaterThan(5);
     expect(search(sent)).toEqual([]);
-    // Nor any device's private identity key, in any encoding (raw, base64url, hex).
-    const privateKeys: string[] = [];
+    // Nor any device's secrets, in any encoding (raw, base64url, hex): its private identity
+    // key, and every root, chain and sender key and message-key seed its sessions hold.
+    const secrets: Uint8Array[] = [];
     for (const d of [...alice, ...bob, ...carol]) {
       const state = await d.storage.open({ userId: d.userId, deviceId: d.deviceId });
-      const key = (await state!.store.getIdentityKeyPair()).privateKey;
-      privateKeys.push(Buffer.from(key).toString('latin1'), toBase64url(key), Buffer.from(key).toString('hex'));
+      const store = state!.store as InMemoryProtocolStore;
+      secrets.push((await store.getIdentityKeyPair()).privateKey);
+      for (const record of [...store.sessions.values(), ...store.senderKeys.values()]) secrets.push(...secretsIn(record));
     }
-    expect(searchRaw(privateKeys)).toEqual([]);
+    expect(secrets.length).toBeGreaterThan(30);
+    // The control: a public identity key, which the key directory does keep, is found.
+    const alicePublic = (await (await alice[0].storage.open({ userId: alice[0].userId, deviceId: alice[0].deviceId }))!.store.getIdentityKeyPair()).publicKey;
+    expect(searchRaw([toBase64url(alicePublic)])).not.toEqual([]);
+    expect(searchRaw(secrets.flatMap((key) => [Buffer.from(key).toString('latin1'), toBase64url(key), Buffer.from(key).toString('hex')]))).toEqual([]);
   });
 });
+
+/** Fields of session and sender-key records that hold secrets (./src/client/e2ee/session.ts, sender-keys.ts). */
+const SECRET_FIELDS = new Set(['rootKey', 'chainKey', 'privateKey', 'signingPrivateKey', 'seed']);
+
+/** The secret byte strings in a stored record (bytes are `{ $b: base64url }` there). */
+function secretsIn(json: Json, field = ''): Uint8Array[] {
+  if (Array.isArray(json)) return json.flatMap((item) => secretsIn(item, field));
+  if (json === null || typeof json !== 'object') return [];
+  if (typeof json.$b === 'string') return SECRET_FIELDS.has(field) ? [fromBase64url(json.$b)] : [];
+  return Object.entries(json).flatMap(([key, value]) => secretsIn(value, key));
+}
 
 /** Files of the server's state holding any of `texts` (or the random part of one). */
 function search(texts: string[]): string[] {
