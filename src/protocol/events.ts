@@ -50,10 +50,12 @@ export const EncryptedContent = z.strictObject({
   entries: z.array(EncryptedEntry).max(E2EE.maxEntries).default([]),
   mediaIds: z.array(MediaId).max(E2EE.maxMediaPerMessage).optional(),
   /**
-   * `session_reset`: no message for people, only a new session for the devices its entries
-   * name (one that could not decrypt asks the sender's device to start over); others skip it.
+   * No message for people, only keys for the devices its entries name; others skip it.
+   * `session_reset`: a new session (a device that could not decrypt asks the sender's
+   * device to start over); `keys`: the sender's key for a group, ahead of a message whose
+   * distribution entries would not fit in one frame.
    */
-  notice: z.literal('session_reset').optional(),
+  notice: z.enum(['session_reset', 'keys']).optional(),
 });
 export type EncryptedContent = z.infer<typeof EncryptedContent>;
 

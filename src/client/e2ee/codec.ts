@@ -48,7 +48,7 @@ export class ConversationCodec {
     private readonly messenger: Messenger,
     private readonly fetchInfo: () => Promise<ConversationInfo>,
     private readonly notify: (notice: E2eeNotice) => void,
-    /** Sends an envelope as its own message (a session reset), outside the app's outbox. */
+    /** Sends an envelope as its own message (a session reset, keys ahead of a message), outside the app's outbox. */
     private readonly post: (content: EncryptedContent) => Promise<void>,
   ) {}
 
@@ -67,6 +67,8 @@ export class ConversationCodec {
       if (cause instanceof E2eeError) throw new ChatError(cause.code, cause.message, { cause });
       throw cause;
     }
+    // The keys that did not fit go first, each a message of its own (devices not named skip it).
+    for (const prelude of sealed.preludes) await this.post(prelude);
     if (sealed.distributedTo.length) this.#distributions.set(cmid, sealed.distributedTo);
     return sealed.content;
   }

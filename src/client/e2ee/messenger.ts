@@ -94,6 +94,8 @@ export interface Sealed {
   content: EncryptedContent;
   /** Devices this message hands the sender key to: note them with `noteDistributed` once it is acked. */
   distributedTo: string[];
+  /** Envelopes (`notice: 'keys'`) to send before `content`: the distribution entries that did not fit in it. */
+  preludes: EncryptedContent[];
 }
 
 export class Messenger {
@@ -187,6 +189,11 @@ export class Messenger {
       await this.#forgetDistribution(conversationId, author);
       return null;
     }
+    if (content.notice === 'keys') {
+      const inner = entry ? await this.#decryptEntry(author, entry) : null;
+      if (inner?.[0] === ENTRY_DISTRIBUTION) await this.e2ee.processDistribution(conversationId, author, inner.subarray(1));
+      return null;
+    }
     const inner = entry ? await this.#decryptEntry(author, entry) : null;
     if (content.scheme === 'pairwise') {
       if (!inner || inner[0] !== ENTRY_BODY_KEY) throw new ChatError('e2ee_no_entry', 'The message was not encrypted for this device.');
@@ -272,15 +279,24 @@ export class Messenger {
   async #pairwise(conversationId: string, devices: Address[], payload: Uint8Array): Promise<Sealed> {
     const { key, body } = sealBody(conversationId, payload);
     const entries = await this.#entries(devices, tagged(ENTRY_BODY_KEY, key));
-    return { content: { type: 'encrypted', scheme: 'pairwise', body: toBase64url(body), entries }, distributedTo: [] };
+    return { content: { type: 'encrypted', scheme: 'pairwise', body: toBase64url(body), entries }, distributedTo: [], preludes: [] };
   }
 
+  /**
+   * One Sender Key ciphertext, and the distribution to each device that lacks the key. A
+   * distribution entry that starts a session is a post-quantum prekey message (~2.3 KB), so
+   * entries that do not fit in the message's frame go ahead of it in `keys` envelopes.
+   */
   async #senderKey(conversationId: string, devices: Address[], payload: Uint8Array): Promise<Sealed> {
     const known = new Set((await this.memory.getDistribution(conversationId))?.devices ?? []);
     const lacking = devices.filter((d) => !known.has(deviceKey(d)));
     const entries = lacking.length ? await this.#entries(lacking, tagged(ENTRY_DISTRIBUTION, await this.e2ee.createDistribution(conversationId))) : [];
-    const body = await this.e2ee.groupEncrypt(conversationId, payload);
-    return { content: { type: 'encrypted', scheme: 'sender_key', body: toBase64url(body), entries }, distributedTo: lacking.map(deviceKey) };
+    const body = toBase64url(await this.e2ee.groupEncrypt(conversationId, payload));
+    const chunks = chunkEntries(entries, body.length);
+    const last = chunks.pop() ?? [];
+    const keysBody = toBase64url(sealBody(conversationId, encodePayload(conversationId, null)).body);
+    const preludes = chunks.map((chunk): EncryptedContent => ({ type: 'encrypted', scheme: 'sender_key', body: keysBody, entries: chunk, notice: 'keys' }));
+    return { content: { type: 'encrypted', scheme: 'sender_key', body, entries: last }, distributedTo: lacking.map(deviceKey), preludes };
   }
 
   async #entries(devices: Address[], plaintext: Uint8Array): Promise<EncryptedEntry[]> {
@@ -317,6 +333,29 @@ function tagged(tag: number, bytes: Uint8Array): Uint8Array {
   out[0] = tag;
   out.set(bytes, 1);
   return out;
+}
+
+/**
+ * Entries in runs that each fit in one message beside a body of `bodyLength` characters
+ * (E2EE.maxEntries, and the frame), in order; the last run rides with the message itself.
+ */
+export function chunkEntries(entries: EncryptedEntry[], bodyLength: number): EncryptedEntry[][] {
+  const budget = LIMITS.maxFrameBytes - FRAME_MARGIN_BYTES - bodyLength;
+  const chunks: EncryptedEntry[][] = [];
+  let current: EncryptedEntry[] = [];
+  let size = 0;
+  for (const entry of entries) {
+    const cost = JSON.stringify(entry).length + 1;
+    if (current.length > 0 && (current.length >= E2EE.maxEntries || size + cost > budget)) {
+      chunks.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(entry);
+    size += cost;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
 }
 
 function checkFits(content: EncryptedContent): void {
