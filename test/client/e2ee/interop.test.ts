@@ -194,7 +194,7 @@ describe('pairwise sessions against libsignal', () => {
     // libsignal 0.103 creates every session with SPQR (its Sparse Post-Quantum Ratchet) at
     // minimum version V1, so a message without SPQR data fails in its ratchet with
     // "post-quantum ratchet error: Minimum version" (seen in its log), reported as a
-    // decryption failure. SPQR is not part of this SDK (docs/E2E.md): see the report.
+    // decryption failure. SPQR is not part of this SDK (docs/E2E.md, "Sessions and messages").
     await expect(
       S.signalDecryptPreKey(parsed, lAlice, lBob, bob.session, bob.identityStore, bob.preKeyStore, bob.signedPreKeyStore, bob.kyberPreKeyStore),
     ).rejects.toThrow(/decryption failed/);
