@@ -1,8 +1,9 @@
 /**
  * @module client/ChatClient
  * The SDK's entry point: accounts and session, conversations and members over HTTP,
- * and `open()` for a live conversation (see ConversationHandle). About 400 lines: it is
- * the SDK's public surface, each method a documented line or two over HttpApi.
+ * and `open()` for a live conversation (see ConversationHandle). About 520 lines: it is
+ * the SDK's public surface, each method a documented line or two over HttpApi (or, for
+ * end-to-end encryption, over e2ee/end-to-end.ts), and splitting it would split that surface.
  */
 import { z } from 'zod';
 import {

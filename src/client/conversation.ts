@@ -5,10 +5,10 @@
  * filled from history at once after (re)connecting and after GAP_FILL_DELAY_MS mid-stream;
  * sends go through the outbox, are resent after every reconnect and resolve once.
  *
- * Longer than most modules (about 450 lines) because it is the public surface of an open
+ * Longer than most modules (about 500 lines) because it is the public surface of an open
  * conversation (each method a line or two of HTTP) around one state machine; the parts
  * that stand alone are already out: the outbox, the reorder buffer, the send timers, the
- * timeline fold, the transports.
+ * timeline fold, the transports, and the encryption codec (only its hook is here).
  */
 import { z } from 'zod';
 import {

@@ -16,7 +16,9 @@
  * | the key directory (end-to-end encryption): keys, claims, the device list's version | ./keys.ts, ./outbox.ts |
  *
  * Conversations feed it through their durable outboxes; applying an update is idempotent,
- * so a retried delivery changes nothing twice.
+ * so a retried delivery changes nothing twice. About 500 lines: each RPC method is the few
+ * lines of its runtime contract (request ids, transactions, wake-ups) over the module that
+ * owns the logic; the table above is where the logic lives.
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';

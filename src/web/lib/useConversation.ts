@@ -12,7 +12,7 @@
  * first page arrives, the messages this device kept (`lib/message-cache.ts`); your edits
  * not yet taken, shown in place and handed over once connected (`lib/pending-edits.ts`).
  *
- * About 410 lines: one effect wires a handle's events into one state object, and splitting
+ * About 470 lines (with the encryption notices and gate): one effect wires a handle's events into one state object, and splitting
  * it would pass that state and its rerender around.
  *
  * What fails for want of a network (details, history, receipts) is tried again on every
