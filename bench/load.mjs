@@ -152,7 +152,9 @@ async function registerUsers(count) {
  */
 async function createRoom(target, users, memberIdx, label, create) {
   if (target.server === 'baseline') {
-    return { target, id: `${target.name}-${label}-${runId}`, memberIdx };
+    // The baseline routes by the path segment after the target (`/sqlite/<room>/ws`): a
+    // shape's name may hold a `/` (`50x2 200/s`), which would put every room in one object.
+    return { target, id: `${target.name}-${label}-${runId}`.replace(/[^\w-]/g, '_'), memberIdx };
   }
   if (create) return { target, id: await create(users, memberIdx, label), memberIdx };
   const owner = users[memberIdx[0]];
@@ -385,8 +387,10 @@ function chatShapes() {
       mode: 'max',
       durationMs: PLAN.durationMs,
     },
-    // A steady group chat: its tail, not only its median.
+    // A steady group chat: its tail, not only its median. A group of 100 fans out on read,
+    // one of 99 on write (FANOUT_ON_WRITE_MAX_MEMBERS): the two sides of the threshold.
     { ...common, shape: `group 100 ${PLAN.groupRate}/s`, rooms: [range(0, 100).map(member)], senders: 2, mode: 'rate', rate: PLAN.groupRate, durationMs: PLAN.rateMs },
+    { ...common, shape: `group 99 ${PLAN.groupRate}/s`, rooms: [range(0, 99).map(member)], senders: 2, mode: 'rate', rate: PLAN.groupRate, durationMs: PLAN.rateMs },
   ];
 }
 

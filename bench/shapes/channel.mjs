@@ -25,7 +25,7 @@ const DELIVERIES_PER_S = 10_000;
 /**
  * Members of the relayed group: RELAY_MIN_MEMBERS as bench/run.mjs sets it (102). The
  * other group has one fewer, so its sockets stay on the conversation object; both are
- * above FANOUT_ON_WRITE_MAX_MEMBERS (100), so both fan out on read and differ in nothing
+ * above FANOUT_ON_WRITE_MAX_MEMBERS (99), so both fan out on read and differ in nothing
  * but the relays. Readers are spread over every member but the poster (connect tickets
  * are limited per device: 5,000 over 100 members is 50 each).
  */

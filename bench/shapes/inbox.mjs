@@ -1,11 +1,11 @@
 /**
  * @module bench/shapes/inbox
- * `inbox-fanout-100`: a group of 100 members, each with its inbox socket open
+ * `inbox-fanout-99`: a group of 99 members, each with its inbox socket open
  * (`/v1/inbox/ws`, one device per member) and no chat window except the two senders'.
- * A group of 100 is at FANOUT_ON_WRITE_MAX_MEMBERS (100, `members <= max`), so it fans
- * out on write: every member's UserDO queues each event and pushes it to the inbox
- * socket as a `deliver` frame with the full event (not an `activity` hint). Members get
- * their own messages too (for their other devices), so every message has 100 inboxes
+ * A group of 99 is at FANOUT_ON_WRITE_MAX_MEMBERS (99, `members <= max`), the largest
+ * that fans out on write: every member's UserDO queues each event and pushes it to the
+ * inbox socket as a `deliver` frame with the full event (not an `activity` hint). Members
+ * get their own messages too (for their other devices), so every message has 99 inboxes
  * to reach, the senders' included.
  *
  * The inboxes are read as the SDK reads them (./readers.mjs: an `ack` after every
@@ -16,17 +16,17 @@
  * ~80 ms of scrypt each, 10-30 s on this machine, more than a smoke run may take.
  *
  * Two phases over the same sockets:
- * - `inbox-fanout-100 max`: each sender keeps `window` sends in flight on its chat
+ * - `inbox-fanout-99 max`: each sender keeps `window` sends in flight on its chat
  *   window (closed loop on acks, as the `group … max` shapes);
- * - `inbox-fanout-100 20/s`: 20 messages/s in total (open loop), 2,000 inbox deliveries
+ * - `inbox-fanout-99 20/s`: 20 messages/s in total (open loop), ~2,000 inbox deliveries
  *   a second: latency when the fan-out is not saturated.
  * Each has a warm-up, a measured window, then a bounded drain: `lost` counts messages of
- * the window that did not reach all 100 inboxes by its end (`missing`: inbox × message).
+ * the window that did not reach all its inboxes by its end (`missing`: inbox × message).
  */
 import { delay, openLoop, percentiles, pool, round, untilFirstAck } from '../util.mjs';
 import { openInboxSocket } from './readers.mjs';
 
-const MEMBERS = { full: 100, quick: 20 };
+const MEMBERS = { full: 99, quick: 20 };
 const INBOX_RATE = 20;
 const SENDERS = 2;
 const CONNECT_CONCURRENCY = 16;

@@ -42,22 +42,31 @@ export const FANOUT = {
  * deployment by variables (wrangler.toml sets the local ones for `wrangler dev`).
  */
 export interface FanoutTuning {
-  /** FANOUT_ON_WRITE_MAX_MEMBERS: conversations with more members fan out on read. */
+  /**
+   * FANOUT_ON_WRITE_MAX_MEMBERS: conversations with more members fan out on read. The
+   * default follows the seed design (groups under 100 members fan out on write). Measured
+   * locally (docs/BENCHMARKS.md), a group at 50 msg/s pays ~46 µs of runtime CPU per
+   * member and message on write (a call per member per pass) and nothing per member on
+   * read; what on read gives up is each member's device queue and push for that group.
+   */
   maxMembersOnWrite: number;
   /**
-   * FANOUT_MIN_PASS_INTERVAL_MS. Under load (events accepted faster than one per
-   * per-member spacing), back-to-back passes start at least this far apart, so a busy
-   * conversation sends each member one call per interval carrying everything accepted
-   * meanwhile, rather than one call per message. Below that rate only the per-member
-   * spacing applies. Only a conversation that busy is affected (a 1:1 chat past 250
-   * msg/s, a group of 10 past 50): its members' inbox feed waits up to this long, the
-   * chat windows not at all. The trade-off (member calls against inbox latency) holds on
-   * any platform, so the default is the value measured locally (docs/BENCHMARKS.md).
+   * FANOUT_MIN_PASS_INTERVAL_MS. Back-to-back passes start at least this far apart, so
+   * a conversation with steady traffic sends each member one call per interval carrying
+   * everything accepted meanwhile, rather than one call per message. The first pass after
+   * a quiet spell goes at once; a message that follows within the interval reaches the
+   * members' inboxes up to this much later (the chat windows not at all). A call per
+   * member is most of fan-out's cost (a turn and a commit in each member's object), so
+   * this sets the calls per message at steady rates: measured at 100 msg/s in a direct
+   * conversation (docs/BENCHMARKS.md), 2 calls per message with passes 4 ms apart cost
+   * 2.8x the SQLite baseline's CPU per message, 25 ms 2.2x, 50 ms 1.7x, 100 ms 1.45x.
+   * The trade-off (member calls against inbox latency) holds on any platform, so the
+   * default is the value measured locally.
    */
   minPassIntervalMs: number;
   /**
    * FANOUT_PASS_INTERVAL_PER_MEMBER_MS. A pass costs one call per member, so bigger
-   * conversations space their passes further (2 ms per member, 200 ms for 100): calls
+   * conversations space their passes further (2 ms per member, 200 ms for 99): calls
    * per second stay near 500 per busy conversation whatever its size.
    */
   passIntervalPerMemberMs: number;
@@ -73,7 +82,7 @@ export interface FanoutTuning {
 }
 
 export const FANOUT_DEFAULTS: FanoutTuning = {
-  maxMembersOnWrite: 100,
+  maxMembersOnWrite: 99,
   minPassIntervalMs: 100,
   passIntervalPerMemberMs: 2,
   settleMs: 0,
@@ -100,14 +109,9 @@ function setting(value: string | undefined, fallback: number): number {
   return value !== undefined && value !== '' && Number.isSafeInteger(n) && n >= 0 ? n : fallback;
 }
 
-/**
- * How far apart back-to-back passes start for a conversation of `members`, after a pass
- * that carried `carried` events accepted over the `windowMs` since the pass before it.
- */
-export function passIntervalMs(tuning: FanoutTuning, members: number, carried: number, windowMs: number): number {
-  const spacing = members * tuning.passIntervalPerMemberMs;
-  const busy = carried > 1 && carried * spacing > windowMs;
-  return busy ? Math.max(tuning.minPassIntervalMs, spacing) : spacing;
+/** How far apart back-to-back passes start for a conversation of `members`. */
+export function passIntervalMs(tuning: FanoutTuning, members: number): number {
+  return Math.max(tuning.minPassIntervalMs, members * tuning.passIntervalPerMemberMs);
 }
 
 interface StateRow {
@@ -170,16 +174,13 @@ export interface FanoutTarget {
 /** Runs fan-out passes until nothing due is left (or FANOUT.maxPasses). */
 export async function drain(target: FanoutTarget): Promise<void> {
   let lastPassAt = 0;
-  let windowMs = 0;
-  let carried = 0;
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
-    const wait = lastPassAt + passIntervalMs(target.tuning, target.members().length, carried, windowMs) - Date.now();
+    const wait = lastPassAt + passIntervalMs(target.tuning, target.members().length) - Date.now();
     if (pass > 0 && wait > 0) await scheduler.wait(wait);
-    windowMs = pass > 0 ? Date.now() - lastPassAt : 0;
     lastPassAt = Date.now();
     const members = target.members();
     const onWrite = members.length <= target.tuning.maxMembersOnWrite;
-    carried = onWrite ? await sendEvents(target, members) : await sendHint(target, members);
+    const carried = onWrite ? await sendEvents(target, members) : await sendHint(target, members);
     const caughtUp = await catchUpLagging(target, members);
     if (carried === 0 && !caughtUp) return;
   }
@@ -206,6 +207,7 @@ function updatesFor(target: FanoutTarget, events: ConversationEvent[], members: 
 async function sendEvents(target: FanoutTarget, members: string[]): Promise<number> {
   const { store } = target;
   const { doneSeq } = state(store);
+  if (doneSeq >= log.lastSeq(store)) return 0;
   const events = log.page(store.sql, { after: doneSeq, limit: FANOUT.batchEvents }).events;
   const last = events.at(-1);
   if (!last) return 0;

@@ -6,7 +6,7 @@ import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helper
 import type { ConversationSummary, Session } from '../../src/protocol/index.js';
 import { FANOUT_DEFAULTS as FANOUT, fanoutTuning, passIntervalMs as interval } from '../../src/conversation/fanout.js';
 
-const passIntervalMs = (members: number, carried: number, windowMs: number) => interval(FANOUT, members, carried, windowMs);
+const passIntervalMs = (members: number) => interval(FANOUT, members);
 import { serviceUser } from './abuse-helpers.js';
 
 const list = async (s: Session): Promise<ConversationSummary[]> => (await json('/v1/conversations', { token: s.accessToken }, 200)).conversations;
@@ -71,6 +71,36 @@ describe('the conversation list', () => {
   });
 });
 
+describe('fan-out at a steady rate', () => {
+  it('a member gets one call per pass carrying what was sent meanwhile, the first message after a quiet spell at once, each message once and in order', async () => {
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
+    const id = await createDirect(alice, bob);
+    const bobInbox = await openInbox(bob);
+    const window = await openWindow(alice, id);
+    const framesWith = () => bobInbox.frames.filter((f) => f.type === 'deliver' && f.events.some((e) => e.kind === 'event' && e.conversationId === id)).length;
+
+    // A lone message goes at once: its own pass, its own frame.
+    await sendBurst(window, 1, 'lone');
+    await bobInbox.until(() => bobInbox.seqs(id).length === 1, 'the lone message');
+    expect(framesWith()).toBe(1);
+
+    // 40 messages, one every 10 ms (100 msg/s, ~400 ms): passes FANOUT.minPassIntervalMs apart.
+    const count = 40;
+    for (let i = 0; i < count; i++) {
+      window.send({ type: 'send', cmid: `steady-${i}`, content: text(`steady ${i}`) });
+      await scheduler.wait(10);
+    }
+    await bobInbox.until(() => bobInbox.seqs(id).length === count + 1, 'every steady message');
+    expect(bobInbox.seqs(id)).toEqual(Array.from({ length: count + 1 }, (_, i) => i + 1));
+    const calls = framesWith() - 1;
+    console.log(`steady 100 msg/s: ${count} messages reached the inbox in ${calls} frames`);
+    // One call per pass: ~400 ms of sending at one pass per 100 ms is about 5, not 40.
+    expect(calls).toBeLessThanOrEqual(Math.ceil((count * 10) / FANOUT.minPassIntervalMs) + 3);
+    bobInbox.close();
+    window.close();
+  });
+});
+
 describe('fan-out on read above the threshold', () => {
   it('writes per message do not grow with members, inboxes get coalesced hints, unread counts stay right', async () => {
     const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
@@ -127,20 +157,13 @@ describe('fan-out tuning', () => {
 });
 
 describe('fan-out pass spacing', () => {
-  it('batches under load (FANOUT.minPassIntervalMs floor), but at low rates follows a pass as soon as the per-member budget allows', () => {
-    const spacing = 2 * FANOUT.passIntervalPerMemberMs;
-    // 100 msg/s in a direct conversation: one event per pass, or two caught after a pause.
-    expect(passIntervalMs(2, 1, 10)).toBe(spacing);
-    expect(passIntervalMs(2, 2, FANOUT.minPassIntervalMs)).toBe(spacing);
-    // 1,000 msg/s: 20 events over the last 20 ms.
-    expect(passIntervalMs(2, 20, 20)).toBe(FANOUT.minPassIntervalMs);
-    // A first pass that finds a backlog (after an eviction, from the alarm) is load.
-    expect(passIntervalMs(2, 5, 0)).toBe(FANOUT.minPassIntervalMs);
-    expect(passIntervalMs(100, 1, 0)).toBe(100 * FANOUT.passIntervalPerMemberMs);
-    expect(passIntervalMs(100, 40, 200)).toBe(100 * FANOUT.passIntervalPerMemberMs);
-    // Whatever the rate, members get at most one call per 2 ms per member of passes.
-    for (const members of [2, 10, 50, 100]) {
-      for (const carried of [0, 1, 2, 100]) expect(passIntervalMs(members, carried, 5)).toBeGreaterThanOrEqual(members * FANOUT.passIntervalPerMemberMs);
+  it('back-to-back passes at least FANOUT.minPassIntervalMs apart, and 2 ms per member in bigger conversations', () => {
+    // A direct conversation at 100 msg/s: a pass every 100 ms carries ~10 messages, one call per member.
+    expect(passIntervalMs(2)).toBe(FANOUT.minPassIntervalMs);
+    expect(passIntervalMs(FANOUT.maxMembersOnWrite)).toBe(FANOUT.maxMembersOnWrite * FANOUT.passIntervalPerMemberMs);
+    for (const members of [2, 10, 50, 99]) {
+      expect(passIntervalMs(members)).toBeGreaterThanOrEqual(members * FANOUT.passIntervalPerMemberMs);
+      expect(passIntervalMs(members)).toBeGreaterThanOrEqual(FANOUT.minPassIntervalMs);
     }
   });
 });
