@@ -283,7 +283,7 @@ function markdown(report) {
     '',
     ...streamNotes(report).map((n) => `- ${n}`),
     '',
-    '### Fan-out to 100 inbox sockets',
+    '### Fan-out to the inbox sockets of a group of 99 (on write)',
     '',
     mdTable(INBOX_HEAD, inboxRows(report)),
     '',

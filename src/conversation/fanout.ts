@@ -45,7 +45,7 @@ export interface FanoutTuning {
   /**
    * FANOUT_ON_WRITE_MAX_MEMBERS: conversations with more members fan out on read. The
    * default follows the seed design (groups under 100 members fan out on write). Measured
-   * locally (docs/BENCHMARKS.md), a group at 50 msg/s pays ~46 µs of runtime CPU per
+   * locally (docs/BENCHMARKS.md), a group at 50 msg/s pays ~50 µs of runtime CPU per
    * member and message on write (a call per member per pass) and nothing per member on
    * read; what on read gives up is each member's device queue and push for that group.
    */

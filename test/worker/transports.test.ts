@@ -46,19 +46,26 @@ async function playScript(wire: Wire): Promise<unknown[]> {
   const device = await reader(wire, bob);
   const id = await createGroup(alice, [bob], 'script');
   const path = `/v1/conversations/${id}`;
-  await post(alice, `${path}/messages`, { cmid: 'script-0001', content: text('hello') });
-  await post(alice, `${path}/messages`, { cmid: 'script-0002', content: text('how are you?') });
-  await post(bob, `${path}/messages`, { cmid: 'script-0003', content: text('fine'), replyToSeq: 1 });
-  await post(alice, `${path}/messages/1`, { content: text('hello, Bob') }, 'PATCH');
-  await post(bob, `${path}/messages/2/reactions`, { emoji: '👍' });
-  await json(`${path}/messages/2?scope=everyone`, { token: alice.accessToken, method: 'DELETE' }, 200);
-  await post(alice, `${path}/messages`, { cmid: 'script-0004', content: text('end') });
-  const deadline = Date.now() + 15_000;
-  const isEnd = (e: DeviceEvent) => e.kind === 'event' && e.event.type === 'message' && e.event.cmid === 'script-0004';
-  while (!device.events().some(isEnd)) {
-    if (Date.now() > deadline) throw new Error(`${wire}: the script's last message did not arrive`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  // Each step waits until the device has it: events reach queues rendered as they stand
+  // when their fan-out pass runs, so a message and its delete in one pass arrive as a
+  // tombstone (src/conversation/fanout.ts). Step by step, every wire sees the same passes.
+  let seq = 0;
+  const step = async (act: () => Promise<unknown>) => {
+    await act();
+    seq += 1;
+    const deadline = Date.now() + 15_000;
+    while (!device.events().some((e) => e.kind === 'event' && e.event.seq === seq)) {
+      if (Date.now() > deadline) throw new Error(`${wire}: seq ${seq} of the script did not arrive`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  await step(() => post(alice, `${path}/messages`, { cmid: 'script-0001', content: text('hello') }));
+  await step(() => post(alice, `${path}/messages`, { cmid: 'script-0002', content: text('how are you?') }));
+  await step(() => post(bob, `${path}/messages`, { cmid: 'script-0003', content: text('fine'), replyToSeq: 1 }));
+  await step(() => post(alice, `${path}/messages/1`, { content: text('hello, Bob') }, 'PATCH'));
+  await step(() => post(bob, `${path}/messages/2/reactions`, { emoji: '👍' }));
+  await step(() => json(`${path}/messages/2?scope=everyone`, { token: alice.accessToken, method: 'DELETE' }, 200));
+  await step(() => post(alice, `${path}/messages`, { cmid: 'script-0004', content: text('end') }));
   device.close();
   const names = new Map<string, string>([
     [id, 'conversation'],
