@@ -11,9 +11,10 @@
  * | kind | label (blob2) | detail (blob3) | route (blob4) | value |
  * | --- | --- | --- | --- | --- |
  * | `send` | wire | `stored` / `duplicate` | | 1 |
- * | `rejection` | wire | error code | route pattern (`POST /v1/conversations/:id/messages`) | 1 |
+ * | `rejection` | wire | error code | route pattern (`POST /v1/conversations/:id/messages`), or `ws <frame type>` | 1 |
  * | `socket` | wire | | | +1 opened, -1 closed |
  * | `push` | outcome | | | 1 |
+ * | `fanout` | `pass` / `member_failed` | | | a pass: ms from its oldest event's acceptance to the pass; a failed member call: 1 |
  *
  * Labels are codes, wires, outcomes and route patterns: never an id, a token or a message.
  */
@@ -24,14 +25,16 @@ export type Metric =
   | { kind: 'send'; wire: 'http' | 'ws'; outcome: 'stored' | 'duplicate' }
   | { kind: 'rejection'; wire: 'http' | 'ws' | 'inbox_ws'; code: ErrorCode; route?: string }
   | { kind: 'socket'; wire: 'inbox_ws' | 'inbox_sse' | 'chat_ws' | 'feed_sse'; delta: 1 | -1 }
-  | { kind: 'push'; outcome: 'queued' | 'collapsed' | 'queue_failed' | 'sent' | 'gone' | 'retry' | 'rejected' | 'stale' };
+  | { kind: 'push'; outcome: 'queued' | 'collapsed' | 'queue_failed' | 'sent' | 'gone' | 'retry' | 'rejected' | 'stale' }
+  | { kind: 'fanout'; outcome: 'pass'; lagMs: number }
+  | { kind: 'fanout'; outcome: 'member_failed' };
 
 interface MetricsEnv {
   METRICS?: AnalyticsEngineDataset;
   ENVIRONMENT?: string;
 }
 
-/** This isolate's counts since it started, by `kind:label[:detail]` (socket entries are the number open). */
+/** This isolate's counts since it started, by `kind:label[:detail]` (socket entries are the number open, `fanout:pass` the sum of pass lags in ms). */
 const counts = new Map<string, number>();
 const since = Date.now();
 
@@ -45,6 +48,8 @@ function labels(m: Metric): [string, string, number] {
       return [m.wire, '', m.delta];
     case 'push':
       return [m.outcome, '', 1];
+    case 'fanout':
+      return [m.outcome, '', m.outcome === 'pass' ? m.lagMs : 1];
   }
 }
 
@@ -53,6 +58,8 @@ export function record(env: MetricsEnv, metric: Metric): void {
   const [label, detail, value] = labels(metric);
   const key = detail ? `${metric.kind}:${label}:${detail}` : `${metric.kind}:${label}`;
   counts.set(key, (counts.get(key) ?? 0) + value);
+  // A pass's value is its lag; their number, for an average, is kept beside their sum.
+  if (metric.kind === 'fanout' && metric.outcome === 'pass') counts.set('fanout:passes', (counts.get('fanout:passes') ?? 0) + 1);
   try {
     const route = metric.kind === 'rejection' ? (metric.route ?? '') : '';
     env.METRICS?.writeDataPoint({ blobs: [metric.kind, label, detail, route, env.ENVIRONMENT ?? ''], doubles: [value], indexes: [metric.kind] });

@@ -19,6 +19,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Env } from '../env.js';
 import { AppError, attempt, attemptAsync, fail, ok, type Result } from '../errors.js';
 import { REQUEST_ID_HEADER, withRequestId, type Trace } from '../log.js';
+import { record } from '../metrics.js';
 import { migrate } from '../storage/migrate.js';
 import {
   INBOX,
@@ -74,7 +75,7 @@ export class ConversationDO extends DurableObject<Env> {
     super(ctx, env);
     migrate(ctx.storage, CONVERSATION_MIGRATIONS);
     this.parts = assemble(ctx, env);
-    this.frames = new FrameDispatcher(this.parts, () => this.settle());
+    this.frames = new FrameDispatcher(this.parts, env, () => this.settle());
     this.parts.relays.resume();
     // Keepalive pings are answered by the runtime without waking a hibernated object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING_FRAME, PONG_FRAME));
@@ -394,13 +395,17 @@ export class ConversationDO extends DurableObject<Env> {
     return withRequestId(crypto.randomUUID(), () => this.frames.receive(ws, message));
   }
 
+  // Open windows are counted +1 on accept (./windows.ts) and -1 when the runtime reports
+  // the close (src/metrics.ts): approximate, as a socket dropped without a close is not seen.
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    record(this.env, { kind: 'socket', wire: 'chat_ws', delta: -1 });
     const reader = this.parts.windows.attachmentOf(ws);
     if (reader) this.parts.typing.forget(reader, ws);
     answerClose(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    record(this.env, { kind: 'socket', wire: 'chat_ws', delta: -1 });
     closeQuietly(ws, CLOSE_CODES.serverError, 'Socket error.');
   }
 

@@ -9,6 +9,7 @@
  */
 import type { Env } from '../env.js';
 import { log, reason, trace } from '../log.js';
+import { record } from '../metrics.js';
 import * as fanout from './fanout.js';
 import * as eventLog from './log.js';
 import { memberCount, memberIds } from './members.js';
@@ -80,6 +81,7 @@ export class Delivery {
         tuning: this.tuning,
         viewsOf: (events) => storedViews(this.store, events),
         deliver: (userId, update) => this.env.USERS.getByName(userId).apply([update], trace()),
+        record: (metric) => record(this.env, metric),
       });
     }
     this.indexBatch();

@@ -23,6 +23,7 @@ import type { ConversationEvent, ConversationKind } from '../protocol/index.js';
 import type { UserUpdate } from '../user/updates.js';
 import { fact, type ConversationStore } from './store.js';
 import { log as logger, reason } from '../log.js';
+import type { Metric } from '../metrics.js';
 
 export const FANOUT = {
   /**
@@ -169,6 +170,8 @@ export interface FanoutTarget {
    */
   viewsOf: (events: ConversationEvent[]) => (userId: string) => ConversationEvent[];
   deliver: (userId: string, update: UserUpdate) => Promise<void>;
+  /** Counts a pass (its lag) or a failed member call, for operators (src/metrics.ts). */
+  record: (metric: Metric) => void;
 }
 
 /** Runs fan-out passes until nothing due is left (or FANOUT.maxPasses). */
@@ -214,11 +217,14 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   const lagging = new Set(store.get(LAG_DUE) === null ? [] : store.sql.exec<{ user_id: string }>('SELECT user_id FROM fanout_lag').toArray().map((r) => r.user_id));
   const recipients = members.filter((m) => !lagging.has(m));
   const updates = updatesFor(target, events, recipients);
+  target.record({ kind: 'fanout', outcome: 'pass', lagMs: Math.max(0, Date.now() - events[0]!.ts) });
   const results = await Promise.allSettled(recipients.map((userId) => target.deliver(userId, updates.get(userId)!)));
   const now = Date.now();
   setState(store, last.seq, state(store).hintedAt);
   results.forEach((result, i) => {
-    if (result.status === 'rejected') postpone(store, recipients[i]!, doneSeq, 0, now, result.reason);
+    if (result.status !== 'rejected') return;
+    target.record({ kind: 'fanout', outcome: 'member_failed' });
+    postpone(store, recipients[i]!, doneSeq, 0, now, result.reason);
   });
   return events.length;
 }
@@ -262,6 +268,7 @@ async function catchUpLagging(target: FanoutTarget, members: string[]): Promise<
         if (last.seq >= state(store).doneSeq) forgetLag(store, lag.user_id);
         else advanceLag(store, lag.user_id, last.seq);
       } catch (err) {
+        target.record({ kind: 'fanout', outcome: 'member_failed' });
         postpone(store, lag.user_id, lag.after_seq, lag.attempts + 1, Date.now(), err);
       }
     }),

@@ -9,7 +9,9 @@
  * for its group's turn (./group-commit.ts); frames join in arrival order and are released
  * in it, so each socket's order holds.
  */
+import type { Env } from '../env.js';
 import { AppError } from '../errors.js';
+import { record } from '../metrics.js';
 import { CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, type ServerFrame } from '../protocol/index.js';
 import { answering, closeQuietly, readFrame, sendFrame } from '../objects/sockets.js';
 import { historyPage } from './history.js';
@@ -22,6 +24,7 @@ export class FrameDispatcher {
 
   constructor(
     private readonly parts: ConversationParts,
+    private readonly env: Env,
     /** After a change that queued updates or set a deadline: deliver, and set the alarm. */
     private readonly settle: () => Promise<void>,
   ) {}
@@ -48,6 +51,7 @@ export class FrameDispatcher {
     const error = await answering(ws, names, async () => {
       settle = await this.dispatch(ws, reader, frame);
     }, { conversationId: loadMeta(this.parts.store)?.id });
+    if (error) record(this.env, { kind: 'rejection', wire: 'ws', code: error.code, route: `ws ${frame.type}` });
     // Refused as a reader (no longer a member, device signed out): the window ends.
     if (error?.code === 'conversation_not_found') closeQuietly(ws, CLOSE_CODES.forbidden, 'Not a member.');
     if (error?.code === 'device_revoked') closeQuietly(ws, CLOSE_CODES.deviceRevoked, 'This device has been signed out.');
@@ -61,6 +65,7 @@ export class FrameDispatcher {
       const sent = await sender.send(reader, { cmid: frame.cmid, content: frame.content, replyToSeq: frame.replyToSeq });
       if (!sent.ok) throw AppError.from(sent.error);
       sendFrame(ws, { type: 'ack', rid: frame.rid, ...sent.value } satisfies ServerFrame);
+      record(this.env, { kind: 'send', wire: 'ws', outcome: sent.value.duplicate ? 'duplicate' : 'stored' });
       // Fan-out starts once the ack is on its way, so it never delays it.
       if (!sent.value.duplicate) void delivery.kick();
       return false;

@@ -23,6 +23,7 @@ import {
 } from '../protocol/index.js';
 import { PRESENCE } from '../limits.js';
 import { RELAY_HEADER, closeQuietly, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
+import { record } from '../metrics.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { log } from '../log.js';
 import { EventBatcher, intervalMs } from './batcher.js';
@@ -76,6 +77,7 @@ export class ChatWindows {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(reader.userId)]);
+    record(this.env, { kind: 'socket', wire: 'chat_ws', delta: 1 });
     this.attach(server, reader);
     // Events waiting to be batched go out first: `ready` says how far this socket is.
     this.#batcher.flush();

@@ -15,6 +15,7 @@ import type { Env } from '../env.js';
 import { migrate } from '../storage/migrate.js';
 import { CLOSE_CODES, PING_FRAME, PONG_FRAME } from '../protocol/index.js';
 import { RELAY_TARGET_HEADERS, answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
+import { record } from '../metrics.js';
 import type { RelayBatch, RelayReport } from '../conversation/relays.js';
 import { RelayFrames } from './frames.js';
 import { RelayReaders } from './readers.js';
@@ -83,11 +84,14 @@ export class RelayDO extends DurableObject<Env> {
     return this.frames.receive(ws, message);
   }
 
+  // Counted as chat windows (src/metrics.ts): +1 on accept (./readers.ts), -1 on close.
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    record(this.env, { kind: 'socket', wire: 'chat_ws', delta: -1 });
     answerClose(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
+    record(this.env, { kind: 'socket', wire: 'chat_ws', delta: -1 });
     closeQuietly(ws, CLOSE_CODES.serverError, 'Socket error.');
   }
 }

@@ -13,6 +13,7 @@ import { AppError, type Result } from '../errors.js';
 import { CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, type ServerFrame } from '../protocol/index.js';
 import { answering, closeQuietly, readFrame, sendFrame } from '../objects/sockets.js';
 import { conversationStub } from '../placement.js';
+import { record } from '../metrics.js';
 
 export class RelayFrames {
   readonly #queues = new Map<WebSocket, Promise<void>>();
@@ -40,6 +41,7 @@ export class RelayFrames {
     if (!frame) return;
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
     const error = await answering(ws, names, () => this.dispatch(ws, known.reader, known.conversationId, frame), { conversationId: known.conversationId });
+    if (error) record(this.env, { kind: 'rejection', wire: 'ws', code: error.code, route: `ws ${frame.type}` });
     // Refused as a reader (no longer a member, device signed out): the socket ends, as a window does.
     if (error?.code === 'conversation_not_found') closeQuietly(ws, CLOSE_CODES.forbidden, 'Not a member.');
     if (error?.code === 'device_revoked') closeQuietly(ws, CLOSE_CODES.deviceRevoked, 'This device has been signed out.');
@@ -51,6 +53,7 @@ export class RelayFrames {
       case 'send': {
         const ack = unwrap(await conversation.send(reader, { cmid: frame.cmid, content: frame.content, replyToSeq: frame.replyToSeq }));
         sendFrame(ws, { type: 'ack', rid: frame.rid, ...ack } satisfies ServerFrame);
+        record(this.env, { kind: 'send', wire: 'ws', outcome: ack.duplicate ? 'duplicate' : 'stored' });
         return;
       }
       case 'history': {

@@ -22,6 +22,7 @@ import { fail, type Result } from '../errors.js';
 import { CLOSE_CODES, carriesEnvelopes, perDeviceEncoder, type ConversationEvent, type ServerFrame } from '../protocol/index.js';
 import { closeQuietly, sendFrame, sendText } from '../objects/sockets.js';
 import { conversationStub } from '../placement.js';
+import { record } from '../metrics.js';
 import { refuseSocket } from '../conversation/windows.js';
 import type { RelayBatch, RelayReport } from '../conversation/relays.js';
 import type { RelayViews, Reader } from '../conversation/visibility.js';
@@ -90,6 +91,7 @@ export class RelayReaders {
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(identity.userId)]);
+    record(this.env, { kind: 'socket', wire: 'chat_ws', delta: 1 });
     const attachment = { userId: identity.userId, deviceId: identity.deviceId };
     server.serializeAttachment(attachment);
     this.#attachments.set(server, attachment);

@@ -13,7 +13,7 @@ import type { Env } from '../../src/env.js';
 import type { UserUpdate } from '../../src/user/updates.js';
 import { forwardUpgrade } from '../../src/routes/upgrade.js';
 import { trace, withRequestId } from '../../src/log.js';
-import { call, createGroup, json, registerUser } from './helpers.js';
+import { call, createGroup, json, openWindow, registerUser } from './helpers.js';
 
 const ADMIN = env.ADMIN_TOKEN!;
 
@@ -119,6 +119,31 @@ describe('metrics', () => {
     expect(points.every((p) => p.indexes?.[0] === p.blobs?.[0] && p.doubles?.[0] === 1)).toBe(true);
     // No id, path or text in a label: the route is its pattern.
     expect(JSON.stringify(points)).not.toMatch(/nope|u_|g_|hi"/);
+  });
+
+  it('counts what happens inside the conversation object: chat-window sends and refusals, open windows, fan-out passes and their lag', async () => {
+    // The objects write to the same binding; this isolate's counters are the Worker's own.
+    const points: AnalyticsEngineDataPoint[] = [];
+    vi.spyOn(env.METRICS, 'writeDataPoint').mockImplementation((p) => void points.push(p ?? {}));
+    const of = (kind: string, label: string, detail = '') => points.filter((p) => p.blobs?.[0] === kind && p.blobs[1] === label && p.blobs[2] === detail);
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    const window = await openWindow(alice, id);
+    expect(of('socket', 'chat_ws').map((p) => p.doubles?.[0])).toEqual([1]);
+    const send = { type: 'send', cmid: 'metric-ws-1', content: { type: 'text', text: 'hi' } };
+    window.send(send);
+    window.send(send);
+    window.send({ type: 'edit', rid: 'r-edit', targetSeq: 99, content: { type: 'text', text: 'no such message' } });
+    await window.until((frames) => frames.some((f) => f.type === 'error' && f.rid === 'r-edit'), 'the refused edit');
+    expect(of('send', 'ws', 'stored')).toHaveLength(1);
+    expect(of('send', 'ws', 'duplicate')).toHaveLength(1);
+    expect(of('rejection', 'ws', 'not_found').map((p) => p.blobs?.[3])).toEqual(['ws edit']);
+    // The message reaches both members' objects in a pass; its value is the lag, acceptance to pass.
+    await expect.poll(() => of('fanout', 'pass').length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(of('fanout', 'pass').every((p) => (p.doubles?.[0] ?? -1) >= 0 && (p.doubles?.[0] ?? Infinity) < 10_000)).toBe(true);
+    window.close();
+    await expect.poll(() => of('socket', 'chat_ws').map((p) => p.doubles?.[0]), { timeout: 10_000 }).toEqual([1, -1]);
+    expect(JSON.stringify(points)).not.toMatch(/u_|g_|hi"/);
   });
 
   it('counts open event streams by wire, closed when the reader goes away', async () => {
