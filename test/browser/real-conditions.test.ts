@@ -564,6 +564,31 @@ describe('smaller things a user notices (item 8)', () => {
     await d.context.close();
   });
 
+  it('an open message menu stays by its button while the list scrolls by itself, and closes once the button scrolls out of view', async () => {
+    const dave = await apiUser({ handle: `dave_${run}`, name: 'Dave' });
+    const withDave = await directWith(dave, await userId(alice.handle, dave.token));
+    // A new account may send 20 a minute: a dozen long ones overflow the list.
+    const long = ' and so on'.repeat(50);
+    for (let i = 1; i <= 12; i++) await apiSend(dave, withDave, `Dave says ${i}${long}`);
+    const { page } = await fresh();
+    await row(page, 'Dave').click();
+    const last = message(page, 'Dave says 12');
+    await last.waitFor(WAIT);
+    await last.locator('summary').click();
+    const menu = last.locator('.menu');
+    await menu.waitFor(WAIT);
+    // A new message grows the list; pinned to the newest, it scrolls: the menu goes along.
+    await apiSend(dave, withDave, `Dave says 13, while the menu is open${long}`);
+    await message(page, 'Dave says 13').waitFor(WAIT);
+    await expect.poll(async () => {
+      const [button, box] = [await last.locator('summary').boundingBox(), await menu.boundingBox()];
+      return button && box ? Math.min(Math.abs(box.y - (button.y + button.height)), Math.abs(box.y + box.height - button.y)) : -1;
+    }, WAIT).toBeLessThanOrEqual(8);
+    expect(await last.locator('details').evaluate((d) => (d as HTMLDetailsElement).open)).toBe(true);
+    await page.locator('ol.messages').evaluate((list) => list.scrollTo({ top: 0 }));
+    await expect.poll(() => last.locator('details').evaluate((d) => (d as HTMLDetailsElement).open), WAIT).toBe(false);
+  });
+
   it('an edit made offline is shown at once, survives a reload, and is saved once back online', async () => {
     const { page, context } = await fresh();
     await row(page, 'Bob').click();

@@ -24,7 +24,7 @@ import { nameOf, useUserName } from '../lib/users.js';
 import { ErrorNote } from './Form.js';
 import { KeyNoticeItem, LockIcon } from './KeyNotice.js';
 import { MembersDialog } from './GroupDialog.js';
-import { MessageItem, closeMenus, type MessageAction } from './MessageItem.js';
+import { MessageItem, followMenus, type MessageAction } from './MessageItem.js';
 import { ReceiptDialog } from './ReceiptDialog.js';
 import { SafetyNumbersDialog } from './SafetyNumbers.js';
 import { SearchPanel } from './SearchPanel.js';
@@ -158,8 +158,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const onScroll = () => {
     const list = listRef.current;
     if (!list) return;
-    // An open menu is fixed to the viewport: it would float away from its message.
-    closeMenus();
+    followMenus(list);
     atBottom.current = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
     if (list.scrollTop < LOAD_OLDER_MARGIN && state.hasMore && !state.loadingOlder) {
       heightBefore.current = list.scrollHeight;

@@ -46,9 +46,26 @@ export function placeMenu(details: HTMLDetailsElement, mine: boolean): void {
   menu.style.left = `${Math.round(left)}px`;
 }
 
-/** Closes every open message menu but `except` (one menu at a time; scrolling closes them). */
+/** Closes every open message menu but `except` (one menu at a time). */
 export function closeMenus(except?: Element): void {
   for (const open of document.querySelectorAll('details.actions[open]')) if (open !== except) open.removeAttribute('open');
+}
+
+/**
+ * After the message list scrolled: an open menu follows its button while the button is
+ * still inside the list's visible box, and closes once it is not (a fixed menu would
+ * float over other messages). Following rather than closing matters because the list
+ * also scrolls by itself: pinned to the newest message, it moves when anything below
+ * grows or the box shrinks, and a menu the user just opened must survive that.
+ */
+export function followMenus(list: HTMLElement): void {
+  const box = list.getBoundingClientRect();
+  for (const open of list.querySelectorAll<HTMLDetailsElement>('details.actions[open]')) {
+    const anchor = open.querySelector('summary')?.getBoundingClientRect();
+    const visible = anchor && anchor.bottom > box.top && anchor.top < box.bottom;
+    if (visible) placeMenu(open, open.dataset.mine === 'true');
+    else open.removeAttribute('open');
+  }
 }
 
 function time(ts: number): string {
@@ -153,6 +170,7 @@ export function MessageItem(props: {
         <details
           ref={detailsRef}
           class="actions"
+          data-mine={String(mine)}
           onToggle={(event) => {
             const details = event.currentTarget as HTMLDetailsElement;
             if (!details.open) return setConfirming(false);
