@@ -93,6 +93,11 @@ export const PRESENCE = {
   coalesceMs: 3_000,
   /** A conversation's subscription to its members' presence lasts this long unless renewed. */
   subscriptionTtlMs: 10 * 60_000,
+  /**
+   * Conversations with more members do not subscribe to their members' presence (one call
+   * per member per renewal); relays, which hold larger audiences' windows, carry none.
+   */
+  maxMembers: 1_000,
 } as const;
 
 /** Blocking and reporting. */

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import {
   ConversationInfo,
   ConversationSummary,
-  Member,
+  MembersPage,
   PRESENCE,
   Presence,
   SearchPage,
@@ -355,8 +355,16 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return (await this.#api.request('GET', `/conversations/${encodeURIComponent(id)}`, { schema: z.object({ conversation: ConversationInfo }) })).conversation;
   }
 
-  async members(id: string): Promise<Member[]> {
-    return (await this.#api.request('GET', `/conversations/${encodeURIComponent(id)}/members`, { schema: z.object({ members: z.array(Member) }) })).members;
+  /**
+   * A page of a conversation's members in join order: every member of most conversations
+   * (up to LIMITS.maxListedMembers); for a channel, pass the page's `next` as `after`.
+   */
+  async members(id: string, page: { after?: string; limit?: number } = {}): Promise<MembersPage> {
+    const query = new URLSearchParams();
+    if (page.after) query.set('after', page.after);
+    if (page.limit) query.set('limit', String(page.limit));
+    const suffix = query.size > 0 ? `?${query}` : '';
+    return this.#api.request('GET', `/conversations/${encodeURIComponent(id)}/members${suffix}`, { schema: MembersPage });
   }
 
   async addMember(id: string, userId: string, role: Exclude<Role, 'owner'> = 'member'): Promise<ConversationInfo> {

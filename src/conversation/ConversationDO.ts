@@ -34,6 +34,7 @@ import {
   type HistoryQuery,
   type MediaInfo,
   type Member,
+  type MembersPage,
   type MessageContent,
   type MessagePreview,
   type Presence,
@@ -43,7 +44,7 @@ import {
   type SearchPage,
 } from '../protocol/index.js';
 import { answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
-import { CLOSE_CODES } from '../protocol/index.js';
+import { CLOSE_CODES, LIMITS } from '../protocol/index.js';
 import { CONVERSATION_MIGRATIONS } from './schema.js';
 import { noteDevicesChanged } from './devices-changed.js';
 import type { SentReport } from './allowance.js';
@@ -53,7 +54,7 @@ import { historyPage } from './history.js';
 import * as lifecycle from './lifecycle.js';
 import * as eventLog from './log.js';
 import * as media from './media.js';
-import { member, listMembers } from './members.js';
+import { decodePosition, encodePosition, member, memberCount, memberPage } from './members.js';
 import type { CreateInit } from './membership.js';
 import { loadMeta, requireMeta } from './meta.js';
 import { assemble, type ConversationParts } from './parts.js';
@@ -94,6 +95,16 @@ export class ConversationDO extends DurableObject<Env> {
     return this.as(reader, () => {
       admit(this.parts.store, this.parts.standings, reader);
       return this.parts.membership.describe();
+    });
+  }
+
+  /** A page of members in join order (protocol MembersQuery: `after` already validated). */
+  async members(reader: Reader, query: { after?: string | undefined; limit?: number | undefined }): Promise<Result<MembersPage>> {
+    const { store } = this.parts;
+    return this.as(reader, () => {
+      admit(store, this.parts.standings, reader);
+      const page = memberPage(store, query.after ? decodePosition(query.after) : null, query.limit ?? LIMITS.maxListedMembers);
+      return { members: page.members, next: page.next && encodePosition(page.next), memberCount: memberCount(store) };
     });
   }
 
@@ -256,7 +267,7 @@ export class ConversationDO extends DurableObject<Env> {
     const { store } = this.parts;
     return this.as(reader, () => {
       admit(store, this.parts.standings, reader);
-      return { conversationId: requireMeta(store).id, lastSeq: eventLog.lastSeq(store), watermarks: receipts.overview(store.sql, listMembers(store), reader.userId) };
+      return { conversationId: requireMeta(store).id, lastSeq: eventLog.lastSeq(store), watermarks: receipts.overview(store.sql, memberPage(store, null, LIMITS.maxListedMembers).members, reader.userId) };
     });
   }
 
@@ -264,7 +275,7 @@ export class ConversationDO extends DurableObject<Env> {
     const { store } = this.parts;
     return this.as(reader, () => {
       admit(store, this.parts.standings, reader);
-      return receipts.detail(store.sql, listMembers(store), lifecycle.messageInfo(store.sql, seq));
+      return receipts.detail(store.sql, lifecycle.messageInfo(store.sql, seq));
     });
   }
 

@@ -12,7 +12,7 @@ import { log, reason, trace } from '../log.js';
 import { record } from '../metrics.js';
 import * as fanout from './fanout.js';
 import * as eventLog from './log.js';
-import { memberCount, memberIds } from './members.js';
+import { member, memberCount, memberIds, memberPage } from './members.js';
 import { loadMeta } from './meta.js';
 import * as outbox from './outbox.js';
 import * as search from './search.js';
@@ -77,7 +77,10 @@ export class Delivery {
         store: this.store,
         conversationId: meta.id,
         kind: meta.kind,
+        memberCount: () => memberCount(this.store),
         members: () => memberIds(this.store),
+        memberPage: (after, limit) => memberPage(this.store, after, limit),
+        isMember: (userId) => member(this.store, userId) !== null,
         tuning: this.tuning,
         viewsOf: (events) => storedViews(this.store, events),
         deliver: (userId, update) => this.env.USERS.getByName(userId).apply([update], trace()),

@@ -12,14 +12,17 @@
  * seq) at most once, so a retry never duplicates.
  *
  * Above the threshold (FANOUT_ON_WRITE_MAX_MEMBERS) members get no events, only a
- * coalesced "activity up to seq N" hint, at most one per FANOUT.hintIntervalMs.
+ * coalesced "activity up to seq N" hint, at most one round per FANOUT.hintIntervalMs. A
+ * round goes FANOUT.hintBatch members a pass, in join order, from a cursor kept with the
+ * watermark: a channel of any size costs one page of calls per pass.
  *
  * Members get events rendered for them (src/conversation/visibility.ts), never the log's
  * raw rows: a message deleted or moderated before its pass reaches a queue as a tombstone.
  */
 import * as log from './log.js';
 import { OUTBOX } from './outbox.js';
-import type { ConversationEvent, ConversationKind } from '../protocol/index.js';
+import type { ConversationEvent, ConversationKind, Member } from '../protocol/index.js';
+import type { MemberPosition } from './members.js';
 import type { UserUpdate } from '../user/updates.js';
 import { fact, type ConversationStore } from './store.js';
 import { log as logger, reason } from '../log.js';
@@ -32,8 +35,13 @@ export const FANOUT = {
    * the 32 MiB an RPC may carry.
    */
   batchEvents: 250,
-  /** Large conversations send their members at most one activity hint per interval. */
+  /** Large conversations start a round of activity hints at most once per interval. */
   hintIntervalMs: 2_000,
+  /**
+   * Members hinted per pass. Passes are spaced as for this many members on write, so a
+   * channel of 100,000 members finishes a round in 100 passes (~200 s at 2 ms a member).
+   */
+  hintBatch: 1_000,
   /** Bound on passes per drain, so one drain cannot run forever under constant load. */
   maxPasses: 50,
 } as const;
@@ -118,7 +126,16 @@ export function passIntervalMs(tuning: FanoutTuning, members: number): number {
 interface StateRow {
   done_seq: number;
   hinted_at: number;
+  hint_after_joined_at: number | null;
+  hint_after_user_id: string | null;
   [key: string]: SqlStorageValue;
+}
+
+export interface FanoutState {
+  doneSeq: number;
+  hintedAt: number;
+  /** Where the round of hints in progress has got to (the last member hinted), or null when none is. */
+  hintAfter: MemberPosition | null;
 }
 
 interface LagRow {
@@ -129,28 +146,39 @@ interface LagRow {
 }
 
 /** The watermark row (this module is its only writer, and every send's drain asks for it). */
-export const STATE = fact<{ doneSeq: number; hintedAt: number }>('fanout.state', (sql) => {
-  const row = sql.exec<StateRow>('SELECT done_seq, hinted_at FROM fanout_state WHERE id = 1').one();
-  return { doneSeq: row.done_seq, hintedAt: row.hinted_at };
+export const STATE = fact<FanoutState>('fanout.state', (sql) => {
+  const row = sql.exec<StateRow>('SELECT done_seq, hinted_at, hint_after_joined_at, hint_after_user_id FROM fanout_state WHERE id = 1').one();
+  const hintAfter = row.hint_after_joined_at !== null && row.hint_after_user_id !== null ? { joinedAt: row.hint_after_joined_at, userId: row.hint_after_user_id } : null;
+  return { doneSeq: row.done_seq, hintedAt: row.hinted_at, hintAfter };
 });
 
 /** When the earliest lagging member is due, or null when none lags. */
 export const LAG_DUE = fact<number | null>('fanout.lagDue', (sql) => sql.exec<{ at: number | null }>('SELECT min(next_attempt_at) AS at FROM fanout_lag').one().at);
 
-export function state(store: ConversationStore): { doneSeq: number; hintedAt: number } {
+export function state(store: ConversationStore): FanoutState {
   return store.get(STATE);
 }
 
-function setState(store: ConversationStore, doneSeq: number, hintedAt: number): void {
-  store.sql.exec('UPDATE fanout_state SET done_seq = ?, hinted_at = ? WHERE id = 1', doneSeq, hintedAt);
-  store.set(STATE, { doneSeq, hintedAt });
+function setState(store: ConversationStore, next: FanoutState): void {
+  const { doneSeq, hintedAt, hintAfter } = next;
+  store.sql.exec(
+    'UPDATE fanout_state SET done_seq = ?, hinted_at = ?, hint_after_joined_at = ?, hint_after_user_id = ? WHERE id = 1',
+    doneSeq,
+    hintedAt,
+    hintAfter?.joinedAt ?? null,
+    hintAfter?.userId ?? null,
+  );
+  store.set(STATE, next);
 }
 
 /** When fan-out work is next due, or null when there is none. */
 export function nextDue(store: ConversationStore, onWrite: boolean, now: number): number | null {
-  const { doneSeq, hintedAt } = state(store);
+  const { doneSeq, hintedAt, hintAfter } = state(store);
   const candidates: number[] = [];
-  if (doneSeq < log.lastSeq(store)) candidates.push(onWrite ? now : Math.max(now, hintedAt + FANOUT.hintIntervalMs));
+  // A round of hints under way goes on (spaced by the drain); in a conversation that
+  // has since shrunk to fan out on write, the events carry what its hints would have.
+  if (hintAfter && !onWrite) candidates.push(now);
+  else if (doneSeq < log.lastSeq(store)) candidates.push(onWrite ? now : Math.max(now, hintedAt + FANOUT.hintIntervalMs));
   const lag = store.get(LAG_DUE);
   if (lag !== null) candidates.push(lag);
   return candidates.length > 0 ? Math.min(...candidates) : null;
@@ -161,7 +189,11 @@ export interface FanoutTarget {
   store: ConversationStore;
   conversationId: string;
   kind: ConversationKind;
+  memberCount: () => number;
+  /** Every member: asked only of a conversation that fans out on write (a small one). */
   members: () => string[];
+  memberPage: (after: MemberPosition | null, limit: number) => { members: Member[]; next: MemberPosition | null };
+  isMember: (userId: string) => boolean;
   tuning: FanoutTuning;
   /**
    * The events of a page as each member may have them (src/conversation/visibility.ts):
@@ -178,13 +210,13 @@ export interface FanoutTarget {
 export async function drain(target: FanoutTarget): Promise<void> {
   let lastPassAt = 0;
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
-    const wait = lastPassAt + passIntervalMs(target.tuning, target.members().length) - Date.now();
+    const count = target.memberCount();
+    const onWrite = count <= target.tuning.maxMembersOnWrite;
+    const wait = lastPassAt + passIntervalMs(target.tuning, onWrite ? count : Math.min(count, FANOUT.hintBatch)) - Date.now();
     if (pass > 0 && wait > 0) await scheduler.wait(wait);
     lastPassAt = Date.now();
-    const members = target.members();
-    const onWrite = members.length <= target.tuning.maxMembersOnWrite;
-    const carried = onWrite ? await sendEvents(target, members) : await sendHint(target, members);
-    const caughtUp = await catchUpLagging(target, members);
+    const carried = onWrite ? await sendEvents(target, target.members()) : await sendHints(target);
+    const caughtUp = await catchUpLagging(target);
     if (carried === 0 && !caughtUp) return;
   }
 }
@@ -220,7 +252,7 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   target.record({ kind: 'fanout', outcome: 'pass', lagMs: Math.max(0, Date.now() - events[0]!.ts) });
   const results = await Promise.allSettled(recipients.map((userId) => target.deliver(userId, updates.get(userId)!)));
   const now = Date.now();
-  setState(store, last.seq, state(store).hintedAt);
+  setState(store, { ...state(store), doneSeq: last.seq, hintAfter: null });
   results.forEach((result, i) => {
     if (result.status !== 'rejected') return;
     target.record({ kind: 'fanout', outcome: 'member_failed' });
@@ -229,33 +261,41 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   return events.length;
 }
 
-async function sendHint(target: FanoutTarget, members: string[]): Promise<number> {
+/**
+ * Sends a page of members an activity hint: the first page of a round, once the interval
+ * since the last round has passed and there is activity, else the round's next page.
+ * Returns 1 when it sent any.
+ */
+async function sendHints(target: FanoutTarget): Promise<number> {
   const { store } = target;
-  const { doneSeq, hintedAt } = state(store);
+  const current = state(store);
   const lastSeq = log.lastSeq(store);
   const now = Date.now();
-  if (doneSeq >= lastSeq || now - hintedAt < FANOUT.hintIntervalMs) return 0;
-  setState(store, lastSeq, now);
+  const starting = current.hintAfter === null;
+  if (starting && (current.doneSeq >= lastSeq || now - current.hintedAt < FANOUT.hintIntervalMs)) return 0;
+  const page = target.memberPage(current.hintAfter, FANOUT.hintBatch);
+  // A round is marked done (up to the seq it started at) when it starts; members later in
+  // it are hinted with what is newest when their page goes.
+  setState(store, starting ? { doneSeq: lastSeq, hintedAt: now, hintAfter: page.next } : { ...current, hintAfter: page.next });
   const update: UserUpdate = { type: 'activity', conversationId: target.conversationId, conversationKind: target.kind, seq: lastSeq, ts: now };
   // Hints are best effort: the next one supersedes a lost one, and the list asks the
   // conversation itself for large groups.
-  const results = await Promise.allSettled(members.map((userId) => target.deliver(userId, update)));
+  const results = await Promise.allSettled(page.members.map((m) => target.deliver(m.userId, update)));
   const failed = results.filter((r) => r.status === 'rejected').length;
-  if (failed > 0) logger.warn('activity_hints_failed', { conversationId: target.conversationId, failed, of: members.length });
-  return 1;
+  if (failed > 0) logger.warn('activity_hints_failed', { conversationId: target.conversationId, failed, of: page.members.length });
+  return page.members.length > 0 ? 1 : 0;
 }
 
 /** Catches up members whose delivery failed, from their own cursor, while they are due. */
-async function catchUpLagging(target: FanoutTarget, members: string[]): Promise<number> {
+async function catchUpLagging(target: FanoutTarget): Promise<number> {
   const { store } = target;
   const now = Date.now();
   const lagDue = store.get(LAG_DUE);
   if (lagDue === null || lagDue > now) return 0;
   const due = store.sql.exec<LagRow>('SELECT user_id, after_seq, attempts FROM fanout_lag WHERE next_attempt_at <= ?', now).toArray();
-  const current = new Set(members);
   await Promise.all(
     due.map(async (lag) => {
-      const events = current.has(lag.user_id) ? log.page(store.sql, { after: lag.after_seq, limit: FANOUT.batchEvents }).events : [];
+      const events = target.isMember(lag.user_id) ? log.page(store.sql, { after: lag.after_seq, limit: FANOUT.batchEvents }).events : [];
       const last = events.at(-1);
       if (!last) {
         forgetLag(store, lag.user_id);

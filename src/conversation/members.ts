@@ -17,46 +17,103 @@ interface MemberRow {
 const RANK: Record<Role, number> = { owner: 3, admin: 2, member: 1 };
 
 /**
- * Members by user id, in join order: every send, broadcast and read checks membership,
- * so it is a fact of the store, moved by `putMember` and `deleteMember`.
+ * The most members held in memory. Every send, broadcast and read checks membership, so
+ * a conversation up to this size keeps them all as a fact (one map lookup a check); a
+ * larger one (a channel of up to LIMITS.maxGroupMembers) looks each up by primary key
+ * instead, so its memory does not grow with its audience.
  */
-export const MEMBERS = fact<Map<string, Member>>('members', (sql) => {
-  const rows = sql.exec<MemberRow>('SELECT * FROM members ORDER BY joined_at, user_id').toArray();
-  return new Map(rows.map((row) => [row.user_id, { userId: row.user_id, role: row.role, joinedAt: row.joined_at }]));
+export const MEMBERS_IN_MEMORY = 1_000;
+
+const ORDER = 'ORDER BY joined_at, user_id';
+
+function toMember(row: MemberRow): Member {
+  return { userId: row.user_id, role: row.role, joinedAt: row.joined_at };
+}
+
+/** Members by user id in join order, or null when there are more than MEMBERS_IN_MEMORY. */
+export const MEMBERS = fact<Map<string, Member> | null>('members', (sql) => {
+  const rows = sql.exec<MemberRow>(`SELECT * FROM members ${ORDER} LIMIT ?`, MEMBERS_IN_MEMORY + 1).toArray();
+  return rows.length > MEMBERS_IN_MEMORY ? null : new Map(rows.map((row) => [row.user_id, toMember(row)]));
 });
 
+export const COUNT = fact<number>('members.count', (sql) => sql.exec<{ n: number }>('SELECT count(*) AS n FROM members').one().n);
+
 export function member(store: ConversationStore, userId: string): Member | null {
-  return store.get(MEMBERS).get(userId) ?? null;
-}
-
-export function listMembers(store: ConversationStore): Member[] {
-  return [...store.get(MEMBERS).values()];
-}
-
-export function memberIds(store: ConversationStore): string[] {
-  return [...store.get(MEMBERS).keys()];
+  const all = store.get(MEMBERS);
+  if (all) return all.get(userId) ?? null;
+  const row = store.sql.exec<MemberRow>('SELECT * FROM members WHERE user_id = ?', userId).toArray()[0];
+  return row ? toMember(row) : null;
 }
 
 export function memberCount(store: ConversationStore): number {
-  return store.get(MEMBERS).size;
+  return store.get(COUNT);
+}
+
+/**
+ * A page of members in join order, after `cursor` (from the previous page's `next`); `next`
+ * is null on the last page. The cursor names a position, not a member, so a page stays
+ * right when the member it ended on has left since.
+ */
+export function memberPage(store: ConversationStore, cursor: MemberPosition | null, limit: number): { members: Member[]; next: MemberPosition | null } {
+  const rows = cursor
+    ? store.sql.exec<MemberRow>(`SELECT * FROM members WHERE (joined_at, user_id) > (?, ?) ${ORDER} LIMIT ?`, cursor.joinedAt, cursor.userId, limit + 1).toArray()
+    : store.sql.exec<MemberRow>(`SELECT * FROM members ${ORDER} LIMIT ?`, limit + 1).toArray();
+  const members = rows.slice(0, limit).map(toMember);
+  const last = members.at(-1);
+  return { members, next: rows.length > limit && last ? { joinedAt: last.joinedAt, userId: last.userId } : null };
+}
+
+/** A place in join order: a page's `next`, a round's progress. */
+export interface MemberPosition {
+  joinedAt: number;
+  userId: string;
+}
+
+/** The wire form of a position (protocol MemberCursor): join time, a dot, user id. */
+export function encodePosition(p: MemberPosition): string {
+  return `${p.joinedAt}.${p.userId}`;
+}
+
+export function decodePosition(cursor: string): MemberPosition {
+  const dot = cursor.indexOf('.');
+  return { joinedAt: Number(cursor.slice(0, dot)), userId: cursor.slice(dot + 1) };
+}
+
+/**
+ * Every member's id, in join order: only for work that is per member by nature and bounded
+ * by a small conversation (fan-out on write, a direct conversation's pair).
+ */
+export function memberIds(store: ConversationStore): string[] {
+  const all = store.get(MEMBERS);
+  return all ? [...all.keys()] : store.sql.exec<{ user_id: string }>(`SELECT user_id FROM members ${ORDER}`).toArray().map((r) => r.user_id);
 }
 
 export function putMember(store: ConversationStore, next: Member): void {
+  const known = member(store, next.userId);
+  const count = memberCount(store);
   store.sql.exec(
     'INSERT INTO members (user_id, role, joined_at) VALUES (?, ?, ?) ON CONFLICT (user_id) DO UPDATE SET role = excluded.role',
     next.userId,
     next.role,
     next.joinedAt,
   );
+  if (!known) store.set(COUNT, count + 1);
+  const all = store.get(MEMBERS);
+  if (!all) return;
+  if (!known && all.size >= MEMBERS_IN_MEMORY) return store.set(MEMBERS, null);
   // Join order is the map's order: a new member goes last, a role change keeps its place.
-  const map = store.get(MEMBERS);
-  const known = map.get(next.userId);
-  map.set(next.userId, known ? { ...known, role: next.role } : next);
+  all.set(next.userId, known ? { ...known, role: next.role } : next);
 }
 
 export function deleteMember(store: ConversationStore, userId: string): void {
+  if (!member(store, userId)) return;
+  const count = memberCount(store);
   store.sql.exec('DELETE FROM members WHERE user_id = ?', userId);
-  store.get(MEMBERS).delete(userId);
+  store.set(COUNT, count - 1);
+  const all = store.get(MEMBERS);
+  // Back to MEMBERS_IN_MEMORY or fewer: read them into memory again on next use.
+  if (all) all.delete(userId);
+  else store.forget(MEMBERS);
 }
 
 function requireGroup(kind: ConversationKind): void {
@@ -84,8 +141,9 @@ export function assertCanSetRole(kind: ConversationKind, actor: Member, target: 
 }
 
 /** When the owner leaves, the longest-standing admin (else member) becomes owner. */
-export function successor(members: Member[], leaving: string): Member | null {
-  const rest = members.filter((m) => m.userId !== leaving);
-  const ranked = [...rest].sort((a, b) => RANK[b.role] - RANK[a.role] || a.joinedAt - b.joinedAt);
-  return ranked[0] ?? null;
+export function successor(store: ConversationStore, leaving: string): Member | null {
+  const row = store.sql
+    .exec<MemberRow>(`SELECT * FROM members WHERE user_id != ? ORDER BY CASE role WHEN 'admin' THEN 0 ELSE 1 END, joined_at, user_id LIMIT 1`, leaving)
+    .toArray()[0];
+  return row ? toMember(row) : null;
 }

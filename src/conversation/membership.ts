@@ -117,7 +117,7 @@ export class Membership {
     const target = members.member(this.store, userId);
     if (!target) throw new AppError('not_found', 'That user is not a member.');
     members.assertCanRemove(meta.kind, actorMember, target);
-    const heir = target.role === 'owner' ? members.successor(members.listMembers(this.store), userId) : null;
+    const heir = target.role === 'owner' ? members.successor(this.store, userId) : null;
     const event = this.change(actor, { type: 'member_removed', userId }, () => members.deleteMember(this.store, userId));
     if (heir) this.change(actor, { type: 'role_changed', userId: heir.userId, role: 'owner' }, () => members.putMember(this.store, { ...heir, role: 'owner' }));
     return event;
@@ -135,7 +135,9 @@ export class Membership {
 
   describe(): ConversationInfo {
     const meta = requireMeta(this.store);
-    return { ...meta, lastSeq: eventLog.lastSeq(this.store), members: members.listMembers(this.store) };
+    // A channel's members are not listed whole: the first page, and GET /members for the rest.
+    const listed = members.memberPage(this.store, null, LIMITS.maxListedMembers).members;
+    return { ...meta, lastSeq: eventLog.lastSeq(this.store), members: listed, memberCount: members.memberCount(this.store) };
   }
 
   /** Applies a membership change, logs it as an event and queues the member's update, in one transaction. */
@@ -155,8 +157,7 @@ export class Membership {
 
   private update(userId: string, role: Role | null, seq: number, ts: number, all?: string[]): UserUpdate {
     const meta = requireMeta(this.store);
-    const ids = all ?? members.memberIds(this.store);
-    const peerId = meta.kind === 'direct' ? (ids.find((id) => id !== userId) ?? null) : null;
+    const peerId = meta.kind === 'direct' ? ((all ?? members.memberIds(this.store)).find((id) => id !== userId) ?? null) : null;
     return { type: 'membership', conversationId: meta.id, conversationKind: meta.kind, title: meta.title, peerId, role, seq, ts, encrypted: meta.encrypted };
   }
 }

@@ -9,7 +9,7 @@
  */
 import { AppError } from '../errors.js';
 import { fact, type ConversationStore } from './store.js';
-import { type Member, type ReceiptDetail, type Watermark } from '../protocol/index.js';
+import { LIMITS, type Member, type ReceiptDetail, type Watermark } from '../protocol/index.js';
 import { RECEIPTS } from '../limits.js';
 
 interface ReceiptRow {
@@ -139,7 +139,7 @@ function passedAt(sql: SqlStorage, userId: string, kind: Kind, seq: number): num
   return row && row.from_seq < seq ? row.first_at : null;
 }
 
-/** Every member's watermarks as `viewerId` may see them (their own read position in full). */
+/** The watermarks of `members` as `viewerId` may see them (their own read position in full). */
 export function overview(sql: SqlStorage, members: Member[], viewerId: string): Watermark[] {
   return members.map((m) => {
     const r = get(sql, m.userId);
@@ -147,24 +147,35 @@ export function overview(sql: SqlStorage, members: Member[], viewerId: string): 
   });
 }
 
-/** Status and per-recipient times of one message (sent by `authorId` at `sentAt`). */
-export function detail(sql: SqlStorage, members: Member[], message: { seq: number; authorId: string; sentAt: number }): ReceiptDetail {
-  const recipients = members.filter((m) => m.userId !== message.authorId && m.joinedAt <= message.sentAt);
-  let delivered = 0;
-  let read = 0;
-  const rows = recipients.map((m) => {
-    const r = get(sql, m.userId);
-    const hasIt = r.deliveredSeq >= message.seq;
-    const readIt = r.shownReadSeq >= message.seq;
-    if (hasIt) delivered++;
-    if (readIt) read++;
+/**
+ * Status and per-recipient times of one message (sent by `authorId` at `sentAt`). The
+ * counts cover every recipient, counted in SQLite; the per-recipient rows are the first
+ * LIMITS.maxListedMembers recipients in join order (all of them in any group but a channel).
+ */
+export function detail(sql: SqlStorage, message: { seq: number; authorId: string; sentAt: number }): ReceiptDetail {
+  const recipientsOf = 'FROM members m LEFT JOIN receipts r ON r.user_id = m.user_id WHERE m.user_id != ? AND m.joined_at <= ?';
+  const counts = sql
+    .exec<{ recipients: number; delivered: number | null; read: number | null }>(
+      `SELECT count(*) AS recipients, sum(coalesce(r.delivered_seq, 0) >= ?) AS delivered, sum(coalesce(r.shown_read_seq, 0) >= ?) AS read ${recipientsOf}`,
+      message.seq,
+      message.seq,
+      message.authorId,
+      message.sentAt,
+    )
+    .one();
+  const listed = sql
+    .exec<{ user_id: string }>(`SELECT m.user_id ${recipientsOf} ORDER BY m.joined_at, m.user_id LIMIT ?`, message.authorId, message.sentAt, LIMITS.maxListedMembers)
+    .toArray();
+  const rows = listed.map(({ user_id: userId }) => {
+    const r = get(sql, userId);
     return {
-      userId: m.userId,
-      deliveredAt: hasIt ? passedAt(sql, m.userId, 'delivered', message.seq) : null,
-      readAt: readIt ? passedAt(sql, m.userId, 'read', message.seq) : null,
+      userId,
+      deliveredAt: r.deliveredSeq >= message.seq ? passedAt(sql, userId, 'delivered', message.seq) : null,
+      readAt: r.shownReadSeq >= message.seq ? passedAt(sql, userId, 'read', message.seq) : null,
     };
   });
-  return { seq: message.seq, status: status(recipients.length, delivered, read), recipients: recipients.length, delivered, read, members: rows };
+  const [delivered, read] = [counts.delivered ?? 0, counts.read ?? 0];
+  return { seq: message.seq, status: status(counts.recipients, delivered, read), recipients: counts.recipients, delivered, read, members: rows };
 }
 
 /** WhatsApp's rule: delivered when every recipient has it, read when every recipient read it. */

@@ -174,4 +174,12 @@ export const CONVERSATION_MIGRATIONS: readonly Migration[] = [
        retry_at INTEGER
      )`,
   ],
+  [
+    // v10: members in join order, paged (src/conversation/members.ts): a channel's list is
+    // read a page at a time, never whole; its activity hints go out a page per pass, from
+    // where the round has got to (src/conversation/fanout.ts).
+    `CREATE INDEX members_by_join ON members (joined_at, user_id)`,
+    `ALTER TABLE fanout_state ADD COLUMN hint_after_joined_at INTEGER`,
+    `ALTER TABLE fanout_state ADD COLUMN hint_after_user_id TEXT`,
+  ],
 ];

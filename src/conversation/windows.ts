@@ -29,7 +29,7 @@ import { log } from '../log.js';
 import { EventBatcher, intervalMs } from './batcher.js';
 import * as blocks from './blocks.js';
 import * as eventLog from './log.js';
-import { memberIds } from './members.js';
+import { memberCount, memberIds } from './members.js';
 import { loadMeta, requireMeta } from './meta.js';
 import type { DeviceStandings } from './standing.js';
 import type { ConversationStore } from './store.js';
@@ -240,7 +240,7 @@ export class ChatWindows {
   async renewPresence(): Promise<void> {
     const now = Date.now();
     const meta = loadMeta(this.store);
-    if (!meta || this.#presenceUntil - now > PRESENCE.subscriptionTtlMs / 2) return;
+    if (!meta || this.#presenceUntil - now > PRESENCE.subscriptionTtlMs / 2 || memberCount(this.store) > PRESENCE.maxMembers) return;
     const until = now + PRESENCE.subscriptionTtlMs;
     this.#presenceUntil = until;
     const ids = memberIds(this.store);

@@ -217,7 +217,9 @@ export const ConversationInfo = z.object({
   title: z.string().nullable(),
   createdAt: z.number().int(),
   lastSeq: Seq,
+  /** In join order: all of them, or the first LIMITS.maxListedMembers (GET /members pages on). */
   members: z.array(Member),
+  memberCount: z.number().int().nonnegative(),
   /** End-to-end encrypted (docs/E2E.md): fixed at creation. */
   encrypted: z.boolean(),
 });

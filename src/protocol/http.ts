@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { LIMITS, MODERATION, PRESENCE } from './limits.js';
-import { ConversationInfo, MessageContent, MessageEvent, Role } from './events.js';
+import { ConversationInfo, Member, MessageContent, MessageEvent, Role } from './events.js';
 import { DeleteScopeRequest, Emoji, TypingFrame, Watermark } from './frames.js';
 import { Cmid, ConversationId, DeviceId, Handle, Seq, UserId } from './ids.js';
 
@@ -64,13 +64,25 @@ export const CreateConversationBody = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('group'),
     title: z.string().trim().min(1).max(LIMITS.maxTitleLength),
-    memberIds: z.array(UserId).max(LIMITS.maxGroupMembers - 1).default([]),
+    memberIds: z.array(UserId).max(LIMITS.maxListedMembers - 1).default([]),
     placement: Placement.optional(),
     /** End-to-end encrypted (docs/E2E.md): fixed at creation; at most E2EE.maxEncryptedGroupMembers members. */
     encrypted: z.boolean().default(false),
   }),
 ]);
 export type CreateConversationBody = z.infer<typeof CreateConversationBody>;
+
+/**
+ * `GET /conversations/:id/members`: a page in join order. `after` is the previous page's
+ * `next` (opaque: join time and user id), so a page holds when members leave meanwhile.
+ */
+export const MemberCursor = z.string().regex(/^\d{1,15}\.[A-Za-z0-9_-]{1,64}$/, 'must be a `next` from a previous page');
+export const MembersQuery = z.strictObject({
+  after: MemberCursor.optional(),
+  limit: z.coerce.number().int().min(1).max(LIMITS.maxListedMembers).optional(),
+});
+export const MembersPage = z.object({ members: z.array(Member), next: MemberCursor.nullable(), memberCount: z.number().int().nonnegative() });
+export type MembersPage = z.infer<typeof MembersPage>;
 
 export const AddMemberBody = z.strictObject({ userId: UserId, role: Role.exclude(['owner']).default('member') });
 export const SetRoleBody = z.strictObject({ role: Role.exclude(['owner']) });

@@ -14,8 +14,18 @@ export const LIMITS = {
    * once, though `String.length` counts two. Other string limits here count UTF-16 code units.
    */
   maxTextLength: 4_000,
-  /** Most members a group can have. */
-  maxGroupMembers: 1_000,
+  /**
+   * Most members a group can have. Past RELAY_MIN_MEMBERS a group's live readers are spread
+   * over relays, and past maxListedMembers its members are read a page at a time
+   * (docs/SCALING.md, "Channels").
+   */
+  maxGroupMembers: 100_000,
+  /**
+   * Most members listed at once: a conversation's info carries its first this many (with
+   * `memberCount`), and a page of GET /members at most this many. Also the most member ids
+   * one creation names, and the most watermarks a receipts overview returns.
+   */
+  maxListedMembers: 1_000,
   /** Longest group title. */
   maxTitleLength: 100,
   /** Default and largest history page. */

@@ -14,6 +14,8 @@ import {
   HistoryPage,
   LifecycleResult,
   Member,
+  MembersPage,
+  MembersQuery,
   MessageVersions,
   ReceiptDetail,
   ReceiptsOverview,
@@ -95,9 +97,10 @@ export const docs = {
   members: doc({
     tag: 'conversations',
     summary: 'Members',
-    description: 'Members with their roles and when they joined.',
+    description: `Members with their roles and when they joined, a page at a time in join order (at most LIMITS.maxListedMembers, ${LIMITS.maxListedMembers}, the default): \`after\` is the previous page's \`next\`, which is null on the last page.`,
     params: Id,
-    responses: { 200: { description: 'The members.', schema: z.object({ members: z.array(Member) }) } },
+    query: MembersQuery,
+    responses: { 200: { description: 'A page of members, and how many there are.', schema: MembersPage } },
     errors: [NOT_MEMBER],
   }),
   addMember: doc({

@@ -21,6 +21,7 @@ import {
   FeedPollQuery,
   FeedStreamQuery,
   HistoryQuery,
+  MembersQuery,
   ReactBody,
   ReadBody,
   SendMessageBody,
@@ -110,8 +111,8 @@ export const conversationRoutes = new Hono<AppBindings>()
   })
   .get('/:id/members', docs.members, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
-    const info = unwrap(await conversation(c.env, id).info(c.get('identity')));
-    return c.json({ members: info.members });
+    const query = parseParams(MembersQuery, c.req.query());
+    return c.json(unwrap(await conversation(c.env, id).members(c.get('identity'), query)));
   })
   .post('/:id/members', docs.addMember, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));

@@ -20,7 +20,7 @@ import * as lifecycle from '../../src/conversation/lifecycle.js';
 import { createGroup, json, registerUser } from './helpers.js';
 import { text } from './inbox-helpers.js';
 
-const FACTS: Fact<unknown>[] = [eventLog.TIP, META, members.MEMBERS, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS, receipts.FLUSH_DUE, lifecycle.NEXT_PURGE];
+const FACTS: Fact<unknown>[] = [eventLog.TIP, META, members.MEMBERS, members.COUNT, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS, receipts.FLUSH_DUE, lifecycle.NEXT_PURGE];
 
 /** The running object's own store (a private field: reached only from a test). */
 const storeOf = (instance: ConversationDO) => (instance as unknown as { parts: { store: ConversationStore } }).parts.store;

@@ -329,7 +329,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           ))}
         {info?.kind === 'group' && (
           <button type="button" onClick={() => setMembersOpen(true)}>
-            Members ({info.members.length})
+            Members ({info.memberCount})
           </button>
         )}
       </header>

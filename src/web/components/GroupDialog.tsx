@@ -123,6 +123,7 @@ export function MembersDialog(props: { info: ConversationInfo; onClose: () => vo
           <MemberRow key={m.userId} userId={m.userId} role={m.role} removable={canManage && m.userId !== me && m.role !== 'owner'} onRemove={() => void remove(m.userId)} />
         ))}
       </ul>
+      {props.info.memberCount > props.info.members.length && <p class="muted">and {props.info.memberCount - props.info.members.length} more, who joined later</p>}
       {canManage && (
         <HandleForm class="inline-form" id="add-member" label="Add member by handle" placeholder="Add @handle" submit="Add" onSubmit={add} />
       )}
