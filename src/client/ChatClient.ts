@@ -298,9 +298,12 @@ export class ChatClient extends Emitter<ChatClientEvents> {
     return this.#create({ kind: 'direct', peerId, encrypted: options.encrypted ?? false });
   }
 
-  /** A new group, with you as owner; `encrypted: true` makes it end-to-end encrypted for good. */
-  createGroup(title: string, memberIds: string[] = [], options: { encrypted?: boolean } = {}): Promise<ConversationInfo> {
-    return this.#create({ kind: 'group', title, memberIds, encrypted: options.encrypted ?? false });
+  /**
+   * A new group, with you as owner; `encrypted: true` makes it end-to-end encrypted for
+   * good, `broadcast: true` a channel where only you and the admins post.
+   */
+  createGroup(title: string, memberIds: string[] = [], options: { encrypted?: boolean; broadcast?: boolean } = {}): Promise<ConversationInfo> {
+    return this.#create({ kind: 'group', title, memberIds, encrypted: options.encrypted ?? false, broadcast: options.broadcast ?? false });
   }
 
   // ── End-to-end encryption ───────────────────────────────────────────────────

@@ -134,6 +134,11 @@ export function assertCanRemove(kind: ConversationKind, actor: Member, target: M
   }
 }
 
+/** In a broadcast channel only the owner and admins post (send); anyone may in other conversations. */
+export function assertCanPost(broadcast: boolean, poster: Member): void {
+  if (broadcast && RANK[poster.role] < RANK.admin) throw new AppError('forbidden', 'Only the owner and admins post in this channel.');
+}
+
 export function assertCanSetRole(kind: ConversationKind, actor: Member, target: Member): void {
   requireGroup(kind);
   if (actor.role !== 'owner') throw new AppError('forbidden', 'Only the owner can change roles.');

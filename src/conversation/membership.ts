@@ -34,6 +34,8 @@ export interface CreateInit {
   blockLists: Record<string, string[]>;
   /** End-to-end encrypted (fixed here, never turned off): only `encrypted` content, at most E2EE.maxEncryptedGroupMembers members. */
   encrypted?: boolean;
+  /** A broadcast channel (a group whose owner and admins alone post): fixed here. */
+  broadcast?: boolean;
 }
 
 /** The most members a conversation may have: fewer for an end-to-end encrypted one (Sender Keys are distributed per device). */
@@ -71,7 +73,7 @@ export class Membership {
     const now = Date.now();
     const creatorRole: Role = init.kind === 'group' ? 'owner' : 'member';
     this.store.transaction(() => {
-      writeMeta(this.store, { id: init.id, kind: init.kind, title: init.title, createdAt: now, encrypted });
+      writeMeta(this.store, { id: init.id, kind: init.kind, title: init.title, createdAt: now, encrypted, broadcast: init.kind === 'group' && init.broadcast === true });
       all.forEach((userId, i) => members.putMember(this.store, { userId, role: i === 0 ? creatorRole : 'member', joinedAt: now }));
       for (const userId of all) {
         if (init.blockLists[userId]) blocks.replace(this.store, userId, init.blockLists[userId]);

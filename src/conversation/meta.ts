@@ -1,7 +1,7 @@
 /**
  * @module conversation/meta
- * What a conversation is: its id, kind, title, creation time and whether it is end-to-end
- * encrypted. Written once at creation, read by nearly every call: a fact of the store.
+ * What a conversation is: its id, kind, title, creation time, whether it is end-to-end
+ * encrypted and whether only its admins post. Written once at creation, read by nearly every call: a fact of the store.
  */
 import { AppError } from '../errors.js';
 import type { ConversationKind } from '../protocol/index.js';
@@ -14,6 +14,8 @@ export interface Meta {
   createdAt: number;
   /** End-to-end encrypted: the server never inspects content (no filter, no search). */
   encrypted: boolean;
+  /** A broadcast channel: only its owner and admins post; members read and react. */
+  broadcast: boolean;
 }
 
 export const META = fact<Meta | null>('meta', (sql) => {
@@ -26,6 +28,7 @@ export const META = fact<Meta | null>('meta', (sql) => {
     title: map.get('title') ?? null,
     createdAt: Number(map.get('created_at')),
     encrypted: map.get('e2e') === '1',
+    broadcast: map.get('broadcast') === '1',
   };
 });
 
@@ -43,7 +46,7 @@ export function requireMeta(store: ConversationStore): Meta {
 }
 
 /** Stores the meta of a new conversation (inside its creating transaction). */
-export function writeMeta(store: ConversationStore, meta: Omit<Meta, 'encrypted'> & { encrypted?: boolean }): void {
+export function writeMeta(store: ConversationStore, meta: Omit<Meta, 'encrypted' | 'broadcast'> & { encrypted?: boolean; broadcast?: boolean }): void {
   const rows: [string, string][] = [
     ['id', meta.id],
     ['kind', meta.kind],
@@ -51,6 +54,7 @@ export function writeMeta(store: ConversationStore, meta: Omit<Meta, 'encrypted'
   ];
   if (meta.title !== null) rows.push(['title', meta.title]);
   if (meta.encrypted) rows.push(['e2e', '1']);
+  if (meta.broadcast) rows.push(['broadcast', '1']);
   for (const [key, value] of rows) store.sql.exec('INSERT INTO meta (key, value) VALUES (?, ?)', key, value);
   store.forget(META);
 }

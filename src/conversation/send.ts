@@ -11,7 +11,7 @@
  */
 import type { Env } from '../env.js';
 import { AppError, attempt, attemptAsync, fail, ok, type Result } from '../errors.js';
-import { mediaIdsOf, type Ack, type ConversationEvent, type MessageContent } from '../protocol/index.js';
+import { mediaIdsOf, type Ack, type ConversationEvent, type Member, type MessageContent } from '../protocol/index.js';
 import { messageRules, type Tier } from '../ratelimit/rules.js';
 import { assertAcceptable, filterConfig, filterableText, isRepeatCandidate, textHash, type FilterConfig } from '../moderation/filter.js';
 import { SendAllowance, SenderWindows, report } from './allowance.js';
@@ -20,6 +20,7 @@ import { assertContentFits } from './envelopes.js';
 import * as lifecycle from './lifecycle.js';
 import * as eventLog from './log.js';
 import * as media from './media.js';
+import { assertCanPost } from './members.js';
 import { requireMeta } from './meta.js';
 import type { DeviceStandings } from './standing.js';
 import type { ConversationStore } from './store.js';
@@ -118,9 +119,9 @@ export class SendPipeline {
 
   /**
    * Every check of a send but the allowance: the reader (member, device in standing),
-   * blocks, the per-conversation limit, the content filter, the reply target and media
-   * references. Run before a lease is asked for too, so a send refused anyway never costs
-   * one.
+   * who may post (broadcast channels), blocks, the per-conversation limit, the content
+   * filter, the reply target and media references. Run before a lease is asked for too,
+   * so a send refused anyway never costs one.
    *
    * Idempotency: a resend of a stored message gets the first send's ack even when a check
    * would refuse it now (over the limit, say), so a refusal first looks the cmid up. A send
@@ -128,9 +129,9 @@ export class SendPipeline {
    * spares every new send a look-up.
    */
   private precheck(reader: Reader, tier: Tier, request: SendRequest): Ack | null {
-    admit(this.store, this.standings, reader);
+    const poster = admit(this.store, this.standings, reader);
     try {
-      this.checkSend(reader, tier, request);
+      this.checkSend(reader, poster, tier, request);
       return null;
     } catch (err) {
       const existing = eventLog.findAckByCmid(this.store.sql, reader.userId, request.cmid);
@@ -139,8 +140,9 @@ export class SendPipeline {
     }
   }
 
-  private checkSend(reader: Reader, tier: Tier, request: SendRequest): void {
+  private checkSend(reader: Reader, poster: Member, tier: Tier, request: SendRequest): void {
     const meta = requireMeta(this.store);
+    assertCanPost(meta.broadcast, poster);
     blocks.assertMayWrite(this.store, meta, reader.userId);
     assertContentFits(this.store, meta, reader, request.content);
     const perConversation = this.#senders.decide(reader.userId, messageRules(tier, this.env).conversationMessages, Date.now());

@@ -222,6 +222,8 @@ export const ConversationInfo = z.object({
   memberCount: z.number().int().nonnegative(),
   /** End-to-end encrypted (docs/E2E.md): fixed at creation. */
   encrypted: z.boolean(),
+  /** A broadcast channel: only the owner and admins post (fixed at creation). */
+  broadcast: z.boolean(),
 });
 export type ConversationInfo = z.infer<typeof ConversationInfo>;
 

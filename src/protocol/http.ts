@@ -68,6 +68,8 @@ export const CreateConversationBody = z.discriminatedUnion('kind', [
     placement: Placement.optional(),
     /** End-to-end encrypted (docs/E2E.md): fixed at creation; at most E2EE.maxEncryptedGroupMembers members. */
     encrypted: z.boolean().default(false),
+    /** A broadcast channel: only the owner and admins post, members read and react. Fixed at creation. */
+    broadcast: z.boolean().default(false),
   }),
 ]);
 export type CreateConversationBody = z.infer<typeof CreateConversationBody>;

@@ -97,7 +97,8 @@ export const conversationRoutes = new Hono<AppBindings>()
     // An end-to-end encrypted direct conversation is its own conversation, beside any plain one (src/ids.ts).
     const id = placedId(body.kind === 'direct' ? await directConversationId(creator.userId, body.peerId, body.encrypted) : newGroupId(), body.placement);
     const title = body.kind === 'group' ? body.title : null;
-    const create = { id, kind: body.kind, title, creator, memberIds: others, blockLists, encrypted: body.encrypted };
+    const broadcast = body.kind === 'group' && body.broadcast;
+    const create = { id, kind: body.kind, title, creator, memberIds: others, blockLists, encrypted: body.encrypted, broadcast };
     const info = unwrap(await conversationStub(c.env, id, body.placement).create(create));
     return c.json({ conversation: info }, 201);
   })

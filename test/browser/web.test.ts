@@ -263,6 +263,21 @@ describe('web client in Chromium', () => {
     await shot(b.page, 'group-members-phone');
     await b.page.keyboard.press('Escape');
 
+    // A broadcast channel: Alice posts; Bob reads it and has no composer there.
+    await a.page.getByRole('button', { name: 'New group' }).click();
+    await a.page.getByLabel('Name').fill('Announcements');
+    await a.page.getByLabel('Members').fill(`@${bob.handle}`);
+    await a.page.getByLabel('Broadcast channel').check();
+    await a.page.getByRole('button', { name: 'Create' }).click();
+    await a.page.getByRole('heading', { name: 'Announcements' }).waitFor(WAIT);
+    await send(a.page, 'Doors open at nine');
+    await b.page.getByRole('button', { name: 'Back to conversations' }).click();
+    await row(b.page, 'Announcements').click();
+    await message(b.page, 'Doors open at nine').waitFor(WAIT);
+    await b.page.getByTestId('read-only').getByText('Only the owner and admins post in this channel.').waitFor(WAIT);
+    expect(await b.page.locator('#composer-input').count()).toBe(0);
+    await shot(b.page, 'broadcast-reader-phone');
+
     // A new message in the older chat moves it back to the top of Bob's list, live.
     await b.page.getByRole('button', { name: 'Back to conversations' }).click();
     await row(b.page, 'Team').waitFor(WAIT);

@@ -9,7 +9,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { call, json, registerUser } from './helpers.js';
+import { call, json, openWindow, registerUser } from './helpers.js';
 import { text } from './inbox-helpers.js';
 import { LIMITS, type ConversationInfo, type Member, type MembersPage, type Session } from '../../src/protocol/index.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
@@ -163,4 +163,47 @@ describe('a group past one page of members', () => {
     expect(((await gone.json()) as { code: string }).code).toBe('conversation_not_found');
   });
 
+});
+
+describe('a broadcast channel', () => {
+  it('takes posts from its owner and admins only, over every wire; members read and react; a refused post stores nothing', async () => {
+    const [owner, reader, other] = [await registerUser('owner'), await registerUser('reader'), await registerUser('other')];
+    const created = await json(
+      '/v1/conversations',
+      { token: owner.accessToken, body: { kind: 'group', title: 'news', memberIds: [reader.user.id, other.user.id], broadcast: true } },
+      201,
+    );
+    const id: string = created.conversation.id;
+    expect(created.conversation.broadcast).toBe(true);
+    const post = (s: Session, t: string) => call(`/v1/conversations/${id}/messages`, { token: s.accessToken, body: { cmid: crypto.randomUUID(), content: text(t) } });
+
+    const first = await post(owner, 'the first issue');
+    expect(first.status).toBe(201);
+    const seq = ((await first.json()) as { seq: number }).seq;
+    const refused = await post(reader, 'may I?');
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ code: 'forbidden', message: 'Only the owner and admins post in this channel.' });
+    const window = await openWindow(reader, id);
+    window.send({ type: 'send', rid: 'r1', cmid: crypto.randomUUID(), content: text('over the socket, then') });
+    expect(await window.next('error', (f) => f.rid === 'r1')).toMatchObject({ code: 'forbidden' });
+    await json(`/v1/conversations/${id}/messages/${seq}/reactions`, { token: reader.accessToken, body: { emoji: '👍' } }, 200);
+    const { conversation } = await json(`/v1/conversations/${id}`, { token: reader.accessToken }, 200);
+    // The reaction is the only event after the post: nothing refused was stored.
+    expect(conversation.lastSeq).toBe(seq + 1);
+
+    await json(`/v1/conversations/${id}/members/${reader.user.id}`, { token: owner.accessToken, method: 'PATCH', body: { role: 'admin' } }, 200);
+    expect((await post(reader, 'now an admin')).status).toBe(201);
+    await json(`/v1/conversations/${id}/members/${reader.user.id}`, { token: owner.accessToken, method: 'PATCH', body: { role: 'member' } }, 200);
+    expect((await post(reader, 'a member again')).status).toBe(403);
+    window.close();
+  });
+
+  it('is a group: a direct conversation cannot be one', async () => {
+    const [a, b] = [await registerUser('a'), await registerUser('b')];
+    const res = await call('/v1/conversations', { token: a.accessToken, body: { kind: 'direct', peerId: b.user.id, broadcast: true } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code: string }).code).toBe('invalid_request');
+    const group = await json('/v1/conversations', { token: a.accessToken, body: { kind: 'group', title: 'chat', memberIds: [b.user.id] } }, 201);
+    expect(group.conversation.broadcast).toBe(false);
+  });
 });

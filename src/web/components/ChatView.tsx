@@ -93,6 +93,9 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
   const title = kind === 'direct' ? peerName : kind === 'group' ? (info?.title ?? state.summary?.title ?? 'Group') : '…';
   const memberIds = info?.members.map((m) => m.userId) ?? [];
   const encrypted = info?.encrypted ?? state.summary?.encrypted ?? false;
+  // A channel lists its first members only: the list's row knows this user's role.
+  const myRole = info?.members.find((m) => m.userId === me)?.role ?? state.summary?.role;
+  const readOnly = info?.broadcast === true && myRole === 'member';
   const messages = visibleMessages(state.timeline);
   const notices = placeNotices(messages, state.notices.values(), state.hasMore);
   const marks = marksBefore(messages, { me, readSeqAtOpen, hasOlder: state.hasMore, ...(openedAt.current === null ? {} : { openedAt: openedAt.current }) });
@@ -423,22 +426,28 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
           </button>
         </div>
       )}
-      <form class="composer" onSubmit={submit}>
-        <label class="attach" title="Attach a file">
-          <span class="sr-only">Attach a file</span>
-          <input type="file" class="sr-only" onChange={attach} disabled={!state.handle || progress !== null || editing !== null} />
-          <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">
-            <path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3L15 7.5" />
-          </svg>
-        </label>
-        <label class="sr-only" for="composer-input">
-          Message
-        </label>
-        <textarea id="composer-input" ref={inputRef} rows={1} placeholder={staged ? 'Caption (optional)' : 'Message'} onInput={onInput} onKeyDown={onKeyDown} disabled={!state.handle} />
-        <button type="submit" class="primary" disabled={!state.handle}>
-          {editing ? 'Save' : 'Send'}
-        </button>
-      </form>
+      {readOnly ? (
+        <p class="composer muted" data-testid="read-only">
+          Only the owner and admins post in this channel.
+        </p>
+      ) : (
+        <form class="composer" onSubmit={submit}>
+          <label class="attach" title="Attach a file">
+            <span class="sr-only">Attach a file</span>
+            <input type="file" class="sr-only" onChange={attach} disabled={!state.handle || progress !== null || editing !== null} />
+            <svg aria-hidden="true" viewBox="0 0 24 24" width="20" height="20" fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round">
+              <path d="M21 11.5l-8.5 8.5a5 5 0 0 1-7-7L14 4.5a3.5 3.5 0 0 1 5 5L10.5 18a2 2 0 0 1-3-3L15 7.5" />
+            </svg>
+          </label>
+          <label class="sr-only" for="composer-input">
+            Message
+          </label>
+          <textarea id="composer-input" ref={inputRef} rows={1} placeholder={staged ? 'Caption (optional)' : 'Message'} onInput={onInput} onKeyDown={onKeyDown} disabled={!state.handle} />
+          <button type="submit" class="primary" disabled={!state.handle}>
+            {editing ? 'Save' : 'Send'}
+          </button>
+        </form>
+      )}
       {detailSeq !== null && state.handle && <ReceiptDialog handle={state.handle} seq={detailSeq} onClose={() => setDetailSeq(null)} />}
       {safetyOpen && <SafetyNumbersDialog memberIds={memberIds.length ? memberIds : peerId ? [peerId] : []} onClose={() => setSafetyOpen(false)} />}
       {membersOpen && info && (

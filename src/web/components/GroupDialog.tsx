@@ -43,7 +43,10 @@ export function GroupDialog(props: { onClose: () => void; onCreated: (id: string
     const data = new FormData(event.currentTarget as HTMLFormElement);
     try {
       const memberIds = await idsOfHandles(String(data.get('members') ?? ''));
-      const group = await client.createGroup(String(data.get('title') ?? '').trim(), memberIds, { encrypted: data.get('encrypted') === 'on' });
+      const group = await client.createGroup(String(data.get('title') ?? '').trim(), memberIds, {
+        encrypted: data.get('encrypted') === 'on',
+        broadcast: data.get('broadcast') === 'on',
+      });
       props.onCreated(group.id);
     } catch (err) {
       setError(message(err));
@@ -69,6 +72,15 @@ export function GroupDialog(props: { onClose: () => void; onCreated: (id: string
           </label>
           <span id="group-e2ee-hint" class="hint">
             Only members' devices can read it; it cannot be turned off later, and search is not available.
+          </span>
+        </div>
+        <div class="toggle-field">
+          <label class="check">
+            <input type="checkbox" name="broadcast" aria-describedby="group-broadcast-hint" />
+            Broadcast channel
+          </label>
+          <span id="group-broadcast-hint" class="hint">
+            Only you and the admins you choose post; members read and react. It cannot be changed later.
           </span>
         </div>
         <ErrorNote error={error} />
