@@ -159,6 +159,8 @@ export async function listDevices(db: D1Database, identity: Identity) {
 /** An authenticated socket's identity: who, and the rate-limit tier they had when the ticket was redeemed. */
 export interface SocketIdentity extends Identity {
   tier: Tier;
+  /** The standing came from the UserDO for this upgrade (a redeemed ticket), not from a cache. */
+  fresh?: boolean;
 }
 
 /** What the rate-limit tier of an account depends on, as D1 holds it (src/user/devices.ts keeps a copy). */

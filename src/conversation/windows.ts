@@ -10,7 +10,7 @@
  * change made while the socket is open applies to the very next frame.
  */
 import type { Env } from '../env.js';
-import { AppError, attempt, ok, type Result } from '../errors.js';
+import { AppError, attempt, attemptAsync, ok, type Result } from '../errors.js';
 import {
   CLOSE_CODES,
   TYPING,
@@ -87,16 +87,22 @@ export class ChatWindows {
   }
 
   /**
-   * Whether a socket the worker authenticated may be opened, here or on a relay. The
-   * worker redeemed its ticket against the user's object a moment ago, so the device's
-   * standing comes with the upgrade (`seed`). Membership and standing are checked; if this
-   * conversation never got the member's block list it is awaited, and during that await
-   * the member may be removed or the device signed out, so both are checked again. The
-   * caller accepts the socket in the same turn as the answer.
+   * Whether a socket the worker authenticated may be opened, here or on a relay. After a
+   * ticket the worker redeemed against the user's object a moment ago, the device's
+   * standing comes with the upgrade (`seed`); after a bearer upgrade it is this object's
+   * to find out, which may await. Membership and standing are checked after any await (a
+   * standing asked for, the member's block list this conversation never got): the member
+   * may be removed or the device signed out meanwhile. The caller accepts the socket in
+   * the same turn as the answer.
    */
   async admitSocket(identity: SocketIdentity): Promise<Result<Reader>> {
     const reader: Reader = { userId: identity.userId, deviceId: identity.deviceId };
-    this.standings.seed(reader, { active: true, tier: identity.tier });
+    if (identity.fresh) this.standings.seed(reader, { active: true, tier: identity.tier });
+    else {
+      // A bearer upgrade: the Worker's standing was from its cache; this object's own (or the UserDO's) decides.
+      const standing = await attemptAsync(() => this.standings.require(reader));
+      if (!standing.ok) return standing;
+    }
     const first = attempt(() => admit(this.store, this.standings, reader));
     if (!first.ok) return first;
     if (!blocks.isKnown(this.store, reader.userId)) {

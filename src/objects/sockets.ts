@@ -18,7 +18,8 @@ export interface FrameNames {
 }
 
 /** Headers the worker sets when it forwards an authenticated upgrade. */
-export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id', tier: 'x-chat-tier' } as const;
+/** `fresh`: the Worker read the device's standing from its UserDO for this upgrade (a redeemed ticket). */
+export const IDENTITY_HEADERS = { user: 'x-chat-user-id', device: 'x-chat-device-id', tier: 'x-chat-tier', fresh: 'x-chat-standing-fresh' } as const;
 
 /**
  * A large conversation's answer to a window upgrade (307): which of its relays takes the
@@ -29,14 +30,14 @@ export const RELAY_HEADER = 'x-chat-relay';
 export const RELAY_TARGET_HEADERS = { conversation: 'x-chat-conversation-id', index: 'x-chat-relay-index' } as const;
 
 /** The identity the worker put on a forwarded upgrade, or null when it is not one. */
-export function upgradeIdentity(request: Request): { userId: string; deviceId: string; tier: Tier } | null {
+export function upgradeIdentity(request: Request): { userId: string; deviceId: string; tier: Tier; fresh: boolean } | null {
   const userId = request.headers.get(IDENTITY_HEADERS.user);
   const deviceId = request.headers.get(IDENTITY_HEADERS.device);
   // Anything but an explicit "standard" gets the stricter tier.
   const sent = request.headers.get(IDENTITY_HEADERS.tier);
   const tier: Tier = sent === 'standard' || sent === 'service' ? sent : 'new';
   if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket' || !userId || !deviceId) return null;
-  return { userId, deviceId, tier };
+  return { userId, deviceId, tier, fresh: request.headers.get(IDENTITY_HEADERS.fresh) === '1' };
 }
 
 export function errorFrame(error: ErrorBody, names: FrameNames = {}): ErrorFrame {

@@ -19,6 +19,15 @@ import { parseBoundedJson } from './json.js';
 export const PING_FRAME = '{"type":"ping"}';
 export const PONG_FRAME = '{"type":"pong"}';
 
+/**
+ * Socket authentication without a ticket: a client offers two subprotocols,
+ * `Sec-WebSocket-Protocol: edge-chat.v1, bearer.<access token>` (browsers can set this
+ * header, through `new WebSocket(url, protocols)`), and the server answers `edge-chat.v1`,
+ * never the token. One round trip fewer than a ticket; the token is not in the URL.
+ */
+export const WS_SUBPROTOCOL = 'edge-chat.v1';
+export const WS_BEARER_PREFIX = 'bearer.';
+
 // ── Client → server ────────────────────────────────────────────────────────────
 
 /** Send a message. Retrying with the same `cmid` returns the original ack. */

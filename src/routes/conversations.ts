@@ -35,7 +35,7 @@ import { AppError, unwrap } from '../errors.js';
 import { directConversationId, newGroupId } from '../ids.js';
 import { existingUserIds } from '../auth/accounts.js';
 import { RELAY_HEADER, RELAY_TARGET_HEADERS, rejectSocket } from '../objects/sockets.js';
-import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
+import { answerUpgrade, authenticateUpgrade, forwardUpgrade } from './upgrade.js';
 import { SSE_HEADERS, resumePosition } from '../sse.js';
 import { feedStream } from '../conversation/stream.js';
 import { TOO_MANY_ENCRYPTED, memberCap } from '../conversation/membership.js';
@@ -57,22 +57,25 @@ function memberChange(c: Context<AppBindings>): Promise<void> {
   return take(c.env, `user:members:${userId}`, TIER_LIMITS[c.get('tier')].memberChanges, 'member changes');
 }
 
+/** A chat window's upgrade: to the conversation, or to the relay it names. */
+async function openWindow(c: Context<AppBindings>): Promise<Response> {
+  const id = ConversationId.safeParse(c.req.param('id'));
+  const identity = await authenticateUpgrade(c, () =>
+    id.success ? null : rejectSocket({ code: 'conversation_not_found', message: 'No such conversation.' }, CLOSE_CODES.forbidden),
+  );
+  if (identity instanceof Response) return identity;
+  const answer = await forwardUpgrade(conversation(c.env, id.data!), identity, 'https://conversation.internal/ws');
+  const relay = answer.headers.get(RELAY_HEADER);
+  if (answer.status !== 307 || relay === null) return answer;
+  // A large conversation's live readers are on relays; the conversation said which one.
+  const target = { [RELAY_TARGET_HEADERS.conversation]: id.data!, [RELAY_TARGET_HEADERS.index]: relay };
+  return forwardUpgrade(relayStub(c.env, id.data!, Number(relay)), identity, 'https://relay.internal/ws', target);
+}
+
 export const conversationRoutes = new Hono<AppBindings>()
-  // The upgrade authenticates with a single-use ticket, not a bearer header (browsers
-  // cannot set headers on a WebSocket), so it comes before requireAuth.
-  .get('/:id/ws', docs.ws, async (c) => {
-    const id = ConversationId.safeParse(c.req.param('id'));
-    const identity = await authenticateUpgrade(c, () =>
-      id.success ? null : rejectSocket({ code: 'conversation_not_found', message: 'No such conversation.' }, CLOSE_CODES.forbidden),
-    );
-    if (identity instanceof Response) return identity;
-    const answer = await forwardUpgrade(conversation(c.env, id.data!), identity, 'https://conversation.internal/ws');
-    const relay = answer.headers.get(RELAY_HEADER);
-    if (answer.status !== 307 || relay === null) return answer;
-    // A large conversation's live readers are on relays; the conversation said which one.
-    const target = { [RELAY_TARGET_HEADERS.conversation]: id.data!, [RELAY_TARGET_HEADERS.index]: relay };
-    return forwardUpgrade(relayStub(c.env, id.data!, Number(relay)), identity, 'https://relay.internal/ws', target);
-  })
+  // The upgrade authenticates with a ticket or a bearer subprotocol, not the Authorization
+  // header (browsers cannot set it on a WebSocket), so it comes before requireAuth.
+  .get('/:id/ws', docs.ws, async (c) => answerUpgrade(c.req.raw, await openWindow(c)))
   .use(requireAuth())
   .post('/', docs.create, async (c) => {
     const body = await readJson(c, CreateConversationBody);

@@ -18,7 +18,7 @@ import { parseParams, readJson } from '../middleware/body.js';
 import { AppError, unwrap } from '../errors.js';
 import { longPoll, sseStream } from '../user/stream.js';
 import { SSE_HEADERS, resumePosition } from '../sse.js';
-import { authenticateUpgrade, forwardUpgrade } from './upgrade.js';
+import { answerUpgrade, authenticateUpgrade, forwardUpgrade } from './upgrade.js';
 
 /** Each route's OpenAPI entry (src/openapi/describe.ts): the schemas are those the handler reads. */
 const docs = {
@@ -61,8 +61,8 @@ const docs = {
 export const inboxRoutes = new Hono<AppBindings>()
   .get('/ws', docs.ws, async (c) => {
     const identity = await authenticateUpgrade(c);
-    if (identity instanceof Response) return identity;
-    return forwardUpgrade(c.env.USERS.getByName(identity.userId), identity, 'https://user.internal/inbox');
+    if (identity instanceof Response) return answerUpgrade(c.req.raw, identity);
+    return answerUpgrade(c.req.raw, await forwardUpgrade(c.env.USERS.getByName(identity.userId), identity, 'https://user.internal/inbox'));
   })
   .use(requireAuth())
   .get('/events', docs.events, (c) => {

@@ -1,0 +1,80 @@
+/**
+ * Sockets opened with the access token as a subprotocol (`edge-chat.v1, bearer.<token>`)
+ * instead of a ticket: the chat window and the inbox open in one round trip and answer
+ * `edge-chat.v1`; a bad token, a missing `edge-chat.v1` and a signed-out device are
+ * refused with the frame and close code a ticket's refusal gets. The Worker's standing
+ * is its isolate's cache, so the object holding the socket must not take it: a device
+ * revoked where only the UserDO knows, in a conversation evicted since (its memory of the
+ * revocation gone), is still refused.
+ */
+import { describe, expect, it } from 'vitest';
+import { env, exports } from 'cloudflare:workers';
+import { evictDurableObject } from 'cloudflare:test';
+import { BASE, TestSocket, createGroup, json, quietPeriod, registerUser } from './helpers.js';
+import { secondDevice, text } from './inbox-helpers.js';
+import { CLOSE_CODES, WS_BEARER_PREFIX, WS_SUBPROTOCOL, type Session } from '../../src/protocol/index.js';
+
+async function bearerUpgrade(path: string, protocols: string[]): Promise<{ socket: TestSocket; protocol: string | null }> {
+  const res = await exports.default.fetch(`${BASE}${path}`, { headers: { upgrade: 'websocket', 'sec-websocket-protocol': protocols.join(', ') } });
+  expect(res.status, `upgrade ${path}`).toBe(101);
+  const ws = res.webSocket!;
+  const socket = new TestSocket(ws);
+  ws.accept();
+  return { socket, protocol: res.headers.get('sec-websocket-protocol') };
+}
+
+const asBearer = (s: Session) => [WS_SUBPROTOCOL, `${WS_BEARER_PREFIX}${s.accessToken}`];
+
+describe('a socket opened with a bearer subprotocol', () => {
+  it('opens a chat window and an inbox in one round trip, answering edge-chat.v1, never the token', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    const { socket: window, protocol } = await bearerUpgrade(`/v1/conversations/${id}/ws`, asBearer(alice));
+    expect(protocol).toBe(WS_SUBPROTOCOL);
+    expect(await window.next('ready')).toMatchObject({ userId: alice.user.id, deviceId: alice.deviceId });
+    window.send({ type: 'send', rid: 'r1', cmid: crypto.randomUUID(), content: text('over a bearer socket') });
+    expect(await window.next('ack', (f) => f.rid === 'r1')).toMatchObject({ seq: 1 });
+
+    const { socket: inbox, protocol: inboxProtocol } = await bearerUpgrade('/v1/inbox/ws', asBearer(bob));
+    expect(inboxProtocol).toBe(WS_SUBPROTOCOL);
+    await inbox.until((frames) => frames.some((f) => f.type === 'deliver'), 'the message in the inbox');
+    window.close();
+    inbox.close();
+  });
+
+  it('refuses a bad token, a bearer without edge-chat.v1, and a signed-out device, each with a clear frame and code', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    const cases: [string, string[], string, number][] = [
+      ['a made-up token', [WS_SUBPROTOCOL, `${WS_BEARER_PREFIX}not.a.token`], 'invalid_token', CLOSE_CODES.unauthenticated],
+      ['no edge-chat.v1', [`${WS_BEARER_PREFIX}${alice.accessToken}`], 'invalid_request', CLOSE_CODES.unauthenticated],
+    ];
+    for (const [name, protocols, code, close] of cases) {
+      const { socket } = await bearerUpgrade(`/v1/conversations/${id}/ws`, protocols);
+      expect((await socket.next('error')).code, name).toBe(code);
+      expect((await socket.waitClosed()).code, name).toBe(close);
+    }
+    const phone = await secondDevice(alice, 'phone');
+    await json(`/v1/devices/${phone.deviceId}`, { token: alice.accessToken, method: 'DELETE' }, 204);
+    const { socket: revoked, protocol } = await bearerUpgrade(`/v1/conversations/${id}/ws`, asBearer(phone));
+    expect(protocol).toBe(WS_SUBPROTOCOL);
+    expect((await revoked.next('error')).code).toBe('device_revoked');
+    expect((await revoked.waitClosed()).code).toBe(CLOSE_CODES.deviceRevoked);
+  });
+
+  it('the conversation does not take the Worker\'s cached standing: a device revoked at its UserDO alone is refused after an eviction', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    const phone = await secondDevice(bob, 'phone');
+    // The Worker's cache learns the phone is active, then only the UserDO hears it is not
+    // (as when another isolate signed it out).
+    await json(`/v1/conversations/${id}`, { token: phone.accessToken }, 200);
+    await env.USERS.getByName(bob.user.id).forgetDevice(phone.deviceId);
+    await quietPeriod(200);
+    // The conversation's memory of the pushed revocation goes with an eviction.
+    await evictDurableObject(env.CONVERSATIONS.getByName(id));
+    const { socket } = await bearerUpgrade(`/v1/conversations/${id}/ws`, asBearer(phone));
+    expect((await socket.next('error')).code).toBe('device_revoked');
+    expect((await socket.waitClosed()).code).toBe(CLOSE_CODES.deviceRevoked);
+  });
+});
