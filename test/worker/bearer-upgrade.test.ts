@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { env, exports } from 'cloudflare:workers';
 import { evictDurableObject } from 'cloudflare:test';
 import { BASE, TestSocket, createGroup, json, quietPeriod, registerUser } from './helpers.js';
-import { secondDevice, text } from './inbox-helpers.js';
+import { Inbox, secondDevice, text } from './inbox-helpers.js';
 import { CLOSE_CODES, WS_BEARER_PREFIX, WS_SUBPROTOCOL, type Session } from '../../src/protocol/index.js';
 
 async function bearerUpgrade(path: string, protocols: string[]): Promise<{ socket: TestSocket; protocol: string | null }> {
@@ -29,15 +29,16 @@ describe('a socket opened with a bearer subprotocol', () => {
   it('opens a chat window and an inbox in one round trip, answering edge-chat.v1, never the token', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
     const id = await createGroup(alice, [bob]);
+    const { socket, protocol: inboxProtocol } = await bearerUpgrade('/v1/inbox/ws', asBearer(bob));
+    expect(inboxProtocol).toBe(WS_SUBPROTOCOL);
+    const inbox = new Inbox(socket);
+    await inbox.until(() => inbox.frames.some((f) => f.type === 'caught_up'), 'caught_up');
     const { socket: window, protocol } = await bearerUpgrade(`/v1/conversations/${id}/ws`, asBearer(alice));
     expect(protocol).toBe(WS_SUBPROTOCOL);
     expect(await window.next('ready')).toMatchObject({ userId: alice.user.id, deviceId: alice.deviceId });
     window.send({ type: 'send', rid: 'r1', cmid: crypto.randomUUID(), content: text('over a bearer socket') });
-    expect(await window.next('ack', (f) => f.rid === 'r1')).toMatchObject({ seq: 1 });
-
-    const { socket: inbox, protocol: inboxProtocol } = await bearerUpgrade('/v1/inbox/ws', asBearer(bob));
-    expect(inboxProtocol).toBe(WS_SUBPROTOCOL);
-    await inbox.until((frames) => frames.some((f) => f.type === 'deliver'), 'the message in the inbox');
+    const { seq } = await window.next('ack', (f) => f.rid === 'r1');
+    await inbox.until(() => inbox.seqs(id).includes(seq), 'the message in the inbox');
     window.close();
     inbox.close();
   });
