@@ -5,7 +5,7 @@
  * problem bodies become `ChatError`s with the server's code.
  */
 import { z } from 'zod';
-import { Session, TicketResponse } from '../protocol/index.js';
+import { Session } from '../protocol/index.js';
 import { ChatError } from './errors.js';
 import { WireErrorSchema } from './wire.js';
 
@@ -79,9 +79,21 @@ export class HttpApi {
     }
   }
 
-  /** A single-use WebSocket ticket (30 s) for the current device. */
-  async ticket(): Promise<string> {
-    return (await this.request('POST', '/auth/tickets', { schema: TicketResponse })).ticket;
+  /**
+   * Whether the service answers plain HTTP now (`/healthz`, any status): after a socket
+   * that never opened, it tells a blocked wire (answers) from a network that is down.
+   */
+  async reachable(): Promise<boolean> {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
+    try {
+      await this.#fetch(`${this.baseUrl}/healthz`, { signal: controller.signal });
+      return true;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**

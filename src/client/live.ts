@@ -65,8 +65,8 @@ export class SocketTap {
     // Inside the class `this` is the socket.
     const tap = this;
     return class TappedWebSocket extends Base {
-      constructor(url: string) {
-        super(url);
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols);
         tap.#current = this;
         // A listener, not `onmessage`: the transport owns that property.
         this.addEventListener('message', (event: MessageEvent) => {

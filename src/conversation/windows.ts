@@ -13,6 +13,7 @@ import type { Env } from '../env.js';
 import { AppError, attempt, attemptAsync, ok, type Result } from '../errors.js';
 import {
   CLOSE_CODES,
+  LIMITS,
   TYPING,
   carriesEnvelopes,
   perDeviceEncoder,
@@ -74,6 +75,7 @@ export class ChatWindows {
     if (!relay.ok) return refuseSocket(relay.error);
     if (relay.value !== null) return new Response(null, { status: 307, headers: { [RELAY_HEADER]: String(relay.value) } });
     const reader = admitted.value;
+    this.makeRoomFor(reader);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(reader.userId)]);
@@ -128,6 +130,13 @@ export class ChatWindows {
       this.#attachments.set(ws, attachment);
     }
     return attachment;
+  }
+
+  /** Keeps the device's windows here under LIMITS.maxWindowsPerDevice, counting the one opening now. */
+  private makeRoomFor(reader: Reader): void {
+    const mine = this.ctx.getWebSockets(userTag(reader.userId)).filter((ws) => this.attachmentOf(ws)?.deviceId === reader.deviceId);
+    const over = mine.length + 1 - LIMITS.maxWindowsPerDevice;
+    for (const old of mine.slice(0, Math.max(0, over))) closeQuietly(old, CLOSE_CODES.replaced, 'Replaced by a newer window of this device.');
   }
 
   private attach(ws: WebSocket, attachment: SocketAttachment): void {

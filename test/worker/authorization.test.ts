@@ -15,7 +15,7 @@ import { app } from '../../src/index.js';
 import { BASE, call, createGroup, json, registerUser, ticket } from './helpers.js';
 import { uploadWhole } from './media-helpers.js';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
-import type { Session } from '../../src/protocol/index.js';
+import { WS_BEARER_PREFIX, WS_SUBPROTOCOL, type Session } from '../../src/protocol/index.js';
 
 interface World {
   id: string;
@@ -72,14 +72,16 @@ function http(scope: Scope, route: string, path: (w: World) => string, body?: (w
   };
 }
 
-function socket(scope: Scope, route: string, path: (w: World) => string): Row {
+/** A socket route, authenticated by a ticket in the URL or (`bearer`) the access token as a subprotocol. */
+function socket(scope: Scope, route: string, path: (w: World) => string, auth: 'ticket' | 'bearer' = 'ticket'): Row {
   return {
-    name: route,
+    name: auth === 'ticket' ? route : `${route} (bearer)`,
     scope,
     async run(w, c) {
-      const t = await c.ticket();
+      const t = auth === 'ticket' ? await c.ticket() : null;
       const p = `${path(w)}${t ? `?ticket=${t}` : ''}`;
-      const res = await exports.default.fetch(`${BASE}${p}`, { headers: { upgrade: 'websocket' } });
+      const protocols: Record<string, string> = auth === 'bearer' && c.token ? { 'sec-websocket-protocol': `${WS_SUBPROTOCOL}, ${WS_BEARER_PREFIX}${c.token}` } : {};
+      const res = await exports.default.fetch(`${BASE}${p}`, { headers: { upgrade: 'websocket', ...protocols } });
       if (res.status !== 101) return { status: res.status, code: null, text: await res.text(), request: p };
       const ws = res.webSocket!;
       const frames: string[] = [];
@@ -162,6 +164,7 @@ const ROUTES: Row[] = [
   http('conversation', 'PATCH /v1/conversations/:id/settings', (w) => `/v1/conversations/${w.id}/settings`, () => ({ privateReads: true })),
   http('conversation', 'GET /v1/conversations/:id/search', (w) => `/v1/conversations/${w.id}/search?q=secret`),
   socket('conversation', 'GET /v1/conversations/:id/ws', (w) => `/v1/conversations/${w.id}/ws`),
+  socket('conversation', 'GET /v1/conversations/:id/ws', (w) => `/v1/conversations/${w.id}/ws`, 'bearer'),
   stream('conversation', 'GET /v1/conversations/:id/stream', (w) => `/v1/conversations/${w.id}/stream?after=0`),
   http('conversation', 'GET /v1/conversations/:id/poll', (w) => `/v1/conversations/${w.id}/poll?after=0&timeoutMs=1`),
   http('conversation', 'POST /v1/conversations/:id/typing', (w) => `/v1/conversations/${w.id}/typing`, () => ({ state: 'start' })),
@@ -182,6 +185,7 @@ const ROUTES: Row[] = [
   http('conversation', 'GET /v1/conversations/:id/messages/:seq/versions', (w) => `/v1/conversations/${w.e2eId}/messages/${w.e2eSeq}/versions`),
   http('conversation', 'GET /v1/conversations/:id/search', (w) => `/v1/conversations/${w.e2eId}/search?q=secret`),
   socket('conversation', 'GET /v1/conversations/:id/ws', (w) => `/v1/conversations/${w.e2eId}/ws`),
+  socket('conversation', 'GET /v1/conversations/:id/ws', (w) => `/v1/conversations/${w.e2eId}/ws`, 'bearer'),
   stream('conversation', 'GET /v1/conversations/:id/stream', (w) => `/v1/conversations/${w.e2eId}/stream?after=0`),
   http('conversation', 'GET /v1/conversations/:id/poll', (w) => `/v1/conversations/${w.e2eId}/poll?after=0&timeoutMs=1`),
   http('account', 'GET /v1/conversations', () => '/v1/conversations'),
@@ -189,6 +193,7 @@ const ROUTES: Row[] = [
   http('account', 'POST /v1/conversations', () => '/v1/conversations', (w) => ({ kind: 'group', title: 'mine', memberIds: [w.alice.user.id], encrypted: true })),
   http('account', 'GET /v1/search', () => '/v1/search?q=secret'),
   socket('account', 'GET /v1/inbox/ws', () => '/v1/inbox/ws'),
+  socket('account', 'GET /v1/inbox/ws', () => '/v1/inbox/ws', 'bearer'),
   stream('account', 'GET /v1/inbox/events', () => '/v1/inbox/events?cursor=0'),
   http('account', 'GET /v1/inbox/poll', () => '/v1/inbox/poll?cursor=0&timeoutMs=1'),
   http('account', 'POST /v1/inbox/ack', () => '/v1/inbox/ack', () => ({ cursor: 0 })),

@@ -12,7 +12,7 @@ import { env, exports } from 'cloudflare:workers';
 import { evictDurableObject } from 'cloudflare:test';
 import { BASE, TestSocket, createGroup, json, quietPeriod, registerUser } from './helpers.js';
 import { Inbox, secondDevice, text } from './inbox-helpers.js';
-import { CLOSE_CODES, WS_BEARER_PREFIX, WS_SUBPROTOCOL, type Session } from '../../src/protocol/index.js';
+import { CLOSE_CODES, LIMITS, WS_BEARER_PREFIX, WS_SUBPROTOCOL, type Session } from '../../src/protocol/index.js';
 
 async function bearerUpgrade(path: string, protocols: string[]): Promise<{ socket: TestSocket; protocol: string | null }> {
   const res = await exports.default.fetch(`${BASE}${path}`, { headers: { upgrade: 'websocket', 'sec-websocket-protocol': protocols.join(', ') } });
@@ -77,5 +77,29 @@ describe('a socket opened with a bearer subprotocol', () => {
     const { socket } = await bearerUpgrade(`/v1/conversations/${id}/ws`, asBearer(phone));
     expect((await socket.next('error')).code).toBe('device_revoked');
     expect((await socket.waitClosed()).code).toBe(CLOSE_CODES.deviceRevoked);
+  });
+});
+
+describe('a device\'s windows on one conversation', () => {
+  it('are at most LIMITS.maxWindowsPerDevice: one more closes one of the others with 4009, and the rest stay', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    const windows: TestSocket[] = [];
+    for (let i = 0; i <= LIMITS.maxWindowsPerDevice; i++) {
+      const { socket } = await bearerUpgrade(`/v1/conversations/${id}/ws`, asBearer(alice));
+      await socket.next('ready');
+      windows.push(socket);
+    }
+    await quietPeriod(100);
+    const closed = windows.filter((w) => w.closed !== null);
+    expect(closed.map((w) => w.closed!.code)).toEqual([CLOSE_CODES.replaced]);
+    expect(windows.at(-1)!.closed).toBeNull();
+    // Another device of the same user is not counted against this one.
+    const phone = await secondDevice(alice, 'phone');
+    const { socket: other } = await bearerUpgrade(`/v1/conversations/${id}/ws`, asBearer(phone));
+    await other.next('ready');
+    await quietPeriod(100);
+    expect(windows.filter((w) => w.closed !== null)).toHaveLength(1);
+    for (const w of [...windows, other]) w.close();
   });
 });

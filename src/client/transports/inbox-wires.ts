@@ -11,14 +11,14 @@ import { ChatError } from '../errors.js';
 import type { HttpApi } from '../http.js';
 import { SseParser } from '../sse.js';
 import { parseInboxFrame, parsePollPage, type IncomingInboxFrame } from '../wire.js';
-import { toWebSocketUrl } from './websocket.js';
+import { bearerProtocols, toWebSocketUrl } from './websocket.js';
 import type { KeepaliveOptions, WebSocketLike } from './types.js';
 import type { StreamTimingOptions } from './inbox.js';
 
 /**
- * How one connection ended. `reachable`: plain HTTP to the service worked just before
- * (the ticket, or the ack that opens an SSE connect), so a failure to get ready says the
- * wire is blocked rather than the network down; only those count toward a fallback.
+ * How one connection ended. `reachable`: plain HTTP to the service works (asked after a
+ * socket that never opened; the ack that opens an SSE connect), so a failure to get ready
+ * says the wire is blocked rather than the network down; only those count toward a fallback.
  */
 export type Ending = { ready: boolean; reason: string; again?: boolean; reachable?: boolean; notBeforeMs?: number };
 
@@ -43,9 +43,9 @@ export interface WireContext {
 // ── The inbox WebSocket ──────────────────────────────────────────────────────
 
 export async function runSocket(ctx: WireContext, signal: AbortSignal, on: WireHandlers): Promise<Ending> {
-  const ticket = await ctx.api.ticket();
+  const token = await ctx.api.freshToken();
   if (signal.aborted) return { ready: false, reason: 'stopped' };
-  const ws = new ctx.WebSocket(`${toWebSocketUrl(ctx.api.baseUrl)}/v1/inbox/ws?ticket=${encodeURIComponent(ticket)}`);
+  const ws = new ctx.WebSocket(`${toWebSocketUrl(ctx.api.baseUrl)}/v1/inbox/ws`, bearerProtocols(token));
   return new Promise<Ending>((resolve, reject) => {
     const { intervalMs, timeoutMs } = ctx.keepalive;
     let deadline: ReturnType<typeof setTimeout> | null = null;
@@ -54,8 +54,10 @@ export async function runSocket(ctx: WireContext, signal: AbortSignal, on: WireH
     let opened = false;
     const arm = (reason: string) => {
       if (deadline) clearTimeout(deadline);
-      deadline = setTimeout(() => finish({ ready: false, reason, reachable: true }), timeoutMs);
+      deadline = setTimeout(() => (opened ? finish({ ready: false, reason, reachable: true }) : unopened(reason)), timeoutMs);
     };
+    /** A socket that never opened: blocked, if plain HTTP gets through. */
+    const unopened = (reason: string) => void ctx.api.reachable().then((reachable) => finish({ ready: false, reason, reachable }));
     const ping = setInterval(() => {
       if (ws.readyState !== ws.OPEN) return;
       ws.send(PING_FRAME);
@@ -92,9 +94,17 @@ export async function runSocket(ctx: WireContext, signal: AbortSignal, on: WireH
       opened = true;
     };
     ws.onclose = (event: CloseEvent) => {
-      if (isTerminalClose(event.code)) finish(rejection ?? new ChatError(event.code === 4004 ? 'device_revoked' : 'unauthenticated', event.reason || `closed ${event.code}`));
+      // The token expired on the way (a clock apart from the server's): refreshed, the loop tries again.
+      if (rejection?.code === 'invalid_token') {
+        void ctx.api.refresh().then(
+          () => finish({ ready: false, reason: 'access token refreshed' }),
+          (error: unknown) => finish(error instanceof ChatError ? error : { ready: false, reason: String(error) }),
+        );
+      }
+      else if (isTerminalClose(event.code)) finish(rejection ?? new ChatError(event.code === 4004 ? 'device_revoked' : 'unauthenticated', event.reason || `closed ${event.code}`));
       // A socket cut after its upgrade went through is a network drop, not a blocked wire.
-      else finish({ ready: false, reason: `closed ${event.code}`, reachable: !opened });
+      else if (opened) finish({ ready: false, reason: `closed ${event.code}` });
+      else unopened(`closed ${event.code}`);
     };
     ws.onerror = () => undefined;
   });

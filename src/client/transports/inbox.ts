@@ -181,7 +181,7 @@ export class InboxStream extends Emitter<{ signal: StreamSignal; status: StreamS
       } catch (error) {
         if (error instanceof ChatError && isTerminal(error)) return this.#terminate(error);
         ending = { ready: false, reason: error instanceof Error ? error.message : String(error) };
-        // Refused for now (e.g. too many connect tickets): not before the server says.
+        // Refused for now (rate-limited, say): not before the server says.
         if (error instanceof ChatError && error.retryAfterMs) ending.notBeforeMs = error.retryAfterMs;
       }
       connection.abort();

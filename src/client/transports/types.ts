@@ -57,7 +57,7 @@ export interface Transport {
 }
 
 /** A minimal WebSocket constructor: the browser's and Node 22's global `WebSocket` both fit. */
-export type WebSocketLike = new (url: string) => WebSocket;
+export type WebSocketLike = new (url: string, protocols?: string | string[]) => WebSocket;
 
 /** How often to ping an idle socket, and how long to wait for any answer before calling it dead. */
 export interface KeepaliveOptions {

@@ -1,13 +1,15 @@
 /**
  * @module client/transports/websocket
  * The chat-window WebSocket (`/v1/conversations/:id/ws`). Each connection is
- * authenticated by a fresh single-use ticket (browsers cannot set headers on a
- * WebSocket, and a long-lived token must never sit in a URL). Reconnects with
- * exponential backoff and full jitter; stops for good on a 4xxx close. A keepalive
+ * authenticated by the access token as a subprotocol (`bearerProtocols`: browsers cannot
+ * set an Authorization header on a WebSocket, and a token must never sit in a URL),
+ * refreshed first when it is about to expire: one round trip per connect. Reconnects with
+ * exponential backoff and full jitter; stops for good on a 4xxx close, but for an expired
+ * token, which is refreshed and tried again. A keepalive
  * ping with an answer deadline detects half-open sockets, which otherwise look alive
  * forever because nothing is ever written to them.
  */
-import { CLOSE_CODES, PING_FRAME, isTerminalClose } from '../../protocol/index.js';
+import { CLOSE_CODES, PING_FRAME, WS_BEARER_PREFIX, WS_SUBPROTOCOL, isTerminalClose } from '../../protocol/index.js';
 import { ReconnectPolicy } from '../reconnect.js';
 import { ChatError } from '../errors.js';
 import { parseServerFrame, type WireError } from '../wire.js';
@@ -20,6 +22,11 @@ const CLOSE_ERRORS: Record<number, string> = {
   [CLOSE_CODES.deviceRevoked]: 'device_revoked',
   [CLOSE_CODES.replaced]: 'conflict',
 };
+
+/** The subprotocols that authenticate a socket with `token` (src/protocol/frames.ts). */
+export function bearerProtocols(token: string): string[] {
+  return [WS_SUBPROTOCOL, `${WS_BEARER_PREFIX}${token}`];
+}
 
 /** `http(s)://host` → `ws(s)://host`. */
 export function toWebSocketUrl(baseUrl: string): string {
@@ -100,22 +107,21 @@ class WebSocketTransport implements Transport {
   }
 
   async #connect(): Promise<void> {
-    let ticket: string;
+    let token: string;
     try {
-      ticket = await this.#ctx.api.ticket();
+      token = await this.#ctx.api.freshToken();
     } catch (error) {
       if (this.#stopped) return;
-      // 401/403: the session is gone; retrying would only repeat the refusal.
-      if (error instanceof ChatError && (error.status === 401 || error.status === 403)) return this.#terminate(error);
-      // Refused for now (too many tickets): not before the server says, or the retry only burns the window.
+      // The session is gone (the refresh token was refused); retrying would only repeat it.
+      if (error instanceof ChatError && (error.status === 401 || error.status === 403 || error.code === 'unauthenticated')) return this.#terminate(error);
       const notBefore = error instanceof ChatError ? (error.retryAfterMs ?? 0) : 0;
-      return this.#retry(`ticket: ${error instanceof Error ? error.message : String(error)}`, notBefore);
+      return this.#retry(`token: ${error instanceof Error ? error.message : String(error)}`, notBefore);
     }
     if (this.#stopped) return;
-    const url = `${toWebSocketUrl(this.#ctx.api.baseUrl)}/v1/conversations/${encodeURIComponent(this.#ctx.conversationId)}/ws?ticket=${encodeURIComponent(ticket)}`;
+    const url = `${toWebSocketUrl(this.#ctx.api.baseUrl)}/v1/conversations/${encodeURIComponent(this.#ctx.conversationId)}/ws`;
     let ws: WebSocket;
     try {
-      ws = new this.#ctx.WebSocket(url);
+      ws = new this.#ctx.WebSocket(url, bearerProtocols(token));
     } catch (error) {
       return this.#retry(`connect: ${String(error)}`);
     }
@@ -170,12 +176,23 @@ class WebSocketTransport implements Transport {
     if (this.#stopped) return;
     if (isTerminalClose(code)) {
       const rejection = this.#rejection;
+      // The token expired on the way (a clock apart from the server's): refreshed, then again.
+      if (rejection?.code === 'invalid_token') return void this.#refreshThenRetry();
       const error = rejection
         ? new ChatError(rejection.code, rejection.message)
         : new ChatError(CLOSE_ERRORS[code] ?? 'forbidden', reason || `The server closed the connection (${code}).`);
       return this.#terminate(error);
     }
     this.#retry(`closed ${code}${reason ? `: ${reason}` : ''}`);
+  }
+
+  async #refreshThenRetry(): Promise<void> {
+    try {
+      await this.#ctx.api.refresh();
+    } catch (error) {
+      if (error instanceof ChatError && (error.status === 401 || error.status === 403)) return this.#terminate(error);
+    }
+    if (!this.#stopped) this.#retry('access token refreshed');
   }
 
   #startKeepalive(ws: WebSocket): void {
