@@ -67,10 +67,13 @@ async function http(method, path, { token, body, address } = {}) {
   return text ? JSON.parse(text) : null;
 }
 
-/** Opens a socket and resolves once the server's first frame (`ready`) arrives. */
-function openSocket(url) {
+/**
+ * Opens a socket at `target` (`{ url, protocols }`: the service's carry the access token
+ * as a subprotocol, as the SDK does) and resolves once the first frame (`ready`) arrives.
+ */
+function openSocket({ url, protocols }) {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url, protocols);
     const timer = setTimeout(() => fail(new Error(`connect timed out: ${url.split('?')[0]}`)), TIMEOUTS.connectMs);
     let settled = false;
     // close() can fire onerror/onclose synchronously, which would call fail again.
@@ -118,10 +121,15 @@ async function closeAll(sockets) {
 const benchAddress = (i) => `10.77.${Math.floor(i / 250)}.${(i % 250) + 1}`;
 
 /**
- * Connect tickets are limited per device (src/ratelimit/rules.ts: 30 a minute on a new
- * account), so the idle shape signs user 0 in on one device per this many sockets.
+ * The idle shape signs user 0 in on one device per this many sockets (a device's windows
+ * on one conversation are capped per tier, src/ratelimit/rules.ts WINDOWS_PER_DEVICE; the
+ * bench's accounts are service accounts).
  */
 const SOCKETS_PER_DEVICE = 25;
+
+/** The subprotocols that authenticate a socket (src/protocol/frames.ts; this program speaks the wire protocol as any client would). */
+const WS_SUBPROTOCOL = 'edge-chat.v1';
+const WS_BEARER_PREFIX = 'bearer.';
 
 /** `count` sessions (devices) of user `i`, each login from its own made-up address. */
 async function loginDevices(i, count) {
@@ -164,21 +172,20 @@ async function createRoom(target, users, memberIdx, label, create) {
   return { target, id: conversation.id, memberIdx };
 }
 
-async function socketUrl(room, users, userIdx, session = users[userIdx]) {
+function socketTarget(room, users, userIdx, session = users[userIdx]) {
   if (room.target.server === 'baseline') {
-    return `${BASELINE.replace('http', 'ws')}/${room.target.name}/${room.id}/ws?user=u${userIdx}&device=d${userIdx}`;
+    return { url: `${BASELINE.replace('http', 'ws')}/${room.target.name}/${room.id}/ws?user=u${userIdx}&device=d${userIdx}` };
   }
-  return ticketUrl(`/v1/conversations/${room.id}/ws`, session);
+  return serviceSocket(`/v1/conversations/${room.id}/ws`, session);
 }
 
-/** A WebSocket URL of the service at `path`, with a fresh connect ticket of `session`'s device. */
-async function ticketUrl(path, session) {
-  const { ticket } = await http('POST', '/v1/auth/tickets', { token: session.accessToken });
-  return `${SERVICE.replace('http', 'ws')}${path}?ticket=${encodeURIComponent(ticket)}`;
+/** A socket of the service at `path`, authenticated as `session`'s device (the bearer subprotocol). */
+function serviceSocket(path, session) {
+  return { url: `${SERVICE.replace('http', 'ws')}${path}`, protocols: [WS_SUBPROTOCOL, `${WS_BEARER_PREFIX}${session.accessToken}`] };
 }
 
 async function openRoom(room, users) {
-  return pool(room.memberIdx, CONNECT_CONCURRENCY, async (userIdx) => openSocket(await socketUrl(room, users, userIdx)));
+  return pool(room.memberIdx, CONNECT_CONCURRENCY, async (userIdx) => openSocket(socketTarget(room, users, userIdx)));
 }
 
 // ── Measurement ──────────────────────────────────────────────────────────────────
@@ -435,7 +442,7 @@ async function runHistory(target, room, users) {
  */
 async function runIdle(target, users) {
   const room = await createRoom(target, users, [0, 1], 'idle');
-  const probe = await openSocket(await socketUrl(room, users, 1));
+  const probe = await openSocket(socketTarget(room, users, 1));
   const rssBefore = rssBytes(config[target.server].pids.runtime);
   const proxyRssBefore = rssBytes(config[target.server].pids.proxy);
   // Stop opening once sockets keep failing (a file-descriptor limit, say): the figure is
@@ -446,7 +453,7 @@ async function runIdle(target, users) {
   const idle = await pool(Array.from({ length: PLAN.idle }, (_, k) => k), CONNECT_CONCURRENCY, async (k) => {
     if (errors >= IDLE_MAX_ERRORS) return new Error('not attempted: too many connect errors before');
     try {
-      return await openSocket(await socketUrl(room, users, 0, devices[Math.floor(k / SOCKETS_PER_DEVICE)]));
+      return await openSocket(socketTarget(room, users, 0, devices[Math.floor(k / SOCKETS_PER_DEVICE)]));
     } catch (err) {
       errors += 1;
       return err;
@@ -541,7 +548,7 @@ function log(line) {
 }
 
 /** What the shape modules (bench/shapes/) use of this process: the service, setup calls, sockets and samples. */
-const harness = { serviceUrl: SERVICE, http, ticketUrl, openSocket, closeAll, snapshot, usage, untilQuiet, log, nextCmid, loginDevice, runChat, timeouts: TIMEOUTS };
+const harness = { serviceUrl: SERVICE, http, serviceSocket, openSocket, closeAll, snapshot, usage, untilQuiet, log, nextCmid, loginDevice, runChat, timeouts: TIMEOUTS };
 
 async function main() {
   const t0 = performance.now();

@@ -12,7 +12,7 @@
  * deliveries per second (`DELIVERIES_PER_S`); measured in the window after a warm-up:
  * deliveries/s (an `events` frame carrying a message at a reader), send→receive p50/p99
  * over every reader, and the runtime's CPU per message. Readers are spread over the
- * bench's users (connect tickets are limited per device). Every socket lives on one
+ * bench's users, as a channel's readers would be. Every socket lives on one
  * workerd here, so relays add hops without adding threads: what the local figures show
  * is the conversation's own cost per message, not the scale-out (docs/BENCHMARKS.md).
  */
@@ -26,8 +26,8 @@ const DELIVERIES_PER_S = 10_000;
  * Members of the relayed group: RELAY_MIN_MEMBERS as bench/run.mjs sets it (102). The
  * other group has one fewer, so its sockets stay on the conversation object; both are
  * above FANOUT_ON_WRITE_MAX_MEMBERS (99), so both fan out on read and differ in nothing
- * but the relays. Readers are spread over every member but the poster (connect tickets
- * are limited per device: 5,000 over 100 members is 50 each).
+ * but the relays. Readers are spread over every member but the poster (5,000 over 100
+ * members is 50 windows each: service accounts may hold that many).
  */
 export const CHANNEL_MEMBERS = 102;
 const ONE_OBJECT_MEMBERS = CHANNEL_MEMBERS - 1;
@@ -55,9 +55,9 @@ export async function runChannel(h, users, spec) {
     body: { kind: 'group', title: spec.shape, memberIds: members.slice(1).map((u) => u.user.id) },
   });
   const path = `/v1/conversations/${conversation.id}/ws`;
-  const poster = await h.openSocket(await h.ticketUrl(path, members[0]));
+  const poster = await h.openSocket(h.serviceSocket(path, members[0]));
   const readers = await pool(Array.from({ length: spec.readers }, (_, i) => i), CONNECT_CONCURRENCY, async (i) =>
-    h.openSocket(await h.ticketUrl(path, members[1 + (i % (members.length - 1))])),
+    h.openSocket(h.serviceSocket(path, members[1 + (i % (members.length - 1))])),
   );
 
   // The group's creation leaves work behind (its members' UserDOs): measure without it.

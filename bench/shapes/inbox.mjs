@@ -57,7 +57,7 @@ export async function runInboxFanout(h, users, phases, maxMessages) {
   };
   const inboxes = await pool(members, CONNECT_CONCURRENCY, (user, i) => openInboxSocket(h, user, onEvents(i)));
   const chatPath = `/v1/conversations/${conversation.id}/ws`;
-  const senders = await pool(members.slice(0, SENDERS), SENDERS, async (user) => ({ ws: await h.openSocket(await h.ticketUrl(chatPath, user)), inflight: 0 }));
+  const senders = await pool(members.slice(0, SENDERS), SENDERS, async (user) => ({ ws: await h.openSocket(h.serviceSocket(chatPath, user)), inflight: 0 }));
   const results = [];
   try {
     for (const spec of phases) {

@@ -93,9 +93,9 @@ async function heldPoll(h, session, path, signal) {
 
 /** The inbox socket of `session`'s device (`/v1/inbox/ws`); resolves at `caught_up`. */
 export async function openInboxSocket(h, session, onEvents) {
-  const url = await h.ticketUrl('/v1/inbox/ws', session);
+  const { url, protocols } = h.serviceSocket('/v1/inbox/ws', session);
   const state = { cursor: 0, duplicates: 0, ended: null };
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, protocols);
   const ping = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(PING_FRAME), PING_INTERVAL_MS);
   const caughtUp = new Promise((resolve, reject) => {
     ws.onerror = () => reject(new Error('inbox socket error'));

@@ -69,8 +69,8 @@ export async function runStreamLatency(h, users, spec) {
     }
   };
 
-  const senderWs = await h.openSocket(await h.ticketUrl(chatPath, sender));
-  const windowWs = await h.openSocket(await h.ticketUrl(chatPath, readerUsers[0]));
+  const senderWs = await h.openSocket(h.serviceSocket(chatPath, sender));
+  const windowWs = await h.openSocket(h.serviceSocket(chatPath, readerUsers[0]));
   const inbox = await openInboxSocket(h, readerUsers[1], onDeviceEvents('inbox'));
   const onFeedEvents = (events, now, poll) => {
     for (const e of events) if (e.type === 'message') received(spec.wire, e.cmid, now, poll);

@@ -13,7 +13,6 @@ import type { Env } from '../env.js';
 import { AppError, attempt, attemptAsync, ok, type Result } from '../errors.js';
 import {
   CLOSE_CODES,
-  LIMITS,
   TYPING,
   carriesEnvelopes,
   perDeviceEncoder,
@@ -23,6 +22,7 @@ import {
   type ServerFrame,
 } from '../protocol/index.js';
 import { PRESENCE } from '../limits.js';
+import { WINDOWS_PER_DEVICE } from '../ratelimit/rules.js';
 import { RELAY_HEADER, closeQuietly, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
 import { record } from '../metrics.js';
 import type { SocketIdentity } from '../auth/accounts.js';
@@ -43,6 +43,7 @@ export interface SocketAttachment {
 }
 
 const userTag = (userId: string) => `user:${userId}`;
+const deviceTag = (deviceId: string) => `device:${deviceId}`;
 
 export class ChatWindows {
   /** Attachments already read: every frame needs one, and a structured-clone read per frame showed in a message's cost. */
@@ -75,10 +76,10 @@ export class ChatWindows {
     if (!relay.ok) return refuseSocket(relay.error);
     if (relay.value !== null) return new Response(null, { status: 307, headers: { [RELAY_HEADER]: String(relay.value) } });
     const reader = admitted.value;
-    this.makeRoomFor(reader);
+    this.makeRoomFor(reader, WINDOWS_PER_DEVICE[identity.tier]);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server, [userTag(reader.userId)]);
+    this.ctx.acceptWebSocket(server, [userTag(reader.userId), deviceTag(reader.deviceId)]);
     record(this.env, { kind: 'socket', wire: 'chat_ws', delta: 1 });
     this.attach(server, reader);
     // Events waiting to be batched go out first: `ready` says how far this socket is.
@@ -132,10 +133,12 @@ export class ChatWindows {
     return attachment;
   }
 
-  /** Keeps the device's windows here under LIMITS.maxWindowsPerDevice, counting the one opening now. */
-  private makeRoomFor(reader: Reader): void {
-    const mine = this.ctx.getWebSockets(userTag(reader.userId)).filter((ws) => this.attachmentOf(ws)?.deviceId === reader.deviceId);
-    const over = mine.length + 1 - LIMITS.maxWindowsPerDevice;
+  /** Keeps the device's windows here at `max`, counting the one opening now. */
+  private makeRoomFor(reader: Reader, max: number): void {
+    // By the device's tag, so a user with many devices here costs nothing per open. (Windows
+    // opened before the tag existed carry only the user's and are not counted; they close in time.)
+    const mine = this.ctx.getWebSockets(deviceTag(reader.deviceId));
+    const over = mine.length + 1 - max;
     for (const old of mine.slice(0, Math.max(0, over))) closeQuietly(old, CLOSE_CODES.replaced, 'Replaced by a newer window of this device.');
   }
 

@@ -26,12 +26,6 @@ export const LIMITS = {
    * one creation names, and the most watermarks a receipts overview returns.
    */
   maxListedMembers: 1_000,
-  /**
-   * Chat windows one device holds open on one conversation: opening another closes one of
-   * its others (4009). Upgrades with a bearer subprotocol are not rate-limited, so this is
-   * what bounds a device's share of a conversation's sockets.
-   */
-  maxWindowsPerDevice: 8,
   /** Longest group title. */
   maxTitleLength: 100,
   /** Default and largest history page. */

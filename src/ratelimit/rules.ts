@@ -54,6 +54,14 @@ export interface TierLimits {
   keyClaims: WindowRule;
 }
 
+/**
+ * Chat windows one device holds open on one conversation, by tier: opening another closes
+ * one of its others (4009). Upgrades with the bearer subprotocol are not rate-limited, so
+ * this bounds a device's share of a conversation's sockets; a service account (a bot, a
+ * bridge, the benchmark) may hold many.
+ */
+export const WINDOWS_PER_DEVICE: Record<Tier, number> = { new: 8, standard: 8, service: 1_000 };
+
 export const TIER_LIMITS: Record<Tier, TierLimits> = {
   standard: {
     userMessages: { limit: 100, windowMs: MINUTE },

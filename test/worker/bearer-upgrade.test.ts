@@ -12,7 +12,8 @@ import { env, exports } from 'cloudflare:workers';
 import { evictDurableObject } from 'cloudflare:test';
 import { BASE, TestSocket, createGroup, json, quietPeriod, registerUser } from './helpers.js';
 import { Inbox, secondDevice, text } from './inbox-helpers.js';
-import { CLOSE_CODES, LIMITS, WS_BEARER_PREFIX, WS_SUBPROTOCOL, type Session } from '../../src/protocol/index.js';
+import { CLOSE_CODES, WS_BEARER_PREFIX, WS_SUBPROTOCOL, type Session } from '../../src/protocol/index.js';
+import { WINDOWS_PER_DEVICE } from '../../src/ratelimit/rules.js';
 
 async function bearerUpgrade(path: string, protocols: string[]): Promise<{ socket: TestSocket; protocol: string | null }> {
   const res = await exports.default.fetch(`${BASE}${path}`, { headers: { upgrade: 'websocket', 'sec-websocket-protocol': protocols.join(', ') } });
@@ -81,11 +82,11 @@ describe('a socket opened with a bearer subprotocol', () => {
 });
 
 describe('a device\'s windows on one conversation', () => {
-  it('are at most LIMITS.maxWindowsPerDevice: one more closes one of the others with 4009, and the rest stay', async () => {
+  it('are at most WINDOWS_PER_DEVICE for the tier (8 for a new account): one more closes one of the others with 4009, and the rest stay', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
     const id = await createGroup(alice, [bob]);
     const windows: TestSocket[] = [];
-    for (let i = 0; i <= LIMITS.maxWindowsPerDevice; i++) {
+    for (let i = 0; i <= WINDOWS_PER_DEVICE.new; i++) {
       const { socket } = await bearerUpgrade(`/v1/conversations/${id}/ws`, asBearer(alice));
       await socket.next('ready');
       windows.push(socket);
