@@ -53,6 +53,8 @@ describe('registrations from this machine', () => {
     // The last two through the form, as a person would.
     await register(d.page, { handle: `local_${run}_28`, name: 'Twenty-nine' }, 'laptop');
     await d.page.getByRole('button', { name: 'Sign out' }).click();
+    // Signed out once the sign-in screen is back: a reload before that would keep the session.
+    await d.page.getByRole('tab', { name: 'Create account' }).waitFor(WAIT);
     await register(d.page, { handle: `local_${run}_29`, name: 'Thirty' }, 'laptop');
     expect(d.problems).toEqual([]);
     await d.context.close();
