@@ -15,6 +15,7 @@
  * | `socket` | wire | | | +1 opened, -1 closed |
  * | `push` | outcome | | | 1 |
  * | `fanout` | `pass` / `member_failed` | | | a pass: ms from its oldest event's acceptance to the pass; a failed member call: 1 |
+ * | `queue` | queue name | | | its depth now (a gauge: read with max or avg, not sum) |
  *
  * Labels are codes, wires, outcomes and route patterns: never an id, a token or a message.
  */
@@ -27,14 +28,23 @@ export type Metric =
   | { kind: 'socket'; wire: 'inbox_ws' | 'inbox_sse' | 'chat_ws' | 'feed_sse'; delta: 1 | -1 }
   | { kind: 'push'; outcome: 'queued' | 'collapsed' | 'queue_failed' | 'sent' | 'gone' | 'retry' | 'rejected' | 'stale' }
   | { kind: 'fanout'; outcome: 'pass'; lagMs: number }
-  | { kind: 'fanout'; outcome: 'member_failed' };
+  | { kind: 'fanout'; outcome: 'member_failed' }
+  /**
+   * A queue's depth when its owner last worked on it: a conversation's outbox (membership
+   * updates not yet delivered) and its lagging members after a drain; a user's device
+   * queue (events its least caught-up device has not acknowledged) after an apply.
+   */
+  | { kind: 'queue'; queue: 'conversation_outbox' | 'fanout_lag' | 'device_queue'; depth: number };
 
 interface MetricsEnv {
   METRICS?: AnalyticsEngineDataset;
   ENVIRONMENT?: string;
 }
 
-/** This isolate's counts since it started, by `kind:label[:detail]` (socket entries are the number open, `fanout:pass` the sum of pass lags in ms). */
+/**
+ * This isolate's counts since it started, by `kind:label[:detail]` (socket entries are the
+ * number open, `fanout:pass` the sum of pass lags in ms, `queue` entries the last depth seen).
+ */
 const counts = new Map<string, number>();
 const since = Date.now();
 
@@ -50,6 +60,8 @@ function labels(m: Metric): [string, string, number] {
       return [m.outcome, '', 1];
     case 'fanout':
       return [m.outcome, '', m.outcome === 'pass' ? m.lagMs : 1];
+    case 'queue':
+      return [m.queue, '', m.depth];
   }
 }
 
@@ -57,7 +69,7 @@ function labels(m: Metric): [string, string, number] {
 export function record(env: MetricsEnv, metric: Metric): void {
   const [label, detail, value] = labels(metric);
   const key = detail ? `${metric.kind}:${label}:${detail}` : `${metric.kind}:${label}`;
-  counts.set(key, (counts.get(key) ?? 0) + value);
+  counts.set(key, metric.kind === 'queue' ? value : (counts.get(key) ?? 0) + value);
   // A pass's value is its lag; their number, for an average, is kept beside their sum.
   if (metric.kind === 'fanout' && metric.outcome === 'pass') counts.set('fanout:passes', (counts.get('fanout:passes') ?? 0) + 1);
   try {

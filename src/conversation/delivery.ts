@@ -88,6 +88,8 @@ export class Delivery {
       });
     }
     this.indexBatch();
+    record(this.env, { kind: 'queue', queue: 'conversation_outbox', depth: outbox.depth(this.store) });
+    record(this.env, { kind: 'queue', queue: 'fanout_lag', depth: fanout.laggingCount(this.store) });
     await this.wakeups.schedule();
   }
 

@@ -316,6 +316,11 @@ async function catchUpLagging(target: FanoutTarget): Promise<number> {
   return due.length;
 }
 
+/** How many members lag behind the watermark (for the queue-depth metric): none without a SQL read when none does. */
+export function laggingCount(store: ConversationStore): number {
+  return store.get(LAG_DUE) === null ? 0 : store.sql.exec<{ n: number }>('SELECT count(*) AS n FROM fanout_lag').one().n;
+}
+
 function forgetLag(store: ConversationStore, userId: string): void {
   store.sql.exec('DELETE FROM fanout_lag WHERE user_id = ?', userId);
   store.forget(LAG_DUE);

@@ -70,6 +70,11 @@ export function nextDue(store: ConversationStore): number | null {
   return store.get(NEXT_DUE);
 }
 
+/** How many updates wait (for the queue-depth metric): none without a SQL read when nothing is due. */
+export function depth(store: ConversationStore): number {
+  return nextDue(store) === null ? 0 : store.sql.exec<{ n: number }>('SELECT count(*) AS n FROM outbox').one().n;
+}
+
 /** Groups items by user, keeping each user's updates in order. */
 export function byUser(items: OutboxItem[]): Map<string, OutboxItem[]> {
   const groups = new Map<string, OutboxItem[]>();

@@ -27,6 +27,12 @@ export function lastCursor(sql: SqlStorage): number {
   return state.get(sql, 'last_cursor');
 }
 
+/** Events the least caught-up device has not acknowledged (for the queue-depth metric). */
+export function deepest(sql: SqlStorage): number {
+  const oldest = sql.exec<{ acked: number | null }>('SELECT min(acked_cursor) AS acked FROM device_cursors').one().acked;
+  return oldest === null ? 0 : lastCursor(sql) - oldest;
+}
+
 export function hasDevices(sql: SqlStorage): boolean {
   return sql.exec('SELECT 1 FROM device_cursors LIMIT 1').toArray().length > 0;
 }

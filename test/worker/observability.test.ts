@@ -14,6 +14,7 @@ import type { UserUpdate } from '../../src/user/updates.js';
 import { forwardUpgrade } from '../../src/routes/upgrade.js';
 import { trace, withRequestId } from '../../src/log.js';
 import { call, createGroup, json, openWindow, registerUser } from './helpers.js';
+import { openInbox } from './inbox-helpers.js';
 
 const ADMIN = env.ADMIN_TOKEN!;
 
@@ -144,6 +145,23 @@ describe('metrics', () => {
     window.close();
     await expect.poll(() => of('socket', 'chat_ws').map((p) => p.doubles?.[0]), { timeout: 10_000 }).toEqual([1, -1]);
     expect(JSON.stringify(points)).not.toMatch(/u_|g_|hi"/);
+  });
+
+  it('gauges queue depths: the conversation\'s outbox and lagging members after each drain, a user\'s device queue after each apply', async () => {
+    const points: AnalyticsEngineDataPoint[] = [];
+    vi.spyOn(env.METRICS, 'writeDataPoint').mockImplementation((p) => void points.push(p ?? {}));
+    const depths = (queue: string) => points.filter((p) => p.blobs?.[0] === 'queue' && p.blobs[1] === queue).map((p) => p.doubles?.[0]);
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    // Bob's device becomes known to his queue, then reads nothing: what Alice sends waits for it.
+    (await openInbox(bob)).close();
+    for (let i = 0; i < 3; i++) await json(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: { cmid: crypto.randomUUID(), content: { type: 'text', text: `m${i}` } } }, 201);
+    await expect.poll(() => Math.max(0, ...depths('device_queue').map(Number)), { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
+    // Every drain ends with both of the conversation's gauges; nothing waits once it is done.
+    await expect.poll(() => depths('conversation_outbox').length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(depths('conversation_outbox').at(-1)).toBe(0);
+    expect(depths('fanout_lag').at(-1)).toBe(0);
+    expect(JSON.stringify(points)).not.toMatch(/u_|g_|m0/);
   });
 
   it('counts open event streams by wire, closed when the reader goes away', async () => {
