@@ -191,10 +191,15 @@ describe('a broadcast channel', () => {
     // The reaction is the only event after the post: nothing refused was stored.
     expect(conversation.lastSeq).toBe(seq + 1);
 
+    // The role changes while the window stays open: its next send follows the role now.
     await json(`/v1/conversations/${id}/members/${reader.user.id}`, { token: owner.accessToken, method: 'PATCH', body: { role: 'admin' } }, 200);
     expect((await post(reader, 'now an admin')).status).toBe(201);
+    window.send({ type: 'send', rid: 'r2', cmid: crypto.randomUUID(), content: text('an admin, over the socket') });
+    await window.next('ack', (f) => f.rid === 'r2');
     await json(`/v1/conversations/${id}/members/${reader.user.id}`, { token: owner.accessToken, method: 'PATCH', body: { role: 'member' } }, 200);
     expect((await post(reader, 'a member again')).status).toBe(403);
+    window.send({ type: 'send', rid: 'r3', cmid: crypto.randomUUID(), content: text('a member again, over the socket') });
+    expect(await window.next('error', (f) => f.rid === 'r3')).toMatchObject({ code: 'forbidden' });
     window.close();
   });
 
