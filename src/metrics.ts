@@ -32,7 +32,7 @@ export type Metric =
   /**
    * A queue's depth when its owner last worked on it: a conversation's outbox (membership
    * updates not yet delivered) and its lagging members after a drain; a user's device
-   * queue (events its least caught-up device has not acknowledged) after an apply.
+   * queue (events its least caught-up device has not acknowledged) after an apply that queued some.
    */
   | { kind: 'queue'; queue: 'conversation_outbox' | 'fanout_lag' | 'device_queue'; depth: number };
 

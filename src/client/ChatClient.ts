@@ -1,7 +1,7 @@
 /**
  * @module client/ChatClient
  * The SDK's entry point: accounts and session, conversations and members over HTTP,
- * and `open()` for a live conversation (see ConversationHandle). About 520 lines: it is
+ * and `open()` for a live conversation (see ConversationHandle). About 530 lines: it is
  * the SDK's public surface, each method a documented line or two over HttpApi (or, for
  * end-to-end encryption, over e2ee/end-to-end.ts), and splitting it would split that surface.
  */

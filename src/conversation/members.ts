@@ -55,9 +55,9 @@ export function memberCount(store: ConversationStore): number {
  * right when the member it ended on has left since.
  */
 export function memberPage(store: ConversationStore, cursor: MemberPosition | null, limit: number): { members: Member[]; next: MemberPosition | null } {
-  const rows = cursor
-    ? store.sql.exec<MemberRow>(`SELECT * FROM members WHERE (joined_at, user_id) > (?, ?) ${ORDER} LIMIT ?`, cursor.joinedAt, cursor.userId, limit + 1).toArray()
-    : store.sql.exec<MemberRow>(`SELECT * FROM members ${ORDER} LIMIT ?`, limit + 1).toArray();
+  // Before the first member: join times are never negative.
+  const after = cursor ?? { joinedAt: -1, userId: '' };
+  const rows = store.sql.exec<MemberRow>(`SELECT * FROM members WHERE (joined_at, user_id) > (?, ?) ${ORDER} LIMIT ?`, after.joinedAt, after.userId, limit + 1).toArray();
   const members = rows.slice(0, limit).map(toMember);
   const last = members.at(-1);
   return { members, next: rows.length > limit && last ? { joinedAt: last.joinedAt, userId: last.userId } : null };
@@ -111,9 +111,9 @@ export function deleteMember(store: ConversationStore, userId: string): void {
   store.sql.exec('DELETE FROM members WHERE user_id = ?', userId);
   store.set(COUNT, count - 1);
   const all = store.get(MEMBERS);
-  // Back to MEMBERS_IN_MEMORY or fewer: read them into memory again on next use.
   if (all) all.delete(userId);
-  else store.forget(MEMBERS);
+  // Back to MEMBERS_IN_MEMORY: read them into memory again on next use.
+  else if (count - 1 <= MEMBERS_IN_MEMORY) store.forget(MEMBERS);
 }
 
 function requireGroup(kind: ConversationKind): void {

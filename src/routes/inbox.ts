@@ -61,8 +61,8 @@ const docs = {
 export const inboxRoutes = new Hono<AppBindings>()
   .get('/ws', docs.ws, async (c) => {
     const identity = await authenticateUpgrade(c);
-    if (identity instanceof Response) return answerUpgrade(c.req.raw, identity);
-    return answerUpgrade(c.req.raw, await forwardUpgrade(c.env.USERS.getByName(identity.userId), identity, 'https://user.internal/inbox'));
+    const answer = identity instanceof Response ? identity : await forwardUpgrade(c.env.USERS.getByName(identity.userId), identity, 'https://user.internal/inbox');
+    return answerUpgrade(c.req.raw, answer);
   })
   .use(requireAuth())
   .get('/events', docs.events, (c) => {

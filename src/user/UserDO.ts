@@ -221,7 +221,7 @@ export class UserDO extends DurableObject<Env> {
       return { ...applied, blocksQueued: queued.length > 0 };
     });
     if (blocksQueued) this.ctx.waitUntil(this.outbox.drain());
-    record(this.env, { kind: 'queue', queue: 'device_queue', depth: queues.deepest(this.store.sql) });
+    if (events.length > 0) record(this.env, { kind: 'queue', queue: 'device_queue', depth: queues.deepest(this.store.sql) });
     // Events that reached no live device wait in the queues; tell the user's devices by
     // Web Push, off the fan-out path (a push service can be slow).
     if (this.pushLive(events, hints) === 0 && events.length > 0) this.ctx.waitUntil(this.notifier.notifyOffline(events));
