@@ -16,6 +16,8 @@ let baseUrl = '';
 let wire: Wire = 'websocket';
 let timing: DeviceTiming | null = null;
 let client: ChatClientType | null = null;
+/** The chats being opened again after a reload (null when none is): sends wait for it. */
+let reopening: Promise<void> | null = null;
 const store: OutboxStore = new sdk.MemoryOutboxStore();
 const windows = new Map<string, ConversationHandle>();
 /** Conversations the app has open (kept while offline), with the last seq it has. */
@@ -192,10 +194,15 @@ async function run(command: Command): Promise<unknown> {
       note({ k: 'restart', why: 'reload', at: Date.now() });
       client = newClient(session);
       client.connect({ after });
-      for (const c of opened.keys()) await open(c);
+      reopening = (async () => {
+        for (const c of opened.keys()) await open(c);
+      })();
+      await reopening.finally(() => (reopening = null));
       return null;
     }
     case 'send': {
+      // A send that arrives while the app reloads waits for its chats to be open again, as a user would.
+      await reopening;
       const chat = windowOf(command.c);
       for (const text of command.texts) {
         // The outcome arrives as `ack` or `failed`; a send cut short by `offline` stays in the outbox.
