@@ -16,6 +16,7 @@ import { migrate } from '../storage/migrate.js';
 import { CLOSE_CODES, PING_FRAME, PONG_FRAME } from '../protocol/index.js';
 import { RELAY_TARGET_HEADERS, answerClose, closeQuietly, upgradeIdentity } from '../objects/sockets.js';
 import { record } from '../metrics.js';
+import { withRequestId } from '../log.js';
 import type { RelayBatch, RelayReport } from '../conversation/relays.js';
 import { RelayFrames } from './frames.js';
 import { RelayReaders } from './readers.js';
@@ -81,7 +82,7 @@ export class RelayDO extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    return this.frames.receive(ws, message);
+    return withRequestId(crypto.randomUUID(), () => this.frames.receive(ws, message));
   }
 
   // Counted as chat windows (src/metrics.ts): +1 on accept (./readers.ts), -1 on close.

@@ -6,7 +6,9 @@
  * in a window (src/conversation/frames.ts). Typing is the one frame dropped: relays
  * carry no typing (src/conversation/relays.ts).
  *
- * A socket's frames are handled one after another, so its sends keep their order.
+ * A socket's frames are handled one after another, so its sends keep their order. Each
+ * frame is a request of its own: its id (RelayDO.webSocketMessage) goes with the calls it
+ * makes to the conversation, so both objects' log lines for it carry it.
  */
 import type { Env, Identity } from '../env.js';
 import { AppError, type Result } from '../errors.js';
@@ -14,6 +16,7 @@ import { CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, type ServerFrame } from '
 import { answering, closeQuietly, readFrame, sendFrame } from '../objects/sockets.js';
 import { conversationStub } from '../placement.js';
 import { record } from '../metrics.js';
+import { trace } from '../log.js';
 
 export class RelayFrames {
   readonly #queues = new Map<WebSocket, Promise<void>>();
@@ -51,7 +54,7 @@ export class RelayFrames {
     const conversation = conversationStub(this.env, conversationId);
     switch (frame.type) {
       case 'send': {
-        const ack = unwrap(await conversation.send(reader, { cmid: frame.cmid, content: frame.content, replyToSeq: frame.replyToSeq }));
+        const ack = unwrap(await conversation.send(reader, { cmid: frame.cmid, content: frame.content, replyToSeq: frame.replyToSeq }, trace()));
         sendFrame(ws, { type: 'ack', rid: frame.rid, ...ack } satisfies ServerFrame);
         record(this.env, { kind: 'send', wire: 'ws', outcome: ack.duplicate ? 'duplicate' : 'stored' });
         return;
@@ -69,13 +72,13 @@ export class RelayFrames {
       case 'typing':
         return;
       case 'edit':
-        sendFrame(ws, { type: 'done', rid: frame.rid, seq: unwrap(await conversation.edit(reader, frame.targetSeq, frame.content)).seq } satisfies ServerFrame);
+        sendFrame(ws, { type: 'done', rid: frame.rid, seq: unwrap(await conversation.edit(reader, frame.targetSeq, frame.content, trace())).seq } satisfies ServerFrame);
         return;
       case 'delete':
-        sendFrame(ws, { type: 'done', rid: frame.rid, seq: unwrap(await conversation.deleteMessage(reader, frame.targetSeq, frame.scope)).seq } satisfies ServerFrame);
+        sendFrame(ws, { type: 'done', rid: frame.rid, seq: unwrap(await conversation.deleteMessage(reader, frame.targetSeq, frame.scope, trace())).seq } satisfies ServerFrame);
         return;
       case 'react':
-        sendFrame(ws, { type: 'done', rid: frame.rid, seq: unwrap(await conversation.react(reader, frame.targetSeq, frame.emoji, frame.op)).seq } satisfies ServerFrame);
+        sendFrame(ws, { type: 'done', rid: frame.rid, seq: unwrap(await conversation.react(reader, frame.targetSeq, frame.emoji, frame.op, trace())).seq } satisfies ServerFrame);
         return;
     }
   }

@@ -390,7 +390,8 @@ export class UserDO extends DurableObject<Env> {
   }
 
   override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    await this.sockets.message(ws, message, async (deviceId, cursor) => void unwrap(await this.ackEvents(deviceId, cursor)));
+    // Each frame is a request of its own, with its own id on the lines it logs.
+    await withRequestId(crypto.randomUUID(), () => this.sockets.message(ws, message, async (deviceId, cursor) => void unwrap(await this.ackEvents(deviceId, cursor))));
   }
 
   // Open inbox sockets are counted +1 on accept and -1 when the runtime reports the close

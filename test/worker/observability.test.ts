@@ -14,7 +14,11 @@ import type { UserUpdate } from '../../src/user/updates.js';
 import { forwardUpgrade } from '../../src/routes/upgrade.js';
 import { trace, withRequestId } from '../../src/log.js';
 import { call, createGroup, json, openWindow, registerUser } from './helpers.js';
-import { openInbox } from './inbox-helpers.js';
+import type { Session } from '../../src/protocol/index.js';
+import { openInbox, silentUsers } from './inbox-helpers.js';
+import { patchUserDO } from './boundary-helpers.js';
+import { UserDO } from '../../src/user/UserDO.js';
+import { RELAY_DEFAULTS } from '../../src/conversation/relays.js';
 
 const ADMIN = env.ADMIN_TOKEN!;
 
@@ -90,6 +94,48 @@ describe('request ids', () => {
     await expect.poll(() => lines.find((l) => l.event === 'push_job_done' && l.conversationId === conversationId), { timeout: 10_000 }).toBeTruthy();
     const done = lines.find((l) => l.event === 'push_job_done' && l.conversationId === conversationId)!;
     expect(done).toMatchObject({ requestId: 'rid_send_42', userId: bob.user.id, seq: 1, sent: 1 });
+  });
+});
+
+describe('request ids of socket frames', () => {
+  it('a frame on a relay socket that fails is logged with an id of its own, and answered', async () => {
+    const alice = await registerUser('alice');
+    const silent = await silentUsers(RELAY_DEFAULTS.minMembers);
+    const conversationId = await createGroup(alice, silent.map((id) => ({ user: { id } }) as Session), 'channel');
+    const window = await openWindow(alice, conversationId);
+    const restore = patchUserDO(alice.user.id, 'leaseSends', async () => {
+      throw new Error('injected: lease refused');
+    });
+    const lines = captureLogs();
+    try {
+      window.send({ type: 'send', cmid: 'trace-relay-1', content: { type: 'text', text: 'hello' } });
+      expect(await window.next('error')).toMatchObject({ code: 'internal', cmid: 'trace-relay-1' });
+      const failed = lines.find((l) => l.event === 'frame_failed' && l.cmid === 'trace-relay-1');
+      expect(failed).toMatchObject({ conversationId, requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    } finally {
+      restore();
+      window.close();
+    }
+  });
+
+  it('a frame on an inbox socket that fails is logged with an id of its own, and answered', async () => {
+    const alice = await registerUser('alice');
+    const inbox = await openInbox(alice);
+    const proto = UserDO.prototype as unknown as { ackEvents: (...args: unknown[]) => unknown };
+    const original = proto.ackEvents;
+    proto.ackEvents = async () => {
+      throw new Error('injected: ack failed');
+    };
+    const lines = captureLogs();
+    try {
+      inbox.socket.send({ type: 'ack', cursor: 0 });
+      const answer = await inbox.socket.next('error');
+      expect(answer).toMatchObject({ code: 'internal' });
+      expect(lines.find((l) => l.event === 'frame_failed' && l.userId === alice.user.id)).toMatchObject({ requestId: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    } finally {
+      proto.ackEvents = original;
+      inbox.socket.close();
+    }
   });
 });
 
