@@ -22,8 +22,7 @@ import {
   type ServerFrame,
 } from '../protocol/index.js';
 import { PRESENCE } from '../limits.js';
-import { WINDOWS_PER_DEVICE } from '../ratelimit/rules.js';
-import { RELAY_HEADER, closeQuietly, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
+import { RELAY_HEADER, ReaderAttachments, closeQuietly, deviceTag, makeRoomFor, rejectSocket, sendFrame, sendText, type ReaderAttachment } from '../objects/sockets.js';
 import { record } from '../metrics.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { log } from '../log.js';
@@ -37,17 +36,12 @@ import type { ConversationStore } from './store.js';
 import { admit, admitted, freshViews, hearsFrom, type Reader } from './visibility.js';
 
 /** Kept in each socket's attachment, so it survives hibernation. */
-export interface SocketAttachment {
-  userId: string;
-  deviceId: string;
-}
+export type SocketAttachment = ReaderAttachment;
 
 const userTag = (userId: string) => `user:${userId}`;
-const deviceTag = (deviceId: string) => `device:${deviceId}`;
 
 export class ChatWindows {
-  /** Attachments already read: every frame needs one, and a structured-clone read per frame showed in a message's cost. */
-  readonly #attachments = new WeakMap<WebSocket, SocketAttachment>();
+  readonly #attachments = new ReaderAttachments();
   readonly #batcher: EventBatcher;
   /** Until when members' UserDOs send presence changes here (renewed while windows are open). */
   #presenceUntil = 0;
@@ -76,12 +70,12 @@ export class ChatWindows {
     if (!relay.ok) return refuseSocket(relay.error);
     if (relay.value !== null) return new Response(null, { status: 307, headers: { [RELAY_HEADER]: String(relay.value) } });
     const reader = admitted.value;
-    this.makeRoomFor(reader, WINDOWS_PER_DEVICE[identity.tier]);
+    makeRoomFor(this.ctx, reader.deviceId, identity.tier);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server, [userTag(reader.userId), deviceTag(reader.deviceId)]);
     record(this.env, { kind: 'socket', wire: 'chat_ws', delta: 1 });
-    this.attach(server, reader);
+    this.#attachments.attach(server, reader);
     // Events waiting to be batched go out first: `ready` says how far this socket is.
     this.#batcher.flush();
     sendFrame(server, { type: 'ready', conversationId: requireMeta(this.store).id, ...reader, lastSeq: eventLog.lastSeq(this.store) });
@@ -123,28 +117,7 @@ export class ChatWindows {
   }
 
   attachmentOf(ws: WebSocket): SocketAttachment | null {
-    let attachment = this.#attachments.get(ws);
-    if (!attachment) {
-      const stored = ws.deserializeAttachment() as SocketAttachment | null;
-      if (!stored) return null;
-      attachment = { userId: stored.userId, deviceId: stored.deviceId };
-      this.#attachments.set(ws, attachment);
-    }
-    return attachment;
-  }
-
-  /** Keeps the device's windows here at `max`, counting the one opening now. */
-  private makeRoomFor(reader: Reader, max: number): void {
-    // By the device's tag, so a user with many devices here costs nothing per open. (Windows
-    // opened before the tag existed carry only the user's and are not counted; they close in time.)
-    const mine = this.ctx.getWebSockets(deviceTag(reader.deviceId));
-    const over = mine.length + 1 - max;
-    for (const old of mine.slice(0, Math.max(0, over))) closeQuietly(old, CLOSE_CODES.replaced, 'Replaced by a newer window of this device.');
-  }
-
-  private attach(ws: WebSocket, attachment: SocketAttachment): void {
-    ws.serializeAttachment(attachment);
-    this.#attachments.set(ws, attachment);
+    return this.#attachments.of(ws);
   }
 
   // ── What goes out ────────────────────────────────────────────────────────────

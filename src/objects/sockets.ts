@@ -7,7 +7,7 @@
 import type { z } from 'zod';
 import type { ErrorBody, ErrorFrame } from '../protocol/index.js';
 import { CLOSE_CODES, parseFrame } from '../protocol/index.js';
-import type { Tier } from '../ratelimit/rules.js';
+import { WINDOWS_PER_DEVICE, type Tier } from '../ratelimit/rules.js';
 import { AppError } from '../errors.js';
 import { log, reason, type LogFields } from '../log.js';
 
@@ -127,4 +127,52 @@ export async function answering(ws: WebSocket, names: FrameNames, handle: () => 
     sendFrame(ws, errorFrame(error, names));
     return error;
   }
+}
+
+/** Whose a socket is: kept in its attachment, so it survives hibernation. */
+export interface ReaderAttachment {
+  userId: string;
+  deviceId: string;
+}
+
+/**
+ * Sockets' readers, read from their attachments once and then kept in memory: every frame
+ * and every broadcast needs one, and a structured-clone read per frame showed in a
+ * message's cost. After hibernation the memory is empty and the attachment is read again.
+ */
+export class ReaderAttachments {
+  readonly #bySocket = new WeakMap<WebSocket, ReaderAttachment>();
+
+  /** The socket's reader, or null for a socket that never got one. */
+  of(ws: WebSocket): ReaderAttachment | null {
+    let reader = this.#bySocket.get(ws);
+    if (!reader) {
+      const stored = ws.deserializeAttachment() as ReaderAttachment | null;
+      if (!stored) return null;
+      reader = { userId: stored.userId, deviceId: stored.deviceId };
+      this.#bySocket.set(ws, reader);
+    }
+    return reader;
+  }
+
+  /** Gives an accepted socket its reader. */
+  attach(ws: WebSocket, reader: ReaderAttachment): void {
+    ws.serializeAttachment(reader);
+    this.#bySocket.set(ws, reader);
+  }
+}
+
+/** A socket's tag for its device, so a device's sockets are found without reading attachments. */
+export const deviceTag = (deviceId: string) => `device:${deviceId}`;
+
+/**
+ * Keeps a device's chat-window sockets on this object within its tier's
+ * WINDOWS_PER_DEVICE, counting the one opening now: the oldest are closed as replaced.
+ * (Sockets opened before the device tag existed carry only the user's and are not
+ * counted; they close in time.)
+ */
+export function makeRoomFor(ctx: DurableObjectState, deviceId: string, tier: Tier): void {
+  const mine = ctx.getWebSockets(deviceTag(deviceId));
+  const over = mine.length + 1 - WINDOWS_PER_DEVICE[tier];
+  for (const old of mine.slice(0, Math.max(0, over))) closeQuietly(old, CLOSE_CODES.replaced, 'Replaced by a newer window of this device.');
 }

@@ -20,7 +20,7 @@ import type { Env } from '../env.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { fail, type Result } from '../errors.js';
 import { CLOSE_CODES, carriesEnvelopes, perDeviceEncoder, type ConversationEvent, type ServerFrame } from '../protocol/index.js';
-import { closeQuietly, sendFrame, sendText } from '../objects/sockets.js';
+import { ReaderAttachments, closeQuietly, deviceTag, makeRoomFor, sendFrame, sendText, type ReaderAttachment } from '../objects/sockets.js';
 import { conversationStub } from '../placement.js';
 import { record } from '../metrics.js';
 import { refuseSocket } from '../conversation/windows.js';
@@ -28,10 +28,7 @@ import type { RelayBatch, RelayReport } from '../conversation/relays.js';
 import type { RelayViews, Reader } from '../conversation/visibility.js';
 
 /** Kept in each socket's attachment, so it survives hibernation. */
-export interface RelayAttachment {
-  userId: string;
-  deviceId: string;
-}
+export type RelayAttachment = ReaderAttachment;
 
 export const RELAY_CATCH_UP = {
   /** Pages asked for in one catch-up at most; a relay further behind delivers nothing more and is retried by its conversation. */
@@ -53,7 +50,7 @@ interface Admission {
 const userTag = (userId: string) => `user:${userId}`;
 
 export class RelayReaders {
-  readonly #attachments = new WeakMap<WebSocket, RelayAttachment>();
+  readonly #attachments = new ReaderAttachments();
   /** Admissions waiting for the conversation's answer (notices refuse them). */
   readonly #admitting = new Set<Admission>();
   /** The tail of the calls from the conversation, run one at a time. */
@@ -88,13 +85,13 @@ export class RelayReaders {
     const state = this.state();
     // With no readers there is nobody to catch up for (and the watermark may be far behind): start at the tip.
     if (!state || this.count === 0) this.save({ conversationId, index, deliveredSeq: Math.max(state?.deliveredSeq ?? 0, answer.value.lastSeq) });
+    makeRoomFor(this.ctx, identity.deviceId, identity.tier);
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];
-    this.ctx.acceptWebSocket(server, [userTag(identity.userId)]);
+    this.ctx.acceptWebSocket(server, [userTag(identity.userId), deviceTag(identity.deviceId)]);
     record(this.env, { kind: 'socket', wire: 'chat_ws', delta: 1 });
     const attachment = { userId: identity.userId, deviceId: identity.deviceId };
-    server.serializeAttachment(attachment);
-    this.#attachments.set(server, attachment);
+    this.#attachments.attach(server, attachment);
     sendFrame(server, { type: 'ready', conversationId, ...attachment, lastSeq: this.state()!.deliveredSeq } satisfies ServerFrame);
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -104,15 +101,9 @@ export class RelayReaders {
   }
 
   attachmentOf(ws: WebSocket): RelayAttachment | null {
-    let attachment = this.#attachments.get(ws);
-    if (!attachment) {
-      const stored = ws.deserializeAttachment() as RelayAttachment | null;
-      if (!stored) return null;
-      attachment = { userId: stored.userId, deviceId: stored.deviceId };
-      this.#attachments.set(ws, attachment);
-    }
-    return attachment;
+    return this.#attachments.of(ws);
   }
+
 
   // ── Calls from the conversation, one at a time ───────────────────────────────
 

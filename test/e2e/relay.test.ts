@@ -9,7 +9,8 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/client/index.js';
-import type { ServerFrame } from '../../src/protocol/index.js';
+import { CLOSE_CODES, type ServerFrame } from '../../src/protocol/index.js';
+import { WINDOWS_PER_DEVICE } from '../../src/ratelimit/rules.js';
 import { startWrangler, type Wrangler } from './wrangler.js';
 import { messagesOf, range, until } from './exchange.js';
 
@@ -115,4 +116,24 @@ describe('a channel over relays', () => {
     for (const s of sockets) s.ws.close(1000, 'done');
     for (const c of [poster, ...readers]) c.close();
   }, 600_000);
+
+  it('a device keeps at most WINDOWS_PER_DEVICE windows on a relay: one more closes its oldest with 4009', async () => {
+    const poster = await signedUp('poster');
+    // A person, not a service: its tier's window cap applies.
+    const person = new ChatClient({ baseUrl: server.url, transport: 'websocket' });
+    await person.register({ handle: `person_${crypto.randomUUID().slice(0, 8)}`, displayName: 'person', password: 'correct horse battery', deviceName: 'e2e' });
+    const conversation = await poster.createGroup('channel', [person.user!.id]);
+    const cap = WINDOWS_PER_DEVICE.new;
+    const windows: RawSocket[] = [];
+    for (let i = 0; i < cap; i++) windows.push(await rawWindow(person, conversation.id));
+    windows.push(await rawWindow(person, conversation.id));
+    await until(() => windows[0]!.closed !== null, 10_000, 'the oldest window closed');
+    expect(windows[0]!.closed).toBe(CLOSE_CODES.replaced);
+    await post(poster, conversation.id, 'after the cap');
+    await until(() => windows.slice(1).every((w) => w.seqs.length === 1), 15_000, 'the open windows have the message');
+    expect(windows.slice(1).map((w) => w.closed)).toEqual(Array(cap).fill(null));
+    expect(windows[0]!.seqs).toEqual([]);
+    for (const w of windows) w.ws.close(1000, 'done');
+    for (const c of [poster, person]) c.close();
+  }, 120_000);
 });
