@@ -1,6 +1,6 @@
 /**
  * @module push/settings
- * Every timing of push notifications, in one place (documented in docs/ARCHITECTURE.md).
+ * Every timing of push notifications, in one place (documented in docs/ARCHITECTURE.md, "Push notifications").
  */
 export const PUSH = {
   /**
