@@ -57,6 +57,16 @@ export async function register(page: Page, who: Person, deviceName: string, path
   await page.getByText(`@${who.handle}`).waitFor(WAIT);
 }
 
+/** Signs `who` in again on this device (the password `register` gave them), at `path` (a wire's `?transport=`). */
+export async function signIn(page: Page, who: Person, deviceName: string, path = '/'): Promise<void> {
+  await page.goto(path);
+  await page.getByLabel('Handle').fill(who.handle);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByLabel('Device name').fill(deviceName);
+  await page.getByRole('button', { name: 'Sign in' }).last().click();
+  await page.getByText(`@${who.handle}`).waitFor(WAIT);
+}
+
 /** The list's row for a conversation (its button, named by title, presence and unread count). */
 export function row(page: Page, title: string) {
   return page.locator('ul.conversations button', { hasText: title });
@@ -113,6 +123,8 @@ export interface ThreeWires {
   w: Device;
   s: Device;
   p: Device;
+  /** Who is on each device, to sign them in again. */
+  people: { wes: Person; sam: Person; pat: Person };
 }
 
 /**
@@ -136,7 +148,7 @@ export async function threeWires(browser: Browser, url: string, options: { samWi
     await startChat(s.page, pat);
     await row(p.page, 'Sam').waitFor(WAIT);
   }
-  return { w, s, p };
+  return { w, s, p, people: { wes, sam, pat } };
 }
 
 /** Opens the chat titled `title` from wherever the page is (on a phone, back to the list first). */
