@@ -126,6 +126,8 @@ for (const [width, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as cons
     it('the Members dialog', async () => {
       await openChat(page, GROUP);
       await message(page, 'Welcome to the group').waitFor(WAIT);
+      // A short group name is not cut by the header's buttons, a phone's included.
+      expect(await page.locator('#chat-title').evaluate((h) => h.scrollWidth - h.clientWidth)).toBeLessThanOrEqual(0);
       await page.getByRole('button', { name: /Members/ }).click();
       const dialog = page.getByRole('dialog', { name: /members/ });
       await dialog.getByText('Cy').waitFor(WAIT);
