@@ -2,7 +2,9 @@
  * Accessibility of the main screens (issue 18), checked by axe-core in Debian's Chromium
  * against a real `wrangler dev` on port 8862: the sign-in and create-account forms, the
  * conversation list with a chat open (messages both ways, a message's menu, search and
- * its results), the New group dialog, at 1280x800; the list and a chat at 390x844. No
+ * its results), the New group dialog, a message's Info dialog, the "Delete for everyone"
+ * confirmation and a group's Members dialog (with Remove buttons: Ada owns it), at
+ * 1280x800; the list and a chat at 390x844. No
  * violation of impact "serious" or "critical" (WCAG 2.x A and AA rules) may stand.
  */
 import { readFileSync } from 'node:fs';
@@ -92,6 +94,33 @@ describe('the main screens have no serious accessibility violations', () => {
 
     await a.page.getByRole('button', { name: 'New group' }).click();
     await a.page.getByRole('dialog').waitFor(WAIT);
+    expect(await seriousViolations(a.page)).toEqual([]);
+    await a.page.keyboard.press('Escape');
+  });
+
+  it('the message Info dialog, the "Delete for everyone" confirmation, and a group\'s Members dialog', async () => {
+    const mine = a.page.locator('li.message.mine:not(.pending)', { hasText: 'Hello Ben, is this readable?' });
+    await mine.locator('summary').click();
+    await mine.getByRole('button', { name: 'Info' }).click();
+    await a.page.getByRole('dialog', { name: 'Message info' }).getByText(/Read by/).waitFor(WAIT);
+    expect(await seriousViolations(a.page)).toEqual([]);
+    await a.page.keyboard.press('Escape');
+
+    await mine.locator('summary').click();
+    await mine.getByRole('button', { name: 'Delete for everyone' }).click();
+    await mine.getByRole('group', { name: 'Delete for everyone?' }).waitFor(WAIT);
+    expect(await seriousViolations(a.page)).toEqual([]);
+    await mine.getByRole('button', { name: 'Keep it' }).click();
+    await mine.locator('summary').click();
+
+    await a.page.getByRole('button', { name: 'New group' }).click();
+    const create = a.page.getByRole('dialog', { name: 'New group' });
+    await create.getByLabel('Name').fill('Readers');
+    await create.getByLabel('Members').fill(`@${ben.handle}`);
+    await create.getByRole('button', { name: 'Create' }).click();
+    await a.page.getByRole('heading', { name: 'Readers' }).waitFor(WAIT);
+    await a.page.getByRole('button', { name: /Members/ }).click();
+    await a.page.getByRole('dialog', { name: /members/ }).getByText('Ben').waitFor(WAIT);
     expect(await seriousViolations(a.page)).toEqual([]);
     await a.page.keyboard.press('Escape');
   });

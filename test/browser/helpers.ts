@@ -57,6 +57,16 @@ export async function register(page: Page, who: Person, deviceName: string, path
   await page.getByText(`@${who.handle}`).waitFor(WAIT);
 }
 
+/** Signs `who` in again on this device (the password `register` gave them), at `path` (a wire's `?transport=`). */
+export async function signIn(page: Page, who: Person, deviceName: string, path = '/'): Promise<void> {
+  await page.goto(path);
+  await page.getByLabel('Handle').fill(who.handle);
+  await page.getByLabel('Password').fill('correct horse battery');
+  await page.getByLabel('Device name').fill(deviceName);
+  await page.getByRole('button', { name: 'Sign in' }).last().click();
+  await page.getByText(`@${who.handle}`).waitFor(WAIT);
+}
+
 /** The list's row for a conversation (its button, named by title, presence and unread count). */
 export function row(page: Page, title: string) {
   return page.locator('ul.conversations button', { hasText: title });
@@ -108,11 +118,94 @@ export function overflowing(page: Page): Promise<string[]> {
   });
 }
 
+/**
+ * Boxes that must lie inside the viewport and do not: every open dialog, every open message
+ * menu, each with its own content no wider than itself (a dialog whose rows are wider than
+ * the dialog scrolls sideways or clips). Described for an assertion.
+ */
+export function boxesOutside(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const view = { width: document.documentElement.clientWidth, height: document.documentElement.clientHeight };
+    const out: string[] = [];
+    for (const el of document.querySelectorAll<HTMLElement>('dialog[open], details[open] > .menu')) {
+      const box = el.getBoundingClientRect();
+      const name = `${el.tagName.toLowerCase()}.${[...el.classList].join('.')}`;
+      const round = (n: number) => Math.round(n);
+      if (box.left < -0.5 || box.top < -0.5 || box.right > view.width + 0.5 || box.bottom > view.height + 0.5) {
+        out.push(`${name} [${round(box.left)}, ${round(box.top)}, ${round(box.right)}, ${round(box.bottom)}] outside ${view.width}x${view.height}`);
+      }
+      if (el.scrollWidth > el.clientWidth + 1) out.push(`${name}: content ${el.scrollWidth} px wide in ${el.clientWidth} px`);
+    }
+    return out;
+  });
+}
+
+/** Someone on the HTTP API (the other people in a story, who need no browser). */
+export interface ApiUser {
+  id: string;
+  token: string;
+  person: Person;
+}
+
+/** The few HTTP API calls the browser stories need to set a scene, against the server at `baseUrl`. */
+export class Api {
+  constructor(readonly baseUrl: string) {}
+
+  async call<T>(path: string, init: { token?: string; body?: unknown; method?: string } = {}): Promise<T> {
+    const method = init.method ?? (init.body === undefined ? 'GET' : 'POST');
+    const res = await fetch(`${this.baseUrl}/v1${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) },
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      signal: AbortSignal.timeout(WAIT.timeout),
+    });
+    if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as T;
+  }
+
+  async register(person: Person): Promise<ApiUser> {
+    const session = await this.call<{ accessToken: string; user: { id: string } }>('/auth/register', {
+      body: { handle: person.handle, displayName: person.name, password: 'correct horse battery', deviceName: 'api' },
+    });
+    return { id: session.user.id, token: session.accessToken, person };
+  }
+
+  async userId(handle: string, as: ApiUser): Promise<string> {
+    return (await this.call<{ user: { id: string } }>(`/users/by-handle/${handle}`, { token: as.token })).user.id;
+  }
+
+  async direct(from: ApiUser, peerId: string): Promise<string> {
+    return (await this.call<{ conversation: { id: string } }>('/conversations', { token: from.token, body: { kind: 'direct', peerId } })).conversation.id;
+  }
+
+  async group(from: ApiUser, title: string, memberIds: string[]): Promise<string> {
+    return (await this.call<{ conversation: { id: string } }>('/conversations', { token: from.token, body: { kind: 'group', title, memberIds } })).conversation.id;
+  }
+
+  async send(from: ApiUser, conversationId: string, text: string, cmid = crypto.randomUUID().replaceAll('-', '')): Promise<number> {
+    return (await this.call<{ seq: number }>(`/conversations/${conversationId}/messages`, { token: from.token, body: { cmid, content: { type: 'text', text } } })).seq;
+  }
+
+  /** `who` comes online: an inbox socket of their own, open until closed. */
+  async online(who: ApiUser): Promise<WebSocket> {
+    const { ticket } = await this.call<{ ticket: string }>('/auth/tickets', { token: who.token, body: {} });
+    const socket = new WebSocket(`${this.baseUrl.replace('http', 'ws')}/v1/inbox/ws?ticket=${ticket}`);
+    await new Promise((resolve, reject) => {
+      socket.addEventListener('open', resolve, { once: true });
+      socket.addEventListener('error', reject, { once: true });
+      setTimeout(() => reject(new Error(`${who.person.name}'s inbox socket did not open`)), WAIT.timeout);
+    });
+    return socket;
+  }
+}
+
 /** One person per wire, each with a device: Wes on WebSocket (desktop), Sam on SSE (desktop), Pat on long polling (phone). */
 export interface ThreeWires {
   w: Device;
   s: Device;
   p: Device;
+  /** Who is on each device, to sign them in again. */
+  people: { wes: Person; sam: Person; pat: Person };
 }
 
 /**
@@ -136,7 +229,7 @@ export async function threeWires(browser: Browser, url: string, options: { samWi
     await startChat(s.page, pat);
     await row(p.page, 'Sam').waitFor(WAIT);
   }
-  return { w, s, p };
+  return { w, s, p, people: { wes, sam, pat } };
 }
 
 /** Opens the chat titled `title` from wherever the page is (on a phone, back to the list first). */

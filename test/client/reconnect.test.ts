@@ -2,13 +2,14 @@
  * The reconnect policy (src/client/reconnect.ts) as properties over a fake clock, and the
  * chat window socket following it: a burst of failures is one short outage (the next try
  * stays close), a stable connection starts over, a flapping one keeps backing off, every
- * delay is capped, and a wake-up (`online`, the page shown again) retries at once.
+ * delay is capped, and a wake-up (`online`, the page shown again) retries at once: fired
+ * directly, and as the browser's own events.
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BACKOFF_DEFAULTS, nextDelay, type BackoffOptions } from '../../src/client/backoff.js';
 import { HttpApi } from '../../src/client/http.js';
-import { OUTAGE_SHARE, ReconnectPolicy, STABLE_MS, wakeSource } from '../../src/client/reconnect.js';
+import { OUTAGE_SHARE, ReconnectPolicy, STABLE_MS, wakeSource, type WakeSignal } from '../../src/client/reconnect.js';
 import type { TransportSignal } from '../../src/client/transports/types.js';
 import { webSocketTransport } from '../../src/client/transports/websocket.js';
 
@@ -162,42 +163,101 @@ function deadNetworkSocket() {
   return { made, WebSocket: DeadSocket as unknown as typeof WebSocket };
 }
 
+/** A chat window socket on a dead network, woken by `wake`; `made` lists every socket it opened. */
+function socketOnDeadNetwork(wake: WakeSignal) {
+  const net = deadNetworkSocket();
+  const api = new HttpApi('http://chat.invalid', async () => Response.json({ ticket: 't'.repeat(32), expiresAt: Date.now() + 60_000 }), () => {}, {
+    session: { accessToken: 'a', refreshToken: 'r', accessTokenExpiresAt: Date.now() + 3_600_000, refreshTokenExpiresAt: Date.now() + 7_200_000, deviceId: 'd_1', user: { id: 'u_1', handle: 'x', displayName: 'x' } } as never,
+  });
+  const signals: TransportSignal['type'][] = [];
+  const transport = webSocketTransport({
+    api,
+    conversationId: 'g_wake',
+    signal: (s) => signals.push(s.type),
+    backoff: { ...BACKOFF_DEFAULTS, jitter: 'none' },
+    keepalive: { intervalMs: 20_000, timeoutMs: 10_000 },
+    WebSocket: net.WebSocket,
+    wake,
+  });
+  transport.start();
+  return { made: net.made, signals, transport };
+}
+
+/**
+ * A browser's globals, as far as the wake-up reads them: the global object is an event
+ * target (`online` arrives there) and `document` has a visibility state and its own
+ * `visibilitychange` event. Node has neither; these stand in for them until the test ends.
+ */
+function browserGlobals() {
+  const window = new EventTarget();
+  const document = Object.assign(new EventTarget(), { visibilityState: 'visible' as DocumentVisibilityState });
+  vi.stubGlobal('addEventListener', window.addEventListener.bind(window));
+  vi.stubGlobal('dispatchEvent', window.dispatchEvent.bind(window));
+  vi.stubGlobal('document', document);
+  return {
+    document,
+    /** The page is hidden or shown, as a browser reports it. */
+    show(state: DocumentVisibilityState) {
+      document.visibilityState = state;
+      document.dispatchEvent(new Event('visibilitychange'));
+    },
+  };
+}
+
 afterEach(() => {
   vi.useRealTimers();
+  vi.unstubAllGlobals();
 });
 
 describe('the chat window socket and the wake-up', () => {
   it('retries at once when woken (the browser is online again), however far out the next try was', async () => {
     vi.useFakeTimers();
-    const net = deadNetworkSocket();
-    const api = new HttpApi('http://chat.invalid', async () => Response.json({ ticket: 't'.repeat(32), expiresAt: Date.now() + 60_000 }), () => {}, {
-      session: { accessToken: 'a', refreshToken: 'r', accessTokenExpiresAt: Date.now() + 3_600_000, refreshTokenExpiresAt: Date.now() + 7_200_000, deviceId: 'd_1', user: { id: 'u_1', handle: 'x', displayName: 'x' } } as never,
-    });
     const source = wakeSource();
-    const signals: TransportSignal['type'][] = [];
-    const transport = webSocketTransport({
-      api,
-      conversationId: 'g_wake',
-      signal: (s) => signals.push(s.type),
-      backoff: { ...BACKOFF_DEFAULTS, jitter: 'none' },
-      keepalive: { intervalMs: 20_000, timeoutMs: 10_000 },
-      WebSocket: net.WebSocket,
-      wake: source.wake,
-    });
-    transport.start();
+    const { made, signals, transport } = socketOnDeadNetwork(source.wake);
     // A long outage: the waits grow to the cap.
     await vi.advanceTimersByTimeAsync(120_000);
-    const before = net.made.length;
+    const before = made.length;
     expect(before).toBeGreaterThan(3);
     expect(before).toBeLessThan(30);
     // The next try is up to 10 s out; a wake-up makes it now.
     source.fire();
     await vi.advanceTimersByTimeAsync(0);
-    expect(net.made.length).toBe(before + 1);
+    expect(made.length).toBe(before + 1);
     // And the wait after it starts from the first delay again.
     await vi.advanceTimersByTimeAsync(500);
-    expect(net.made.length).toBe(before + 2);
+    expect(made.length).toBe(before + 2);
     transport.close();
     expect(signals.filter((s) => s === 'down').length).toBeGreaterThan(3);
+  });
+
+  it('a real `online` event on the global object retries at once', async () => {
+    vi.useFakeTimers();
+    browserGlobals();
+    const { made, transport } = socketOnDeadNetwork(wakeSource().wake);
+    await vi.advanceTimersByTimeAsync(120_000);
+    const before = made.length;
+    globalThis.dispatchEvent(new Event('online'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(made.length).toBe(before + 1);
+    // Another kind of event on the same target is not a wake-up.
+    globalThis.dispatchEvent(new Event('offline'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(made.length).toBe(before + 1);
+    transport.close();
+  });
+
+  it('the page shown again (`visibilitychange` to visible) retries at once; hidden does not', async () => {
+    vi.useFakeTimers();
+    const page = browserGlobals();
+    const { made, transport } = socketOnDeadNetwork(wakeSource().wake);
+    await vi.advanceTimersByTimeAsync(120_000);
+    const before = made.length;
+    page.show('hidden');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(made.length).toBe(before);
+    page.show('visible');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(made.length).toBe(before + 1);
+    transport.close();
   });
 });
