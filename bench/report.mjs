@@ -212,9 +212,9 @@ const INBOX_HEAD = ['shape', 'inboxes', 'msgs/s', 'inbox deliveries/s', 'ack p50
 const inboxRows = (report) =>
   report.inbox.map((r) => [r.shape, r.inboxes, r.msgsPerS, r.deliveriesPerS, lat(r.ack), lat(r.recv), r.runtimeCpu, r.loadCpu, r.runtimeRssMb, r.drainS, r.lost, r.missing, r.repeated]);
 
-const CHANNEL_HEAD = ['shape', 'sockets', 'msgs/s', 'deliveries/s', 'recv p50/95/99 ms', 'runtime cpu', 'cpu ms/msg', 'load cpu', 'rss MB', 'lost'];
+const CHANNEL_HEAD = ['shape', 'sockets', 'msgs/s', 'deliveries/s', 'recv p50/95/99 ms', 'runtime cpu', 'cpu ms/msg', 'load cpu', 'rss MB', 'lost', 'repeated', 'out of order'];
 const channelRows = (report) =>
-  report.channel.map((r) => [r.shape, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.recv), r.runtimeCpu, r.cpuPerMsgMs, r.loadCpu, r.runtimeRssMb, r.lost]);
+  report.channel.map((r) => [r.shape, r.sockets, r.msgsPerS, r.deliveriesPerS, lat(r.recv), r.runtimeCpu, r.cpuPerMsgMs, r.loadCpu, r.runtimeRssMb, r.lost, r.repeated ?? '–', r.outOfOrder ?? '–']);
 
 const E2EE_HEAD = ['shape', 'sent', 'sockets', 'msgs/s', 'deliveries/s', 'ack p50/95/99 ms', 'recv p50/95/99 ms', 'runtime cpu', 'cpu ms/msg', 'cpu ms/msg until quiet', 'load cpu', 'content bytes', 'lost'];
 const e2eeRows = (report) =>

@@ -11,7 +11,10 @@
  * The poster sends at a fixed rate (open loop) chosen so both paths carry the same
  * deliveries per second (`DELIVERIES_PER_S`); measured in the window after a warm-up:
  * deliveries/s (an `events` frame carrying a message at a reader), send→receive p50/p99
- * over every reader, and the runtime's CPU per message. Readers are spread over the
+ * over every reader, and the runtime's CPU per message. Every socket's seqs are checked
+ * too, over the whole run: each must be the one after the last (`repeated`: one seen
+ * again; `out of order`: one skipped or early), so a run also shows every event reaching
+ * every socket once, in order, at this size. Readers are spread over the
  * bench's users, as a channel's readers would be. Every socket lives on one
  * workerd here, so relays add hops without adding threads: what the local figures show
  * is the conversation's own cost per message, not the scale-out (docs/BENCHMARKS.md).
@@ -64,13 +67,18 @@ export async function runChannel(h, users, spec) {
   await h.untilQuiet('service');
   const sent = new Map();
   const recvLat = [];
-  const state = { recording: false, windowOpen: false, deliveries: 0, expected: 0, outstanding: 0 };
+  const state = { recording: false, windowOpen: false, deliveries: 0, expected: 0, outstanding: 0, repeated: 0, outOfOrder: 0 };
   for (const ws of readers) {
+    // The group was created with its members (seq 0) and nothing was posted before the sockets opened.
+    let lastSeq = 0;
     ws.onmessage = (ev) => {
       const now = performance.now();
       const frame = JSON.parse(ev.data);
       if (frame.type !== 'events') return;
       for (const event of frame.events) {
+        if (event.seq <= lastSeq) state.repeated += 1;
+        else if (event.seq !== lastSeq + 1) state.outOfOrder += 1;
+        lastSeq = Math.max(lastSeq, event.seq);
         const m = sent.get(event.cmid);
         if (!m) continue;
         if (state.windowOpen) state.deliveries += 1;
@@ -119,6 +127,8 @@ export async function runChannel(h, users, spec) {
     recv: percentiles(recvLat),
     messages: state.expected,
     lost: state.outstanding,
+    repeated: state.repeated,
+    outOfOrder: state.outOfOrder,
     ...h.usage('service', start, end),
     cpuPerMsgMs: round(((end.runtime - start.runtime) * 1000) / Math.max(1, state.expected), 3),
   };
