@@ -407,10 +407,11 @@ describe('smaller things a user notices (item 8)', () => {
     await page.getByRole('button', { name: 'Delete for everyone' }).click();
     await page.getByRole('button', { name: 'Yes, delete for everyone' }).click();
     await preview.getByText(/deleted/i).waitFor(WAIT);
-    // A fresh read of the list agrees: the service drops the preview with the deletion.
+    // A fresh read of the list agrees (a reload, or another device): the service marks the preview deleted.
     await page.reload();
     await row(page, 'Carol').waitFor(WAIT);
-    await expect.poll(() => preview.textContent(), { timeout: WAIT.timeout }).not.toMatch(/Preview (before|after) edit/);
+    await expect.poll(() => preview.textContent(), { timeout: WAIT.timeout }).toMatch(/deleted/i);
+    expect(await preview.textContent()).not.toMatch(/Preview (before|after) edit|Direct chat/);
   });
 
   it('a list read answered before a group arrived does not hide the group when its answer comes late', async () => {
