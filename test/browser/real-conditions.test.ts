@@ -617,6 +617,44 @@ describe('smaller things a user notices (item 8)', () => {
     expect(edits.map((e) => e.content?.text)).toEqual(['Offline edits are hard to get right']);
   });
 
+  it('a reply made offline is queued with its quote, survives a reload and goes once; reactions and deletes say they need a connection', async () => {
+    const { page, context } = await fresh();
+    await row(page, 'Bob').click();
+    const first = page.locator('li.message:not(.pending)', { hasText: 'Hello from Bob' }).first();
+    await first.waitFor(WAIT);
+    await badge(page).getByText('Connected via WebSocket').waitFor(WAIT);
+    const helloSeq = Number(await first.getAttribute('data-seq'));
+    // By seq: the reply quotes its text too.
+    const hello = page.locator(`li.message[data-seq="${helloSeq}"]`);
+    await context.setOffline(true);
+    await badge(page).getByText(/Offline/).waitFor(WAIT);
+
+    await hello.locator('summary').click();
+    await hello.getByRole('note').getByText(/reactions and deleting wait for a connection/i).waitFor(WAIT);
+    for (const name of ['React 👍', 'Delete for me']) expect(await hello.getByRole('button', { name }).isDisabled(), name).toBe(true);
+    await hello.getByRole('button', { name: 'Reply', exact: true }).click();
+    await send(page, 'Replied while offline');
+    const pending = page.locator('li.message.pending', { hasText: 'Replied while offline' });
+    await pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
+    await badge(page).getByText('1 queued').waitFor(WAIT);
+
+    await page.reload();
+    await pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
+    await context.setOffline(false);
+    const sent = page.locator('li.message:not(.pending)', { hasText: 'Replied while offline' });
+    await sent.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
+    await expect.poll(() => page.locator('li.message.pending').count(), WAIT).toBe(0);
+    // The service has it once, as a reply to Bob's message.
+    const history = await call<{ events: { type: string; content?: { text?: string }; replyTo?: { seq: number } }[] }>(`/conversations/${withBob}/events?after=${helloSeq}&limit=100`, { token: bob.token });
+    const replies = history.events.filter((e) => e.type === 'message' && e.content?.text === 'Replied while offline');
+    expect(replies.map((e) => e.replyTo?.seq)).toEqual([helloSeq]);
+    // Online again, the menu offers them.
+    await hello.locator('summary').click();
+    await expect.poll(() => hello.getByRole('button', { name: 'React 👍' }).isDisabled(), WAIT).toBe(false);
+    expect(await hello.getByRole('note').count()).toBe(0);
+    await hello.locator('summary').click();
+  });
+
   it('a chat read before reads offline after a reload, from what the device kept; back online it is the service\'s again; sign-out deletes it', async () => {
     const d = await device(browser, server.url, DESKTOP);
     const { page, context } = d;
