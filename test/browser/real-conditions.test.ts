@@ -414,6 +414,7 @@ describe('smaller things a user notices (item 8)', () => {
     await row(page, 'Carol').waitFor(WAIT);
     await expect.poll(() => preview.textContent(), { timeout: WAIT.timeout }).toMatch(/deleted/i);
     expect(await preview.textContent()).not.toMatch(/Preview (before|after) edit|Direct chat/);
+    await shot(page, 'preview-deleted-after-reload-desktop');
   });
 
   it('a list read answered before a group arrived does not hide the group when its answer comes late', async () => {
@@ -634,11 +635,13 @@ describe('smaller things a user notices (item 8)', () => {
     await hello.locator('summary').click();
     await hello.getByRole('note').getByText(/reactions and deleting wait for a connection/i).waitFor(WAIT);
     for (const name of ['React 👍', 'Delete for me']) expect(await hello.getByRole('button', { name }).isDisabled(), name).toBe(true);
+    await shot(page, 'menu-offline-desktop');
     await hello.getByRole('button', { name: 'Reply', exact: true }).click();
     await send(page, 'Replied while offline');
     const pending = page.locator('li.message.pending', { hasText: 'Replied while offline' });
     await pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
     await badge(page).getByText('1 queued').waitFor(WAIT);
+    await shot(page, 'reply-queued-desktop');
 
     await page.reload();
     await pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
