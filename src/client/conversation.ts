@@ -216,6 +216,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
    * `replyToSeq`), so offline it waits and goes once the wire is back, never twice.
    */
   async reply(replyToSeq: number, content: string | MessageContent): Promise<Ack> {
+    if (!Number.isSafeInteger(replyToSeq) || replyToSeq < 1) throw new ChatError('invalid_request', 'A reply names the seq of a message: a whole number from 1.');
     return this.#enqueue(content, replyToSeq);
   }
 

@@ -86,6 +86,12 @@ describe('a reply made offline', () => {
     expect(calls).toEqual([]);
   });
 
+  it('naming no message is refused at once, before anything is queued', async () => {
+    const chat = open(new Outbox(), flakyWire(), offlineApi().api);
+    await expect(chat.reply(0, 'to nothing')).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/seq of a message/) });
+    expect(chat.pending()).toEqual([]);
+  });
+
   it('survives a reload: the restored outbox sends it with its replyToSeq under the same cmid', async () => {
     const store = new MemoryOutboxStore();
     const before = open(new Outbox(store), flakyWire(), offlineApi().api);
