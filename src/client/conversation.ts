@@ -3,7 +3,10 @@
  * One open conversation: a transport's raw stream turned into what an app relies on.
  * Events reach the app exactly once and strictly in seq order (ReorderBuffer); a gap is
  * filled from history at once after (re)connecting and after GAP_FILL_DELAY_MS mid-stream;
- * sends go through the outbox, are resent after every reconnect and resolve once.
+ * sends (replies too) go through the outbox, are resent after every reconnect and
+ * resolve once. Edits, deletes and reactions are plain HTTP calls: offline they reject
+ * with `network`, and the app decides (the web client keeps edits itself and offers
+ * reactions and deletes only while online: src/web/components/MessageItem.tsx).
  *
  * Longer than most modules (about 500 lines) because it is the public surface of an open
  * conversation (each method a line or two of HTTP) around one state machine; the parts
@@ -31,7 +34,7 @@ import type { LiveFrame, SocketTap, TypingSignal } from './live.js';
 import { newCmid, type Outbox } from './outbox.js';
 import { SendTimers } from './send-timers.js';
 import { GAP_FILL_DELAY_MS, ReorderBuffer } from './reorder.js';
-import type { Transport, TransportSignal } from './transports/types.js';
+import type { PendingSend, Transport, TransportSignal } from './transports/types.js';
 import { parseHistoryPage, type IncomingEvent } from './wire.js';
 
 /** `connecting` before the first `open`, `reconnecting` after a loss, `closed` for good. */
@@ -42,8 +45,8 @@ export interface ConversationEvents extends Record<string, unknown> {
   message: MessageEvent;
   /** Every event this SDK understands (messages, membership changes), in seq order. */
   event: ConversationEvent;
-  /** A send entered the outbox (before it reaches the wire): show it at once, marked as sending. */
-  queued: { cmid: string; content: MessageContent };
+  /** A send entered the outbox (before it reaches the wire): show it at once, marked as sending. `replyToSeq`: a reply. */
+  queued: QueuedSend;
   /** A pending send was stored by the server; once per cmid, also for sends restored after a reload. */
   ack: Ack;
   /** A send the server refused for good; it has left the outbox. */
@@ -61,6 +64,13 @@ export interface ConversationEvents extends Record<string, unknown> {
   presence: Presence;
 }
 
+/** A send not acked yet, as the app made it: `replyToSeq` when it is a reply. */
+export interface QueuedSend {
+  cmid: string;
+  content: MessageContent;
+  replyToSeq?: number;
+}
+
 /** A page of older (or newer) events, for scrolling. */
 export interface HistoryResult {
   events: ConversationEvent[];
@@ -72,8 +82,6 @@ export interface HistoryResult {
 const MAX_FILL_PAGES = 10_000;
 /** Wait before retrying a send the server refused for a passing reason without saying how long. */
 const RETRY_SEND_MS = 1_000;
-/** Attempts of a reply over HTTP before its promise rejects. */
-const REPLY_ATTEMPTS = 3;
 /**
  * A send handed to a wire that has answered neither an ack nor an error after this long
  * is sent again with the same cmid (the server stores it once whatever happens). A wire
@@ -178,9 +186,9 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     return this.#closedWith;
   }
 
-  /** Sends not yet acked (including ones restored from a persistent outbox). */
-  pending(): { cmid: string; content: MessageContent }[] {
-    return this.#outbox.pending(this.id).map(({ cmid, content }) => ({ cmid, content: this.#plain.get(cmid) ?? content }));
+  /** Sends not yet acked (including ones restored from a persistent outbox), replies with their `replyToSeq`. */
+  pending(): QueuedSend[] {
+    return this.#outbox.pending(this.id).map(({ cmid, content, replyToSeq }) => ({ cmid, content: this.#plain.get(cmid) ?? content, ...(replyToSeq === undefined ? {} : { replyToSeq }) }));
   }
 
   /**
@@ -189,21 +197,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
    * resent after reconnecting; a retry never creates a second copy.
    */
   async send(content: string | MessageContent): Promise<Ack> {
-    if (this.#closedWith) throw this.#closedWith;
-    const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
-    const cmid = newCmid();
-    let entry;
-    try {
-      entry = await this.#outbox.add(this.id, await this.#encode(message, cmid), cmid);
-    } catch (cause) {
-      if (cause instanceof ChatError) throw cause;
-      throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters, counted in Unicode code points).`, { cause });
-    }
-    if (this.#codec) this.#plain.set(cmid, message);
-    const acked = new Promise<Ack>((resolve, reject) => this.#waiters.set(entry.cmid, { resolve, reject }));
-    this.emit('queued', { cmid: entry.cmid, content: message });
-    this.#push(entry);
-    return acked;
+    return this.#enqueue(content);
   }
 
   /** A page of history, e.g. `{ before: oldestShownSeq }` to scroll back. Does not touch the live stream. */
@@ -218,23 +212,31 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
   }
 
   /**
-   * Sends a reply to message `replyToSeq`. It goes over HTTP with a fresh cmid (retried with
-   * the same cmid on network failures, so never doubled), not through the offline outbox:
-   * while offline it rejects with `network`.
+   * Sends a reply to message `replyToSeq`: a send like any other (the outbox keeps its
+   * `replyToSeq`), so offline it waits and goes once the wire is back, never twice.
    */
   async reply(replyToSeq: number, content: string | MessageContent): Promise<Ack> {
+    if (!Number.isSafeInteger(replyToSeq) || replyToSeq < 1) throw new ChatError('invalid_request', 'A reply names the seq of a message: a whole number from 1.');
+    return this.#enqueue(content, replyToSeq);
+  }
+
+  /** Persists a send in the outbox, shows it (`queued`) and hands it to the wire if it is up. */
+  async #enqueue(content: string | MessageContent, replyToSeq?: number): Promise<Ack> {
     if (this.#closedWith) throw this.#closedWith;
     const message: MessageContent = typeof content === 'string' ? { type: 'text', text: content } : content;
     const cmid = newCmid();
-    const body = { cmid, content: await this.#encode(message, cmid), replyToSeq };
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#api.request('POST', `${this.#path}/messages`, { body, schema: Ack });
-      } catch (error) {
-        if (!(error instanceof ChatError) || !isRetryable(error.code) || attempt >= REPLY_ATTEMPTS) throw error;
-        await new Promise((r) => setTimeout(r, error.retryAfterMs ?? RETRY_SEND_MS));
-      }
+    let entry;
+    try {
+      entry = await this.#outbox.add(this.id, await this.#encode(message, cmid), cmid, replyToSeq);
+    } catch (cause) {
+      if (cause instanceof ChatError) throw cause;
+      throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters, counted in Unicode code points).`, { cause });
     }
+    if (this.#codec) this.#plain.set(cmid, message);
+    const acked = new Promise<Ack>((resolve, reject) => this.#waiters.set(entry.cmid, { resolve, reject }));
+    this.emit('queued', { cmid: entry.cmid, content: message, ...(replyToSeq === undefined ? {} : { replyToSeq }) });
+    this.#push(entry);
+    return acked;
   }
 
   /** Replaces the content of your message `seq` (within the edit window). Resolves with the edit event's seq. */
@@ -380,7 +382,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     }
   }
 
-  #push(entry: { cmid: string; content: MessageContent }): void {
+  #push(entry: PendingSend): void {
     if (!this.#transport.send(entry)) return;
     void this.#outbox.attempt(entry.cmid);
     this.#timers.sent(entry.cmid);

@@ -5,7 +5,7 @@
 
 // The client and a live conversation.
 export { ChatClient, TRANSPORT_ORDER, type ChatClientOptions, type ChatClientEvents, type Credentials, type InboxUpdate, type OpenOptions, type PreKeysLow } from './ChatClient.js';
-export { ACK_DEADLINE_MS, ConversationHandle, type ConversationEvents, type ConnectionStatus, type HistoryResult } from './conversation.js';
+export { ACK_DEADLINE_MS, ConversationHandle, type ConversationEvents, type ConnectionStatus, type HistoryResult, type QueuedSend } from './conversation.js';
 
 // Errors: one class, with the server's stable codes.
 export { REQUEST_TIMEOUT_MS, REFRESH_MARGIN_MS, HttpApi, type FetchLike } from './http.js';

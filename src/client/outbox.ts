@@ -1,13 +1,13 @@
 /**
  * @module client/outbox
- * Messages on their way out. Every send gets a client message id (`cmid`) and is
+ * Messages on their way out, replies too (with the seq they answer). Every send gets a client message id (`cmid`) and is
  * persisted before anything goes on the wire; it stays until the server acks that cmid
  * or answers with a terminal error. Resending with the same cmid is safe: the server
  * returns the original ack (`duplicate: true`), so a reload or a reconnect can resend
  * everything pending without creating doubles.
  */
 import { z } from 'zod';
-import { Cmid, ConversationId, MessageContent, UserId } from '../protocol/index.js';
+import { Cmid, ConversationId, MessageContent, Seq, UserId } from '../protocol/index.js';
 import { committed, settled } from './idb.js';
 
 /** One pending message, as stored. */
@@ -17,6 +17,8 @@ export const OutboxEntry = z.object({
   /** Whose message it is: another user signed in on this device never sends it. Absent in records from before it was kept. */
   userId: UserId.optional(),
   content: MessageContent,
+  /** A reply: the seq of the message it answers. */
+  replyToSeq: Seq.min(1).optional(),
   /** When `add()` was called, ms since the epoch. */
   createdAt: z.number().int(),
   /** Times it was handed to a transport, counted by `attempt()`. */
@@ -78,15 +80,17 @@ export class Outbox {
 
   /**
    * Queues a message (under `cmid` when the caller chose it first, e.g. to encrypt under
-   * it) and resolves once it is persisted. Throws a `ZodError` at once for
-   * input the server would reject anyway, so such a message never enters the outbox.
+   * it; a reply to message `replyToSeq`) and resolves once it is persisted. Throws a
+   * `ZodError` at once for input the server would reject anyway, so such a message never
+   * enters the outbox.
    */
-  add(conversationId: string, content: MessageContent, cmid: string = this.#newCmid()): Promise<OutboxEntry> {
+  add(conversationId: string, content: MessageContent, cmid: string = this.#newCmid(), replyToSeq?: number): Promise<OutboxEntry> {
     const entry = OutboxEntry.parse({
       cmid,
       conversationId,
       ...(this.#owner === undefined ? {} : { userId: this.#owner }),
       content,
+      ...(replyToSeq === undefined ? {} : { replyToSeq }),
       createdAt: this.#now(),
       attempts: 0,
     });

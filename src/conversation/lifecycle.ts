@@ -17,12 +17,14 @@ import { AppError } from '../errors.js';
 import type { Identity } from '../env.js';
 import {
   LIMITS,
+  previewOf,
   quoteOf,
   type ConversationEvent,
   type ConversationKind,
   type DeleteScope,
   type MessageContent,
   type MessageEvent,
+  type MessagePreview,
   type Reaction,
   type ReplyRef,
   type Role,
@@ -391,6 +393,23 @@ export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: s
   const reactions = known.reactions(stored.seq);
   if (reactions.length > 0) out.reactions = reactions;
   return out;
+}
+
+/**
+ * The list's preview of the last message a viewer may see, as it reads now (its latest
+ * edit, or deleted: a moderated message's held content never shows), for conversations
+ * that fan out on read, where no inbox row follows edits and deletes. A message the
+ * viewer hid for themselves is passed over.
+ */
+export function lastPreview(sql: SqlStorage, viewerId: string, maxLength: number): MessagePreview | null {
+  const last = sql
+    .exec<{ seq: number }>(
+      "SELECT seq FROM events WHERE type = 'message' AND seq NOT IN (SELECT seq FROM hidden_messages WHERE user_id = ?) ORDER BY seq DESC LIMIT 1",
+      viewerId,
+    )
+    .toArray()[0];
+  const message = last ? messageAt(sql, last.seq) : null;
+  return message ? previewOf(renderMessage(sql, message, viewerId), maxLength) : null;
 }
 
 /** Messages at `seqs` rendered for a viewer (search results). */

@@ -4,7 +4,7 @@
  * its cmid, and page by seq in either direction.
  */
 import type { Ack, Author, ConversationEvent, HistoryQuery } from '../protocol/index.js';
-import { LIMITS, previewOf, type MessagePreview } from '../protocol/index.js';
+import { LIMITS } from '../protocol/index.js';
 import { fact, type ConversationStore } from './store.js';
 
 interface EventRow {
@@ -151,16 +151,15 @@ export function eventAt(sql: SqlStorage, seq: number): ConversationEvent | null 
 export interface InboxState {
   lastSeq: number;
   lastTs: number | null;
-  preview: MessagePreview | null;
   unreadCount: number;
 }
 
 /**
  * One member's view for the conversation list, computed on read: messages from others
  * after their read watermark (or after their own last message, which they have seen),
- * counted up to `maxUnread`, and the last message's preview.
+ * counted up to `maxUnread`. (The preview needs the message as it reads now: lifecycle.lastPreview.)
  */
-export function inboxState(sql: SqlStorage, userId: string, readSeq: number, maxUnread: number, maxPreview: number): InboxState {
+export function inboxState(sql: SqlStorage, userId: string, readSeq: number, maxUnread: number): InboxState {
   const last = sql.exec<{ seq: number; ts: number }>('SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1').toArray()[0];
   const ownLast = sql
     .exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM events WHERE author_user = ? AND cmid IS NOT NULL AND type = 'message'", userId)
@@ -174,12 +173,9 @@ export function inboxState(sql: SqlStorage, userId: string, readSeq: number, max
       maxUnread,
     )
     .one();
-  const message = sql.exec<EventRow>("SELECT * FROM events WHERE type = 'message' ORDER BY seq DESC LIMIT 1").toArray()[0];
-  const event = message ? toEvent(message) : null;
   return {
     lastSeq: last?.seq ?? 0,
     lastTs: last?.ts ?? null,
-    preview: event?.type === 'message' ? previewOf(event, maxPreview) : null,
     unreadCount: n,
   };
 }

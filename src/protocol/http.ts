@@ -147,7 +147,12 @@ export const CrossSearchResult = z.object({
 });
 export type CrossSearchResult = z.infer<typeof CrossSearchResult>;
 
-export const MessagePreview = z.object({ seq: Seq, authorId: UserId, text: z.string() });
+/**
+ * The list's line for a conversation's last message. `deleted`: that message was deleted
+ * for everyone or removed by a moderator; `text` is then empty (its content never shows).
+ * Added later: clients that do not know it show the empty text.
+ */
+export const MessagePreview = z.object({ seq: Seq, authorId: UserId, text: z.string(), deleted: z.literal(true).optional() });
 export type MessagePreview = z.infer<typeof MessagePreview>;
 
 export const ConversationSummary = z.object({
@@ -162,7 +167,7 @@ export const ConversationSummary = z.object({
   lastSeq: Seq,
   /** When the last event happened, else when the user joined; the list is sorted by it, newest first. */
   lastActivityAt: z.number().int(),
-  /** The last message, shortened. Null when there is none or it cannot be shown (end-to-end encrypted). */
+  /** The last message, shortened, or marked `deleted`. Null when there is none or it cannot be shown (end-to-end encrypted). */
   preview: MessagePreview.nullable(),
   /** Messages from others after this user's read watermark, up to `INBOX.maxUnreadCount`. */
   unreadCount: z.number().int().min(0),

@@ -8,11 +8,13 @@ import { codePointLength, codePointSlice } from './text.js';
 
 /**
  * The preview of a message, or null when it cannot be shown: text, or a media item's
- * caption (else its kind). A deleted message has no content and no preview, and content
- * kinds added later (end-to-end encrypted envelopes) fall to null, so the server never
- * derives a preview from what it cannot read.
+ * caption (else its kind). A deleted message (a tombstone: deleted for everyone or
+ * moderated) previews as `deleted` with no text, so the list says so wherever it is read.
+ * Content kinds added later (end-to-end encrypted envelopes) fall to null, so the server
+ * never derives a preview from what it cannot read.
  */
-export function previewOf(event: Pick<MessageEvent, 'seq' | 'author' | 'content'>, maxLength: number): MessagePreview | null {
+export function previewOf(event: Pick<MessageEvent, 'seq' | 'author' | 'content' | 'deleted'>, maxLength: number): MessagePreview | null {
+  if (event.deleted) return deletedPreview(event.seq, event.author.userId);
   const content = event.content;
   if (!content) return null;
   switch (content.type) {
@@ -25,6 +27,11 @@ export function previewOf(event: Pick<MessageEvent, 'seq' | 'author' | 'content'
     default:
       return null;
   }
+}
+
+/** The preview of message `seq` once it is deleted: the mark, never its text. */
+export function deletedPreview(seq: number, authorId: string): MessagePreview {
+  return { seq, authorId, text: '', deleted: true };
 }
 
 /** At most `maxLength` code points, the last one `…` when cut. */

@@ -4,7 +4,7 @@
  * last message, the read watermark and unread counts. Fed by the updates the
  * ConversationDOs send (src/user/updates.ts); each is applied at most once.
  */
-import { INBOX, previewOf, type ConversationEvent, type ConversationSummary, type MessagePreview, type Role } from '../protocol/index.js';
+import { INBOX, deletedPreview, previewOf, type ConversationEvent, type ConversationSummary, type MessagePreview, type Role } from '../protocol/index.js';
 import type { ActivityUpdate, EventsUpdate, MembershipUpdate, ReadUpdate } from './updates.js';
 
 interface ConversationRow {
@@ -94,14 +94,16 @@ export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdat
   const unread = JSON.parse(row.unread) as number[];
   for (const event of fresh) {
     const shown = preview === null ? null : (JSON.parse(preview) as MessagePreview | null);
-    if (event.type === 'message_deleted' && shown?.seq === event.targetSeq) preview = null;
+    if (event.type === 'message_deleted' && shown?.seq === event.targetSeq) preview = JSON.stringify(deletedPreview(shown.seq, shown.authorId));
     // The list shows the previewed message as it reads now: an edit of it replaces its text.
     if (event.type === 'message_edited' && event.content && shown?.seq === event.targetSeq) {
       preview = JSON.stringify(previewOf({ seq: shown.seq, author: { userId: shown.authorId, deviceId: '' }, content: event.content }, INBOX.maxPreviewLength));
     }
-    // A message the user may not read (deleted before it reached them, or hidden: a blocked author's) neither previews nor counts.
-    if (event.type !== 'message' || event.hidden || event.deleted) continue;
+    // A message hidden for the user (a blocked author's) neither previews nor counts; one
+    // deleted before it reached them previews as deleted (as it would had it come first) but does not count.
+    if (event.type !== 'message' || event.hidden) continue;
     preview = JSON.stringify(previewOf(event, INBOX.maxPreviewLength));
+    if (event.deleted) continue;
     if (event.author.userId === userId) readSeq = Math.max(readSeq, event.seq);
     else if (event.seq > readSeq) unread.push(event.seq);
   }

@@ -168,17 +168,31 @@ describe('web client in Chromium', () => {
     await expect.poll(() => a.page.getByTestId('typing').textContent(), WAIT).toBe('');
     await message(a.page, 'Yes, here.').waitFor(WAIT);
 
-    // An image: picked, it is previewed and nothing is sent; removed, it is gone; picked
-    // again, it goes with a caption on Send: progress while uploading, a thumbnail on Bob's
-    // side, full view on click.
+    // An image: picked, it is previewed and nothing is sent; removed, it is gone (the next
+    // Send carries only text, right after Bob's last message); picked again, it goes with a
+    // caption on Send: progress while uploading, a thumbnail on Bob's side, full view on click.
     const pick = () => a.page.locator('input[type=file]').setInputFiles({ name: 'landscape.png', mimeType: 'image/png', buffer: Buffer.from(LANDSCAPE_PNG) });
     const staged = a.page.getByRole('group', { name: 'Attachment to send' });
+    const uploads: string[] = [];
+    const onUpload = (r: { method(): string; url(): string }) => void (new URL(r.url()).pathname.startsWith('/v1/media') && uploads.push(`${r.method()} ${new URL(r.url()).pathname}`));
+    a.page.on('request', onUpload);
     await pick();
     await staged.getByRole('img', { name: 'Preview of landscape.png' }).waitFor(WAIT);
     await shot(a.page, 'image-staged-desktop');
     await staged.getByRole('button', { name: 'Remove attachment' }).click();
     await staged.waitFor({ state: 'detached', timeout: WAIT.timeout });
-    expect(await b.page.locator('li.message .thumb').count()).toBe(0);
+    // Proof that Remove sent nothing: the next message reaches Bob as plain text, next in seq
+    // to his last one (not as the caption of an image, nothing between them), and by the time
+    // it has made that round trip Alice's page has not asked to upload anything.
+    const before = Number(await message(b.page, 'Yes, here.').getAttribute('data-seq'));
+    await send(a.page, 'Nothing attached');
+    const plain = b.page.locator('li.message:not(.pending)', { hasText: 'Nothing attached' });
+    await plain.waitFor(WAIT);
+    expect(Number(await plain.getAttribute('data-seq'))).toBe(before + 1);
+    expect(await plain.locator('p.text').textContent()).toBe('Nothing attached');
+    expect(await b.page.locator('li.message .media').count()).toBe(0);
+    expect(uploads).toEqual([]);
+    a.page.off('request', onUpload);
     await pick();
     await a.page.getByLabel('Message', { exact: true }).fill('The view from here');
     await a.page.getByRole('button', { name: 'Send' }).click();

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary, DeviceEvent, MessageEvent } from '../../src/client/index.js';
 import { ENCRYPTED_PREVIEW, NO_MESSAGES_PREVIEW, UNDECRYPTABLE_PREVIEW, encryptedPreviewText, knownPreview, notePreview } from '../../src/web/lib/encrypted-previews.js';
-import { applyInboxEvents } from '../../src/web/lib/inbox.js';
+import { DELETED_PREVIEW, applyInboxEvents } from '../../src/web/lib/inbox.js';
 import { digitGroups, noticeOf, noticeText, placeNotices, type KeyNotice } from '../../src/web/lib/key-notices.js';
 
 const author = { userId: 'bob', deviceId: 'd1' };
@@ -55,6 +55,9 @@ describe('encrypted conversations in the list', () => {
     expect(encryptedPreviewText(item(5), kept)).toBe(ENCRYPTED_PREVIEW);
     expect(encryptedPreviewText(item(0), null)).toBe(NO_MESSAGES_PREVIEW);
     expect(encryptedPreviewText(item(2), null)).toBe(ENCRYPTED_PREVIEW);
+    // The service marks a deleted last message (it knows that much): said so on any device, read here or not.
+    expect(encryptedPreviewText({ lastSeq: 7, preview: { seq: 7, authorId: 'bob', text: '', deleted: true } }, kept)).toBe(DELETED_PREVIEW);
+    expect(encryptedPreviewText({ lastSeq: 7, preview: { seq: 7, authorId: 'bob', text: '', deleted: true } }, null)).toBe(DELETED_PREVIEW);
   });
 
   it('never go back to an older view, and say when the last message could not be decrypted', () => {

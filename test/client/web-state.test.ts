@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary, DeviceEvent } from '../../src/client/index.js';
 import { connectionView } from '../../src/web/lib/connection.js';
-import { applyInboxEvents, reconcileList } from '../../src/web/lib/inbox.js';
+import { applyInboxEvents, previewText, reconcileList } from '../../src/web/lib/inbox.js';
 import { presenceText } from '../../src/web/lib/presence.js';
 import { mergeWatermarks, messageStatus } from '../../src/web/lib/receipts.js';
 
@@ -85,7 +85,25 @@ describe('conversation list from the device event stream', () => {
     expect(applyInboxEvents(list, [membership], 'u_me', null).stale).toBe(true);
     const withPreview = [{ ...summary('c_a', 500, 5), preview: { seq: 5, authorId: 'u_peer', text: 'x' } }];
     const deleted: DeviceEvent = { kind: 'event', cursor: 10, conversationId: 'c_a', event: { type: 'message_deleted', seq: 6, ts: 1, author: { userId: 'u_peer', deviceId: 'd' }, targetSeq: 5, scope: 'everyone' } };
-    expect(applyInboxEvents(withPreview, [deleted], 'u_me', null)).toMatchObject({ stale: false, list: [{ preview: { seq: 5, text: 'This message was deleted.' } }] });
+    const folded = applyInboxEvents(withPreview, [deleted], 'u_me', null);
+    expect(folded).toMatchObject({ stale: false, list: [{ preview: { seq: 5, authorId: 'u_peer', text: '', deleted: true } }] });
+    expect(previewText(folded.list[0]!)).toBe('This message was deleted.');
+  });
+
+  it('says a last message is deleted as the service does after a reload: a tombstone that arrives, or a summary marked deleted', () => {
+    const tombstone: DeviceEvent = {
+      kind: 'event',
+      cursor: 11,
+      conversationId: 'c_a',
+      event: { type: 'message', seq: 6, ts: 600, author: { userId: 'u_peer', deviceId: 'd' }, cmid: 'c6', deleted: { scope: 'moderated', seq: 7, at: 1, by: 'u_admin' } },
+    };
+    const folded = applyInboxEvents([summary('c_a', 500, 5)], [tombstone], 'u_me', null).list[0]!;
+    expect(folded.preview).toEqual({ seq: 6, authorId: 'u_peer', text: '', deleted: true });
+    expect(previewText(folded)).toBe('This message was deleted.');
+    expect(previewText({ ...summary('c_a', 500, 5), preview: { seq: 5, authorId: 'u_peer', text: '', deleted: true } })).toBe('This message was deleted.');
+    expect(previewText({ ...summary('c_a', 500, 5), preview: { seq: 5, authorId: 'u_peer', text: 'hi' } })).toBe('hi');
+    expect(previewText({ ...summary('c_a', 500, 5), kind: 'group', preview: null })).toBe('Group');
+    expect(previewText({ ...summary('c_a', 500, 5), kind: 'direct', preview: null })).toBe('Direct chat');
   });
 
   it("ignores the key directory's signals: prekeys_low (the SDK's prekeysLow) and devices_changed", () => {

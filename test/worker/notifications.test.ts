@@ -1,14 +1,17 @@
 /**
  * What reaches a user with no device online becomes a push, and what is listed in their
  * inbox, only when they may read it: a message deleted before it reached them, or
- * hidden for them (a blocked author's), neither notifies, previews nor counts as unread.
+ * hidden for them (a blocked author's), neither notifies nor counts as unread; a hidden
+ * one does not preview, a deleted one previews as deleted, with no content.
  */
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { pushCandidates } from '../../src/user/notifications.js';
 import { applyEvents, applyMembership } from '../../src/user/inbox.js';
-import type { ConversationEvent, DeviceEvent, MessageEvent } from '../../src/protocol/index.js';
+import type { ConversationEvent, ConversationSummary, DeviceEvent, MessageEvent, Session } from '../../src/protocol/index.js';
+import { createDirect, createGroup, json, registerUser } from './helpers.js';
+import { text } from './inbox-helpers.js';
 
 const author = { userId: 'u_sender', deviceId: 'd_sender' };
 const message = (seq: number, extra: Partial<MessageEvent> = {}): MessageEvent => ({ type: 'message', seq, ts: seq, author, cmid: `c${seq}`, content: { type: 'text', text: `m${seq}` }, ...extra });
@@ -25,20 +28,24 @@ describe('what a user may not read', () => {
     expect(pushCandidates('u_me', [...events, readable], () => ({ kind: 'group', title: 'x' }))).toHaveLength(1);
   });
 
-  it('neither previews nor counts as unread in the inbox', async () => {
+  it('does not count as unread in the inbox; a hidden message does not preview, a deleted one previews as deleted', async () => {
     const state = await runInDurableObject(env.USERS.getByName(`u_inbox_${crypto.randomUUID()}`), (_instance, ctx) => {
       const sql = ctx.storage.sql;
       applyMembership(sql, { type: 'membership', conversationId: 'g_x', conversationKind: 'group', title: 'x', peerId: null, role: 'member', seq: 0, ts: 0 });
-      applyEvents(sql, 'u_me', { type: 'events', conversationId: 'g_x', conversationKind: 'group', events: unreadable });
-      return sql.exec<{ preview: string | null; unread: string }>("SELECT preview, unread FROM conversations WHERE conversation_id = 'g_x'").one();
+      const read = () => sql.exec<{ preview: string | null; unread: string }>("SELECT preview, unread FROM conversations WHERE conversation_id = 'g_x'").one();
+      applyEvents(sql, 'u_me', { type: 'events', conversationId: 'g_x', conversationKind: 'group', events: [unreadable[0]!] });
+      const hidden = read();
+      applyEvents(sql, 'u_me', { type: 'events', conversationId: 'g_x', conversationKind: 'group', events: [unreadable[1]!] });
+      return { hidden, deleted: read() };
     });
-    expect(state.preview).toBeNull();
-    expect(JSON.parse(state.unread)).toEqual([]);
+    expect(state.hidden.preview).toBeNull();
+    expect(JSON.parse(state.deleted.preview!)).toEqual({ seq: 2, authorId: author.userId, text: '', deleted: true });
+    expect(JSON.parse(state.deleted.unread)).toEqual([]);
   });
 });
 
 describe('the conversation list preview', () => {
-  it('follows an edit of the previewed message, and goes with its deletion', async () => {
+  it('follows an edit of the previewed message, and says when it is deleted', async () => {
     const preview = await runInDurableObject(env.USERS.getByName(`u_preview_${crypto.randomUUID()}`), (_instance, ctx) => {
       const sql = ctx.storage.sql;
       const read = () => JSON.parse(sql.exec<{ preview: string | null }>("SELECT preview FROM conversations WHERE conversation_id = 'g_p'").one().preview ?? 'null');
@@ -53,6 +60,48 @@ describe('the conversation list preview', () => {
     });
     expect(preview.sent).toMatchObject({ seq: 1, text: 'm1' });
     expect(preview.edited).toMatchObject({ seq: 1, authorId: author.userId, text: 'm1, fixed' });
-    expect(preview.deleted).toBeNull();
+    expect(preview.deleted).toEqual({ seq: 1, authorId: author.userId, text: '', deleted: true });
+  });
+
+  it('after a reload or on another device: a deleted last message reads as deleted on both fan-out paths, its content nowhere', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createDirect(alice, bob);
+    await send(bob, id, 'before');
+    const seq = await send(bob, id, 'plumquartz secret');
+    await json(`/v1/conversations/${id}/messages/${seq}`, { token: bob.accessToken, method: 'DELETE' }, 200);
+    // Fan-out on write: what alice's UserDO keeps (what a reload or another device reads).
+    await expect.poll(async () => (await summary(alice, id))?.preview, { timeout: 10_000 }).toEqual({ seq, authorId: bob.user.id, text: '', deleted: true });
+    // Fan-out on read: what the conversation answers for large conversations.
+    expect(await onRead(id, alice)).toEqual({ seq, authorId: bob.user.id, text: '', deleted: true });
+    expect(JSON.stringify(await summary(alice, id))).not.toContain('plumquartz');
+  });
+
+  it('a moderated last message reads as deleted, though its content is held; on read, the preview follows an edit', async () => {
+    const [owner, member, reader] = [await registerUser('owner'), await registerUser('member'), await registerUser('reader')];
+    const id = await createGroup(owner, [member, reader]);
+    const seq = await send(member, id, 'first words');
+    await json(`/v1/conversations/${id}/messages/${seq}`, { token: member.accessToken, method: 'PATCH', body: { content: text('second words') } }, 200);
+    expect(await onRead(id, reader)).toMatchObject({ seq, text: 'second words' });
+    await json(`/v1/conversations/${id}/messages/${seq}?scope=moderate`, { token: owner.accessToken, method: 'DELETE' }, 200);
+    const deleted = { seq, authorId: member.user.id, text: '', deleted: true };
+    await expect.poll(async () => (await summary(reader, id))?.preview, { timeout: 10_000 }).toEqual(deleted);
+    expect(await onRead(id, reader)).toEqual(deleted);
+    expect(JSON.stringify([await summary(reader, id), await onRead(id, reader)])).not.toMatch(/words/);
   });
 });
+
+async function send(session: Session, id: string, body: string): Promise<number> {
+  return (await json(`/v1/conversations/${id}/messages`, { token: session.accessToken, body: { cmid: crypto.randomUUID(), content: text(body) } }, 201)).seq;
+}
+
+async function summary(session: Session, id: string): Promise<ConversationSummary | undefined> {
+  const { conversations } = await json<{ conversations: ConversationSummary[] }>('/v1/conversations', { token: session.accessToken }, 200);
+  return conversations.find((c) => c.id === id);
+}
+
+/** The preview the conversation itself computes for a member (conversations that fan out on read). */
+async function onRead(id: string, session: Session) {
+  const state = await env.CONVERSATIONS.getByName(id).inboxState(session.user.id, 0);
+  if (!state.ok) throw new Error(state.error.message);
+  return state.value.preview;
+}

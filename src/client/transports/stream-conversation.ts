@@ -16,13 +16,13 @@
  * is typing, and the user's own typing goes by `POST /v1/conversations/:id/typing`.
  */
 import { z } from 'zod';
-import { Ack, type DeviceEvent, type MessageContent } from '../../protocol/index.js';
+import { Ack, type DeviceEvent } from '../../protocol/index.js';
 import { nextDelay } from '../backoff.js';
 import { ChatError, isRetryable } from '../errors.js';
 import { parseEvents, parseHistoryPage } from '../wire.js';
 import { ConversationFeed } from './feed.js';
 import type { InboxStream, StreamSignal } from './inbox.js';
-import type { Transport, TransportContext, TransportKind } from './types.js';
+import type { PendingSend, Transport, TransportContext, TransportKind } from './types.js';
 
 export function streamConversationTransport(stream: InboxStream, context: TransportContext): Transport {
   return new StreamConversationTransport(stream, context);
@@ -31,7 +31,7 @@ export function streamConversationTransport(stream: InboxStream, context: Transp
 class StreamConversationTransport implements Transport {
   readonly #stream: InboxStream;
   readonly #ctx: TransportContext;
-  readonly #queue: { cmid: string; content: MessageContent }[] = [];
+  readonly #queue: PendingSend[] = [];
   #posting = false;
   /**
    * Sends are taken only after this transport's first `open`: the conversation then
@@ -69,9 +69,9 @@ class StreamConversationTransport implements Transport {
     if (this.#stream.status.state === 'open') void this.#announce();
   }
 
-  send(message: { cmid: string; content: MessageContent }): boolean {
+  send(message: PendingSend): boolean {
     if (this.#closed || !this.#opened) return false;
-    if (!this.#queue.some((m) => m.cmid === message.cmid)) this.#queue.push({ cmid: message.cmid, content: message.content });
+    if (!this.#queue.some((m) => m.cmid === message.cmid)) this.#queue.push({ cmid: message.cmid, content: message.content, replyToSeq: message.replyToSeq });
     void this.#pump();
     return true;
   }

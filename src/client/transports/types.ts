@@ -37,6 +37,13 @@ export type TransportSignal =
   /** The transport stopped for good (a 4xxx close, a refused login): it will not reconnect. */
   | { type: 'closed'; error: ChatError };
 
+/** A message handed to a wire, as the outbox keeps it: `replyToSeq` makes it a reply. */
+export interface PendingSend {
+  cmid: string;
+  content: MessageContent;
+  replyToSeq?: number | undefined;
+}
+
 export interface Transport {
   readonly kind: TransportKind;
   /** Starts connecting; reconnects after every loss until `close()` or a terminal failure. */
@@ -45,7 +52,7 @@ export interface Transport {
    * Hands a message to the wire if connected. False means it was not sent: the outbox
    * keeps it and the conversation resends everything pending on the next `open`.
    */
-  send(message: { cmid: string; content: MessageContent }): boolean;
+  send(message: PendingSend): boolean;
   /**
    * Says the user started or stopped typing, on a wire that carries it itself (the
    * fallback wires post it); absent where a socket frame does (client/live). Best effort:

@@ -13,7 +13,7 @@ import { CLOSE_CODES, PING_FRAME, WS_BEARER_PREFIX, WS_SUBPROTOCOL, isTerminalCl
 import { ReconnectPolicy } from '../reconnect.js';
 import { ChatError } from '../errors.js';
 import { parseServerFrame, type WireError } from '../wire.js';
-import type { Transport, TransportContext } from './types.js';
+import type { PendingSend, Transport, TransportContext } from './types.js';
 
 /** The error a terminal close code stands for, when the server sent no error frame first. */
 const CLOSE_ERRORS: Record<number, string> = {
@@ -89,10 +89,10 @@ class WebSocketTransport implements Transport {
     }
   }
 
-  send(message: { cmid: string; content: unknown }): boolean {
+  send(message: PendingSend): boolean {
     const ws = this.#ws;
     if (!ws || !this.#ready || ws.readyState !== ws.OPEN) return false;
-    ws.send(JSON.stringify({ type: 'send', cmid: message.cmid, content: message.content }));
+    ws.send(JSON.stringify({ type: 'send', cmid: message.cmid, content: message.content, replyToSeq: message.replyToSeq }));
     return true;
   }
 

@@ -362,6 +362,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
               group={info?.kind === 'group'}
               localQuote={m.replyTo && m.replyTo.quote == null ? quoteFrom(state.timeline.get(m.replyTo.seq)) : undefined}
               status={m.author.userId === me ? messageStatus(m.seq, me, memberIds, state.watermarks) : null}
+              online={online}
               onAction={(a) => void act(a, m)}
             />
           </Fragment>
@@ -372,6 +373,13 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         {sending.map((s) => (
           <li key={s.cmid} class="message mine pending" data-state={s.state}>
             <div class="bubble">
+              {s.replyToSeq !== undefined && (
+                // A reply waiting to go (offline, say): what it answers, from this device's timeline.
+                <blockquote class="quote">
+                  <span class="author">{replyAuthor(state.timeline.get(s.replyToSeq))}</span>
+                  {quoteFrom(state.timeline.get(s.replyToSeq)) ?? <em>Message unavailable</em>}
+                </blockquote>
+              )}
               {s.content.type === 'text' ? (
                 <p class="text">{s.content.text}</p>
               ) : (
@@ -462,6 +470,11 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       )}
     </section>
   );
+}
+
+/** Who wrote the message a pending reply answers, when it is loaded. */
+function replyAuthor(m: MessageEvent | undefined): string {
+  return m ? nameOf(m.author.userId) : 'Reply';
 }
 
 /** The text a reply quotes, when the service could not send it (end-to-end encrypted chats) and the message is loaded. */

@@ -12,7 +12,7 @@ import { ChatError, type ConversationSummary } from '../../client/index.js';
 import { useBrowserOnline } from '../lib/connection.js';
 import { devicesOf } from '../lib/e2ee.js';
 import { encryptedPreviewText, knownPreview, notePreview, usePreviewChanges } from '../lib/encrypted-previews.js';
-import { applyInboxEvents, reconcileList } from '../lib/inbox.js';
+import { applyInboxEvents, previewText, reconcileList } from '../lib/inbox.js';
 import { readCachedChat } from '../lib/message-cache.js';
 import { rememberSummaries, saveList, savedList } from '../lib/known.js';
 import { notePresence, PRESENCE_REFRESH_MS, presenceText, usePresence } from '../lib/presence.js';
@@ -206,7 +206,7 @@ function ConversationRow(props: { item: Summary; active: boolean; showPresence: 
   const title = item.kind === 'direct' ? peerName : (item.title ?? 'Group');
   const unread = item.unreadCount;
   usePreviewChanges();
-  const preview = item.encrypted ? encryptedPreviewText(item, knownPreview(item.id)) : (item.preview?.text ?? (item.kind === 'group' ? 'Group' : 'Direct chat'));
+  const preview = item.encrypted ? encryptedPreviewText(item, knownPreview(item.id)) : previewText(item);
   return (
     <li>
       <button type="button" class={`conversation ${props.active ? 'active' : ''}`} aria-current={props.active ? 'true' : undefined} onClick={() => props.onOpen(item.id)}>

@@ -3,6 +3,14 @@
  * "edited" mark, reactions, and for your own messages the status (✓ sent, ✓✓ delivered,
  * blue ✓✓ read; "Read by k of n" in groups, which opens the detail). Actions sit in a
  * disclosure menu reachable by keyboard.
+ *
+ * Offline, a reply and an edit are kept on the device and go once the network is back (a
+ * reply through the SDK's outbox like any send; an edit in lib/pending-edits), but
+ * reactions and deletes are offered only while online: their buttons are disabled and
+ * the menu says why. Queuing them would show a state the other members do not see yet,
+ * with no "not sent yet" mark for a reaction or a deletion (unlike a bubble's "Queued"),
+ * and a delete for everyone replayed late can fall outside its window; a user is better
+ * told plainly, at the moment they try, than surprised later.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { MessageEvent } from '../../client/index.js';
@@ -84,9 +92,13 @@ export function MessageItem(props: {
   group: boolean;
   status: MessageStatus | null;
   localQuote?: string | undefined;
+  /** The browser is online: reactions and deletes need the service (see the module comment). */
+  online: boolean;
   onAction: (a: MessageAction) => void;
 }) {
-  const { message: m, mine, status } = props;
+  const { message: m, mine, status, online } = props;
+  /** Why a reaction or delete button is disabled, or undefined while it may be used. */
+  const offlineReason = online ? undefined : 'Needs a connection: you are offline.';
   const author = useUserName(m.author.userId);
   const me = client.user?.id ?? '';
   const deleted = Boolean(m.deleted);
@@ -140,6 +152,8 @@ export function MessageItem(props: {
                     type="button"
                     class={`reaction ${mineToo ? 'own' : ''}`}
                     aria-pressed={mineToo}
+                    disabled={!online}
+                    title={offlineReason}
                     aria-label={`${r.emoji} ${r.userIds.length}: ${r.userIds.map(nameOf).join(', ')}`}
                     onClick={() => props.onAction({ kind: 'react', emoji: r.emoji, op: mineToo ? 'remove' : 'add' })}
                   >
@@ -180,9 +194,14 @@ export function MessageItem(props: {
         >
           <summary aria-label="Message actions">⋯</summary>
           <div class="menu">
+            {!online && (
+              <p class="menu-note" role="note">
+                Offline: reactions and deleting wait for a connection. Replies and edits are kept and sent when you are back.
+              </p>
+            )}
             <div class="quick" role="group" aria-label="React">
               {QUICK_REACTIONS.map((emoji) => (
-                <button type="button" key={emoji} class="ghost" onClick={act({ kind: 'react', emoji, op: m.reactions?.find((r) => r.emoji === emoji)?.userIds.includes(me) ? 'remove' : 'add' })} aria-label={`React ${emoji}`}>
+                <button type="button" key={emoji} class="ghost" disabled={!online} title={offlineReason} onClick={act({ kind: 'react', emoji, op: m.reactions?.find((r) => r.emoji === emoji)?.userIds.includes(me) ? 'remove' : 'add' })} aria-label={`React ${emoji}`}>
                   {emoji}
                 </button>
               ))}
@@ -200,14 +219,14 @@ export function MessageItem(props: {
                 Info
               </button>
             )}
-            <button type="button" class="ghost" onClick={act({ kind: 'delete', scope: 'me' })}>
+            <button type="button" class="ghost" disabled={!online} title={offlineReason} onClick={act({ kind: 'delete', scope: 'me' })}>
               Delete for me
             </button>
             {mine &&
               (confirming ? (
                 // Erasing for everyone cannot be undone: a second, explicit click.
                 <div class="confirm" role="group" aria-label="Delete for everyone?">
-                  <button type="button" class="ghost danger" onClick={act({ kind: 'delete', scope: 'everyone' })}>
+                  <button type="button" class="ghost danger" disabled={!online} title={offlineReason} onClick={act({ kind: 'delete', scope: 'everyone' })}>
                     Yes, delete for everyone
                   </button>
                   <button type="button" class="ghost" onClick={() => setConfirming(false)}>
@@ -215,7 +234,7 @@ export function MessageItem(props: {
                   </button>
                 </div>
               ) : (
-                <button type="button" class="ghost danger" onClick={() => setConfirming(true)}>
+                <button type="button" class="ghost danger" disabled={!online} title={offlineReason} onClick={() => setConfirming(true)}>
                   Delete for everyone
                 </button>
               ))}

@@ -55,6 +55,8 @@ export function forgetPreviews(): void {
  * `lastSeq` bounds it.
  */
 export function encryptedPreviewText(item: Pick<ConversationSummary, 'lastSeq' | 'preview'>, kept: KnownPreview | null): string {
+  // That the last message was deleted is what the service knows and marks (it never knew the text).
+  if (item.preview?.deleted) return DELETED_PREVIEW;
   if (kept && kept.upTo >= (item.preview?.seq ?? item.lastSeq)) return kept.text;
   if (item.lastSeq === 0) return NO_MESSAGES_PREVIEW;
   return ENCRYPTED_PREVIEW;

@@ -9,7 +9,7 @@
  * Pure, so it is unit tested in Node.
  */
 import type { ConversationSummary, DeviceEvent } from '../../client/index.js';
-import { INBOX, previewOf } from '../../protocol/index.js';
+import { INBOX, deletedPreview, previewOf } from '../../protocol/index.js';
 
 /** What the list shows for a last message that was deleted. */
 export const DELETED_PREVIEW = 'This message was deleted.';
@@ -57,7 +57,7 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
         }
         break;
       case 'message_deleted':
-        if (item.preview?.seq === event.targetSeq) item.preview = { ...item.preview, text: DELETED_PREVIEW };
+        if (item.preview?.seq === event.targetSeq) item.preview = deletedPreview(item.preview.seq, item.preview.authorId);
         break;
       case 'reaction':
       // A member's device list changed (end-to-end encryption): nothing the list shows.
@@ -68,6 +68,16 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
     }
   }
   return { list: sortByActivity([...byId.values()]), stale };
+}
+
+/**
+ * The line a plain (not end-to-end encrypted) conversation shows under its title: the
+ * last message, or that it was deleted (live, after a reload, on any device: the service
+ * marks the preview `deleted`), or the conversation's kind when there is nothing to show.
+ */
+export function previewText(item: Pick<ConversationSummary, 'kind' | 'preview'>): string {
+  if (item.preview?.deleted) return DELETED_PREVIEW;
+  return item.preview?.text ?? (item.kind === 'group' ? 'Group' : 'Direct chat');
 }
 
 export interface ListAnswer {

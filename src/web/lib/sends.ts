@@ -6,10 +6,11 @@
 import type { MessageContent } from '../../client/index.js';
 import type { Timeline } from '../../client/timeline.js';
 
-/** A send on screen: `sending` until acked, `failed` when refused for good. */
+/** A send on screen: `sending` until acked, `failed` when refused for good; `replyToSeq`: a reply. */
 export interface LocalSend {
   cmid: string;
   content: MessageContent;
+  replyToSeq?: number;
   state: 'sending' | 'acked' | 'failed';
   error?: string;
 }

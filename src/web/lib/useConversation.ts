@@ -318,8 +318,8 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
       s.handle = handle;
       s.status = handle.status;
       for (const p of handle.pending()) s.sending.set(p.cmid, { ...p, state: 'sending' });
-      handle.on('queued', ({ cmid, content }) => {
-        s.sending.set(cmid, { cmid, content, state: 'sending' });
+      handle.on('queued', (queued) => {
+        s.sending.set(queued.cmid, { ...queued, state: 'sending' });
         rerender(0);
       });
       handle.on('ack', (ack) => {
@@ -425,7 +425,8 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
     const local = s.sending.get(cmid);
     if (!local || !s.handle) return;
     s.sending.delete(cmid);
-    void s.handle.send(local.content).catch(() => undefined);
+    const again = local.replyToSeq === undefined ? s.handle.send(local.content) : s.handle.reply(local.replyToSeq, local.content);
+    void again.catch(() => undefined);
   };
 
   /** Hides a message this user deleted for themselves (the `hidden` frame also does, but only over WebSocket). */
