@@ -310,8 +310,9 @@ export class ConversationDO extends DurableObject<Env> {
     const { store } = this.parts;
     return attempt(() => {
       if (!member(store, userId)) throw new AppError('conversation_not_found', 'No such conversation, or you are not a member.');
-      const state = eventLog.inboxState(store.sql, userId, readSeq, INBOX.maxUnreadCount);
-      const preview = lifecycle.lastPreview(store.sql, userId, INBOX.maxPreviewLength);
+      const blocked = blocks.blockedBy(store, userId);
+      const state = eventLog.inboxState(store.sql, userId, readSeq, INBOX.maxUnreadCount, blocked);
+      const preview = lifecycle.lastPreview(store.sql, userId, INBOX.maxPreviewLength, blocked);
       return { lastSeq: state.lastSeq, lastActivityAt: state.lastTs ?? requireMeta(store).createdAt, preview, unreadCount: state.unreadCount };
     });
   }

@@ -399,17 +399,21 @@ export function renderMessage(sql: SqlStorage, stored: MessageEvent, viewerId: s
  * The list's preview of the last message a viewer may see, as it reads now (its latest
  * edit, or deleted: a moderated message's held content never shows), for conversations
  * that fan out on read, where no inbox row follows edits and deletes. A message the
- * viewer hid for themselves is passed over.
+ * viewer hid for themselves, or one by an author they blocked, is passed over (as the
+ * inbox does on the write path, src/user/inbox.ts).
  */
-export function lastPreview(sql: SqlStorage, viewerId: string, maxLength: number): MessagePreview | null {
-  const last = sql
-    .exec<{ seq: number }>(
-      "SELECT seq FROM events WHERE type = 'message' AND seq NOT IN (SELECT seq FROM hidden_messages WHERE user_id = ?) ORDER BY seq DESC LIMIT 1",
-      viewerId,
-    )
-    .toArray()[0];
-  const message = last ? messageAt(sql, last.seq) : null;
-  return message ? previewOf(renderMessage(sql, message, viewerId), maxLength) : null;
+export function lastPreview(sql: SqlStorage, viewerId: string, maxLength: number, blocked: ReadonlySet<string>): MessagePreview | null {
+  const latest = sql.exec<{ seq: number; author_user: string }>(
+    "SELECT seq, author_user FROM events WHERE type = 'message' AND seq NOT IN (SELECT seq FROM hidden_messages WHERE user_id = ?) ORDER BY seq DESC",
+    viewerId,
+  );
+  // Read lazily: the first row by an author not blocked ends it.
+  for (const row of latest) {
+    if (blocked.has(row.author_user)) continue;
+    const message = messageAt(sql, row.seq);
+    return message ? previewOf(renderMessage(sql, message, viewerId), maxLength) : null;
+  }
+  return null;
 }
 
 /** Messages at `seqs` rendered for a viewer (search results). */

@@ -156,26 +156,27 @@ export interface InboxState {
 
 /**
  * One member's view for the conversation list, computed on read: messages from others
- * after their read watermark (or after their own last message, which they have seen),
- * counted up to `maxUnread`. (The preview needs the message as it reads now: lifecycle.lastPreview.)
+ * (not from authors they blocked) after their read watermark (or after their own last
+ * message, which they have seen), counted up to `maxUnread`. (The preview needs the
+ * message as it reads now: lifecycle.lastPreview.)
  */
-export function inboxState(sql: SqlStorage, userId: string, readSeq: number, maxUnread: number): InboxState {
+export function inboxState(sql: SqlStorage, userId: string, readSeq: number, maxUnread: number, blocked: ReadonlySet<string>): InboxState {
   const last = sql.exec<{ seq: number; ts: number }>('SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1').toArray()[0];
   const ownLast = sql
     .exec<{ seq: number | null }>("SELECT max(seq) AS seq FROM events WHERE author_user = ? AND cmid IS NOT NULL AND type = 'message'", userId)
     .one().seq;
   const from = Math.max(readSeq, ownLast ?? 0);
-  const { n } = sql
-    .exec<{ n: number }>(
-      "SELECT count(*) AS n FROM (SELECT 1 FROM events WHERE seq > ? AND type = 'message' AND author_user != ? LIMIT ?)",
-      from,
-      userId,
-      maxUnread,
-    )
-    .one();
-  return {
-    lastSeq: last?.seq ?? 0,
-    lastTs: last?.ts ?? null,
-    unreadCount: n,
-  };
+  return { lastSeq: last?.seq ?? 0, lastTs: last?.ts ?? null, unreadCount: unreadAfter(sql, from, userId, maxUnread, blocked) };
+}
+
+/** Messages after `from` by others than `userId` and `blocked`, counted up to `max`. */
+function unreadAfter(sql: SqlStorage, from: number, userId: string, max: number, blocked: ReadonlySet<string>): number {
+  const others = "FROM events WHERE seq > ? AND type = 'message' AND author_user != ?";
+  if (blocked.size === 0) return sql.exec<{ n: number }>(`SELECT count(*) AS n FROM (SELECT 1 ${others} LIMIT ?)`, from, userId, max).one().n;
+  let n = 0;
+  // Read lazily, stopping at `max`: blocked authors' rows are skipped, not counted.
+  for (const row of sql.exec<{ author_user: string }>(`SELECT author_user ${others}`, from, userId)) {
+    if (!blocked.has(row.author_user) && ++n >= max) break;
+  }
+  return n;
 }

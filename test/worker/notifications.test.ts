@@ -12,6 +12,12 @@ import { applyEvents, applyMembership } from '../../src/user/inbox.js';
 import type { ConversationEvent, ConversationSummary, DeviceEvent, MessageEvent, Session } from '../../src/protocol/index.js';
 import { createDirect, createGroup, json, registerUser } from './helpers.js';
 import { text } from './inbox-helpers.js';
+import { block } from './boundary-helpers.js';
+import * as blocks from '../../src/conversation/blocks.js';
+import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
+import type { ConversationStore } from '../../src/conversation/store.js';
+
+const storeOf = (instance: ConversationDO) => (instance as unknown as { parts: { store: ConversationStore } }).parts.store;
 
 const author = { userId: 'u_sender', deviceId: 'd_sender' };
 const message = (seq: number, extra: Partial<MessageEvent> = {}): MessageEvent => ({ type: 'message', seq, ts: seq, author, cmid: `c${seq}`, content: { type: 'text', text: `m${seq}` }, ...extra });
@@ -87,6 +93,26 @@ describe('the conversation list preview', () => {
     await expect.poll(async () => (await summary(reader, id))?.preview, { timeout: 10_000 }).toEqual(deleted);
     expect(await onRead(id, reader)).toEqual(deleted);
     expect(JSON.stringify([await summary(reader, id), await onRead(id, reader)])).not.toMatch(/words/);
+  });
+});
+
+describe('a blocked author in a conversation that fans out on read', () => {
+  it("neither previews nor counts as unread for the blocker, as on the write path; the others see it", async () => {
+    const [owner, blocker, blocked] = [await registerUser('owner'), await registerUser('blocker'), await registerUser('blocked')];
+    const id = await createGroup(owner, [blocker, blocked]);
+    const before = await send(owner, id, 'from the owner');
+    await block(blocker, blocked);
+    // The conversation hears of the block from the blocker's UserDO (its outbox).
+    const heard = (): Promise<boolean> => runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => blocks.has(storeOf(instance), blocker.user.id, blocked.user.id));
+    await expect.poll(heard, { timeout: 10_000 }).toBe(true);
+    await send(blocked, id, 'plumquartz from the blocked');
+    await send(blocked, id, 'plumquartz again');
+    const state = await env.CONVERSATIONS.getByName(id).inboxState(blocker.user.id, 0);
+    if (!state.ok) throw new Error(state.error.message);
+    expect(state.value.preview).toMatchObject({ seq: before, authorId: owner.user.id, text: 'from the owner' });
+    expect(state.value.unreadCount).toBe(1);
+    // The others see the blocked user's last message.
+    expect(await onRead(id, owner)).toMatchObject({ authorId: blocked.user.id, text: 'plumquartz again' });
   });
 });
 
