@@ -5,15 +5,13 @@
  * devices. Screenshots of the main screens go to test-results/screenshots/.
  */
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
+import { SHOTS, WAIT, message, register, row, send, shot, signIn, startChat } from './helpers.js';
 
 const PORT = 8807;
-const SHOTS = resolve(import.meta.dirname, '../../test-results/screenshots');
-const WAIT = { timeout: 15_000 };
 const PHONE = { width: 375, height: 740 };
 const DESKTOP = { width: 1100, height: 720 };
 
@@ -57,50 +55,6 @@ async function device(viewport: { width: number; height: number }): Promise<{ co
     }).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['value'] });
   });
   return { context, page, problems };
-}
-
-async function register(page: Page, who: { handle: string; name: string }, deviceName: string, path = '/'): Promise<void> {
-  await page.goto(path);
-  await page.getByRole('tab', { name: 'Create account' }).click();
-  await page.getByLabel('Handle').fill(who.handle);
-  await page.getByLabel('Display name').fill(who.name);
-  await page.getByLabel('Password').fill('correct horse battery');
-  await page.getByLabel('Device name').fill(deviceName);
-  await page.getByRole('button', { name: 'Create account' }).last().click();
-  await page.getByText(`@${who.handle}`).waitFor(WAIT);
-}
-
-async function signIn(page: Page, who: { handle: string }, deviceName: string, path = '/'): Promise<void> {
-  await page.goto(path);
-  await page.getByLabel('Handle').fill(who.handle);
-  await page.getByLabel('Password').fill('correct horse battery');
-  await page.getByLabel('Device name').fill(deviceName);
-  await page.getByRole('button', { name: 'Sign in' }).last().click();
-  await page.getByText(`@${who.handle}`).waitFor(WAIT);
-}
-
-/** The list's row for a conversation (its button, named by title, presence and unread count). */
-function row(page: Page, title: string) {
-  return page.locator('ul.conversations button', { hasText: title });
-}
-
-async function startChat(page: Page, who: { handle: string; name: string }): Promise<void> {
-  await page.getByLabel('Handle to chat with').fill(`@${who.handle}`);
-  await page.getByRole('button', { name: 'Chat', exact: true }).click();
-  await page.getByRole('heading', { name: who.name }).waitFor(WAIT);
-}
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByLabel('Message', { exact: true }).fill(text);
-  await page.getByLabel('Message', { exact: true }).press('Enter');
-}
-
-function message(page: Page, text: string) {
-  return page.locator('li.message', { hasText: text });
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`) });
 }
 
 describe('web client in Chromium', () => {
@@ -290,6 +244,12 @@ describe('web client in Chromium', () => {
     await message(b.page, 'Doors open at nine').waitFor(WAIT);
     await b.page.getByTestId('read-only').getByText('Only the owner and admins post in this channel.').waitFor(WAIT);
     expect(await b.page.locator('#composer-input').count()).toBe(0);
+    // A reply is a post: not offered; reacting is.
+    const post = message(b.page, 'Doors open at nine');
+    await post.locator('summary').click();
+    await post.getByRole('button', { name: 'React 👍' }).waitFor(WAIT);
+    expect(await post.getByRole('button', { name: 'Reply' }).count()).toBe(0);
+    await post.locator('summary').click();
     await shot(b.page, 'broadcast-reader-phone');
 
     // A new message in the older chat moves it back to the top of Bob's list, live.

@@ -363,6 +363,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
               localQuote={m.replyTo && m.replyTo.quote == null ? quoteFrom(state.timeline.get(m.replyTo.seq)) : undefined}
               status={m.author.userId === me ? messageStatus(m.seq, me, memberIds, state.watermarks) : null}
               online={online}
+              canPost={!readOnly}
               onAction={(a) => void act(a, m)}
             />
           </Fragment>

@@ -94,6 +94,8 @@ export function MessageItem(props: {
   localQuote?: string | undefined;
   /** The browser is online: reactions and deletes need the service (see the module comment). */
   online: boolean;
+  /** The user may post here (not a member of a broadcast channel): a reply is a post. */
+  canPost: boolean;
   onAction: (a: MessageAction) => void;
 }) {
   const { message: m, mine, status, online } = props;
@@ -206,9 +208,11 @@ export function MessageItem(props: {
                 </button>
               ))}
             </div>
-            <button type="button" class="ghost" onClick={act({ kind: 'reply' })}>
-              Reply
-            </button>
+            {props.canPost && (
+              <button type="button" class="ghost" onClick={act({ kind: 'reply' })}>
+                Reply
+              </button>
+            )}
             {mine && m.content?.type === 'text' && (
               <button type="button" class="ghost" onClick={act({ kind: 'edit' })}>
                 Edit
