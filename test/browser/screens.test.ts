@@ -209,6 +209,8 @@ for (const [width, viewport] of [['desktop', DESKTOP], ['phone', PHONE]] as cons
       await page.getByTestId('connection').getByText(/Offline/).waitFor(WAIT);
       await openChat(page, GROUP);
       await page.getByTestId('connection').getByText(/Offline/).waitFor(WAIT);
+      // The list says it is a group before the service can: others' messages name their author.
+      await message(page, 'Welcome to the group, both of you.').locator('.author', { hasText: BEN_NAME }).waitFor(WAIT);
       await fits(page, 'chat opened offline');
       await shot(page, name('offline-chat'));
     });

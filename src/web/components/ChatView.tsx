@@ -359,7 +359,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
               message={m}
               pendingText={state.edits.get(m.seq)}
               mine={m.author.userId === me}
-              group={info?.kind === 'group'}
+              group={kind === 'group'}
               localQuote={m.replyTo && m.replyTo.quote == null ? quoteFrom(state.timeline.get(m.replyTo.seq)) : undefined}
               status={m.author.userId === me ? messageStatus(m.seq, me, memberIds, state.watermarks) : null}
               online={online}
