@@ -44,6 +44,9 @@
  *   removal itself (a `membership` event, role null), so there is no "afterwards" on that
  *   request; the next poll is a new request, and the device-wide wires' rows show the
  *   conversation carried no further.
+ *
+ * About 440 lines: the table, then push, media and the in-flight cases, which share its
+ * world and helpers.
  */
 import { describe, expect, inject, it } from 'vitest';
 import { env } from 'cloudflare:workers';

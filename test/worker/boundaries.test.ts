@@ -11,6 +11,9 @@
  * 5. A block holds in every conversation (groups, reactions, edits, typing).
  * 6. A send is always answered, even when the allowance lease throws.
  * 7. Reactions, edits, deletes, member changes and reports are rate-limited (TIER_LIMITS).
+ *
+ * About 580 lines: one section per defect, kept together as the issue's regression list;
+ * what the sections share is in ./boundary-helpers.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
