@@ -380,11 +380,11 @@ export class ConversationDO extends DurableObject<Env> {
     });
   }
 
-  /** Whether `reader` may download `mediaId` now: admitted here, and the item shared here (or theirs). */
+  /** Whether `reader` may download `mediaId` now: admitted here, the item shared here (or theirs), its uploader not blocked by them. */
   async mediaAccess(reader: Reader, mediaId: string): Promise<boolean> {
     const allowed = await this.as(reader, () => {
       admit(this.parts.store, this.parts.standings, reader);
-      return media.canRead(this.parts.store.sql, reader.userId, mediaId);
+      return media.canRead(this.parts.store, reader.userId, mediaId);
     });
     return allowed.ok && allowed.value;
   }

@@ -3,10 +3,13 @@
  * The conversation's own register of media uploaded to it. The send path checks a
  * message's media reference here with one synchronous SQL lookup (accept() never
  * awaits, so a socket's messages keep their order), and downloads ask it whether a
- * caller may read an item, so a removed member loses access at once.
+ * caller may read an item, so a removed member loses access at once (and a blocker never
+ * gets the blocked uploader's items).
  */
 import { AppError } from '../errors.js';
 import { mediaIdsOf, type MediaInfo, type MessageContent } from '../protocol/index.js';
+import * as blocks from './blocks.js';
+import type { ConversationStore } from './store.js';
 
 interface MediaRow {
   media_id: string;
@@ -70,10 +73,15 @@ export function markReferenced(sql: SqlStorage, content: MessageContent, seq: nu
   }
 }
 
-/** Whether `userId` (already known to be a member) may download: shared in a message, or their own upload. */
-export function canRead(sql: SqlStorage, userId: string, mediaId: string): boolean {
-  const row = find(sql, mediaId);
-  return !!row && row.deleted_at === null && (row.referenced_seq !== null || row.uploader_id === userId);
+/**
+ * Whether `userId` (already known to be a member) may download: shared in a message, or
+ * their own upload; never from a user they block, whose messages (which alone can share
+ * an item: only its uploader may refer to it) they see hidden, history included.
+ */
+export function canRead(store: ConversationStore, userId: string, mediaId: string): boolean {
+  const row = find(store.sql, mediaId);
+  if (!row || row.deleted_at !== null || blocks.has(store, userId, row.uploader_id)) return false;
+  return row.referenced_seq !== null || row.uploader_id === userId;
 }
 
 /**

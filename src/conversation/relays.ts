@@ -112,7 +112,7 @@ interface RelayRow {
 }
 
 /** Every relay of the conversation, by index (few: one per `maxSockets` readers). */
-const RELAYS = fact<Map<number, RelayRow>>('relays', (sql) => {
+export const RELAYS = fact<Map<number, RelayRow>>('relays', (sql) => {
   const rows = sql.exec<{ idx: number; sockets: number; attempts: number; retry_at: number | null }>('SELECT idx, sockets, attempts, retry_at FROM relays');
   return new Map([...rows].map((r) => [r.idx, { sockets: r.sockets, attempts: r.attempts, retryAt: r.retry_at }]));
 });

@@ -17,6 +17,10 @@ await applyD1Migrations(env.DB, env.TEST_MIGRATIONS ?? []);
  * waits for work in flight and closes their sockets (no close handler runs later); delete
  * every alarm they set, so none fires during the teardown (waking an object to do so is
  * itself an import, made now while the runner is alive); evict again.
+ *
+ * vitest.config.ts forgives no unhandled error, so a teardown error fails the run. What
+ * this drain cannot reach is a push-queue batch still in flight (or a retry of one) that
+ * wakes the worker after the file ends: if the error comes back, look there first.
  */
 afterAll(async () => {
   await evictAllDurableObjects({ webSockets: 'close' });

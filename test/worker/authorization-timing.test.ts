@@ -7,7 +7,7 @@
  *
  * - device revoked (DELETE /v1/devices/:id from the reader's other device): nothing
  *   afterwards; sockets close 4004, SSE streams end with an `error` frame
- *   `device_revoked`, requests answer 401 `device_revoked`.
+ *   `device_revoked`, requests and held polls answer 401 `device_revoked`.
  * - member removed (the owner removes the reader): nothing of the conversation
  *   afterwards; chat windows close 4003, feeds end with `conversation_not_found` (SSE
  *   error frame, or 404), history 404 `conversation_not_found`, media 404
@@ -20,19 +20,43 @@
  *   conversation feed may instead leave such a message out (PROTOCOL.md says a message
  *   hidden for you is absent from the feed), so its cells accept absent or hidden.
  *
+ * The block rule, as decided for the two wires that carry no events:
+ * - push: a message from a user the recipient blocked is never pushed (it reaches their
+ *   queues hidden, and src/user/notifications.ts makes no notification of a hidden
+ *   message); the third member's messages still are.
+ * - media: a reader who blocked the uploader is refused the uploader's media in every
+ *   conversation they share, with 404 `media_not_found` (bytes, thumbnail and info), for
+ *   items shared before the block as well as after, since history hides that user's
+ *   earlier messages too; another member's media is served, and an unblock serves them
+ *   again (src/conversation/media.ts `canRead`).
+ *
+ * In flight: history and media requests are made again after the change above; the
+ * "in flight" tests at the end instead hold one request inside the conversation object
+ * (at its only await on those paths: the device's standing, asked of the UserDO on first
+ * use) while the device is revoked, then let it go on with the answer from before: it is
+ * refused. Deterministic (a gate on the UserDO's answer, ./boundary-helpers.ts). What
+ * this cannot reach: a download whose check passed before the revocation streams its
+ * bytes to the end, and a history page already computed is delivered (each was
+ * authorised when it was read).
+ *
  * Cells left out, on purpose:
- * - media GET x user blocked: whether the blocker may download media the blocked user
- *   shares later is not decided (the message carrying it arrives hidden, so there is no
- *   reference to follow).
- * - push x user blocked: whether a hidden message notifies is not decided.
+ * - device event poll (held) x member removed: the held poll answers at once with the
+ *   removal itself (a `membership` event, role null), so there is no "afterwards" on that
+ *   request; the next poll is a new request, and the device-wide wires' rows show the
+ *   conversation carried no further.
+ *
+ * About 440 lines: the table, then push, media and the in-flight cases, which share its
+ * world and helpers.
  */
 import { describe, expect, inject, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { call, createDirect, createGroup, json, quietPeriod, registerUser } from './helpers.js';
+import { standingCache } from '../../src/auth/standing.js';
 import { uploadWhole } from './media-helpers.js';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import type { ConversationEvent, Session } from '../../src/protocol/index.js';
 import {
+  Gate,
   block,
   conversationEvents,
   deviceSseWire,
@@ -40,9 +64,11 @@ import {
   feedPollWire,
   feedSseWire,
   historyOf,
+  inboxPollWire,
   inboxWire,
   loginDevice,
   mentions,
+  patchUserDO,
   revoke,
   sendText,
   windowWire,
@@ -124,6 +150,10 @@ interface Row {
   deviceWide?: boolean;
   /** A feed: may leave a hidden message out rather than mark it. */
   feed?: boolean;
+  /** A held poll: answers once, with the first events that arrive (either member's message). */
+  held?: boolean;
+  /** A block refuses this wire outright, as a removal does (media of the blocked uploader). */
+  blockRefuses?: boolean;
   ends: Partial<Record<Change, Ending>>;
 }
 
@@ -131,6 +161,15 @@ const ROWS: Row[] = [
   { wire: 'chat window socket', live: true, open: (w) => windowWire(w.reader, w.id), ends: { 'device revoked': { close: 4004 }, 'member removed': { close: 4003 }, 'user blocked': {} } },
   { wire: 'inbox socket', live: true, deviceWide: true, open: (w) => inboxWire(w.reader), ends: { 'device revoked': { close: 4004 }, 'member removed': {}, 'user blocked': {} } },
   { wire: 'device SSE stream', live: true, deviceWide: true, open: (w) => deviceSseWire(w.reader), ends: { 'device revoked': { code: 'device_revoked' }, 'member removed': {}, 'user blocked': {} } },
+  {
+    wire: 'device event poll (held)',
+    live: true,
+    deviceWide: true,
+    held: true,
+    open: (w) => inboxPollWire(w.reader, { conversationId: w.id, seq: w.lastSeq }),
+    // member removed: left out (see the header).
+    ends: { 'device revoked': { status: 401, code: 'device_revoked' }, 'user blocked': { status: 200 } },
+  },
   {
     wire: 'conversation feed SSE',
     live: true,
@@ -142,6 +181,7 @@ const ROWS: Row[] = [
     wire: 'conversation feed poll (held)',
     live: true,
     feed: true,
+    held: true,
     open: (w) => feedPollWire(w.reader, w.id, w.lastSeq),
     ends: { 'device revoked': { status: 401, code: 'device_revoked' }, 'member removed': { status: 404, code: 'conversation_not_found' }, 'user blocked': { status: 200 } },
   },
@@ -155,9 +195,9 @@ const ROWS: Row[] = [
   {
     wire: 'media download GET',
     live: false,
+    blockRefuses: true,
     open: (w) => requestWire('media download GET', () => call(`/v1/media/${w.mediaId}`, { token: w.reader.accessToken }), () => []),
-    // user blocked: left out (see the header).
-    ends: { 'device revoked': { status: 401, code: 'device_revoked' }, 'member removed': { status: 404, code: 'media_not_found' } },
+    ends: { 'device revoked': { status: 401, code: 'device_revoked' }, 'member removed': { status: 404, code: 'media_not_found' }, 'user blocked': { status: 404, code: 'media_not_found' } },
   },
 ];
 
@@ -185,13 +225,13 @@ describe('authorization over time: a change while the wire is open', () => {
           const fromThird = secret('third-after-change');
           const thirdSeq = await sendText(w.third, w.id, fromThird);
 
-          if (change === 'user blocked') {
+          if (change === 'user blocked' && !row.blockRefuses) {
             // The wire stays open; the third member's message (sent after the owner's) is the
-            // sign the owner's has had its chance to arrive. A held feed poll answers with the
+            // sign the owner's has had its chance to arrive. A held poll answers with the
             // first event it may show, which is either of the two.
             if (!row.live) expect(await wire.ended(PROMPTLY_MS)).toMatchObject(expected);
             const seen = () => conversationEvents(wire.received(), w.id);
-            const arrived = await eventually(() => seen().some((e) => e.seq === thirdSeq || (row.feed === true && e.seq === ownerSeq)), 10_000);
+            const arrived = await eventually(() => seen().some((e) => e.seq === thirdSeq || (row.held === true && e.seq === ownerSeq)), 10_000);
             expect(arrived, `${row.wire}: the control arrived`).toBe(true);
             const events = seen();
             if (events.some((e) => e.seq === thirdSeq)) expect(viewOf(events, thirdSeq), 'the control is shown whole').toBe('shown');
@@ -284,5 +324,113 @@ describe('authorization over time: push', () => {
     expect(await eventually(async () => (await pushesAt(inbox)) >= 1, 10_000), 'control: the other conversation pushed').toBe(true);
     await quietPeriod(1_500); // a push the queue still held would have landed by now (its batches wait 1 s)
     expect(await pushesAt(inbox), 'pushes: the other conversation only').toBe(1);
+  });
+
+  it("push x user blocked: the blocked user's later message is not pushed; another conversation still is", async () => {
+    const w = await world();
+    await fannedOut(w); // the set-up's own messages reached the reader's inbox before anyone subscribes
+    const inbox = await subscribe(w.reader);
+    await makeChange(w, 'user blocked');
+    const blockedSeq = await sendText(w.owner, w.id, secret('after-block'));
+    // The reader's UserDO, which decides pushes, has applied it (hidden) before the control is sent.
+    await fannedOut({ ...w, lastSeq: blockedSeq });
+    // The control is in another conversation, so a push for the blocked message could not be folded into its burst.
+    const direct = await createDirect(w.third, w.reader);
+    await sendText(w.third, direct, 'in another conversation');
+    expect(await eventually(async () => (await pushesAt(inbox)) >= 1, 10_000), 'control: the other conversation pushed').toBe(true);
+    await quietPeriod(1_500); // a push the queue still held would have landed by now (its batches wait 1 s)
+    expect(await pushesAt(inbox), 'pushes: the other conversation only').toBe(1);
+  });
+});
+
+// ── Media of a blocked uploader ──────────────────────────────────────────────
+
+const shareMedia = async (from: Session, id: string, mediaId: string) =>
+  json(`/v1/conversations/${id}/messages`, { token: from.accessToken, body: { cmid: crypto.randomUUID(), content: { type: 'media', mediaId } } }, 201);
+
+async function answerTo(session: Session, path: string): Promise<{ status: number; code: string | null }> {
+  const res = await call(path, { token: session.accessToken });
+  const body = await res.text();
+  return { status: res.status, code: res.status === 200 ? null : ((JSON.parse(body) as { code?: string }).code ?? null) };
+}
+
+describe('authorization over time: media of a user the reader blocked', () => {
+  it('refused with media_not_found (bytes, thumbnail, info), shared before or after the block; another member\'s are served; an unblock serves them again', async () => {
+    const w = await world();
+    const fromThird = await uploadWhole(w.third, w.id, LANDSCAPE_PNG, 'image/png');
+    await shareMedia(w.third, w.id, fromThird.mediaId);
+    expect(await answerTo(w.reader, `/v1/media/${w.mediaId}`)).toEqual({ status: 200, code: null });
+    await block(w.reader, w.owner);
+    const later = await uploadWhole(w.owner, w.id, LANDSCAPE_PNG, 'image/png');
+    await shareMedia(w.owner, w.id, later.mediaId);
+    for (const mediaId of [w.mediaId, later.mediaId]) {
+      for (const path of [`/v1/media/${mediaId}`, `/v1/media/${mediaId}/thumbnail`, `/v1/media/${mediaId}/info`]) {
+        expect(await answerTo(w.reader, path), path).toEqual({ status: 404, code: 'media_not_found' });
+      }
+    }
+    expect(await answerTo(w.reader, `/v1/media/${fromThird.mediaId}`), "another member's media").toEqual({ status: 200, code: null });
+    expect(await answerTo(w.third, `/v1/media/${later.mediaId}`), 'a member who blocks nobody').toEqual({ status: 200, code: null });
+    expect(await answerTo(w.owner, `/v1/media/${later.mediaId}`), 'the uploader').toEqual({ status: 200, code: null });
+
+    await json(`/v1/blocks/${w.owner.user.id}`, { token: w.reader.accessToken, method: 'DELETE' }, 204);
+    expect(await answerTo(w.reader, `/v1/media/${w.mediaId}`), 'after the unblock').toEqual({ status: 200, code: null });
+  });
+});
+
+// ── In flight ────────────────────────────────────────────────────────────────
+
+/**
+ * Holds the first question any object asks about `reader`'s standing at `gate`, and then
+ * gives it the answer the UserDO gave before the gate: so whatever the test does while the
+ * gate is shut, the asker goes on with a standing from before it.
+ */
+function holdStandingQuestion(reader: Session, gate: Gate): () => void {
+  let held = false;
+  return patchUserDO(reader.user.id, 'standing', async (original, self, args) => {
+    const before = await original.apply(self, args);
+    if (args[0] !== reader.deviceId || held) return before;
+    held = true;
+    await gate.pass();
+    return before;
+  });
+}
+
+/**
+ * A request of `w.reader`'s device held inside the conversation object (its standing
+ * question, the only await on the history and media paths there) while the device is
+ * revoked; then let go. Returns how it was answered.
+ */
+async function revokedInFlight(w: World, request: () => Promise<Response>): Promise<{ status: number; code: string | null; body: string }> {
+  // The Worker knows the device's standing (its cache, warmed here), so the question held is the conversation's own.
+  await json('/v1/conversations', { token: w.reader.accessToken }, 200);
+  expect(standingCache.get({ userId: w.reader.user.id, deviceId: w.reader.deviceId }, Date.now()), "the Worker's cached standing").toEqual({ active: true, tier: 'new' });
+  const gate = new Gate();
+  const restore = holdStandingQuestion(w.reader, gate);
+  try {
+    const answer = request();
+    expect(await eventually(() => gate.entered, 5_000), 'the request reached the conversation and waits on its standing').toBe(true);
+    await revoke(w.reader, 'DELETE /v1/devices/:deviceId', w.readerPhone);
+    gate.open();
+    const res = await answer;
+    const body = await res.text();
+    return { status: res.status, code: res.status === 200 ? null : ((JSON.parse(body) as { code?: string }).code ?? null), body };
+  } finally {
+    gate.open();
+    restore();
+  }
+}
+
+describe('authorization over time: a request in flight when the device is revoked', () => {
+  it('history GET held in the conversation: answered 401 device_revoked, with no events', async () => {
+    const w = await world();
+    const answer = await revokedInFlight(w, () => call(`/v1/conversations/${w.id}/events?after=0`, { token: w.reader.accessToken }));
+    expect({ status: answer.status, code: answer.code }).toEqual({ status: 401, code: 'device_revoked' });
+    expect(answer.body).not.toContain('before the change');
+  });
+
+  it('media download GET held in the conversation: answered 404 media_not_found, with no bytes', async () => {
+    const w = await world();
+    const answer = await revokedInFlight(w, () => call(`/v1/media/${w.mediaId}`, { token: w.reader.accessToken }));
+    expect({ status: answer.status, code: answer.code }).toEqual({ status: 404, code: 'media_not_found' });
   });
 });

@@ -10,7 +10,10 @@
  * 4. Presence is visible only to people who share a conversation with the user.
  * 5. A block holds in every conversation (groups, reactions, edits, typing).
  * 6. A send is always answered, even when the allowance lease throws.
- * 7. Reactions, edits and member changes are rate-limited (TIER_LIMITS).
+ * 7. Reactions, edits, deletes, member changes and reports are rate-limited (TIER_LIMITS).
+ *
+ * About 580 lines: one section per defect, kept together as the issue's regression list;
+ * what the sections share is in ./boundary-helpers.ts.
  */
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
@@ -437,7 +440,7 @@ function tally(answers: Answer[]): { done: number; limited: Answer[]; other: Ans
   };
 }
 
-describe('7. reactions, edits and member changes are rate-limited', () => {
+describe('7. reactions, edits, deletes, member changes and reports are rate-limited', () => {
   it('a new-tier account toggling a reaction 150 times in one burst: at most TIER_LIMITS.new.reactions.limit land', async () => {
     const [reactor, other] = [await registerUser('reactor'), await registerUser('other')];
     const id = await createGroup(other, [reactor]);
@@ -482,6 +485,45 @@ describe('7. reactions, edits and member changes are rate-limited', () => {
     }
   });
 
+  it('a new-tier author deleting past TIER_LIMITS.new.deletes.limit in one burst: the first limit apply, the rest are refused with rate_limited and change nothing', async () => {
+    const [author, other] = [await registerUser('author'), await registerUser('other')];
+    const id = await createGroup(other, [author]);
+    const rule = TIER_LIMITS.new.deletes;
+    const attempts = rule.limit + 5;
+    const words = Array.from({ length: attempts }, (_, i) => secret(`delete-me-${i}`));
+    const seqs: number[] = [];
+    for (const word of words) seqs.push(await sendText(author, id, word));
+    const othersSeq = await sendText(other, id, secret('hide-me'));
+    const window = await windowWire(author, id);
+    try {
+      const answers = await burst(window.socket, seqs.map((targetSeq) => ({ type: 'delete', targetSeq, scope: 'everyone' })));
+      // Frames on one socket are answered in order, and the window is exact: the first `limit` pass.
+      const byTarget = seqs.map((seq, i) => ({ seq, answer: answers.find((a) => a.rid?.startsWith(`b${i}-`))! }));
+      const { done, limited, other: failed } = tally(answers);
+      expect(failed).toEqual([]);
+      expect(done).toBe(rule.limit);
+      expect(byTarget.slice(0, rule.limit).every((t) => t.answer.type === 'done')).toBe(true);
+      expect(limited.length).toBe(attempts - rule.limit);
+      for (const refusal of limited) expect(refusal.retryAfterMs).toBeGreaterThan(0);
+      // `me` shares the count (PROTOCOL.md: deletes of every scope): refused, the message stays visible to the author.
+      const [hide] = await burst(window.socket, [{ type: 'delete', targetSeq: othersSeq, scope: 'me' }]);
+      expect(hide).toMatchObject({ type: 'error', code: 'rate_limited' });
+
+      const log = await historyOf(other, id);
+      const deletions = log.filter((e): e is Extract<ConversationEvent, { type: 'message_deleted' }> => e.type === 'message_deleted');
+      expect(deletions.map((e) => e.targetSeq).sort((a, b) => a - b)).toEqual(seqs.slice(0, rule.limit));
+      for (const [i, seq] of seqs.entries()) {
+        const message = log.find((e) => e.seq === seq);
+        if (i < rule.limit) expect(mentions([message], words[i]!), `seq ${seq}, deleted: its text is gone`).toBe(false);
+        else expect(mentions([message], words[i]!), `seq ${seq}, refused: its text is still there`).toBe(true);
+      }
+      const own = await historyOf(author, id);
+      expect(own.find((e) => e.seq === othersSeq), 'the refused `me` delete hid nothing').toMatchObject({ type: 'message', content: { type: 'text' } });
+    } finally {
+      window.close();
+    }
+  });
+
   it('a new-tier group owner adding and removing members past TIER_LIMITS.new.memberChanges.limit gets 429 rate_limited', async () => {
     const [owner, other] = [await registerUser('owner'), await registerUser('other')];
     const id = await createGroup(owner, [other]);
@@ -509,5 +551,29 @@ describe('7. reactions, edits and member changes are rate-limited', () => {
     }
     const members = (await json(`/v1/conversations/${id}/members`, { token: owner.accessToken }, 200)).members as { userId: string }[];
     expect(members.some((m) => m.userId === extra)).toBe(member);
+  });
+
+  it('a new-tier reporter past TIER_LIMITS.new.reports (repeats count too) gets 429 rate_limited, and the refused report is not stored', async () => {
+    const reporter = await registerUser('reporter');
+    const rule = TIER_LIMITS.new.reports;
+    const targets: Session[] = [];
+    for (let i = 0; i < rule.limit; i++) targets.push(await registerUser(`target${i}`));
+    const file = (target: Session) => call('/v1/reports', { token: reporter.accessToken, body: { kind: 'user', userId: target.user.id, reason: 'spam' } });
+    // A repeat answers 200 duplicate, and still takes one of the tier's reports.
+    const answers = [await file(targets[0]!), await file(targets[0]!)];
+    for (const target of targets.slice(1, rule.limit - 1)) answers.push(await file(target));
+    expect(answers.map((r) => r.status)).toEqual([201, 200, ...Array<number>(rule.limit - 2).fill(201)]);
+    const stored = async () =>
+      (await env.DB.prepare('SELECT target_user_id FROM reports WHERE reporter_id = ?').bind(reporter.user.id).all<{ target_user_id: string }>()).results.map((r) => r.target_user_id);
+    const before = await stored();
+    expect(before).toHaveLength(rule.limit - 1);
+
+    const last = targets[rule.limit - 1]!;
+    for (const refused of [await file(last), await file(targets[0]!)]) {
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await refused.json<{ code: string }>()).code).toBe('rate_limited');
+    }
+    expect(await stored()).toEqual(before);
   });
 });

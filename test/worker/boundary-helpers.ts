@@ -92,7 +92,7 @@ export async function block(blocker: Session, blocked: Session): Promise<void> {
  * tests). The prototype is shared by the worker and the tests (one isolate), so a
  * replacement there runs, and it can wait on the test (see `Gate`).
  */
-export function patchUserDO<K extends 'apply' | 'leaseSends' | 'blockedIds'>(
+export function patchUserDO<K extends 'apply' | 'leaseSends' | 'blockedIds' | 'standing'>(
   userId: string,
   method: K,
   replacement: (original: UserDO[K], self: UserDO, args: Parameters<UserDO[K]>) => ReturnType<UserDO[K]>,

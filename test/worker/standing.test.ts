@@ -8,8 +8,8 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
-import { call, json, registerUser } from './helpers.js';
-import { openInbox, secondDevice } from './inbox-helpers.js';
+import { call, createGroup, json, registerUser } from './helpers.js';
+import { openInbox, secondDevice, text } from './inbox-helpers.js';
 import { ACCOUNT_FACTS_REFRESH_MS } from '../../src/user/devices.js';
 import { STANDING_CACHE, standingCache } from '../../src/auth/standing.js';
 import type { Session } from '../../src/protocol/index.js';
@@ -107,18 +107,37 @@ describe('device standing lives in the UserDO', () => {
   });
 });
 
+/**
+ * Runs `fn` with every D1 statement prepared meanwhile recorded in `queries` (by the
+ * Worker and the objects alike: they share this isolate's binding).
+ */
+async function countingD1(fn: (queries: string[]) => Promise<void>): Promise<void> {
+  const db = env.DB as D1Database & { prepare: D1Database['prepare'] };
+  const prepare = db.prepare;
+  const queries: string[] = [];
+  db.prepare = (query: string) => {
+    queries.push(query);
+    return prepare.call(db, query);
+  };
+  try {
+    await fn(queries);
+  } finally {
+    db.prepare = prepare;
+  }
+}
+
+/** Waits until `session`'s UserDO has applied `conversationId` up to `seq` (its conversation list says so). */
+async function applied(session: Session, conversationId: string, seq: number): Promise<void> {
+  const lastSeq = async () =>
+    (await json<{ conversations: { id: string; lastSeq: number }[] }>('/v1/conversations', { token: session.accessToken }, 200)).conversations.find((c) => c.id === conversationId)?.lastSeq;
+  await expect.poll(lastSeq, { timeout: 10_000, interval: 25 }).toBe(seq);
+}
+
 describe('D1 is off the path of authenticated requests', () => {
   it('polls, acks and sends-side checks make no D1 query once the standing is known', async () => {
     const alice = await registerUser('alice');
     await json('/v1/inbox/poll?timeoutMs=0', { token: alice.accessToken }, 200);
-    const db = env.DB as D1Database & { prepare: D1Database['prepare'] };
-    const prepare = db.prepare;
-    const queries: string[] = [];
-    db.prepare = (query: string) => {
-      queries.push(query);
-      return prepare.call(db, query);
-    };
-    try {
+    await countingD1(async (queries) => {
       // The counter sees the Worker's queries: a route that reads D1 shows up.
       await json('/v1/users/me', { token: alice.accessToken }, 200);
       expect(queries.length).toBeGreaterThan(0);
@@ -129,9 +148,35 @@ describe('D1 is off the path of authenticated requests', () => {
       standingCache.clear();
       await json('/v1/inbox/poll?timeoutMs=0', { token: alice.accessToken }, 200);
       expect(queries).toEqual([]);
-    } finally {
-      db.prepare = prepare;
-    }
+    });
+  });
+
+  it('an HTTP send and a conversation feed poll make no D1 query once the session is warm, their fan-out included', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createGroup(alice, [bob]);
+    const send = () => json<{ seq: number }>(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: { cmid: crypto.randomUUID(), content: text('hi') } }, 201);
+    const feedPoll = (after: number) => json<{ events: { seq: number }[] }>(`/v1/conversations/${id}/poll?after=${after}&timeoutMs=0`, { token: bob.accessToken }, 200);
+    // Warm: both devices' standing known to the Worker and the conversation, and bob's
+    // UserDO has checked once whether he subscribed to push (he is offline; it keeps the answer).
+    const first = await send();
+    await feedPoll(0);
+    await applied(bob, id, first.seq);
+    await countingD1(async (queries) => {
+      // The counter sees the objects' queries too: a device the UserDO never knew is looked up in D1.
+      await user(alice).standing('d_never_made');
+      expect(queries.length).toBeGreaterThan(0);
+      queries.length = 0;
+      let after = first.seq;
+      for (const cache of ['warm', 'cleared'] as const) {
+        // 'cleared': past this isolate's cache, the UserDO answers from its own storage.
+        if (cache === 'cleared') standingCache.clear();
+        const { seq } = await send();
+        expect((await feedPoll(after)).events.map((e) => e.seq), cache).toContain(seq);
+        await applied(bob, id, seq);
+        after = seq;
+      }
+      expect(queries).toEqual([]);
+    });
   });
 });
 

@@ -1,7 +1,9 @@
 /**
  * The conversation's store keeps facts read from SQLite in memory (the log's tip,
- * members, watermarks, deadlines, blocks). A transaction that throws is rolled back by
- * SQLite; these tests pin that every fact the store then holds is what SQLite holds.
+ * members, watermarks, deadlines, blocks, relays). A transaction that throws is rolled
+ * back by SQLite; these tests pin that every fact the store then holds is what SQLite
+ * holds, and that FACTS names every fact the object had in memory beforehand (so a fact
+ * added later without being listed here fails the test, as RELAYS once was).
  */
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
@@ -16,25 +18,34 @@ import { META } from '../../src/conversation/meta.js';
 import * as outbox from '../../src/conversation/outbox.js';
 import * as search from '../../src/conversation/search.js';
 import * as receipts from '../../src/conversation/receipts.js';
+import * as relays from '../../src/conversation/relays.js';
 import * as lifecycle from '../../src/conversation/lifecycle.js';
-import { createGroup, json, registerUser } from './helpers.js';
-import { text } from './inbox-helpers.js';
+import { createGroup, json, openWindow, registerUser } from './helpers.js';
+import { silentUsers, text } from './inbox-helpers.js';
+import type { ConversationParts } from '../../src/conversation/parts.js';
+import type { Session } from '../../src/protocol/index.js';
 
-const FACTS: Fact<unknown>[] = [eventLog.TIP, META, members.MEMBERS, members.COUNT, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS, receipts.FLUSH_DUE, lifecycle.NEXT_PURGE];
+const FACTS: Fact<unknown>[] = [eventLog.TIP, META, members.MEMBERS, members.COUNT, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS, receipts.FLUSH_DUE, lifecycle.NEXT_PURGE, relays.RELAYS];
 
-/** The running object's own store (a private field: reached only from a test). */
-const storeOf = (instance: ConversationDO) => (instance as unknown as { parts: { store: ConversationStore } }).parts.store;
+/** The running object's parts (a private field: reached only from a test). */
+const partsOf = (instance: ConversationDO) => (instance as unknown as { parts: ConversationParts }).parts;
+const storeOf = (instance: ConversationDO): ConversationStore => partsOf(instance).store;
 
 describe('the conversation store', () => {
-  it('after a transaction that throws mid-way, every fact it holds equals what SQLite holds', async () => {
+  it('after a transaction that throws mid-way, every fact it holds equals what SQLite holds (a conversation with relays)', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
-    const id = await createGroup(alice, [bob]);
+    // Large enough for relays (RELAY_MIN_MEMBERS): bob's window sits on one.
+    const silent = await silentUsers(relays.RELAY_DEFAULTS.minMembers);
+    const id = await createGroup(alice, [bob, ...silent.map((userId) => ({ user: { id: userId } }) as Session)]);
     for (let i = 0; i < 3; i++) {
       await json(`/v1/conversations/${id}/messages`, { token: alice.accessToken, body: { cmid: crypto.randomUUID(), content: text(`m${i}`) } }, 201);
     }
+    const window = await openWindow(bob, id);
     const outcome = await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
       const store = storeOf(instance);
+      const heldBefore = store.audit().map((a) => a.name);
       for (const f of FACTS) store.get(f);
+      const relaysBefore = store.get(relays.RELAYS).size;
       const before = { lastSeq: eventLog.lastSeq(store), members: members.memberCount(store) };
       let thrown: unknown = null;
       try {
@@ -47,14 +58,19 @@ describe('the conversation store', () => {
           search.catchUp(store, eventLog.lastSeq(store));
           receipts.markRead(store, bob.user.id, 1, eventLog.lastSeq(store), Date.now());
           lifecycle.deleteForAll(store, { userId: alice.user.id, deviceId: alice.deviceId, role: 'owner' }, 'group', 1, 'moderated', Date.now());
+          // A reader placed on a relay: its socket count (or a new relay) is written.
+          partsOf(instance).relays.assign({ userId: bob.user.id, deviceId: `${bob.deviceId}-other` });
           throw new Error('the write fails');
         });
       } catch (err) {
         thrown = err;
       }
       for (const f of FACTS) store.get(f);
-      return { thrown: String(thrown), before, after: { lastSeq: eventLog.lastSeq(store), members: members.memberCount(store) }, audit: store.audit() };
+      return { thrown: String(thrown), heldBefore, relaysBefore, before, after: { lastSeq: eventLog.lastSeq(store), members: members.memberCount(store) }, audit: store.audit() };
     });
+    window.close();
+    expect(outcome.relaysBefore, 'relays before the transaction').toBeGreaterThan(0);
+    expect(outcome.heldBefore.filter((name) => !FACTS.some((f) => f.name === name)), 'facts held but not in FACTS').toEqual([]);
     expect(outcome.thrown).toContain('the write fails');
     expect(outcome.after).toEqual(outcome.before);
     expect(outcome.audit).toHaveLength(FACTS.length);
