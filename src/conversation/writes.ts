@@ -12,7 +12,7 @@
  */
 import type { Env } from '../env.js';
 import { AppError } from '../errors.js';
-import { mediaIdsOf, type ConversationEvent, type DeleteScopeRequest, type MessageContent } from '../protocol/index.js';
+import { INBOX, mediaIdsOf, type ConversationEvent, type DeleteScopeRequest, type MessageContent } from '../protocol/index.js';
 import { TIER_LIMITS, type TierLimits } from '../ratelimit/rules.js';
 import { WindowCounter } from '../ratelimit/window-counter.js';
 import { deleteMediaOf } from '../media/cleanup.js';
@@ -112,12 +112,15 @@ export class MemberWrites {
     });
   }
 
-  /** Delete for me: hidden on all the user's devices (their windows here at once, their other devices through their UserDO). */
+  /** Delete for me: hidden in the user's windows here at once; their UserDO moves their list's preview off it. */
   private hide(userId: string, seq: number, now: number): void {
     const conversationId = requireMeta(this.store).id;
     const hidden = this.store.transaction(() => {
       const changed = lifecycle.hideForMe(this.store.sql, userId, seq, now);
-      if (changed) outbox.enqueue(this.store, userId, { type: 'hidden', conversationId, seq, ts: now }, now);
+      if (changed) {
+        const preview = lifecycle.lastPreview(this.store.sql, userId, INBOX.maxPreviewLength, blocks.blockedBy(this.store, userId));
+        outbox.enqueue(this.store, userId, { type: 'hidden', conversationId, seq, ts: now, preview }, now);
+      }
       return changed;
     });
     if (hidden) this.windows.sendToUser(userId, { type: 'hidden', conversationId, seq });

@@ -57,7 +57,8 @@ export function applyUpdates(sql: SqlStorage, userId: string, updates: readonly 
         inbox.applyRead(sql, update);
         break;
       case 'hidden':
-        // Hiding is per device view; the conversation's own frames carry it.
+        // The list stops previewing it; the devices' views hide it through the conversation (its frames, history).
+        inbox.applyHidden(sql, update);
         break;
     }
   }

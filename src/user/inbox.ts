@@ -5,7 +5,7 @@
  * ConversationDOs send (src/user/updates.ts); each is applied at most once.
  */
 import { INBOX, deletedPreview, previewOf, type ConversationEvent, type ConversationSummary, type MessagePreview, type Role } from '../protocol/index.js';
-import type { ActivityUpdate, EventsUpdate, MembershipUpdate, ReadUpdate } from './updates.js';
+import type { ActivityUpdate, EventsUpdate, HiddenUpdate, MembershipUpdate, ReadUpdate } from './updates.js';
 
 interface ConversationRow {
   conversation_id: string;
@@ -140,6 +140,14 @@ export function applyRead(sql: SqlStorage, update: ReadUpdate): void {
   if (!row || update.seq <= row.read_seq) return;
   const unread = keepUnread(JSON.parse(row.unread) as number[], update.seq);
   sql.exec('UPDATE conversations SET read_seq = ?, unread = ? WHERE conversation_id = ?', update.seq, JSON.stringify(unread), update.conversationId);
+}
+
+/** The user hid a message for themselves: when the list previews it, the preview moves to what they still see. */
+export function applyHidden(sql: SqlStorage, update: HiddenUpdate): void {
+  const row = getRow(sql, update.conversationId);
+  const shown = row?.preview ? (JSON.parse(row.preview) as MessagePreview | null) : null;
+  if (update.preview === undefined || shown?.seq !== update.seq) return;
+  sql.exec('UPDATE conversations SET preview = ? WHERE conversation_id = ?', JSON.stringify(update.preview), update.conversationId);
 }
 
 /**

@@ -4,7 +4,7 @@
  * update carries the conversation's seq at which it happened, so a UserDO can apply
  * each at most once and ignore stale ones delivered late or twice.
  */
-import type { ConversationEvent, ConversationKind, Role } from '../protocol/index.js';
+import type { ConversationEvent, ConversationKind, MessagePreview, Role } from '../protocol/index.js';
 
 export interface MembershipUpdate {
   type: 'membership';
@@ -55,12 +55,17 @@ export interface ReadUpdate {
   ts: number;
 }
 
-/** The user hid message `seq` for themselves ("delete for me"): all their devices hide it. */
+/**
+ * The user hid message `seq` for themselves ("delete for me"). `preview`: their list's
+ * preview with it hidden (the last message they may still see), which replaces the one
+ * kept when that was `seq` (absent from updates queued before it existed: nothing moves).
+ */
 export interface HiddenUpdate {
   type: 'hidden';
   conversationId: string;
   seq: number;
   ts: number;
+  preview?: MessagePreview | null;
 }
 
 export type UserUpdate = MembershipUpdate | EventsUpdate | ActivityUpdate | ReadUpdate | HiddenUpdate;

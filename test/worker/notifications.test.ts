@@ -96,6 +96,26 @@ describe('the conversation list preview', () => {
   });
 });
 
+describe('delete for me and the list', () => {
+  it("hiding the last message moves the list's preview to the one before it, on the user's list only", async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createDirect(alice, bob);
+    const first = await send(bob, id, 'still shown');
+    const last = await send(bob, id, 'plumquartz hidden for alice');
+    await expect.poll(async () => (await summary(alice, id))?.preview?.seq, { timeout: 10_000 }).toBe(last);
+    await json(`/v1/conversations/${id}/messages/${last}?scope=me`, { token: alice.accessToken, method: 'DELETE' }, 200);
+    await expect.poll(async () => (await summary(alice, id))?.preview, { timeout: 10_000 }).toMatchObject({ seq: first, text: 'still shown' });
+    expect(JSON.stringify(await summary(alice, id))).not.toContain('plumquartz');
+    expect((await summary(bob, id))?.preview).toMatchObject({ seq: last });
+    // Hiding a message that is not the preview leaves the preview alone (a read sent after it
+    // goes through the same outbox to bob's UserDO: once it shows, the hide was applied).
+    await json(`/v1/conversations/${id}/messages/${first}?scope=me`, { token: bob.accessToken, method: 'DELETE' }, 200);
+    await json(`/v1/conversations/${id}/read`, { token: bob.accessToken, body: { seq: last } }, 200);
+    await expect.poll(async () => (await summary(bob, id))?.readSeq, { timeout: 10_000 }).toBe(last);
+    expect((await summary(bob, id))?.preview).toMatchObject({ seq: last });
+  });
+});
+
 describe('a blocked author in a conversation that fans out on read', () => {
   it("neither previews nor counts as unread for the blocker, as on the write path; the others see it", async () => {
     const [owner, blocker, blocked] = [await registerUser('owner'), await registerUser('blocker'), await registerUser('blocked')];

@@ -274,6 +274,8 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         case 'delete':
           await handle.delete(m.seq, action.scope);
           if (action.scope === 'me') hide(m.seq);
+          // The list's preview may have been this message (the service moves it off, as for a read).
+          props.onChanged();
           return;
         case 'receipts':
           setDetailSeq(m.seq);
