@@ -135,6 +135,11 @@ export interface ReaderAttachment {
   deviceId: string;
 }
 
+/** What a socket's attachment holds (`openedAt` is missing on sockets attached before it existed). */
+interface StoredReader extends ReaderAttachment {
+  openedAt?: number;
+}
+
 /**
  * Sockets' readers, read from their attachments once and then kept in memory: every frame
  * and every broadcast needs one, and a structured-clone read per frame showed in a
@@ -155,9 +160,9 @@ export class ReaderAttachments {
     return reader;
   }
 
-  /** Gives an accepted socket its reader. */
+  /** Gives an accepted socket its reader, and when it opened (`makeRoomFor` closes the oldest). */
   attach(ws: WebSocket, reader: ReaderAttachment): void {
-    ws.serializeAttachment(reader);
+    ws.serializeAttachment({ ...reader, openedAt: Date.now() } satisfies StoredReader);
     this.#bySocket.set(ws, reader);
   }
 }
@@ -167,12 +172,15 @@ export const deviceTag = (deviceId: string) => `device:${deviceId}`;
 
 /**
  * Keeps a device's chat-window sockets on this object within its tier's
- * WINDOWS_PER_DEVICE, counting the one opening now: the oldest are closed as replaced.
- * (Sockets opened before the device tag existed carry only the user's and are not
- * counted; they close in time.)
+ * WINDOWS_PER_DEVICE, counting the one opening now: the oldest are closed as replaced
+ * (by when they opened: the runtime lists sockets in no promised order). Sockets opened
+ * before the device tag existed carry only the user's and are not counted; they close in time.
  */
 export function makeRoomFor(ctx: DurableObjectState, deviceId: string, tier: Tier): void {
   const mine = ctx.getWebSockets(deviceTag(deviceId));
   const over = mine.length + 1 - WINDOWS_PER_DEVICE[tier];
-  for (const old of mine.slice(0, Math.max(0, over))) closeQuietly(old, CLOSE_CODES.replaced, 'Replaced by a newer window of this device.');
+  if (over <= 0) return;
+  const openedAt = (ws: WebSocket) => (ws.deserializeAttachment() as StoredReader | null)?.openedAt ?? 0;
+  const oldestFirst = mine.map((ws) => ({ ws, at: openedAt(ws) })).sort((a, b) => a.at - b.at);
+  for (const { ws } of oldestFirst.slice(0, over)) closeQuietly(ws, CLOSE_CODES.replaced, 'Replaced by a newer window of this device.');
 }
