@@ -97,7 +97,7 @@ describe('the checker', () => {
   });
 
   it('counts a message stored twice, shown twice or acked twice as delivered twice', () => {
-    expect(verdict((run) => run.conversations[0]!.history.push(message(7, alice, 'cmid-alice-2', 'still there?'))).conversations[0]!.storedTwice).toBe(1);
+    expect(verdict((run) => (run.conversations[0] = { ...run.conversations[0]!, history: [...HISTORY, message(7, alice, 'cmid-alice-2', 'still there?')] })).conversations[0]!.storedTwice).toBe(1);
     const shownTwice = verdict((run) => observationsOf(run, 'alice').push(shown(HISTORY[1]!)));
     expect(shownTwice.totals).toMatchObject({ ...CLEAN, duplicated: 1 });
     expect(shownTwice.problems).toEqual(['alice was shown seq 2 of direct twice']);
