@@ -198,7 +198,8 @@ export async function mutateDuring(
 ): Promise<Mutations> {
   const done: Mutations = { edits: 0, deletes: 0, reactions: 0, unreactions: 0, failed: 0, why: {} };
   let over = false;
-  void until.finally(() => (over = true));
+  const stop = () => (over = true);
+  until.then(stop, stop); // a failed run is reported by whoever awaits `until`
   const deleted = new Set<string>();
   const reacted: { device: Device; c: string; seq: number; emoji: string }[] = [];
   const lane = async () => {
