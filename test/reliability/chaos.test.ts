@@ -3,7 +3,8 @@
  * every device in a process of its own and on a mix of wires (WebSocket, SSE, long
  * polling), sending in bursts from several senders while the fault proxy cuts
  * connections (all or some, half of the cuts mid-frame), stalls a direction, adds
- * latency and drops connections without a close. Then: nothing acked is lost, nothing
+ * latency and drops connections without a close; meanwhile devices edit and delete
+ * their messages and react to others' (and take reactions back). Then: nothing acked is lost, nothing
  * is shown twice or out of order, every device's view equals the server's history, and
  * how long each wire took to recover once the faults stopped.
  *
@@ -17,7 +18,7 @@ import { describeFaults, injectFaults, startFaultProxy, type FaultProxy } from '
 import { describeRecovery, recoveryByWire, recoveryOf, report } from './figures.js';
 import { spawnFleet, type Device } from './fleet.js';
 import { rng, runSeed } from './prng.js';
-import { openAll, sendBursts, serviceHandle, settle, verdictOf, type RunConversation } from './scenario.js';
+import { describeMutations, mutateDuring, openAll, sendBursts, serviceHandle, settle, verdictOf, type RunConversation } from './scenario.js';
 import { startServer, type Server } from './server.js';
 import { SETTLE_TIMEOUT_MS, SIZES, SOAK_MINUTES } from './sizes.js';
 
@@ -73,7 +74,11 @@ it('chaos: bursts from several senders through cuts, stalls and drops lose nothi
     ];
     const runStarted = Date.now();
     const faults = injectFaults(proxy, random.fork(), { cuts, gapMs });
-    const sent = await sendBursts(senders, messages, span, random, `r${round}`);
+    const sending = sendBursts(senders, messages, span, random, `r${round}`);
+    // Edits, deletes and reactions go on under the same faults, as long as they last.
+    const mutated = mutateDuring([direct, group], Promise.all([sending, faults.done]), random.fork());
+    const sent = await sending;
+    const mutations = await mutated;
     const injected = await faults.done;
     proxy.heal();
     const t0 = Date.now();
@@ -84,9 +89,10 @@ it('chaos: bursts from several senders through cuts, stalls and drops lose nothi
     const elapsed = Date.now() - runStarted;
     report(
       `chaos${SOAK_MINUTES > 0 ? `-soak-${round}` : ''}`,
-      { seed, round, sent, faults: injected, proxy: proxy.stats, totals: verdict.totals, conversations: verdict.conversations, devices: verdict.devices, recovery: byWire, elapsedMs: elapsed },
+      { seed, round, sent, mutations, faults: injected, proxy: proxy.stats, totals: verdict.totals, conversations: verdict.conversations, devices: verdict.devices, recovery: byWire, elapsedMs: elapsed },
       [
         `seed ${seed}, round ${round}: ${sent} messages queued by ${devices.length} devices in ${conversations.length} conversations, ${injected.length} faults (${describeFaults(injected)}), ${proxy.stats.accepted} connections proxied, ${proxy.stats.midFrameCut} cut mid-frame`,
+        `meanwhile ${describeMutations(mutations)}`,
         describeVerdict(verdict),
         `recovery after the faults stopped: ${describeRecovery(byWire)}`,
         `run ${elapsed} ms (total ${Date.now() - started} ms)`,

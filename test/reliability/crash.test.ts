@@ -5,9 +5,11 @@
  * stored exactly once and shown once, in order, by every device; each recovery (server
  * back → every device connected and caught up) is timed per wire.
  *
- * Idempotency, on the same server: every send posted up to five times at once with one
- * cmid, each copy retried, across a crash. Each cmid is stored once, and every answer
- * names the seq it is stored at.
+ * Idempotency, on the same server: every send made up to five times at once with one
+ * cmid, some copies as HTTP posts and some as `send` frames on chat-window WebSockets,
+ * each copy retried, across a crash. Each cmid is stored once, and every answer names
+ * the seq it is stored at. (The SDK outbox's replay of a cmid across a crash and an app
+ * reload is the crash scenario's: alice-2 reloads while the server is down.)
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeVerdict } from './checker.js';
@@ -103,24 +105,33 @@ it('crash: SIGKILL mid-burst and restart on the same state, 3 times: every acked
   expect(verdict.totals.acked).toBe(verdict.conversations.reduce((n, c) => n + c.queued, 0));
 });
 
-it('idempotency: each send posted up to 5 times at once with one cmid, retried, across a crash: stored once, every answer names its seq', { timeout: 300_000 }, async () => {
+it('idempotency: each send made up to 5 times at once with one cmid over HTTP and WebSocket, retried, across a crash: stored once, every answer names its seq', { timeout: 300_000 }, async () => {
   const started = Date.now();
   const { messages, kills } = SIZES.idempotency;
   const group = conversations[1]!;
-  const senders = devices.filter((d) => d.wire !== 'long-poll');
-  const sends = Array.from({ length: messages }, (_, i) => ({
-    device: random.pick(senders),
-    cmid: Array.from({ length: 32 }, () => random.int(0, 15).toString(16)).join(''),
-    text: `idem-${i}`,
-    copies: random.int(1, 5),
-    answers: [] as PostAnswer[],
-  }));
+  const sends = Array.from({ length: messages }, (_, i) => {
+    const copies = random.int(1, 5);
+    // Some copies as HTTP posts, the others as send frames on sockets of their own, all at once.
+    const overSocket = random.int(0, copies);
+    return {
+      device: random.pick(devices),
+      cmid: Array.from({ length: 32 }, () => random.int(0, 15).toString(16)).join(''),
+      text: `idem-${i}`,
+      copies,
+      overSocket,
+      answers: [] as (PostAnswer & { over: 'http' | 'websocket' })[],
+    };
+  });
+  const post = async (s: (typeof sends)[number], over: 'http' | 'websocket', copies: number, attempts: number) => {
+    const answers = await s.device.post(group.id, s.cmid, s.text, copies, attempts, 1_000, over);
+    s.answers.push(...answers.map((a) => ({ ...a, over })));
+  };
   // Round 1: all copies at once, in waves of 10 sends; the server is killed in the middle.
   const killAt = Math.floor(messages / 2);
   let killed: Promise<void> | null = null;
   for (let i = 0; i < sends.length; i += 10) {
     const wave = sends.slice(i, i + 10);
-    const posted = Promise.all(wave.map(async (s) => s.answers.push(...(await s.device.post(group.id, s.cmid, s.text, s.copies, 5, 1_000)))));
+    const posted = Promise.all(wave.flatMap((s) => [post(s, 'http', s.copies - s.overSocket, 5), post(s, 'websocket', s.overSocket, 5)]));
     if (kills > 0 && !killed && i >= killAt) {
       killed = (async () => {
         await sleep(random.int(5, 60));
@@ -132,8 +143,8 @@ it('idempotency: each send posted up to 5 times at once with one cmid, retried, 
     await posted;
   }
   await killed;
-  // Round 2: every send once more, as a client that never saw an answer would.
-  await Promise.all(sends.map(async (s) => s.answers.push(...(await s.device.post(group.id, s.cmid, s.text, 1, 10, 1_000)))));
+  // Round 2: every send once more, over either path, as a client that never saw an answer would.
+  await Promise.all(sends.map((s) => post(s, random.pick(['http', 'websocket'] as const), 1, 10)));
 
   const token = await devices[0]!.call<string>({ op: 'token' });
   const history = await readHistory(server.url, token, group.id);
@@ -157,11 +168,12 @@ it('idempotency: each send posted up to 5 times at once with one cmid, retried, 
   }
   const posts = sends.reduce((n, s) => n + s.answers.length, 0);
   const failedPosts = sends.reduce((n, s) => n + s.answers.filter((a) => a.status === 0 || a.status >= 500).length, 0);
-  const figures = { seed, sends: sends.length, copies: sends.reduce((n, s) => n + s.copies, 0) + sends.length, posts, failedPosts, firstAnswers, storedOnce, storedTwice, missing, wrongAnswers, kills, elapsedMs: Date.now() - started };
+  const overSocket = sends.reduce((n, s) => n + s.answers.filter((a) => a.over === 'websocket').length, 0);
+  const figures = { seed, sends: sends.length, copies: sends.reduce((n, s) => n + s.copies, 0) + sends.length, posts, answersOverSocket: overSocket, failedPosts, firstAnswers, storedOnce, storedTwice, missing, wrongAnswers, kills, elapsedMs: Date.now() - started };
   report(
     'idempotency',
     figures,
-    `seed ${seed}: ${sends.length} sends, ${figures.copies} copies (1-5 at once, then once more after a crash), ${posts} answers or failures (${failedPosts} failed in flight): stored once ${storedOnce}, twice ${storedTwice}, missing ${missing}, answers naming another seq ${wrongAnswers}; run ${figures.elapsedMs} ms`,
+    `seed ${seed}: ${sends.length} sends from ${new Set(sends.map((s) => s.device.wire)).size} wires' devices, ${figures.copies} copies (1-5 at once over HTTP and WebSocket send frames mixed, then once more after a crash), ${posts} answers or failures (${overSocket} over WebSocket; ${failedPosts} failed in flight): stored once ${storedOnce}, twice ${storedTwice}, missing ${missing}, answers naming another seq ${wrongAnswers}; run ${figures.elapsedMs} ms`,
   );
   expect({ storedTwice, missing, wrongAnswers }).toEqual({ storedTwice: 0, missing: 0, wrongAnswers: 0 });
   expect(storedOnce).toBe(sends.length);

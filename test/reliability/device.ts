@@ -149,6 +149,57 @@ async function post(c: string, cmid: string, text: string, copies: number, attem
   return answers;
 }
 
+/**
+ * The subprotocols of an authenticated socket: `WS_SUBPROTOCOL` and `WS_BEARER_PREFIX` of
+ * src/protocol/frames.ts (this process strips types only, so it cannot import that module).
+ */
+const bearerProtocols = (token: string) => ['edge-chat.v1', `bearer.${token}`];
+
+/**
+ * As `post`, over the chat-window WebSocket: each copy opens a socket of its own
+ * (authenticated as the SDK does), waits for `ready`, sends one `send` frame with `cmid`
+ * and waits for its ack; a socket that closes, errs or times out first is a failure, and
+ * the copy tries again on a new socket. An ack is answered as the HTTP route would be
+ * (201 new, 200 duplicate) so both paths are checked alike.
+ */
+async function wsPost(c: string, cmid: string, text: string, copies: number, attempts: number, retryMs: number): Promise<PostAnswer[]> {
+  const answers: PostAnswer[] = [];
+  const url = `${baseUrl.replace(/^http/, 'ws')}/v1/conversations/${c}/ws`;
+  const once = async (): Promise<PostAnswer> => {
+    const ws = new WebSocket(url, bearerProtocols(await signedIn().accessToken()));
+    return new Promise<PostAnswer>((resolve) => {
+      let answered = false;
+      const done = (answer: Omit<PostAnswer, 'at'>) => {
+        // Closing the socket fires its close event: the first outcome is the answer.
+        if (answered) return;
+        answered = true;
+        clearTimeout(timer);
+        ws.close();
+        resolve({ ...answer, at: Date.now() });
+      };
+      const timer = setTimeout(() => done({ status: 0 }), timing!.requestTimeoutMs);
+      ws.addEventListener('error', () => done({ status: 0 }));
+      ws.addEventListener('close', () => done({ status: 0 }));
+      ws.addEventListener('message', (m) => {
+        const frame = JSON.parse(String(m.data)) as { type: string; cmid?: string; rid?: string; seq?: number; duplicate?: boolean; code?: string; retryAfterMs?: number };
+        if (frame.type === 'ready') ws.send(JSON.stringify({ type: 'send', rid: 'r1', cmid, content: { type: 'text', text } }));
+        else if (frame.type === 'ack' && frame.cmid === cmid) done({ status: frame.duplicate ? 200 : 201, seq: frame.seq, duplicate: frame.duplicate });
+        else if (frame.type === 'error' && (frame.rid === 'r1' || frame.cmid === cmid)) done({ status: frame.code === 'rate_limited' ? 429 : 400, code: frame.code, retryAfterMs: frame.retryAfterMs });
+      });
+    });
+  };
+  const one = async () => {
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      const answer = await once().catch((): PostAnswer => ({ status: 0, at: Date.now() }));
+      answers.push(answer);
+      if (answer.status !== 0 && answer.status !== 429) return;
+      await new Promise((r) => setTimeout(r, retryMs));
+    }
+  };
+  await Promise.all(Array.from({ length: copies }, one));
+  return answers;
+}
+
 async function run(command: Command): Promise<unknown> {
   switch (command.op) {
     case 'init':
@@ -225,7 +276,7 @@ async function run(command: Command): Promise<unknown> {
     case 'token':
       return signedIn().accessToken();
     case 'post':
-      return post(command.c, command.cmid, command.text, command.copies, command.attempts, command.retryMs);
+      return (command.over === 'websocket' ? wsPost : post)(command.c, command.cmid, command.text, command.copies, command.attempts, command.retryMs);
   }
 }
 

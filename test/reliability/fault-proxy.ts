@@ -2,7 +2,10 @@
  * @module test/reliability/fault-proxy
  * A TCP proxy on 127.0.0.1 that injects network faults between real SDK clients and a
  * real `wrangler dev`. Every choice it makes (which connections, where in a chunk)
- * comes from a seeded generator, so a failing run's faults replay with its seed.
+ * comes from a seeded generator, so a failing run's faults replay with its seed. Which
+ * connections a fault hits is decided per connection from the seed, the fault's number
+ * and the connection's number in order of arrival, and nothing else: a replay hits the
+ * n-th connection at the k-th fault again, however many others happen to be open.
  *
  * | fault | what the endpoints see |
  * | --- | --- |
@@ -13,11 +16,13 @@
  * | `refuse` | new connections are reset on accept for a while |
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import type { Rng } from './prng.js';
+import { rng, type Rng } from './prng.js';
 
 type Direction = 'up' | 'down';
 
 interface Pair {
+  /** Its number in order of arrival (1, 2, ...). */
+  arrival: number;
   client: Socket;
   upstream: Socket;
   blackholed: boolean;
@@ -131,7 +136,7 @@ export async function startFaultProxy(targetPort: number, random: Rng): Promise<
     }
     stats.accepted++;
     const upstream = connect(targetPort, '127.0.0.1');
-    const pair: Pair = { client, upstream, blackholed: false, dead: false, paused: { up: null, down: null }, cutMidFrame: false, delayed: { up: [], down: [] } };
+    const pair: Pair = { arrival: stats.accepted, client, upstream, blackholed: false, dead: false, paused: { up: null, down: null }, cutMidFrame: false, delayed: { up: [], down: [] } };
     pairs.add(pair);
     client.on('data', (chunk) => forward(pair, 'up', chunk));
     upstream.on('data', (chunk) => forward(pair, 'down', chunk));
@@ -155,7 +160,14 @@ export async function startFaultProxy(targetPort: number, random: Rng): Promise<
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('fault proxy did not bind');
 
-  const choose = (fraction: number) => [...pairs].filter((p) => !p.blackholed && random.chance(fraction));
+  const choiceSeed = random.int(0, 0xffff_ffff);
+  let faultNo = 0;
+  /** Connections for the next fault: a seeded draw per connection, from its arrival number. */
+  const choose = (fraction: number) => {
+    faultNo++;
+    const draw = (arrival: number) => rng((choiceSeed ^ Math.imul(faultNo, 0x9e3779b1) ^ Math.imul(arrival, 0x85ebca6b)) >>> 0).next();
+    return [...pairs].filter((p) => !p.blackholed && draw(p.arrival) < fraction);
+  };
   const flush = (pair: Pair, direction: Direction) => {
     const held = pair.paused[direction];
     pair.paused[direction] = null;

@@ -64,14 +64,15 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** p50 and max of recovery (caught up) per wire, over every recovery of the run. */
-export function recoveryByWire(recoveries: readonly Recovery[]): Record<string, { n: number; connectedP50: number; p50: number; max: number }> {
-  const out: Record<string, { n: number; connectedP50: number; p50: number; max: number }> = {};
+/** p50 and max of recovery (connected, and caught up) per wire, over every recovery of the run. */
+export function recoveryByWire(recoveries: readonly Recovery[]): Record<string, { n: number; connectedP50: number; connectedMax: number; p50: number; max: number }> {
+  const out: Record<string, { n: number; connectedP50: number; connectedMax: number; p50: number; max: number }> = {};
   for (const wire of [...new Set(recoveries.map((r) => r.wire))].sort()) {
     const mine = recoveries.filter((r) => r.wire === wire);
     out[wire] = {
       n: mine.length,
       connectedP50: percentile(mine.map((r) => r.connectedMs), 50),
+      connectedMax: Math.max(...mine.map((r) => r.connectedMs)),
       p50: percentile(mine.map((r) => r.caughtUpMs), 50),
       max: Math.max(...mine.map((r) => r.caughtUpMs)),
     };
@@ -81,7 +82,7 @@ export function recoveryByWire(recoveries: readonly Recovery[]): Record<string, 
 
 export function describeRecovery(byWire: ReturnType<typeof recoveryByWire>): string {
   return Object.entries(byWire)
-    .map(([wire, r]) => `${wire}: caught up p50 ${r.p50} ms, max ${r.max} ms (connected p50 ${r.connectedP50} ms; ${r.n} recoveries)`)
+    .map(([wire, r]) => `${wire}: caught up p50 ${r.p50} ms, max ${r.max} ms (connected p50 ${r.connectedP50} ms, max ${r.connectedMax} ms; ${r.n} recoveries)`)
     .join('; ');
 }
 

@@ -94,8 +94,9 @@ export class Device {
     return this.call<DeviceStatus>({ op: 'status' });
   }
 
-  post(c: string, cmid: string, text: string, copies: number, attempts: number, retryMs = 300): Promise<PostAnswer[]> {
-    return this.call<PostAnswer[]>({ op: 'post', c, cmid, text, copies, attempts, retryMs }, 120_000);
+  post(c: string, cmid: string, text: string, copies: number, attempts: number, retryMs = 300, over: 'http' | 'websocket' = 'http'): Promise<PostAnswer[]> {
+    if (copies === 0) return Promise.resolve([]);
+    return this.call<PostAnswer[]>({ op: 'post', c, cmid, text, copies, attempts, retryMs, over }, 120_000);
   }
 
   /** Ends the process (its client goes with it, unacked sends included). */

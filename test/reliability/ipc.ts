@@ -45,10 +45,11 @@ export type Command =
   | { op: 'status' }
   | { op: 'token' }
   /**
-   * `copies` concurrent `POST /messages` with one cmid, each retried (network failures,
-   * 5xx, 429) up to `attempts` times: every answer is returned.
+   * `copies` concurrent sends with one cmid, each retried (network failures, 5xx, 429) up
+   * to `attempts` times: every answer is returned. `over`: `POST /messages` (http, the
+   * default) or a `send` frame on a chat-window WebSocket of its own per copy.
    */
-  | { op: 'post'; c: string; cmid: string; text: string; copies: number; attempts: number; retryMs: number };
+  | { op: 'post'; c: string; cmid: string; text: string; copies: number; attempts: number; retryMs: number; over?: 'http' | 'websocket' };
 
 export interface PostAnswer {
   /** 0: no answer (a network failure or a timeout). */

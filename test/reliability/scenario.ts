@@ -167,3 +167,92 @@ export async function sendBursts(
   await Promise.all(inFlight);
   return sent;
 }
+
+/** What `mutateDuring` did: calls the server took, and calls that failed (refused, or cut off by a fault). */
+export interface Mutations {
+  edits: number;
+  deletes: number;
+  reactions: number;
+  unreactions: number;
+  failed: number;
+  /** Why calls failed: the error code (or message start) and how often. */
+  why: Record<string, number>;
+}
+
+/** Tries of one edit, delete or reaction cut off by faults (which come every few hundred ms). */
+const MUTATION_ATTEMPTS = 5;
+
+/**
+ * Edits, deletes and reacts while a run's sends and faults go on, from `lanes` loops
+ * that each pick a device and one of the messages it has (edits and deletes: its own
+ * acked messages; reactions: any message its window showed) until `until` settles.
+ * A call cut off by a fault is tried again (up to 5 times); one may still fail (a
+ * message already deleted): what the server stored is what the checker compares every
+ * device's view with, so failures are only counted.
+ */
+export async function mutateDuring(
+  conversations: readonly RunConversation[],
+  until: Promise<unknown>,
+  random: { int(min: number, max: number): number; pick<T>(items: readonly T[]): T; chance(p: number): boolean },
+  lanes = 10,
+): Promise<Mutations> {
+  const done: Mutations = { edits: 0, deletes: 0, reactions: 0, unreactions: 0, failed: 0, why: {} };
+  let over = false;
+  const stop = () => (over = true);
+  until.then(stop, stop); // a failed run is reported by whoever awaits `until`
+  const deleted = new Set<string>();
+  const reacted: { device: Device; c: string; seq: number; emoji: string }[] = [];
+  const lane = async () => {
+    for (let i = 0; !over && i < 10_000; i++) {
+      await sleep(random.int(30, 120));
+      const conversation = random.pick(conversations);
+      const device = random.pick(conversation.viewers);
+      const roll = random.int(1, 100);
+      const call = async (kind: 'edits' | 'deletes' | 'reactions' | 'unreactions', command: Parameters<Device['call']>[0], by = device) => {
+        // Cut off by a fault: tried again, as an app would (a second edit or a repeated reaction is harmless).
+        for (let attempt = 1; attempt <= MUTATION_ATTEMPTS; attempt++) {
+          try {
+            await by.call(command);
+            done[kind]++;
+            return;
+          } catch (error) {
+            const why = String((error as Error).message).replace(/^[^:]*: /, '').split(':')[0]!;
+            if (why === 'network' && attempt < MUTATION_ATTEMPTS) {
+              await sleep(random.int(100, 300));
+              continue;
+            }
+            done.failed++;
+            done.why[why] = (done.why[why] ?? 0) + 1;
+          }
+        }
+      };
+      if (roll <= 45) {
+        const shown = device.observations.flatMap((o) => (o.k === 'ev' && o.c === conversation.id && o.e.type === 'message' && !deleted.has(`${o.c}/${o.e.seq}`) ? [o.e.seq] : []));
+        if (shown.length === 0) continue;
+        const seq = random.pick(shown);
+        const emoji = random.pick(['👍', '🎉', '❤️']);
+        reacted.push({ device, c: conversation.id, seq, emoji });
+        await call('reactions', { op: 'react', c: conversation.id, seq, emoji, remove: false });
+      } else if (roll <= 60 && reacted.length > 0) {
+        const r = reacted.splice(random.int(0, reacted.length - 1), 1)[0]!;
+        await call('unreactions', { op: 'react', c: r.c, seq: r.seq, emoji: r.emoji, remove: true }, r.device);
+      } else {
+        const own = device.observations.flatMap((o) => (o.k === 'ack' && o.c === conversation.id && !deleted.has(`${o.c}/${o.seq}`) ? [o.seq] : []));
+        if (own.length === 0) continue;
+        const seq = random.pick(own);
+        if (roll <= 85) await call('edits', { op: 'edit', c: conversation.id, seq, text: `edited ${seq} by ${device.name} (${i})` });
+        else {
+          deleted.add(`${conversation.id}/${seq}`);
+          await call('deletes', { op: 'delete', c: conversation.id, seq });
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  return done;
+}
+
+export function describeMutations(m: Mutations): string {
+  const why = Object.entries(m.why).map(([code, n]) => `${code} ${n}`).join(', ');
+  return `${m.edits} edits, ${m.deletes} deletes, ${m.reactions} reactions, ${m.unreactions} taken back (${m.failed} calls failed or refused${why ? `: ${why}` : ''})`;
+}

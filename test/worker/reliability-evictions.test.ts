@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { createGroup } from './helpers.js';
 import { serviceUser } from './abuse-helpers.js';
-import { evict, expectExactlyOnceInOrder, history, range, readStream, sendUntilStored, type Answer } from './reliability-helpers.js';
+import { describeCounts, evict, expectExactlyOnceInOrder, history, range, readStream, sendUntilStored, type Answer } from './reliability-helpers.js';
 
 describe('evictions', () => {
   it('a conversation evicted during sends stores each message once and fans every one out once', { timeout: 60_000 }, async () => {
@@ -41,8 +41,8 @@ describe('evictions', () => {
     }
     expect(evictions).toBeGreaterThan(0);
     const failedInFlight = [...answers.values()].flat().filter((a) => a.status === 0 || a.status >= 500).length;
-    console.log(`[reliability] eviction during sends: ${waves * 20} sends, ${evictions} evictions, ${failedInFlight} calls failed in flight and were retried; stored once each`);
-    expectExactlyOnceInOrder(await readStream(carol, id, waves * 20), range(1, waves * 20), 'carol');
+    const carolCounts = expectExactlyOnceInOrder(await readStream(carol, id, waves * 20), range(1, waves * 20), 'carol');
+    console.log(`[reliability] eviction during sends: ${waves * 20} sends, ${evictions} evictions, ${failedInFlight} calls failed in flight and were retried; stored once each; device streams: ${describeCounts([carolCounts], waves * 20)}`);
   });
 
   it('members evicted again and again during fan-out still get every event once, in order', { timeout: 60_000 }, async () => {
@@ -66,7 +66,8 @@ describe('evictions', () => {
     evicting = false;
     await evictor;
     expect(evictions).toBeGreaterThan(10);
-    console.log(`[reliability] eviction during fan-out: ${total} messages to ${members.length} members, ${evictions} user-object evictions`);
-    for (const m of members) expectExactlyOnceInOrder(await readStream(m, id, total), range(1, total), m.user.handle);
+    const counts = [];
+    for (const m of members) counts.push(expectExactlyOnceInOrder(await readStream(m, id, total), range(1, total), m.user.handle));
+    console.log(`[reliability] eviction during fan-out: ${total} messages to ${members.length} members, ${evictions} user-object evictions; device streams: ${describeCounts(counts, total)}`);
   });
 });

@@ -75,11 +75,42 @@ export async function readStream(member: Session, conversationId: string, count:
   return seqs;
 }
 
-/** Each of `expected` exactly once, in order. */
-export function expectExactlyOnceInOrder(seqs: number[], expected: number[], who: string): void {
-  const twice = seqs.filter((s, i) => seqs.indexOf(s) !== i);
-  const missing = expected.filter((s) => !seqs.includes(s));
-  expect({ who, twice, missing, inOrder: seqs.every((s, i) => i === 0 || s > seqs[i - 1]!) }).toEqual({ who, twice: [], missing: [], inOrder: true });
+/** What a member's device stream carried against what it should have, counted as the node scenarios' checker counts. */
+export interface StreamCounts {
+  delivered: number;
+  lost: number;
+  duplicated: number;
+  outOfOrder: number;
+}
+
+export function countStream(seqs: readonly number[], expected: readonly number[]): StreamCounts {
+  const seen = new Set<number>();
+  let highest = 0;
+  let duplicated = 0;
+  let outOfOrder = 0;
+  for (const seq of seqs) {
+    if (seen.has(seq)) {
+      duplicated++;
+      continue;
+    }
+    if (seq < highest) outOfOrder++;
+    seen.add(seq);
+    highest = Math.max(highest, seq);
+  }
+  return { delivered: seen.size, lost: expected.filter((s) => !seen.has(s)).length, duplicated, outOfOrder };
+}
+
+/** "lost 0, duplicated 0, out of order 0 (carol 120/120, ...)": the counts over several members, as a scenario prints them. */
+export function describeCounts(counts: readonly (StreamCounts & { who: string })[], expected: number): string {
+  const sum = (pick: (c: StreamCounts) => number) => counts.reduce((n, c) => n + pick(c), 0);
+  return `lost ${sum((c) => c.lost)}, duplicated ${sum((c) => c.duplicated)}, out of order ${sum((c) => c.outOfOrder)} (${counts.map((c) => `${c.who} ${c.delivered}/${expected}`).join(', ')})`;
+}
+
+/** Each of `expected` exactly once, in order; returns the counts for the printout. */
+export function expectExactlyOnceInOrder(seqs: number[], expected: number[], who: string): StreamCounts & { who: string } {
+  const counts = { who, ...countStream(seqs, expected) };
+  expect(counts).toEqual({ who, delivered: expected.length, lost: 0, duplicated: 0, outOfOrder: 0 });
+  return counts;
 }
 
 /** Evicts the object if it is running (an idle one has nothing to evict); true if it was. */
