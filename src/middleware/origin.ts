@@ -6,8 +6,14 @@
  */
 import type { Env } from '../env.js';
 
-export function allowedOrigins(env: Env): string[] {
-  return env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+/** The list as last parsed: asked for on every request (CORS), and it changes only with a deploy. */
+let parsed: { source: string; origins: readonly string[] } | null = null;
+
+export function allowedOrigins(env: Env): readonly string[] {
+  if (parsed?.source !== env.ALLOWED_ORIGINS) {
+    parsed = { source: env.ALLOWED_ORIGINS, origins: env.ALLOWED_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean) };
+  }
+  return parsed.origins;
 }
 
 export function isOriginAllowed(env: Env, request: Request): boolean {
