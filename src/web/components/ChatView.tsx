@@ -3,7 +3,7 @@
  * the message list (opens at the first unread message, scrolls back through history at
  * the top, follows new messages at the bottom, announced through an aria-live region),
  * who is typing, and the composer (reply / edit bar, a staged attachment with its caption,
- * an upload progress bar). About 480 lines (with the encryption lock and notices): the view's state and handlers are one
+ * an upload progress bar). About 500 lines (with the encryption lock and notices): the view's state and handlers are one
  * closure over the open conversation; its pieces are components (MessageItem, MarkItem,
  * SearchPanel, StagedAttachment) and the logic lives in lib/ (useConversation, marks).
  */
