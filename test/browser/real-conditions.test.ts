@@ -105,6 +105,20 @@ async function fresh(): Promise<{ page: Page; context: Device['context'] }> {
   return a;
 }
 
+/**
+ * Waits for `waiting`; when it fails, the error says what the page showed instead (its
+ * text, and a screenshot `<name>-failed`), so a failure seen once in CI can be read.
+ */
+async function explained(page: Page, name: string, waiting: Promise<void>): Promise<void> {
+  try {
+    await waiting;
+  } catch (err) {
+    await shot(page, `${name}-failed`).catch(() => undefined);
+    const shown = await page.locator('body').innerText().catch(() => '(no page)');
+    throw new Error(`${(err as Error).message}\nThe page at ${page.url()} showed:\n${shown.slice(0, 1_500)}`);
+  }
+}
+
 describe('the web client under real conditions', () => {
   it('a chat opened while offline shows what it knows, queues a send, and recovers within seconds of the network returning', async () => {
     const { page, context } = await fresh();
@@ -600,6 +614,8 @@ describe('smaller things a user notices (item 8)', () => {
     const sent = page.locator('li.message:not(.pending)', { hasText: 'Offline edits are hard' });
     await sent.waitFor(WAIT);
     const seq = Number(await sent.getAttribute('data-seq'));
+    // The reload below is offline: the service worker must be serving the app by then.
+    await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
     await context.setOffline(true);
     await badge(page).getByText(/Offline/).waitFor(WAIT);
     await sent.locator('summary').click();
@@ -610,7 +626,7 @@ describe('smaller things a user notices (item 8)', () => {
     expect(await sent.textContent()).toContain('hard to get right');
 
     await page.reload();
-    await sent.getByText('(edit not saved yet)').waitFor(WAIT);
+    await explained(page, 'offline-edit-after-reload', sent.getByText('(edit not saved yet)').waitFor(WAIT));
     await context.setOffline(false);
     await expect.poll(() => sent.getByText('(edit not saved yet)').count(), WAIT).toBe(0);
     expect(await sent.textContent()).toContain('hard to get right');
@@ -646,7 +662,7 @@ describe('smaller things a user notices (item 8)', () => {
     await shot(page, 'reply-queued-desktop');
 
     await page.reload();
-    await pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
+    await explained(page, 'offline-reply-after-reload', pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT));
     await context.setOffline(false);
     const sent = page.locator('li.message:not(.pending)', { hasText: 'Replied while offline' });
     await sent.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
@@ -655,11 +671,13 @@ describe('smaller things a user notices (item 8)', () => {
     const history = await call<{ events: { type: string; content?: { text?: string }; replyTo?: { seq: number } }[] }>(`/conversations/${withBob}/events?after=${helloSeq}&limit=100`, { token: bob.token });
     const replies = history.events.filter((e) => e.type === 'message' && e.content?.text === 'Replied while offline');
     expect(replies.map((e) => e.replyTo?.seq)).toEqual([helloSeq]);
-    // Online again, the menu offers them.
-    await hello.locator('summary').click();
-    await expect.poll(() => hello.getByRole('button', { name: 'React 👍' }).isDisabled(), WAIT).toBe(false);
-    expect(await hello.getByRole('note').count()).toBe(0);
-    await hello.locator('summary').click();
+    // Online again, the menu offers them (opened again if the list scrolled it shut meanwhile).
+    await expect.poll(async () => {
+      if ((await hello.locator('details[open]').count()) === 0) await hello.locator('summary').click();
+      return hello.locator('button[aria-label="React 👍"]').isDisabled({ timeout: 2_000 });
+    }, WAIT).toBe(false);
+    expect(await hello.locator('.menu-note').count()).toBe(0);
+    if ((await hello.locator('details[open]').count()) > 0) await hello.locator('summary').click();
   });
 
   it('a chat read before reads offline after a reload, from what the device kept; back online it is the service\'s again; sign-out deletes it', async () => {
