@@ -115,7 +115,7 @@ async function explained(page: Page, name: string, waiting: Promise<void>): Prom
   } catch (err) {
     await shot(page, `${name}-failed`).catch(() => undefined);
     const shown = await page.locator('body').innerText().catch(() => '(no page)');
-    throw new Error(`${(err as Error).message}\nThe page at ${page.url()} showed:\n${shown.slice(0, 1_500)}`);
+    throw new Error(`${(err as Error).message}\nThe page at ${page.url()} showed:\n${shown.slice(-1_500)}`);
   }
 }
 
