@@ -240,3 +240,22 @@ export async function openChat(page: Page, title: string): Promise<void> {
   await row(page, title).click();
   await page.getByRole('heading', { name: title }).waitFor(WAIT);
 }
+
+/** Every value in an IndexedDB store of the page's origin ([] when the database or store does not exist yet). */
+export function storedValues<T = unknown>(page: Page, database: string, store: string): Promise<T[]> {
+  return page.evaluate(
+    ([name, storeName]) =>
+      new Promise<T[]>((resolve) => {
+        const open = indexedDB.open(name!);
+        open.onsuccess = () => {
+          const db = open.result;
+          if (!db.objectStoreNames.contains(storeName!)) return resolve([]);
+          const all = db.transaction(storeName!).objectStore(storeName!).getAll();
+          all.onsuccess = () => resolve(all.result as T[]);
+          all.onerror = () => resolve([]);
+        };
+        open.onerror = () => resolve([]);
+      }),
+    [database, store],
+  );
+}

@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import { startProxy, type CutProxy } from '../e2e/proxy.js';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
-import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, overflowing, register, row, send, shot, type Device, type Person } from './helpers.js';
+import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, overflowing, register, row, send, shot, storedValues, type Device, type Person } from './helpers.js';
 
 const PORT = 8850;
 
@@ -103,6 +103,12 @@ async function fresh(): Promise<{ page: Page; context: Device['context'] }> {
   await a.page.goto('/');
   await row(a.page, 'Bob').waitFor(WAIT);
   return a;
+}
+
+/** The messages this device kept (lib/message-cache.ts), over every chat. */
+async function keptMessages(page: Page): Promise<{ seq: number }[]> {
+  const chats = await storedValues<{ messages: { seq: number }[] }>(page, 'edge-chat', 'recent-messages');
+  return chats.flatMap((chat) => chat.messages);
 }
 
 /**
@@ -614,8 +620,10 @@ describe('smaller things a user notices (item 8)', () => {
     const sent = page.locator('li.message:not(.pending)', { hasText: 'Offline edits are hard' });
     await sent.waitFor(WAIT);
     const seq = Number(await sent.getAttribute('data-seq'));
-    // The reload below is offline: the service worker must be serving the app by then.
+    // The reload below is offline: the service worker must be serving the app by then, and
+    // the device must have kept the message (a reload within moments of a send may not find it).
     await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
+    await expect.poll(async () => (await keptMessages(page)).some((m) => m.seq === seq), WAIT).toBe(true);
     await context.setOffline(true);
     await badge(page).getByText(/Offline/).waitFor(WAIT);
     await sent.locator('summary').click();
@@ -660,6 +668,9 @@ describe('smaller things a user notices (item 8)', () => {
     await pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
     await badge(page).getByText('1 queued').waitFor(WAIT);
     await shot(page, 'reply-queued-desktop');
+    // What the reload below reads back: the queued reply, and the message it quotes.
+    await expect.poll(async () => (await storedValues<{ content?: { text?: string } }>(page, 'edge-chat-outbox', 'outbox')).some((e) => e.content?.text === 'Replied while offline'), WAIT).toBe(true);
+    await expect.poll(async () => (await keptMessages(page)).some((m) => m.seq === helloSeq), WAIT).toBe(true);
 
     await page.reload();
     await explained(page, 'offline-reply-after-reload', pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT));
@@ -691,20 +702,7 @@ describe('smaller things a user notices (item 8)', () => {
     await row(page, 'Carol').click();
     await message(page, 'Hello from Carol').waitFor(WAIT);
     await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
-    const kept = () =>
-      page.evaluate(
-        () =>
-          new Promise<number>((resolve) => {
-            const open = indexedDB.open('edge-chat');
-            open.onsuccess = () => {
-              const db = open.result;
-              if (!db.objectStoreNames.contains('recent-messages')) return resolve(0);
-              const count = db.transaction('recent-messages').objectStore('recent-messages').count();
-              count.onsuccess = () => resolve(count.result);
-            };
-            open.onerror = () => resolve(-1);
-          }),
-      );
+    const kept = async () => (await storedValues(page, 'edge-chat', 'recent-messages')).length;
     await expect.poll(kept, WAIT).toBe(1);
 
     await context.setOffline(true);
