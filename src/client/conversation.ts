@@ -64,12 +64,8 @@ export interface ConversationEvents extends Record<string, unknown> {
   presence: Presence;
 }
 
-/** A send not acked yet, as the app made it: `replyToSeq` when it is a reply. */
-export interface QueuedSend {
-  cmid: string;
-  content: MessageContent;
-  replyToSeq?: number;
-}
+/** A send not acked yet, as the app made it (`replyToSeq` when it is a reply): what a transport carries. */
+export type QueuedSend = PendingSend;
 
 /** A page of older (or newer) events, for scrolling. */
 export interface HistoryResult {
