@@ -12,7 +12,7 @@
 import type { Env } from '../env.js';
 import { AppError } from '../errors.js';
 import { record } from '../metrics.js';
-import { CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, type ServerFrame } from '../protocol/index.js';
+import { CLIENT_FRAME, CLIENT_FRAME_TYPES, CLOSE_CODES, type ClientFrame, type ServerFrame } from '../protocol/index.js';
 import { answering, closeQuietly, readFrame, sendFrame } from '../objects/sockets.js';
 import { historyPage } from './history.js';
 import { loadMeta, requireMeta } from './meta.js';
@@ -44,7 +44,7 @@ export class FrameDispatcher {
   private async handle(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const reader = this.parts.windows.attachmentOf(ws);
     if (!reader) return;
-    const frame = readFrame(ws, message, ClientFrame, CLIENT_FRAME_TYPES);
+    const frame = readFrame(ws, message, CLIENT_FRAME, CLIENT_FRAME_TYPES);
     if (!frame) return;
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
     let settle = false;

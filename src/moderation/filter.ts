@@ -37,9 +37,15 @@ export function filterConfig(env: { CONTENT_FILTER_BLOCKED_TERMS?: string | unde
   return { ...CONTENT_FILTER, blockedTerms };
 }
 
-/** Lower case, compatibility forms folded, whitespace collapsed: what "the same text" means. */
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * Lower case, compatibility forms folded, whitespace collapsed: what "the same text" means.
+ * ASCII is its own NFKC form, and most messages are ASCII: they skip the fold, which was
+ * ~6% of a send's CPU.
+ */
 export function normalise(text: string): string {
-  return text.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim();
+  return (ASCII.test(text) ? text : text.normalize('NFKC')).toLowerCase().replace(/\s+/gu, ' ').trim();
 }
 
 /**

@@ -4,8 +4,7 @@
  * authenticated upgrade, how frames and errors are written, how a close is answered and
  * how a refused upgrade is reported; how a frame is read and how every frame is answered.
  */
-import type { z } from 'zod';
-import type { ErrorBody, ErrorFrame } from '../protocol/index.js';
+import type { ErrorBody, ErrorFrame, FrameSchema } from '../protocol/index.js';
 import { CLOSE_CODES, parseFrame } from '../protocol/index.js';
 import { WINDOWS_PER_DEVICE, type Tier } from '../ratelimit/rules.js';
 import { AppError } from '../errors.js';
@@ -97,7 +96,7 @@ export function rejectSocket(error: ErrorBody, closeCode: number): Response {
  * wrong with it (binary, malformed, unknown type, invalid), with the frame's rid and cmid
  * where they could be read.
  */
-export function readFrame<T>(ws: WebSocket, message: string | ArrayBuffer, schema: z.ZodType<T>, knownTypes: readonly string[]): T | null {
+export function readFrame<T>(ws: WebSocket, message: string | ArrayBuffer, schema: FrameSchema<T>, knownTypes: readonly string[]): T | null {
   if (typeof message !== 'string') {
     sendFrame(ws, errorFrame({ code: 'invalid_request', message: 'Binary frames are not supported; send JSON text.' }));
     return null;

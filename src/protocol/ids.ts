@@ -8,6 +8,11 @@ import { LIMITS } from './limits.js';
 
 const OPAQUE = /^[A-Za-z0-9_-]+$/;
 
+/** Whether `value` is an opaque id of `minLength` to LIMITS.maxIdLength characters (as `OpaqueId`, `Cmid`, `Rid` check it), without zod. */
+export function isOpaque(value: unknown, minLength: number): value is string {
+  return typeof value === 'string' && value.length >= minLength && value.length <= LIMITS.maxIdLength && OPAQUE.test(value);
+}
+
 export const OpaqueId = z.string().min(1).max(LIMITS.maxIdLength).regex(OPAQUE, 'must be URL-safe: A-Z a-z 0-9 _ -');
 export const UserId = OpaqueId;
 export const DeviceId = OpaqueId;

@@ -12,7 +12,7 @@
  */
 import type { Env, Identity } from '../env.js';
 import { AppError, type Result } from '../errors.js';
-import { CLIENT_FRAME_TYPES, CLOSE_CODES, ClientFrame, type ServerFrame } from '../protocol/index.js';
+import { CLIENT_FRAME, CLIENT_FRAME_TYPES, CLOSE_CODES, type ClientFrame, type ServerFrame } from '../protocol/index.js';
 import { answering, closeQuietly, readFrame, sendFrame } from '../objects/sockets.js';
 import { conversationStub } from '../placement.js';
 import { record } from '../metrics.js';
@@ -40,7 +40,7 @@ export class RelayFrames {
   private async handle(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const known = this.readerOf(ws);
     if (!known) return;
-    const frame = readFrame(ws, message, ClientFrame, CLIENT_FRAME_TYPES);
+    const frame = readFrame(ws, message, CLIENT_FRAME, CLIENT_FRAME_TYPES);
     if (!frame) return;
     const names = { rid: frame.rid, cmid: frame.type === 'send' ? frame.cmid : undefined };
     const error = await answering(ws, names, () => this.dispatch(ws, known.reader, known.conversationId, frame), { conversationId: known.conversationId });

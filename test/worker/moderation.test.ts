@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { env } from 'cloudflare:workers';
 import { call, createDirect, createGroup, json, openWindow, registerUser } from './helpers.js';
 import { mature, storedBy } from './abuse-helpers.js';
-import { CONTENT_FILTER, assertAcceptable, textHash } from '../../src/moderation/filter.js';
+import { CONTENT_FILTER, assertAcceptable, normalise, textHash } from '../../src/moderation/filter.js';
 import { REPUTATION, TIER_LIMITS } from '../../src/ratelimit/rules.js';
 import { TypingTracker } from '../../src/conversation/typing.js';
 import { AppError } from '../../src/errors.js';
@@ -45,6 +46,18 @@ describe('content filter', () => {
     const text = 'a long enough text to be considered for repeats';
     expect(() => assertAcceptable(text, config, new Set([textHash(text)]))).toThrow(/at most/);
     expect(textHash('Same  TEXT')).toBe(textHash('same text'));
+    // Compatibility forms fold (full-width letters, a ligature), ASCII or not.
+    expect(textHash('ＳＰＡＭ ﬁle')).toBe(textHash('spam file'));
+    expect(() => assertAcceptable('this is ＳＰＡＭ', config, new Set())).toThrow(AppError);
+  });
+
+  it('ASCII text normalises as if it went through NFKC (it skips the fold)', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary-ascii', maxLength: 40 }), (text) => {
+        expect(normalise(text)).toBe(text.normalize('NFKC').toLowerCase().replace(/\s+/gu, ' ').trim());
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
 
