@@ -209,13 +209,16 @@ export interface FanoutTarget {
 /** Runs fan-out passes until nothing due is left (or FANOUT.maxPasses). */
 export async function drain(target: FanoutTarget): Promise<void> {
   let lastPassAt = 0;
+  let carried = 0;
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
     const count = target.memberCount();
     const onWrite = count <= target.tuning.maxMembersOnWrite;
-    const wait = lastPassAt + passIntervalMs(target.tuning, onWrite ? count : Math.min(count, FANOUT.hintBatch)) - Date.now();
+    // Passes are spaced so that each carries what built up meanwhile; after a full one
+    // the next is already full, and waiting would only let the backlog grow.
+    const wait = carried >= FANOUT.batchEvents ? 0 : lastPassAt + passIntervalMs(target.tuning, onWrite ? count : Math.min(count, FANOUT.hintBatch)) - Date.now();
     if (pass > 0 && wait > 0) await scheduler.wait(wait);
     lastPassAt = Date.now();
-    const carried = onWrite ? await sendEvents(target, target.members()) : await sendHints(target);
+    carried = onWrite ? await sendEvents(target, target.members()) : await sendHints(target);
     const caughtUp = await catchUpLagging(target);
     if (carried === 0 && !caughtUp) return;
   }
@@ -243,7 +246,7 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   const { store } = target;
   const { doneSeq } = state(store);
   if (doneSeq >= log.lastSeq(store)) return 0;
-  const events = log.page(store.sql, { after: doneSeq, limit: FANOUT.batchEvents }).events;
+  const events = log.after(store, doneSeq, FANOUT.batchEvents);
   const last = events.at(-1);
   if (!last) return 0;
   const lagging = new Set(store.get(LAG_DUE) === null ? [] : store.sql.exec<{ user_id: string }>('SELECT user_id FROM fanout_lag').toArray().map((r) => r.user_id));
@@ -295,7 +298,7 @@ async function catchUpLagging(target: FanoutTarget): Promise<number> {
   const due = store.sql.exec<LagRow>('SELECT user_id, after_seq, attempts FROM fanout_lag WHERE next_attempt_at <= ?', now).toArray();
   await Promise.all(
     due.map(async (lag) => {
-      const events = target.isMember(lag.user_id) ? log.page(store.sql, { after: lag.after_seq, limit: FANOUT.batchEvents }).events : [];
+      const events = target.isMember(lag.user_id) ? log.after(store, lag.after_seq, FANOUT.batchEvents) : [];
       const last = events.at(-1);
       if (!last) {
         forgetLag(store, lag.user_id);

@@ -214,12 +214,14 @@ export function deleteForAll(
   );
   sql.exec('DELETE FROM reactions WHERE seq = ?', targetSeq);
   if (scope === 'moderated') store.forget(NEXT_PURGE);
-  if (scope === 'everyone') erase(sql, targetSeq);
+  if (scope === 'everyone') erase(store, targetSeq);
   return event;
 }
 
 /** Removes a message's content from its row and from every edit of it. */
-function erase(sql: SqlStorage, seq: number): void {
+function erase(store: ConversationStore, seq: number): void {
+  const { sql } = store;
+  log.forgetRecent(store);
   sql.exec(`UPDATE events SET body = json_remove(body, '$.content') WHERE seq = ? AND type = 'message'`, seq);
   sql.exec(
     `UPDATE events SET body = json_remove(body, '$.content') WHERE type = 'message_edited' AND json_extract(body, '$.targetSeq') = ?`,
@@ -234,7 +236,7 @@ export function purgeDue(store: ConversationStore, now: number): number {
   store.forget(NEXT_PURGE);
   const due = sql.exec<{ seq: number }>('SELECT seq FROM message_state WHERE purge_at <= ?', now).toArray();
   for (const { seq } of due) {
-    erase(sql, seq);
+    erase(store, seq);
     sql.exec('UPDATE message_state SET purge_at = NULL WHERE seq = ?', seq);
   }
   return due.length;

@@ -41,6 +41,63 @@ export function lastSeq(store: ConversationStore): number {
 }
 
 /**
+ * The newest events as stored, held in memory so that a fan-out pass sends what was just
+ * appended without reading it back (it was ~20% of the CPU of many small conversations
+ * at steady rates, docs/BENCHMARKS.md). The longest suffix of the log within both bounds;
+ * `insert` extends it, an erasure drops it (`forgetRecent`).
+ */
+export const RECENT_KEPT = {
+  /** A full fan-out pass (FANOUT.batchEvents). */
+  events: 250,
+  /** Characters of JSON bodies at most: 250 frames of 64 KiB would be 16 MiB. */
+  bodyChars: 1 << 20,
+} as const;
+
+interface Recent {
+  events: ConversationEvent[];
+  /** Each event's body length, and their sum (for the bound). */
+  sizes: number[];
+  total: number;
+}
+
+export const RECENT = fact<Recent>('log.recent', (sql) => {
+  const rows = sql.exec<EventRow>('SELECT * FROM events ORDER BY seq DESC LIMIT ?', RECENT_KEPT.events).toArray();
+  const kept: EventRow[] = [];
+  let total = 0;
+  for (const row of rows) {
+    if (total + row.body.length > RECENT_KEPT.bodyChars) break;
+    total += row.body.length;
+    kept.push(row);
+  }
+  kept.reverse();
+  return { events: kept.map(toEvent), sizes: kept.map((r) => r.body.length), total };
+});
+
+/** After a write that changed stored events (an erasure): the recent ones are read again when next asked for. */
+export function forgetRecent(store: ConversationStore): void {
+  store.forget(RECENT);
+}
+
+/** Up to `limit` events after `seq`, in seq order, as stored: from memory when they are recent. */
+export function after(store: ConversationStore, seq: number, limit: number): ConversationEvent[] {
+  if (seq >= lastSeq(store)) return [];
+  const { events } = store.get(RECENT);
+  const first = events[0];
+  if (first && first.seq <= seq + 1) return events.slice(seq + 1 - first.seq, seq + 1 - first.seq + limit);
+  return store.sql.exec<EventRow>('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?', seq, limit).toArray().map(toEvent);
+}
+
+/** The recent events with `row` appended, trimmed from the front to the bounds (a new value: a pass may hold the old one). */
+function withAppended(recent: Recent, row: EventRow): Recent {
+  const events = [...recent.events, toEvent(row)];
+  const sizes = [...recent.sizes, row.body.length];
+  let total = recent.total + row.body.length;
+  let drop = 0;
+  while (drop < events.length && (events.length - drop > RECENT_KEPT.events || total > RECENT_KEPT.bodyChars)) total -= sizes[drop++]!;
+  return { events: events.slice(drop), sizes: sizes.slice(drop), total };
+}
+
+/**
  * The first seq whose event was stored after `since` (ms), or the next seq when none
  * was: a binary search over the log by seq, which works because ts never decreases
  * along the log (`insert`). So "a sender's messages in the last minute" is a range of
@@ -82,18 +139,20 @@ function insert(store: ConversationStore, event: NewEvent, onConflict: string): 
   const seq = previous.seq + 1;
   // Never before the previous event, even if the clock steps back: `firstSeqAfter` relies on it.
   const ts = Math.max(at, previous.ts);
+  const row: EventRow = { seq, type, ts, author_user: author.userId, author_device: author.deviceId, cmid, body: JSON.stringify(rest) };
   const written = store.sql.exec(
     `INSERT INTO events (seq, type, ts, author_user, author_device, cmid, body) VALUES (?, ?, ?, ?, ?, ?, ?) ${onConflict}`,
-    seq,
-    type,
-    ts,
-    author.userId,
-    author.deviceId,
-    cmid,
-    JSON.stringify(rest),
+    row.seq,
+    row.type,
+    row.ts,
+    row.author_user,
+    row.author_device,
+    row.cmid,
+    row.body,
   ).rowsWritten;
   if (written === 0) return null;
   store.set(TIP, { seq, ts });
+  store.amend(RECENT, (recent) => withAppended(recent, row));
   return { ...event, ts, seq } as ConversationEvent;
 }
 

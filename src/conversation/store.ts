@@ -44,6 +44,11 @@ export class ConversationStore {
     this.#known.set(f, value);
   }
 
+  /** After a write that changed the fact: its new value from the old, when the fact is held (else it is read when first asked for). */
+  amend<T>(f: Fact<T>, next: (value: T) => T): void {
+    if (this.#known.has(f)) this.#known.set(f, next(this.#known.get(f) as T));
+  }
+
   /** After a write whose effect on the fact is easier read again than computed. */
   forget(f: Fact<unknown>): void {
     this.#known.delete(f);

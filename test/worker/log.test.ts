@@ -54,4 +54,33 @@ describe('the event log', () => {
     );
     expect(indexes).toEqual(['events_by_cmid', 'events_by_edit_target']);
   });
+
+  it('the recent events held in memory are always what the log would give (bounded by count and size), and `after` reads the same from either', async () => {
+    // Short texts past the count bound, then large ones past the size bound, then short again.
+    const short = (n: number) => fc.sample(fc.integer({ min: 1, max: 40 }), { numRuns: n, seed: n });
+    const sizes = [...short(270), ...fc.sample(fc.integer({ min: 100_000, max: 400_000 }), { numRuns: 8, seed: 19 }), ...short(30)];
+    const outcome = await freshLog((store, sql) => {
+      const mismatches: string[] = [];
+      let heldMax = 0;
+      log.after(store, 0, 1);
+      sizes.forEach((size, n) => {
+        log.appendUnlessSent(store, { ...message(1_000 + n, n), content: { type: 'text', text: 'x'.repeat(size) } });
+        const held = store.get(log.RECENT);
+        heldMax = Math.max(heldMax, held.events.length);
+        if (JSON.stringify(held) !== JSON.stringify(log.RECENT.load(sql))) mismatches.push(`after append ${n}`);
+        for (const from of [0, n - 300, n - 100, n - 3, n]) {
+          const fromMemory = log.after(store, Math.max(0, from), 250);
+          const stored = sql.exec<{ seq: number }>('SELECT seq FROM events WHERE seq > ? ORDER BY seq LIMIT 250', Math.max(0, from)).toArray();
+          if (JSON.stringify(fromMemory.map((e) => e.seq)) !== JSON.stringify(stored.map((r) => r.seq))) mismatches.push(`after(${from}) at ${n}`);
+        }
+      });
+      const last = store.get(log.RECENT);
+      return { mismatches, heldMax, held: last.events.length, chars: last.total };
+    });
+    expect(outcome.mismatches).toEqual([]);
+    expect(outcome.heldMax).toBe(log.RECENT_KEPT.events);
+    // The large bodies pushed most of the short ones out.
+    expect(outcome.held).toBeLessThan(60);
+    expect(outcome.chars).toBeLessThanOrEqual(log.RECENT_KEPT.bodyChars);
+  });
 });

@@ -25,7 +25,7 @@ import { silentUsers, text } from './inbox-helpers.js';
 import type { ConversationParts } from '../../src/conversation/parts.js';
 import type { Session } from '../../src/protocol/index.js';
 
-const FACTS: Fact<unknown>[] = [eventLog.TIP, META, members.MEMBERS, members.COUNT, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS, receipts.FLUSH_DUE, lifecycle.NEXT_PURGE, relays.RELAYS];
+const FACTS: Fact<unknown>[] = [eventLog.TIP, eventLog.RECENT, META, members.MEMBERS, members.COUNT, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS, receipts.FLUSH_DUE, lifecycle.NEXT_PURGE, relays.RELAYS];
 
 /** The running object's parts (a private field: reached only from a test). */
 const partsOf = (instance: ConversationDO) => (instance as unknown as { parts: ConversationParts }).parts;
