@@ -8,7 +8,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { MiddlewareHandler } from 'hono';
 import type { AppBindings } from './env.js';
-import { LIMITS, Rid } from './protocol/index.js';
+import { LIMITS, isOpaque } from './protocol/index.js';
 import { log, withRequestId } from './log.js';
 import { requestId } from 'hono/request-id';
 import { securityHeaders } from './middleware/security-headers.js';
@@ -49,7 +49,7 @@ function requestIds(): MiddlewareHandler<AppBindings> {
   const hono = requestId({ headerName: 'X-Request-Id', limitLength: LIMITS.maxIdLength });
   return async function requestIds(c, next) {
     await hono(c, async () => {
-      if (!Rid.safeParse(c.get('requestId')).success) {
+      if (!isOpaque(c.get('requestId'), 1)) {
         const id = crypto.randomUUID();
         c.set('requestId', id);
         c.header('X-Request-Id', id);

@@ -202,6 +202,18 @@ export class ConversationDO extends DurableObject<Env> {
   }
 
   /**
+   * `history` as the page's JSON text, for the HTTP route to answer with as it is: a page
+   * is encoded once, here, rather than cloned across the call and encoded again by the
+   * Worker (most of the Worker's share of a page of 100).
+   */
+  async historyJson(reader: Reader, query: HistoryQuery): Promise<Result<string>> {
+    return this.as(reader, () => {
+      admit(this.parts.store, this.parts.standings, reader);
+      return JSON.stringify(historyPage(this.parts.store, query, reader));
+    });
+  }
+
+  /**
    * The feed for clients without WebSockets (SSE and long polling; ./history.ts). With
    * `typing` (the token of who is typing the reader last saw) a held read also answers
    * when that changes.

@@ -143,7 +143,8 @@ export const conversationRoutes = new Hono<AppBindings>()
   .get('/:id/events', docs.history, async (c) => {
     const id = parseParams(ConversationId, c.req.param('id'));
     const query = parseParams(HistoryQuery, parseParams(HistoryParams, c.req.query()));
-    return c.json(unwrap(await conversation(c.env, id).history(c.get('identity'), query)));
+    const page = unwrap(await conversation(c.env, id).historyJson(c.get('identity'), query));
+    return c.body(page, 200, { 'Content-Type': 'application/json' });
   })
   // The conversation's feed for clients without WebSockets (docs/PROTOCOL.md, "A
   // conversation's feed over HTTP"). The first page is read before the response starts,

@@ -7,8 +7,8 @@ import { ConversationStore } from '../../src/conversation/store.js';
 
 const author = { userId: 'u_alice', deviceId: 'd_alice' };
 
-function message(ts: number, n: number): log.NewEvent & { cmid: string } {
-  return { type: 'message', ts, author, cmid: `c${n}`, content: { type: 'text', text: `m${n}` } };
+function message(ts: number, n: number, text = `m${n}`): log.NewEvent & { cmid: string } {
+  return { type: 'message', ts, author, cmid: `c${n}`, content: { type: 'text', text } };
 }
 
 function freshLog<T>(fn: (store: ConversationStore, sql: SqlStorage) => T): Promise<T> {
@@ -64,7 +64,7 @@ describe('the event log', () => {
       let heldMax = 0;
       log.after(store, 0, 1);
       sizes.forEach((size, n) => {
-        log.appendUnlessSent(store, { ...message(1_000 + n, n), content: { type: 'text', text: 'x'.repeat(size) } });
+        log.appendUnlessSent(store, message(1_000 + n, n, 'x'.repeat(size)));
         const held = store.get(log.RECENT);
         heldMax = Math.max(heldMax, held.events.length);
         if (JSON.stringify(held) !== JSON.stringify(log.RECENT.load(sql))) mismatches.push(`after append ${n}`);
