@@ -27,7 +27,7 @@ const IDLE_SOCKETS = config.idleSockets;
 /** Every bound in one place: the full run and the smoke run (`--quick`). */
 const PLAN = config.quick
   ? { rounds: 1, users: 14, pairs: 5, group: [10, 100], warmupMs: 200, durationMs: 1_000, window: 16, rate: 100, rateMs: 1_000, steadyRate: 200, groupRate: 50, idle: 500, idleWaitMs: 0, historyPages: 10, maxMessages: 50_000 }
-  : { rounds: 2, users: 104, pairs: 50, group: [10, 100], warmupMs: 1_000, durationMs: 3_000, window: 16, rate: 100, rateMs: 4_000, steadyRate: 200, groupRate: 50, idle: IDLE_SOCKETS, idleWaitMs: 15_000, historyPages: 50, maxMessages: 200_000 };
+  : { rounds: 2, users: 104, pairs: 50, group: [10, 100], warmupMs: 1_000, durationMs: 3_000, window: 16, rate: 100, rateMs: 4_000, steadyRate: 200, groupRate: 50, idle: IDLE_SOCKETS, idleWaitMs: 15_000, historyPages: 300, maxMessages: 200_000 };
 
 if (config.rounds) PLAN.rounds = config.rounds;
 
@@ -403,7 +403,7 @@ function chatShapes() {
 
 // ── History ──────────────────────────────────────────────────────────────────────
 
-/** Walks a room's history forwards in pages of 100, one request at a time. */
+/** Walks a room's history forwards in pages of 100, one request at a time, from the start again at its end, for PLAN.historyPages pages. */
 async function runHistory(target, room, users) {
   if (target.name === 'memory') return null;
   const latencies = [];
@@ -418,8 +418,8 @@ async function runHistory(target, room, users) {
         : await (await fetch(`${BASELINE}/sqlite/${room.id}/history?after=${after}&limit=100`, { signal: AbortSignal.timeout(TIMEOUTS.httpMs) })).json();
     latencies.push(performance.now() - t0);
     events += body.events.length;
-    if (!body.hasMore || body.events.length === 0) break;
-    after = body.events.at(-1).seq;
+    if (body.events.length === 0) break;
+    after = body.hasMore ? body.events.at(-1).seq : 0;
   }
   const end = snapshot(target.server);
   return {

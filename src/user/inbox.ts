@@ -84,8 +84,12 @@ export function applyMembership(sql: SqlStorage, update: MembershipUpdate): bool
 export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdate): ConversationEvent[] {
   const first = update.events[0];
   if (!first) return [];
-  ensureRow(sql, update.conversationId, update.conversationKind, first.ts);
-  const row = getRow(sql, update.conversationId)!;
+  // The row exists but for a conversation's first events: look before writing.
+  let row = getRow(sql, update.conversationId);
+  if (!row) {
+    ensureRow(sql, update.conversationId, update.conversationKind, first.ts);
+    row = getRow(sql, update.conversationId)!;
+  }
   const fresh = update.events.filter((e) => e.seq > row.applied_seq);
   const last = fresh.at(-1);
   if (!last) return [];
