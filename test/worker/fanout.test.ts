@@ -4,10 +4,13 @@ import { runInDurableObject } from 'cloudflare:test';
 import { createDirect, createGroup, json, openWindow } from './helpers.js';
 import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helpers.js';
 import type { ConversationSummary, Session } from '../../src/protocol/index.js';
-import { FANOUT_DEFAULTS as FANOUT, fanoutTuning, passIntervalMs as interval } from '../../src/conversation/fanout.js';
+import { FANOUT_DEFAULTS as FANOUT, FANOUT as FANOUT_LIMITS, fanoutTuning, passIntervalMs as interval } from '../../src/conversation/fanout.js';
 
 const passIntervalMs = (members: number) => interval(FANOUT, members);
 import { serviceUser } from './abuse-helpers.js';
+import * as eventLog from '../../src/conversation/log.js';
+import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
+import type { ConversationParts } from '../../src/conversation/parts.js';
 
 const list = async (s: Session): Promise<ConversationSummary[]> => (await json('/v1/conversations', { token: s.accessToken }, 200)).conversations;
 const send = (s: Session, id: string, t: string) =>
@@ -98,6 +101,28 @@ describe('fan-out at a steady rate', () => {
     expect(calls).toBeLessThanOrEqual(Math.ceil((count * 10) / FANOUT.minPassIntervalMs) + 3);
     bobInbox.close();
     window.close();
+  });
+
+  it('a backlog goes in full passes (FANOUT.batchEvents), back to back, each message once and in order', async () => {
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
+    const id = await createDirect(alice, bob);
+    const bobInbox = await openInbox(bob);
+    const count = 600;
+    // The backlog is stored in one step before any pass, so the passes are 250, 250, 100.
+    await runInDurableObject(env.CONVERSATIONS.getByName(id), async (instance: ConversationDO) => {
+      const { store, delivery } = (instance as unknown as { parts: ConversationParts }).parts;
+      const author = { userId: alice.user.id, deviceId: alice.deviceId };
+      store.transaction(() => {
+        for (let i = 0; i < count; i++) eventLog.append(store, { type: 'message', ts: Date.now(), author, cmid: `backlog-${i}`, content: { type: 'text', text: `backlog ${i}` } });
+      });
+      await delivery.kick();
+    });
+    await bobInbox.until(() => bobInbox.seqs(id).length === count, 'every message of the backlog');
+    expect(bobInbox.seqs(id)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    const sizes = bobInbox.frames.flatMap((f) => (f.type === 'deliver' ? [f.events.filter((e) => e.kind === 'event' && e.conversationId === id).length] : [])).filter((n) => n > 0);
+    // Passes of up to 250 (history pages stop at 100: a pass is not a page).
+    expect(sizes).toEqual([FANOUT_LIMITS.batchEvents, FANOUT_LIMITS.batchEvents, count - 2 * FANOUT_LIMITS.batchEvents]);
+    bobInbox.close();
   });
 });
 
