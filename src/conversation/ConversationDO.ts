@@ -207,10 +207,8 @@ export class ConversationDO extends DurableObject<Env> {
    * Worker (most of the Worker's share of a page of 100).
    */
   async historyJson(reader: Reader, query: HistoryQuery): Promise<Result<string>> {
-    return this.as(reader, () => {
-      admit(this.parts.store, this.parts.standings, reader);
-      return JSON.stringify(historyPage(this.parts.store, query, reader));
-    });
+    const page = await this.history(reader, query);
+    return page.ok ? ok(JSON.stringify(page.value)) : page;
   }
 
   /**

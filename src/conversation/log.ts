@@ -87,14 +87,16 @@ export function after(store: ConversationStore, seq: number, limit: number): Con
   return store.sql.exec<EventRow>('SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?', seq, limit).toArray().map(toEvent);
 }
 
-/** The recent events with `row` appended, trimmed from the front to the bounds (a new value: a pass may hold the old one). */
-function withAppended(recent: Recent, row: EventRow): Recent {
-  const events = [...recent.events, toEvent(row)];
-  const sizes = [...recent.sizes, row.body.length];
-  let total = recent.total + row.body.length;
+/** Appends `row` to the recent events, dropping the oldest beyond the bounds (in place: `after` hands out copies). */
+function appendRecent(recent: Recent, row: EventRow): Recent {
+  recent.events.push(toEvent(row));
+  recent.sizes.push(row.body.length);
+  recent.total += row.body.length;
   let drop = 0;
-  while (drop < events.length && (events.length - drop > RECENT_KEPT.events || total > RECENT_KEPT.bodyChars)) total -= sizes[drop++]!;
-  return { events: events.slice(drop), sizes: sizes.slice(drop), total };
+  while (recent.events.length - drop > RECENT_KEPT.events || recent.total > RECENT_KEPT.bodyChars) recent.total -= recent.sizes[drop++]!;
+  recent.events.splice(0, drop);
+  recent.sizes.splice(0, drop);
+  return recent;
 }
 
 /**
@@ -152,7 +154,7 @@ function insert(store: ConversationStore, event: NewEvent, onConflict: string): 
   ).rowsWritten;
   if (written === 0) return null;
   store.set(TIP, { seq, ts });
-  store.amend(RECENT, (recent) => withAppended(recent, row));
+  store.amend(RECENT, (recent) => appendRecent(recent, row));
   return { ...event, ts, seq } as ConversationEvent;
 }
 

@@ -270,16 +270,15 @@ export type FrameParse<T> = { ok: true; frame: T } | { ok: false; error: ErrorBo
 export function parseFrame<T>(text: string, schema: FrameSchema<T>, knownTypes: readonly string[]): FrameParse<T> {
   const parsed = parseBoundedJson(text);
   if (!parsed.ok) return parsed;
-  const value = parsed.value;
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+  const record = parsed.value;
+  if (!isRecord(record)) {
     return { ok: false, error: { code: 'invalid_request', message: 'A frame must be a JSON object with a "type".' } };
   }
-  const record = value as Record<string, unknown>;
   if (typeof record.type !== 'string' || !knownTypes.includes(record.type)) {
     const shown = typeof record.type === 'string' ? `"${record.type.slice(0, 32)}"` : 'missing';
     return { ok: false, ...namesOf(record), error: { code: 'unknown_frame_type', message: `Unknown frame type (${shown}); expected one of ${knownTypes.join(', ')}.` } };
   }
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(record);
   if (!result.success) {
     const { message, issues } = describeIssues(result.error, 'Invalid frame');
     return { ok: false, ...namesOf(record), error: { code: 'invalid_request', message, issues } };

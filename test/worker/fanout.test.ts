@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { createDirect, createGroup, json, openWindow } from './helpers.js';
+import { createDirect, createGroup, json, openWindow, partsOf } from './helpers.js';
 import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helpers.js';
 import type { ConversationSummary, Session } from '../../src/protocol/index.js';
 import { FANOUT_DEFAULTS as FANOUT, FANOUT as FANOUT_LIMITS, fanoutTuning, passIntervalMs as interval } from '../../src/conversation/fanout.js';
@@ -10,7 +10,6 @@ const passIntervalMs = (members: number) => interval(FANOUT, members);
 import { serviceUser } from './abuse-helpers.js';
 import * as eventLog from '../../src/conversation/log.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
-import type { ConversationParts } from '../../src/conversation/parts.js';
 
 const list = async (s: Session): Promise<ConversationSummary[]> => (await json('/v1/conversations', { token: s.accessToken }, 200)).conversations;
 const send = (s: Session, id: string, t: string) =>
@@ -110,7 +109,7 @@ describe('fan-out at a steady rate', () => {
     const count = 600;
     // The backlog is stored in one step before any pass, so the passes are 250, 250, 100.
     await runInDurableObject(env.CONVERSATIONS.getByName(id), async (instance: ConversationDO) => {
-      const { store, delivery } = (instance as unknown as { parts: ConversationParts }).parts;
+      const { store, delivery } = partsOf(instance);
       const author = { userId: alice.user.id, deviceId: alice.deviceId };
       store.transaction(() => {
         for (let i = 0; i < count; i++) eventLog.append(store, { type: 'message', ts: Date.now(), author, cmid: `backlog-${i}`, content: { type: 'text', text: `backlog ${i}` } });

@@ -5,8 +5,15 @@
 import { exports } from 'cloudflare:workers';
 import { expect } from 'vitest';
 import type { ServerFrame, Session } from '../../src/protocol/index.js';
+import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
+import type { ConversationParts } from '../../src/conversation/parts.js';
 
 export const BASE = 'http://chat.test';
+
+/** A running conversation object's parts (a private field: reached only from a test, inside `runInDurableObject`). */
+export function partsOf(instance: ConversationDO): ConversationParts {
+  return (instance as unknown as { parts: ConversationParts }).parts;
+}
 
 /**
  * Waits `ms` on purpose, in two cases only, each named where it is used: a quiet period

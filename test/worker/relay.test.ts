@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { call, createGroup, json, openWindow, quietPeriod, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
+import { call, createGroup, json, openWindow, partsOf, quietPeriod, registerUser, ticket, upgrade, type TestSocket } from './helpers.js';
 import { secondDevice, silentUsers, range } from './inbox-helpers.js';
 import { cmid, text } from './lifecycle-helpers.js';
 import { service } from './abuse-helpers.js';
@@ -17,7 +17,6 @@ import { RELAY, RELAY_DEFAULTS, relayName, relayTuning, type RelayStub } from '.
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
 import * as eventLog from '../../src/conversation/log.js';
 import * as members from '../../src/conversation/members.js';
-import type { ConversationParts } from '../../src/conversation/parts.js';
 import { CLOSE_CODES, type Session } from '../../src/protocol/index.js';
 
 const MAX_SOCKETS = relayTuning(env).maxSockets;
@@ -116,7 +115,7 @@ describe('relay delivery', () => {
     // Every call the conversation makes to a relay, seen from inside it.
     const calls: { relay: number; seqs: number[] }[] = [];
     await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
-      const relays = (instance as unknown as { parts: ConversationParts }).parts.relays as unknown as { stubOf: (i: number) => RelayStub };
+      const relays = partsOf(instance).relays as unknown as { stubOf: (i: number) => RelayStub };
       const original = relays.stubOf;
       relays.stubOf = (relay) => {
         const stub = original(relay);
@@ -155,7 +154,7 @@ describe('relay delivery', () => {
     });
     // The first call to the relay hangs until released; every call is recorded.
     await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
-      const relays = (instance as unknown as { parts: ConversationParts }).parts.relays as unknown as { stubOf: (i: number) => RelayStub };
+      const relays = partsOf(instance).relays as unknown as { stubOf: (i: number) => RelayStub };
       const original = relays.stubOf;
       relays.stubOf = (relay) => {
         const stub = original(relay);
@@ -212,7 +211,7 @@ describe('relay delivery', () => {
     // Three messages stored but never sent to the relays: as if the conversation was
     // evicted with them still in its batcher.
     await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
-      const { store } = (instance as unknown as { parts: ConversationParts }).parts;
+      const { store } = partsOf(instance);
       for (let n = 0; n < 3; n++) eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text(`lost ${n}`) });
     });
     await send(alice, id, 'next');
@@ -232,7 +231,7 @@ describe('relay delivery', () => {
     for (const r of readers) await r.until(() => seqsOf(r).length === 1, 'the first message');
     const conversation = env.CONVERSATIONS.getByName(id);
     await runInDurableObject(conversation, (instance: ConversationDO) => {
-      const { store } = (instance as unknown as { parts: ConversationParts }).parts;
+      const { store } = partsOf(instance);
       eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text('in the batcher') });
     });
     await evictDurableObject(conversation);
@@ -256,7 +255,7 @@ describe('relay visibility', () => {
     await send(alice, id, 'live');
     // One the relays never got in a batch: they fetch it, rendered the same way.
     await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
-      const { store } = (instance as unknown as { parts: ConversationParts }).parts;
+      const { store } = partsOf(instance);
       eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text('caught up') });
     });
     await send(bob, id, 'from bob');
@@ -322,7 +321,7 @@ describe('relay revocation and removal while the socket is open', () => {
     // failed: the conversation knows, the relays do not, and each relay is due a retry.
     const conversation = env.CONVERSATIONS.getByName(id);
     await runInDurableObject(conversation, async (instance: ConversationDO, state) => {
-      const { store, standings } = (instance as unknown as { parts: ConversationParts }).parts;
+      const { store, standings } = partsOf(instance);
       for (let n = 0; n < 2; n++) eventLog.append(store, { type: 'message', ts: Date.now(), author: { userId: alice.user.id, deviceId: alice.deviceId }, cmid: cmid(), content: text(`unsent ${n}`) });
       standings.revoke(bob.user.id, phone.deviceId);
       members.deleteMember(store, carol.user.id);

@@ -20,15 +20,12 @@ import * as search from '../../src/conversation/search.js';
 import * as receipts from '../../src/conversation/receipts.js';
 import * as relays from '../../src/conversation/relays.js';
 import * as lifecycle from '../../src/conversation/lifecycle.js';
-import { createGroup, json, openWindow, registerUser } from './helpers.js';
+import { createGroup, json, openWindow, partsOf, registerUser } from './helpers.js';
 import { silentUsers, text } from './inbox-helpers.js';
-import type { ConversationParts } from '../../src/conversation/parts.js';
 import type { Session } from '../../src/protocol/index.js';
 
 const FACTS: Fact<unknown>[] = [eventLog.TIP, eventLog.RECENT, META, members.MEMBERS, members.COUNT, outbox.NEXT_DUE, fanout.STATE, fanout.LAG_DUE, search.INDEXED_UPTO, blocks.BLOCKS, blocks.KNOWN_LISTS, receipts.FLUSH_DUE, lifecycle.NEXT_PURGE, relays.RELAYS];
 
-/** The running object's parts (a private field: reached only from a test). */
-const partsOf = (instance: ConversationDO) => (instance as unknown as { parts: ConversationParts }).parts;
 const storeOf = (instance: ConversationDO): ConversationStore => partsOf(instance).store;
 
 describe('the conversation store', () => {
