@@ -223,6 +223,7 @@ export async function mutateDuring(
             }
             done.failed++;
             done.why[why] = (done.why[why] ?? 0) + 1;
+            return;
           }
         }
       };

@@ -9,11 +9,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { call, json, openWindow, registerUser } from './helpers.js';
+import { call, json, openWindow, partsOf, registerUser } from './helpers.js';
 import { text } from './inbox-helpers.js';
 import { LIMITS, type ConversationInfo, type Member, type MembersPage, type Session } from '../../src/protocol/index.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
-import type { ConversationStore } from '../../src/conversation/store.js';
 import * as members from '../../src/conversation/members.js';
 import * as fanout from '../../src/conversation/fanout.js';
 import type { UserUpdate } from '../../src/user/updates.js';
@@ -21,7 +20,6 @@ import { newGroupId } from '../../src/ids.js';
 
 /** Past MEMBERS_IN_MEMORY and maxListedMembers (both 1,000), so paging and lookups by key are what run. */
 const SIZE = 1_200;
-const storeOf = (instance: ConversationDO) => (instance as unknown as { parts: { store: ConversationStore } }).parts.store;
 
 /** A group of `SIZE`: `owner` first, `late` the last to join, made-up members between (their ids sort after real ones). */
 async function bigGroup(owner: Session, late: Session): Promise<string> {
@@ -78,7 +76,7 @@ describe('a group past one page of members', () => {
     expect(order).toEqual([...order].sort((a, b) => a[0] - b[0] || (a[1] < b[1] ? -1 : 1)));
 
     const held = await runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => {
-      const store = storeOf(instance);
+      const store = partsOf(instance).store;
       return { map: store.get(members.MEMBERS), count: members.memberCount(store) };
     });
     expect(held).toEqual({ map: null, count: SIZE });
@@ -87,7 +85,7 @@ describe('a group past one page of members', () => {
   it('hints every member once a round, a page of FANOUT.hintBatch per pass, from a cursor kept with the watermark', async () => {
     const seq = (await json(`/v1/conversations/${id}/messages`, { token: owner.accessToken, body: { cmid: crypto.randomUUID(), content: text('news') } }, 201)).seq;
     const round = await runInDurableObject(env.CONVERSATIONS.getByName(id), async (instance: ConversationDO) => {
-      const store = storeOf(instance);
+      const store = partsOf(instance).store;
       // The alarm may have started this round already: start one of our own, spied on.
       store.sql.exec('UPDATE fanout_state SET done_seq = 0, hinted_at = 0, hint_after_joined_at = NULL, hint_after_user_id = NULL');
       store.forget(fanout.STATE);

@@ -4,7 +4,7 @@
  */
 import { exports } from 'cloudflare:workers';
 import { expect } from 'vitest';
-import type { ServerFrame, Session } from '../../src/protocol/index.js';
+import type { ConversationSummary, ServerFrame, Session } from '../../src/protocol/index.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
 import type { ConversationParts } from '../../src/conversation/parts.js';
 
@@ -83,6 +83,17 @@ export async function registerUser(prefix = 'user', deviceName = 'test device'):
 export async function createGroup(owner: Session, members: Session[], title = 'group'): Promise<string> {
   const res = await json('/v1/conversations', { token: owner.accessToken, body: { kind: 'group', title, memberIds: members.map((m) => m.user.id) } }, 201);
   return res.conversation.id;
+}
+
+/** `session`'s conversation-list entry for `conversationId`, if listed. */
+export async function summaryOf(session: Session, conversationId: string): Promise<ConversationSummary | undefined> {
+  const { conversations } = await json<{ conversations: ConversationSummary[] }>('/v1/conversations', { token: session.accessToken }, 200);
+  return conversations.find((c) => c.id === conversationId);
+}
+
+/** Waits until `session`'s UserDO has applied `conversationId` up to `seq` (its conversation list says so). */
+export async function listedUpTo(session: Session, conversationId: string, seq: number): Promise<void> {
+  await expect.poll(async () => (await summaryOf(session, conversationId))?.lastSeq, { timeout: 10_000, interval: 25 }).toBe(seq);
 }
 
 export async function createDirect(a: Session, b: Session): Promise<string> {

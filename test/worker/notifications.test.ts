@@ -9,15 +9,13 @@ import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
 import { pushCandidates } from '../../src/user/notifications.js';
 import { applyEvents, applyMembership } from '../../src/user/inbox.js';
-import type { ConversationEvent, ConversationSummary, DeviceEvent, MessageEvent, Session } from '../../src/protocol/index.js';
-import { createDirect, createGroup, json, registerUser } from './helpers.js';
+import type { ConversationEvent, DeviceEvent, MessageEvent, Session } from '../../src/protocol/index.js';
+import { createDirect, createGroup, json, partsOf, registerUser, summaryOf } from './helpers.js';
 import { text } from './inbox-helpers.js';
-import { block } from './boundary-helpers.js';
+import { block, sendText } from './boundary-helpers.js';
 import * as blocks from '../../src/conversation/blocks.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
-import type { ConversationStore } from '../../src/conversation/store.js';
 
-const storeOf = (instance: ConversationDO) => (instance as unknown as { parts: { store: ConversationStore } }).parts.store;
 
 const author = { userId: 'u_sender', deviceId: 'd_sender' };
 const message = (seq: number, extra: Partial<MessageEvent> = {}): MessageEvent => ({ type: 'message', seq, ts: seq, author, cmid: `c${seq}`, content: { type: 'text', text: `m${seq}` }, ...extra });
@@ -72,27 +70,27 @@ describe('the conversation list preview', () => {
   it('after a reload or on another device: a deleted last message reads as deleted on both fan-out paths, its content nowhere', async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
     const id = await createDirect(alice, bob);
-    await send(bob, id, 'before');
-    const seq = await send(bob, id, 'plumquartz secret');
+    await sendText(bob, id, 'before');
+    const seq = await sendText(bob, id, 'plumquartz secret');
     await json(`/v1/conversations/${id}/messages/${seq}`, { token: bob.accessToken, method: 'DELETE' }, 200);
     // Fan-out on write: what alice's UserDO keeps (what a reload or another device reads).
-    await expect.poll(async () => (await summary(alice, id))?.preview, { timeout: 10_000 }).toEqual({ seq, authorId: bob.user.id, text: '', deleted: true });
+    await expect.poll(async () => (await summaryOf(alice, id))?.preview, { timeout: 10_000 }).toEqual({ seq, authorId: bob.user.id, text: '', deleted: true });
     // Fan-out on read: what the conversation answers for large conversations.
     expect(await onRead(id, alice)).toEqual({ seq, authorId: bob.user.id, text: '', deleted: true });
-    expect(JSON.stringify(await summary(alice, id))).not.toContain('plumquartz');
+    expect(JSON.stringify(await summaryOf(alice, id))).not.toContain('plumquartz');
   });
 
   it('a moderated last message reads as deleted, though its content is held; on read, the preview follows an edit', async () => {
     const [owner, member, reader] = [await registerUser('owner'), await registerUser('member'), await registerUser('reader')];
     const id = await createGroup(owner, [member, reader]);
-    const seq = await send(member, id, 'first words');
+    const seq = await sendText(member, id, 'first words');
     await json(`/v1/conversations/${id}/messages/${seq}`, { token: member.accessToken, method: 'PATCH', body: { content: text('second words') } }, 200);
     expect(await onRead(id, reader)).toMatchObject({ seq, text: 'second words' });
     await json(`/v1/conversations/${id}/messages/${seq}?scope=moderate`, { token: owner.accessToken, method: 'DELETE' }, 200);
     const deleted = { seq, authorId: member.user.id, text: '', deleted: true };
-    await expect.poll(async () => (await summary(reader, id))?.preview, { timeout: 10_000 }).toEqual(deleted);
+    await expect.poll(async () => (await summaryOf(reader, id))?.preview, { timeout: 10_000 }).toEqual(deleted);
     expect(await onRead(id, reader)).toEqual(deleted);
-    expect(JSON.stringify([await summary(reader, id), await onRead(id, reader)])).not.toMatch(/words/);
+    expect(JSON.stringify([await summaryOf(reader, id), await onRead(id, reader)])).not.toMatch(/words/);
   });
 });
 
@@ -100,19 +98,19 @@ describe('delete for me and the list', () => {
   it("hiding the last message moves the list's preview to the one before it, on the user's list only", async () => {
     const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
     const id = await createDirect(alice, bob);
-    const first = await send(bob, id, 'still shown');
-    const last = await send(bob, id, 'plumquartz hidden for alice');
-    await expect.poll(async () => (await summary(alice, id))?.preview?.seq, { timeout: 10_000 }).toBe(last);
+    const first = await sendText(bob, id, 'still shown');
+    const last = await sendText(bob, id, 'plumquartz hidden for alice');
+    await expect.poll(async () => (await summaryOf(alice, id))?.preview?.seq, { timeout: 10_000 }).toBe(last);
     await json(`/v1/conversations/${id}/messages/${last}?scope=me`, { token: alice.accessToken, method: 'DELETE' }, 200);
-    await expect.poll(async () => (await summary(alice, id))?.preview, { timeout: 10_000 }).toMatchObject({ seq: first, text: 'still shown' });
-    expect(JSON.stringify(await summary(alice, id))).not.toContain('plumquartz');
-    expect((await summary(bob, id))?.preview).toMatchObject({ seq: last });
+    await expect.poll(async () => (await summaryOf(alice, id))?.preview, { timeout: 10_000 }).toMatchObject({ seq: first, text: 'still shown' });
+    expect(JSON.stringify(await summaryOf(alice, id))).not.toContain('plumquartz');
+    expect((await summaryOf(bob, id))?.preview).toMatchObject({ seq: last });
     // Hiding a message that is not the preview leaves the preview alone (a read sent after it
     // goes through the same outbox to bob's UserDO: once it shows, the hide was applied).
     await json(`/v1/conversations/${id}/messages/${first}?scope=me`, { token: bob.accessToken, method: 'DELETE' }, 200);
     await json(`/v1/conversations/${id}/read`, { token: bob.accessToken, body: { seq: last } }, 200);
-    await expect.poll(async () => (await summary(bob, id))?.readSeq, { timeout: 10_000 }).toBe(last);
-    expect((await summary(bob, id))?.preview).toMatchObject({ seq: last });
+    await expect.poll(async () => (await summaryOf(bob, id))?.readSeq, { timeout: 10_000 }).toBe(last);
+    expect((await summaryOf(bob, id))?.preview).toMatchObject({ seq: last });
   });
 });
 
@@ -120,13 +118,13 @@ describe('a blocked author in a conversation that fans out on read', () => {
   it("neither previews nor counts as unread for the blocker, as on the write path; the others see it", async () => {
     const [owner, blocker, blocked] = [await registerUser('owner'), await registerUser('blocker'), await registerUser('blocked')];
     const id = await createGroup(owner, [blocker, blocked]);
-    const before = await send(owner, id, 'from the owner');
+    const before = await sendText(owner, id, 'from the owner');
     await block(blocker, blocked);
     // The conversation hears of the block from the blocker's UserDO (its outbox).
-    const heard = (): Promise<boolean> => runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => blocks.has(storeOf(instance), blocker.user.id, blocked.user.id));
+    const heard = (): Promise<boolean> => runInDurableObject(env.CONVERSATIONS.getByName(id), (instance: ConversationDO) => blocks.has(partsOf(instance).store, blocker.user.id, blocked.user.id));
     await expect.poll(heard, { timeout: 10_000 }).toBe(true);
-    await send(blocked, id, 'plumquartz from the blocked');
-    await send(blocked, id, 'plumquartz again');
+    await sendText(blocked, id, 'plumquartz from the blocked');
+    await sendText(blocked, id, 'plumquartz again');
     const state = await env.CONVERSATIONS.getByName(id).inboxState(blocker.user.id, 0);
     if (!state.ok) throw new Error(state.error.message);
     expect(state.value.preview).toMatchObject({ seq: before, authorId: owner.user.id, text: 'from the owner' });
@@ -135,15 +133,6 @@ describe('a blocked author in a conversation that fans out on read', () => {
     expect(await onRead(id, owner)).toMatchObject({ authorId: blocked.user.id, text: 'plumquartz again' });
   });
 });
-
-async function send(session: Session, id: string, body: string): Promise<number> {
-  return (await json(`/v1/conversations/${id}/messages`, { token: session.accessToken, body: { cmid: crypto.randomUUID(), content: text(body) } }, 201)).seq;
-}
-
-async function summary(session: Session, id: string): Promise<ConversationSummary | undefined> {
-  const { conversations } = await json<{ conversations: ConversationSummary[] }>('/v1/conversations', { token: session.accessToken }, 200);
-  return conversations.find((c) => c.id === id);
-}
 
 /** The preview the conversation itself computes for a member (conversations that fan out on read). */
 async function onRead(id: string, session: Session) {

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runInDurableObject } from 'cloudflare:test';
-import { call, createGroup, json, registerUser } from './helpers.js';
+import { call, createGroup, json, listedUpTo, registerUser } from './helpers.js';
 import { openInbox, secondDevice, text } from './inbox-helpers.js';
 import { ACCOUNT_FACTS_REFRESH_MS } from '../../src/user/devices.js';
 import { STANDING_CACHE, standingCache } from '../../src/auth/standing.js';
@@ -126,13 +126,6 @@ async function countingD1(fn: (queries: string[]) => Promise<void>): Promise<voi
   }
 }
 
-/** Waits until `session`'s UserDO has applied `conversationId` up to `seq` (its conversation list says so). */
-async function applied(session: Session, conversationId: string, seq: number): Promise<void> {
-  const lastSeq = async () =>
-    (await json<{ conversations: { id: string; lastSeq: number }[] }>('/v1/conversations', { token: session.accessToken }, 200)).conversations.find((c) => c.id === conversationId)?.lastSeq;
-  await expect.poll(lastSeq, { timeout: 10_000, interval: 25 }).toBe(seq);
-}
-
 describe('D1 is off the path of authenticated requests', () => {
   it('polls, acks and sends-side checks make no D1 query once the standing is known', async () => {
     const alice = await registerUser('alice');
@@ -160,7 +153,7 @@ describe('D1 is off the path of authenticated requests', () => {
     // UserDO has checked once whether he subscribed to push (he is offline; it keeps the answer).
     const first = await send();
     await feedPoll(0);
-    await applied(bob, id, first.seq);
+    await listedUpTo(bob, id, first.seq);
     await countingD1(async (queries) => {
       // The counter sees the objects' queries too: a device the UserDO never knew is looked up in D1.
       await user(alice).standing('d_never_made');
@@ -172,7 +165,7 @@ describe('D1 is off the path of authenticated requests', () => {
         if (cache === 'cleared') standingCache.clear();
         const { seq } = await send();
         expect((await feedPoll(after)).events.map((e) => e.seq), cache).toContain(seq);
-        await applied(bob, id, seq);
+        await listedUpTo(bob, id, seq);
         after = seq;
       }
       expect(queries).toEqual([]);

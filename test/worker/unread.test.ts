@@ -5,14 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { createGroup, json, openWindow } from './helpers.js';
+import { createGroup, json, openWindow, summaryOf } from './helpers.js';
 import { sendBurst, text } from './inbox-helpers.js';
 import { serviceUser } from './abuse-helpers.js';
-import { INBOX, type ConversationSummary, type Session } from '../../src/protocol/index.js';
+import { INBOX, type Session } from '../../src/protocol/index.js';
 import { USER_MIGRATIONS } from '../../src/user/schema.js';
-
-const summary = async (s: Session, id: string): Promise<ConversationSummary | undefined> =>
-  ((await json('/v1/conversations', { token: s.accessToken }, 200)).conversations as ConversationSummary[]).find((c) => c.id === id);
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -30,16 +27,16 @@ describe('unread counts', () => {
     const id = await createGroup(alice, [bob], 'counts');
     const window = await openWindow(alice, id);
     await sendBurst(window, 5, 'one');
-    await until('five unread', async () => (await summary(bob, id))?.unreadCount === 5);
+    await until('five unread', async () => (await summaryOf(bob, id))?.unreadCount === 5);
     await read(bob, id, 3);
-    expect(await summary(bob, id)).toMatchObject({ unreadCount: 2, readSeq: 3 });
+    expect(await summaryOf(bob, id)).toMatchObject({ unreadCount: 2, readSeq: 3 });
     // A watermark never moves back.
     await read(bob, id, 1);
-    expect(await summary(bob, id)).toMatchObject({ unreadCount: 2, readSeq: 3 });
+    expect(await summaryOf(bob, id)).toMatchObject({ unreadCount: 2, readSeq: 3 });
     await json(`/v1/conversations/${id}/messages`, { token: bob.accessToken, body: { cmid: crypto.randomUUID(), content: text('mine') } }, 201);
-    await until('read by writing', async () => (await summary(bob, id))?.unreadCount === 0);
+    await until('read by writing', async () => (await summaryOf(bob, id))?.unreadCount === 0);
     // The writer's own messages are never unread to them.
-    expect((await summary(alice, id))?.unreadCount).toBe(1);
+    expect((await summaryOf(alice, id))?.unreadCount).toBe(1);
     window.close();
   });
 
@@ -50,12 +47,12 @@ describe('unread counts', () => {
     const total = INBOX.maxUnreadCount + 6;
     await sendBurst(window, total, 'many');
     // Every message applied (the count reaches the cap before the last ones arrive), and capped.
-    await until('all applied', async () => (await summary(bob, id))?.lastSeq === total, 30_000);
-    expect((await summary(bob, id))?.unreadCount).toBe(INBOX.maxUnreadCount);
+    await until('all applied', async () => (await summaryOf(bob, id))?.lastSeq === total, 30_000);
+    expect((await summaryOf(bob, id))?.unreadCount).toBe(INBOX.maxUnreadCount);
     await read(bob, id, 10);
-    expect((await summary(bob, id))?.unreadCount).toBe(total - 10);
+    expect((await summaryOf(bob, id))?.unreadCount).toBe(total - 10);
     await read(bob, id, total - 4);
-    expect((await summary(bob, id))?.unreadCount).toBe(4);
+    expect((await summaryOf(bob, id))?.unreadCount).toBe(4);
     window.close();
   });
 
