@@ -3,8 +3,8 @@
  * the message list (opens at the first unread message, scrolls back through history at
  * the top, follows new messages at the bottom, announced through an aria-live region),
  * who is typing, and the composer (reply / edit bar, a staged attachment with its caption,
- * an upload progress bar). About 500 lines (with the encryption lock and notices): the view's state and handlers are one
- * closure over the open conversation; its pieces are components (MessageItem, MarkItem,
+ * an upload progress bar). About 495 lines (with the encryption lock and notices): the view's state and handlers are one
+ * closure over the open conversation; its pieces are components (MessageItem, MarkItem, Quote,
  * SearchPanel, StagedAttachment) and the logic lives in lib/ (useConversation, marks).
  */
 import { Fragment } from 'preact';
@@ -29,6 +29,7 @@ import { ReceiptDialog } from './ReceiptDialog.js';
 import { SafetyNumbersDialog } from './SafetyNumbers.js';
 import { SearchPanel } from './SearchPanel.js';
 import { MarkItem } from './MarkItem.js';
+import { Quote } from './Quote.js';
 import { StagedAttachment } from './StagedAttachment.js';
 import { errorText } from '../lib/errors.js';
 
@@ -373,42 +374,40 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
         {notices.after.map((n) => (
           <KeyNoticeItem key={`n${n.seq}`} notice={n} me={me} onVerify={() => setSafetyOpen(true)} />
         ))}
-        {sending.map((s) => (
-          <li key={s.cmid} class="message mine pending" data-state={s.state}>
-            <div class="bubble">
-              {s.replyToSeq !== undefined && (
-                // A reply waiting to go (offline, say): what it answers, from this device's timeline.
-                <blockquote class="quote">
-                  <span class="author">{replyAuthor(state.timeline.get(s.replyToSeq))}</span>
-                  {quoteFrom(state.timeline.get(s.replyToSeq)) ?? <em>Message unavailable</em>}
-                </blockquote>
-              )}
-              {s.content.type === 'text' ? (
-                <p class="text">{s.content.text}</p>
-              ) : (
-                // Restored after a reload, an encrypted send is only its envelope: its text stays sealed until it is in.
-                <p class="text muted">{s.content.type === 'encrypted' ? 'Encrypted message' : 'Attachment'}</p>
-              )}
-              <span class="meta">
-                {s.state === 'failed' ? (
-                  <>
-                    <span class="failed">Not sent: {s.error}</span>
-                    <button type="button" class="ghost" onClick={() => retry(s.cmid)}>
-                      Retry
-                    </button>
-                    <button type="button" class="ghost" onClick={() => dismiss(s.cmid)}>
-                      Discard
-                    </button>
-                  </>
+        {sending.map((s) => {
+          // A reply waiting to go (offline, say): what it answers, from this device's timeline.
+          const replied = s.replyToSeq === undefined ? undefined : state.timeline.get(s.replyToSeq);
+          return (
+            <li key={s.cmid} class="message mine pending" data-state={s.state}>
+              <div class="bubble">
+                {s.replyToSeq !== undefined && <Quote userId={replied?.author.userId} text={quoteFrom(replied)} />}
+                {s.content.type === 'text' ? (
+                  <p class="text">{s.content.text}</p>
                 ) : (
-                  <span class="status" data-status={state.status === 'open' ? 'sending' : 'queued'}>
-                    {state.status === 'open' && online ? 'Sending…' : 'Queued'}
-                  </span>
+                  // Restored after a reload, an encrypted send is only its envelope: its text stays sealed until it is in.
+                  <p class="text muted">{s.content.type === 'encrypted' ? 'Encrypted message' : 'Attachment'}</p>
                 )}
-              </span>
-            </div>
-          </li>
-        ))}
+                <span class="meta">
+                  {s.state === 'failed' ? (
+                    <>
+                      <span class="failed">Not sent: {s.error}</span>
+                      <button type="button" class="ghost" onClick={() => retry(s.cmid)}>
+                        Retry
+                      </button>
+                      <button type="button" class="ghost" onClick={() => dismiss(s.cmid)}>
+                        Discard
+                      </button>
+                    </>
+                  ) : (
+                    <span class="status" data-status={state.status === 'open' ? 'sending' : 'queued'}>
+                      {state.status === 'open' && online ? 'Sending…' : 'Queued'}
+                    </span>
+                  )}
+                </span>
+              </div>
+            </li>
+          );
+        })}
       </ol>
       <p class="typing" aria-live="polite" data-testid="typing">
         {typingNames.length > 0 ? `${typingNames.join(', ')} ${typingNames.length > 1 ? 'are' : 'is'} typing…` : ''}
@@ -473,11 +472,6 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       )}
     </section>
   );
-}
-
-/** Who wrote the message a pending reply answers, when it is loaded. */
-function replyAuthor(m: MessageEvent | undefined): string {
-  return m ? nameOf(m.author.userId) : 'Reply';
 }
 
 /** The text a reply quotes, when the service could not send it (end-to-end encrypted chats) and the message is loaded. */

@@ -18,6 +18,7 @@ import type { MessageStatus } from '../lib/receipts.js';
 import { client } from '../lib/session.js';
 import { nameOf, useUserName } from '../lib/users.js';
 import { MediaView } from './MediaView.js';
+import { Quote } from './Quote.js';
 
 export type MessageAction =
   | { kind: 'reply' }
@@ -101,6 +102,8 @@ export function MessageItem(props: {
   const { message: m, mine, status, online } = props;
   /** Why a reaction or delete button is disabled, or undefined while it may be used. */
   const offlineReason = online ? undefined : 'Needs a connection: you are offline.';
+  /** Spread on each reaction and delete button: disabled offline, saying why. */
+  const needsOnline = { disabled: !online, title: offlineReason };
   const author = useUserName(m.author.userId);
   const me = client.user?.id ?? '';
   const deleted = Boolean(m.deleted);
@@ -120,12 +123,7 @@ export function MessageItem(props: {
     <li class={`message ${mine ? 'mine' : 'theirs'}`} data-seq={m.seq}>
       <article class="bubble" aria-label={`${mine ? 'You' : author} at ${time(m.ts)}`}>
         {!mine && props.group && <span class="author">{author}</span>}
-        {m.replyTo && (
-          <blockquote class="quote">
-            <span class="author">{m.replyTo.userId ? nameOf(m.replyTo.userId) : 'Reply'}</span>
-            {m.replyTo.quote ?? props.localQuote ?? <em>Message unavailable</em>}
-          </blockquote>
-        )}
+        {m.replyTo && <Quote userId={m.replyTo.userId} text={m.replyTo.quote ?? props.localQuote} />}
         {deleted ? (
           <p class="text muted">
             <em>This message was deleted.</em>
@@ -154,8 +152,7 @@ export function MessageItem(props: {
                     type="button"
                     class={`reaction ${mineToo ? 'own' : ''}`}
                     aria-pressed={mineToo}
-                    disabled={!online}
-                    title={offlineReason}
+                    {...needsOnline}
                     aria-label={`${r.emoji} ${r.userIds.length}: ${r.userIds.map(nameOf).join(', ')}`}
                     onClick={() => props.onAction({ kind: 'react', emoji: r.emoji, op: mineToo ? 'remove' : 'add' })}
                   >
@@ -203,7 +200,7 @@ export function MessageItem(props: {
             )}
             <div class="quick" role="group" aria-label="React">
               {QUICK_REACTIONS.map((emoji) => (
-                <button type="button" key={emoji} class="ghost" disabled={!online} title={offlineReason} onClick={act({ kind: 'react', emoji, op: m.reactions?.find((r) => r.emoji === emoji)?.userIds.includes(me) ? 'remove' : 'add' })} aria-label={`React ${emoji}`}>
+                <button type="button" key={emoji} class="ghost" {...needsOnline} onClick={act({ kind: 'react', emoji, op: m.reactions?.find((r) => r.emoji === emoji)?.userIds.includes(me) ? 'remove' : 'add' })} aria-label={`React ${emoji}`}>
                   {emoji}
                 </button>
               ))}
@@ -223,14 +220,14 @@ export function MessageItem(props: {
                 Info
               </button>
             )}
-            <button type="button" class="ghost" disabled={!online} title={offlineReason} onClick={act({ kind: 'delete', scope: 'me' })}>
+            <button type="button" class="ghost" {...needsOnline} onClick={act({ kind: 'delete', scope: 'me' })}>
               Delete for me
             </button>
             {mine &&
               (confirming ? (
                 // Erasing for everyone cannot be undone: a second, explicit click.
                 <div class="confirm" role="group" aria-label="Delete for everyone?">
-                  <button type="button" class="ghost danger" disabled={!online} title={offlineReason} onClick={act({ kind: 'delete', scope: 'everyone' })}>
+                  <button type="button" class="ghost danger" {...needsOnline} onClick={act({ kind: 'delete', scope: 'everyone' })}>
                     Yes, delete for everyone
                   </button>
                   <button type="button" class="ghost" onClick={() => setConfirming(false)}>
@@ -238,7 +235,7 @@ export function MessageItem(props: {
                   </button>
                 </div>
               ) : (
-                <button type="button" class="ghost danger" disabled={!online} title={offlineReason} onClick={() => setConfirming(true)}>
+                <button type="button" class="ghost danger" {...needsOnline} onClick={() => setConfirming(true)}>
                   Delete for everyone
                 </button>
               ))}
