@@ -11,7 +11,7 @@ import type { Browser, Page } from 'playwright-core';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import { startProxy, type CutProxy } from '../e2e/proxy.js';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
-import { DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, overflowing, register, row, send, shot, storedValues, type Device, type Person } from './helpers.js';
+import { Api, DESKTOP, PHONE, WAIT, composer, device, launchChromium, message, overflowing, register, row, send, shot, signIn, storedValues, type ApiUser, type Device, type Person } from './helpers.js';
 
 const PORT = 8850;
 
@@ -22,51 +22,12 @@ let browser: Browser;
 const run = crypto.randomUUID().slice(0, 6);
 const alice: Person = { handle: `alice_${run}`, name: 'Alice' };
 
-/** Someone on the HTTP API: a session and the few calls these stories need. */
-interface ApiUser {
-  id: string;
-  token: string;
-  person: Person;
-}
-
-async function call<T>(path: string, init: { token?: string; body?: unknown; method?: string } = {}): Promise<T> {
-  const res = await fetch(`${server.url}/v1${path}`, {
-    method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
-    headers: { 'content-type': 'application/json', ...(init.token ? { authorization: `Bearer ${init.token}` } : {}) },
-    body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  if (!res.ok) throw new Error(`${init.method ?? 'POST'} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as T;
-}
-
-async function apiUser(person: Person): Promise<ApiUser> {
-  const session = await call<{ accessToken: string; user: { id: string } }>('/auth/register', {
-    body: { handle: person.handle, displayName: person.name, password: 'correct horse battery', deviceName: 'api' },
-  });
-  return { id: session.user.id, token: session.accessToken, person };
-}
-
-async function userId(handle: string, token: string): Promise<string> {
-  return (await call<{ user: { id: string } }>(`/users/by-handle/${handle}`, { token })).user.id;
-}
-
-async function directWith(from: ApiUser, peerId: string): Promise<string> {
-  return (await call<{ conversation: { id: string } }>('/conversations', { token: from.token, body: { kind: 'direct', peerId } })).conversation.id;
-}
-
-function newCmid(): string {
-  return crypto.randomUUID().replaceAll('-', '');
-}
-
-async function apiSend(from: ApiUser, conversationId: string, text: string, cmid = newCmid()): Promise<number> {
-  return (await call<{ seq: number }>(`/conversations/${conversationId}/messages`, { token: from.token, body: { cmid, content: { type: 'text', text } } })).seq;
-}
-
 function badge(page: Page) {
   return page.getByTestId('connection');
 }
 
+/** The other people in these stories, on the HTTP API. */
+let api: Api;
 let a: Device;
 let bob: ApiUser;
 let carol: ApiUser;
@@ -76,17 +37,18 @@ let helloFromCarol: number;
 
 beforeAll(async () => {
   server = await startWrangler(PORT);
+  api = new Api(server.url);
   proxy = await startProxy(PORT);
   browser = await launchChromium();
   a = await device(browser, proxy.url, DESKTOP);
   await register(a.page, alice, 'Alice laptop');
-  bob = await apiUser({ handle: `bob_${run}`, name: 'Bob' });
-  carol = await apiUser({ handle: `carol_${run}`, name: 'Carol' });
-  const aliceId = await userId(alice.handle, bob.token);
-  withBob = await directWith(bob, aliceId);
-  withCarol = await directWith(carol, aliceId);
-  await apiSend(bob, withBob, 'Hello from Bob');
-  helloFromCarol = await apiSend(carol, withCarol, 'Hello from Carol');
+  bob = await api.register({ handle: `bob_${run}`, name: 'Bob' });
+  carol = await api.register({ handle: `carol_${run}`, name: 'Carol' });
+  const aliceId = await api.userId(alice.handle, bob);
+  withBob = await api.direct(bob, aliceId);
+  withCarol = await api.direct(carol, aliceId);
+  await api.send(bob, withBob, 'Hello from Bob');
+  helloFromCarol = await api.send(carol, withCarol, 'Hello from Carol');
   await row(a.page, 'Carol').waitFor(WAIT);
   await row(a.page, 'Bob').waitFor(WAIT);
 });
@@ -191,20 +153,9 @@ describe('the web client under real conditions', () => {
     await badge(page).getByText('1 queued').waitFor(WAIT);
     // The race the issue saw, made certain: the server stored the send (its ack never
     // reached the page) while the page's outbox still holds it, and the page reloads.
-    const cmid = await page.evaluate(
-      () =>
-        new Promise<string>((resolve, reject) => {
-          const open = indexedDB.open('edge-chat-outbox');
-          open.onerror = () => reject(open.error);
-          open.onsuccess = () => {
-            const all = open.result.transaction('outbox').objectStore('outbox').getAll();
-            all.onsuccess = () => resolve((all.result as { cmid: string }[]).at(-1)!.cmid);
-            all.onerror = () => reject(all.error);
-          };
-        }),
-    );
+    const cmid = (await storedValues<{ cmid: string }>(page, 'edge-chat-outbox', 'outbox')).at(-1)!.cmid;
     const aliceSession = JSON.parse((await page.evaluate(() => localStorage.getItem('edge-chat.session')))!) as { accessToken: string; user: { id: string } };
-    await apiSend({ id: aliceSession.user.id, token: aliceSession.accessToken, person: alice }, withBob, 'Queued, then reloaded', cmid);
+    await api.send({ id: aliceSession.user.id, token: aliceSession.accessToken, person: alice }, withBob, 'Queued, then reloaded', cmid);
     await context.setOffline(false);
     await page.reload();
     await message(page, 'Queued, then reloaded').first().waitFor(WAIT);
@@ -219,13 +170,8 @@ describe('the web client under real conditions', () => {
 
   it('at 390x844 nothing is wider than the screen, and every message menu lies inside it', async () => {
     const p = await device(browser, server.url, PHONE);
-    await p.page.goto('/');
-    await p.page.getByLabel('Handle').fill(alice.handle);
-    await p.page.getByLabel('Password').fill('correct horse battery');
-    await p.page.getByLabel('Device name').fill('Alice phone');
-    await p.page.getByRole('button', { name: 'Sign in' }).last().click();
-    await p.page.getByText(`@${alice.handle}`).waitFor(WAIT);
-    await apiSend(carol, withCarol, 'A rather long last message, the kind that runs on: https://example.com/a/very/long/path/without/any/spaces/at/all/to/break/it/up');
+    await signIn(p.page, alice, 'Alice phone');
+    await api.send(carol, withCarol, 'A rather long last message, the kind that runs on: https://example.com/a/very/long/path/without/any/spaces/at/all/to/break/it/up');
     await row(p.page, 'Carol').locator('.preview', { hasText: 'A rather long' }).waitFor(WAIT);
     expect(await overflowing(p.page)).toEqual([]);
     expect(await p.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
@@ -311,11 +257,7 @@ describe('the web client under real conditions', () => {
     // A device of its own, so the stories above (their reloads and requests) leave this one fresh.
     const t = await device(browser, proxy.url, DESKTOP);
     const { page, context } = t;
-    await page.goto('/');
-    await page.getByLabel('Handle').fill(alice.handle);
-    await page.getByLabel('Password').fill('correct horse battery');
-    await page.getByLabel('Device name').fill('Alice tablet');
-    await page.getByRole('button', { name: 'Sign in' }).last().click();
+    await signIn(page, alice, 'Alice tablet');
     await row(page, 'Bob').click();
     await message(page, 'Hello from Bob').waitFor(WAIT);
     await badge(page).getByText('Connected via WebSocket').waitFor(WAIT);
@@ -367,10 +309,10 @@ describe('smaller things a user notices (item 8)', () => {
     const { page } = d;
     const dora: Person = { handle: `dora_${run}`, name: 'Dora' };
     await register(page, dora, 'Dora laptop');
-    await directWith(bob, await userId(dora.handle, bob.token));
+    await api.direct(bob, await api.userId(dora.handle, bob));
     await row(page, 'Bob').waitFor(WAIT);
     // Bob comes online: an inbox socket of his own.
-    const { ticket } = await call<{ ticket: string }>('/auth/tickets', { token: bob.token, body: {} });
+    const { ticket } = await api.call<{ ticket: string }>('/auth/tickets', { token: bob.token, body: {} });
     const socket = new WebSocket(`${server.url.replace('http', 'ws')}/v1/inbox/ws?ticket=${ticket}`);
     await new Promise((resolve, reject) => {
       socket.addEventListener('open', resolve, { once: true });
@@ -456,8 +398,8 @@ describe('smaller things a user notices (item 8)', () => {
     });
     await page.reload();
     await expect.poll(() => held, { timeout: WAIT.timeout }).toBe(true);
-    const aliceId = await userId(alice.handle, bob.token);
-    await call('/conversations', { token: bob.token, body: { kind: 'group', title: 'Arrived meanwhile', memberIds: [aliceId] } });
+    const aliceId = await api.userId(alice.handle, bob);
+    await api.group(bob, 'Arrived meanwhile', [aliceId]);
     await row(page, 'Arrived meanwhile').waitFor(WAIT);
     release();
     await late;
@@ -476,7 +418,7 @@ describe('smaller things a user notices (item 8)', () => {
     await page.goto('/');
     await row(page, 'Bob').waitFor(WAIT);
     const long = 'A line of text long enough to wrap in the bubble, so that a few of them fill the screen. '.repeat(3);
-    for (let i = 1; i <= 8; i++) await apiSend(bob, withBob, `Unread number ${i}. ${long}`);
+    for (let i = 1; i <= 8; i++) await api.send(bob, withBob, `Unread number ${i}. ${long}`);
     await row(page, 'Bob').getByLabel('8 unread').waitFor(WAIT);
     await row(page, 'Bob').click();
     const divider = page.locator('[data-mark="unread"]');
@@ -502,17 +444,17 @@ describe('smaller things a user notices (item 8)', () => {
   it('search finds a message and shows it in the chat, reading back the older pages it is on', async () => {
     const { page } = await fresh();
     // Two senders of their own: new accounts may send only so many messages a minute.
-    const [dan, erin] = [await apiUser({ handle: `dan_${run}`, name: 'Dan' }), await apiUser({ handle: `erin_${run}`, name: 'Erin' })];
-    const aliceId = await userId(alice.handle, dan.token);
-    const haystack = (await call<{ conversation: { id: string } }>('/conversations', { token: dan.token, body: { kind: 'group', title: 'Haystack', memberIds: [aliceId, erin.id] } })).conversation.id;
+    const [dan, erin] = [await api.register({ handle: `dan_${run}`, name: 'Dan' }), await api.register({ handle: `erin_${run}`, name: 'Erin' })];
+    const aliceId = await api.userId(alice.handle, dan);
+    const haystack = await api.group(dan, 'Haystack', [aliceId, erin.id]);
     // Alice has the chat open as it all arrives, so she has read it.
     await row(page, 'Haystack').click();
     await page.getByRole('heading', { name: 'Haystack' }).waitFor(WAIT);
-    await apiSend(dan, haystack, 'The needle is under the blue cushion');
+    await api.send(dan, haystack, 'The needle is under the blue cushion');
     // More than a page (30) after it, so the chat opens again without it.
     for (let i = 1; i <= 16; i++) {
-      await apiSend(dan, haystack, `Hay from Dan ${i}`);
-      await apiSend(erin, haystack, `Hay from Erin ${i}`);
+      await api.send(dan, haystack, `Hay from Dan ${i}`);
+      await api.send(erin, haystack, `Hay from Erin ${i}`);
     }
     await message(page, 'Hay from Erin 16').waitFor(WAIT);
     await row(page, 'Bob').click();
@@ -541,8 +483,8 @@ describe('smaller things a user notices (item 8)', () => {
 
   it('the Members dialog lists the owner first, in aligned columns', async () => {
     const { page } = await fresh();
-    const aliceId = await userId(alice.handle, bob.token);
-    await call('/conversations', { token: bob.token, body: { kind: 'group', title: 'Owners first', memberIds: [aliceId, carol.id] } });
+    const aliceId = await api.userId(alice.handle, bob);
+    await api.group(bob, 'Owners first', [aliceId, carol.id]);
     await row(page, 'Owners first').click();
     await page.getByRole('button', { name: /Members/ }).click();
     const dialog = page.getByRole('dialog', { name: /members/ });
@@ -563,11 +505,7 @@ describe('smaller things a user notices (item 8)', () => {
     // A device of its own: connect tickets are limited per device, and the laptop spent many.
     const d = await device(browser, server.url, DESKTOP);
     const { page, context } = d;
-    await page.goto('/');
-    await page.getByLabel('Handle').fill(alice.handle);
-    await page.getByLabel('Password').fill('correct horse battery');
-    await page.getByLabel('Device name').fill('Alice desktop');
-    await page.getByRole('button', { name: 'Sign in' }).last().click();
+    await signIn(page, alice, 'Alice desktop');
     await row(page, 'Bob').waitFor(WAIT);
     // The service worker keeps the shell once it controls the page.
     await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
@@ -589,11 +527,11 @@ describe('smaller things a user notices (item 8)', () => {
   });
 
   it('an open message menu stays by its button while the list scrolls by itself, and closes once the button scrolls out of view', async () => {
-    const dave = await apiUser({ handle: `dave_${run}`, name: 'Dave' });
-    const withDave = await directWith(dave, await userId(alice.handle, dave.token));
+    const dave = await api.register({ handle: `dave_${run}`, name: 'Dave' });
+    const withDave = await api.direct(dave, await api.userId(alice.handle, dave));
     // A new account may send 20 a minute: a dozen long ones overflow the list.
     const long = ' and so on'.repeat(50);
-    for (let i = 1; i <= 12; i++) await apiSend(dave, withDave, `Dave says ${i}${long}`);
+    for (let i = 1; i <= 12; i++) await api.send(dave, withDave, `Dave says ${i}${long}`);
     const { page } = await fresh();
     await row(page, 'Dave').click();
     const last = message(page, 'Dave says 12');
@@ -602,7 +540,7 @@ describe('smaller things a user notices (item 8)', () => {
     const menu = last.locator('.menu');
     await menu.waitFor(WAIT);
     // A new message grows the list; pinned to the newest, it scrolls: the menu goes along.
-    await apiSend(dave, withDave, `Dave says 13, while the menu is open${long}`);
+    await api.send(dave, withDave, `Dave says 13, while the menu is open${long}`);
     await message(page, 'Dave says 13').waitFor(WAIT);
     await expect.poll(async () => {
       const [button, box] = [await last.locator('summary').boundingBox(), await menu.boundingBox()];
@@ -639,7 +577,7 @@ describe('smaller things a user notices (item 8)', () => {
     await expect.poll(() => sent.getByText('(edit not saved yet)').count(), WAIT).toBe(0);
     expect(await sent.textContent()).toContain('hard to get right');
     // Saved by the service, once: Bob's history has one edit of it.
-    const history = await call<{ events: { type: string; targetSeq?: number; content?: { text?: string } }[] }>(`/conversations/${withBob}/events?after=${seq - 1}&limit=50`, { token: bob.token });
+    const history = await api.call<{ events: { type: string; targetSeq?: number; content?: { text?: string } }[] }>(`/conversations/${withBob}/events?after=${seq - 1}&limit=50`, { token: bob.token });
     const edits = history.events.filter((e) => e.type === 'message_edited' && e.targetSeq === seq);
     expect(edits.map((e) => e.content?.text)).toEqual(['Offline edits are hard to get right']);
   });
@@ -679,7 +617,7 @@ describe('smaller things a user notices (item 8)', () => {
     await sent.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT);
     await expect.poll(() => page.locator('li.message.pending').count(), WAIT).toBe(0);
     // The service has it once, as a reply to Bob's message.
-    const history = await call<{ events: { type: string; content?: { text?: string }; replyTo?: { seq: number } }[] }>(`/conversations/${withBob}/events?after=${helloSeq}&limit=100`, { token: bob.token });
+    const history = await api.call<{ events: { type: string; content?: { text?: string }; replyTo?: { seq: number } }[] }>(`/conversations/${withBob}/events?after=${helloSeq}&limit=100`, { token: bob.token });
     const replies = history.events.filter((e) => e.type === 'message' && e.content?.text === 'Replied while offline');
     expect(replies.map((e) => e.replyTo?.seq)).toEqual([helloSeq]);
     // Online again, the menu offers them (opened again if the list scrolled it shut meanwhile).
@@ -694,11 +632,7 @@ describe('smaller things a user notices (item 8)', () => {
   it('a chat read before reads offline after a reload, from what the device kept; back online it is the service\'s again; sign-out deletes it', async () => {
     const d = await device(browser, server.url, DESKTOP);
     const { page, context } = d;
-    await page.goto('/');
-    await page.getByLabel('Handle').fill(alice.handle);
-    await page.getByLabel('Password').fill('correct horse battery');
-    await page.getByLabel('Device name').fill('Alice tablet');
-    await page.getByRole('button', { name: 'Sign in' }).last().click();
+    await signIn(page, alice, 'Alice tablet');
     await row(page, 'Carol').click();
     await message(page, 'Hello from Carol').waitFor(WAIT);
     await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
@@ -711,7 +645,7 @@ describe('smaller things a user notices (item 8)', () => {
     await page.getByTestId('history-status').getByText(/kept on this device/).waitFor(WAIT);
     await shot(page, 'offline-kept-chat-desktop');
     // Meanwhile Carol edits her message: back online, the chat shows the service's version, once.
-    await call(`/conversations/${withCarol}/messages/${helloFromCarol}`, { token: carol.token, method: 'PATCH', body: { content: { type: 'text', text: 'Hello from Carol (edited)' } } });
+    await api.call(`/conversations/${withCarol}/messages/${helloFromCarol}`, { token: carol.token, method: 'PATCH', body: { content: { type: 'text', text: 'Hello from Carol (edited)' } } });
     await context.setOffline(false);
     await message(page, 'Hello from Carol (edited)').waitFor(WAIT);
     expect(await message(page, 'Hello from Carol').count()).toBe(1);

@@ -4,12 +4,11 @@
  * built client (dist/web) on port 8807. Two browser contexts are two people on two
  * devices. Screenshots of the main screens go to test-results/screenshots/.
  */
-import { mkdirSync } from 'node:fs';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
-import { SHOTS, WAIT, message, register, row, send, shot, signIn, startChat } from './helpers.js';
+import { WAIT, device as newDevice, launchChromium, message, register, row, send, shot, signIn, startChat, type Device } from './helpers.js';
 
 const PORT = 8807;
 const PHONE = { width: 375, height: 740 };
@@ -22,13 +21,8 @@ const alice = { handle: `alice_${run}`, name: 'Alice' };
 const bob = { handle: `bob_${run}`, name: 'Bob' };
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   server = await startWrangler(PORT);
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
@@ -37,14 +31,8 @@ afterAll(async () => {
 });
 
 /** A fresh browser context (its own storage: another device) that records CSP violations and page errors. */
-async function device(viewport: { width: number; height: number }): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport, baseURL: server.url });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  page.on('console', (msg) => {
-    if (msg.type() === 'error' && /Content Security Policy|Refused to/.test(msg.text())) problems.push(`csp: ${msg.text()}`);
-  });
+async function device(viewport: { width: number; height: number }): Promise<Device> {
+  const { context, page, problems } = await newDevice(browser, server.url, viewport);
   // Records every value the upload progress bar shows (it may be on screen only briefly).
   await context.addInitScript(() => {
     const seen: number[] = [];
