@@ -15,6 +15,7 @@ import type { Env, Identity } from '../env.js';
 import type { Tier } from '../ratelimit/rules.js';
 import { log, reason, trace } from '../log.js';
 import { revokeDevice } from './accounts.js';
+import { ExpiringMap } from './expiring.js';
 
 export interface Standing {
   active: boolean;
@@ -30,27 +31,18 @@ export const STANDING_CACHE = {
 
 /** Standing answers per user and device, each kept `ttlMs`. One per isolate (below). */
 export class StandingCache {
-  readonly #entries = new Map<string, { standing: Standing; expiresAt: number }>();
+  readonly #entries = new ExpiringMap<string, Standing>(STANDING_CACHE.maxEntries);
 
   get size(): number {
     return this.#entries.size;
   }
 
   get(identity: Identity, now: number): Standing | undefined {
-    const key = keyOf(identity);
-    const entry = this.#entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt > now) return entry.standing;
-    this.#entries.delete(key);
-    return undefined;
+    return this.#entries.get(keyOf(identity), now);
   }
 
   set(identity: Identity, standing: Standing, now: number): void {
-    const key = keyOf(identity);
-    this.#entries.delete(key);
-    // A Map iterates in insertion order, so the first key is the oldest entry.
-    while (this.#entries.size >= STANDING_CACHE.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(key, { standing, expiresAt: now + STANDING_CACHE.ttlMs });
+    this.#entries.set(keyOf(identity), standing, now + STANDING_CACHE.ttlMs);
   }
 
   /** Forgets one device, or every device of the user (their tier changed). */
@@ -69,7 +61,11 @@ export class StandingCache {
 
 const keyOf = (identity: Identity) => `${identity.userId} ${identity.deviceId}`;
 
-/** This isolate's cache: the one piece of state the Worker keeps between requests, besides imported keys. */
+/**
+ * This isolate's cache. Not the Worker's only state between requests: there are also the
+ * imported HMAC keys and verified access tokens (src/auth/tokens.ts) and the parsed
+ * allowed origins (src/middleware/origin.ts).
+ */
 export const standingCache = new StandingCache();
 
 /**

@@ -9,6 +9,7 @@ import { SignJWT, jwtVerify, errors } from 'jose';
 import { LIFETIMES } from '../limits.js';
 import { AppError } from '../errors.js';
 import type { Identity } from '../env.js';
+import { ExpiringMap } from './expiring.js';
 
 const ISSUER = 'edge-chat';
 const AUDIENCE = 'edge-chat:access';
@@ -61,15 +62,14 @@ export async function signAccessToken(secret: string, claims: AccessClaims, now 
  * dropped first.
  */
 const VERIFIED_TOKENS_KEPT = 5_000;
-const verified = new Map<string, { claims: AccessClaims; secret: string; expiresAt: number }>();
+const verified = new ExpiringMap<string, { claims: AccessClaims; secret: string }>(VERIFIED_TOKENS_KEPT);
 
 export async function verifyAccessToken(secret: string, token: string, now = Date.now()): Promise<AccessClaims> {
-  const known = verified.get(token);
-  if (known && known.secret === secret && now < known.expiresAt) return { ...known.claims };
+  const known = verified.get(token, now);
+  if (known && known.secret === secret) return { ...known.claims };
   verified.delete(token);
   const { claims, expiresAt } = await verifyAccessTokenNow(secret, token, now);
-  if (verified.size >= VERIFIED_TOKENS_KEPT) verified.delete(verified.keys().next().value!);
-  verified.set(token, { claims, secret, expiresAt });
+  verified.set(token, { claims, secret }, expiresAt);
   return { ...claims };
 }
 

@@ -62,11 +62,10 @@ import * as receipts from './receipts.js';
 import * as search from './search.js';
 import type { SendRequest } from './send.js';
 import type { RelayPage, RelayRefusal } from './relays.js';
-import { admit, contentForDevice, messagesForDevice, type Reader } from './visibility.js';
+import { admit, contentForDevice, hearsFrom, messagesForDevice, type Reader } from './visibility.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 
 export type { CreateInit } from './membership.js';
-export type { SocketAttachment } from './windows.js';
 
 export class ConversationDO extends DurableObject<Env> {
   private readonly parts: ConversationParts;
@@ -393,8 +392,12 @@ export class ConversationDO extends DurableObject<Env> {
   /** Whether `reader` may download `mediaId` now: admitted here, the item shared here (or theirs), its uploader not blocked by them. */
   async mediaAccess(reader: Reader, mediaId: string): Promise<boolean> {
     const allowed = await this.as(reader, () => {
-      admit(this.parts.store, this.parts.standings, reader);
-      return media.canRead(this.parts.store, reader.userId, mediaId);
+      const { store } = this.parts;
+      admit(store, this.parts.standings, reader);
+      // Never from a user the reader blocks, whose messages (which alone can share an item:
+      // only its uploader may refer to it) they see hidden, history included.
+      const item = media.canRead(store.sql, reader.userId, mediaId);
+      return item !== null && hearsFrom(store, reader.userId, item.uploaderId);
     });
     return allowed.ok && allowed.value;
   }

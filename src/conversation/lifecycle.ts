@@ -16,6 +16,7 @@
 import { AppError } from '../errors.js';
 import type { Identity } from '../env.js';
 import {
+  deletedPreview,
   LIMITS,
   previewOf,
   quoteOf,
@@ -410,10 +411,14 @@ export function lastPreview(sql: SqlStorage, viewerId: string, maxLength: number
     viewerId,
   );
   // Read lazily: the first row by an author not blocked ends it.
+  // Built from the stored message and its state: the query already passed over what the
+  // viewer hid, and a preview needs no reactions or reply quote.
   for (const row of latest) {
     if (blocked.has(row.author_user)) continue;
+    const state = stateOf(sql, row.seq);
+    if (state?.deleted_scope) return deletedPreview(row.seq, row.author_user);
     const message = messageAt(sql, row.seq);
-    return message ? previewOf(renderMessage(sql, message, viewerId), maxLength) : null;
+    return message ? previewOf({ seq: message.seq, author: message.author, content: currentContent(sql, message, state) }, maxLength) : null;
   }
   return null;
 }

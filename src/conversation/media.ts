@@ -3,13 +3,11 @@
  * The conversation's own register of media uploaded to it. The send path checks a
  * message's media reference here with one synchronous SQL lookup (accept() never
  * awaits, so a socket's messages keep their order), and downloads ask it whether a
- * caller may read an item, so a removed member loses access at once (and a blocker never
- * gets the blocked uploader's items).
+ * caller may read an item, so a removed member loses access at once (a blocker never
+ * gets the blocked uploader's items: ConversationDO `mediaAccess` applies the block rule).
  */
 import { AppError } from '../errors.js';
 import { mediaIdsOf, type MediaInfo, type MessageContent } from '../protocol/index.js';
-import * as blocks from './blocks.js';
-import type { ConversationStore } from './store.js';
 
 interface MediaRow {
   media_id: string;
@@ -74,14 +72,14 @@ export function markReferenced(sql: SqlStorage, content: MessageContent, seq: nu
 }
 
 /**
- * Whether `userId` (already known to be a member) may download: shared in a message, or
- * their own upload; never from a user they block, whose messages (which alone can share
- * an item: only its uploader may refer to it) they see hidden, history included.
+ * Whether `userId` (already known to be a member) may download, as far as the register
+ * says: shared in a message, or their own upload. Returns the item's uploader (null: not
+ * readable), for the block rule the caller applies (ConversationDO `mediaAccess`).
  */
-export function canRead(store: ConversationStore, userId: string, mediaId: string): boolean {
-  const row = find(store.sql, mediaId);
-  if (!row || row.deleted_at !== null || blocks.has(store, userId, row.uploader_id)) return false;
-  return row.referenced_seq !== null || row.uploader_id === userId;
+export function canRead(sql: SqlStorage, userId: string, mediaId: string): { uploaderId: string } | null {
+  const row = find(sql, mediaId);
+  if (!row || row.deleted_at !== null) return null;
+  return row.referenced_seq !== null || row.uploader_id === userId ? { uploaderId: row.uploader_id } : null;
 }
 
 /**

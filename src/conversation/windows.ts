@@ -22,7 +22,7 @@ import {
   type ServerFrame,
 } from '../protocol/index.js';
 import { PRESENCE } from '../limits.js';
-import { RELAY_HEADER, ReaderAttachments, closeQuietly, deviceTag, makeRoomFor, rejectSocket, sendFrame, sendText, type ReaderAttachment } from '../objects/sockets.js';
+import { RELAY_HEADER, ReaderAttachments, closeQuietly, deviceTag, makeRoomFor, rejectSocket, sendFrame, sendText, userTag, type ReaderAttachment } from '../objects/sockets.js';
 import { record } from '../metrics.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { log } from '../log.js';
@@ -34,11 +34,6 @@ import { loadMeta, requireMeta } from './meta.js';
 import type { DeviceStandings } from './standing.js';
 import type { ConversationStore } from './store.js';
 import { admit, admitted, freshViews, hearsFrom, type Reader } from './visibility.js';
-
-/** Kept in each socket's attachment, so it survives hibernation. */
-export type SocketAttachment = ReaderAttachment;
-
-const userTag = (userId: string) => `user:${userId}`;
 
 export class ChatWindows {
   readonly #attachments = new ReaderAttachments();
@@ -116,7 +111,7 @@ export class ChatWindows {
     blocks.replace(this.store, userId, list);
   }
 
-  attachmentOf(ws: WebSocket): SocketAttachment | null {
+  attachmentOf(ws: WebSocket): ReaderAttachment | null {
     return this.#attachments.of(ws);
   }
 
@@ -189,7 +184,7 @@ export class ChatWindows {
    * member left or whose device was signed out gets nothing from the moment it happened,
    * even before `closeUser` or `closeDevice` has closed it.
    */
-  private *readers(userId?: string): Generator<[WebSocket, SocketAttachment]> {
+  private *readers(userId?: string): Generator<[WebSocket, ReaderAttachment]> {
     for (const ws of this.ctx.getWebSockets(userId === undefined ? undefined : userTag(userId))) {
       const reader = this.attachmentOf(ws);
       if (reader && admitted(this.store, this.standings, reader)) yield [ws, reader];

@@ -169,6 +169,9 @@ export class ReaderAttachments {
 /** A socket's tag for its device, so a device's sockets are found without reading attachments. */
 export const deviceTag = (deviceId: string) => `device:${deviceId}`;
 
+/** A socket's tag for its user, so a user's sockets are found without reading attachments. */
+export const userTag = (userId: string) => `user:${userId}`;
+
 /**
  * Keeps a device's chat-window sockets on this object within its tier's
  * WINDOWS_PER_DEVICE, counting the one opening now: the oldest are closed as replaced

@@ -20,15 +20,12 @@ import type { Env } from '../env.js';
 import type { SocketIdentity } from '../auth/accounts.js';
 import { fail, type Result } from '../errors.js';
 import { CLOSE_CODES, carriesEnvelopes, perDeviceEncoder, type ConversationEvent, type ServerFrame } from '../protocol/index.js';
-import { ReaderAttachments, closeQuietly, deviceTag, makeRoomFor, sendFrame, sendText, type ReaderAttachment } from '../objects/sockets.js';
+import { ReaderAttachments, closeQuietly, deviceTag, makeRoomFor, sendFrame, sendText, userTag, type ReaderAttachment } from '../objects/sockets.js';
 import { conversationStub } from '../placement.js';
 import { record } from '../metrics.js';
 import { refuseSocket } from '../conversation/windows.js';
 import type { RelayBatch, RelayReport } from '../conversation/relays.js';
 import type { RelayViews, Reader } from '../conversation/visibility.js';
-
-/** Kept in each socket's attachment, so it survives hibernation. */
-export type RelayAttachment = ReaderAttachment;
 
 export const RELAY_CATCH_UP = {
   /** Pages asked for in one catch-up at most; a relay further behind delivers nothing more and is retried by its conversation. */
@@ -46,8 +43,6 @@ interface Admission {
   /** Set by a notice that arrived while the admission waited. */
   refused: 'conversation_not_found' | 'device_revoked' | null;
 }
-
-const userTag = (userId: string) => `user:${userId}`;
 
 export class RelayReaders {
   readonly #attachments = new ReaderAttachments();
@@ -100,10 +95,9 @@ export class RelayReaders {
     return this.ctx.getWebSockets().length;
   }
 
-  attachmentOf(ws: WebSocket): RelayAttachment | null {
+  attachmentOf(ws: WebSocket): ReaderAttachment | null {
     return this.#attachments.of(ws);
   }
-
 
   // ── Calls from the conversation, one at a time ───────────────────────────────
 

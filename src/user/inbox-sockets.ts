@@ -8,13 +8,11 @@
  */
 import { CLOSE_CODES, INBOX_CLIENT_FRAME_TYPES, InboxClientFrame, type InboxFrame } from '../protocol/index.js';
 import { AppError } from '../errors.js';
-import { answering, closeQuietly, errorFrame, readFrame, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
+import { answering, closeQuietly, deviceTag, errorFrame, readFrame, rejectSocket, sendFrame, sendText } from '../objects/sockets.js';
 import { log, reason } from '../log.js';
 import * as presence from './presence.js';
 import { REVOKED, type EventStream } from './events.js';
 import type { Devices } from './devices.js';
-
-const deviceTag = (deviceId: string) => `device:${deviceId}`;
 
 export class InboxSockets {
   constructor(

@@ -94,23 +94,30 @@ export function applyEvents(sql: SqlStorage, userId: string, update: EventsUpdat
   const last = fresh.at(-1);
   if (!last) return [];
   let readSeq = row.read_seq;
-  let preview: string | null = row.preview;
+  // Parsed once and kept as an object across the events; written back only when one changed it.
+  let shown = row.preview === null ? null : (JSON.parse(row.preview) as MessagePreview | null);
+  let previewChanged = false;
   const unread = JSON.parse(row.unread) as number[];
   for (const event of fresh) {
-    const shown = preview === null ? null : (JSON.parse(preview) as MessagePreview | null);
-    if (event.type === 'message_deleted' && shown?.seq === event.targetSeq) preview = JSON.stringify(deletedPreview(shown.seq, shown.authorId));
+    if (event.type === 'message_deleted' && shown?.seq === event.targetSeq) {
+      shown = deletedPreview(shown.seq, shown.authorId);
+      previewChanged = true;
+    }
     // The list shows the previewed message as it reads now: an edit of it replaces its text.
     if (event.type === 'message_edited' && event.content && shown?.seq === event.targetSeq) {
-      preview = JSON.stringify(previewOf({ seq: shown.seq, author: { userId: shown.authorId, deviceId: '' }, content: event.content }, INBOX.maxPreviewLength));
+      shown = previewOf({ seq: shown.seq, author: { userId: shown.authorId, deviceId: '' }, content: event.content }, INBOX.maxPreviewLength);
+      previewChanged = true;
     }
     // A message hidden for the user (a blocked author's) neither previews nor counts; one
     // deleted before it reached them previews as deleted (as it would had it come first) but does not count.
     if (event.type !== 'message' || event.hidden) continue;
-    preview = JSON.stringify(previewOf(event, INBOX.maxPreviewLength));
+    shown = previewOf(event, INBOX.maxPreviewLength);
+    previewChanged = true;
     if (event.deleted) continue;
     if (event.author.userId === userId) readSeq = Math.max(readSeq, event.seq);
     else if (event.seq > readSeq) unread.push(event.seq);
   }
+  const preview = previewChanged ? JSON.stringify(shown) : row.preview;
   sql.exec(
     `UPDATE conversations SET applied_seq = ?, last_seq = max(last_seq, ?), last_activity_at = ?, preview = ?, read_seq = ?, unread = ?, fanout = 'write'
      WHERE conversation_id = ?`,
@@ -148,9 +155,10 @@ export function applyRead(sql: SqlStorage, update: ReadUpdate): void {
 
 /** The user hid a message for themselves: when the list previews it, the preview moves to what they still see. */
 export function applyHidden(sql: SqlStorage, update: HiddenUpdate): void {
+  if (update.preview === undefined) return;
   const row = getRow(sql, update.conversationId);
   const shown = row?.preview ? (JSON.parse(row.preview) as MessagePreview | null) : null;
-  if (update.preview === undefined || shown?.seq !== update.seq) return;
+  if (shown?.seq !== update.seq) return;
   sql.exec('UPDATE conversations SET preview = ? WHERE conversation_id = ?', JSON.stringify(update.preview), update.conversationId);
 }
 

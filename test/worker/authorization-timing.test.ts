@@ -28,7 +28,7 @@
  *   conversation they share, with 404 `media_not_found` (bytes, thumbnail and info), for
  *   items shared before the block as well as after, since history hides that user's
  *   earlier messages too; another member's media is served, and an unblock serves them
- *   again (src/conversation/media.ts `canRead`).
+ *   again (ConversationDO `mediaAccess`: the register's `canRead`, then `hearsFrom`).
  *
  * In flight: history and media requests are made again after the change above; the
  * "in flight" tests at the end instead hold one request inside the conversation object
