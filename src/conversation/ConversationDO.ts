@@ -11,7 +11,7 @@
  * not survive RPC. A failure that is not a refusal still throws, and the caller answers
  * `internal` (retries are safe: sends are idempotent by cmid).
  *
- * About 460 lines because the object's whole RPC surface is here, one short method each
+ * About 475 lines because the object's whole RPC surface is here, one short method each
  * (the writes wrapped in their caller's request id): reading the class is reading what
  * the Worker and the other objects may ask of a conversation.
  */

@@ -9,7 +9,7 @@
  * message, from every edit of it and from the search index at once, leaving a
  * tombstone. Delete for me is personal state, not an event.
  *
- * About 430 lines, one table of state: the writes and the rendering read the same
+ * About 440 lines, one table of state: the writes and the rendering read the same
  * message-state and reaction rows, and each rendering path must agree with what the
  * writes leave behind; kept together so that agreement is visible in one file.
  */

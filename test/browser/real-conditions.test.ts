@@ -67,10 +67,10 @@ async function fresh(): Promise<{ page: Page; context: Device['context'] }> {
   return a;
 }
 
-/** The messages this device kept (lib/message-cache.ts), over every chat. */
-async function keptMessages(page: Page): Promise<{ seq: number }[]> {
-  const chats = await storedValues<{ messages: { seq: number }[] }>(page, 'edge-chat', 'recent-messages');
-  return chats.flatMap((chat) => chat.messages);
+/** The messages this device kept of one chat (lib/message-cache.ts): seqs are per conversation, so never over every chat. */
+async function keptMessages(page: Page, conversationId: string): Promise<{ seq: number }[]> {
+  const chats = await storedValues<{ key: string; messages: { seq: number }[] }>(page, 'edge-chat', 'recent-messages');
+  return chats.filter((chat) => chat.key.endsWith(`:${conversationId}`)).flatMap((chat) => chat.messages);
 }
 
 /**
@@ -561,7 +561,7 @@ describe('smaller things a user notices (item 8)', () => {
     // The reload below is offline: the service worker must be serving the app by then, and
     // the device must have kept the message (a reload within moments of a send may not find it).
     await expect.poll(() => page.evaluate(() => navigator.serviceWorker?.controller !== null), WAIT).toBe(true);
-    await expect.poll(async () => (await keptMessages(page)).some((m) => m.seq === seq), WAIT).toBe(true);
+    await expect.poll(async () => (await keptMessages(page, withBob)).some((m) => m.seq === seq), WAIT).toBe(true);
     await context.setOffline(true);
     await badge(page).getByText(/Offline/).waitFor(WAIT);
     await sent.locator('summary').click();
@@ -608,7 +608,7 @@ describe('smaller things a user notices (item 8)', () => {
     await shot(page, 'reply-queued-desktop');
     // What the reload below reads back: the queued reply, and the message it quotes.
     await expect.poll(async () => (await storedValues<{ content?: { text?: string } }>(page, 'edge-chat-outbox', 'outbox')).some((e) => e.content?.text === 'Replied while offline'), WAIT).toBe(true);
-    await expect.poll(async () => (await keptMessages(page)).some((m) => m.seq === helloSeq), WAIT).toBe(true);
+    await expect.poll(async () => (await keptMessages(page, withBob)).some((m) => m.seq === helloSeq), WAIT).toBe(true);
 
     await page.reload();
     await explained(page, 'offline-reply-after-reload', pending.locator('.quote', { hasText: 'Hello from Bob' }).waitFor(WAIT));
