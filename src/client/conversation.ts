@@ -212,7 +212,6 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
    * `replyToSeq`), so offline it waits and goes once the wire is back, never twice.
    */
   async reply(replyToSeq: number, content: string | MessageContent): Promise<Ack> {
-    if (!Number.isSafeInteger(replyToSeq) || replyToSeq < 1) throw new ChatError('invalid_request', 'A reply names the seq of a message: a whole number from 1.');
     return this.#enqueue(content, replyToSeq);
   }
 
@@ -226,7 +225,7 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
       entry = await this.#outbox.add(this.id, await this.#encode(message, cmid), cmid, replyToSeq);
     } catch (cause) {
       if (cause instanceof ChatError) throw cause;
-      throw new ChatError('invalid_request', `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters, counted in Unicode code points).`, { cause });
+      throw new ChatError('invalid_request', refusedSend(cause), { cause });
     }
     if (this.#codec) this.#plain.set(cmid, message);
     const acked = new Promise<Ack>((resolve, reject) => this.#waiters.set(entry.cmid, { resolve, reject }));
@@ -496,4 +495,10 @@ export class ConversationHandle extends Emitter<ConversationEvents> {
     for (const waiter of this.#waiters.values()) waiter.reject(error);
     this.#waiters.clear();
   }
+}
+
+/** Why the outbox refused a send (its schema's ZodError), in words: the reply's seq, or the message itself. */
+function refusedSend(cause: unknown): string {
+  if (cause instanceof z.ZodError && cause.issues.some((issue) => issue.path[0] === 'replyToSeq')) return 'A reply names the seq of a message: a whole number from 1.';
+  return `The message is not valid (text is 1 to ${LIMITS.maxTextLength} characters, counted in Unicode code points).`;
 }

@@ -89,6 +89,9 @@ describe('a reply made offline', () => {
   it('naming no message is refused at once, before anything is queued', async () => {
     const chat = open(new Outbox(), flakyWire(), offlineApi().api);
     await expect(chat.reply(0, 'to nothing')).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/seq of a message/) });
+    await expect(chat.reply(1.5, 'to half a message')).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/seq of a message/) });
+    // A valid seq with an empty text is refused for the text, not the seq.
+    await expect(chat.reply(1, '')).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/message is not valid/) });
     expect(chat.pending()).toEqual([]);
   });
 
