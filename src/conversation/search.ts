@@ -14,6 +14,7 @@
  */
 import { AppError } from '../errors.js';
 import { LIMITS, type MessageContent } from '../protocol/index.js';
+import * as log from './log.js';
 import { fact, type ConversationStore } from './store.js';
 
 function textOf(content: MessageContent | undefined): string | null {
@@ -43,10 +44,8 @@ export function catchUp(store: ConversationStore, lastSeq: number): number {
   const { sql } = store;
   const from = indexedUpTo(store);
   if (from >= lastSeq) return 0;
-  const rows = sql
-    .exec<{ seq: number; body: string }>(`SELECT seq, body FROM events WHERE seq > ? AND seq <= ? AND type = 'message'`, from, lastSeq)
-    .toArray();
-  for (const row of rows) index(sql, row.seq, (JSON.parse(row.body) as { content?: MessageContent }).content);
+  // The events just appended are held in memory (log.RECENT): no read back, no parse.
+  for (const event of log.after(store, from, lastSeq - from)) if (event.type === 'message') index(sql, event.seq, event.content);
   sql.exec('UPDATE search_state SET indexed_upto = ? WHERE id = 1', lastSeq);
   store.set(INDEXED_UPTO, lastSeq);
   return lastSeq - from;
