@@ -6,32 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ConversationHandle } from '../../src/client/conversation.js';
 import { HttpApi } from '../../src/client/http.js';
 import { MemoryOutboxStore, Outbox } from '../../src/client/outbox.js';
-import type { PendingSend, Transport, TransportSignal } from '../../src/client/transports/types.js';
-
-/** A wire that is down until `up()`; it records what it is handed while up. */
-function flakyWire() {
-  const sent: PendingSend[] = [];
-  let connected = false;
-  let signal: (s: TransportSignal) => void = () => {};
-  const create = (emit: (s: TransportSignal) => void): Transport => {
-    signal = emit;
-    return {
-      kind: 'websocket',
-      start: () => {},
-      send: (message) => {
-        if (!connected) return false;
-        sent.push(structuredClone(message));
-        return true;
-      },
-      close: () => {},
-    };
-  };
-  const up = () => {
-    connected = true;
-    signal({ type: 'open', lastSeq: 3 });
-  };
-  return { sent, create, up, signal: (s: TransportSignal) => signal(s) };
-}
+import { fakeWire, type FakeWire } from './fake-wire.js';
 
 /** An HTTP API whose every request fails as an offline fetch does, counted. */
 function offlineApi() {
@@ -47,7 +22,7 @@ function offlineApi() {
   return { api, calls };
 }
 
-function open(outbox: Outbox, wire: ReturnType<typeof flakyWire>, api: HttpApi) {
+function open(outbox: Outbox, wire: FakeWire, api: HttpApi) {
   const chat = new ConversationHandle({ api, outbox, conversationId: 'd_reply', after: 3, createTransport: wire.create });
   chat.start();
   return chat;
@@ -57,7 +32,7 @@ const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe('a reply made offline', () => {
   it('is queued like a send, with its replyToSeq, and goes once when the wire is back', async () => {
-    const wire = flakyWire();
+    const wire = fakeWire();
     const { api, calls } = offlineApi();
     const store = new MemoryOutboxStore();
     const chat = open(new Outbox(store), wire, api);
@@ -73,21 +48,21 @@ describe('a reply made offline', () => {
     expect(calls).toEqual([]);
     expect(wire.sent).toEqual([]);
 
-    wire.up();
+    wire.up(3);
     await tick();
     expect(wire.sent).toMatchObject([{ cmid, content: { type: 'text', text: 'yes, see you there' }, replyToSeq: 2 }]);
     wire.signal({ type: 'ack', ack: { cmid, seq: 4, ts: 1, duplicate: false } });
     await expect(replying).resolves.toMatchObject({ cmid, seq: 4 });
     expect(chat.pending()).toEqual([]);
     expect(await store.load()).toEqual([]);
-    wire.up();
+    wire.up(3);
     await tick();
     expect(wire.sent).toHaveLength(1);
     expect(calls).toEqual([]);
   });
 
   it('naming no message is refused at once, before anything is queued', async () => {
-    const chat = open(new Outbox(), flakyWire(), offlineApi().api);
+    const chat = open(new Outbox(), fakeWire(), offlineApi().api);
     await expect(chat.reply(0, 'to nothing')).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/seq of a message/) });
     await expect(chat.reply(1.5, 'to half a message')).rejects.toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/seq of a message/) });
     // A valid seq with an empty text is refused for the text, not the seq.
@@ -97,7 +72,7 @@ describe('a reply made offline', () => {
 
   it('survives a reload: the restored outbox sends it with its replyToSeq under the same cmid', async () => {
     const store = new MemoryOutboxStore();
-    const before = open(new Outbox(store), flakyWire(), offlineApi().api);
+    const before = open(new Outbox(store), fakeWire(), offlineApi().api);
     void before.reply(1, 'after the reload').catch(() => undefined);
     await tick();
     const { cmid } = before.pending()[0]!;
@@ -105,10 +80,10 @@ describe('a reply made offline', () => {
 
     const outbox = new Outbox(store);
     await outbox.restore();
-    const wire = flakyWire();
+    const wire = fakeWire();
     const after = open(outbox, wire, offlineApi().api);
     expect(after.pending()).toEqual([{ cmid, content: { type: 'text', text: 'after the reload' }, replyToSeq: 1 }]);
-    wire.up();
+    wire.up(3);
     await tick();
     expect(wire.sent).toMatchObject([{ cmid, content: { type: 'text', text: 'after the reload' }, replyToSeq: 1 }]);
   });

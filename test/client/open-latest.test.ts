@@ -8,35 +8,12 @@ import { describe, expect, it } from 'vitest';
 import { ConversationHandle } from '../../src/client/conversation.js';
 import { HttpApi } from '../../src/client/http.js';
 import { Outbox } from '../../src/client/outbox.js';
-import type { Transport, TransportSignal } from '../../src/client/transports/types.js';
-import type { MessageContent, MessageEvent } from '../../src/protocol/index.js';
+import type { MessageEvent } from '../../src/protocol/index.js';
+import { fakeWire } from './fake-wire.js';
 import { reconcileSends, type LocalSend } from '../../src/web/lib/sends.js';
 
 function message(seq: number, cmid = `cmid_${seq}_xxxxxxxx`): MessageEvent {
   return { type: 'message', seq, ts: seq, author: { userId: 'u_a', deviceId: 'd_a' }, cmid, content: { type: 'text', text: `m${seq}` } } as MessageEvent;
-}
-
-function fakeWire() {
-  const sent: string[] = [];
-  let signal: (s: TransportSignal) => void = () => {};
-  const create = (emit: (s: TransportSignal) => void): Transport => {
-    signal = emit;
-    let open = false;
-    return {
-      kind: 'websocket',
-      start: () => undefined,
-      send: (m: { cmid: string; content: MessageContent }) => {
-        if (!open) return false;
-        sent.push(m.cmid);
-        return true;
-      },
-      close: () => undefined,
-      set opened(v: boolean) {
-        open = v;
-      },
-    } as Transport & { opened: boolean };
-  };
-  return { sent, create, signal: (s: TransportSignal) => signal(s) };
 }
 
 describe("open with after: 'latest'", () => {
