@@ -344,7 +344,7 @@ export function ChatView(props: { id: string; onBack: () => void; onChanged: () 
       <ol class="messages" ref={listRef} onScroll={onScroll} aria-label={`Messages with ${title}`} aria-live="polite" aria-relevant="additions" tabIndex={0}>
         {!state.loaded && (
           <li class="older muted" data-testid="history-status">
-            {state.awaitingKeys ? keysNote(encryption.state === 'starting' ? encryption.error : undefined) : historyNote(online, state.cached.size > 0)}
+            {state.awaitingKeys ? keysNote(encryption.state === 'starting' ? encryption.error : undefined) : historyNote(connection.tone !== 'offline', state.cached.size > 0)}
           </li>
         )}
         {state.hasMore && (
@@ -486,7 +486,11 @@ function keysNote(error: string | undefined): string {
   return error ? `Setting up encryption on this device: ${error} Trying again…` : 'Setting up encryption on this device…';
 }
 
-/** What the top of the list says until the newest page of history is in. */
+/**
+ * What the top of the list says until the newest page of history is in. `online`: as the
+ * connection line has it, not `navigator.onLine` alone, which can say online when nothing
+ * gets through (a network without internet; Chromium after reloading an offline page).
+ */
 function historyNote(online: boolean, kept: boolean): string {
   if (online) return kept ? 'Updating…' : 'Loading messages…';
   return kept
