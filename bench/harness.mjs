@@ -101,7 +101,7 @@ export function createHarness(kind, ctx) {
     // front of every request instead, measured at ~0.6 ms of CPU per request against
     // ~0.3 ms for a whole request to the baseline: `direct` leaves them out (no bench
     // shape reads an asset), the other harnesses keep them, as `wrangler dev` runs.
-    const workerOptions = ownSocket || !assets ? options : { ...options, assets };
+    const workerOptions = ownSocket ? options : { ...options, assets };
     // wrangler derives its options in Miniflare 4's shape, converted as wrangler does.
     const mf = new Miniflare(convertV4MiniflareOptions({
       host: '127.0.0.1',
