@@ -439,10 +439,10 @@ export class ConversationDO extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const { store, windows, delivery, wakeups } = this.parts;
     wakeups.clock.fired();
-    delivery.indexAll();
     this.flushReceipts();
     lifecycle.purgeDue(store, Date.now());
     await delivery.kick();
+    delivery.persistWatermark();
     if (windows.count > 0) await windows.renewPresence();
     await this.parts.relays.retryDue();
     await wakeups.schedule();

@@ -5,8 +5,11 @@
  *
  * The event log is the outbox: an event is durable the moment it is stored, and one
  * watermark (`done_seq`) says how far it has been fanned out. No row is written per
- * member or per message; a drain pass sends every member the events after `done_seq` in
- * one call each and then moves the watermark once. A member whose call failed gets a
+ * member or per message; a drain pass sends every member the events after the watermark
+ * in one call each and then moves it once, in memory (`PassMemory`): the stored one
+ * follows with the conversation's next write (`persistWatermark`: the next send, the
+ * alarm), so a message at a steady rate costs this object one commit, not two. After an
+ * eviction passes resume from the stored watermark, and members get the last pass again. A member whose call failed gets a
  * row in `fanout_lag` (its own cursor) and is caught up from there with backoff, from
  * the alarm if need be; the others are not held back. UserDOs apply each (conversation,
  * seq) at most once, so a retry never duplicates.
@@ -171,9 +174,37 @@ function setState(store: ConversationStore, next: FanoutState): void {
   store.set(STATE, next);
 }
 
+/**
+ * What fan-out keeps in memory across drains (lost with the instance, which is safe): when
+ * the last pass started and how much it carried, so a drain that ends as soon as nothing
+ * is due still spaces its passes from the previous drain's; and how far passes have sent
+ * every member not lagging, which the stored watermark may trail.
+ */
+export interface PassMemory {
+  lastAt: number;
+  carried: number;
+  sentUpTo: number;
+}
+
+export function newPassMemory(): PassMemory {
+  return { lastAt: 0, carried: 0, sentUpTo: 0 };
+}
+
+/** How far every member not lagging has been sent events: the stored watermark, or further in memory. */
+export function sentUpTo(store: ConversationStore, memory: PassMemory): number {
+  return Math.max(state(store).doneSeq, memory.sentUpTo);
+}
+
+/** Writes the watermark passes have moved in memory, if it is ahead: call in a turn that writes anyway. */
+export function persistWatermark(store: ConversationStore, memory: PassMemory): void {
+  const current = state(store);
+  if (memory.sentUpTo > current.doneSeq) setState(store, { ...current, doneSeq: memory.sentUpTo });
+}
+
 /** When fan-out work is next due, or null when there is none. */
-export function nextDue(store: ConversationStore, onWrite: boolean, now: number): number | null {
-  const { doneSeq, hintedAt, hintAfter } = state(store);
+export function nextDue(store: ConversationStore, memory: PassMemory, onWrite: boolean, now: number): number | null {
+  const { hintedAt, hintAfter } = state(store);
+  const doneSeq = sentUpTo(store, memory);
   const candidates: number[] = [];
   // A round of hints under way goes on (spaced by the drain); in a conversation that
   // has since shrunk to fan out on write, the events carry what its hints would have.
@@ -195,6 +226,7 @@ export interface FanoutTarget {
   memberPage: (after: MemberPosition | null, limit: number) => { members: Member[]; next: MemberPosition | null };
   isMember: (userId: string) => boolean;
   tuning: FanoutTuning;
+  memory: PassMemory;
   /**
    * The events of a page as each member may have them (src/conversation/visibility.ts):
    * rendered in their current state, never raw rows. Returns a function per page so the
@@ -206,21 +238,25 @@ export interface FanoutTarget {
   record: (metric: Metric) => void;
 }
 
-/** Runs fan-out passes until nothing due is left (or FANOUT.maxPasses). */
+/**
+ * Runs fan-out passes while any is due now (or FANOUT.maxPasses), each at least the
+ * pass interval after the one before. It ends right after the pass that left nothing
+ * due, in that pass's turn; a send meanwhile starts the next drain, spaced from this pass.
+ */
 export async function drain(target: FanoutTarget): Promise<void> {
-  let lastPassAt = 0;
-  let carried = 0;
+  const spacing = target.memory;
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
     const count = target.memberCount();
     const onWrite = count <= target.tuning.maxMembersOnWrite;
+    const due = nextDue(target.store, spacing, onWrite, Date.now());
+    if (due === null || due > Date.now()) return;
     // Passes are spaced so that each carries what built up meanwhile; after a full one
     // the next is already full, and waiting would only let the backlog grow.
-    const wait = carried >= FANOUT.batchEvents ? 0 : lastPassAt + passIntervalMs(target.tuning, onWrite ? count : Math.min(count, FANOUT.hintBatch)) - Date.now();
-    if (pass > 0 && wait > 0) await scheduler.wait(wait);
-    lastPassAt = Date.now();
-    carried = onWrite ? await sendEvents(target, target.members()) : await sendHints(target);
-    const caughtUp = await catchUpLagging(target);
-    if (carried === 0 && !caughtUp) return;
+    const wait = spacing.carried >= FANOUT.batchEvents ? 0 : spacing.lastAt + passIntervalMs(target.tuning, onWrite ? count : Math.min(count, FANOUT.hintBatch)) - Date.now();
+    if (wait > 0) await scheduler.wait(wait);
+    spacing.lastAt = Date.now();
+    spacing.carried = onWrite ? await sendEvents(target, target.members()) : await sendHints(target);
+    await catchUpLagging(target);
   }
 }
 
@@ -243,8 +279,8 @@ function updatesFor(target: FanoutTarget, events: ConversationEvent[], members: 
 
 /** Sends the events after the watermark to every member; returns how many events (0: none were due). */
 async function sendEvents(target: FanoutTarget, members: string[]): Promise<number> {
-  const { store } = target;
-  const { doneSeq } = state(store);
+  const { store, memory } = target;
+  const doneSeq = sentUpTo(store, memory);
   if (doneSeq >= log.lastSeq(store)) return 0;
   const events = log.after(store, doneSeq, FANOUT.batchEvents);
   const last = events.at(-1);
@@ -255,7 +291,10 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   target.record({ kind: 'fanout', outcome: 'pass', lagMs: Math.max(0, Date.now() - events[0]!.ts) });
   const results = await Promise.allSettled(recipients.map((userId) => target.deliver(userId, updates.get(userId)!)));
   const now = Date.now();
-  setState(store, { ...state(store), doneSeq: last.seq, hintAfter: null });
+  memory.sentUpTo = last.seq;
+  // A failed member's lag row is a write anyway, and a round of hints cut short (the
+  // conversation shrank) must end on disk: the watermark goes with them. Else it waits.
+  if (state(store).hintAfter !== null || results.some((r) => r.status === 'rejected')) setState(store, { ...state(store), doneSeq: last.seq, hintAfter: null });
   results.forEach((result, i) => {
     if (result.status !== 'rejected') return;
     target.record({ kind: 'fanout', outcome: 'member_failed' });
@@ -275,7 +314,7 @@ async function sendHints(target: FanoutTarget): Promise<number> {
   const lastSeq = log.lastSeq(store);
   const now = Date.now();
   const starting = current.hintAfter === null;
-  if (starting && (current.doneSeq >= lastSeq || now - current.hintedAt < FANOUT.hintIntervalMs)) return 0;
+  if (starting && (sentUpTo(store, target.memory) >= lastSeq || now - current.hintedAt < FANOUT.hintIntervalMs)) return 0;
   const page = target.memberPage(current.hintAfter, FANOUT.hintBatch);
   // A round is marked done (up to the seq it started at) when it starts; members later in
   // it are hinted with what is newest when their page goes.
@@ -308,7 +347,7 @@ async function catchUpLagging(target: FanoutTarget): Promise<number> {
         const update = updatesFor(target, events, [lag.user_id]).get(lag.user_id)!;
         await target.deliver(lag.user_id, update);
         // Once it has what everyone else has, it rejoins the common pass.
-        if (last.seq >= state(store).doneSeq) forgetLag(store, lag.user_id);
+        if (last.seq >= sentUpTo(store, target.memory)) forgetLag(store, lag.user_id);
         else advanceLag(store, lag.user_id, last.seq);
       } catch (err) {
         target.record({ kind: 'fanout', outcome: 'member_failed' });

@@ -64,7 +64,6 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
     receipts.flushDue(store),
     lifecycle.nextPurge(store),
     windows.presenceRenewalAt(),
-    delivery.indexingDueAt(),
     relays.dueAt(),
   ]);
   const delivery: Delivery = new Delivery(store, env, ctx, fanoutTuning(env), wakeups);
@@ -75,7 +74,7 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
     relays,
     feed,
     typing,
-    sender: new SendPipeline(store, env, standings, announce),
+    sender: new SendPipeline(store, env, standings, announce, () => delivery.persistWatermark()),
     writes: new MemberWrites(store, env, ctx, standings, windows, announce),
     membership: new Membership(store, env, standings, announce),
     delivery,

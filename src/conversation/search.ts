@@ -9,8 +9,9 @@
  * New messages are indexed off the send path: `catchUp` indexes every message after the
  * `indexed_upto` watermark in one write (FTS5 flushes its pending terms once per write,
  * so a batch costs far less than a message at a time). It runs from the fan-out pass once
- * SEARCH_INDEX.batch events wait, from the alarm for the rest, and, so that nothing is ever missed or indexed twice, before anything
- * that reads or changes the index: a search, an edit, a delete.
+ * SEARCH_INDEX.batch events wait (in the pass's own commit) and, so that nothing is ever
+ * missed or indexed twice, before anything that reads or changes the index: a search, an
+ * edit, a delete. Fewer than a batch may wait unindexed for as long as nobody searches.
  */
 import { AppError } from '../errors.js';
 import { LIMITS, type MessageContent } from '../protocol/index.js';
@@ -22,10 +23,8 @@ function textOf(content: MessageContent | undefined): string | null {
 }
 
 export const SEARCH_INDEX = {
-  /** A drain pass indexes once this many events wait; fewer wait for the alarm. */
+  /** A drain pass indexes once this many events wait; fewer wait for the next search (or edit, or delete). */
   batch: 32,
-  /** The alarm indexes what waits at most this long after the last send. */
-  delayMs: 1_000,
 } as const;
 
 /** How far messages are indexed: every message with seq <= this is in the index (`catchUp` is its only writer). */

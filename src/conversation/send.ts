@@ -51,6 +51,8 @@ export class SendPipeline {
     private readonly standings: DeviceStandings,
     /** Shows accepted events to the open windows and held feed reads. */
     private readonly announce: (events: ConversationEvent[]) => void,
+    /** Writes what waits for the conversation's next write (the fan-out watermark, ./fanout.ts), with the message. */
+    private readonly writePending: () => void,
   ) {
     this.#senders = new SenderWindows(store);
   }
@@ -100,6 +102,7 @@ export class SendPipeline {
     const replyTo = replyToSeq === undefined ? {} : { replyTo: { seq: replyToSeq } };
     const author = { userId: reader.userId, deviceId: reader.deviceId };
     const write = () => {
+      this.writePending();
       const appended = eventLog.appendUnlessSent(this.store, { type: 'message', ts: Date.now(), author, cmid, content: stored, ...replyTo });
       if (appended) media.markReferenced(this.store.sql, stored, appended.seq);
       return appended;

@@ -2,7 +2,7 @@
  * @module conversation/wake
  * When the conversation must wake next: one alarm serves every deadline (delivery and its
  * retries, the receipts flush, moderation purges, the presence subscription's renewal,
- * search indexing). Each source says when it is next due; the alarm is kept at the
+ * and the relays). Each source says when it is next due; the alarm is kept at the
  * earliest. A finished drain leaves its alarm in place rather than deleting it (one write
  * fewer per burst); it then finds nothing to do.
  */

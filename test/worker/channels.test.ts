@@ -105,6 +105,7 @@ describe('a group past one page of members', () => {
         },
         isMember: (userId) => members.member(store, userId) !== null,
         tuning: { ...fanout.FANOUT_DEFAULTS, minPassIntervalMs: 0, passIntervalPerMemberMs: 0 },
+        memory: fanout.newPassMemory(),
         viewsOf: () => () => [],
         deliver: async (userId: string, update: UserUpdate) => {
           if (update.type !== 'activity' || update.seq !== seq) throw new Error('not the hint expected');

@@ -93,17 +93,19 @@ export const range = (from: number, to: number) => Array.from({ length: to - fro
 
 /**
  * Rows a Durable Object's SQL read and wrote while `fn` ran (every statement, indexes
- * included), counting on for `settleMs` after it: a measuring window for the background
+ * included), and the statements that wrote, counting on for `settleMs` after it: a measuring window for the background
  * work `fn` started, whose end nothing outside the object shows.
  */
-export async function sqlCost(stub: DurableObjectStub, fn: () => Promise<unknown>, settleMs = 300): Promise<{ rowsRead: number; rowsWritten: number }> {
+export async function sqlCost(stub: DurableObjectStub, fn: () => Promise<unknown>, settleMs = 300): Promise<{ rowsRead: number; rowsWritten: number; writes: string[] }> {
   const cursors: SqlStorageCursor<Record<string, SqlStorageValue>>[] = [];
+  const queries: string[] = [];
   const restore = await runInDurableObject(stub, (_i, state) => {
     const sql = state.storage.sql;
     const exec = sql.exec;
     sql.exec = ((query: string, ...bindings: unknown[]) => {
       const cursor = exec.call(sql, query, ...bindings);
       cursors.push(cursor);
+      queries.push(query);
       return cursor;
     }) as typeof sql.exec;
     return () => {
@@ -116,5 +118,6 @@ export async function sqlCost(stub: DurableObjectStub, fn: () => Promise<unknown
   return {
     rowsRead: cursors.reduce((sum, c) => sum + c.rowsRead, 0),
     rowsWritten: cursors.reduce((sum, c) => sum + c.rowsWritten, 0),
+    writes: queries.filter((_q, i) => cursors[i]!.rowsWritten > 0),
   };
 }
