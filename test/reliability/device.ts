@@ -124,24 +124,32 @@ function offline(): void {
 }
 
 async function post(c: string, cmid: string, text: string, copies: number, attempts: number, retryMs: number): Promise<PostAnswer[]> {
+  return sendCopies(copies, attempts, retryMs, async () => {
+    const res = await fetch(`${baseUrl}/v1/conversations/${c}/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await signedIn().accessToken()}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cmid, content: { type: 'text', text } }),
+      signal: AbortSignal.timeout(timing!.requestTimeoutMs),
+    });
+    // A body cut off (by the timeout or a crash) after the status line is no answer at all:
+    // `sendCopies` records it as a failure, as the SDK would treat it.
+    const body = (await res.json()) as { seq?: number; duplicate?: boolean; code?: string; retryAfterMs?: number };
+    return { status: res.status, seq: body.seq, duplicate: body.duplicate, code: body.code, retryAfterMs: body.retryAfterMs, retryAfter: res.headers.get('retry-after') ?? undefined, at: Date.now() };
+  });
+}
+
+/**
+ * Sends `copies` copies at once, each tried up to `attempts` times, `retryMs` apart, while
+ * its answer is no answer (status 0: a failure, a timeout), 429 or 5xx. Every answer, in
+ * the order they came.
+ */
+async function sendCopies(copies: number, attempts: number, retryMs: number, once: () => Promise<PostAnswer>): Promise<PostAnswer[]> {
   const answers: PostAnswer[] = [];
   const one = async () => {
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      try {
-        const res = await fetch(`${baseUrl}/v1/conversations/${c}/messages`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${await signedIn().accessToken()}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ cmid, content: { type: 'text', text } }),
-          signal: AbortSignal.timeout(timing!.requestTimeoutMs),
-        });
-        // A body cut off (by the timeout or a crash) after the status line is no answer at all:
-        // the catch below records it as a failure, as the SDK would treat it.
-        const body = (await res.json()) as { seq?: number; duplicate?: boolean; code?: string; retryAfterMs?: number };
-        answers.push({ status: res.status, seq: body.seq, duplicate: body.duplicate, code: body.code, retryAfterMs: body.retryAfterMs, retryAfter: res.headers.get('retry-after') ?? undefined, at: Date.now() });
-        if (res.ok || (res.status < 500 && res.status !== 429)) return;
-      } catch {
-        answers.push({ status: 0, at: Date.now() });
-      }
+      const answer = await once().catch((): PostAnswer => ({ status: 0, at: Date.now() }));
+      answers.push(answer);
+      if (answer.status !== 0 && answer.status !== 429 && answer.status < 500) return;
       await new Promise((r) => setTimeout(r, retryMs));
     }
   };
@@ -163,7 +171,6 @@ const bearerProtocols = (token: string) => ['edge-chat.v1', `bearer.${token}`];
  * (201 new, 200 duplicate) so both paths are checked alike.
  */
 async function wsPost(c: string, cmid: string, text: string, copies: number, attempts: number, retryMs: number): Promise<PostAnswer[]> {
-  const answers: PostAnswer[] = [];
   const url = `${baseUrl.replace(/^http/, 'ws')}/v1/conversations/${c}/ws`;
   const once = async (): Promise<PostAnswer> => {
     const ws = new WebSocket(url, bearerProtocols(await signedIn().accessToken()));
@@ -188,16 +195,7 @@ async function wsPost(c: string, cmid: string, text: string, copies: number, att
       });
     });
   };
-  const one = async () => {
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      const answer = await once().catch((): PostAnswer => ({ status: 0, at: Date.now() }));
-      answers.push(answer);
-      if (answer.status !== 0 && answer.status !== 429) return;
-      await new Promise((r) => setTimeout(r, retryMs));
-    }
-  };
-  await Promise.all(Array.from({ length: copies }, one));
-  return answers;
+  return sendCopies(copies, attempts, retryMs, once);
 }
 
 async function run(command: Command): Promise<unknown> {
