@@ -52,7 +52,7 @@ import { describe, expect, inject, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { call, createDirect, createGroup, json, listedUpTo, quietPeriod, registerUser } from './helpers.js';
 import { standingCache } from '../../src/auth/standing.js';
-import { uploadWhole } from './media-helpers.js';
+import { download, sendMedia, uploadWhole } from './media-helpers.js';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
 import type { ConversationEvent, Session } from '../../src/protocol/index.js';
 import {
@@ -342,13 +342,17 @@ describe('authorization over time: push', () => {
 
 // ── Media of a blocked uploader ──────────────────────────────────────────────
 
-const shareMedia = async (from: Session, id: string, mediaId: string) =>
-  json(`/v1/conversations/${id}/messages`, { token: from.accessToken, body: { cmid: crypto.randomUUID(), content: { type: 'media', mediaId } } }, 201);
+const shareMedia = async (from: Session, id: string, mediaId: string) => expect((await sendMedia(from, id, { mediaId })).status).toBe(201);
+
+/** How a request was answered: its status, its error code unless it succeeded, and its body. */
+async function answered(res: Response): Promise<{ status: number; code: string | null; body: string }> {
+  const body = await res.text();
+  return { status: res.status, code: res.status === 200 ? null : ((JSON.parse(body) as { code?: string }).code ?? null), body };
+}
 
 async function answerTo(session: Session, path: string): Promise<{ status: number; code: string | null }> {
-  const res = await call(path, { token: session.accessToken });
-  const body = await res.text();
-  return { status: res.status, code: res.status === 200 ? null : ((JSON.parse(body) as { code?: string }).code ?? null) };
+  const { status, code } = await answered(await download(session, path));
+  return { status, code };
 }
 
 describe('authorization over time: media of a user the reader blocked', () => {
@@ -408,9 +412,7 @@ async function revokedInFlight(w: World, request: () => Promise<Response>): Prom
     expect(await eventually(() => gate.entered, 5_000), 'the request reached the conversation and waits on its standing').toBe(true);
     await revoke(w.reader, 'DELETE /v1/devices/:deviceId', w.readerPhone);
     gate.open();
-    const res = await answer;
-    const body = await res.text();
-    return { status: res.status, code: res.status === 200 ? null : ((JSON.parse(body) as { code?: string }).code ?? null), body };
+    return answered(await answer);
   } finally {
     gate.open();
     restore();
