@@ -11,6 +11,7 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LANDSCAPE_PNG } from '../fixtures/images.js';
+import { serviceHandle } from '../e2e/migrated-state.js';
 import { startWrangler, type Wrangler } from '../e2e/wrangler.js';
 import {
   Api,
@@ -53,9 +54,8 @@ beforeAll(async () => {
   server = await startWrangler(PORT);
   api = new Api(server.url);
   browser = await launchChromium();
-  ben = await api.register({ handle: `ben_${run}`, name: BEN_NAME });
-  // Ben writes more than a new account may in a minute.
-  await server.markService(ben.id);
+  // Ben writes more than a new account may in a minute: a service account.
+  ben = await api.register({ handle: serviceHandle('ben'), name: BEN_NAME });
   const cy = await api.register({ handle: `cy_${run}`, name: 'Cy' });
   benOnline = await api.online(ben);
   const setup = await device(browser, server.url, DESKTOP);

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient } from '../../src/client/index.js';
 import { CLOSE_CODES, type ServerFrame } from '../../src/protocol/index.js';
 import { WINDOWS_PER_DEVICE } from '../../src/ratelimit/rules.js';
+import { serviceHandle } from './migrated-state.js';
 import { startWrangler, type Wrangler } from './wrangler.js';
 import { messagesOf, range, until } from './exchange.js';
 
@@ -35,9 +36,8 @@ afterAll(async () => {
 
 async function signedUp(name: string): Promise<ChatClient> {
   const client = new ChatClient({ baseUrl: server.url, transport: 'websocket' });
-  await client.register({ handle: `${name}_${crypto.randomUUID().slice(0, 8)}`, displayName: name, password: 'correct horse battery', deviceName: 'e2e' });
   // Hundreds of connect tickets a minute from one device: a service account, not a person.
-  await server.markService(client.user!.id);
+  await client.register({ handle: serviceHandle(name), displayName: name, password: 'correct horse battery', deviceName: 'e2e' });
   return client;
 }
 

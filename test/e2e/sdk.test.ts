@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient, ChatError } from '../../src/client/index.js';
+import { serviceHandle } from './migrated-state.js';
 import { startWrangler, type Wrangler } from './wrangler.js';
 import { startProxy, type CutProxy } from './proxy.js';
 import { exchangeThroughCuts, messagesOf, range, sleep, until, within } from './exchange.js';
@@ -35,9 +36,8 @@ function newClient(): ChatClient {
 
 async function signedUp(name: string): Promise<ChatClient> {
   const client = newClient();
-  await client.register({ handle: `${name}_${crypto.randomUUID().slice(0, 8)}`, displayName: name, password: 'correct horse battery', deviceName: 'e2e' });
   // These tests send hundreds of messages a minute: service accounts, not people.
-  await server.markService(client.user!.id);
+  await client.register({ handle: serviceHandle(name), displayName: name, password: 'correct horse battery', deviceName: 'e2e' });
   return client;
 }
 

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ChatClient, type FetchLike, type StreamStatus, type TransportKind } from '../../src/client/index.js';
+import { serviceHandle } from './migrated-state.js';
 import { startWrangler, type Wrangler } from './wrangler.js';
 import { startProxy, type CutProxy } from './proxy.js';
 import { exchangeThroughCuts, messagesOf, range, textOf, until, within } from './exchange.js';
@@ -40,9 +41,8 @@ function newClient(transport: 'auto' | TransportKind, fetchFn: FetchLike = fetch
 
 async function signedUp(name: string, transport: 'auto' | TransportKind, fetchFn?: FetchLike): Promise<ChatClient> {
   const client = newClient(transport, fetchFn);
-  await client.register({ handle: `${name}_${crypto.randomUUID().slice(0, 8)}`, displayName: name, password: 'correct horse battery', deviceName: 'e2e' });
   // These tests send a thousand messages in a burst: service accounts, not people.
-  await server.markService(client.user!.id);
+  await client.register({ handle: serviceHandle(name), displayName: name, password: 'correct horse battery', deviceName: 'e2e' });
   return client;
 }
 

@@ -1,17 +1,15 @@
 /**
  * A real `wrangler dev` for end-to-end tests: its own persist dir under .wrangler/, D1
- * migrations applied to it first, bound to 127.0.0.1, waited for through /healthz,
+ * migrated (a copy of ./migrated-state.ts's template), bound to 127.0.0.1, waited for through /healthz,
  * and stopped (its whole process group) by `stop()`.
  */
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { freshState } from './migrated-state.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
-/** Tries of one `wrangler d1 execute` against a database the server has open. */
-const MARK_SERVICE_ATTEMPTS = 8;
 const START_TIMEOUT_MS = 60_000;
 /**
  * Each wrangler dev gets its own devtools port (its port plus this): test files run two
@@ -23,8 +21,6 @@ export interface Wrangler {
   url: string;
   /** Its state on disk (D1, R2, every Durable Object's SQLite), e.g. to search it for what must not be stored. */
   persist: string;
-  /** Puts the account on the `service` rate-limit tier (for tests that send far past a person's limits). */
-  markService(userId: string): Promise<void>;
   /** The last few kB wrangler printed, to explain a failure. */
   output(): string;
   stop(): Promise<void>;
@@ -62,11 +58,10 @@ export async function startWrangler(port: number, vars: Record<string, string> =
   );
   if (taken) throw new Error(`port ${port} is already in use: stop what runs there first`);
   const persist = join(ROOT, '.wrangler', `e2e-${port}`);
-  rmSync(persist, { recursive: true, force: true });
+  await freshState(persist);
   // The assets binding needs its directory; the API under test does not need the web build.
   mkdirSync(join(ROOT, 'dist/web'), { recursive: true });
   const env = { ...process.env, X_LOCAL_OBSERVABILITY: 'false', WRANGLER_SEND_METRICS: 'false' };
-  await promisify(execFile)(WRANGLER, ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
 
   const varArgs = Object.entries(vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]);
   const child = spawn(WRANGLER, ['dev', '--port', String(port), '--inspector-port', String(port + INSPECTOR_PORT_OFFSET), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false', ...varArgs], {
@@ -98,21 +93,7 @@ export async function startWrangler(port: number, vars: Record<string, string> =
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  const markService = async (userId: string) => {
-    if (!/^u_[A-Za-z0-9_-]+$/.test(userId)) throw new Error(`not a user id: ${userId}`);
-    const sql = `UPDATE users SET trust = 'service' WHERE id = '${userId}'`;
-    // The running server holds the same SQLite file: a write can meet SQLITE_BUSY, so retry a few times.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await promisify(execFile)(WRANGLER, ['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command', sql], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
-        return;
-      } catch (err) {
-        if (attempt >= MARK_SERVICE_ATTEMPTS || !String(err).includes('SQLITE_BUSY')) throw err;
-        await new Promise((r) => setTimeout(r, 250 * attempt));
-      }
-    }
-  };
-  return { url, persist, markService, output: () => output, stop: () => stop(child) };
+  return { url, persist, output: () => output, stop: () => stop(child) };
 }
 
 function kill(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): void {

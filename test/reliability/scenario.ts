@@ -8,7 +8,7 @@ import { check, type CheckedConversation, type Verdict } from './checker.js';
 import type { Device } from './fleet.js';
 import { sleep } from './fleet.js';
 import { headOf, readHistory } from './oracle.js';
-import { SERVICE_PREFIX } from './server.js';
+export { serviceHandle } from '../e2e/migrated-state.js';
 
 /** A conversation of a run: who must see its every event, in the window and on the device stream. */
 export interface RunConversation {
@@ -18,10 +18,6 @@ export interface RunConversation {
   inboxReaders: Device[];
 }
 
-/** A handle on the `service` tier (see server.ts), unique per run. */
-export function serviceHandle(name: string): string {
-  return `${SERVICE_PREFIX}_${name}_${Math.random().toString(36).slice(2, 8)}`;
-}
 
 /** A handle on the ordinary (`new`) tier. */
 export function personHandle(name: string): string {

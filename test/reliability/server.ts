@@ -5,13 +5,13 @@
  * SIGKILL mid-run and a restart on the same state is what a crashed and restarted
  * server looks like. Bound to 127.0.0.1 only. Accounts whose handle starts with
  * `svc` are put on the `service` rate-limit tier by a trigger installed before the
- * server starts (the bench does the same), so the scenarios' senders are not limited
+ * server starts (../e2e/migrated-state.ts; the bench does the same), so the scenarios' senders are not limited
  * while the overload scenario's ordinary accounts are.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { freshState } from '../e2e/migrated-state.js';
 import { INSPECTOR_PORT_OFFSET } from '../e2e/wrangler.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -19,9 +19,6 @@ const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
 const START_TIMEOUT_MS = 90_000;
 /** Starts of one `wrangler dev` before giving up: two starting at once can race for an internal port. */
 const START_ATTEMPTS = 3;
-const run = promisify(execFile);
-
-export const SERVICE_PREFIX = 'svc';
 
 export interface Server {
   url: string;
@@ -39,13 +36,9 @@ export interface Server {
 export async function startServer(port: number, vars: Record<string, string> = {}): Promise<Server> {
   if (port < 8830 || port > 8849) throw new Error(`reliability servers use ports 8830-8849, not ${port}`);
   const persist = join(ROOT, '.wrangler', `reliability-${port}`);
-  rmSync(persist, { recursive: true, force: true });
+  await freshState(persist);
   mkdirSync(join(ROOT, 'dist/web'), { recursive: true }); // the assets binding needs its directory
   const env = { ...process.env, X_LOCAL_OBSERVABILITY: 'false', WRANGLER_SEND_METRICS: 'false' };
-  const d1 = (args: string[]) => run(WRANGLER, ['d1', ...args, 'DB', '--local', '--persist-to', persist], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
-  await d1(['migrations', 'apply']);
-  const trigger = `CREATE TRIGGER reliability_service_accounts AFTER INSERT ON users WHEN NEW.handle LIKE '${SERVICE_PREFIX}%' BEGIN UPDATE users SET trust = 'service' WHERE id = NEW.id; END`;
-  await run(WRANGLER, ['d1', 'execute', 'DB', '--local', '--persist-to', persist, '--command', trigger], { cwd: ROOT, env, timeout: START_TIMEOUT_MS });
 
   const url = `http://127.0.0.1:${port}`;
   let child: ChildProcess | null = null;
