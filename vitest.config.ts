@@ -9,6 +9,9 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+/** Files that assert latency under load of their own making (see the `alone` project). */
+const ALONE = ['test/reliability/overload.test.ts'];
+
 export default defineConfig(async () => {
   const migrations = await readD1Migrations('./migrations');
   return {
@@ -39,6 +42,20 @@ export default defineConfig(async () => {
             name: 'node',
             environment: 'node',
             include: ['test/client/**/*.test.ts', 'test/e2e/**/*.test.ts', 'test/browser/**/*.test.ts', 'test/reliability/**/*.test.ts', 'test/ops/**/*.test.ts'],
+            exclude: [...ALONE],
+            testTimeout: 120_000,
+            hookTimeout: 120_000,
+          },
+        },
+        {
+          // After everything else, one file at a time: what these files measure is latency,
+          // which another file's server and browser on the same two cores would set instead.
+          test: {
+            name: 'alone',
+            environment: 'node',
+            include: [...ALONE],
+            maxWorkers: 1,
+            sequence: { groupOrder: 1 },
             testTimeout: 120_000,
             hookTimeout: 120_000,
           },
