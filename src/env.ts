@@ -46,6 +46,7 @@ declare global {
       FANOUT_ON_WRITE_MAX_MEMBERS?: string;
       /** Fan-out timings (src/conversation/fanout.ts, FanoutTuning); unset keeps the production defaults. */
       FANOUT_SETTLE_MS?: string;
+      FANOUT_HINT_BATCH?: string;
       FANOUT_MIN_PASS_INTERVAL_MS?: string;
       FANOUT_PASS_INTERVAL_PER_MEMBER_MS?: string;
       /** Conversations with at least this many members put their live readers on relays. Default 250 (src/conversation/relays.ts). */

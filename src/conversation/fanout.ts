@@ -16,7 +16,7 @@
  *
  * Above the threshold (FANOUT_ON_WRITE_MAX_MEMBERS) members get no events, only a
  * coalesced "activity up to seq N" hint, at most one round per FANOUT.hintIntervalMs. A
- * round goes FANOUT.hintBatch members a pass, in join order, from a cursor kept with the
+ * round goes FANOUT_HINT_BATCH members a pass, in join order, from a cursor kept with the
  * watermark: a channel of any size costs one page of calls per pass.
  *
  * Members get events rendered for them (src/conversation/visibility.ts), never the log's
@@ -40,11 +40,6 @@ export const FANOUT = {
   batchEvents: 250,
   /** Large conversations start a round of activity hints at most once per interval. */
   hintIntervalMs: 2_000,
-  /**
-   * Members hinted per pass. Passes are spaced as for this many members on write, so a
-   * channel of 100,000 members finishes a round in 100 passes (~200 s at 2 ms a member).
-   */
-  hintBatch: 1_000,
   /** Bound on passes per drain, so one drain cannot run forever under constant load. */
   maxPasses: 50,
 } as const;
@@ -91,6 +86,16 @@ export interface FanoutTuning {
    * waiting only delays the inbox feed, so production starts at once.
    */
   settleMs: number;
+  /**
+   * FANOUT_HINT_BATCH. Members hinted per pass, in parallel. Passes are spaced as for this
+   * many members on write, so a channel of 100,000 members finishes a round in 100 passes
+   * (~200 s at 2 ms a member). Under `wrangler dev` every member's object shares the
+   * conversation's one thread, and a round of 100 hints at once (100 commits) stalls it
+   * for the whole burst, every FANOUT.hintIntervalMs: the tail latency of a steady
+   * group chat there. Locally a round goes 10 members a pass instead; on Cloudflare the
+   * members' objects run elsewhere, and a page of 1,000 is what keeps big rounds short.
+   */
+  hintBatch: number;
 }
 
 export const FANOUT_DEFAULTS: FanoutTuning = {
@@ -98,6 +103,7 @@ export const FANOUT_DEFAULTS: FanoutTuning = {
   minPassIntervalMs: 100,
   passIntervalPerMemberMs: 2,
   settleMs: 0,
+  hintBatch: 1_000,
 };
 
 /** The deployment's tuning: each variable when it is a non-negative integer, else the default. */
@@ -106,13 +112,16 @@ export function fanoutTuning(env: {
   FANOUT_MIN_PASS_INTERVAL_MS?: string | undefined;
   FANOUT_PASS_INTERVAL_PER_MEMBER_MS?: string | undefined;
   FANOUT_SETTLE_MS?: string | undefined;
+  FANOUT_HINT_BATCH?: string | undefined;
 }): FanoutTuning {
   const maxMembers = setting(env.FANOUT_ON_WRITE_MAX_MEMBERS, FANOUT_DEFAULTS.maxMembersOnWrite);
+  const hintBatch = setting(env.FANOUT_HINT_BATCH, FANOUT_DEFAULTS.hintBatch);
   return {
     maxMembersOnWrite: maxMembers > 0 ? maxMembers : FANOUT_DEFAULTS.maxMembersOnWrite,
     minPassIntervalMs: setting(env.FANOUT_MIN_PASS_INTERVAL_MS, FANOUT_DEFAULTS.minPassIntervalMs),
     passIntervalPerMemberMs: setting(env.FANOUT_PASS_INTERVAL_PER_MEMBER_MS, FANOUT_DEFAULTS.passIntervalPerMemberMs),
     settleMs: setting(env.FANOUT_SETTLE_MS, FANOUT_DEFAULTS.settleMs),
+    hintBatch: hintBatch > 0 ? hintBatch : FANOUT_DEFAULTS.hintBatch,
   };
 }
 
@@ -252,7 +261,7 @@ export async function drain(target: FanoutTarget): Promise<void> {
     if (due === null || due > Date.now()) return;
     // Passes are spaced so that each carries what built up meanwhile; after a full one
     // the next is already full, and waiting would only let the backlog grow.
-    const wait = spacing.carried >= FANOUT.batchEvents ? 0 : spacing.lastAt + passIntervalMs(target.tuning, onWrite ? count : Math.min(count, FANOUT.hintBatch)) - Date.now();
+    const wait = spacing.carried >= FANOUT.batchEvents ? 0 : spacing.lastAt + passIntervalMs(target.tuning, onWrite ? count : Math.min(count, target.tuning.hintBatch)) - Date.now();
     if (wait > 0) await scheduler.wait(wait);
     spacing.lastAt = Date.now();
     spacing.carried = onWrite ? await sendEvents(target, target.members()) : await sendHints(target);
@@ -315,7 +324,7 @@ async function sendHints(target: FanoutTarget): Promise<number> {
   const now = Date.now();
   const starting = current.hintAfter === null;
   if (starting && (sentUpTo(store, target.memory) >= lastSeq || now - current.hintedAt < FANOUT.hintIntervalMs)) return 0;
-  const page = target.memberPage(current.hintAfter, FANOUT.hintBatch);
+  const page = target.memberPage(current.hintAfter, target.tuning.hintBatch);
   // A round is marked done (up to the seq it started at) when it starts; members later in
   // it are hinted with what is newest when their page goes.
   setState(store, starting ? { doneSeq: lastSeq, hintedAt: now, hintAfter: page.next } : { ...current, hintAfter: page.next });

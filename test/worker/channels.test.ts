@@ -82,7 +82,7 @@ describe('a group past one page of members', () => {
     expect(held).toEqual({ map: null, count: SIZE });
   });
 
-  it('hints every member once a round, a page of FANOUT.hintBatch per pass, from a cursor kept with the watermark', async () => {
+  it('hints every member once a round, a page of FANOUT_HINT_BATCH per pass, from a cursor kept with the watermark', async () => {
     const seq = (await json(`/v1/conversations/${id}/messages`, { token: owner.accessToken, body: { cmid: crypto.randomUUID(), content: text('news') } }, 201)).seq;
     const round = await runInDurableObject(env.CONVERSATIONS.getByName(id), async (instance: ConversationDO) => {
       const store = partsOf(instance).store;
@@ -104,7 +104,7 @@ describe('a group past one page of members', () => {
           return page;
         },
         isMember: (userId) => members.member(store, userId) !== null,
-        tuning: { ...fanout.FANOUT_DEFAULTS, minPassIntervalMs: 0, passIntervalPerMemberMs: 0 },
+        tuning: { ...fanout.FANOUT_DEFAULTS, minPassIntervalMs: 0, passIntervalPerMemberMs: 0, hintBatch: 500 },
         memory: fanout.newPassMemory(),
         viewsOf: () => () => [],
         deliver: async (userId: string, update: UserUpdate) => {
@@ -116,12 +116,12 @@ describe('a group past one page of members', () => {
       });
       return { hinted, pages, cursors, after: fanout.state(store), lastSeq: seq };
     });
-    expect(round.pages).toEqual([1_000, 200]);
+    expect(round.pages).toEqual([500, 500, 200]);
     expect(round.hinted).toHaveLength(SIZE);
     expect(new Set(round.hinted).size).toBe(SIZE);
     // While a page's calls are out, the cursor already names its last member (a pass
     // interrupted by an eviction goes on from the next page).
-    expect(round.cursors[0]).toMatchObject({ userId: round.hinted[999] });
+    expect(round.cursors[0]).toMatchObject({ userId: round.hinted[499] });
     expect(round.after).toEqual({ doneSeq: round.lastSeq, hintedAt: expect.any(Number), hintAfter: null });
   });
   it('a page holds when the member it ended on leaves; a made-up cursor or limit is refused', async () => {

@@ -216,8 +216,9 @@ describe('fan-out tuning', () => {
   it('production defaults unless a deployment sets its own; bad values keep the default', () => {
     expect(fanoutTuning({})).toEqual(FANOUT);
     expect(FANOUT.settleMs).toBe(0);
-    expect(fanoutTuning({ FANOUT_SETTLE_MS: '5', FANOUT_MIN_PASS_INTERVAL_MS: '50' })).toMatchObject({ settleMs: 5, minPassIntervalMs: 50 });
-    expect(fanoutTuning({ FANOUT_SETTLE_MS: '-1', FANOUT_ON_WRITE_MAX_MEMBERS: '0', FANOUT_MIN_PASS_INTERVAL_MS: 'soon' })).toEqual(FANOUT);
+    expect(FANOUT.hintBatch).toBe(1_000);
+    expect(fanoutTuning({ FANOUT_SETTLE_MS: '5', FANOUT_MIN_PASS_INTERVAL_MS: '50', FANOUT_HINT_BATCH: '10' })).toMatchObject({ settleMs: 5, minPassIntervalMs: 50, hintBatch: 10 });
+    expect(fanoutTuning({ FANOUT_SETTLE_MS: '-1', FANOUT_ON_WRITE_MAX_MEMBERS: '0', FANOUT_MIN_PASS_INTERVAL_MS: 'soon', FANOUT_HINT_BATCH: '0' })).toEqual(FANOUT);
   });
 });
 
