@@ -9,8 +9,8 @@
  * messages a minute), set when they register rather than by a `wrangler d1 execute` per
  * account. Ordinary handles stay on the tier a person gets.
  *
- * A template is named by the migrations' content and the SQL run after them, so a
- * changed migration makes a new one. Files that start at once may both build it: each
+ * A template is named by the migrations' content, the SQL run after them and wrangler's
+ * version (its on-disk layout), so a changed migration or an upgrade makes a new one. Files that start at once may both build it: each
  * builds in a directory of its own and renames it into place; the first rename wins and
  * the other copy is dropped.
  */
@@ -48,6 +48,7 @@ function templateKey(extraSql: string[]): string {
   const dir = join(ROOT, 'migrations');
   for (const name of readdirSync(dir).sort()) hash.update(name).update('\0').update(readFileSync(join(dir, name))).update('\0');
   for (const sql of extraSql) hash.update(sql).update('\0');
+  hash.update(readFileSync(join(ROOT, 'node_modules/wrangler/package.json')));
   return hash.digest('hex').slice(0, 16);
 }
 

@@ -5,8 +5,8 @@
  * SIGKILL mid-run and a restart on the same state is what a crashed and restarted
  * server looks like. Bound to 127.0.0.1 only. Accounts whose handle starts with
  * `svc` are put on the `service` rate-limit tier by a trigger installed before the
- * server starts (../e2e/migrated-state.ts; the bench does the same), so the scenarios' senders are not limited
- * while the overload scenario's ordinary accounts are.
+ * server starts (../e2e/migrated-state.ts; the bench does the same), so the scenarios'
+ * senders are not limited while the overload scenario's ordinary accounts are.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
