@@ -18,7 +18,6 @@ export interface RunConversation {
   inboxReaders: Device[];
 }
 
-
 /** A handle on the ordinary (`new`) tier. */
 export function personHandle(name: string): string {
   return `${name}_${Math.random().toString(36).slice(2, 8)}`;
