@@ -9,7 +9,13 @@ import { join, resolve } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const SHOTS = resolve(import.meta.dirname, '../../test-results/screenshots');
-export const WAIT = { timeout: 15_000 };
+/**
+ * How long a browser test waits for what must happen. A wait ends as soon as it is met, so
+ * this only bounds a failure: 15 s ran out four times in full runs (each a different wait,
+ * each passing alone) while another heavy file shared the two cores. Tests that bound a
+ * latency say so with their own, tighter limits.
+ */
+export const WAIT = { timeout: 30_000 };
 /** The widths the issue names: a laptop and a phone. */
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
