@@ -11,9 +11,9 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 export const SHOTS = resolve(import.meta.dirname, '../../test-results/screenshots');
 /**
  * How long a browser test waits for what must happen. A wait ends as soon as it is met, so
- * this only bounds a failure: 15 s ran out four times in full runs (each a different wait,
- * each passing alone) while another heavy file shared the two cores. Tests that bound a
- * latency say so with their own, tighter limits.
+ * this only bounds a failure: 15 s ran out four times in full runs, on three different
+ * waits, each passing alone, while another heavy file shared the two cores. Tests that
+ * bound a latency say so with their own, tighter limits.
  */
 export const WAIT = { timeout: 30_000 };
 /** The widths the issue names: a laptop and a phone. */
