@@ -23,6 +23,8 @@ const windows = new Map<string, ConversationHandle>();
 /** Conversations the app has open (kept while offline), with the last seq it has. */
 const opened = new Map<string, number>();
 let pending: Observation[] = [];
+/** The SDK's HTTP calls whose answer has not begun (no status yet), with when each started. */
+const inFlight = new Set<{ what: string; at: number }>();
 
 const note = (o: Observation) => pending.push(o);
 const flush = () => {
@@ -58,6 +60,8 @@ function newClient(session: ChatClientType['session'] = null): ChatClientType {
     // Failed calls are kept (not successes: too many), to explain a run that does not settle.
     fetch: async (input, init) => {
       const what = `${init?.method ?? 'GET'} ${String(input).replace(baseUrl, '').split('?')[0]}`;
+      const call = { what, at: Date.now() };
+      inFlight.add(call);
       try {
         const res = await fetch(input, init);
         if (!res.ok) note({ k: 'http', what, result: String(res.status), at: Date.now() });
@@ -79,6 +83,8 @@ function newClient(session: ChatClientType['session'] = null): ChatClientType {
       } catch (error) {
         note({ k: 'http', what, result: (error as Error).name, at: Date.now() });
         throw error;
+      } finally {
+        inFlight.delete(call);
       }
     },
   });
@@ -267,7 +273,7 @@ async function run(command: Command): Promise<unknown> {
     case 'react':
       return windowOf(command.c).react(command.seq, command.emoji, command.remove ? 'remove' : 'add');
     case 'status': {
-      const status: DeviceStatus = { wire: client?.transport ?? null, conversations: {} };
+      const status: DeviceStatus = { wire: client?.transport ?? null, conversations: {}, inFlight: [...inFlight].map((call) => ({ what: call.what, ms: Date.now() - call.at })) };
       for (const [c, chat] of windows) status.conversations[c] = { lastSeq: chat.lastSeq, status: chat.status, pending: chat.pending().length };
       return status;
     }

@@ -66,6 +66,8 @@ export interface PostAnswer {
 export interface DeviceStatus {
   wire: { kind: string; state: string } | null;
   conversations: Record<string, { lastSeq: number; status: string; pending: number }>;
+  /** The SDK's HTTP calls with no answer begun yet, oldest first: what each is and how long it has waited, in ms. */
+  inFlight: { what: string; ms: number }[];
 }
 
 export type Observation =

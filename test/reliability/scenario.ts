@@ -67,7 +67,7 @@ export async function settle(url: string, conversations: readonly RunConversatio
           const d = c.viewers[i]!;
           const recent = d.observations.filter((o) => (o.k === 'st' && o.c === c.id) || o.k === 'tr' || o.k === 'err' || o.k === 'resync' || o.k === 'http' || (o.k === 'ws' && o.what.includes(c.id))).slice(-10);
           const trail = recent.map((o) => `${o.k}:${'status' in o ? `${o.status}${o.why ? ` (${o.why})` : ''}` : 'state' in o ? `${o.kind}/${o.state}` : 'code' in o ? o.code : 'result' in o ? `${o.what}=${o.result}` : 'what' in o ? o.what.replace(/.*\//, '') : ''}@${o.at - Date.now()}ms`).join(' ');
-          behind.push(`${d.name} in ${c.name}: ${w ? `${w.status}, seq ${w.lastSeq}/${heads.get(c.id)}, ${w.pending} pending` : 'not open'}; wire ${s.wire?.kind}/${s.wire?.state}; recent ${trail}`);
+          behind.push(`${d.name} in ${c.name}: ${w ? `${w.status}, seq ${w.lastSeq}/${heads.get(c.id)}, ${w.pending} pending` : 'not open'}; wire ${s.wire?.kind}/${s.wire?.state}; recent ${trail}; ${sendTrail(d, c.id)}; calls in flight: ${s.inFlight.map((call) => `${call.what} ${call.ms} ms`).join(', ') || 'none'}`);
         }
       });
     }
@@ -84,6 +84,15 @@ export async function settle(url: string, conversations: readonly RunConversatio
     }
     await sleep(250);
   }
+}
+
+/** What became of a device's sends in `c`: the last queued and acked, and its failed posts (a window stuck with sends pending). */
+function sendTrail(d: Device, c: string): string {
+  const at = (o: { at: number } | undefined) => (o ? `${o.at - Date.now()}ms` : 'never');
+  const mine = d.observations.filter((o) => (o.k === 'q' || o.k === 'ack' || o.k === 'fail') && o.c === c);
+  const posts = d.observations.filter((o) => o.k === 'http' && o.what.startsWith('POST') && o.what.includes(c));
+  const failed = posts.slice(-6).map((o) => `${'result' in o ? o.result : ''}@${at(o)}`);
+  return `sends: last queued @${at(mine.findLast((o) => o.k === 'q'))}, last acked @${at(mine.findLast((o) => o.k === 'ack'))}, ${posts.length} failed posts (last: ${failed.join(' ') || 'none'})`;
 }
 
 /** Whether the server takes a send straight away (no proxy): tells a stuck client from a stuck server. */
