@@ -9,6 +9,13 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
+/** What the worker imports from packages, each bundled for the `workers` project (below). */
+const WORKER_DEPENDENCIES = [
+  ...['hono', 'hono/cors', 'hono/secure-headers', 'hono/request-id', 'hono/http-exception', 'hono/utils/http-status', 'hono-openapi', '@scalar/hono-api-reference'],
+  ...['zod', 'jose', '@block65/webcrypto-web-push'],
+  ...['@noble/hashes/sha2.js', '@noble/hashes/sha3.js', '@noble/hashes/hmac.js', '@noble/hashes/hkdf.js', '@noble/ciphers/aes.js', '@noble/curves/ed25519.js', '@noble/post-quantum/ml-kem.js'],
+];
+
 /** Files that assert latency under load of their own making (see the `alone` project). */
 const ALONE = ['test/reliability/overload.test.ts'];
 
@@ -31,6 +38,10 @@ export default defineConfig(async () => {
           ],
           test: {
             name: 'workers',
+            // Every file starts its own workerd, which imports the worker module by module over
+            // an RPC to vitest. Each dependency bundled into one module makes that ~1.3 s faster
+            // per file (of ~5.5 s). A dependency left off the list still works, unbundled.
+            deps: { optimizer: { ssr: { enabled: true, include: WORKER_DEPENDENCIES } } },
             include: ['test/worker/**/*.test.ts'],
             setupFiles: ['./test/worker/apply-migrations.ts'],
             globalSetup: ['./test/worker/push-receiver.ts'],
