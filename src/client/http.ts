@@ -87,7 +87,7 @@ export class HttpApi {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.#timeoutMs);
     try {
-      await this.#fetch(`${this.baseUrl}/healthz`, { signal: controller.signal });
+      await endedBy(controller.signal, this.#fetch(`${this.baseUrl}/healthz`, { signal: controller.signal }), 'GET /healthz');
       return true;
     } catch {
       return false;
@@ -127,21 +127,23 @@ export class HttpApi {
   async openStream(path: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
     const open = async () => {
       const token = await this.freshToken();
-      // The timeout covers the wait for headers only; the body lasts as long as the caller's signal allows.
+      // The timeout covers the wait for headers (and a refusal's body) only; the body lasts as long as the caller's signal allows.
       const controller = new AbortController();
       signal.addEventListener('abort', () => controller.abort(signal.reason), { once: true });
       const timer = setTimeout(() => controller.abort(new Error('The stream did not open in time.')), this.#timeoutMs);
-      let response: Response;
       try {
-        response = await this.#fetch(`${this.baseUrl}/v1${path}`, { headers: { ...headers, authorization: `Bearer ${token}` }, signal: controller.signal });
-      } catch (cause) {
-        throw new ChatError('network', `GET ${path} failed: the stream did not open.`, { cause });
+        let response: Response;
+        try {
+          response = await endedBy(controller.signal, this.#fetch(`${this.baseUrl}/v1${path}`, { headers: { ...headers, authorization: `Bearer ${token}` }, signal: controller.signal }), `GET ${path}`);
+        } catch (cause) {
+          throw new ChatError('network', `GET ${path} failed: the stream did not open.`, { cause });
+        }
+        if (response.ok) return response;
+        const text = await endedBy(controller.signal, response.text(), `GET ${path}`).catch(() => '');
+        throw problemToError(response, text);
       } finally {
         clearTimeout(timer);
       }
-      if (response.ok) return response;
-      const text = await response.text().catch(() => '');
-      throw problemToError(response, text);
     };
     try {
       return await open();
@@ -164,7 +166,29 @@ export class HttpApi {
     return this.refresh();
   }
 
+  /**
+   * One call, ended by its deadline or the caller's abort whether or not the runtime's
+   * fetch honours the signal: Node's can leave a body read pending for good when the abort
+   * lands while the body streams in (nodejs/node#56917), and a call that never ends would
+   * hold its caller (an outbox's posts, a feed) forever. The deadline is a timer of ours,
+   * which a runtime cannot collect the way it may an unreferenced AbortSignal.timeout.
+   */
   async #send<T>(method: string, path: string, options: RequestOptions<T>, auth: boolean): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const call = new AbortController();
+    const timer = setTimeout(() => call.abort(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const cancel = () => call.abort(options.signal?.reason);
+    if (options.signal?.aborted) cancel();
+    options.signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      return await endedBy(call.signal, this.#exchange(method, path, options, auth, call.signal), `${method} ${path}`);
+    } finally {
+      clearTimeout(timer);
+      options.signal?.removeEventListener('abort', cancel);
+    }
+  }
+
+  async #exchange<T>(method: string, path: string, options: RequestOptions<T>, auth: boolean, signal: AbortSignal): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     if (auth && this.#session) headers.authorization = `Bearer ${this.#session.accessToken}`;
@@ -174,8 +198,7 @@ export class HttpApi {
         method,
         headers,
         body: options.body === undefined ? null : JSON.stringify(options.body),
-        // A connection that died silently would otherwise hold the call (and a gap fill) forever.
-        signal: withTimeout(options.timeoutMs ?? this.#timeoutMs, options.signal),
+        signal,
       });
     } catch (cause) {
       throw new ChatError('network', `${method} ${path} failed: the request did not complete.`, { cause });
@@ -200,9 +223,14 @@ export class HttpApi {
   }
 }
 
-/** The signal for one call: its timeout, and the caller's signal if any. */
-function withTimeout(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
-  return signal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), signal]) : AbortSignal.timeout(timeoutMs);
+/** `work`, or a `network` failure as soon as `signal` aborts if `work` has not settled by then. */
+function endedBy<T>(signal: AbortSignal, work: Promise<T>, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const abandon = () => reject(new ChatError('network', `${what} failed: the request did not complete.`, { cause: signal.reason }));
+    if (signal.aborted) abandon();
+    signal.addEventListener('abort', abandon, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', abandon));
+  });
 }
 
 function problemToError(response: Response, text: string): ChatError {
