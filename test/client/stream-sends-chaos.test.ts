@@ -16,6 +16,7 @@ import { MemoryOutboxStore, Outbox } from '../../src/client/outbox.js';
 import { STREAM_TIMING_DEFAULTS, type InboxStream, type StreamSignal, type StreamStatus } from '../../src/client/transports/inbox.js';
 import { streamConversationTransport } from '../../src/client/transports/stream-conversation.js';
 import { KEEPALIVE_DEFAULTS } from '../../src/client/transports/types.js';
+import { rng, type Rng } from '../reliability/prng.js';
 
 const CONV = 'c_chaos';
 const AUTHOR = { userId: 'u_bob', deviceId: 'd_bob' };
@@ -29,20 +30,6 @@ const SEEDS = 12;
 const SETTLE_MS = 5_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** mulberry32: small, seedable, good enough to pick schedules. */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-  return { next, int: (min: number, max: number) => min + Math.floor(next() * (max - min + 1)), chance: (p: number) => next() < p };
-}
-type Rng = ReturnType<typeof rng>;
 
 /** The service as the conversation's calls see it: history, the feed's polls, posts. */
 class ModelService {
