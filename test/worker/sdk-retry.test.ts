@@ -23,6 +23,7 @@ interface Sdk {
     transport: Transport;
     fetch: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
     WebSocket: typeof WorkerdWebSocket;
+    streamTiming?: { pollHoldMs?: number };
   }) => { open(id: string): Promise<{ send(text: string): Promise<Ack> }>; close(): void };
 }
 const SDK_MODULE: string = '../../src/client/ChatClient.js';
@@ -111,6 +112,8 @@ describe('a send whose allowance lease throws is retried by the SDK and lands on
         transport,
         fetch: (input, init) => exports.default.fetch(input, init),
         WebSocket: WorkerdWebSocket,
+        // A poll held for the default 25 s outlives the test, and the file's teardown waits for it.
+        streamTiming: { pollHoldMs: 1_000 },
       });
       let refusals = 0;
       const restore = patchUserDO(sender.user.id, 'leaseSends', async (original, self, args) => {
