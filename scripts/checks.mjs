@@ -1,5 +1,6 @@
 // The static checks `npm test` runs before the tests: generated types current, each
-// TypeScript project type-checked, the deploy commands dry-run. Each is one process on
+// TypeScript project type-checked, the deploy commands dry-run (which needs the web build,
+// so `npm test` builds it first). Each is one process on
 // one core, so they run two at a time (a 2-core CI box; ~40 s instead of ~80 s). A check
 // that fails prints its whole output when it ends, so lines of two checks never interleave.
 import { spawn } from 'node:child_process';
