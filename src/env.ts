@@ -41,7 +41,7 @@ declare global {
     interface Env {
       /**
        * Conversations with at most this many members fan out on write (every event to every
-       * member's inbox); larger ones fan out on read. Default 100 (src/conversation/fanout.ts).
+       * member's inbox); larger ones fan out on read. Default 99 (src/conversation/fanout.ts).
        */
       FANOUT_ON_WRITE_MAX_MEMBERS?: string;
       /** Fan-out timings (src/conversation/fanout.ts, FanoutTuning); unset keeps the production defaults. */
@@ -49,6 +49,7 @@ declare global {
       FANOUT_HINT_BATCH?: string;
       FANOUT_MIN_PASS_INTERVAL_MS?: string;
       FANOUT_PASS_INTERVAL_PER_MEMBER_MS?: string;
+      FANOUT_WATCHING_INTERVAL_MS?: string;
       /** Conversations with at least this many members put their live readers on relays. Default 250 (src/conversation/relays.ts). */
       RELAY_MIN_MEMBERS?: string;
       /** Sockets one relay holds at most. Default 2,000 (src/conversation/relays.ts). */

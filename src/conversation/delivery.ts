@@ -45,6 +45,8 @@ export class Delivery {
     private readonly ctx: DurableObjectState,
     private readonly tuning: fanout.FanoutTuning,
     private readonly wakeups: Wakeups,
+    /** Whether a member has a chat window open here (./windows.ts). */
+    private readonly watching: (userId: string) => boolean,
   ) {}
 
   /** Starts delivering what is due (or joins the drain under way). Never rejects. */
@@ -111,6 +113,7 @@ export class Delivery {
         members: () => memberIds(this.store),
         memberPage: (after, limit) => memberPage(this.store, after, limit),
         isMember: (userId) => member(this.store, userId) !== null,
+        watching: this.watching,
         tuning: this.tuning,
         memory: this.#passes,
         viewsOf: (events) => storedViews(this.store, events),

@@ -96,6 +96,17 @@ export interface FanoutTuning {
    * members' objects run elsewhere, and a page of 1,000 is what keeps big rounds short.
    */
   hintBatch: number;
+  /**
+   * FANOUT_WATCHING_INTERVAL_MS. A member with a chat window open on the conversation
+   * has its messages there already; their UserDO (the list, their other devices' queues,
+   * push) gets at most one call per this interval, carrying everything since the last.
+   * The first message after a quiet spell still goes at once; later ones in a burst
+   * reach the member's inbox up to this much later. An active conversation is one its
+   * members are watching, so this is what sets its calls per message: measured locally
+   * (docs/BENCHMARKS.md) 50 direct conversations at their fastest made 1.6 member calls
+   * per message without it. The trade-off holds on any platform. 0: no member waits.
+   */
+  watchingIntervalMs: number;
 }
 
 export const FANOUT_DEFAULTS: FanoutTuning = {
@@ -104,6 +115,7 @@ export const FANOUT_DEFAULTS: FanoutTuning = {
   passIntervalPerMemberMs: 2,
   settleMs: 0,
   hintBatch: 1_000,
+  watchingIntervalMs: 1_000,
 };
 
 /** The deployment's tuning: each variable when it is a non-negative integer, else the default. */
@@ -113,6 +125,7 @@ export function fanoutTuning(env: {
   FANOUT_PASS_INTERVAL_PER_MEMBER_MS?: string | undefined;
   FANOUT_SETTLE_MS?: string | undefined;
   FANOUT_HINT_BATCH?: string | undefined;
+  FANOUT_WATCHING_INTERVAL_MS?: string | undefined;
 }): FanoutTuning {
   const maxMembers = setting(env.FANOUT_ON_WRITE_MAX_MEMBERS, FANOUT_DEFAULTS.maxMembersOnWrite);
   const hintBatch = setting(env.FANOUT_HINT_BATCH, FANOUT_DEFAULTS.hintBatch);
@@ -122,6 +135,7 @@ export function fanoutTuning(env: {
     passIntervalPerMemberMs: setting(env.FANOUT_PASS_INTERVAL_PER_MEMBER_MS, FANOUT_DEFAULTS.passIntervalPerMemberMs),
     settleMs: setting(env.FANOUT_SETTLE_MS, FANOUT_DEFAULTS.settleMs),
     hintBatch: hintBatch > 0 ? hintBatch : FANOUT_DEFAULTS.hintBatch,
+    watchingIntervalMs: setting(env.FANOUT_WATCHING_INTERVAL_MS, FANOUT_DEFAULTS.watchingIntervalMs),
   };
 }
 
@@ -183,31 +197,49 @@ function setState(store: ConversationStore, next: FanoutState): void {
   store.set(STATE, next);
 }
 
+/** A member passes left behind the others: how far they have been sent, and when they are due the rest. */
+export interface Behind {
+  upTo: number;
+  dueAt: number;
+}
+
 /**
  * What fan-out keeps in memory across drains (lost with the instance, which is safe): when
  * the last pass started and how much it carried, so a drain that ends as soon as nothing
- * is due still spaces its passes from the previous drain's; and how far passes have sent
- * every member not lagging, which the stored watermark may trail.
+ * is due still spaces its passes from the previous drain's; how far passes have sent
+ * every member not lagging nor behind, which the stored watermark may trail; the members
+ * left behind (watching: FanoutTuning.watchingIntervalMs), and when each member last got
+ * a call.
  */
 export interface PassMemory {
   lastAt: number;
   carried: number;
   sentUpTo: number;
+  behind: Map<string, Behind>;
+  calledAt: Map<string, number>;
 }
 
 export function newPassMemory(): PassMemory {
-  return { lastAt: 0, carried: 0, sentUpTo: 0 };
+  return { lastAt: 0, carried: 0, sentUpTo: 0, behind: new Map(), calledAt: new Map() };
 }
 
-/** How far every member not lagging has been sent events: the stored watermark, or further in memory. */
+/** How far every member not lagging nor behind has been sent events: the stored watermark, or further in memory. */
 export function sentUpTo(store: ConversationStore, memory: PassMemory): number {
   return Math.max(state(store).doneSeq, memory.sentUpTo);
+}
+
+/** How far every member not lagging has been sent events: what the stored watermark may move to. */
+function durableUpTo(store: ConversationStore, memory: PassMemory): number {
+  let upTo = sentUpTo(store, memory);
+  for (const { upTo: member } of memory.behind.values()) upTo = Math.min(upTo, member);
+  return upTo;
 }
 
 /** Writes the watermark passes have moved in memory, if it is ahead: call in a turn that writes anyway. */
 export function persistWatermark(store: ConversationStore, memory: PassMemory): void {
   const current = state(store);
-  if (memory.sentUpTo > current.doneSeq) setState(store, { ...current, doneSeq: memory.sentUpTo });
+  const upTo = durableUpTo(store, memory);
+  if (upTo > current.doneSeq) setState(store, { ...current, doneSeq: upTo });
 }
 
 /** When fan-out work is next due, or null when there is none. */
@@ -219,6 +251,7 @@ export function nextDue(store: ConversationStore, memory: PassMemory, onWrite: b
   // has since shrunk to fan out on write, the events carry what its hints would have.
   if (hintAfter && !onWrite) candidates.push(now);
   else if (doneSeq < log.lastSeq(store)) candidates.push(onWrite ? now : Math.max(now, hintedAt + FANOUT.hintIntervalMs));
+  if (onWrite) for (const { dueAt } of memory.behind.values()) candidates.push(Math.max(now, dueAt));
   const lag = store.get(LAG_DUE);
   if (lag !== null) candidates.push(lag);
   return candidates.length > 0 ? Math.min(...candidates) : null;
@@ -234,6 +267,8 @@ export interface FanoutTarget {
   members: () => string[];
   memberPage: (after: MemberPosition | null, limit: number) => { members: Member[]; next: MemberPosition | null };
   isMember: (userId: string) => boolean;
+  /** Whether the member has a chat window open on the conversation (FanoutTuning.watchingIntervalMs). */
+  watching: (userId: string) => boolean;
   tuning: FanoutTuning;
   memory: PassMemory;
   /**
@@ -286,30 +321,72 @@ function updatesFor(target: FanoutTarget, events: ConversationEvent[], members: 
   return updates;
 }
 
-/** Sends the events after the watermark to every member; returns how many events (0: none were due). */
+/**
+ * Sends every member due them the events after where they are: the watermark, or their
+ * own place when a pass left them behind. A member who is watching and had a call within
+ * FanoutTuning.watchingIntervalMs is left behind for now (./fanout.ts `nextDue` says
+ * when they are due). Returns the most events any member was sent (0: none were due).
+ */
 async function sendEvents(target: FanoutTarget, members: string[]): Promise<number> {
   const { store, memory } = target;
-  const doneSeq = sentUpTo(store, memory);
-  if (doneSeq >= log.lastSeq(store)) return 0;
-  const events = log.after(store, doneSeq, FANOUT.batchEvents);
-  const last = events.at(-1);
-  if (!last) return 0;
-  const lagging = new Set(store.get(LAG_DUE) === null ? [] : store.sql.exec<{ user_id: string }>('SELECT user_id FROM fanout_lag').toArray().map((r) => r.user_id));
-  const recipients = members.filter((m) => !lagging.has(m));
-  const updates = updatesFor(target, events, recipients);
-  target.record({ kind: 'fanout', outcome: 'pass', lagMs: Math.max(0, Date.now() - events[0]!.ts) });
-  const results = await Promise.allSettled(recipients.map((userId) => target.deliver(userId, updates.get(userId)!)));
+  const common = sentUpTo(store, memory);
+  const lastSeq = log.lastSeq(store);
   const now = Date.now();
-  memory.sentUpTo = last.seq;
+  forgetOldCalls(memory, now, target.tuning.watchingIntervalMs);
+  const lagging = new Set(store.get(LAG_DUE) === null ? [] : store.sql.exec<{ user_id: string }>('SELECT user_id FROM fanout_lag').toArray().map((r) => r.user_id));
+  const behind = new Map<string, Behind>();
+  const byStart = new Map<number, string[]>();
+  for (const userId of members) {
+    if (lagging.has(userId)) continue;
+    const from = memory.behind.get(userId)?.upTo ?? common;
+    if (from >= lastSeq) continue;
+    const calledAt = memory.calledAt.get(userId);
+    if (calledAt !== undefined && target.watching(userId)) behind.set(userId, { upTo: from, dueAt: calledAt + target.tuning.watchingIntervalMs });
+    else {
+      const starting = byStart.get(from);
+      if (starting) starting.push(userId);
+      else byStart.set(from, [userId]);
+    }
+  }
+  // Everyone at the watermark moves with its page, sent now or left behind at its start.
+  const commonPage = common < lastSeq ? log.after(store, common, FANOUT.batchEvents) : [];
+  const newCommon = commonPage.at(-1)?.seq ?? common;
+  const pages = [...byStart].map(([from, recipients]) => ({ from, recipients, events: from === common ? commonPage : log.after(store, from, FANOUT.batchEvents) }));
+  const calls = pages.flatMap(({ from, recipients, events }) => {
+    const updates = updatesFor(target, events, recipients);
+    return recipients.map((userId) => ({ userId, from, upTo: events.at(-1)!.seq, update: updates.get(userId)! }));
+  });
+  if (calls.length === 0) {
+    memory.sentUpTo = newCommon;
+    memory.behind = behind;
+    return 0;
+  }
+  const oldest = Math.min(...pages.map((p) => p.events[0]!.ts));
+  target.record({ kind: 'fanout', outcome: 'pass', lagMs: Math.max(0, now - oldest) });
+  for (const call of calls) memory.calledAt.set(call.userId, now);
+  const results = await Promise.allSettled(calls.map((call) => target.deliver(call.userId, call.update)));
+  const failedAt = Date.now();
+  results.forEach((result, i) => {
+    const call = calls[i]!;
+    if (result.status === 'rejected') {
+      target.record({ kind: 'fanout', outcome: 'member_failed' });
+      postpone(store, call.userId, call.from, 0, failedAt, result.reason);
+    } else if (call.upTo < newCommon) {
+      // A page short of the others' (a long wait behind them): the rest goes next pass.
+      behind.set(call.userId, { upTo: call.upTo, dueAt: 0 });
+    }
+  });
+  memory.sentUpTo = newCommon;
+  memory.behind = behind;
   // A failed member's lag row is a write anyway, and a round of hints cut short (the
   // conversation shrank) must end on disk: the watermark goes with them. Else it waits.
-  if (state(store).hintAfter !== null || results.some((r) => r.status === 'rejected')) setState(store, { ...state(store), doneSeq: last.seq, hintAfter: null });
-  results.forEach((result, i) => {
-    if (result.status !== 'rejected') return;
-    target.record({ kind: 'fanout', outcome: 'member_failed' });
-    postpone(store, recipients[i]!, doneSeq, 0, now, result.reason);
-  });
-  return events.length;
+  if (state(store).hintAfter !== null || results.some((r) => r.status === 'rejected')) setState(store, { ...state(store), doneSeq: Math.max(state(store).doneSeq, durableUpTo(store, memory)), hintAfter: null });
+  return Math.max(...pages.map((p) => p.events.length));
+}
+
+/** Calls older than the watching interval hold no member back: forgotten, so the map stays small. */
+function forgetOldCalls(memory: PassMemory, now: number, intervalMs: number): void {
+  for (const [userId, at] of memory.calledAt) if (now - at >= intervalMs) memory.calledAt.delete(userId);
 }
 
 /**
@@ -326,7 +403,8 @@ async function sendHints(target: FanoutTarget): Promise<number> {
   if (starting && (sentUpTo(store, target.memory) >= lastSeq || now - current.hintedAt < FANOUT.hintIntervalMs)) return 0;
   const page = target.memberPage(current.hintAfter, target.tuning.hintBatch);
   // A round is marked done (up to the seq it started at) when it starts; members later in
-  // it are hinted with what is newest when their page goes.
+  // it are hinted with what is newest when their page goes. Nobody waits for events now.
+  target.memory.behind.clear();
   setState(store, starting ? { doneSeq: lastSeq, hintedAt: now, hintAfter: page.next } : { ...current, hintAfter: page.next });
   const update: UserUpdate = { type: 'activity', conversationId: target.conversationId, conversationKind: target.kind, seq: lastSeq, ts: now };
   // Hints are best effort: the next one supersedes a lost one, and the list asks the

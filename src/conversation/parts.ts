@@ -66,7 +66,7 @@ export function assemble(ctx: DurableObjectState, env: Env): ConversationParts {
     windows.presenceRenewalAt(),
     relays.dueAt(),
   ]);
-  const delivery: Delivery = new Delivery(store, env, ctx, fanoutTuning(env), wakeups);
+  const delivery: Delivery = new Delivery(store, env, ctx, fanoutTuning(env), wakeups, (userId) => windows.isOpenFor(userId));
   return {
     store,
     standings,

@@ -54,6 +54,11 @@ export class ChatWindows {
     return this.ctx.getWebSockets().length;
   }
 
+  /** Whether the user has a window open here (on any device). */
+  isOpenFor(userId: string): boolean {
+    return this.ctx.getWebSockets(userTag(userId)).length > 0;
+  }
+
   /**
    * Opens a window for a socket the worker authenticated (`admitSocket`), or, in a
    * conversation whose live readers are on relays (./relays.ts), says which relay takes it.

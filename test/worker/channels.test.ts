@@ -104,6 +104,7 @@ describe('a group past one page of members', () => {
           return page;
         },
         isMember: (userId) => members.member(store, userId) !== null,
+        watching: () => false,
         tuning: { ...fanout.FANOUT_DEFAULTS, minPassIntervalMs: 0, passIntervalPerMemberMs: 0, hintBatch: 500 },
         memory: fanout.newPassMemory(),
         viewsOf: () => () => [],

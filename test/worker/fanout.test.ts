@@ -9,6 +9,7 @@ import { FANOUT_DEFAULTS as FANOUT, FANOUT as FANOUT_LIMITS, fanoutTuning, passI
 const passIntervalMs = (members: number) => interval(FANOUT, members);
 import { serviceUser } from './abuse-helpers.js';
 import * as eventLog from '../../src/conversation/log.js';
+import { DELIVERY } from '../../src/conversation/delivery.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
 
 const list = async (s: Session): Promise<ConversationSummary[]> => (await json('/v1/conversations', { token: s.accessToken }, 200)).conversations;
@@ -102,6 +103,64 @@ describe('fan-out at a steady rate', () => {
     window.close();
   });
 
+  it('a member watching in a chat window gets one call per FANOUT.watchingIntervalMs, the rest when due without another send; one not watching gets every pass', async () => {
+    const [alice, bob, carol] = [await serviceUser('alice'), await serviceUser('bob'), await serviceUser('carol')];
+    const id = await createGroup(alice, [bob, carol], 'watched');
+    const [bobInbox, carolInbox] = [await openInbox(bob), await openInbox(carol)];
+    const [aliceWindow, bobWindow] = [await openWindow(alice, id), await openWindow(bob, id)];
+    const callsTo = (inbox: typeof bobInbox) => inbox.frames.filter((f) => f.type === 'deliver' && f.events.some((e) => e.kind === 'event' && e.conversationId === id)).length;
+
+    // After a quiet spell the first message goes to everyone at once.
+    await sendBurst(aliceWindow, 1, 'lone');
+    await bobInbox.until(() => bobInbox.seqs(id).length === 1, 'the lone message, watching');
+    await carolInbox.until(() => carolInbox.seqs(id).length === 1, 'the lone message');
+    const startedAt = Date.now();
+
+    const count = 40;
+    for (let i = 0; i < count; i++) {
+      aliceWindow.send({ type: 'send', cmid: `watched-${i}`, content: text(`watched ${i}`) });
+      await scheduler.wait(10);
+    }
+    const [lastSeq] = (await sendBurst(aliceWindow, 1, 'last')).slice(-1);
+    const lastAckAt = Date.now();
+    const every = Array.from({ length: lastSeq! }, (_, i) => i + 1);
+    await carolInbox.until(() => carolInbox.seqs(id).length === lastSeq, 'every message, not watching');
+    // No send follows: what bob waits for comes when due (the alarm), well before the safety alarm.
+    await bobInbox.until(() => bobInbox.seqs(id).length === lastSeq, 'every message, watching');
+    const tailAt = Date.now();
+    expect(bobInbox.seqs(id)).toEqual(every);
+    expect(carolInbox.seqs(id)).toEqual(every);
+    expect(tailAt - lastAckAt).toBeLessThan(DELIVERY.safetyAlarmMs);
+    const [bobCalls, carolCalls] = [callsTo(bobInbox) - 1, callsTo(carolInbox) - 1];
+    console.log(`watching: ${lastSeq! - 1} messages over ${tailAt - startedAt} ms reached bob (watching) in ${bobCalls} calls, carol in ${carolCalls}`);
+    expect(bobCalls).toBeLessThanOrEqual(Math.ceil((tailAt - startedAt) / FANOUT.watchingIntervalMs) + 1);
+    expect(carolCalls).toBeGreaterThan(bobCalls);
+    for (const socket of [bobInbox, carolInbox, aliceWindow, bobWindow]) socket.close();
+  });
+
+  it('a member left behind while watching loses nothing to an eviction: the stored watermark waits for them', async () => {
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
+    const id = await createDirect(alice, bob);
+    const stub = env.CONVERSATIONS.getByName(id);
+    const bobInbox = await openInbox(bob);
+    const [aliceWindow, bobWindow] = [await openWindow(alice, id), await openWindow(bob, id)];
+    await sendBurst(aliceWindow, 1, 'lone');
+    await bobInbox.until(() => bobInbox.seqs(id).length === 1, 'the lone message');
+    const burst = await sendBurst(aliceWindow, 5, 'burst');
+    // One more send stores the watermark the passes reached: no further than bob's place.
+    await sendBurst(aliceWindow, 1, 'persist');
+    const stored = await runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ done: number }>('SELECT done_seq AS done FROM fanout_state').one().done);
+    expect(bobInbox.seqs(id)).toEqual([1]);
+    expect(stored).toBe(1);
+    expect(burst.at(-1)).toBe(6);
+    await evictDurableObject(stub);
+    await send(alice, id, 'after the eviction');
+    await bobInbox.until(() => bobInbox.seqs(id).length === 8, 'every message');
+    await scheduler.wait(200);
+    expect(bobInbox.seqs(id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    bobInbox.close();
+  });
+
   it('a pass writes nothing of its own: its watermark goes with the next send, or the alarm; after an eviction the last pass comes again, applied once', async () => {
     const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createDirect(alice, bob);
@@ -110,13 +169,13 @@ describe('fan-out at a steady rate', () => {
     // moved far ahead, it runs only when runDurableObjectAlarm below asks.
     await runInDurableObject(stub, (_i, state) => state.storage.setAlarm(Date.now() + 3_600_000));
     const bobInbox = await openInbox(bob);
-    const window = await openWindow(alice, id);
     const stored = () => runInDurableObject(stub, (_i, state) => state.storage.sql.exec<{ done: number }>('SELECT done_seq AS done FROM fanout_state').one().done);
     const watermarkWrites = (writes: string[]) => writes.filter((q) => q.includes('fanout_state')).length;
+    // Sent over HTTP: with no chat window open, no member waits (FANOUT.watchingIntervalMs).
     const sendOne = async (label: string) => {
-      const [seq] = await sendBurst(window, 1, label);
-      await bobInbox.until(() => bobInbox.seqs(id).includes(seq!), label);
-      return seq!;
+      const { seq } = (await send(alice, id, label)) as { seq: number };
+      await bobInbox.until(() => bobInbox.seqs(id).includes(seq), label);
+      return seq;
     };
 
     let first = 0;
@@ -140,7 +199,6 @@ describe('fan-out at a steady rate', () => {
     await scheduler.wait(200);
     expect(bobInbox.seqs(id)).toEqual([first, second, third, fourth]);
     bobInbox.close();
-    window.close();
   });
 
   it('a backlog goes in full passes (FANOUT.batchEvents), back to back, each message once and in order', async () => {
@@ -217,7 +275,13 @@ describe('fan-out tuning', () => {
     expect(fanoutTuning({})).toEqual(FANOUT);
     expect(FANOUT.settleMs).toBe(0);
     expect(FANOUT.hintBatch).toBe(1_000);
-    expect(fanoutTuning({ FANOUT_SETTLE_MS: '5', FANOUT_MIN_PASS_INTERVAL_MS: '50', FANOUT_HINT_BATCH: '10' })).toMatchObject({ settleMs: 5, minPassIntervalMs: 50, hintBatch: 10 });
+    expect(FANOUT.watchingIntervalMs).toBe(1_000);
+    expect(fanoutTuning({ FANOUT_SETTLE_MS: '5', FANOUT_MIN_PASS_INTERVAL_MS: '50', FANOUT_HINT_BATCH: '10', FANOUT_WATCHING_INTERVAL_MS: '0' })).toMatchObject({
+      settleMs: 5,
+      minPassIntervalMs: 50,
+      hintBatch: 10,
+      watchingIntervalMs: 0,
+    });
     expect(fanoutTuning({ FANOUT_SETTLE_MS: '-1', FANOUT_ON_WRITE_MAX_MEMBERS: '0', FANOUT_MIN_PASS_INTERVAL_MS: 'soon', FANOUT_HINT_BATCH: '0' })).toEqual(FANOUT);
   });
 });

@@ -35,7 +35,9 @@ describe('unread counts', () => {
     expect(await summaryOf(bob, id)).toMatchObject({ unreadCount: 2, readSeq: 3 });
     await json(`/v1/conversations/${id}/messages`, { token: bob.accessToken, body: { cmid: crypto.randomUUID(), content: text('mine') } }, 201);
     await until('read by writing', async () => (await summaryOf(bob, id))?.unreadCount === 0);
-    // The writer's own messages are never unread to them.
+    // The writer's own messages are never unread to them. Alice watches in her window, so
+    // her list may hear of bob's message up to FANOUT.watchingIntervalMs later.
+    await until('bob\'s message on alice\'s list', async () => (await summaryOf(alice, id))?.lastSeq === 6);
     expect((await summaryOf(alice, id))?.unreadCount).toBe(1);
     window.close();
   });
