@@ -50,7 +50,7 @@ import { noteDevicesChanged } from './devices-changed.js';
 import type { SentReport } from './allowance.js';
 import * as blocks from './blocks.js';
 import { FrameDispatcher } from './frames.js';
-import { historyPage } from './history.js';
+import { historyPage, historyPageJson } from './history.js';
 import * as lifecycle from './lifecycle.js';
 import * as eventLog from './log.js';
 import * as media from './media.js';
@@ -203,11 +203,14 @@ export class ConversationDO extends DurableObject<Env> {
   /**
    * `history` as the page's JSON text, for the HTTP route to answer with as it is: a page
    * is encoded once, here, rather than cloned across the call and encoded again by the
-   * Worker (most of the Worker's share of a page of 100).
+   * Worker (most of the Worker's share of a page of 100), and its plain messages are
+   * spliced from their stored text (./visibility.ts `pageJsonFor`).
    */
   async historyJson(reader: Reader, query: HistoryQuery): Promise<Result<string>> {
-    const page = await this.history(reader, query);
-    return page.ok ? ok(JSON.stringify(page.value)) : page;
+    return this.as(reader, () => {
+      admit(this.parts.store, this.parts.standings, reader);
+      return historyPageJson(this.parts.store, query, reader);
+    });
   }
 
   /**

@@ -18,12 +18,19 @@ import { requireMeta } from './meta.js';
 import type { DeviceStandings } from './standing.js';
 import type { ConversationStore } from './store.js';
 import type { Typing } from './typing.js';
-import { admit, pageFor, type Reader } from './visibility.js';
+import { admit, pageFor, pageJsonFor, type Reader } from './visibility.js';
 
 /** A page of history with each message in its current state as `reader`'s device sees it (./visibility.ts). */
 export function historyPage(store: ConversationStore, query: HistoryQuery, reader: Reader): HistoryPage {
   const page = eventLog.page(store.sql, query);
   return { conversationId: requireMeta(store).id, lastSeq: eventLog.lastSeq(store), events: pageFor(store, page.events, reader), hasMore: page.hasMore };
+}
+
+/** `historyPage` as JSON text, encoded without building the page (./visibility.ts `pageJsonFor`). */
+export function historyPageJson(store: ConversationStore, query: HistoryQuery, reader: Reader): string {
+  const { rows, hasMore } = eventLog.pageRows(store.sql, query);
+  const events = pageJsonFor(store, rows, reader);
+  return `{"conversationId":${JSON.stringify(requireMeta(store).id)},"lastSeq":${eventLog.lastSeq(store)},"events":${events},"hasMore":${hasMore}}`;
 }
 
 export class Feed {

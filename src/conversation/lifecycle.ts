@@ -371,6 +371,22 @@ function annotationsBetween(sql: SqlStorage, viewerId: string | null, from: numb
   return { hidden: (seq) => hidden.has(seq), state: (seq) => states.get(seq) ?? null, reactions: reactionsOf };
 }
 
+/**
+ * The seqs between `from` and `to` that rendering for `viewerId` would change from the
+ * message as stored: hidden by them, a state (edited, deleted, moderated), reactions.
+ */
+export function annotatedSeqs(sql: SqlStorage, viewerId: string, from: number, to: number): Set<number> {
+  const rows = sql.exec<{ seq: number }>(
+    `SELECT seq FROM hidden_messages WHERE user_id = ? AND seq BETWEEN ?2 AND ?3
+     UNION SELECT seq FROM message_state WHERE seq BETWEEN ?2 AND ?3
+     UNION SELECT seq FROM reactions WHERE seq BETWEEN ?2 AND ?3`,
+    viewerId,
+    from,
+    to,
+  );
+  return new Set(Array.from(rows, (r) => r.seq));
+}
+
 function reactionsBetween(sql: SqlStorage, from: number, to: number): Map<number, Reaction[]> {
   const reactions = new Map<number, Reaction[]>();
   const rows = sql.exec<{ seq: number; emoji: string; user_id: string }>('SELECT seq, emoji, user_id FROM reactions WHERE seq BETWEEN ? AND ? ORDER BY seq, emoji, user_id', from, to);

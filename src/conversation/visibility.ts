@@ -29,6 +29,7 @@ import { envelopeFor, eventForDevice, eventsForDevice, type ConversationEvent, t
 import type { Identity } from '../env.js';
 import * as blocks from './blocks.js';
 import * as lifecycle from './lifecycle.js';
+import { messageJson, toEvent, type EventRow } from './log.js';
 import { requireMeta, NOT_FOUND } from './meta.js';
 import { member } from './members.js';
 import type { DeviceStandings } from './standing.js';
@@ -59,6 +60,29 @@ export function hearsFrom(store: ConversationStore, viewerId: string, userId: st
 /** A page of stored events as `reader`'s device sees them now (history, the feed). */
 export function pageFor(store: ConversationStore, events: ConversationEvent[], reader: Reader): ConversationEvent[] {
   return forDevice(withoutBlocked(store, reader.userId, lifecycle.render(store.sql, events, reader.userId)), reader);
+}
+
+/**
+ * A page of stored rows (ascending) as `reader`'s device sees it now, as JSON text: what
+ * `pageFor` gives, encoded. A message with nothing to apply (no state, reactions, reply,
+ * hide, block, or envelope: most of any page) reads exactly as stored, so its text is
+ * spliced from the stored body (`log.messageJson`) without a parse or an object; the rest
+ * go through `pageFor`.
+ */
+export function pageJsonFor(store: ConversationStore, rows: EventRow[], reader: Reader): string {
+  const first = rows[0];
+  const last = rows.at(-1);
+  if (!first || !last) return '[]';
+  const annotated = requireMeta(store).encrypted ? null : lifecycle.annotatedSeqs(store.sql, reader.userId, first[0], last[0]);
+  const blocked = blocks.blockedBy(store, reader.userId);
+  const plain = rows.map(
+    ([seq, type, , author, , body]) =>
+      annotated !== null && type === 'message' && !annotated.has(seq) && !blocked.has(author) && !body.includes('"replyTo"') && !body.includes('"encrypted"'),
+  );
+  const rest = rows.filter((_, i) => !plain[i]);
+  const rendered = rest.length > 0 ? pageFor(store, rest.map(toEvent), reader) : [];
+  let next = 0;
+  return `[${rows.map((row, i) => (plain[i] ? messageJson(row) : JSON.stringify(rendered[next++]))).join(',')}]`;
 }
 
 /**
