@@ -63,7 +63,7 @@ export class Delivery {
   /** When outbox or fan-out delivery is next due, or null. */
   dueAt(): number | null {
     const onWrite = memberCount(this.store) <= this.tuning.maxMembersOnWrite;
-    return earliest([outbox.nextDue(this.store), fanout.nextDue(this.store, this.#passes, onWrite, Date.now())]);
+    return earliest([outbox.nextDue(this.store), fanout.nextDue(this.store, this.#passes, onWrite ? memberIds(this.store) : null, Date.now())]);
   }
 
   /** Writes the fan-out watermark passes moved in memory: call from a turn that writes anyway (a send, the alarm). */
@@ -84,11 +84,12 @@ export class Delivery {
   }
 
   /**
-   * Delivers what is due, then arms the alarm for the deadlines left. The alarm armed for
-   * the work stays (moving it later is a write of its own); it then finds nothing to do.
+   * Delivers what is due now, then arms the alarm for the deadlines left. The alarm armed
+   * for the work stays (moving it later is a write of its own); it then finds nothing to do.
    */
   private async drain(): Promise<void> {
-    if (this.dueAt() !== null) await this.deliverDue();
+    const due = this.dueAt();
+    if (due !== null && due <= Date.now()) await this.deliverDue();
     await this.wakeups.schedule();
   }
 

@@ -242,15 +242,21 @@ export function persistWatermark(store: ConversationStore, memory: PassMemory): 
   if (upTo > current.doneSeq) setState(store, { ...current, doneSeq: upTo });
 }
 
-/** When fan-out work is next due, or null when there is none. */
-export function nextDue(store: ConversationStore, memory: PassMemory, onWrite: boolean, now: number): number | null {
+/**
+ * When fan-out work is next due, or null when there is none. `members`: every member of
+ * a conversation that fans out on write (null on read); when each of them is behind
+ * (watching), nobody is due a pass until the first of them is.
+ */
+export function nextDue(store: ConversationStore, memory: PassMemory, members: readonly string[] | null, now: number): number | null {
+  const onWrite = members !== null;
   const { hintedAt, hintAfter } = state(store);
   const doneSeq = sentUpTo(store, memory);
   const candidates: number[] = [];
+  const everyoneBehind = onWrite && members.length > 0 && members.every((m) => memory.behind.has(m));
   // A round of hints under way goes on (spaced by the drain); in a conversation that
   // has since shrunk to fan out on write, the events carry what its hints would have.
   if (hintAfter && !onWrite) candidates.push(now);
-  else if (doneSeq < log.lastSeq(store)) candidates.push(onWrite ? now : Math.max(now, hintedAt + FANOUT.hintIntervalMs));
+  else if (doneSeq < log.lastSeq(store) && !everyoneBehind) candidates.push(onWrite ? now : Math.max(now, hintedAt + FANOUT.hintIntervalMs));
   if (onWrite) for (const { dueAt } of memory.behind.values()) candidates.push(Math.max(now, dueAt));
   const lag = store.get(LAG_DUE);
   if (lag !== null) candidates.push(lag);
@@ -292,7 +298,7 @@ export async function drain(target: FanoutTarget): Promise<void> {
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
     const count = target.memberCount();
     const onWrite = count <= target.tuning.maxMembersOnWrite;
-    const due = nextDue(target.store, spacing, onWrite, Date.now());
+    const due = nextDue(target.store, spacing, onWrite ? target.members() : null, Date.now());
     if (due === null || due > Date.now()) return;
     // Passes are spaced so that each carries what built up meanwhile; after a full one
     // the next is already full, and waiting would only let the backlog grow.
