@@ -38,6 +38,9 @@ export class Delivery {
   /** Set by every kick; a drain under way looks again before it ends, so no kick is lost to one that was finishing. */
   #again = false;
   readonly #passes = fanout.newPassMemory();
+  /** The timer for members left behind (`wakeForBehind`), and when it fires. */
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #timerAt = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly store: ConversationStore,
@@ -60,10 +63,19 @@ export class Delivery {
     return this.#draining;
   }
 
-  /** When outbox or fan-out delivery is next due, or null. */
+  /**
+   * When the alarm must fire for delivery, or null: when the outbox or a fan-out pass is
+   * due; for members left behind, a safety interval after they are due (their timer,
+   * `wakeForBehind`, comes first unless the object was evicted).
+   */
   dueAt(): number | null {
     const onWrite = memberCount(this.store) <= this.tuning.maxMembersOnWrite;
-    return earliest([outbox.nextDue(this.store), fanout.nextDue(this.store, this.#passes, onWrite ? memberIds(this.store) : null, Date.now())]);
+    const behind = fanout.behindDue(this.#passes);
+    return earliest([
+      outbox.nextDue(this.store),
+      fanout.nextDue(this.store, this.#passes, onWrite ? memberIds(this.store) : null, Date.now()),
+      behind === null ? null : behind + DELIVERY.safetyAlarmMs,
+    ]);
   }
 
   /** Writes the fan-out watermark passes moved in memory: call from a turn that writes anyway (a send, the alarm). */
@@ -88,9 +100,29 @@ export class Delivery {
    * for the work stays (moving it later is a write of its own); it then finds nothing to do.
    */
   private async drain(): Promise<void> {
-    const due = this.dueAt();
+    const due = earliest([this.dueAt(), fanout.behindDue(this.#passes)]);
     if (due !== null && due <= Date.now()) await this.deliverDue();
+    this.wakeForBehind();
     await this.wakeups.schedule();
+  }
+
+  /**
+   * Members left behind (watching: FanoutTuning.watchingIntervalMs) are due about once a
+   * second in a busy conversation: an alarm for each would cost a write to set it and an
+   * invocation to run it. A timer in memory wakes for them instead; an eviction loses it
+   * with the memory of who was behind, and the alarm (`dueAt`) resends from the stored
+   * watermark, which waits for them.
+   */
+  private wakeForBehind(): void {
+    const at = fanout.behindDue(this.#passes);
+    if (at === null || at >= this.#timerAt) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      void this.kick();
+    }, Math.max(0, at - Date.now()));
   }
 
   private async deliverDue(): Promise<void> {

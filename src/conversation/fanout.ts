@@ -30,6 +30,7 @@ import type { UserUpdate } from '../user/updates.js';
 import { fact, type ConversationStore } from './store.js';
 import { log as logger, reason } from '../log.js';
 import type { Metric } from '../metrics.js';
+import { earliest } from '../objects/alarm.js';
 
 export const FANOUT = {
   /**
@@ -243,9 +244,11 @@ export function persistWatermark(store: ConversationStore, memory: PassMemory): 
 }
 
 /**
- * When fan-out work is next due, or null when there is none. `members`: every member of
- * a conversation that fans out on write (null on read); when each of them is behind
- * (watching), nobody is due a pass until the first of them is.
+ * When fan-out work is next due, or null when there is none, not counting members left
+ * behind (`behindDue`: the object's own timer wakes for them, not the alarm, as a lost
+ * timer only delays them to the drain's safety alarm). `members`: every member of a
+ * conversation that fans out on write (null on read); when each of them is behind, no
+ * pass is due until the first of them is.
  */
 export function nextDue(store: ConversationStore, memory: PassMemory, members: readonly string[] | null, now: number): number | null {
   const onWrite = members !== null;
@@ -257,10 +260,16 @@ export function nextDue(store: ConversationStore, memory: PassMemory, members: r
   // has since shrunk to fan out on write, the events carry what its hints would have.
   if (hintAfter && !onWrite) candidates.push(now);
   else if (doneSeq < log.lastSeq(store) && !everyoneBehind) candidates.push(onWrite ? now : Math.max(now, hintedAt + FANOUT.hintIntervalMs));
-  if (onWrite) for (const { dueAt } of memory.behind.values()) candidates.push(Math.max(now, dueAt));
   const lag = store.get(LAG_DUE);
   if (lag !== null) candidates.push(lag);
   return candidates.length > 0 ? Math.min(...candidates) : null;
+}
+
+/** When the first member left behind is due the rest, or null when none is behind. */
+export function behindDue(memory: PassMemory): number | null {
+  let first: number | null = null;
+  for (const { dueAt } of memory.behind.values()) if (first === null || dueAt < first) first = dueAt;
+  return first;
 }
 
 /** What a drain needs from its conversation. */
@@ -298,7 +307,8 @@ export async function drain(target: FanoutTarget): Promise<void> {
   for (let pass = 0; pass < FANOUT.maxPasses; pass++) {
     const count = target.memberCount();
     const onWrite = count <= target.tuning.maxMembersOnWrite;
-    const due = nextDue(target.store, spacing, onWrite ? target.members() : null, Date.now());
+    const passDue = nextDue(target.store, spacing, onWrite ? target.members() : null, Date.now());
+    const due = onWrite ? earliest([passDue, behindDue(spacing)]) : passDue;
     if (due === null || due > Date.now()) return;
     // Passes are spaced so that each carries what built up meanwhile; after a full one
     // the next is already full, and waiting would only let the backlog grow.

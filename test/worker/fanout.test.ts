@@ -138,7 +138,7 @@ describe('fan-out at a steady rate', () => {
     for (const socket of [bobInbox, carolInbox, aliceWindow, bobWindow]) socket.close();
   });
 
-  it('a member left behind while watching loses nothing to an eviction: the stored watermark waits for them', async () => {
+  it('a member left behind while watching loses nothing to an eviction: the stored watermark waits for them, the alarm resends', async () => {
     const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createDirect(alice, bob);
     const stub = env.CONVERSATIONS.getByName(id);
@@ -153,7 +153,10 @@ describe('fan-out at a steady rate', () => {
     expect(bobInbox.seqs(id)).toEqual([1]);
     expect(stored).toBe(1);
     expect(burst.at(-1)).toBe(6);
+    // The timer that would have woken for bob is lost with the instance: the alarm resends.
     await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    await bobInbox.until(() => bobInbox.seqs(id).length === 7, 'every message, from the alarm');
     await send(alice, id, 'after the eviction');
     await bobInbox.until(() => bobInbox.seqs(id).length === 8, 'every message');
     await scheduler.wait(200);
