@@ -381,15 +381,15 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   target.record({ kind: 'fanout', outcome: 'pass', lagMs: Math.max(0, now - oldest) });
   for (const call of calls) memory.calledAt.set(call.userId, now);
   const results = await Promise.allSettled(calls.map((call) => target.deliver(call.userId, call.update)));
-  const failedAt = Date.now();
+  const answeredAt = Date.now();
   results.forEach((result, i) => {
     const call = calls[i]!;
     if (result.status === 'rejected') {
       target.record({ kind: 'fanout', outcome: 'member_failed' });
-      postpone(store, call.userId, call.from, 0, failedAt, result.reason);
+      postpone(store, call.userId, call.from, 0, answeredAt, result.reason);
     } else if (call.upTo < newCommon) {
       // A page short of the others' (a long wait behind them): the rest goes next pass.
-      behind.set(call.userId, { upTo: call.upTo, dueAt: 0 });
+      behind.set(call.userId, { upTo: call.upTo, dueAt: answeredAt });
     }
   });
   memory.sentUpTo = newCommon;
