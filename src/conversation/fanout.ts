@@ -12,7 +12,9 @@
  * eviction passes resume from the stored watermark, and members get the last pass again. A member whose call failed gets a
  * row in `fanout_lag` (its own cursor) and is caught up from there with backoff, from
  * the alarm if need be; the others are not held back. UserDOs apply each (conversation,
- * seq) at most once, so a retry never duplicates.
+ * seq) at most once, so a retry never duplicates. A member watching in a chat window
+ * gets at most one call per FANOUT_WATCHING_INTERVAL_MS: passes leave them behind, at
+ * their own place in memory, and the stored watermark never passes the lowest of those.
  *
  * Above the threshold (FANOUT_ON_WRITE_MAX_MEMBERS) members get no events, only a
  * coalesced "activity up to seq N" hint, at most one round per FANOUT.hintIntervalMs. A
@@ -21,6 +23,9 @@
  *
  * Members get events rendered for them (src/conversation/visibility.ts), never the log's
  * raw rows: a message deleted or moderated before its pass reaches a queue as a tombstone.
+ *
+ * About 490 lines, not split: the passes, the members behind, the lag rows and the hint
+ * rounds all read and move the one watermark, and each part's invariant is about it.
  */
 import * as log from './log.js';
 import { OUTBOX } from './outbox.js';
