@@ -250,8 +250,8 @@ export function persistWatermark(store: ConversationStore, memory: PassMemory): 
 
 /**
  * When fan-out work is next due, or null when there is none, not counting members left
- * behind (`behindDue`: the object's own timer wakes for them, not the alarm, as a lost
- * timer only delays them to the drain's safety alarm). `members`: every member of a
+ * behind (`behindDue`: a timer in memory wakes for them, the alarm only a safety interval
+ * later, for an eviction: src/conversation/delivery.ts). `members`: every member of a
  * conversation that fans out on write (null on read); when each of them is behind, no
  * pass is due until the first of them is.
  */

@@ -9,6 +9,8 @@ import { FANOUT_DEFAULTS as FANOUT, FANOUT as FANOUT_LIMITS, fanoutTuning, passI
 const passIntervalMs = (members: number) => interval(FANOUT, members);
 import { serviceUser } from './abuse-helpers.js';
 import * as eventLog from '../../src/conversation/log.js';
+import * as fanout from '../../src/conversation/fanout.js';
+import * as members from '../../src/conversation/members.js';
 import { DELIVERY } from '../../src/conversation/delivery.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
 
@@ -162,6 +164,58 @@ describe('fan-out at a steady rate', () => {
     await scheduler.wait(200);
     expect(bobInbox.seqs(id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     bobInbox.close();
+  });
+
+  it('a member removed while left behind (window open) gets nothing sent after the removal: his window closes, his inbox hears no more', async () => {
+    const [alice, bob, carol] = [await serviceUser('alice'), await serviceUser('bob'), await serviceUser('carol')];
+    const id = await createGroup(alice, [bob, carol], 'removal while behind');
+    const bobInbox = await openInbox(bob);
+    const [aliceWindow, bobWindow] = [await openWindow(alice, id), await openWindow(bob, id)];
+    await sendBurst(aliceWindow, 1, 'lone');
+    await bobInbox.until(() => bobInbox.seqs(id).length === 1, 'the lone message');
+    // Bob watches, so these wait for his next call; he is removed before it.
+    await sendBurst(aliceWindow, 3, 'behind');
+    expect(bobInbox.seqs(id)).toEqual([1]);
+    await json(`/v1/conversations/${id}/members/${bob.user.id}`, { token: alice.accessToken, method: 'DELETE' }, 204);
+    expect((await bobWindow.waitClosed()).code).toBe(4003);
+    await bobInbox.until(() => bobInbox.events().some((e) => e.kind === 'membership' && e.conversationId === id && e.role === null), 'his removal');
+    const after = await sendBurst(aliceWindow, 3, 'after');
+    // Past the time he was due, and past the passes that carried these to carol.
+    await scheduler.wait(FANOUT.watchingIntervalMs + 500);
+    expect(bobInbox.seqs(id).filter((seq) => after.includes(seq))).toEqual([]);
+
+    // The pass's own part (his UserDO refuses events of a conversation he left, too): a
+    // member remembered behind who is no longer one gets no call, and holds back no watermark.
+    const pass = await runInDurableObject(env.CONVERSATIONS.getByName(id), async (instance: ConversationDO) => {
+      const { store } = partsOf(instance);
+      const last = eventLog.lastSeq(store);
+      const memory = fanout.newPassMemory();
+      memory.sentUpTo = last - 1;
+      memory.behind.set(bob.user.id, { upTo: 1, dueAt: 0 });
+      const called: string[] = [];
+      await fanout.drain({
+        store,
+        conversationId: id,
+        kind: 'group',
+        memberCount: () => members.memberCount(store),
+        members: () => members.memberIds(store),
+        memberPage: (position, limit) => members.memberPage(store, position, limit),
+        isMember: (userId) => members.member(store, userId) !== null,
+        watching: () => false,
+        tuning: { ...FANOUT, minPassIntervalMs: 0, passIntervalPerMemberMs: 0 },
+        memory,
+        viewsOf: (events) => () => events,
+        deliver: async (userId) => void called.push(userId),
+        record: () => {},
+      });
+      fanout.persistWatermark(store, memory);
+      return { called, behind: [...memory.behind.keys()], stored: fanout.state(store).doneSeq, last };
+    });
+    expect(pass.called.sort()).toEqual([alice.user.id, carol.user.id].sort());
+    expect(pass.behind).toEqual([]);
+    expect(pass.stored).toBe(pass.last);
+    bobInbox.close();
+    aliceWindow.close();
   });
 
   it('a pass writes nothing of its own: its watermark goes with the next send, or the alarm; after an eviction the last pass comes again, applied once', async () => {
