@@ -209,9 +209,16 @@ export class ChatWindows {
     for (const [ws, reader] of this.readers()) if (ws !== except && hearsFrom(this.store, reader.userId, subject.userId)) sendText(ws, text);
   }
 
-  /** A member's presence change to the windows of those who may see it; false when no window is open (unsubscribe). */
+  /**
+   * A member's presence change to the windows of those who may see it; false when no
+   * window is open, and the member's UserDO then drops the subscription, so the next
+   * window to open must subscribe again however recent the last renewal was.
+   */
   relayPresence(presence: Presence): boolean {
-    if (this.count === 0) return false;
+    if (this.count === 0) {
+      this.#presenceUntil = 0;
+      return false;
+    }
     this.#batcher.flush();
     const text = JSON.stringify({ type: 'presence', ...presence } satisfies ServerFrame);
     for (const [ws, reader] of this.readers()) if (hearsFrom(this.store, reader.userId, presence.userId)) sendText(ws, text);

@@ -74,14 +74,14 @@ export class PresenceRelay {
     if (presence.relayDecision(sql, now).kind !== 'now') return;
     const snapshot = this.snapshot();
     presence.markRelayed(sql, snapshot.online, now);
-    const { conversationIds } = presence.subscribers(sql, now);
+    const { subscriptions } = presence.subscribers(sql, now);
     await Promise.all(
-      conversationIds.map(async (id) => {
+      subscriptions.map(async (heard) => {
         try {
-          const stillOpen = await conversationStub(this.env, id).relayPresence(snapshot);
-          if (!stillOpen) presence.unsubscribe(sql, id);
+          const stillOpen = await conversationStub(this.env, heard.conversationId).relayPresence(snapshot);
+          if (!stillOpen) presence.unsubscribeIfUnrenewed(sql, heard);
         } catch (err) {
-          log.warn('presence_relay_failed', { userId: this.store.userId, conversationId: id, reason: reason(err) });
+          log.warn('presence_relay_failed', { userId: this.store.userId, conversationId: heard.conversationId, reason: reason(err) });
         }
       }),
     );

@@ -91,8 +91,23 @@ export function unsubscribe(sql: SqlStorage, conversationId: string): void {
   sql.exec('DELETE FROM presence_subscriptions WHERE conversation_id = ?', conversationId);
 }
 
+/** One conversation's subscription, with the expiry it had when read. */
+export interface Subscription {
+  conversationId: string;
+  expiresAt: number;
+}
+
+/**
+ * Drops a subscription a relay found no window for, unless a window renewed it since the
+ * relay read it (a renewal only ever moves the expiry later): the relay's answer is older
+ * than that window.
+ */
+export function unsubscribeIfUnrenewed(sql: SqlStorage, heard: Subscription): void {
+  sql.exec('DELETE FROM presence_subscriptions WHERE conversation_id = ? AND expires_at = ?', heard.conversationId, heard.expiresAt);
+}
+
 export interface Subscribers {
-  conversationIds: string[];
+  subscriptions: Subscription[];
   /** Rows SQLite read to find them: bounded by subscriptions, never by contacts. */
   rowsRead: number;
 }
@@ -103,5 +118,6 @@ export function subscribers(sql: SqlStorage, now: number): Subscribers {
   const rows = cursor.toArray();
   const expired = rows.filter((r) => r.expires_at <= now);
   for (const row of expired) unsubscribe(sql, row.conversation_id);
-  return { conversationIds: rows.filter((r) => r.expires_at > now).map((r) => r.conversation_id), rowsRead: cursor.rowsRead };
+  const subscriptions = rows.filter((r) => r.expires_at > now).map((r) => ({ conversationId: r.conversation_id, expiresAt: r.expires_at }));
+  return { subscriptions, rowsRead: cursor.rowsRead };
 }

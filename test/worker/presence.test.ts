@@ -130,6 +130,40 @@ describe('presence', () => {
     carolWindow.close();
   });
 
+  it('a window reopened after its subscription was dropped subscribes again and hears the next change', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const withBob = await createDirect(alice, bob);
+    const first = await openWindow(bob, withBob);
+    await expect.poll(() => subscriptions(alice), { timeout: 5_000 }).toEqual([withBob]);
+    first.close();
+    await first.waitClosed();
+    // Alice comes online while no window is open: the relay finds none and she drops the subscription.
+    const inbox = await openInbox(alice);
+    await expect.poll(() => subscriptions(alice), { timeout: 5_000 }).toEqual([]);
+    // Bob opens the chat again well inside the subscription's lifetime: it must subscribe anew.
+    const again = await openWindow(bob, withBob);
+    await expect.poll(() => subscriptions(alice), { timeout: 5_000 }).toEqual([withBob]);
+    await quietPeriod(PRESENCE.coalesceMs + 100); // past the coalescing window: the next change goes at once
+    inbox.close();
+    await again.until(() => presenceFrames(again, alice.user.id).at(-1)?.online === false, 'offline relayed', 5_000);
+    again.close();
+  });
+
+  it('a relay that finds no window drops the subscription only if nobody renewed it meanwhile', async () => {
+    const alice = await registerUser('alice');
+    await runInDurableObject(env.USERS.getByName(alice.user.id), (_i, state) => {
+      const sql = state.storage.sql;
+      const now = Date.now();
+      presence.subscribe(sql, 'c_renewed', now + 1_000);
+      presence.subscribe(sql, 'c_closed', now + 1_000);
+      const heard = presence.subscribers(sql, now).subscriptions;
+      // A window opened on c_renewed while the relay was on its way: renewed to a later expiry.
+      presence.subscribe(sql, 'c_renewed', now + 2_000);
+      for (const s of heard) presence.unsubscribeIfUnrenewed(sql, s);
+      expect(presence.subscribers(sql, now).subscriptions.map((s) => s.conversationId)).toEqual(['c_renewed']);
+    });
+  });
+
   it('a presence change costs the same for 10,000 contacts as for 10, with 3 open windows', async () => {
     const partners = [await registerUser('p1'), await registerUser('p2'), await registerUser('p3')];
     const costs: Record<string, { rowsRead: number; rowsWritten: number; subscribers: number; subscriberRows: number }> = {};
@@ -158,7 +192,7 @@ describe('presence', () => {
         await Promise.all(windows.map((w) => w.until(() => presenceFrames(w, user.user.id).length === 2, 'offline')));
       });
       const found = await runInDurableObject(stub, (_i, state) => presence.subscribers(state.storage.sql, Date.now()));
-      costs[contacts] = { ...cost, subscribers: found.conversationIds.length, subscriberRows: found.rowsRead };
+      costs[contacts] = { ...cost, subscribers: found.subscriptions.length, subscriberRows: found.rowsRead };
       for (const w of windows) w.close();
     }
     console.log(`presence change cost: ${JSON.stringify(costs)}`);
