@@ -403,6 +403,9 @@ function chatShapes() {
 
 // ── History ──────────────────────────────────────────────────────────────────────
 
+/** History walks per target, at least (each is short: see main). */
+const HISTORY_MIN_ROUNDS = 4;
+
 /** Walks a room's history forwards in pages of 100, one request at a time, from the start again at its end, for PLAN.historyPages pages. */
 async function runHistory(target, room, users) {
   if (target.name === 'memory') return null;
@@ -576,14 +579,19 @@ async function main() {
   }
   const chat = combineRounds(rounds);
 
-  const history = [];
-  for (const target of TARGETS.filter(() => selected('history') && historyRooms.size > 0)) {
-    const result = await runHistory(target, historyRooms.get(target.name), users);
-    if (result) {
-      history.push(result);
-      log(`history          ${target.name.padEnd(8)} ${result.eventsPerS} events/s, page p50 ${result.page.p50} ms`);
+  // A walk takes about a second, so one is mostly noise: several, interleaved as above.
+  const historyRounds = [];
+  const historyTargets = TARGETS.filter((t) => selected('history') && historyRooms.has(t.name));
+  for (let round = 0; round < Math.max(PLAN.rounds, HISTORY_MIN_ROUNDS); round++) {
+    for (const target of round % 2 === 0 ? historyTargets : [...historyTargets].reverse()) {
+      const result = await runHistory(target, historyRooms.get(target.name), users);
+      if (result) {
+        historyRounds.push(result);
+        log(`history          ${target.name.padEnd(8)} ${result.eventsPerS} events/s, page p50 ${result.page.p50} ms`);
+      }
     }
   }
+  const history = combineRounds(historyRounds);
 
   const streamRounds = [];
   for (const spec of streamSpecs) {

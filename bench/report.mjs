@@ -27,6 +27,9 @@ const STEADY_TARGETS = [
   { name: 'group 100 max CPU per message until quiet, service / sqlite', shape: 'group 100 max', metric: (r) => r.cpuPerMsgUntilQuietMs, vs: 'sqlite', atMost: 1.0 },
 ];
 
+/** Issue 19's history target, read from the history walks (bench/load.mjs, runHistory). */
+const HISTORY_TARGET = { name: 'history events/s, service / sqlite', shape: 'history pages of 100', metric: (r) => r.eventsPerS, vs: 'sqlite', atLeast: 0.8 };
+
 /** Informational ratios: no target in the issue, but a reader wants them beside the rest. */
 const CONTEXT = [
   { name: 'group 100 deliveries/s, service / sqlite', shape: 'group 100 max', metric: (r) => r.deliveriesPerS, vs: 'sqlite' },
@@ -152,6 +155,7 @@ function inboxRatio(load) {
 export function buildReport({ load, e2eeCrypto = null, ...meta }) {
   const ratios = [
     ...[...TARGETS, ...STEADY_TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec)),
+    ratio(load.history, HISTORY_TARGET),
     ...STREAM_TARGETS.map((spec) => streamRatio(load.streams, spec)),
     inboxRatio(load),
     ...e2eeRatios(load.e2ee ?? []),

@@ -8,9 +8,8 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import type { MiddlewareHandler } from 'hono';
 import type { AppBindings } from './env.js';
-import { LIMITS, isOpaque } from './protocol/index.js';
+import { isOpaque } from './protocol/index.js';
 import { log, withRequestId } from './log.js';
-import { requestId } from 'hono/request-id';
 import { securityHeaders } from './middleware/security-headers.js';
 import { notFound, onError } from './middleware/errors.js';
 import { allowedOrigins } from './middleware/origin.js';
@@ -37,40 +36,54 @@ export { UserDO } from './user/UserDO.js';
 export { LimiterDO } from './ratelimit/LimiterDO.js';
 export { RelayDO } from './relay/RelayDO.js';
 
+const REQUEST_ID_HEADER = 'X-Request-Id';
+
 /**
  * Every request gets an id, echoed in `X-Request-Id` and in problem bodies, so a user's
- * report can be matched to a log line: hono's request-id, keeping an offered id only when
- * it is a valid `Rid` (1-64 of A-Z a-z 0-9 _ -, like every id of the protocol). Hono's own
- * check would also let `=` through; such an id is replaced like any other invalid one.
+ * report can be matched to a log line: an offered id is kept when it is a valid `Rid`
+ * (1-64 of A-Z a-z 0-9 _ -, like every id of the protocol), else a new one is made.
  * The rest of the request runs with the id in the logger's scope: every log line the
  * Worker writes for it carries it (src/log.ts).
  */
 function requestIds(): MiddlewareHandler<AppBindings> {
-  const hono = requestId({ headerName: 'X-Request-Id', limitLength: LIMITS.maxIdLength });
   return async function requestIds(c, next) {
-    await hono(c, async () => {
-      if (!isOpaque(c.get('requestId'), 1)) {
-        const id = crypto.randomUUID();
-        c.set('requestId', id);
-        c.header('X-Request-Id', id);
-      }
-      await withRequestId(c.get('requestId'), next);
-    });
+    const offered = c.req.header(REQUEST_ID_HEADER);
+    const id = offered !== undefined && isOpaque(offered, 1) ? offered : crypto.randomUUID();
+    c.set('requestId', id);
+    c.header(REQUEST_ID_HEADER, id);
+    await withRequestId(id, next);
+    // A handler that returns a Response of its own (a stream, an upgrade, a download) never saw c.header().
+    if (!c.res.headers.has(REQUEST_ID_HEADER)) {
+      const stamped = new Response(c.res.body, c.res);
+      stamped.headers.set(REQUEST_ID_HEADER, id);
+      c.res = stamped;
+    }
+  };
+}
+
+/**
+ * CORS headers for cross-origin requests, which browsers always mark with `Origin`. A
+ * request without one (a same-origin GET, any non-browser client) is not one: it skips
+ * the middleware, which would otherwise build an extra response per request to hang
+ * `Access-Control-Expose-Headers` on.
+ */
+function crossOrigin(): MiddlewareHandler<AppBindings> {
+  const handler = cors({
+    origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
+    allowHeaders: ['Authorization', 'Content-Type', REQUEST_ID_HEADER, 'Last-Event-ID', 'Range', 'If-None-Match'],
+    exposeHeaders: [REQUEST_ID_HEADER, 'Retry-After', 'Content-Range', 'Content-Length', 'ETag'],
+    maxAge: 600,
+  });
+  return async function crossOrigin(c, next) {
+    if (c.req.header('origin') === undefined) return next();
+    return handler(c, next);
   };
 }
 
 export const app = new Hono<AppBindings>()
   .use(requestIds())
   .use(securityHeaders())
-  .use(
-    '/v1/*',
-    cors({
-      origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
-      allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'Last-Event-ID', 'Range', 'If-None-Match'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After', 'Content-Range', 'Content-Length', 'ETag'],
-      maxAge: 600,
-    }),
-  )
+  .use('/v1/*', crossOrigin())
   .get(
     '/healthz',
     doc({

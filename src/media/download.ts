@@ -64,6 +64,9 @@ export function mediaHeaders(mediaId: string, contentType: MediaType, etag: stri
     // private: the response is authorised per user, so a shared cache must not keep it;
     // immutable: the bytes behind an id never change, so the browser need not revalidate.
     'Cache-Control': 'private, max-age=31536000, immutable',
+    // CORS headers come only with a cross-origin request's answer: keep a browser's cached
+    // copy of one from being handed to the other.
+    Vary: 'Origin',
     'Accept-Ranges': 'bytes',
     'X-Content-Type-Options': 'nosniff',
     'Content-Security-Policy': "default-src 'none'; sandbox",

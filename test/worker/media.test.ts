@@ -26,6 +26,7 @@ describe('image round trip', () => {
     expect(res.headers.get('content-type')).toBe('image/png');
     expect(res.headers.get('etag')).toBe(`"${await sha256Hex(LANDSCAPE_PNG)}"`);
     expect(res.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
+    expect(res.headers.get('vary')).toBe('Origin');
     expect(res.headers.get('content-disposition')).toBe(`inline; filename="${media.mediaId}.png"`);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
 
