@@ -31,7 +31,22 @@ export interface MediaClientOptions {
   fetch?: (input: string, init?: RequestInit) => Promise<Response>;
   /** Use XMLHttpRequest for single-request uploads when the runtime has it (browsers), for byte progress. Default true. */
   useXhr?: boolean;
+  /** When a media call gives up (MEDIA_DEADLINE); either part may be changed. */
+  deadline?: Partial<MediaDeadline>;
 }
+
+/**
+ * How long a media call may run before it fails as `network` (and is retried as any
+ * network failure is): an answer within `answerMs`, then the bytes it carries at no less
+ * than `minBytesPerS` (an upload's from the start, a download's once its length is
+ * known). A 5 MiB part may take 30 s + 160 s. A runtime's fetch may never end on a dead
+ * connection, nor honour its abort; nothing here waits on it for longer.
+ */
+export interface MediaDeadline {
+  answerMs: number;
+  minBytesPerS: number;
+}
+export const MEDIA_DEADLINE: Readonly<MediaDeadline> = { answerMs: 30_000, minBytesPerS: 32_768 };
 
 export interface UploadProgress {
   loaded: number;
@@ -80,8 +95,8 @@ export async function uploadMedia(client: MediaClientOptions, data: Bytes, optio
 /** Step one: asks for a media id and signed URLs. Keep the ticket to resume a multipart upload later. */
 export async function requestUpload(client: MediaClientOptions, data: Bytes, options: UploadOptions, encrypted = false): Promise<UploadTicket> {
   const body = { conversationId: options.conversationId, contentType: options.contentType, size: data.byteLength, sha256: await sha256Hex(data), encrypted };
-  const res = await call(client, '/v1/media', { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await client.token()}` }, body: JSON.stringify(body) });
-  return UploadTicket.parse(await res.json());
+  const init = { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await client.token()}` }, body: JSON.stringify(body) };
+  return UploadTicket.parse(await call(client, '/v1/media', init, (res) => res.json()));
 }
 
 /**
@@ -93,10 +108,10 @@ export async function sendUpload(client: MediaClientOptions, ticket: UploadTicke
   const attempts = options.attempts ?? 4;
   const upload = ticket.upload;
   if (upload.kind === 'single') {
-    const res = await retry(attempts, () => put(client, upload.url, data, (loaded) => options.onProgress?.({ loaded, total })));
-    return MediaInfo.parse(((await res.json()) as { media: unknown }).media);
+    const answer = await retry(attempts, () => put(client, upload.url, data, (loaded) => options.onProgress?.({ loaded, total })));
+    return MediaInfo.parse((answer as { media: unknown }).media);
   }
-  const status = UploadStatus.parse(await (await call(client, upload.status, {})).json());
+  const status = UploadStatus.parse(await call(client, upload.status, {}, (res) => res.json()));
   const stored = new Set(status.stored);
   let loaded = 0;
   for (const n of stored) loaded += partBytes(total, upload.partSize, n);
@@ -108,16 +123,15 @@ export async function sendUpload(client: MediaClientOptions, ticket: UploadTicke
     loaded += slice.byteLength;
     options.onProgress?.({ loaded, total });
   }
-  const res = await call(client, upload.complete, { method: 'POST' });
-  return MediaInfo.parse(((await res.json()) as { media: unknown }).media);
+  const answer = await call(client, upload.complete, { method: 'POST' }, (res) => res.json());
+  return MediaInfo.parse((answer as { media: unknown }).media);
 }
 
 /** The whole media, or a byte range (`{ offset, length }`) of it. */
 export async function downloadMedia(client: MediaClientOptions, mediaId: string, range?: { offset: number; length: number }): Promise<Bytes> {
   const headers: Record<string, string> = { authorization: `Bearer ${await client.token()}` };
   if (range) headers.range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
-  const res = await call(client, `/v1/media/${encodeURIComponent(mediaId)}`, { headers });
-  return new Uint8Array(await res.arrayBuffer());
+  return call(client, `/v1/media/${encodeURIComponent(mediaId)}`, { headers }, async (res) => new Uint8Array(await res.arrayBuffer()));
 }
 
 // ── End-to-end encrypted media ─────────────────────────────────────────────────
@@ -231,24 +245,67 @@ function absolute(client: MediaClientOptions, url: string): string {
   return new URL(url, client.baseUrl).toString();
 }
 
-/** Fetches and turns an error answer into a MediaError. */
-async function call(client: MediaClientOptions, url: string, init: RequestInit): Promise<Response> {
-  const doFetch = client.fetch ?? ((input: string, i?: RequestInit) => fetch(input, i));
-  const res = await doFetch(absolute(client, url), init);
-  if (res.ok) return res;
-  let body: Partial<ErrorBody> = {};
+/**
+ * A deadline for one call: `expired` rejects with a `network` MediaError when it passes
+ * (and `signal` aborts), `extend` moves it later by the time `bytes` may take.
+ */
+function startDeadline(client: MediaClientOptions, bytes: number) {
+  const { answerMs, minBytesPerS } = { ...MEDIA_DEADLINE, ...client.deadline };
+  const controller = new AbortController();
+  let fail: (error: MediaError) => void = () => undefined;
+  const expired = new Promise<never>((_, reject) => (fail = reject));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let due = Date.now() + answerMs;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      const error = new MediaError('network', 'The media call did not finish in time.', 0);
+      controller.abort(error);
+      fail(error);
+    }, Math.max(0, due - Date.now()));
+  };
+  const extend = (more: number) => {
+    due += Math.ceil((more / minBytesPerS) * 1000);
+    arm();
+  };
+  extend(bytes);
+  return { signal: controller.signal, expired, extend, clear: () => clearTimeout(timer) };
+}
+
+/** Runs `work` against a deadline, however long `work` itself would wait. */
+async function withDeadline<T>(client: MediaClientOptions, bytes: number, work: (deadline: ReturnType<typeof startDeadline>) => Promise<T>): Promise<T> {
+  const deadline = startDeadline(client, bytes);
   try {
-    body = (await res.json()) as Partial<ErrorBody>;
-  } catch {
-    // Not a problem body: keep the status.
+    return await Promise.race([work(deadline), deadline.expired]);
+  } finally {
+    deadline.clear();
   }
-  throw new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
+}
+
+/** Fetches and reads the answer with `read` within the call's deadline; an error answer becomes a MediaError. */
+async function call<T>(client: MediaClientOptions, url: string, init: RequestInit, read: (res: Response) => Promise<T>, bytes = 0): Promise<T> {
+  const doFetch = client.fetch ?? ((input: string, i?: RequestInit) => fetch(input, i));
+  return withDeadline(client, bytes, async (deadline) => {
+    const res = await doFetch(absolute(client, url), { ...init, signal: deadline.signal });
+    if (res.ok) {
+      deadline.extend(Number(res.headers.get('content-length')) || 0);
+      return read(res);
+    }
+    let body: Partial<ErrorBody> = {};
+    try {
+      body = (await res.json()) as Partial<ErrorBody>;
+    } catch {
+      // Not a problem body: keep the status.
+    }
+    throw new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
+  });
 }
 
 /** The minimal XMLHttpRequest surface used here, so this module needs no DOM types. */
 interface Xhr {
   open(method: string, url: string): void;
   send(body: Bytes): void;
+  abort(): void;
   setRequestHeader(name: string, value: string): void;
   upload: { onprogress: ((e: { loaded: number }) => void) | null };
   onload: (() => void) | null;
@@ -257,26 +314,29 @@ interface Xhr {
   responseText: string;
 }
 
-/** PUTs bytes to a signed URL, reporting bytes sent where the runtime can tell (XMLHttpRequest). */
-async function put(client: MediaClientOptions, url: string, data: Bytes, onProgress: (loaded: number) => void): Promise<Response> {
+/** PUTs bytes to a signed URL, reporting bytes sent where the runtime can tell (XMLHttpRequest); resolves to the answer's JSON. */
+async function put(client: MediaClientOptions, url: string, data: Bytes, onProgress: (loaded: number) => void): Promise<unknown> {
   const XhrClass = (globalThis as { XMLHttpRequest?: new () => Xhr }).XMLHttpRequest;
   if (XhrClass && !client.fetch && client.useXhr !== false) {
-    const xhr = new XhrClass();
-    const done = new Promise<Response>((resolve, reject) => {
-      xhr.onload = () => resolve(new Response(xhr.responseText, { status: xhr.status, headers: { 'content-type': 'application/json' } }));
-      xhr.onerror = () => reject(new MediaError('network', 'The upload connection failed.', 0));
+    return withDeadline(client, data.byteLength, async (deadline) => {
+      const xhr = new XhrClass();
+      deadline.signal.addEventListener('abort', () => xhr.abort());
+      const done = new Promise<Response>((resolve, reject) => {
+        xhr.onload = () => resolve(new Response(xhr.responseText, { status: xhr.status, headers: { 'content-type': 'application/json' } }));
+        xhr.onerror = () => reject(new MediaError('network', 'The upload connection failed.', 0));
+      });
+      xhr.open('PUT', absolute(client, url));
+      xhr.upload.onprogress = (e) => onProgress(e.loaded);
+      xhr.send(data);
+      const res = await done;
+      if (res.ok) return res.json();
+      const body = (await res.json().catch(() => ({}))) as Partial<ErrorBody>;
+      throw new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
     });
-    xhr.open('PUT', absolute(client, url));
-    xhr.upload.onprogress = (e) => onProgress(e.loaded);
-    xhr.send(data);
-    const res = await done;
-    if (res.ok) return res;
-    const body = (await res.json().catch(() => ({}))) as Partial<ErrorBody>;
-    throw new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
   }
-  const res = await call(client, url, { method: 'PUT', body: data, headers: { 'content-length': String(data.byteLength) } });
+  const answer = await call(client, url, { method: 'PUT', body: data, headers: { 'content-length': String(data.byteLength) } }, (res) => res.json(), data.byteLength);
   onProgress(data.byteLength);
-  return res;
+  return answer;
 }
 
 /** Retries network failures and 5xx with backoff; a 4xx answer (bad URL, mismatch) is final. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MediaIntegrityError, decryptMedia, encryptMedia, sendUpload, sha256Hex, type MediaClientOptions } from '../../src/client/media.js';
+import { MediaError, MediaIntegrityError, decryptMedia, downloadMedia, encryptMedia, sendUpload, sha256Hex, type MediaClientOptions } from '../../src/client/media.js';
 import type { UploadTicket } from '../../src/protocol/index.js';
 
 const bytes = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + 7) & 0xff);
@@ -80,5 +80,57 @@ describe('multipart upload from the SDK', () => {
     expect(service.calls.filter((c) => c.includes('/parts/1'))).toHaveLength(0);
     expect(service.calls.filter((c) => c.includes('/parts/2'))).toHaveLength(2);
     expect([...service.stored.entries()].sort()).toEqual([[1, 1_000], [2, 1_000], [3, 500]]);
+  });
+});
+
+describe('media call deadlines', () => {
+  const deadline = { answerMs: 80, minBytesPerS: 100_000 };
+  /** No answer at all, and the abort changes nothing (a dead connection in a runtime that ignores it). */
+  const neverAnswers = () => new Promise<Response>(() => undefined);
+
+  async function settled(call: Promise<unknown>): Promise<string> {
+    return Promise.race([
+      call.then(
+        () => 'answered',
+        (error: unknown) => (error instanceof MediaError ? `${error.code} ${error.status}` : `other: ${String(error)}`),
+      ),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still pending after 3 s'), 3_000)),
+    ]);
+  }
+
+  it('a download that never answers, or whose body never ends, fails as `network`; a slow one within its bytes\' time succeeds', async () => {
+    expect(await settled(downloadMedia({ baseUrl: 'http://svc.test', token: () => 't', fetch: neverAnswers, deadline }, 'm_1'))).toBe('network 0');
+    const stalls = async () => new Response(new ReadableStream({ start: () => undefined }), { headers: { 'content-length': '10' } });
+    expect(await settled(downloadMedia({ baseUrl: 'http://svc.test', token: () => 't', fetch: stalls, deadline }, 'm_1'))).toBe('network 0');
+    // 20,000 bytes at the floor of 100,000 bytes a second may take 200 ms more than the answer's 80: they come in 150.
+    const slow = async () =>
+      new Response(
+        new ReadableStream({
+          start: async (controller) => {
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            controller.enqueue(new Uint8Array(20_000));
+            controller.close();
+          },
+        }),
+        { headers: { 'content-length': '20000' } },
+      );
+    const bytes = await downloadMedia({ baseUrl: 'http://svc.test', token: () => 't', fetch: slow, deadline }, 'm_1');
+    expect(bytes.byteLength).toBe(20_000);
+  });
+
+  it('an upload part that never answers is tried again, then fails as `network`', async () => {
+    let calls = 0;
+    const fetch = (url: string) => {
+      if (url.includes('/status')) return Promise.resolve(Response.json({ mediaId: 'm_1', partSize: 1_000, partCount: 1, stored: [] }));
+      calls++;
+      return neverAnswers();
+    };
+    const ticket: UploadTicket = {
+      mediaId: 'm_1',
+      expiresAt: Date.now() + 60_000,
+      upload: { kind: 'multipart', partSize: 1_000, parts: ['http://svc.test/p/1'], complete: 'http://svc.test/c', status: 'http://svc.test/status' },
+    };
+    expect(await settled(sendUpload({ baseUrl: 'http://svc.test', token: () => 't', fetch, deadline }, ticket, bytes(1_000), { attempts: 2 }))).toBe('network 0');
+    expect(calls).toBe(2);
   });
 });
