@@ -291,14 +291,14 @@ async function call<T>(client: MediaClientOptions, url: string, init: RequestIni
       deadline.extend(Number(res.headers.get('content-length')) || 0);
       return read(res);
     }
-    let body: Partial<ErrorBody> = {};
-    try {
-      body = (await res.json()) as Partial<ErrorBody>;
-    } catch {
-      // Not a problem body: keep the status.
-    }
-    throw new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
+    throw await failure(res);
   });
+}
+
+/** An error answer as a MediaError: its problem body's code and message, else its status. */
+async function failure(res: Response): Promise<MediaError> {
+  const body = (await res.json().catch(() => ({}))) as Partial<ErrorBody>;
+  return new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
 }
 
 /** The minimal XMLHttpRequest surface used here, so this module needs no DOM types. */
@@ -330,8 +330,7 @@ async function put(client: MediaClientOptions, url: string, data: Bytes, onProgr
       xhr.send(data);
       const res = await done;
       if (res.ok) return res.json();
-      const body = (await res.json().catch(() => ({}))) as Partial<ErrorBody>;
-      throw new MediaError(body.code ?? 'internal', body.message ?? `HTTP ${res.status}`, res.status);
+      throw await failure(res);
     });
   }
   const answer = await call(client, url, { method: 'PUT', body: data, headers: { 'content-length': String(data.byteLength) } }, (res) => res.json(), data.byteLength);
