@@ -9,7 +9,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { runInDurableObject } from 'cloudflare:test';
-import { call, json, openWindow, partsOf, registerUser } from './helpers.js';
+import { call, json, openWindow, partsOf, registerUser, storeFanoutTarget } from './helpers.js';
 import { text } from './inbox-helpers.js';
 import { LIMITS, type ConversationInfo, type Member, type MembersPage, type Session } from '../../src/protocol/index.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
@@ -92,29 +92,22 @@ describe('a group past one page of members', () => {
       const hinted: string[] = [];
       const pages: number[] = [];
       const cursors: (members.MemberPosition | null)[] = [];
-      await fanout.drain({
-        store,
-        conversationId: id,
-        kind: 'group',
-        memberCount: () => members.memberCount(store),
-        members: () => members.memberIds(store),
-        memberPage: (after, limit) => {
-          const page = members.memberPage(store, after, limit);
-          pages.push(page.members.length);
-          return page;
-        },
-        isMember: (userId) => members.member(store, userId) !== null,
-        watching: () => false,
-        tuning: { ...fanout.FANOUT_DEFAULTS, minPassIntervalMs: 0, passIntervalPerMemberMs: 0, hintBatch: 500 },
-        memory: fanout.newPassMemory(),
-        viewsOf: () => () => [],
-        deliver: async (userId: string, update: UserUpdate) => {
-          if (update.type !== 'activity' || update.seq !== seq) throw new Error('not the hint expected');
-          hinted.push(userId);
-          cursors.push(fanout.state(store).hintAfter);
-        },
-        record: () => {},
-      });
+      await fanout.drain(
+        storeFanoutTarget(store, id, {
+          memberPage: (after, limit) => {
+            const page = members.memberPage(store, after, limit);
+            pages.push(page.members.length);
+            return page;
+          },
+          tuning: { ...fanout.FANOUT_DEFAULTS, minPassIntervalMs: 0, passIntervalPerMemberMs: 0, hintBatch: 500 },
+          viewsOf: () => () => [],
+          deliver: async (userId: string, update: UserUpdate) => {
+            if (update.type !== 'activity' || update.seq !== seq) throw new Error('not the hint expected');
+            hinted.push(userId);
+            cursors.push(fanout.state(store).hintAfter);
+          },
+        }),
+      );
       return { hinted, pages, cursors, after: fanout.state(store), lastSeq: seq };
     });
     expect(round.pages).toEqual([500, 500, 200]);

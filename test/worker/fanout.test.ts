@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:workers';
 import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { createDirect, createGroup, json, openWindow, partsOf } from './helpers.js';
+import { createDirect, createGroup, json, openWindow, partsOf, storeFanoutTarget } from './helpers.js';
 import { openInbox, sendBurst, silentUsers, sqlCost, text } from './inbox-helpers.js';
 import type { ConversationSummary, Session } from '../../src/protocol/index.js';
 import { FANOUT_DEFAULTS as FANOUT, FANOUT as FANOUT_LIMITS, fanoutTuning, passIntervalMs as interval } from '../../src/conversation/fanout.js';
@@ -193,21 +193,7 @@ describe('fan-out at a steady rate', () => {
       memory.sentUpTo = last - 1;
       memory.behind.set(bob.user.id, { upTo: 1, dueAt: 0 });
       const called: string[] = [];
-      await fanout.drain({
-        store,
-        conversationId: id,
-        kind: 'group',
-        memberCount: () => members.memberCount(store),
-        members: () => members.memberIds(store),
-        memberPage: (position, limit) => members.memberPage(store, position, limit),
-        isMember: (userId) => members.member(store, userId) !== null,
-        watching: () => false,
-        tuning: { ...FANOUT, minPassIntervalMs: 0, passIntervalPerMemberMs: 0 },
-        memory,
-        viewsOf: (events) => () => events,
-        deliver: async (userId) => void called.push(userId),
-        record: () => {},
-      });
+      await fanout.drain(storeFanoutTarget(store, id, { memory, deliver: async (userId) => void called.push(userId) }));
       fanout.persistWatermark(store, memory);
       return { called, behind: [...memory.behind.keys()], stored: fanout.state(store).doneSeq, last };
     });

@@ -7,12 +7,38 @@ import { expect } from 'vitest';
 import type { ConversationSummary, ServerFrame, Session } from '../../src/protocol/index.js';
 import type { ConversationDO } from '../../src/conversation/ConversationDO.js';
 import type { ConversationParts } from '../../src/conversation/parts.js';
+import type { ConversationStore } from '../../src/conversation/store.js';
+import * as fanout from '../../src/conversation/fanout.js';
+import * as members from '../../src/conversation/members.js';
 
 export const BASE = 'http://chat.test';
 
 /** A running conversation object's parts (a private field: reached only from a test, inside `runInDurableObject`). */
 export function partsOf(instance: ConversationDO): ConversationParts {
   return (instance as unknown as { parts: ConversationParts }).parts;
+}
+
+/**
+ * A fan-out target over a conversation's own store, as its delivery builds one, to drive
+ * passes directly: nobody watching, passes not spaced, events seen as stored, nothing
+ * recorded. `parts` replaces any of it; `deliver` says what a call does.
+ */
+export function storeFanoutTarget(store: ConversationStore, conversationId: string, parts: Partial<fanout.FanoutTarget> & Pick<fanout.FanoutTarget, 'deliver'>): fanout.FanoutTarget {
+  return {
+    store,
+    conversationId,
+    kind: 'group',
+    memberCount: () => members.memberCount(store),
+    members: () => members.memberIds(store),
+    memberPage: (after, limit) => members.memberPage(store, after, limit),
+    isMember: (userId) => members.member(store, userId) !== null,
+    watching: () => false,
+    tuning: { ...fanout.FANOUT_DEFAULTS, minPassIntervalMs: 0, passIntervalPerMemberMs: 0 },
+    memory: fanout.newPassMemory(),
+    viewsOf: (events) => () => events,
+    record: () => {},
+    ...parts,
+  };
 }
 
 /**
