@@ -24,7 +24,7 @@
  * Members get events rendered for them (src/conversation/visibility.ts), never the log's
  * raw rows: a message deleted or moderated before its pass reaches a queue as a tombstone.
  *
- * About 490 lines, not split: the passes, the members behind, the lag rows and the hint
+ * About 525 lines, not split: the passes, the members behind, the lag rows and the hint
  * rounds all read and move the one watermark, and each part's invariant is about it.
  */
 import * as log from './log.js';
@@ -48,6 +48,15 @@ export const FANOUT = {
   hintIntervalMs: 2_000,
   /** Bound on passes per drain, so one drain cannot run forever under constant load. */
   maxPasses: 50,
+  /**
+   * Watching members due the rest are called at most this many a pass, or as many as
+   * spreads them all over one watching interval if that is more (`watchingQuota`). After a
+   * quiet spell every member is called in one pass, so without a bound they would all come
+   * due together again, every interval: a burst of calls (locally, of commits on the one
+   * thread: `group 99 50/s` p95, docs/BENCHMARKS.md). Below this many, spreading them
+   * would only add passes.
+   */
+  watchingCallsPerPass: 10,
 } as const;
 
 /**
@@ -78,9 +87,9 @@ export interface FanoutTuning {
    */
   minPassIntervalMs: number;
   /**
-   * FANOUT_PASS_INTERVAL_PER_MEMBER_MS. A pass costs one call per member, so bigger
-   * conversations space their passes further (2 ms per member, 200 ms for 99): calls
-   * per second stay near 500 per busy conversation whatever its size.
+   * FANOUT_PASS_INTERVAL_PER_MEMBER_MS. A pass costs one call per member it calls, so the
+   * next one starts further off after a pass that called many (2 ms per member, 200 ms
+   * for 99): calls per second stay near 500 per busy conversation whatever its size.
    */
   passIntervalPerMemberMs: number;
   /**
@@ -150,9 +159,19 @@ function setting(value: string | undefined, fallback: number): number {
   return value !== undefined && value !== '' && Number.isSafeInteger(n) && n >= 0 ? n : fallback;
 }
 
-/** How far apart back-to-back passes start for a conversation of `members`. */
-export function passIntervalMs(tuning: FanoutTuning, members: number): number {
-  return Math.max(tuning.minPassIntervalMs, members * tuning.passIntervalPerMemberMs);
+/** How long after a pass that called `calls` members the next one may start. */
+export function passIntervalMs(tuning: FanoutTuning, calls: number): number {
+  return Math.max(tuning.minPassIntervalMs, calls * tuning.passIntervalPerMemberMs);
+}
+
+/**
+ * How many watching members due the rest one pass calls (FANOUT.watchingCallsPerPass):
+ * enough that `members` all get their call within a watching interval of passes.
+ */
+export function watchingQuota(tuning: FanoutTuning, members: number): number {
+  if (tuning.watchingIntervalMs === 0) return Number.POSITIVE_INFINITY;
+  const passes = Math.max(1, Math.floor(tuning.watchingIntervalMs / Math.max(1, tuning.minPassIntervalMs)));
+  return Math.max(FANOUT.watchingCallsPerPass, Math.ceil(members / passes));
 }
 
 interface StateRow {
@@ -220,13 +239,15 @@ export interface Behind {
 export interface PassMemory {
   lastAt: number;
   carried: number;
+  /** Members the last pass called: the next pass waits `passIntervalMs` for them. */
+  calls: number;
   sentUpTo: number;
   behind: Map<string, Behind>;
   calledAt: Map<string, number>;
 }
 
 export function newPassMemory(): PassMemory {
-  return { lastAt: 0, carried: 0, sentUpTo: 0, behind: new Map(), calledAt: new Map() };
+  return { lastAt: 0, carried: 0, calls: 0, sentUpTo: 0, behind: new Map(), calledAt: new Map() };
 }
 
 /** How far every member not lagging nor behind has been sent events: the stored watermark, or further in memory. */
@@ -277,6 +298,12 @@ export function behindDue(memory: PassMemory): number | null {
   return first;
 }
 
+/** What a pass did: the most events it sent any member (0: none were due), and how many members it called. */
+interface Pass {
+  carried: number;
+  calls: number;
+}
+
 /** What a drain needs from its conversation. */
 export interface FanoutTarget {
   store: ConversationStore;
@@ -317,10 +344,12 @@ export async function drain(target: FanoutTarget): Promise<void> {
     if (due === null || due > Date.now()) return;
     // Passes are spaced so that each carries what built up meanwhile; after a full one
     // the next is already full, and waiting would only let the backlog grow.
-    const wait = spacing.carried >= FANOUT.batchEvents ? 0 : spacing.lastAt + passIntervalMs(target.tuning, onWrite ? count : Math.min(count, target.tuning.hintBatch)) - Date.now();
+    const wait = spacing.carried >= FANOUT.batchEvents ? 0 : spacing.lastAt + passIntervalMs(target.tuning, spacing.calls) - Date.now();
     if (wait > 0) await scheduler.wait(wait);
     spacing.lastAt = Date.now();
-    spacing.carried = onWrite ? await sendEvents(target, target.members()) : await sendHints(target);
+    const pass = onWrite ? await sendEvents(target, target.members()) : await sendHints(target);
+    spacing.carried = pass.carried;
+    spacing.calls = pass.calls;
     await catchUpLagging(target);
   }
 }
@@ -346,9 +375,9 @@ function updatesFor(target: FanoutTarget, events: ConversationEvent[], members: 
  * Sends every member due them the events after where they are: the watermark, or their
  * own place when a pass left them behind. A member who is watching and had a call within
  * FanoutTuning.watchingIntervalMs is left behind for now (./fanout.ts `nextDue` says
- * when they are due). Returns the most events any member was sent (0: none were due).
+ * when they are due).
  */
-async function sendEvents(target: FanoutTarget, members: string[]): Promise<number> {
+async function sendEvents(target: FanoutTarget, members: string[]): Promise<Pass> {
   const { store, memory } = target;
   const common = sentUpTo(store, memory);
   const lastSeq = log.lastSeq(store);
@@ -357,18 +386,28 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   const lagging = new Set(store.get(LAG_DUE) === null ? [] : store.sql.exec<{ user_id: string }>('SELECT user_id FROM fanout_lag').toArray().map((r) => r.user_id));
   const behind = new Map<string, Behind>();
   const byStart = new Map<number, string[]>();
+  const call = (userId: string, from: number) => {
+    const starting = byStart.get(from);
+    if (starting) starting.push(userId);
+    else byStart.set(from, [userId]);
+  };
+  const dueAgain: [string, Behind][] = [];
   for (const userId of members) {
     if (lagging.has(userId)) continue;
-    const from = memory.behind.get(userId)?.upTo ?? common;
+    const was = memory.behind.get(userId);
+    const from = was?.upTo ?? common;
     if (from >= lastSeq) continue;
+    const watching = target.watching(userId);
     const calledAt = memory.calledAt.get(userId);
-    if (calledAt !== undefined && target.watching(userId)) behind.set(userId, { upTo: from, dueAt: calledAt + target.tuning.watchingIntervalMs });
-    else {
-      const starting = byStart.get(from);
-      if (starting) starting.push(userId);
-      else byStart.set(from, [userId]);
-    }
+    if (calledAt !== undefined && watching) behind.set(userId, { upTo: from, dueAt: calledAt + target.tuning.watchingIntervalMs });
+    else if (was && watching) dueAgain.push([userId, was]);
+    else call(userId, from);
   }
+  // Watching members due the rest go a quota a pass, those due longest first; the others
+  // stay behind, due still, for the next pass (FANOUT.watchingCallsPerPass).
+  dueAgain.sort((a, b) => a[1].dueAt - b[1].dueAt);
+  const quota = watchingQuota(target.tuning, members.length);
+  dueAgain.forEach(([userId, was], i) => (i < quota ? call(userId, was.upTo) : behind.set(userId, was)));
   // Everyone at the watermark moves with its page, sent now or left behind at its start.
   const commonPage = common < lastSeq ? log.after(store, common, FANOUT.batchEvents) : [];
   const newCommon = commonPage.at(-1)?.seq ?? common;
@@ -380,7 +419,7 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   if (calls.length === 0) {
     memory.sentUpTo = newCommon;
     memory.behind = behind;
-    return 0;
+    return { carried: 0, calls: 0 };
   }
   const oldest = Math.min(...pages.map((p) => p.events[0]!.ts));
   target.record({ kind: 'fanout', outcome: 'pass', lagMs: Math.max(0, now - oldest) });
@@ -402,7 +441,7 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<numb
   // A failed member's lag row is a write anyway, and a round of hints cut short (the
   // conversation shrank) must end on disk: the watermark goes with them. Else it waits.
   if (state(store).hintAfter !== null || results.some((r) => r.status === 'rejected')) setState(store, { ...state(store), doneSeq: Math.max(state(store).doneSeq, durableUpTo(store, memory)), hintAfter: null });
-  return Math.max(...pages.map((p) => p.events.length));
+  return { carried: Math.max(...pages.map((p) => p.events.length)), calls: calls.length };
 }
 
 /** Calls older than the watching interval hold no member back: forgotten, so the map stays small. */
@@ -413,15 +452,15 @@ function forgetOldCalls(memory: PassMemory, now: number, intervalMs: number): vo
 /**
  * Sends a page of members an activity hint: the first page of a round, once the interval
  * since the last round has passed and there is activity, else the round's next page.
- * Returns 1 when it sent any.
+ * It carries no events: `carried` is 1 when it sent any.
  */
-async function sendHints(target: FanoutTarget): Promise<number> {
+async function sendHints(target: FanoutTarget): Promise<Pass> {
   const { store } = target;
   const current = state(store);
   const lastSeq = log.lastSeq(store);
   const now = Date.now();
   const starting = current.hintAfter === null;
-  if (starting && (sentUpTo(store, target.memory) >= lastSeq || now - current.hintedAt < FANOUT.hintIntervalMs)) return 0;
+  if (starting && (sentUpTo(store, target.memory) >= lastSeq || now - current.hintedAt < FANOUT.hintIntervalMs)) return { carried: 0, calls: 0 };
   const page = target.memberPage(current.hintAfter, target.tuning.hintBatch);
   // A round is marked done (up to the seq it started at) when it starts; members later in
   // it are hinted with what is newest when their page goes. Nobody waits for events now.
@@ -433,7 +472,7 @@ async function sendHints(target: FanoutTarget): Promise<number> {
   const results = await Promise.allSettled(page.members.map((m) => target.deliver(m.userId, update)));
   const failed = results.filter((r) => r.status === 'rejected').length;
   if (failed > 0) logger.warn('activity_hints_failed', { conversationId: target.conversationId, failed, of: page.members.length });
-  return page.members.length > 0 ? 1 : 0;
+  return { carried: page.members.length > 0 ? 1 : 0, calls: page.members.length };
 }
 
 /** Catches up members whose delivery failed, from their own cursor, while they are due. */

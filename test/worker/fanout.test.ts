@@ -140,6 +140,63 @@ describe('fan-out at a steady rate', () => {
     for (const socket of [bobInbox, carolInbox, aliceWindow, bobWindow]) socket.close();
   });
 
+  it('watching members due together are called a quota a pass, those due longest first, each once with everything: their calls then stay spread', async () => {
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
+    const id = await createDirect(alice, bob);
+    const size = 35;
+    const ids = Array.from({ length: size }, (_, i) => `watcher-${String(i).padStart(2, '0')}`);
+    const tuning = { ...FANOUT, minPassIntervalMs: 20, passIntervalPerMemberMs: 0, watchingIntervalMs: 200 };
+    const quota = fanout.watchingQuota(tuning, size);
+    // 200 ms of passes 20 ms apart: 10 passes, so 35 members go 4 a pass, at least FANOUT.watchingCallsPerPass.
+    expect(quota).toBe(FANOUT_LIMITS.watchingCallsPerPass);
+    const spread = await runInDurableObject(env.CONVERSATIONS.getByName(id), async (instance: ConversationDO) => {
+      const { store } = partsOf(instance);
+      const author = { userId: alice.user.id, deviceId: alice.deviceId };
+      const post = (label: string) => eventLog.append(store, { type: 'message', ts: Date.now(), author, cmid: label, content: { type: 'text', text: label } }).seq;
+      const first = post('seen-by-all');
+      const memory = fanout.newPassMemory();
+      memory.sentUpTo = first;
+      // Everyone was called in one pass, a watching interval ago (the first message after a quiet spell)
+      // and left behind since; the earlier in the list, the later due.
+      const now = Date.now();
+      ids.forEach((userId, i) => memory.behind.set(userId, { upTo: first, dueAt: now - 1 - i }));
+      for (let i = 0; i < 3; i++) post(`behind-${i}`);
+      const passes: { userId: string; seqs: number[] }[][] = [];
+      const target = storeFanoutTarget(store, id, {
+        memberCount: () => size,
+        members: () => ids,
+        isMember: (userId) => ids.includes(userId),
+        watching: () => true,
+        tuning,
+        memory,
+        record: (metric) => void (metric.kind === 'fanout' && metric.outcome === 'pass' && passes.push([])),
+        deliver: async (userId, update) => void passes.at(-1)!.push({ userId, seqs: update.type === 'events' ? update.events.map((e) => e.seq) : [] }),
+      });
+      await fanout.drain(target);
+      const firstRound = passes.splice(0);
+      const calledAt = [...memory.calledAt.values()];
+      // The next send leaves everyone behind, each due at their own time; a timer wakes
+      // for the first due (as src/conversation/delivery.ts does) until none is behind.
+      const last = post('next');
+      await fanout.drain(target);
+      for (let wakes = 0; memory.behind.size > 0 && wakes < 20; wakes++) {
+        await scheduler.wait(Math.max(0, fanout.behindDue(memory)! - Date.now()));
+        await fanout.drain(target);
+      }
+      return { firstRound, secondRound: passes, calledAt, last };
+    });
+    const sizes = spread.firstRound.map((pass) => pass.length);
+    expect(sizes).toEqual([10, 10, 10, 5]);
+    // Due longest first: the end of the list, in that order.
+    expect(spread.firstRound.flat().map((c) => c.userId)).toEqual([...ids].reverse());
+    for (const call of spread.firstRound.flat()) expect(call.seqs).toEqual([2, 3, 4]);
+    // Called in four passes, 20 ms apart: they come due apart too, and go as they came.
+    expect(new Set(spread.calledAt).size).toBe(4);
+    for (const pass of spread.secondRound) expect(pass.length).toBeLessThanOrEqual(quota);
+    expect(spread.secondRound.flat().map((c) => c.userId).sort()).toEqual(ids);
+    for (const call of spread.secondRound.flat()) expect(call.seqs).toEqual([spread.last]);
+  });
+
   it('a member left behind while watching loses nothing to an eviction: the stored watermark waits for them, the alarm resends', async () => {
     const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createDirect(alice, bob);
@@ -330,7 +387,7 @@ describe('fan-out tuning', () => {
 });
 
 describe('fan-out pass spacing', () => {
-  it('back-to-back passes at least FANOUT.minPassIntervalMs apart, and 2 ms per member in bigger conversations', () => {
+  it('back-to-back passes at least FANOUT.minPassIntervalMs apart, and 2 ms per member the last one called in bigger conversations', () => {
     // A direct conversation at 100 msg/s: a pass every 100 ms carries ~10 messages, one call per member.
     expect(passIntervalMs(2)).toBe(FANOUT.minPassIntervalMs);
     expect(passIntervalMs(FANOUT.maxMembersOnWrite)).toBe(FANOUT.maxMembersOnWrite * FANOUT.passIntervalPerMemberMs);
