@@ -531,6 +531,7 @@ function combineRounds(rows) {
   const combine = (list) => {
     const out = {};
     for (const [key, value] of Object.entries(list[0])) {
+      if (key === 'round') continue;
       if (key === 'lost' || key === 'messages') out[key] = list.reduce((n, r) => n + r[key], 0);
       else if (typeof value === 'number') out[key] = mean(list.map((r) => r[key]));
       else if (value && typeof value === 'object') out[key] = combine(list.map((r) => r[key]));
@@ -572,7 +573,7 @@ async function main() {
       for (const target of round % 2 === 0 ? TARGETS : [...TARGETS].reverse()) {
         const { rooms, result } = await runChat(target, users, spec);
         if (spec.shape === '1:1 max' && round === 0) historyRooms.set(target.name, rooms[0]);
-        rounds.push(result);
+        rounds.push({ ...result, round });
         log(`${spec.shape.padEnd(16)} ${target.name.padEnd(8)} ${result.msgsPerS} msg/s, ${result.deliveriesPerS} deliveries/s, recv p50 ${result.recv.p50} ms, lost ${result.lost}`);
       }
     }
@@ -586,7 +587,7 @@ async function main() {
     for (const target of round % 2 === 0 ? historyTargets : [...historyTargets].reverse()) {
       const result = await runHistory(target, historyRooms.get(target.name), users);
       if (result) {
-        historyRounds.push(result);
+        historyRounds.push({ ...result, round });
         log(`history          ${target.name.padEnd(8)} ${result.eventsPerS} events/s, page p50 ${result.page.p50} ms`);
       }
     }
@@ -635,7 +636,7 @@ async function main() {
     log(`idle             ${target.name.padEnd(8)} held ${result.held}/${result.attempted}, ${result.kbPerSocketIdle} KiB/socket, hibernated ${result.hibernated}`);
   }
 
-  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, streams, streamRounds, inbox, inboxRounds, channel, channelRounds, e2ee, e2eeRounds, idle, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
+  writeFileSync(config.out, JSON.stringify({ plan: PLAN, chat, rounds, history, historyRounds, streams, streamRounds, inbox, inboxRounds, channel, channelRounds, e2ee, e2eeRounds, idle, loadSeconds: round((performance.now() - t0) / 1000) }, null, 2));
 }
 
 main().catch((err) => {

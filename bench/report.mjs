@@ -105,13 +105,25 @@ function find(rows, shape, target) {
   return rows.find((r) => (shape instanceof RegExp ? shape.test(r.shape) : r.shape === shape) && r.target === target);
 }
 
-function ratio(rows, spec) {
+/**
+ * The ratio of the means over the rounds, with the ratio of each round beside it: each
+ * round runs the targets back to back, so their spread says how far the machine's noise
+ * moved the figure in this run.
+ */
+function ratio(rows, spec, rounds = []) {
   const service = find(rows, spec.shape, 'service');
   const base = find(rows, spec.shape, spec.vs);
   if (!service || !base) return null;
-  const a = spec.metric(service);
-  const b = spec.metric(base);
-  return ratioOf(spec, a, b);
+  const result = ratioOf(spec, spec.metric(service), spec.metric(base));
+  if (!result) return null;
+  const numbers = [...new Set(rounds.map((r) => r.round))].sort((a, b) => a - b);
+  const byRound = numbers.flatMap((n) => {
+    const ofRound = rounds.filter((r) => r.round === n);
+    const [a, b] = [find(ofRound, spec.shape, 'service'), find(ofRound, spec.shape, spec.vs)];
+    const each = a && b ? ratioOf(spec, spec.metric(a), spec.metric(b)) : null;
+    return each ? [each.ratio] : [];
+  });
+  return byRound.length > 1 ? { ...result, byRound } : result;
 }
 
 function ratioOf(spec, a, b) {
@@ -154,8 +166,8 @@ function inboxRatio(load) {
 
 export function buildReport({ load, e2eeCrypto = null, ...meta }) {
   const ratios = [
-    ...[...TARGETS, ...STEADY_TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec)),
-    ratio(load.history, HISTORY_TARGET),
+    ...[...TARGETS, ...STEADY_TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec, load.rounds)),
+    ratio(load.history, HISTORY_TARGET, load.historyRounds),
     ...STREAM_TARGETS.map((spec) => streamRatio(load.streams, spec)),
     inboxRatio(load),
     ...e2eeRatios(load.e2ee ?? []),
@@ -185,8 +197,8 @@ function chatRows(report) {
 }
 const CHAT_HEAD = ['shape', 'target', 'sockets', 'msgs/s', 'deliveries/s', 'ack p50/95/99 ms', 'recv p50/95/99 ms', 'runtime cpu', 'cpu ms/msg', 'cpu ms/msg until quiet', 'quiet after s', 'load cpu', 'rss MB', 'lost'];
 
-const RATIO_HEAD = ['ratio', 'measured', 'against', 'ratio', 'target', 'verdict'];
-const ratioRows = (report, ratios = report.ratios) => ratios.map((r) => [r.name, r.service, r.baseline ?? '–', r.ratio ?? '–', r.goal || '–', verdict(r.met)]);
+const RATIO_HEAD = ['ratio', 'measured', 'against', 'ratio', 'by round', 'target', 'verdict'];
+const ratioRows = (report, ratios = report.ratios) => ratios.map((r) => [r.name, r.service, r.baseline ?? '–', r.ratio ?? '–', r.byRound?.join(', ') ?? '–', r.goal || '–', verdict(r.met)]);
 /** The page's table leaves out the encrypted/plain ratios: the per-round notes under the encryption table give them. */
 const isE2eeRatio = (r) => r.name.endsWith(' / plain');
 
