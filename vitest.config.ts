@@ -16,8 +16,11 @@ const WORKER_DEPENDENCIES = [
   ...['@noble/hashes/sha2.js', '@noble/hashes/sha3.js', '@noble/hashes/hmac.js', '@noble/hashes/hkdf.js', '@noble/ciphers/aes.js', '@noble/curves/ed25519.js', '@noble/post-quantum/ml-kem.js'],
 ];
 
-/** Files that assert latency under load of their own making (see the `alone` project). */
-const ALONE = ['test/reliability/overload.test.ts'];
+/**
+ * Files that assert latency under load of their own making, or start a server of their
+ * own whose start-up would eat into another file's timed wait (see the `alone` project).
+ */
+const ALONE = ['test/reliability/overload.test.ts', 'test/browser/list-live.test.ts'];
 
 export default defineConfig(async () => {
   const migrations = await readD1Migrations('./migrations');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ConversationSummary, DeviceEvent } from '../../src/client/index.js';
 import { connectionView } from '../../src/web/lib/connection.js';
-import { applyInboxEvents, previewText, reconcileList } from '../../src/web/lib/inbox.js';
+import { applyChatEvents, applyInboxEvents, previewText, reconcileList } from '../../src/web/lib/inbox.js';
 import { presenceText } from '../../src/web/lib/presence.js';
 import { mergeWatermarks, messageStatus } from '../../src/web/lib/receipts.js';
 
@@ -124,6 +124,29 @@ describe('conversation list from the device event stream', () => {
     });
     expect(applyInboxEvents(withPreview, [edit(5)], 'u_me', null)).toMatchObject({ stale: false, list: [{ preview: { seq: 5, authorId: 'u_peer', text: 'after' } }] });
     expect(applyInboxEvents(withPreview, [edit(4)], 'u_me', null)).toMatchObject({ stale: false, list: [{ preview: { seq: 5, text: 'before' } }] });
+  });
+
+  it("folds the open chat's own events ahead of the stream, nothing unread, and stops before one it needs a read for", () => {
+    const list = [summary('c_a', 500, 5), summary('c_b', 400, 3)];
+    const chat = (d: DeviceEvent) => (d.kind === 'event' ? d.event : null)!;
+    const ahead = applyChatEvents(list, 'c_b', [chat(message('c_b', 4, 'u_peer', 'first'))], 'u_me');
+    expect(ahead.stoppedAt).toBeNull();
+    expect(ahead.list.map((c) => [c.id, c.lastSeq, c.unreadCount, c.preview?.text])).toEqual([
+      ['c_b', 4, 0, 'first'],
+      ['c_a', 5, 0, undefined],
+    ]);
+    // The stream brings the same event later: already folded, nothing changes.
+    expect(applyInboxEvents(ahead.list, [message('c_b', 4, 'u_peer', 'first')], 'u_me', null)).toEqual({ list: ahead.list, stale: false });
+
+    // A member joins between two messages: the list folds the first and leaves the rest to the stream.
+    const joined = { type: 'member_added', seq: 6, ts: 1006, author: { userId: 'u_peer', deviceId: 'd' }, userId: 'u_new', role: 'member' } as const;
+    const stopped = applyChatEvents(ahead.list, 'c_b', [chat(message('c_b', 5, 'u_peer', 'before')), joined, chat(message('c_b', 7, 'u_peer', 'after'))], 'u_me');
+    expect(stopped.stoppedAt).toBe(6);
+    expect(stopped.list.find((c) => c.id === 'c_b')).toMatchObject({ lastSeq: 5, preview: { text: 'before' } });
+    // So the stream still sees that event, and asks for the read.
+    expect(applyInboxEvents(stopped.list, [{ kind: 'event', cursor: 9, conversationId: 'c_b', event: joined }], 'u_me', null).stale).toBe(true);
+    // A chat the list does not know yet: left to the stream too.
+    expect(applyChatEvents(list, 'c_new', [chat(message('c_new', 1, 'u_peer', 'hi'))], 'u_me')).toEqual({ list, stoppedAt: null });
   });
 });
 

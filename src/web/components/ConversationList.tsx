@@ -3,16 +3,18 @@
  * and presence dots; a form to start a direct chat by handle (end-to-end encrypted if
  * ticked), and a dialog to create a group. Encrypted conversations carry a lock, and
  * their preview is what this device decrypted (lib/encrypted-previews.ts). Kept live by
- * the device event stream (`lib/inbox.ts`): it is read again only when an event cannot
- * be folded in, when the stream (re)connects, when the app changed something
- * (`version`), and every LIST_SAFETY_REFRESH_MS.
+ * the device event stream (`lib/inbox.ts`), and by the open chat's own events ahead of it
+ * (lib/open-chat.ts): it is read again only when an event cannot be folded in, when the
+ * stream (re)connects, when the app changed something (`version`), and every
+ * LIST_SAFETY_REFRESH_MS.
  */
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ChatError, type ConversationSummary } from '../../client/index.js';
 import { useBrowserOnline } from '../lib/connection.js';
 import { devicesOf } from '../lib/e2ee.js';
 import { encryptedPreviewText, knownPreview, notePreview, usePreviewChanges } from '../lib/encrypted-previews.js';
-import { applyInboxEvents, previewText, reconcileList } from '../lib/inbox.js';
+import { applyChatEvents, applyInboxEvents, previewText, reconcileList } from '../lib/inbox.js';
+import { onChatEvent } from '../lib/open-chat.js';
 import { readCachedChat } from '../lib/message-cache.js';
 import { rememberSummaries, saveList, savedList } from '../lib/known.js';
 import { notePresence, PRESENCE_REFRESH_MS, presenceText, usePresence } from '../lib/presence.js';
@@ -44,9 +46,15 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
   const [creating, setCreating] = useState(false);
   const itemsRef = useRef<Summary[] | null>(null);
   itemsRef.current = items;
+  /**
+   * Open chats whose events the list stopped folding, at the seq of the first it could not
+   * fold alone (`applyChatEvents`): held until the stream or a read has brought the list there.
+   */
+  const held = useRef(new Map<string, number>());
   /** The ref follows at once: a fold or an answer arriving before the next render builds on it. */
   const setItems = (list: Summary[]) => {
     itemsRef.current = list;
+    for (const [id, seq] of held.current) if ((list.find((c) => c.id === id)?.lastSeq ?? 0) >= seq) held.current.delete(id);
     setShown(list);
   };
   if (items) rememberSummaries(items);
@@ -102,9 +110,18 @@ export function ConversationList(props: { openId: string | null; onOpen: (id: st
       setItems(fold.list);
       if (fold.stale) void load();
     });
+    const offChat = onChatEvent((conversationId, event) => {
+      const current = itemsRef.current;
+      if (!current || held.current.has(conversationId)) return;
+      const fold = applyChatEvents(current, conversationId, [event], client.user?.id ?? '');
+      if (fold.stoppedAt !== null) held.current.set(conversationId, fold.stoppedAt);
+      reads.current.folds++;
+      setItems(fold.list);
+    });
     return () => {
       clearInterval(timer);
       off();
+      offChat();
     };
   }, []);
 

@@ -5,10 +5,11 @@
  * conversation not on screen, one more unread. Whatever the list cannot derive from an
  * event alone (a conversation it does not know, a membership change) makes it `stale`:
  * the caller reads the list again. An edit or delete of the previewed message updates
- * the preview in place.
+ * the preview in place. The open chat's own events are folded the same way as they arrive
+ * (`applyChatEvents`), ahead of the stream.
  * Pure, so it is unit tested in Node.
  */
-import type { ConversationSummary, DeviceEvent } from '../../client/index.js';
+import type { ConversationEvent, ConversationSummary, DeviceEvent } from '../../client/index.js';
 import { INBOX, deletedPreview, previewOf } from '../../protocol/index.js';
 
 /** What the list shows for a last message that was deleted. */
@@ -68,6 +69,24 @@ export function applyInboxEvents(list: readonly ConversationSummary[], events: r
     }
   }
   return { list: sortByActivity([...byId.values()]), stale };
+}
+
+/** Events the list folds alone: any other asks for a re-read (`applyInboxEvents`). */
+const FOLDABLE = new Set<ConversationEvent['type']>(['message', 'message_edited', 'message_deleted', 'reaction', 'devices_changed']);
+
+/**
+ * The open chat's own live events, folded as the stream folds them (nothing unread: the
+ * chat is on screen), so the list keeps up with the chat before the stream hears of them.
+ * It stops before the first event the list cannot fold alone and says where (`stoppedAt`):
+ * that one and what follows are left to the stream, whose fold asks for the re-read, so
+ * the list's seq never passes an event it needed a read for.
+ */
+export function applyChatEvents(list: readonly ConversationSummary[], conversationId: string, events: readonly ConversationEvent[], me: string): { list: ConversationSummary[]; stoppedAt: number | null } {
+  const stop = events.findIndex((e) => !FOLDABLE.has(e.type));
+  const foldable = stop === -1 ? events : events.slice(0, stop);
+  const asStream: DeviceEvent[] = foldable.map((event) => ({ kind: 'event', cursor: 0, conversationId, event }));
+  const known = list.some((c) => c.id === conversationId);
+  return { list: known ? applyInboxEvents(list, asStream, me, conversationId).list : [...list], stoppedAt: stop === -1 ? null : events[stop]!.seq };
 }
 
 /**

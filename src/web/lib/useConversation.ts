@@ -25,6 +25,7 @@ import { ChatError } from '../../client/index.js';
 import { applyEvents, type Timeline } from '../../client/timeline.js';
 import { encryptionReady, encryptionStatus } from './e2ee.js';
 import { notePreview } from './encrypted-previews.js';
+import { publishChatEvent } from './open-chat.js';
 import { noticeOf, type KeyNotice } from './key-notices.js';
 import { knownSummary } from './known.js';
 import { cacheChat, readCachedChat } from './message-cache.js';
@@ -334,6 +335,7 @@ export function useConversation(id: string, onOthersMessage: (m: MessageEvent) =
         rerender(0);
       });
       handle.on('event', (event) => {
+        publishChatEvent(id, event);
         if (!s.loaded) early.push(event);
         applyEvents(s.timeline, [event]);
         noteNotices(s, [event]);
