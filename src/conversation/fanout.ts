@@ -24,7 +24,7 @@
  * Members get events rendered for them (src/conversation/visibility.ts), never the log's
  * raw rows: a message deleted or moderated before its pass reaches a queue as a tombstone.
  *
- * About 525 lines, not split: the passes, the members behind, the lag rows and the hint
+ * About 535 lines, not split: the passes, the members behind, the lag rows and the hint
  * rounds all read and move the one watermark, and each part's invariant is about it.
  */
 import * as log from './log.js';
@@ -397,10 +397,11 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<Pass
     const was = memory.behind.get(userId);
     const from = was?.upTo ?? common;
     if (from >= lastSeq) continue;
-    const watching = target.watching(userId);
     const calledAt = memory.calledAt.get(userId);
-    if (calledAt !== undefined && watching) behind.set(userId, { upTo: from, dueAt: calledAt + target.tuning.watchingIntervalMs });
-    else if (was && watching) dueAgain.push([userId, was]);
+    // Asked only of a member who may wait: one neither called lately nor behind goes now.
+    const watching = (calledAt !== undefined || was !== undefined) && target.watching(userId);
+    if (watching && calledAt !== undefined) behind.set(userId, { upTo: from, dueAt: calledAt + target.tuning.watchingIntervalMs });
+    else if (watching && was) dueAgain.push([userId, was]);
     else call(userId, from);
   }
   // Watching members due the rest go a quota a pass, those due longest first; the others
