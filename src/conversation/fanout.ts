@@ -424,7 +424,9 @@ async function sendEvents(target: FanoutTarget, members: string[]): Promise<Pass
   }
   const oldest = Math.min(...pages.map((p) => p.events[0]!.ts));
   target.record({ kind: 'fanout', outcome: 'pass', lagMs: Math.max(0, now - oldest) });
-  for (const call of calls) memory.calledAt.set(call.userId, now);
+  // A call that carried a full page short of the log is not one to wait after: at more
+  // than a page per interval, a watching member would fall ever further behind.
+  for (const call of calls) if (call.upTo >= lastSeq) memory.calledAt.set(call.userId, now);
   const results = await Promise.allSettled(calls.map((call) => target.deliver(call.userId, call.update)));
   const answeredAt = Date.now();
   results.forEach((result, i) => {

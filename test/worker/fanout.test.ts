@@ -197,6 +197,35 @@ describe('fan-out at a steady rate', () => {
     for (const call of spread.secondRound.flat()) expect(call.seqs).toEqual([spread.last]);
   });
 
+  it('a watching member in a burst of more than a page a pass gets every page back to back, not one a watching interval', async () => {
+    const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
+    const id = await createDirect(alice, bob);
+    const count = 2 * FANOUT_LIMITS.batchEvents + 100;
+    const tuning = { ...FANOUT, watchingIntervalMs: 60_000 };
+    const pages = await runInDurableObject(env.CONVERSATIONS.getByName(id), async (instance: ConversationDO) => {
+      const { store } = partsOf(instance);
+      const author = { userId: alice.user.id, deviceId: alice.deviceId };
+      store.transaction(() => {
+        for (let i = 0; i < count; i++) eventLog.append(store, { type: 'message', ts: Date.now(), author, cmid: `burst-${i}`, content: { type: 'text', text: `burst ${i}` } });
+      });
+      const got: number[][] = [];
+      const target = storeFanoutTarget(store, id, {
+        memberCount: () => 1,
+        members: () => ['watcher'],
+        isMember: (userId) => userId === 'watcher',
+        watching: () => true,
+        tuning,
+        memory: fanout.newPassMemory(),
+        deliver: async (_userId, update) => void got.push(update.type === 'events' ? update.events.map((e) => e.seq) : []),
+      });
+      await fanout.drain(target);
+      return got;
+    });
+    // Watching, with a minute between calls: still the whole burst in one drain, in order, once.
+    expect(pages.map((p) => p.length)).toEqual([FANOUT_LIMITS.batchEvents, FANOUT_LIMITS.batchEvents, 100]);
+    expect(pages.flat()).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+  });
+
   it('a member left behind while watching loses nothing to an eviction: the stored watermark waits for them, the alarm resends', async () => {
     const [alice, bob] = [await serviceUser('alice'), await serviceUser('bob')];
     const id = await createDirect(alice, bob);
