@@ -9,19 +9,19 @@ import { GROUP_COMMIT, GroupCommit } from '../../src/conversation/group-commit.j
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
 describe('group commit', () => {
-  it('a send after a quiet spell goes at once; sends close together wait for one tick, released in the order they came', async () => {
+  it('a send after a quiet spell goes at once; sends in a burst wait for one tick, released in the order they came', async () => {
     const group = new GroupCommit();
     const t0 = 1_000_000;
     expect(group.join(t0)).toBeNull();
     const order: number[] = [];
     const first = group.join(t0 + 1);
-    const second = group.join(t0 + 1 + GROUP_COMMIT.quietMs * 10);
+    const second = group.join(t0 + 1 + GROUP_COMMIT.activeMs * 10);
     expect(first).not.toBeNull();
     // While a group waits, every send joins it, however long since the last one.
     expect(second).toBe(first);
     await Promise.all([first!.then(() => order.push(1)), second!.then(() => order.push(2))]);
     expect(order).toEqual([1, 2]);
-    const later = t0 + 2 + GROUP_COMMIT.quietMs * 11;
+    const later = t0 + 2 + GROUP_COMMIT.activeMs * 11;
     expect(group.join(later)).toBeNull();
     const next = group.join(later);
     expect(next).not.toBeNull();
@@ -29,17 +29,54 @@ describe('group commit', () => {
     await next;
   });
 
-  it('in a conversation at 20 messages a second each frame waits a tick, so frames queued behind a busy runtime share its commit', async () => {
+  it('in a conversation at 20 messages a second, frames wait a tick while the runtime is behind (a late tick, or a group of several), go at once once it has caught up, one in probeEvery looking again', async () => {
     // 50 direct conversations at their fastest each see a frame every ~40 ms on one runtime
-    // (bench `50x2 parallel`); going alone, every one paid a commit (docs/BENCHMARKS.md).
-    const group = new GroupCommit();
+    // (bench `50x2 parallel`): going alone, every one paid a commit (docs/BENCHMARKS.md).
+    let clock = 0;
+    let tickTakes = 0;
+    const group = new GroupCommit(() => clock);
     const t0 = 1_000_000;
+    let at = t0;
+    const frame = () => {
+      at += 50;
+      const waiting = group.join(at);
+      // The tick fires `tickTakes` ms after it was set.
+      if (waiting) clock += tickTakes;
+      return waiting;
+    };
     expect(group.join(t0)).toBeNull();
-    for (let k = 1; k <= 5; k++) {
-      const waiting = group.join(t0 + 50 * k);
+    // An idle runtime: frames go at once but for the probe.
+    tickTakes = 0;
+    const idle: boolean[] = [];
+    for (let k = 0; k < 2 * GROUP_COMMIT.probeEvery; k++) {
+      const waiting = frame();
+      idle.push(waiting !== null);
+      await waiting;
+    }
+    expect(idle.filter(Boolean)).toHaveLength(2);
+    expect(idle[GROUP_COMMIT.probeEvery - 1]).toBe(true);
+    // The runtime falls behind: the next probe's tick fires late, and from then every frame waits.
+    tickTakes = GROUP_COMMIT.lateMs + 5;
+    let waited = 0;
+    for (let k = 0; k < GROUP_COMMIT.probeEvery; k++) {
+      const waiting = frame();
+      if (waiting) waited += 1;
+      await waiting;
+    }
+    expect(waited).toBe(1);
+    for (let k = 0; k < 5; k++) {
+      const waiting = frame();
       expect(waiting).not.toBeNull();
       await waiting;
     }
+    // It catches up: after probeEvery prompt ticks with one frame each, frames go at once again.
+    tickTakes = 0;
+    for (let k = 0; k < GROUP_COMMIT.probeEvery; k++) {
+      const waiting = frame();
+      expect(waiting).not.toBeNull();
+      await waiting;
+    }
+    expect(frame()).toBeNull();
   });
 
   it('sends arriving together from two senders: each acked once in its sender\'s order, seqs gap-free, every window gets each once, all durable', async () => {
