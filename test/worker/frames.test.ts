@@ -185,13 +185,30 @@ describe('socket authentication', () => {
 });
 
 describe('browser-facing responses', () => {
-  it('carry a strict CSP, no framing and no sniffing', async () => {
-    for (const path of ['/healthz', '/v1/users/me', '/v1/nowhere']) {
-      const res = await call(path);
-      expect(res.headers.get('content-security-policy'), path).toContain("default-src 'self'");
-      expect(res.headers.get('content-security-policy'), path).toContain("frame-ancestors 'none'");
+  it('of data (every answer but the API reference page) load nothing, are never framed, sniffed or stored', async () => {
+    const alice = await registerUser('alice');
+    for (const [path, token] of [['/healthz'], ['/v1/users/me', alice.accessToken], ['/v1/users/me'], ['/v1/nowhere']] as const) {
+      const res = await call(path, { token });
+      expect(res.headers.get('content-security-policy'), path).toBe("default-src 'none'; frame-ancestors 'none'");
       expect(res.headers.get('x-frame-options'), path).toBe('DENY');
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      expect(res.headers.get('strict-transport-security'), path).toMatch(/^max-age=\d+; includeSubDomains$/);
+      expect(res.headers.get('cache-control'), path).toBe('no-store');
     }
+  });
+
+  it('keep what a route set for itself (a feed\'s caching, a download\'s policy)', async () => {
+    const [alice, bob] = [await registerUser('alice'), await registerUser('bob')];
+    const id = await createDirect(alice, bob);
+    const stream = await call(`/v1/conversations/${id}/stream`, { token: alice.accessToken });
+    expect(stream.headers.get('cache-control')).toBe('no-cache, no-transform');
+    await stream.body?.cancel();
+  });
+
+  it('of the API reference page carry the page policy: scripts only from this origin', async () => {
+    const res = await call('/docs');
+    expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'self'; script-src 'self' 'nonce-[^']+'/);
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
   });
 });

@@ -29,6 +29,9 @@ describe('image round trip', () => {
     expect(res.headers.get('vary')).toBe('Origin');
     expect(res.headers.get('content-disposition')).toBe(`inline; filename="${media.mediaId}.png"`);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    // Uploaded bytes are shown in a sandbox with nothing allowed to load: the Worker's
+    // own headers for data responses must not replace the download's stricter policy.
+    expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; sandbox");
 
     const again = await download(bob, `/v1/media/${media.mediaId}`, { 'if-none-match': res.headers.get('etag')! });
     expect(again.status).toBe(304);
