@@ -180,7 +180,7 @@ export class ConversationDO extends DurableObject<Env> {
    */
   async send(reader: Reader, request: SendRequest, trace: Trace = {}): Promise<Result<Ack>> {
     return withRequestId(trace.rid, async () => {
-      const grouped = this.parts.groupCommit.join(Date.now());
+      const grouped = this.parts.groupCommit.join();
       if (grouped) await grouped;
       const result = await this.parts.sender.send(reader, request);
       if (result.ok && !result.value.duplicate) void this.parts.delivery.kick();

@@ -32,7 +32,7 @@ export class FrameDispatcher {
   /** Queues a frame behind its socket's earlier ones. Never rejects. */
   receive(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const previous = this.#queues.get(ws) ?? Promise.resolve();
-    const grouped = this.parts.groupCommit.join(Date.now());
+    const grouped = this.parts.groupCommit.join();
     const handled = (grouped ? Promise.all([previous, grouped]) : previous).then(() => this.handle(ws, message));
     this.#queues.set(ws, handled);
     void handled.then(() => {

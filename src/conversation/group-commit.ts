@@ -69,10 +69,11 @@ export class GroupCommit {
   constructor(private readonly clock: () => number = () => Date.now()) {}
 
   /**
-   * Null when the frame may go now; else a promise that resolves, for every frame that
-   * joined it, in the same timer tick and in the order they joined.
+   * Null when the frame arriving now may go now; else a promise that resolves, for every
+   * frame that joined it, in the same timer tick and in the order they joined.
    */
-  join(now: number): Promise<void> | null {
+  join(): Promise<void> | null {
+    const now = this.clock();
     const gap = now - this.#lastAt;
     this.#lastAt = now;
     if (this.#waiting) {
