@@ -164,10 +164,21 @@ function inboxRatio(load) {
   return ratioOf({ name: 'group 99/100 deliveries/s at max rate, inbox sockets / chat windows' }, inbox.deliveriesPerS, chat.deliveriesPerS);
 }
 
+/**
+ * The first history page each target served, before the walks' warm-up (bench/load.mjs,
+ * HISTORY_WARMUP_PAGES). In a full run the conversation was last used minutes before, so
+ * this is a page after idling: waking objects and code the runtime dropped. Informational.
+ */
+function historyWarmupRatio(load) {
+  const firstPage = (target) => load.historyWarmup?.find((r) => r.target === target)?.firstPageMs ?? null;
+  return ratioOf({ name: 'history first page before the warm-up (ms), service / sqlite' }, firstPage('service'), firstPage('sqlite'));
+}
+
 export function buildReport({ load, e2eeCrypto = null, ...meta }) {
   const ratios = [
     ...[...TARGETS, ...STEADY_TARGETS, ...CONTEXT].map((spec) => ratio(load.chat, spec, load.rounds)),
     ratio(load.history, HISTORY_TARGET, load.historyRounds),
+    historyWarmupRatio(load),
     ...STREAM_TARGETS.map((spec) => streamRatio(load.streams, spec)),
     inboxRatio(load),
     ...e2eeRatios(load.e2ee ?? []),
