@@ -411,11 +411,11 @@ const HISTORY_MIN_ROUNDS = 4;
 
 /**
  * Pages each target serves before the walks, as every chat shape warms up before it
- * measures. In a full run the history's objects were last used minutes before: the
- * service's first page woke its conversation and the reader's user object and ran code
- * the runtime had dropped (~70-100 ms against the baseline's ~4 ms), and its first walk
- * ran slower throughout (0.6-0.75x against 0.8-0.86x for the walks after it). The first
- * page of this warm-up is reported on its own (`historyWarmup`).
+ * measures. The walks measure pages, not waking up: with the walks started 90 s after
+ * the load, the service's first page woke its conversation and the reader's user object
+ * and ran code the runtime had dropped (70-100 ms, the baseline's ~4 ms), and its whole
+ * first walk ran at 0.61-0.72x against 0.74-0.86x for the walks after it. The first page
+ * of this warm-up is reported on its own (`historyWarmup`).
  */
 const HISTORY_WARMUP_PAGES = 100;
 

@@ -166,8 +166,8 @@ function inboxRatio(load) {
 
 /**
  * The first history page each target served, before the walks' warm-up (bench/load.mjs,
- * HISTORY_WARMUP_PAGES). In a full run the conversation was last used minutes before, so
- * this is a page after idling: waking objects and code the runtime dropped. Informational.
+ * HISTORY_WARMUP_PAGES): it pays for whatever went cold since the conversation's load
+ * (objects the runtime evicted, code it dropped). Informational.
  */
 function historyWarmupRatio(load) {
   const firstPage = (target) => load.historyWarmup?.find((r) => r.target === target)?.firstPageMs ?? null;
